@@ -1,0 +1,9 @@
+// Which side of a WebSocket connection an endpoint plays; it decides the masking rules.
+#pragma once
+
+namespace sluice::protocol {
+
+/// Servers send unmasked frames and require masked ones; clients do the opposite.
+enum class Role { server, client };
+
+}  // namespace sluice::protocol
