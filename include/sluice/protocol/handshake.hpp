@@ -71,12 +71,15 @@ class ServerHandshake {
  public:
   explicit ServerHandshake(const ServerHandshakeOptions& options);
 
-  /// Feeds received bytes. Sets `consumed` to how many were used; bytes after
-  /// the request head are not consumed (they belong to the frame codec).
-  /// Returns need_more until the head is complete, then accepted or rejected
-  /// (and keeps returning that). On a malformed or too large head: rejected,
-  /// with a 400 or 431 response.
-  HandshakeStatus feed(std::span<const char> data, std::size_t& consumed);
+  /// Feeds received bytes; all of them are taken (buffered until the head is
+  /// complete). Returns need_more until then, then accepted or rejected (and
+  /// keeps returning that). On a malformed or too large head: rejected, with a
+  /// 400 or 431 response in decision().
+  HandshakeStatus feed(std::span<const char> data);
+
+  /// Bytes received after the request head (already frames, for the codec).
+  /// Valid once feed() returned accepted.
+  std::string_view leftover() const noexcept;
 
   /// Valid once feed() returned accepted or rejected.
   const UpgradeDecision& decision() const noexcept { return decision_; }
@@ -85,6 +88,8 @@ class ServerHandshake {
 
  private:
   const ServerHandshakeOptions& options_;
+  std::string buffer_;           // received bytes not yet parsed, then the leftover
+  std::size_t head_size_ = 0;    // bytes of buffer_ taken by the head once complete
   boost::beast::http::request_parser<boost::beast::http::empty_body> parser_;
   UpgradeDecision decision_;
   HandshakeStatus status_ = HandshakeStatus::need_more;
@@ -110,11 +115,13 @@ class ClientHandshake {
   const std::string& request() const noexcept { return request_; }
   const std::string& key() const noexcept { return key_; }
 
-  /// Feeds response bytes; `consumed` as for ServerHandshake::feed (bytes after
-  /// the head may already be frames). Returns accepted once a valid 101 arrived;
-  /// rejected with error() on a non-101 status, a wrong accept key, or an
-  /// extension/subprotocol that was not offered.
-  HandshakeStatus feed(std::span<const char> data, std::size_t& consumed);
+  /// Feeds response bytes, all taken (as for ServerHandshake::feed). Returns
+  /// accepted once a valid 101 arrived; rejected with error() on a non-101
+  /// status, a wrong accept key, or an extension/subprotocol not offered.
+  HandshakeStatus feed(std::span<const char> data);
+
+  /// Bytes received after the response head (already frames, for the codec).
+  std::string_view leftover() const noexcept;
 
   std::error_code error() const noexcept { return error_; }
   /// The response head (status, headers); valid once the head was complete.
@@ -126,6 +133,8 @@ class ClientHandshake {
   ClientHandshakeOptions options_;
   std::string key_;
   std::string request_;
+  std::string buffer_;
+  std::size_t head_size_ = 0;
   boost::beast::http::response_parser<boost::beast::http::empty_body> parser_;
   std::error_code error_;
   std::string subprotocol_;
