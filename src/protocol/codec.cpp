@@ -1,0 +1,279 @@
+#include "sluice/protocol/codec.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "sluice/protocol/close_code.hpp"
+#include "sluice/protocol/error.hpp"
+
+namespace sluice::protocol {
+namespace {
+
+constexpr std::size_t kMaxControlPayload = 125;
+constexpr std::size_t kMaxCloseReason = 123;
+// A message buffer larger than this is released after delivery, so one big
+// message does not pin memory for the connection's lifetime.
+constexpr std::size_t kRetainedMessageCapacity = 1024 * 1024;
+
+std::span<const std::uint8_t> as_bytes(std::string_view s) noexcept {
+  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
+
+// Cuts `reason` to at most `limit` bytes without splitting a UTF-8 sequence.
+std::string_view truncate_utf8(std::string_view reason, std::size_t limit) noexcept {
+  if (reason.size() <= limit) return reason;
+  std::size_t end = limit;
+  while (end > 0 && (static_cast<unsigned char>(reason[end]) & 0xC0) == 0x80) --end;
+  return reason.substr(0, end);
+}
+
+}  // namespace
+
+Codec::Codec(Role role, CodecSettings settings, std::optional<DeflateParams> deflate)
+    : role_(role), settings_(std::move(settings)) {
+  if (deflate) {
+    const bool server = role_ == Role::server;
+    const int our_bits = server ? deflate->server_max_window_bits : deflate->client_max_window_bits;
+    const bool our_reset = server ? deflate->server_no_context_takeover : deflate->client_no_context_takeover;
+    const bool peer_reset = server ? deflate->client_no_context_takeover : deflate->server_no_context_takeover;
+    // zlib's raw deflate has no 8-bit window; 9 is the smallest it can honour.
+    deflater_ = std::make_unique<MessageDeflater>(std::clamp(our_bits, 9, 15), our_reset,
+                                                  settings_.deflate.compression_level,
+                                                  settings_.deflate.mem_level);
+    inflater_ = std::make_unique<MessageInflater>(peer_reset);
+  }
+}
+
+Codec::~Codec() = default;
+Codec::Codec(Codec&&) noexcept = default;
+Codec& Codec::operator=(Codec&&) noexcept = default;
+
+std::error_code Codec::receive(std::span<std::uint8_t> data, CodecHandler& handler) {
+  if (failure_) return failure_;
+  std::size_t pos = 0;
+  const std::size_t size = data.size();
+  while (pos < size && !close_received_) {
+    if (!in_frame_) {
+      std::size_t header_size = 0;
+      if (header_have_ == 0) header_size = decode_frame_header(data.subspan(pos), frame_);
+      if (header_size != 0) {
+        pos += header_size;  // fast path: the whole header is in this buffer
+      } else {
+        // Slow path: collect a header split across calls, byte by byte.
+        std::size_t need = header_have_ < 2 ? 2 : frame_header_size(header_buf_[0], header_buf_[1]);
+        while (header_have_ < need && pos < size) {
+          header_buf_[header_have_++] = data[pos++];
+          if (header_have_ == 2) need = frame_header_size(header_buf_[0], header_buf_[1]);
+        }
+        if (header_have_ < need) return {};
+        decode_frame_header({header_buf_.data(), header_have_}, frame_);
+        header_have_ = 0;
+      }
+      if (auto ec = check_header(frame_)) return fail(ec);
+      in_frame_ = true;
+      frame_remaining_ = frame_.payload_length;
+      mask_phase_ = 0;
+    }
+    const std::size_t take = static_cast<std::size_t>(
+        std::min<std::uint64_t>(frame_remaining_, size - pos));
+    const std::span<std::uint8_t> chunk = data.subspan(pos, take);
+    if (frame_.masked) mask_phase_ = apply_mask(chunk, frame_.mask, mask_phase_);
+    pos += take;
+    frame_remaining_ -= take;
+    const bool frame_done = frame_remaining_ == 0;
+    if (frame_done) in_frame_ = false;
+    if (auto ec = on_payload(chunk, frame_done, handler)) return fail(ec);
+  }
+  return {};
+}
+
+std::error_code Codec::check_header(const FrameHeader& h) {
+  if (h.rsv2 || h.rsv3) return Error::reserved_bits_set;
+  if (!is_known_opcode(h.opcode)) return Error::reserved_opcode;
+  if (role_ == Role::server && !h.masked) return Error::unmasked_client_frame;
+  if (role_ == Role::client && h.masked) return Error::masked_server_frame;
+  if (!h.minimal_length) return Error::non_minimal_length;
+  if (h.payload_length >> 63) return Error::length_high_bit_set;
+
+  const auto op = static_cast<Opcode>(h.opcode);
+  if (is_control(op)) {
+    if (h.rsv1) return Error::reserved_bits_set;
+    if (!h.fin) return Error::fragmented_control_frame;
+    if (h.payload_length > kMaxControlPayload) return Error::control_frame_too_long;
+    control_.clear();
+    return {};
+  }
+  if (h.payload_length > settings_.max_frame_size) return Error::frame_too_big;
+  if (op == Opcode::continuation) {
+    if (!in_message_) return Error::unexpected_continuation;
+    if (h.rsv1) return Error::reserved_bits_set;  // RSV1 marks only a message's first frame
+  } else {
+    if (in_message_) return Error::expected_continuation;
+    if (h.rsv1 && !inflater_) return Error::reserved_bits_set;
+    in_message_ = true;
+    message_type_ = op == Opcode::text ? MessageType::text : MessageType::binary;
+    message_compressed_ = h.rsv1;
+    message_.clear();
+    utf8_.reset();
+  }
+  // Compressed sizes say nothing of the inflated size; the inflater enforces that limit.
+  if (!message_compressed_ && message_.size() + h.payload_length > settings_.max_message_size) {
+    return Error::message_too_big;
+  }
+  return {};
+}
+
+std::error_code Codec::on_payload(std::span<std::uint8_t> chunk, bool frame_done, CodecHandler& handler) {
+  if (is_control(static_cast<Opcode>(frame_.opcode))) {
+    control_.insert(control_.end(), chunk.begin(), chunk.end());
+    return frame_done ? on_control_frame(handler) : std::error_code{};
+  }
+  const bool message_done = frame_done && frame_.fin;
+  if (message_done && !message_compressed_ && message_.empty() && chunk.size() == frame_.payload_length) {
+    // Zero-copy: the whole message is this one frame, already in the caller's buffer.
+    if (message_type_ == MessageType::text && !is_valid_utf8(chunk)) return Error::invalid_utf8;
+    in_message_ = false;
+    handler.on_message(message_type_, chunk);
+    return {};
+  }
+  if (auto ec = append_message_bytes(chunk, message_done)) return ec;
+  if (message_done) {
+    if (message_type_ == MessageType::text && !utf8_.complete()) return Error::invalid_utf8;
+    in_message_ = false;
+    handler.on_message(message_type_, message_);
+    message_.clear();
+    if (message_.capacity() > kRetainedMessageCapacity) std::vector<std::uint8_t>().swap(message_);
+  }
+  return {};
+}
+
+std::error_code Codec::append_message_bytes(std::span<const std::uint8_t> chunk, bool last_chunk) {
+  const std::size_t before = message_.size();
+  if (message_compressed_) {
+    if (auto ec = inflater_->decompress(chunk, last_chunk, message_, settings_.max_message_size)) return ec;
+  } else {
+    message_.insert(message_.end(), chunk.begin(), chunk.end());
+  }
+  // Validate only the new bytes, so invalid text fails as soon as it arrives.
+  if (message_type_ == MessageType::text &&
+      !utf8_.feed({message_.data() + before, message_.size() - before})) {
+    return Error::invalid_utf8;
+  }
+  return {};
+}
+
+std::error_code Codec::on_control_frame(CodecHandler& handler) {
+  switch (static_cast<Opcode>(frame_.opcode)) {
+    case Opcode::ping:
+      handler.on_ping(control_);
+      if (settings_.auto_pong && !close_sent_) {
+        append_frame(output_, role_, Opcode::pong, control_);
+      }
+      return {};
+    case Opcode::pong:
+      handler.on_pong(control_);
+      return {};
+    case Opcode::close: {
+      std::uint16_t code = close_code::no_status;
+      std::string_view reason;
+      if (control_.size() == 1) return Error::bad_close_payload;
+      if (control_.size() >= 2) {
+        code = static_cast<std::uint16_t>((control_[0] << 8) | control_[1]);
+        if (!is_valid_wire_close_code(code)) return Error::bad_close_code;
+        const std::span<const std::uint8_t> reason_bytes(control_.data() + 2, control_.size() - 2);
+        if (!is_valid_utf8(reason_bytes)) return Error::invalid_close_reason;
+        reason = {reinterpret_cast<const char*>(reason_bytes.data()), reason_bytes.size()};
+      }
+      close_received_ = true;
+      peer_close_code_ = code;
+      peer_close_reason_.assign(reason);
+      if (!close_sent_) queue_close(code, {});  // echo the peer's code (RFC 6455 §5.5.1)
+      state_ = CodecState::closed;
+      handler.on_close(code, peer_close_reason_);
+      return {};
+    }
+    default:
+      return Error::reserved_opcode;  // unreachable: check_header admits only known opcodes
+  }
+}
+
+std::error_code Codec::fail(std::error_code ec) {
+  failure_ = ec;
+  if (!close_sent_) queue_close(close_code_for(ec), ec.message());
+  state_ = CodecState::closed;
+  return ec;
+}
+
+void Codec::queue_close(std::uint16_t code, std::string_view reason) {
+  std::uint8_t payload[kMaxControlPayload];
+  std::size_t size = 0;
+  if (code != close_code::no_status) {
+    payload[0] = static_cast<std::uint8_t>(code >> 8);
+    payload[1] = static_cast<std::uint8_t>(code);
+    reason = truncate_utf8(reason, kMaxCloseReason);
+    std::memcpy(payload + 2, reason.data(), reason.size());
+    size = 2 + reason.size();
+  }
+  append_frame(output_, role_, Opcode::close, {payload, size});
+  close_sent_ = true;
+  state_ = close_received_ ? CodecState::closed : CodecState::closing;
+}
+
+std::error_code Codec::send(MessageType type, std::span<const std::uint8_t> payload, bool compress) {
+  if (close_sent_) return Error::connection_closed;
+  if (sending_fragmented_) return Error::expected_continuation;
+  const Opcode op = type == MessageType::text ? Opcode::text : Opcode::binary;
+  if (deflater_ && compress && payload.size() >= settings_.deflate.min_compress_size) {
+    scratch_.clear();
+    if (auto ec = deflater_->compress(payload, scratch_)) return ec;
+    append_frame(output_, role_, op, scratch_, true, true);
+  } else {
+    append_frame(output_, role_, op, payload);
+  }
+  return {};
+}
+
+std::error_code Codec::send_text(std::string_view text, bool compress) {
+  return send(MessageType::text, as_bytes(text), compress);
+}
+
+std::error_code Codec::send_fragment(MessageType type, std::span<const std::uint8_t> payload, bool first,
+                                     bool fin) {
+  if (close_sent_) return Error::connection_closed;
+  if (first && sending_fragmented_) return Error::expected_continuation;
+  if (!first && !sending_fragmented_) return Error::unexpected_continuation;
+  const Opcode op = !first ? Opcode::continuation : type == MessageType::text ? Opcode::text : Opcode::binary;
+  append_frame(output_, role_, op, payload, fin);
+  sending_fragmented_ = !fin;
+  return {};
+}
+
+std::error_code Codec::ping(std::span<const std::uint8_t> payload) {
+  if (close_sent_) return Error::connection_closed;
+  append_frame(output_, role_, Opcode::ping, payload.first(std::min(payload.size(), kMaxControlPayload)));
+  return {};
+}
+
+std::error_code Codec::pong(std::span<const std::uint8_t> payload) {
+  if (close_sent_) return Error::connection_closed;
+  append_frame(output_, role_, Opcode::pong, payload.first(std::min(payload.size(), kMaxControlPayload)));
+  return {};
+}
+
+std::error_code Codec::close(std::uint16_t code, std::string_view reason) {
+  if (close_sent_) return Error::connection_closed;
+  if (code != close_code::no_status && !is_valid_wire_close_code(code)) return Error::bad_close_code;
+  if (!is_valid_utf8(as_bytes(reason))) return Error::invalid_close_reason;
+  queue_close(code, code == close_code::no_status ? std::string_view{} : reason);
+  return {};
+}
+
+void Codec::consume_output(std::size_t n) noexcept {
+  output_start_ += std::min(n, output_.size() - output_start_);
+  if (output_start_ == output_.size()) {
+    output_.clear();
+    output_start_ = 0;
+  }
+}
+
+}  // namespace sluice::protocol
