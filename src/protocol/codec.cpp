@@ -276,4 +276,15 @@ void Codec::consume_output(std::size_t n) noexcept {
   }
 }
 
+void Codec::take_output(std::vector<std::uint8_t>& out) {
+  out.clear();
+  if (output_start_ == 0) {
+    out.swap(output_);
+  } else {
+    out.assign(output_.begin() + static_cast<std::ptrdiff_t>(output_start_), output_.end());
+    output_.clear();
+    output_start_ = 0;
+  }
+}
+
 }  // namespace sluice::protocol

@@ -109,6 +109,10 @@ class Codec {
   bool has_output() const noexcept { return output_.size() > output_start_; }
   /// Drops the first `n` bytes of pending_output(), once written.
   void consume_output(std::size_t n) noexcept;
+  /// Moves every pending output byte into `out` (replacing its contents), so a
+  /// transport can write them while the codec keeps queueing into a fresh
+  /// buffer. Cheap: a swap when nothing was consumed yet.
+  void take_output(std::vector<std::uint8_t>& out);
 
   CodecState state() const noexcept { return state_; }
   Role role() const noexcept { return role_; }
