@@ -1,0 +1,32 @@
+// Topic names and subscription patterns (SPEC §3): dot-separated tokens;
+// in patterns `*` stands for exactly one token and `>` (last) for one or more.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sluice::broker {
+
+inline constexpr std::size_t kMaxTopicLength = 256;
+inline constexpr std::size_t kMaxTopicTokens = 32;
+
+/// Why a topic or pattern is invalid; empty when valid. Pure, thread-safe.
+/// A token is 1+ printable ASCII characters other than '.', '*', '>' and
+/// space; a topic has at most kMaxTopicTokens tokens and kMaxTopicLength bytes.
+std::string topic_error(std::string_view topic);
+/// As topic_error, but `*` may stand for a token and `>` for the last one.
+std::string pattern_error(std::string_view pattern);
+
+/// True if the pattern contains `*` or `>`.
+bool is_wildcard_pattern(std::string_view pattern) noexcept;
+
+/// Splits a topic or pattern at '.' (views into `text`).
+std::vector<std::string_view> split_tokens(std::string_view text);
+
+/// True if `topic` matches `pattern` (both assumed valid). The reference
+/// definition; TopicTrie does the same without scanning every pattern.
+bool pattern_matches(std::string_view pattern, std::string_view topic);
+
+}  // namespace sluice::broker

@@ -1,0 +1,75 @@
+#include "sluice/broker/topic.hpp"
+
+namespace sluice::broker {
+namespace {
+
+bool is_token_char(char c) noexcept {
+  return c > ' ' && c < 0x7F && c != '.' && c != '*' && c != '>';
+}
+
+std::string check(std::string_view text, bool pattern) {
+  const char* what = pattern ? "pattern" : "topic";
+  if (text.empty()) return std::string(what) + " is empty";
+  if (text.size() > kMaxTopicLength) {
+    return std::string(what) + " is longer than " + std::to_string(kMaxTopicLength) + " bytes";
+  }
+  const auto tokens = split_tokens(text);
+  if (tokens.size() > kMaxTopicTokens) {
+    return std::string(what) + " has more than " + std::to_string(kMaxTopicTokens) + " tokens";
+  }
+  for (std::size_t i = 0; i < tokens.size(); ++i) {
+    const std::string_view token = tokens[i];
+    if (token.empty()) return std::string(what) + " has an empty token (leading, trailing or double '.')";
+    if (pattern && token == "*") continue;
+    if (pattern && token == ">") {
+      if (i + 1 != tokens.size()) return "'>' may only be the last token of a pattern";
+      continue;
+    }
+    for (char c : token) {
+      if (!is_token_char(c)) {
+        if (c == '*' || c == '>') {
+          return pattern ? "wildcards '*' and '>' must be whole tokens" : "topic names cannot contain '*' or '>'";
+        }
+        return std::string(what) + " contains a space or a non-printable character";
+      }
+    }
+  }
+  return {};
+}
+
+}  // namespace
+
+std::string topic_error(std::string_view topic) { return check(topic, false); }
+std::string pattern_error(std::string_view pattern) { return check(pattern, true); }
+
+bool is_wildcard_pattern(std::string_view pattern) noexcept {
+  for (const auto token : split_tokens(pattern)) {
+    if (token == "*" || token == ">") return true;
+  }
+  return false;
+}
+
+std::vector<std::string_view> split_tokens(std::string_view text) {
+  std::vector<std::string_view> tokens;
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t dot = text.find('.', start);
+    tokens.push_back(text.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start));
+    if (dot == std::string_view::npos) break;
+    start = dot + 1;
+  }
+  return tokens;
+}
+
+bool pattern_matches(std::string_view pattern, std::string_view topic) {
+  const auto p = split_tokens(pattern);
+  const auto t = split_tokens(topic);
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    if (p[i] == ">") return t.size() > i;  // one or more remaining tokens
+    if (i >= t.size()) return false;
+    if (p[i] != "*" && p[i] != t[i]) return false;
+  }
+  return p.size() == t.size();
+}
+
+}  // namespace sluice::broker

@@ -1,0 +1,93 @@
+#include <gtest/gtest.h>
+
+#include "sluice/net/send_queue.hpp"
+
+namespace {
+
+using sluice::net::OutChunk;
+using sluice::net::SendQueue;
+
+OutChunk chunk(std::string text) { return OutChunk::owned(std::vector<std::uint8_t>(text.begin(), text.end())); }
+
+std::string written(const std::vector<boost::asio::const_buffer>& buffers) {
+  std::string out;
+  for (const auto& b : buffers) out.append(static_cast<const char*>(b.data()), b.size());
+  return out;
+}
+
+TEST(SendQueue, RefusesDataOverTheLimitAndCountsBytes) {
+  SendQueue q(10, 4);
+  EXPECT_EQ(q.push(chunk("12345")), SendQueue::Result::queued);
+  EXPECT_EQ(q.push(chunk("67890")), SendQueue::Result::queued);
+  EXPECT_EQ(q.push(chunk("x")), SendQueue::Result::over_limit);
+  EXPECT_EQ(q.bytes(), 10u);
+  // Control frames may use the headroom, and no more.
+  EXPECT_EQ(q.push_control(chunk("pong")), SendQueue::Result::queued);
+  EXPECT_EQ(q.push_control(chunk("p")), SendQueue::Result::over_limit);
+  EXPECT_EQ(q.bytes(), 14u);
+}
+
+TEST(SendQueue, ControlGoesAheadOfQueuedDataButNotOfTheWriteInFlight) {
+  SendQueue q(1000);
+  std::vector<boost::asio::const_buffer> out;
+  q.push(chunk("d1"));
+  ASSERT_TRUE(q.start_write(out));
+  EXPECT_EQ(written(out), "d1");
+  q.push(chunk("d2"));
+  q.push_control(chunk("C"));
+  EXPECT_FALSE(q.start_write(out));  // one write in flight at a time
+  q.finish_write();
+  ASSERT_TRUE(q.start_write(out));
+  EXPECT_EQ(written(out), "Cd2");  // corked: one gather write, control first
+  q.finish_write();
+  EXPECT_TRUE(q.empty());
+  EXPECT_EQ(q.bytes(), 0u);
+  EXPECT_FALSE(q.start_write(out));
+}
+
+TEST(SendQueue, SharedChunksAreNotCopied) {
+  auto frame = std::make_shared<const std::string>("event");
+  SendQueue a(100), b(100);
+  a.push(OutChunk::shared(frame));
+  b.push(OutChunk::shared(frame));
+  EXPECT_EQ(frame.use_count(), 3);
+  std::vector<boost::asio::const_buffer> out;
+  ASSERT_TRUE(a.start_write(out));
+  EXPECT_EQ(out[0].data(), frame->data());
+  a.finish_write();
+  EXPECT_EQ(frame.use_count(), 2);
+}
+
+TEST(SendQueue, DropPendingKeepsTheWriteInFlight) {
+  SendQueue q(100);
+  std::vector<boost::asio::const_buffer> out;
+  q.push(chunk("aaaa"));
+  ASSERT_TRUE(q.start_write(out));
+  q.push(chunk("bbbb"));
+  q.push(chunk("cc"));
+  EXPECT_EQ(q.drop_pending_data(), 6u);
+  EXPECT_EQ(q.bytes(), 4u);
+  q.push_unbounded(chunk("close"));
+  q.finish_write();
+  ASSERT_TRUE(q.start_write(out));
+  EXPECT_EQ(written(out), "close");
+}
+
+TEST(SendQueue, OneWriteIsBoundedInBuffersAndBytes) {
+  SendQueue q(100 * 1024 * 1024);
+  for (std::size_t i = 0; i < SendQueue::kMaxWriteBuffers + 10; ++i) q.push(chunk("x"));
+  std::vector<boost::asio::const_buffer> out;
+  ASSERT_TRUE(q.start_write(out));
+  EXPECT_EQ(out.size(), SendQueue::kMaxWriteBuffers);
+  q.finish_write();
+  ASSERT_TRUE(q.start_write(out));
+  EXPECT_EQ(out.size(), 10u);
+  q.finish_write();
+  // A single chunk larger than the per-write cap still goes out (alone).
+  q.push(OutChunk::owned(std::vector<std::uint8_t>(SendQueue::kMaxWriteBytes + 1, 1)));
+  q.push(chunk("y"));
+  ASSERT_TRUE(q.start_write(out));
+  EXPECT_EQ(out.size(), 1u);
+}
+
+}  // namespace
