@@ -3,6 +3,7 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/write.hpp>
 
 #include <openssl/ssl.h>
 
@@ -16,6 +17,20 @@ namespace {
 constexpr std::size_t kReadBufferSize = 64 * 1024;
 
 std::error_code timed_out() { return std::make_error_code(std::errc::timed_out); }
+
+// Plain-TCP reads land in one buffer per thread: an idle connection holds no
+// receive buffer at all (uWebSockets' trick), and the codec consumes the bytes
+// before the next read on this thread can reuse it.
+std::span<std::uint8_t> thread_read_buffer() {
+  thread_local std::vector<std::uint8_t> buffer(kReadBufferSize);
+  return buffer;
+}
+
+std::string plain_response(unsigned status, std::string_view reason, std::string_view body) {
+  return "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason) +
+         "\r\nContent-Type: text/plain\r\nContent-Length: " + std::to_string(body.size() + 1) +
+         "\r\nConnection: close\r\n\r\n" + std::string(body) + "\n";
+}
 }  // namespace
 
 Connection::Connection(AnyStream stream, protocol::Role role, ConnectionCallbacks callbacks,
@@ -25,7 +40,8 @@ Connection::Connection(AnyStream stream, protocol::Role role, ConnectionCallback
       role_(role),
       callbacks_(std::move(callbacks)),
       timeouts_(timeouts),
-      timer_(stream_.socket().get_executor()) {}
+      timer_(stream_.socket().get_executor()),
+      queue_(1024 * 1024) {}
 
 Connection::~Connection() = default;
 
@@ -38,10 +54,13 @@ std::string Connection::remote_address() const {
 
 // --- start-up ---
 
-void Connection::start_server(std::shared_ptr<const ServerConnectionConfig> config) {
+void Connection::start_server(std::shared_ptr<const ServerConnectionConfig> config, bool over_capacity) {
   server_config_ = std::move(config);
   timeouts_ = server_config_->timeouts;
+  queue_.set_limit(server_config_->send_queue_limit);
+  overflow_ = server_config_->overflow;
   server_handshake_ = std::make_unique<protocol::ServerHandshake>(server_config_->handshake);
+  over_capacity_ = over_capacity;
   boost::system::error_code ignored;
   stream_.socket().set_option(tcp::no_delay(true), ignored);
   state_ = State::handshaking;
@@ -63,6 +82,7 @@ void Connection::start_client(const WsUrl& url, ClientOptions options) {
   client_codec_settings_ = options.codec;
   client_handshake_ = std::make_unique<protocol::ClientHandshake>(std::move(options.handshake));
   timeouts_ = options.timeouts;
+  queue_.set_limit(options.send_queue_limit);
   arm_timer(timeouts_.connect, timed_out());
 
   auto resolver = std::make_shared<tcp::resolver>(timer_.get_executor());
@@ -82,12 +102,7 @@ void Connection::start_client(const WsUrl& url, ClientOptions options) {
               auto send_request = [self] {
                 self->state_ = State::handshaking;
                 self->arm_timer(self->timeouts_.handshake, timed_out());
-                const std::string& request = self->client_handshake_->request();
-                self->write_buffer_.assign(request.begin(), request.end());
-                self->write_offset_ = 0;
-                self->writing_ = true;
-                self->flush_after_raw_ = false;
-                self->write_some();
+                self->write_raw(self->client_handshake_->request(), /*finish_after=*/false);
                 self->read_more();
               };
               if (!self->stream_.is_tls()) return send_request();
@@ -109,38 +124,54 @@ void Connection::start_client(const WsUrl& url, ClientOptions options) {
 
 void Connection::read_more() {
   if (reading_ || finished_) return;
-  if (read_buffer_.empty()) read_buffer_.resize(kReadBufferSize);
   reading_ = true;
-  stream_.async_read_some(asio::buffer(read_buffer_),
-                          [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
-                            self->reading_ = false;
-                            if (self->finished_) return;
-                            if (ec) {
-                              // EOF after a completed close handshake is the normal end.
-                              const bool clean = self->codec_ && self->codec_->close_received();
-                              return self->finish(clean ? std::error_code{} : std::error_code(ec));
-                            }
-                            self->handle_bytes({self->read_buffer_.data(), n});
-                            self->read_more();
-                          });
+  if (stream_.is_tls()) {
+    if (tls_read_buffer_.empty()) tls_read_buffer_.resize(16 * 1024);
+    stream_.async_read_some(asio::buffer(tls_read_buffer_),
+                            [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
+                              self->reading_ = false;
+                              if (self->finished_) return;
+                              if (ec) return self->on_read_error(ec);
+                              self->handle_bytes({self->tls_read_buffer_.data(), n});
+                              self->read_more();
+                            });
+    return;
+  }
+  // Plain TCP: wait for readability, then read into the per-thread buffer.
+  stream_.socket().async_wait(tcp::socket::wait_read,
+                              [self = shared_from_this()](const boost::system::error_code& ec) {
+                                self->reading_ = false;
+                                if (self->finished_) return;
+                                if (ec) return self->on_read_error(ec);
+                                self->on_readable();
+                              });
+}
+
+void Connection::on_readable() {
+  auto buffer = thread_read_buffer();
+  boost::system::error_code ec;
+  auto& socket = stream_.socket();
+  if (!socket.non_blocking()) socket.non_blocking(true, ec);
+  const std::size_t n = socket.read_some(asio::buffer(buffer.data(), buffer.size()), ec);
+  if (ec == asio::error::would_block || ec == asio::error::try_again) return read_more();
+  if (ec) return on_read_error(ec);
+  handle_bytes(buffer.first(n));
+  read_more();
+}
+
+void Connection::on_read_error(const boost::system::error_code& ec) {
+  // EOF after a completed close handshake is the normal end.
+  const bool clean = codec_ && codec_->close_received();
+  finish(clean ? std::error_code{} : std::error_code(ec));
 }
 
 void Connection::handle_bytes(std::span<std::uint8_t> bytes) {
+  received_since_tick_ = true;
+  awaiting_pong_ = false;
   const std::span<const char> chars(reinterpret_cast<const char*>(bytes.data()), bytes.size());
   if (state_ == State::handshaking && server_handshake_ && !codec_) {
-    const auto status = server_handshake_->feed(chars);
-    if (status == protocol::HandshakeStatus::need_more) return;
-    const auto& decision = server_handshake_->decision();
-    if (status == protocol::HandshakeStatus::rejected) {
-      close_info_.error = decision.error;
-      state_ = State::closing;
-      write_raw(decision.response, /*finish_after=*/true);
-      return;
-    }
-    subprotocol_ = decision.subprotocol;
-    write_raw(decision.response, /*finish_after=*/false);
-    return open_with(protocol::Role::server, server_config_->codec, decision.deflate,
-                     server_handshake_->leftover());
+    if (server_handshake_->feed(chars) == protocol::HandshakeStatus::need_more) return;
+    return on_request_head();
   }
   if (state_ == State::handshaking && client_handshake_ && !codec_) {
     const auto status = client_handshake_->feed(chars);
@@ -153,19 +184,48 @@ void Connection::handle_bytes(std::span<std::uint8_t> bytes) {
     return open_with(protocol::Role::client, *client_codec_settings_, client_handshake_->deflate(),
                      client_handshake_->leftover());
   }
-  if (!codec_) return;
+  if (!codec_ || state_ == State::closed) return;
   (void)codec_->receive(bytes, *this);  // a failure is visible in codec_->failure()
   after_codec_activity();
 }
 
+void Connection::on_request_head() {
+  const auto& decision = server_handshake_->decision();
+  auto reject = [this](std::string response, std::error_code error) {
+    close_info_.error = error;
+    state_ = State::closing;
+    write_raw(response, /*finish_after=*/true);
+  };
+  if (over_capacity_) {
+    return reject(plain_response(503, "Service Unavailable", "too many connections"),
+                  std::make_error_code(std::errc::too_many_files_open));
+  }
+  // A head Beast could parse goes to the HTTP hook first (plain HTTP, routing).
+  if (server_config_->http_handler && decision.error != protocol::Error::bad_http_request &&
+      decision.error != protocol::Error::header_too_large) {
+    if (auto response = server_config_->http_handler(server_handshake_->request())) {
+      return reject(std::move(*response), std::make_error_code(std::errc::not_supported));
+    }
+  }
+  if (decision.error) return reject(decision.response, decision.error);
+  subprotocol_ = decision.subprotocol;
+  request_target_ = std::string(server_handshake_->request().target());
+  write_raw(decision.response, /*finish_after=*/false);
+  open_with(protocol::Role::server, server_config_->codec, decision.deflate, server_handshake_->leftover());
+}
+
 void Connection::open_with(protocol::Role role, const protocol::CodecSettings& settings,
                            std::optional<protocol::DeflateParams> deflate, std::string_view leftover) {
-  timer_.cancel();
-  codec_.emplace(role, settings, deflate);
+  protocol::CodecSettings codec_settings = settings;
+  codec_settings.auto_pong = false;  // pongs go through the control lane (see on_ping)
+  codec_.emplace(role, codec_settings, deflate);
   state_ = State::open;
   close_info_.was_open = true;
+  last_message_at_ = std::chrono::steady_clock::now();
+  arm_keepalive();
   // Copy: the leftover lives in the handshake's buffer, and the codec unmasks in place.
   std::vector<std::uint8_t> early(leftover.begin(), leftover.end());
+  if (role == protocol::Role::server) server_handshake_.reset();  // its parser is large; the head is no longer needed
   if (callbacks_.on_open) callbacks_.on_open(*this);
   if (finished_) return;
   if (!early.empty()) (void)codec_->receive(early, *this);
@@ -173,9 +233,18 @@ void Connection::open_with(protocol::Role role, const protocol::CodecSettings& s
 }
 
 void Connection::on_message(protocol::MessageType type, std::span<const std::uint8_t> payload) {
+  last_message_at_ = std::chrono::steady_clock::now();
   if (!finished_ && callbacks_.on_message) callbacks_.on_message(*this, type, payload);
 }
 void Connection::on_ping(std::span<const std::uint8_t> payload) {
+  if (!finished_ && !codec_->close_sent()) {
+    std::vector<std::uint8_t> pong;
+    protocol::append_frame(pong, role_, protocol::Opcode::pong, payload);
+    if (queue_.push_control(OutChunk::owned(std::move(pong))) == SendQueue::Result::over_limit) {
+      // A peer that pings but never reads: it is a slow consumer too.
+      return close_slow_consumer();
+    }
+  }
   if (!finished_ && callbacks_.on_ping) callbacks_.on_ping(*this, payload);
 }
 void Connection::on_pong(std::span<const std::uint8_t> payload) {
@@ -192,6 +261,7 @@ std::error_code Connection::send(protocol::MessageType type, std::span<const std
   if (!codec_ || finished_) return protocol::Error::connection_closed;
   auto ec = codec_->send(type, payload);
   if (!ec) flush();
+  if (!ec && finished_) return protocol::Error::connection_closed;
   return ec;
 }
 
@@ -207,11 +277,29 @@ std::error_code Connection::send_fragment(protocol::MessageType type, std::span<
   return ec;
 }
 
+SendStatus Connection::send_shared(const std::shared_ptr<const std::string>& frame) {
+  if (!codec_ || finished_ || codec_->close_sent()) return SendStatus::closed;
+  flush();  // keep order with anything the codec queued before
+  if (finished_ || codec_->close_sent()) return SendStatus::closed;
+  if (queue_.push(OutChunk::shared(frame)) == SendQueue::Result::over_limit) {
+    if (overflow_ == OverflowPolicy::drop) return SendStatus::dropped;
+    close_slow_consumer();
+    return SendStatus::closed;
+  }
+  start_write();
+  return SendStatus::queued;
+}
+
 std::error_code Connection::ping(std::span<const std::uint8_t> payload) {
-  if (!codec_ || finished_) return protocol::Error::connection_closed;
-  auto ec = codec_->ping(payload);
-  if (!ec) flush();
-  return ec;
+  if (!codec_ || finished_ || codec_->close_sent()) return protocol::Error::connection_closed;
+  std::vector<std::uint8_t> frame;
+  protocol::append_frame(frame, role_, protocol::Opcode::ping, payload.first(std::min<std::size_t>(payload.size(), 125)));
+  if (queue_.push_control(OutChunk::owned(std::move(frame))) == SendQueue::Result::over_limit) {
+    close_slow_consumer();
+    return protocol::Error::connection_closed;
+  }
+  start_write();
+  return {};
 }
 
 void Connection::after_codec_activity() {
@@ -225,16 +313,35 @@ void Connection::after_codec_activity() {
 }
 
 void Connection::flush() {
-  if (writing_ || finished_) return;
+  if (finished_) return;
   if (codec_ && codec_->has_output()) {
-    // Everything queued since the last write goes out in one write (corking).
-    codec_->take_output(write_buffer_);
-    write_offset_ = 0;
-    writing_ = true;
-    flush_after_raw_ = false;
-    write_some();
+    std::vector<std::uint8_t> bytes;
+    codec_->take_output(bytes);
+    // Once closing, what the codec emits ends with the close frame: it must go out.
+    if (codec_->close_sent()) {
+      queue_.push_unbounded(OutChunk::owned(std::move(bytes)));
+    } else if (queue_.push(OutChunk::owned(std::move(bytes))) == SendQueue::Result::over_limit) {
+      return close_slow_consumer();  // a peer that sends requests but never reads the replies
+    }
+  }
+  start_write();
+}
+
+void Connection::start_write() {
+  if (finished_) return;
+  if (queue_.start_write(write_buffers_)) {
+    asio::async_write(stream_, write_buffers_,
+                      [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+                        self->queue_.finish_write();
+                        if (self->finished_) return;
+                        if (ec) return self->finish(ec);
+                        self->start_write();  // pick up whatever was queued while this write ran
+                      });
     return;
   }
+  if (queue_.writing()) return;
+  // Nothing left to write.
+  if (finish_after_write_) return finish(close_info_.error);
   if (!codec_ || !codec_->should_close_transport()) return;
   // Close handshake done (or failed) and flushed: the server closes TCP first
   // (RFC 6455 §7.1.1); a client half-closes and waits for the server's EOF.
@@ -248,27 +355,9 @@ void Connection::flush() {
 }
 
 void Connection::write_raw(const std::string& bytes, bool finish_after) {
-  write_buffer_.assign(bytes.begin(), bytes.end());
-  write_offset_ = 0;
-  writing_ = true;
-  flush_after_raw_ = finish_after;
-  write_some();
-}
-
-void Connection::write_some() {
-  stream_.async_write_some(
-      asio::buffer(write_buffer_.data() + write_offset_, write_buffer_.size() - write_offset_),
-      [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
-        if (ec) {
-          self->writing_ = false;
-          return self->finish(ec);
-        }
-        self->write_offset_ += n;
-        if (self->write_offset_ < self->write_buffer_.size()) return self->write_some();
-        self->writing_ = false;
-        if (self->flush_after_raw_) return self->finish(self->close_info_.error);
-        self->flush();  // pick up whatever was queued while this write ran
-      });
+  queue_.push_unbounded(OutChunk::owned(std::vector<std::uint8_t>(bytes.begin(), bytes.end())));
+  finish_after_write_ = finish_after;
+  start_write();
 }
 
 // --- closing ---
@@ -283,6 +372,13 @@ void Connection::close(std::uint16_t code, std::string_view reason) {
   after_codec_activity();
 }
 
+void Connection::close_slow_consumer() {
+  if (finished_ || !codec_ || codec_->close_sent()) return;
+  queue_.drop_pending_data();
+  close_info_.error = std::make_error_code(std::errc::no_buffer_space);
+  close(4008, "slow consumer");
+}
+
 void Connection::abort() { finish(std::make_error_code(std::errc::operation_canceled)); }
 
 void Connection::arm_timer(std::chrono::milliseconds timeout, std::error_code error) {
@@ -290,6 +386,33 @@ void Connection::arm_timer(std::chrono::milliseconds timeout, std::error_code er
   timer_.async_wait([self = shared_from_this(), error](const boost::system::error_code& ec) {
     if (!ec) self->finish(error);
   });
+}
+
+void Connection::arm_keepalive() {
+  if (timeouts_.ping_interval.count() == 0 && timeouts_.idle.count() == 0) {
+    timer_.cancel();
+    return;
+  }
+  auto period = awaiting_pong_ ? timeouts_.pong_timeout : timeouts_.ping_interval;
+  if (period.count() == 0 || (timeouts_.idle.count() && timeouts_.idle < period)) period = timeouts_.idle;
+  timer_.expires_after(period);
+  timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (!ec && !self->finished_ && self->state_ == State::open) self->on_keepalive_tick();
+  });
+}
+
+void Connection::on_keepalive_tick() {
+  const auto now = std::chrono::steady_clock::now();
+  if (timeouts_.idle.count() && now - last_message_at_ >= timeouts_.idle) return close(1001, "idle timeout");
+  if (timeouts_.ping_interval.count()) {
+    if (awaiting_pong_) return finish(timed_out());  // pinged, and no sign of life since
+    if (!received_since_tick_) {
+      awaiting_pong_ = true;
+      (void)ping();
+    }
+    received_since_tick_ = false;
+  }
+  if (!finished_) arm_keepalive();
 }
 
 void Connection::finish(std::error_code error) {

@@ -25,6 +25,7 @@
 #include <system_error>
 #include <vector>
 
+#include "sluice/net/send_queue.hpp"
 #include "sluice/net/stream.hpp"
 #include "sluice/net/url.hpp"
 #include "sluice/protocol/codec.hpp"
@@ -55,15 +56,37 @@ struct ConnectionCallbacks {
 
 struct ConnectionTimeouts {
   std::chrono::milliseconds connect{10'000};    ///< client: resolve + TCP + TLS
-  std::chrono::milliseconds handshake{10'000};  ///< WebSocket (and TLS) handshake
+  std::chrono::milliseconds handshake{10'000};  ///< WebSocket (and TLS) handshake (slowloris bound)
   std::chrono::milliseconds close{5'000};       ///< wait for the peer's close frame / EOF
+  /// Send a ping when nothing arrived for this long; 0: no automatic pings.
+  std::chrono::milliseconds ping_interval{0};
+  /// After an automatic ping, end the connection if nothing arrives for this long.
+  std::chrono::milliseconds pong_timeout{10'000};
+  /// Close (1001 "idle timeout") when no message arrived for this long; 0: never.
+  std::chrono::milliseconds idle{0};
 };
+
+/// What happens when a data frame does not fit the send queue's byte limit.
+enum class OverflowPolicy {
+  close,      ///< drop what is queued and close with 4008 "slow consumer" (default)
+  drop,       ///< refuse the frame; the caller marks the gap (send_shared returns dropped)
+};
+
+/// The outcome of queueing a frame: never silent.
+enum class SendStatus { queued, dropped, closed };
 
 /// Server-side settings shared by every connection of one listener.
 struct ServerConnectionConfig {
   protocol::ServerHandshakeOptions handshake;
   protocol::CodecSettings codec;
   ConnectionTimeouts timeouts;
+  std::size_t send_queue_limit = 1024 * 1024;  ///< bytes queued per connection
+  OverflowPolicy overflow = OverflowPolicy::close;
+  /// Called with every complete request head before WebSocket validation.
+  /// Returning a full HTTP response answers with it and closes (plain HTTP
+  /// requests, unknown paths); returning nullopt goes on with the upgrade.
+  /// Called on the connection's loop; must not block.
+  std::function<std::optional<std::string>(const boost::beast::http::request_header<>&)> http_handler;
 };
 
 /// Client-side settings for one connect().
@@ -71,6 +94,7 @@ struct ClientOptions {
   protocol::ClientHandshakeOptions handshake;  ///< host and target are filled from the URL when empty
   protocol::CodecSettings codec;
   ConnectionTimeouts timeouts;
+  std::size_t send_queue_limit = 64 * 1024 * 1024;  ///< bytes queued; beyond: slow-consumer close
   /// TLS context for wss://; null: verify the server against the system CAs.
   std::shared_ptr<boost::asio::ssl::context> tls;
 };
@@ -86,15 +110,25 @@ class Connection : public std::enable_shared_from_this<Connection>, private prot
 
   /// Queues a message; written in order after what was queued before.
   /// Returns protocol::Error::connection_closed once closing or closed.
+  /// Over the send queue's limit, the overflow policy applies (close: the
+  /// connection closes with 4008 and this returns connection_closed).
   std::error_code send(protocol::MessageType type, std::span<const std::uint8_t> payload);
+  /// Queues a frame built once for many recipients (an unmasked server frame,
+  /// see protocol::make_server_header). Server role only. Returns dropped when
+  /// the queue is full under OverflowPolicy::drop, closed when the connection
+  /// is closing or was just closed as a slow consumer.
+  SendStatus send_shared(const std::shared_ptr<const std::string>& frame);
   std::error_code send_text(std::string_view text);
   std::error_code send_fragment(protocol::MessageType type, std::span<const std::uint8_t> payload,
                                 bool first, bool fin);
   std::error_code ping(std::span<const std::uint8_t> payload = {});
 
-  /// Starts the close handshake. Idempotent: later calls are no-ops. The
-  /// connection ends when the peer answers, or after the close timeout.
+  /// Starts the close handshake after what is already queued. Idempotent:
+  /// later calls are no-ops. The connection ends when the peer answers, or
+  /// after the close timeout.
   void close(std::uint16_t code = 1000, std::string_view reason = {});
+  /// Drops queued data and closes with 4008 "slow consumer" (SPEC §3).
+  void close_slow_consumer();
   /// Ends the connection at once, without a close handshake. Idempotent.
   void abort();
 
@@ -103,12 +137,15 @@ class Connection : public std::enable_shared_from_this<Connection>, private prot
   bool deflate_enabled() const noexcept { return codec_ && codec_->deflate_enabled(); }
   /// Client: the server's handshake response head (valid after it arrived).
   const protocol::ClientHandshake* client_handshake() const noexcept { return client_handshake_.get(); }
-  /// Server: the client's request head (valid once open).
-  const protocol::ServerHandshake* server_handshake() const noexcept { return server_handshake_.get(); }
+  /// Server: the request target (path and query) of the upgrade request.
+  const std::string& request_target() const noexcept { return request_target_; }
   std::string remote_address() const;
+  /// Bytes queued for sending (including the write in flight).
+  std::size_t queued_bytes() const noexcept { return queue_.bytes(); }
 
   // --- used by Server and connect() ---
-  void start_server(std::shared_ptr<const ServerConnectionConfig> config);
+  /// `over_capacity`: answer the request with 503 and close (max connections).
+  void start_server(std::shared_ptr<const ServerConnectionConfig> config, bool over_capacity = false);
   void start_client(const WsUrl& url, ClientOptions options);
 
  private:
@@ -119,16 +156,20 @@ class Connection : public std::enable_shared_from_this<Connection>, private prot
   void on_close(std::uint16_t code, std::string_view reason) override;
 
   void read_more();
-  void on_read(std::size_t n);
+  void on_readable();
+  void on_read_error(const boost::system::error_code& ec);
   void handle_bytes(std::span<std::uint8_t> bytes);
+  void on_request_head();
   void open_with(protocol::Role role, const protocol::CodecSettings& settings,
                  std::optional<protocol::DeflateParams> deflate, std::string_view leftover);
   void flush();
+  void start_write();
   void after_codec_activity();
   void arm_timer(std::chrono::milliseconds timeout, std::error_code error);
+  void arm_keepalive();
+  void on_keepalive_tick();
   void finish(std::error_code error);
   void write_raw(const std::string& bytes, bool finish_after);
-  void write_some();
 
   std::shared_ptr<boost::asio::ssl::context> tls_context_;  // outlives stream_'s SSL object
   AnyStream stream_;
@@ -144,14 +185,19 @@ class Connection : public std::enable_shared_from_this<Connection>, private prot
   std::optional<protocol::CodecSettings> client_codec_settings_;
   std::optional<protocol::Codec> codec_;
   std::string subprotocol_;
+  std::string request_target_;
 
-  std::vector<std::uint8_t> read_buffer_;
-  std::vector<std::uint8_t> write_buffer_;  // bytes of the write in flight
-  std::size_t write_offset_ = 0;
-  bool flush_after_raw_ = false;            // end the connection once this write is done
-  bool writing_ = false;
+  std::vector<std::uint8_t> tls_read_buffer_;  // TLS only; plain TCP reads into a per-thread buffer
+  SendQueue queue_;
+  std::vector<boost::asio::const_buffer> write_buffers_;  // the gather write in flight
+  OverflowPolicy overflow_ = OverflowPolicy::close;
+  bool finish_after_write_ = false;         // end the connection once the queue is written
   bool reading_ = false;
+  bool received_since_tick_ = false;        // keepalive: the peer showed life since the last tick
+  bool awaiting_pong_ = false;
+  std::chrono::steady_clock::time_point last_message_at_;
   bool shut_down_send_ = false;
+  bool over_capacity_ = false;
   bool finished_ = false;
   CloseInfo close_info_;
 };

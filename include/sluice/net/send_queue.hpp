@@ -57,6 +57,8 @@ class SendQueue {
   /// Drops queued data not yet in flight; returns the bytes dropped.
   std::size_t drop_pending_data();
 
+  /// Changes the limit; frames already queued stay.
+  void set_limit(std::size_t limit_bytes) noexcept { limit_ = limit_bytes; }
   std::size_t bytes() const noexcept { return bytes_; }
   std::size_t limit() const noexcept { return limit_; }
   bool writing() const noexcept { return !in_flight_.empty(); }

@@ -3,6 +3,7 @@
 // executor only, with at most one read and one write in flight.
 #pragma once
 
+#include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/stream.hpp>
 
@@ -18,7 +19,12 @@ class AnyStream {
  public:
   using TlsStream = asio::ssl::stream<tcp::socket>;
 
+  using executor_type = asio::any_io_executor;
+
   explicit AnyStream(tcp::socket socket) : stream_(std::move(socket)) {}
+
+  /// For Asio's composed operations (async_write).
+  executor_type get_executor() { return socket().get_executor(); }
   explicit AnyStream(TlsStream stream) : stream_(std::move(stream)) {}
 
   bool is_tls() const noexcept { return std::holds_alternative<TlsStream>(stream_); }
