@@ -9,7 +9,17 @@ Server::Server(asio::io_context& io, ServerOptions options, ConnectionCallbacks 
       options_(std::move(options)),
       config_(std::make_shared<const ServerConnectionConfig>(options_.connection)),
       callbacks_(std::move(callbacks)),
-      acceptor_(io) {}
+      acceptor_(io),
+      retry_timer_(io) {}
+
+Server::Server(LoopGroup& loops, ServerOptions options, AcceptHandler on_accept)
+    : io_(loops.at(0).io()),
+      loops_(&loops),
+      options_(std::move(options)),
+      config_(std::make_shared<const ServerConnectionConfig>(options_.connection)),
+      on_accept_(std::move(on_accept)),
+      acceptor_(io_),
+      retry_timer_(io_) {}
 
 std::error_code Server::listen() {
   boost::system::error_code ec;
@@ -32,6 +42,7 @@ void Server::start() { accept_next(); }
 void Server::stop() {
   boost::system::error_code ignored;
   acceptor_.close(ignored);
+  retry_timer_.cancel();
 }
 
 std::uint16_t Server::port() const {
@@ -41,22 +52,42 @@ std::uint16_t Server::port() const {
 }
 
 void Server::accept_next() {
-  acceptor_.async_accept(io_, [this](const boost::system::error_code& ec, tcp::socket socket) {
+  EventLoop* loop = loops_ ? &loops_->next() : nullptr;
+  // The socket is created on its target loop's io_context directly.
+  acceptor_.async_accept(loop ? loop->io() : io_, [this, loop](const boost::system::error_code& ec,
+                                                              tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;  // stopped
-    if (!ec) {
-      std::shared_ptr<Connection> connection;
-      if (options_.tls) {
-        connection = std::make_shared<Connection>(AnyStream(AnyStream::TlsStream(std::move(socket), *options_.tls)),
-                                                  protocol::Role::server, callbacks_, config_->timeouts,
-                                                  options_.tls);
-      } else {
-        connection = std::make_shared<Connection>(AnyStream(std::move(socket)), protocol::Role::server,
-                                                  callbacks_, config_->timeouts);
-      }
-      connection->start_server(config_);
+    if (ec) {
+      // EMFILE and friends: retrying at once would spin; wait a little.
+      retry_timer_.expires_after(std::chrono::milliseconds(50));
+      retry_timer_.async_wait([this](const boost::system::error_code& wait_ec) {
+        if (!wait_ec && acceptor_.is_open()) accept_next();
+      });
+      return;
     }
-    // Errors such as EMFILE must not stop the listener; try the next one.
+    start_connection(std::move(socket), loop);
     accept_next();
+  });
+}
+
+void Server::start_connection(tcp::socket socket, EventLoop* loop) {
+  auto make = [config = config_, tls = options_.tls](tcp::socket s, ConnectionCallbacks callbacks) {
+    if (tls) {
+      return std::make_shared<Connection>(AnyStream(AnyStream::TlsStream(std::move(s), *tls)),
+                                          protocol::Role::server, std::move(callbacks), config->timeouts, tls);
+    }
+    return std::make_shared<Connection>(AnyStream(std::move(s)), protocol::Role::server, std::move(callbacks),
+                                        config->timeouts);
+  };
+  if (!loop) {
+    make(std::move(socket), callbacks_)->start_server(config_);
+    return;
+  }
+  // Set up and start on the connection's own loop: from here on only it touches the connection.
+  loop->post([make, socket = std::move(socket), loop, on_accept = on_accept_, config = config_]() mutable {
+    auto connection = make(std::move(socket), {});
+    const bool admitted = on_accept(*loop, connection);
+    connection->start_server(config, !admitted);
   });
 }
 

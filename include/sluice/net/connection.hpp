@@ -143,6 +143,9 @@ class Connection : public std::enable_shared_from_this<Connection>, private prot
   /// Bytes queued for sending (including the write in flight).
   std::size_t queued_bytes() const noexcept { return queue_.bytes(); }
 
+  /// Replaces the callbacks; only before the connection starts (Server's AcceptHandler).
+  void set_callbacks(ConnectionCallbacks callbacks) { callbacks_ = std::move(callbacks); }
+
   // --- used by Server and connect() ---
   /// `over_capacity`: answer the request with 503 and close (max connections).
   void start_server(std::shared_ptr<const ServerConnectionConfig> config, bool over_capacity = false);

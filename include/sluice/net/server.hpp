@@ -1,18 +1,21 @@
-// A WebSocket listener: accepts TCP (or TLS) connections on one io_context and
-// starts a Connection for each. Small on purpose; the multi-loop engine with
-// connection registries is built on top of the same Connection later.
+// A WebSocket listener: accepts TCP (or TLS) connections and starts a
+// Connection for each. Either on one io_context (examples, tests) or spread
+// round-robin over a LoopGroup, where each connection then lives on its loop.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <system_error>
 
 #include "sluice/net/connection.hpp"
+#include "sluice/net/event_loop.hpp"
 
 namespace sluice::net {
 
@@ -24,15 +27,22 @@ struct ServerOptions {
   std::shared_ptr<boost::asio::ssl::context> tls;
 };
 
-/// Not thread-safe: call its members on the io_context's thread (or before run()).
+/// Called on the connection's own loop before it starts: sets its callbacks
+/// (Connection::set_callbacks) and returns false to refuse it with a 503.
+using AcceptHandler = std::function<bool(EventLoop&, const std::shared_ptr<Connection>&)>;
+
+/// Not thread-safe: call listen()/start() before the loops run, stop() on the
+/// accepting loop's thread (or after the loops stopped).
 class Server {
  public:
-  /// `callbacks` are copied into every accepted connection.
+  /// Single loop: every connection gets a copy of `callbacks`.
   Server(boost::asio::io_context& io, ServerOptions options, ConnectionCallbacks callbacks);
+  /// Several loops: accepts on loop 0, places connections round-robin.
+  Server(LoopGroup& loops, ServerOptions options, AcceptHandler on_accept);
 
   /// Binds and listens. Returns the error (e.g. address in use) instead of throwing.
   std::error_code listen();
-  /// Starts accepting; connections run on the io_context.
+  /// Starts accepting.
   void start();
   /// Stops accepting; open connections go on.
   void stop();
@@ -41,12 +51,16 @@ class Server {
 
  private:
   void accept_next();
+  void start_connection(boost::asio::ip::tcp::socket socket, EventLoop* loop);
 
   boost::asio::io_context& io_;
+  LoopGroup* loops_ = nullptr;
   ServerOptions options_;
   std::shared_ptr<const ServerConnectionConfig> config_;
   ConnectionCallbacks callbacks_;
+  AcceptHandler on_accept_;
   boost::asio::ip::tcp::acceptor acceptor_;
+  boost::asio::steady_timer retry_timer_;
 };
 
 }  // namespace sluice::net
