@@ -1,0 +1,36 @@
+// A published event (SPEC §3): immutable once built, shared by every loop and
+// recipient. Its JSON and its WebSocket frame are serialized exactly once.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace sluice::broker {
+
+struct Event {
+  std::string id;        ///< unique, "evt_" + 24 hex digits
+  std::string topic;
+  std::uint64_t offset;  ///< monotonic per topic, from 1
+  std::string epoch;     ///< changes only when the topic's history is reset
+  std::string type;      ///< optional event type ("" when absent)
+  std::string key;       ///< optional key ("" when absent)
+  std::int64_t time_ms;  ///< publish time, milliseconds since the Unix epoch
+  std::string data;      ///< the data as serialized JSON
+
+  /// {"id":..,"topic":..,"offset":..,"epoch":..,"type"?,"key"?,"time":"ISO-8601","data":..}
+  std::string json;
+  /// An unmasked WebSocket text frame carrying {"type":"event","event":<json>},
+  /// built once and shared by every subscriber's send queue.
+  std::shared_ptr<const std::string> frame;
+};
+
+using EventPtr = std::shared_ptr<const Event>;
+
+/// Builds an event's json and frame from its fields. Thread-safe, pure.
+EventPtr make_event(Event fields);
+
+/// "2026-11-22T17:43:54.123Z" for a time in milliseconds since the Unix epoch.
+std::string format_time(std::int64_t time_ms);
+
+}  // namespace sluice::broker

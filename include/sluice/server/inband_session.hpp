@@ -1,0 +1,67 @@
+// The in-band JSON protocol of /v1/ws (SPEC §3) for one connection:
+// subscribe, unsubscribe, publish and ping requests; acks, errors and events.
+//
+// Lives on its connection's loop and is used there only. Holds its
+// subscriptions in the loop's hub and removes every one of them on close.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "sluice/broker/broker.hpp"
+#include "sluice/broker/loop_hub.hpp"
+#include "sluice/net/connection.hpp"
+
+namespace sluice::server {
+
+struct InbandLimits {
+  std::size_t max_subscriptions = 256;
+  /// Error replies allowed in a burst before the connection is closed with
+  /// 1008; the budget refills at `error_refill_per_second`.
+  double error_burst = 20;
+  double error_refill_per_second = 2;
+};
+
+class InbandSession final : public broker::LoopHub::Subscriber {
+ public:
+  InbandSession(std::uint64_t id, broker::LoopHub& hub, broker::Broker& broker, InbandLimits limits,
+                std::shared_ptr<net::Connection> connection);
+  InbandSession(const InbandSession&) = delete;
+  InbandSession& operator=(const InbandSession&) = delete;
+  ~InbandSession();
+
+  std::uint64_t id() const noexcept { return id_; }
+  void on_message(protocol::MessageType type, std::span<const std::uint8_t> payload);
+  /// The connection ended: leaves every subscription. Idempotent.
+  void on_closed();
+  /// Asks the connection to close (abort if it is not open yet). Idempotent.
+  void close(std::uint16_t code, std::string_view reason);
+  /// The topic was dropped by an operator: leave `pattern` if subscribed and
+  /// tell the client with {"type":"unsubscribed",...}.
+  void drop_subscription(std::string_view pattern, std::string_view reason);
+  std::size_t subscription_count() const noexcept { return subscriptions_.size(); }
+
+  void deliver(const broker::EventPtr& event) override;
+
+ private:
+  void handle_request(std::string_view text);
+  void send_json(const std::string& json);
+  void reply_error(const std::string& id_json, std::string_view code, std::string_view message);
+
+  std::uint64_t id_;
+  broker::LoopHub& hub_;
+  broker::Broker& broker_;
+  InbandLimits limits_;
+  std::shared_ptr<net::Connection> connection_;
+  std::unordered_map<std::string, std::string> subscriptions_;  // pattern -> request id (JSON)
+  std::uint64_t gap_ = 0;      // events dropped since the last one delivered (drop policy)
+  double error_budget_;
+  std::chrono::steady_clock::time_point budget_at_;
+  bool closed_ = false;
+};
+
+}  // namespace sluice::server

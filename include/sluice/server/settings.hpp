@@ -1,0 +1,39 @@
+// Every setting of `sluice serve`, with documented defaults, validated at start.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "sluice/net/connection.hpp"
+
+namespace sluice::server {
+
+struct ServerSettings {
+  std::string address = "127.0.0.1";     ///< loopback by default (secure default)
+  std::uint16_t port = 8080;             ///< 0: any free port
+  std::size_t threads = 0;               ///< event loops; 0: one per core
+  std::size_t max_connections = 20000;   ///< beyond: 503 on the upgrade
+  std::size_t send_queue_limit = 1024 * 1024;       ///< bytes queued per connection
+  net::OverflowPolicy overflow = net::OverflowPolicy::close;  ///< close 4008, or drop and mark the gap
+  std::size_t max_message_size = 1024 * 1024;       ///< largest message a client may send
+  std::size_t max_header_bytes = 8192;              ///< largest HTTP request head
+  std::size_t max_subscriptions = 256;              ///< per connection
+  std::chrono::milliseconds ping_interval{25'000};  ///< server pings when the peer was quiet this long
+  std::chrono::milliseconds pong_timeout{10'000};   ///< no sign of life after a ping: closed
+  std::chrono::milliseconds idle_timeout{0};        ///< no message for this long: closed; 0: never
+  std::chrono::milliseconds handshake_timeout{10'000};  ///< slowloris bound
+  std::chrono::milliseconds close_timeout{5'000};   ///< close handshake bound
+  std::chrono::milliseconds shutdown_drain{10'000}; ///< on SIGINT/SIGTERM: drain up to this long
+  bool deflate = true;                   ///< accept permessage-deflate offers
+  std::vector<std::string> allowed_origins;  ///< empty: any Origin
+  std::string tls_cert;                  ///< PEM chain: serve wss:// and https://
+  std::string tls_key;                   ///< PEM key for tls_cert
+
+  /// A clear message naming the first invalid setting, or "" when all are valid.
+  std::string validate() const;
+};
+
+}  // namespace sluice::server

@@ -1,0 +1,79 @@
+// The Sluice server: event loops, the listener, per-loop hubs and session
+// registries, the broker, HTTP probes, and graceful shutdown (SPEC §1.6).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <system_error>
+#include <unordered_map>
+#include <vector>
+
+#include "sluice/broker/broker.hpp"
+#include "sluice/broker/loop_hub.hpp"
+#include "sluice/net/event_loop.hpp"
+#include "sluice/net/server.hpp"
+#include "sluice/server/inband_session.hpp"
+#include "sluice/server/settings.hpp"
+
+namespace sluice::server {
+
+inline constexpr std::string_view kVersion = "0.1.0";
+
+class SluiceServer {
+ public:
+  /// `settings` must be valid (see ServerSettings::validate()).
+  explicit SluiceServer(ServerSettings settings);
+  ~SluiceServer();  ///< shuts down (no drain) if still running
+  SluiceServer(const SluiceServer&) = delete;
+  SluiceServer& operator=(const SluiceServer&) = delete;
+
+  /// Binds, then starts the loops. On failure returns false with a clear
+  /// message in `error` (e.g. "cannot listen on 127.0.0.1:8080: Address already in use").
+  bool start(std::string& error);
+  std::uint16_t port() const { return listener_ ? listener_->port() : 0; }
+
+  /// Graceful shutdown: stop accepting, close every connection with 1001,
+  /// wait up to `drain` for them to finish, then stop the loops. Thread-safe,
+  /// idempotent; blocks until done. Must not be called from a loop thread.
+  void shutdown(std::chrono::milliseconds drain);
+
+  /// Open connections (including those still in the handshake). Thread-safe.
+  std::size_t connection_count() const noexcept { return connections_.load(); }
+  broker::Broker& broker() noexcept { return *broker_; }
+
+  /// Operator actions, thread-safe (posted to the owning loops; asking twice,
+  /// or about a connection that is gone, is harmless).
+  void drop_topic(const std::string& pattern);
+  void close_connection(std::uint64_t connection_id, std::uint16_t code, const std::string& reason);
+
+  /// Ids of the open connections (a snapshot). Blocks until every loop answered.
+  std::vector<std::uint64_t> connection_ids();
+
+ private:
+  struct LoopState {
+    broker::LoopHub hub;
+    std::unordered_map<std::uint64_t, std::shared_ptr<InbandSession>> sessions;
+    std::uint64_t next_id = 0;
+  };
+
+  bool on_accept(net::EventLoop& loop, const std::shared_ptr<net::Connection>& connection);
+  std::optional<std::string> route(const boost::beast::http::request_header<>& request) const;
+  void connection_ended();
+
+  ServerSettings settings_;
+  std::unique_ptr<net::LoopGroup> loops_;
+  std::vector<std::unique_ptr<LoopState>> states_;
+  std::unique_ptr<broker::Broker> broker_;
+  std::unique_ptr<net::Server> listener_;
+  std::atomic<std::size_t> connections_{0};
+  std::mutex mutex_;
+  std::condition_variable drained_;
+  bool running_ = false;
+  bool stopped_ = false;
+};
+
+}  // namespace sluice::server

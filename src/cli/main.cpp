@@ -1,0 +1,15 @@
+// `sluice`: one binary for the server and its tools (SPEC §5).
+#include <CLI/CLI.hpp>
+
+#include "cli/commands.hpp"
+#include "sluice/server/sluice_server.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"Sluice: real-time event delivery over WebSocket"};
+  app.set_version_flag("--version", std::string(sluice::server::kVersion));
+  app.set_config("--config", "", "Read options from a TOML/INI file (a [serve] section for `serve`)");
+  app.require_subcommand(1);
+  sluice::cli::add_serve_command(app);
+  CLI11_PARSE(app, argc, argv);
+  return 0;
+}

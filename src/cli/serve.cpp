@@ -1,0 +1,116 @@
+// `sluice serve`: flags (or SLUICE_* environment variables, or a config file)
+// to ServerSettings, validated at start, then run until SIGINT/SIGTERM.
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <pthread.h>
+
+#include "cli/commands.hpp"
+#include "sluice/server/sluice_server.hpp"
+
+namespace sluice::cli {
+
+namespace {
+
+using Seconds = double;
+std::chrono::milliseconds ms(Seconds s) { return std::chrono::milliseconds(static_cast<long long>(s * 1000)); }
+
+struct ServeOptions {
+  server::ServerSettings settings;
+  Seconds ping_interval = 25, pong_timeout = 10, idle_timeout = 0, handshake_timeout = 10, close_timeout = 5,
+          shutdown_drain = 10;
+  std::string overflow = "close";
+  bool no_deflate = false;
+};
+
+int run(ServeOptions& o) {
+  auto& s = o.settings;
+  s.ping_interval = ms(o.ping_interval);
+  s.pong_timeout = ms(o.pong_timeout);
+  s.idle_timeout = ms(o.idle_timeout);
+  s.handshake_timeout = ms(o.handshake_timeout);
+  s.close_timeout = ms(o.close_timeout);
+  s.shutdown_drain = ms(o.shutdown_drain);
+  s.overflow = o.overflow == "drop" ? net::OverflowPolicy::drop : net::OverflowPolicy::close;
+  s.deflate = !o.no_deflate;
+  if (auto why = s.validate(); !why.empty()) {
+    spdlog::error("invalid setting: {}", why);
+    return 2;
+  }
+
+  // Block the signals before any thread starts, so only sigwait() below sees them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  server::SluiceServer sluice(s);
+  std::string error;
+  if (!sluice.start(error)) {
+    spdlog::error("{}", error);
+    return 1;
+  }
+  const bool tls = !s.tls_cert.empty();
+  spdlog::info("sluice {} listening on {}://{}:{}/v1/ws ({} event loops, send queue {} bytes, overflow policy {})",
+               server::kVersion, tls ? "wss" : "ws", s.address, sluice.port(),
+               s.threads ? s.threads : std::max(1u, std::thread::hardware_concurrency()), s.send_queue_limit,
+               o.overflow);
+  if (s.address == "127.0.0.1" || s.address == "::1" || s.address == "localhost") {
+    spdlog::info("bound to loopback only: pass --address 0.0.0.0 to accept remote clients");
+  }
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  spdlog::info("{} received: closing {} connections with 1001, draining up to {} s",
+               signal_number == SIGINT ? "SIGINT" : "SIGTERM", sluice.connection_count(), o.shutdown_drain);
+  sluice.shutdown(s.shutdown_drain);
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace
+
+void add_serve_command(CLI::App& app) {
+  auto options = std::make_shared<ServeOptions>();
+  auto& s = options->settings;
+  CLI::App* serve = app.add_subcommand("serve", "Run the Sluice server");
+  serve->add_option("--address", s.address, "Address to listen on")->envname("SLUICE_ADDRESS")->capture_default_str();
+  serve->add_option("--port", s.port, "Port to listen on (0: any free port)")->envname("SLUICE_PORT")->capture_default_str();
+  serve->add_option("--threads", s.threads, "Event loops, one thread each (0: one per core)")
+      ->envname("SLUICE_THREADS")->capture_default_str();
+  serve->add_option("--max-connections", s.max_connections, "Connections beyond this get 503 on the upgrade")
+      ->envname("SLUICE_MAX_CONNECTIONS")->capture_default_str();
+  serve->add_option("--send-queue-limit", s.send_queue_limit, "Bytes queued per connection before the overflow policy applies")
+      ->envname("SLUICE_SEND_QUEUE_LIMIT")->capture_default_str();
+  serve->add_option("--overflow", options->overflow,
+                    "When a send queue is full: 'close' (4008 slow consumer) or 'drop' (skip, then mark the gap)")
+      ->check(CLI::IsMember({"close", "drop"}))->envname("SLUICE_OVERFLOW")->capture_default_str();
+  serve->add_option("--max-message-size", s.max_message_size, "Largest message a client may send, in bytes")
+      ->envname("SLUICE_MAX_MESSAGE_SIZE")->capture_default_str();
+  serve->add_option("--max-header-bytes", s.max_header_bytes, "Largest HTTP request head, in bytes")
+      ->envname("SLUICE_MAX_HEADER_BYTES")->capture_default_str();
+  serve->add_option("--max-subscriptions", s.max_subscriptions, "Subscriptions per connection")
+      ->envname("SLUICE_MAX_SUBSCRIPTIONS")->capture_default_str();
+  serve->add_option("--ping-interval", options->ping_interval, "Seconds of quiet before the server pings (0: never)")
+      ->envname("SLUICE_PING_INTERVAL")->capture_default_str();
+  serve->add_option("--pong-timeout", options->pong_timeout, "Seconds a pinged peer has to show life")
+      ->envname("SLUICE_PONG_TIMEOUT")->capture_default_str();
+  serve->add_option("--idle-timeout", options->idle_timeout, "Seconds without a client message before closing (0: never)")
+      ->envname("SLUICE_IDLE_TIMEOUT")->capture_default_str();
+  serve->add_option("--handshake-timeout", options->handshake_timeout, "Seconds to complete the TLS and HTTP upgrade")
+      ->envname("SLUICE_HANDSHAKE_TIMEOUT")->capture_default_str();
+  serve->add_option("--close-timeout", options->close_timeout, "Seconds to complete a close handshake")
+      ->envname("SLUICE_CLOSE_TIMEOUT")->capture_default_str();
+  serve->add_option("--shutdown-drain", options->shutdown_drain, "Seconds to drain queues on SIGINT/SIGTERM")
+      ->envname("SLUICE_SHUTDOWN_DRAIN")->capture_default_str();
+  serve->add_flag("--no-deflate", options->no_deflate, "Refuse permessage-deflate")->envname("SLUICE_NO_DEFLATE");
+  serve->add_option("--allowed-origin", s.allowed_origins, "Accept only these Origin values (repeatable; default: any)")
+      ->envname("SLUICE_ALLOWED_ORIGINS")->delimiter(',');
+  serve->add_option("--tls-cert", s.tls_cert, "PEM certificate chain: serve wss:// (with --tls-key)")
+      ->envname("SLUICE_TLS_CERT")->check(CLI::ExistingFile);
+  serve->add_option("--tls-key", s.tls_key, "PEM private key for --tls-cert")->envname("SLUICE_TLS_KEY")->check(CLI::ExistingFile);
+  serve->callback([options] { std::exit(run(*options)); });
+}
+
+}  // namespace sluice::cli

@@ -1,0 +1,183 @@
+#include "sluice/server/inband_session.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+
+#include "sluice/broker/topic.hpp"
+#include "sluice/protocol/frame.hpp"
+
+namespace sluice::server {
+
+namespace json = boost::json;
+
+namespace {
+
+std::string quoted(std::string_view s) { return json::serialize(json::string(s)); }
+
+// The frame for a small message that only this connection receives.
+std::shared_ptr<const std::string> text_frame(const std::string& payload) {
+  const auto header = protocol::make_server_header(protocol::Opcode::text, payload.size());
+  auto frame = std::make_shared<std::string>(reinterpret_cast<const char*>(header.bytes.data()), header.size);
+  *frame += payload;
+  return frame;
+}
+
+}  // namespace
+
+InbandSession::InbandSession(std::uint64_t id, broker::LoopHub& hub, broker::Broker& broker, InbandLimits limits,
+                             std::shared_ptr<net::Connection> connection)
+    : id_(id),
+      hub_(hub),
+      broker_(broker),
+      limits_(limits),
+      connection_(std::move(connection)),
+      error_budget_(limits.error_burst),
+      budget_at_(std::chrono::steady_clock::now()) {}
+
+InbandSession::~InbandSession() { on_closed(); }
+
+void InbandSession::on_closed() {
+  if (closed_) return;
+  closed_ = true;
+  for (const auto& [pattern, request_id] : subscriptions_) hub_.unsubscribe(pattern, this);
+  subscriptions_.clear();
+  connection_.reset();  // breaks the session <-> connection cycle
+}
+
+void InbandSession::close(std::uint16_t code, std::string_view reason) {
+  if (!connection_) return;
+  if (connection_->state() == net::Connection::State::open) {
+    connection_->close(code, reason);
+  } else if (connection_->state() != net::Connection::State::closing) {
+    connection_->abort();  // still in the handshake: nothing to hand-shake
+  }
+}
+
+void InbandSession::send_json(const std::string& payload) {
+  // Replies take the connection's own path: over the queue limit that closes
+  // with 4008 whatever the policy, so an ack is never dropped silently.
+  if (connection_) (void)connection_->send_text(payload);
+}
+
+void InbandSession::reply_error(const std::string& id_json, std::string_view code, std::string_view message) {
+  send_json("{\"type\":\"error\",\"id\":" + id_json + ",\"code\":" + quoted(code) + ",\"message\":" +
+            quoted(message) + "}");
+  // Token bucket: a client that keeps sending bad requests is closed with 1008.
+  const auto now = std::chrono::steady_clock::now();
+  error_budget_ = std::min(limits_.error_burst,
+                           error_budget_ + limits_.error_refill_per_second *
+                                               std::chrono::duration<double>(now - budget_at_).count());
+  budget_at_ = now;
+  error_budget_ -= 1;
+  if (error_budget_ < 0) close(1008, "too many invalid requests");
+}
+
+void InbandSession::on_message(protocol::MessageType type, std::span<const std::uint8_t> payload) {
+  if (closed_) return;
+  if (type != protocol::MessageType::text) {
+    return reply_error("null", "bad_request", "send JSON text messages; binary messages are not understood here");
+  }
+  handle_request({reinterpret_cast<const char*>(payload.data()), payload.size()});
+}
+
+void InbandSession::handle_request(std::string_view text) {
+  std::error_code ec;
+  json::value request = json::parse(text, ec);
+  if (ec) return reply_error("null", "invalid_json", "message is not valid JSON: " + ec.message());
+  if (!request.is_object()) return reply_error("null", "bad_request", "message must be a JSON object");
+  const json::object& object = request.get_object();
+  const json::value* id_value = object.if_contains("id");
+  const std::string id = id_value ? json::serialize(*id_value) : "null";
+  const json::value* op_value = object.if_contains("op");
+  if (!op_value || !op_value->is_string()) return reply_error(id, "bad_request", "\"op\" (a string) is required");
+  const std::string_view op = op_value->get_string();
+
+  auto topic_field = [&](std::string& out) -> bool {
+    const json::value* topic = object.if_contains("topic");
+    if (!topic || !topic->is_string()) {
+      reply_error(id, "bad_request", "\"topic\" (a string) is required");
+      return false;
+    }
+    out = std::string(topic->get_string());
+    return true;
+  };
+
+  if (op == "ping") return send_json("{\"type\":\"ack\",\"id\":" + id + ",\"op\":\"ping\"}");
+
+  if (op == "subscribe") {
+    std::string pattern;
+    if (!topic_field(pattern)) return;
+    if (auto why = broker::pattern_error(pattern); !why.empty()) return reply_error(id, "invalid_topic", why);
+    if (object.contains("filter")) {
+      return reply_error(id, "not_supported", "subscription filters are not supported on /v1/ws yet");
+    }
+    if (!subscriptions_.contains(pattern)) {
+      if (subscriptions_.size() >= limits_.max_subscriptions) {
+        return reply_error(id, "too_many_subscriptions",
+                           "at most " + std::to_string(limits_.max_subscriptions) + " subscriptions per connection");
+      }
+      subscriptions_.emplace(pattern, id);
+      hub_.subscribe(pattern, this);
+    }
+    std::string ack = "{\"type\":\"ack\",\"id\":" + id + ",\"op\":\"subscribe\",\"topic\":" + quoted(pattern);
+    // No history is kept yet: a resume point cannot be honoured, and the client is told so.
+    if (object.contains("since")) ack += ",\"recovered\":false";
+    return send_json(ack + "}");
+  }
+
+  if (op == "unsubscribe") {
+    std::string pattern;
+    if (!topic_field(pattern)) return;
+    if (subscriptions_.erase(pattern) == 0) {
+      return reply_error(id, "not_subscribed", "not subscribed to " + pattern);
+    }
+    hub_.unsubscribe(pattern, this);
+    return send_json("{\"type\":\"ack\",\"id\":" + id + ",\"op\":\"unsubscribe\",\"topic\":" + quoted(pattern) + "}");
+  }
+
+  if (op == "publish") {
+    broker::PublishRequest publish;
+    if (!topic_field(publish.topic)) return;
+    if (auto why = broker::topic_error(publish.topic); !why.empty()) return reply_error(id, "invalid_topic", why);
+    const json::value* data = object.if_contains("data");
+    if (!data) return reply_error(id, "bad_request", "\"data\" is required");
+    for (auto [field, out] : {std::pair{"type", &publish.type}, std::pair{"key", &publish.key}}) {
+      if (const json::value* v = object.if_contains(field)) {
+        if (!v->is_string()) return reply_error(id, "bad_request", std::string("\"") + field + "\" must be a string");
+        *out = std::string(v->get_string());
+      }
+    }
+    publish.data = json::serialize(*data);
+    const auto event = broker_.publish(std::move(publish));
+    return send_json("{\"type\":\"ack\",\"id\":" + id + ",\"op\":\"publish\",\"eventId\":" + quoted(event->id) +
+                     ",\"topic\":" + quoted(event->topic) + ",\"offset\":" + std::to_string(event->offset) +
+                     ",\"epoch\":" + quoted(event->epoch) + "}");
+  }
+
+  reply_error(id, "unknown_op", "unknown op \"" + std::string(op) + "\" (subscribe, unsubscribe, publish, ping)");
+}
+
+void InbandSession::deliver(const broker::EventPtr& event) {
+  if (!connection_) return;
+  if (gap_ > 0) {
+    // Drop policy: the next event the client gets is preceded by the count it missed.
+    const auto status = connection_->send_shared(text_frame("{\"type\":\"gap\",\"dropped\":" + std::to_string(gap_) + "}"));
+    if (status == net::SendStatus::dropped) {
+      ++gap_;
+      return;
+    }
+    gap_ = 0;
+  }
+  if (connection_->send_shared(event->frame) == net::SendStatus::dropped) ++gap_;
+}
+
+void InbandSession::drop_subscription(std::string_view pattern, std::string_view reason) {
+  auto it = subscriptions_.find(std::string(pattern));
+  if (it == subscriptions_.end()) return;
+  hub_.unsubscribe(pattern, this);
+  subscriptions_.erase(it);
+  send_json("{\"type\":\"unsubscribed\",\"topic\":" + quoted(pattern) + ",\"reason\":" + quoted(reason) + "}");
+}
+
+}  // namespace sluice::server

@@ -1,0 +1,23 @@
+#include "sluice/server/settings.hpp"
+
+namespace sluice::server {
+
+std::string ServerSettings::validate() const {
+  if (address.empty()) return "address must not be empty";
+  if (threads > 1024) return "threads must be at most 1024 (0 means one per core)";
+  if (max_connections == 0) return "max-connections must be at least 1";
+  if (send_queue_limit < 1024) return "send-queue-limit must be at least 1024 bytes";
+  if (max_message_size < 128) return "max-message-size must be at least 128 bytes";
+  if (max_header_bytes < 1024) return "max-header-bytes must be at least 1024 bytes";
+  if (max_subscriptions == 0) return "max-subscriptions must be at least 1";
+  if (ping_interval.count() < 0 || pong_timeout.count() <= 0 || idle_timeout.count() < 0) {
+    return "ping-interval and idle-timeout must be >= 0 and pong-timeout > 0";
+  }
+  if (handshake_timeout.count() <= 0 || close_timeout.count() <= 0 || shutdown_drain.count() < 0) {
+    return "handshake-timeout and close-timeout must be > 0, shutdown-drain >= 0";
+  }
+  if (tls_cert.empty() != tls_key.empty()) return "tls-cert and tls-key go together";
+  return {};
+}
+
+}  // namespace sluice::server

@@ -1,0 +1,206 @@
+#include "sluice/server/sluice_server.hpp"
+
+#include <boost/beast/http/verb.hpp>
+
+#include <future>
+#include <thread>
+
+#include "sluice/net/tls.hpp"
+
+namespace sluice::server {
+
+namespace http = boost::beast::http;
+
+namespace {
+
+std::string json_response(unsigned status, std::string_view reason, const std::string& body) {
+  return "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason) +
+         "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+         "\r\nConnection: close\r\n\r\n" + body;
+}
+
+std::string error_response(unsigned status, std::string_view reason, std::string_view code, std::string_view message) {
+  return json_response(status, reason,
+                       "{\"error\":\"" + std::string(code) + "\",\"message\":\"" + std::string(message) + "\"}");
+}
+
+}  // namespace
+
+SluiceServer::SluiceServer(ServerSettings settings) : settings_(std::move(settings)) {
+  std::size_t threads = settings_.threads;
+  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  loops_ = std::make_unique<net::LoopGroup>(threads);
+  for (std::size_t i = 0; i < threads; ++i) states_.push_back(std::make_unique<LoopState>());
+  // Each event goes to every loop; a loop with no matching subscriber does one trie walk.
+  broker_ = std::make_unique<broker::Broker>([this](const broker::EventPtr& event) {
+    for (std::size_t i = 0; i < loops_->size(); ++i) {
+      loops_->at(i).post([state = states_[i].get(), event] { state->hub.deliver(event); });
+    }
+  });
+}
+
+SluiceServer::~SluiceServer() { shutdown(std::chrono::milliseconds(0)); }
+
+bool SluiceServer::start(std::string& error) {
+  net::ServerOptions options;
+  options.address = settings_.address;
+  options.port = settings_.port;
+  auto& c = options.connection;
+  c.handshake.max_header_bytes = settings_.max_header_bytes;
+  c.handshake.deflate.enabled = settings_.deflate;
+  if (!settings_.allowed_origins.empty()) {
+    c.handshake.origin_check = [allowed = settings_.allowed_origins](std::string_view origin) {
+      return std::find(allowed.begin(), allowed.end(), origin) != allowed.end();
+    };
+  }
+  c.codec.max_message_size = settings_.max_message_size;
+  c.codec.max_frame_size = settings_.max_message_size;
+  c.timeouts.handshake = settings_.handshake_timeout;
+  c.timeouts.close = settings_.close_timeout;
+  c.timeouts.ping_interval = settings_.ping_interval;
+  c.timeouts.pong_timeout = settings_.pong_timeout;
+  c.timeouts.idle = settings_.idle_timeout;
+  c.send_queue_limit = settings_.send_queue_limit;
+  c.overflow = settings_.overflow;
+  c.http_handler = [this](const http::request_header<>& request) { return route(request); };
+  if (!settings_.tls_cert.empty()) {
+    options.tls = net::make_server_tls_context(settings_.tls_cert, settings_.tls_key, error);
+    if (!options.tls) return false;
+  }
+  listener_ = std::make_unique<net::Server>(
+      *loops_, options, [this](net::EventLoop& loop, const std::shared_ptr<net::Connection>& connection) {
+        return on_accept(loop, connection);
+      });
+  if (auto ec = listener_->listen()) {
+    error = "cannot listen on " + settings_.address + ":" + std::to_string(settings_.port) + ": " + ec.message();
+    listener_.reset();
+    return false;
+  }
+  listener_->start();
+  loops_->start();
+  std::lock_guard lock(mutex_);
+  running_ = true;
+  return true;
+}
+
+std::optional<std::string> SluiceServer::route(const http::request_header<>& request) const {
+  std::string_view target = request.target();
+  const std::string_view path = target.substr(0, target.find('?'));
+  const bool upgrade = protocol::is_websocket_upgrade(request);
+  if (path == "/v1/ws") {
+    if (upgrade) return std::nullopt;
+    return error_response(426, "Upgrade Required", "upgrade_required", "/v1/ws speaks WebSocket only");
+  }
+  if (request.method() != http::verb::get) {
+    return error_response(405, "Method Not Allowed", "method_not_allowed", "only GET is served here yet");
+  }
+  if (path == "/health" || path == "/live" || path == "/ready") {
+    return json_response(200, "OK", "{\"status\":\"ok\"}");
+  }
+  if (path == "/") {
+    return json_response(200, "OK",
+                         "{\"service\":\"sluice\",\"version\":\"" + std::string(kVersion) +
+                             "\",\"status\":\"ok\",\"links\":{\"websocket\":\"/v1/ws\",\"health\":\"/health\"}}");
+  }
+  return error_response(404, "Not Found", "not_found", "no route for " + std::string(path));
+}
+
+bool SluiceServer::on_accept(net::EventLoop& loop, const std::shared_ptr<net::Connection>& connection) {
+  LoopState& state = *states_[loop.index()];
+  const bool admitted = connections_.fetch_add(1) < settings_.max_connections;
+  // Ids carry their loop in the low byte, so an operator request finds its owner.
+  const std::uint64_t id = (++state.next_id << 8) | loop.index();
+  InbandLimits limits;
+  limits.max_subscriptions = settings_.max_subscriptions;
+  auto session = std::make_shared<InbandSession>(id, state.hub, *broker_, limits, connection);
+  state.sessions.emplace(id, session);
+  net::ConnectionCallbacks callbacks;
+  callbacks.on_message = [session](net::Connection&, protocol::MessageType type, std::span<const std::uint8_t> p) {
+    session->on_message(type, p);
+  };
+  callbacks.on_closed = [this, &state, session](net::Connection&, const net::CloseInfo&) {
+    session->on_closed();
+    state.sessions.erase(session->id());
+    connection_ended();
+  };
+  connection->set_callbacks(std::move(callbacks));
+  return admitted;
+}
+
+void SluiceServer::connection_ended() {
+  if (connections_.fetch_sub(1) == 1) {
+    std::lock_guard lock(mutex_);
+    drained_.notify_all();
+  }
+}
+
+void SluiceServer::drop_topic(const std::string& pattern) {
+  for (std::size_t i = 0; i < loops_->size(); ++i) {
+    loops_->at(i).post([state = states_[i].get(), pattern] {
+      std::vector<InbandSession*> affected;
+      for (auto& [id, session] : state->sessions) affected.push_back(session.get());
+      for (auto* session : affected) session->drop_subscription(pattern, "topic dropped");
+    });
+  }
+}
+
+void SluiceServer::close_connection(std::uint64_t connection_id, std::uint16_t code, const std::string& reason) {
+  const std::size_t loop = connection_id & 0xFF;
+  if (loop >= loops_->size()) return;
+  loops_->at(loop).post([state = states_[loop].get(), connection_id, code, reason] {
+    auto it = state->sessions.find(connection_id);
+    if (it != state->sessions.end()) it->second->close(code, reason);
+  });
+}
+
+std::vector<std::uint64_t> SluiceServer::connection_ids() {
+  std::vector<std::uint64_t> ids;
+  for (std::size_t i = 0; i < loops_->size(); ++i) {
+    std::promise<std::vector<std::uint64_t>> answer;
+    loops_->at(i).post([state = states_[i].get(), &answer] {
+      std::vector<std::uint64_t> local;
+      for (const auto& [id, session] : state->sessions) local.push_back(id);
+      answer.set_value(std::move(local));
+    });
+    auto local = answer.get_future().get();
+    ids.insert(ids.end(), local.begin(), local.end());
+  }
+  return ids;
+}
+
+void SluiceServer::shutdown(std::chrono::milliseconds drain) {
+  {
+    std::lock_guard lock(mutex_);
+    if (stopped_) return;
+    stopped_ = true;
+    if (!running_) return;
+  }
+  // 1. Stop accepting, on the listener's own loop.
+  std::promise<void> stopped;
+  loops_->at(0).post([this, &stopped] {
+    listener_->stop();
+    stopped.set_value();
+  });
+  stopped.get_future().wait();
+  // 2. Every connection is asked to close with 1001 by its owning loop.
+  for (std::size_t i = 0; i < loops_->size(); ++i) {
+    loops_->at(i).post([state = states_[i].get()] {
+      std::vector<std::shared_ptr<InbandSession>> sessions;
+      for (auto& [id, session] : state->sessions) sessions.push_back(session);
+      for (auto& session : sessions) session->close(1001, "server shutting down");
+    });
+  }
+  // 3. Let queues drain and close handshakes finish, up to the deadline.
+  {
+    std::unique_lock lock(mutex_);
+    drained_.wait_for(lock, drain, [this] { return connections_.load() == 0; });
+  }
+  // 4. Stop the loops; what is left is freed with them, from this thread.
+  loops_->stop();
+  for (auto& state : states_) {
+    for (auto& [id, session] : state->sessions) session->on_closed();
+    state->sessions.clear();
+  }
+}
+
+}  // namespace sluice::server
