@@ -286,7 +286,15 @@ SendStatus Connection::send_shared(const std::shared_ptr<const std::string>& fra
     close_slow_consumer();
     return SendStatus::closed;
   }
-  start_write();
+  // Cork: the write starts after the current handler, so every frame queued
+  // for this socket meanwhile (a whole delivery batch) goes out in one syscall.
+  if (!write_scheduled_ && !queue_.writing()) {
+    write_scheduled_ = true;
+    asio::post(timer_.get_executor(), [self = shared_from_this()] {
+      self->write_scheduled_ = false;
+      self->start_write();
+    });
+  }
   return SendStatus::queued;
 }
 

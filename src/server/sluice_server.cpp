@@ -31,10 +31,18 @@ SluiceServer::SluiceServer(ServerSettings settings) : settings_(std::move(settin
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
   loops_ = std::make_unique<net::LoopGroup>(threads);
   for (std::size_t i = 0; i < threads; ++i) states_.push_back(std::make_unique<LoopState>());
-  // Each event goes to every loop; a loop with no matching subscriber does one trie walk.
+  // Each event goes to every loop's inbox; a loop with no matching subscriber
+  // does one trie walk. One drain delivers a whole batch, so each connection
+  // gets one corked write for it.
   broker_ = std::make_unique<broker::Broker>([this](const broker::EventPtr& event) {
     for (std::size_t i = 0; i < loops_->size(); ++i) {
-      loops_->at(i).post([state = states_[i].get(), event] { state->hub.deliver(event); });
+      LoopState* state = states_[i].get();
+      if (!state->inbox.push(event)) continue;
+      loops_->at(i).post([state] {
+        state->inbox.drain(state->draining);
+        for (const auto& e : state->draining) state->hub.deliver(e);
+        state->draining.clear();
+      });
     }
   });
 }

@@ -196,6 +196,7 @@ class Connection : public std::enable_shared_from_this<Connection>, private prot
   OverflowPolicy overflow_ = OverflowPolicy::close;
   bool finish_after_write_ = false;         // end the connection once the queue is written
   bool reading_ = false;
+  bool write_scheduled_ = false;            // a corked start_write() is posted
   bool received_since_tick_ = false;        // keepalive: the peer showed life since the last tick
   bool awaiting_pong_ = false;
   std::chrono::steady_clock::time_point last_message_at_;

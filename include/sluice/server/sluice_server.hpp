@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "sluice/broker/broker.hpp"
+#include "sluice/broker/event_inbox.hpp"
 #include "sluice/broker/loop_hub.hpp"
 #include "sluice/net/event_loop.hpp"
 #include "sluice/net/server.hpp"
@@ -55,6 +56,8 @@ class SluiceServer {
 
  private:
   struct LoopState {
+    broker::EventInbox inbox;
+    std::vector<broker::EventPtr> draining;  // the batch being delivered
     broker::LoopHub hub;
     std::unordered_map<std::uint64_t, std::shared_ptr<InbandSession>> sessions;
     std::uint64_t next_id = 0;

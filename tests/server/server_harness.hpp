@@ -1,0 +1,121 @@
+// An in-process SluiceServer on a free loopback port, and JSON WebSocket test
+// clients that all run on one client io_context driven by the test thread.
+// Waiting is always "run the client loop until a condition holds, or a bound".
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/json.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sluice/net/connection.hpp"
+#include "sluice/server/sluice_server.hpp"
+
+namespace sluice::test {
+
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+inline server::ServerSettings test_settings() {
+  server::ServerSettings s;
+  s.port = 0;
+  s.threads = 2;
+  s.ping_interval = 0ms;  // no automatic pings: tests decide what happens
+  return s;
+}
+
+/// Starts a server; shuts it down (no drain) when destroyed.
+struct TestServer {
+  std::unique_ptr<server::SluiceServer> server;
+  explicit TestServer(server::ServerSettings settings = test_settings()) {
+    server = std::make_unique<server::SluiceServer>(settings);
+    std::string error;
+    EXPECT_TRUE(server->start(error)) << error;
+  }
+  ~TestServer() { server->shutdown(0ms); }
+  net::WsUrl url() const { return net::WsUrl{false, "127.0.0.1", server->port(), "/v1/ws"}; }
+};
+
+/// Runs `io` until `done()` or `bound`; returns done(). The condition is
+/// re-checked at least every 10 ms, so it may also watch the server's state.
+template <class Done>
+bool run_until(boost::asio::io_context& io, Done done, std::chrono::milliseconds bound = 30s) {
+  const auto deadline = std::chrono::steady_clock::now() + bound;
+  while (!done() && std::chrono::steady_clock::now() < deadline) {
+    if (io.run_one_for(10ms) == 0 && io.stopped()) io.restart();
+  }
+  return done();
+}
+
+/// Runs `body(stop)` on a thread; stops and joins it when destroyed, so a
+/// failed assertion cannot leave a thread running.
+class Background {
+ public:
+  template <class Body>
+  explicit Background(Body body) : thread_([this, body] { body(stop_); }) {}
+  ~Background() { join(); }
+  void join() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+/// A client of /v1/ws that records every JSON message it receives.
+struct JsonClient {
+  std::shared_ptr<net::Connection> connection;
+  std::vector<json::object> messages;
+  bool open = false;
+  bool closed = false;
+  net::CloseInfo close_info;
+
+  JsonClient(boost::asio::io_context& io, const net::WsUrl& url, net::ClientOptions options = {}) {
+    net::ConnectionCallbacks callbacks;
+    callbacks.on_open = [this](net::Connection&) { open = true; };
+    callbacks.on_message = [this](net::Connection&, protocol::MessageType, std::span<const std::uint8_t> payload) {
+      auto value = json::parse(std::string_view(reinterpret_cast<const char*>(payload.data()), payload.size()));
+      messages.push_back(value.as_object());
+    };
+    callbacks.on_closed = [this](net::Connection&, const net::CloseInfo& info) {
+      closed = true;
+      close_info = info;
+    };
+    connection = net::connect(io, url, std::move(options), std::move(callbacks));
+  }
+
+  void send(const json::object& request) { (void)connection->send_text(json::serialize(request)); }
+  void subscribe(std::string pattern, int id = 1) {
+    send({{"op", "subscribe"}, {"id", id}, {"topic", pattern}});
+  }
+  void publish(std::string topic, json::value data, int id = 1) {
+    send({{"op", "publish"}, {"id", id}, {"topic", topic}, {"data", data}});
+  }
+
+  /// Messages whose "type" is `type`.
+  std::vector<json::object> of_type(std::string_view type) const {
+    std::vector<json::object> out;
+    for (const auto& m : messages) {
+      if (m.at("type").as_string() == type) out.push_back(m);
+    }
+    return out;
+  }
+  std::size_t count(std::string_view type) const { return of_type(type).size(); }
+  /// The events received, as (topic, offset, data).
+  std::vector<json::object> events() const {
+    std::vector<json::object> out;
+    for (const auto& m : of_type("event")) out.push_back(m.at("event").as_object());
+    return out;
+  }
+};
+
+}  // namespace sluice::test
