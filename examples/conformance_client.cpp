@@ -7,6 +7,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include <charconv>
 #include <functional>
 #include <iostream>
 #include <string>
@@ -68,10 +69,15 @@ struct Runner {
   }
 
   void start() {
-    open("/getCaseCount", false, [this](const std::string& text) { case_count = std::stoi(text); },
+    open("/getCaseCount", false,
+         [this](const std::string& text) {
+           int count = -1;
+           const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), count);
+           if (ec == std::errc() && end == text.data() + text.size() && count >= 0) case_count = count;
+         },
          [this] {
            if (case_count < 0) {
-             std::cerr << "conformance_client: no case count from " << base.host_header() << "\n";
+             std::cerr << "conformance_client: no valid case count from " << base.host_header() << "\n";
              ++failures;
              return;
            }

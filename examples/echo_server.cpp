@@ -43,6 +43,9 @@ int main(int argc, char** argv) {
   options.connection.handshake.deflate.enabled = !no_deflate;
   options.connection.codec.max_message_size = max_message;
   options.connection.codec.max_frame_size = max_message;
+  // Room for a couple of echoes in flight: an echo server's client is not slow
+  // because its messages are big.
+  options.connection.send_queue_limit = 2 * max_message;
 
   net::ConnectionCallbacks callbacks;
   callbacks.on_message = [](net::Connection& c, sluice::protocol::MessageType type,

@@ -20,7 +20,9 @@ OutChunk OutChunk::owned(std::vector<std::uint8_t>&& bytes) {
 }
 
 SendQueue::Result SendQueue::push(OutChunk chunk) {
-  if (bytes_ + chunk.size > limit_) return Result::over_limit;
+  // An empty queue takes any one frame: a message larger than the limit is not
+  // a slow consumer. Memory stays bounded by the limit plus one message.
+  if (bytes_ != 0 && bytes_ + chunk.size > limit_) return Result::over_limit;
   push_unbounded(std::move(chunk));
   return Result::queued;
 }

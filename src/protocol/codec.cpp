@@ -103,7 +103,12 @@ std::error_code Codec::check_header(const FrameHeader& h) {
     control_.clear();
     return {};
   }
-  if (h.payload_length > settings_.max_frame_size) return Error::frame_too_big;
+  // A compressed frame is streamed through the (bounded) inflater, and
+  // incompressible data grows a little under deflate: allow that slack.
+  const bool compressed = op == Opcode::continuation ? message_compressed_ : h.rsv1;
+  const std::uint64_t frame_limit =
+      compressed ? settings_.max_frame_size + settings_.max_frame_size / 64 + 1024 : settings_.max_frame_size;
+  if (h.payload_length > frame_limit) return Error::frame_too_big;
   if (op == Opcode::continuation) {
     if (!in_message_) return Error::unexpected_continuation;
     if (h.rsv1) return Error::reserved_bits_set;  // RSV1 marks only a message's first frame
@@ -211,7 +216,7 @@ void Codec::queue_close(std::uint16_t code, std::string_view reason) {
     payload[0] = static_cast<std::uint8_t>(code >> 8);
     payload[1] = static_cast<std::uint8_t>(code);
     reason = truncate_utf8(reason, kMaxCloseReason);
-    std::memcpy(payload + 2, reason.data(), reason.size());
+    if (!reason.empty()) std::memcpy(payload + 2, reason.data(), reason.size());  // an empty view may be null
     size = 2 + reason.size();
   }
   append_frame(output_, role_, Opcode::close, {payload, size});

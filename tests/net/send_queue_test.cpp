@@ -90,4 +90,14 @@ TEST(SendQueue, OneWriteIsBoundedInBuffersAndBytes) {
   EXPECT_EQ(out.size(), 1u);
 }
 
+TEST(SendQueue, AnEmptyQueueTakesOneFrameLargerThanTheLimit) {
+  SendQueue q(10);
+  EXPECT_EQ(q.push(chunk("a message of more than ten bytes")), SendQueue::Result::queued);
+  EXPECT_EQ(q.push(chunk("x")), SendQueue::Result::over_limit);
+  std::vector<boost::asio::const_buffer> out;
+  ASSERT_TRUE(q.start_write(out));
+  q.finish_write();
+  EXPECT_EQ(q.push(chunk("another long message, again")), SendQueue::Result::queued);
+}
+
 }  // namespace

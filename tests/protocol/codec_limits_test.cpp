@@ -168,3 +168,40 @@ TEST(CodecLimits, DefaultSettings) {
 
 }  // namespace
 }  // namespace sluice::protocol::test
+
+namespace sluice::protocol::test {
+namespace {
+
+// Incompressible data grows a little under deflate: a message of exactly the
+// limit, sent compressed in one frame, must still pass (the inflater bounds the
+// real size), while one byte more must fail with message_too_big.
+TEST(CodecLimits, CompressedFrameOfAMessageAtTheLimitPasses) {
+  constexpr std::size_t kLimit = 64 * 1024;
+  CodecSettings settings;
+  settings.max_frame_size = kLimit;
+  settings.max_message_size = kLimit;
+  for (std::size_t size : {kLimit, kLimit + 1}) {
+    Codec client(Role::client, {}, DeflateParams{});
+    Codec server(Role::server, settings, DeflateParams{});
+    std::vector<std::uint8_t> random(size);
+    std::uint32_t x = 12345;
+    for (auto& b : random) b = static_cast<std::uint8_t>((x = x * 1664525u + 1013904223u) >> 24);
+    ASSERT_FALSE(client.send(MessageType::binary, random));
+    std::vector<std::uint8_t> wire(client.pending_output().begin(), client.pending_output().end());
+    ASSERT_GT(wire.size(), kLimit + 14) << "the compressed frame must be larger than the limit for this test";
+    struct Sink : CodecHandler {
+      std::size_t received = 0;
+      void on_message(MessageType, std::span<const std::uint8_t> p) override { received = p.size(); }
+    } sink;
+    const auto ec = server.receive(wire, sink);
+    if (size == kLimit) {
+      EXPECT_FALSE(ec) << ec.message();
+      EXPECT_EQ(sink.received, kLimit);
+    } else {
+      EXPECT_EQ(ec, Error::message_too_big);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace sluice::protocol::test

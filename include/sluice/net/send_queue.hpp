@@ -38,7 +38,8 @@ class SendQueue {
 
   enum class Result { queued, over_limit };
 
-  /// Appends a data frame unless bytes() + its size would exceed the limit.
+  /// Appends a data frame unless bytes() + its size would exceed the limit;
+  /// an empty queue accepts any one frame (a big message is not a slow consumer).
   Result push(OutChunk chunk);
   /// Appends a data frame regardless of the limit: for the few frames a
   /// connection must send whatever happens (the handshake response, the close
