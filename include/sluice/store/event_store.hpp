@@ -1,0 +1,124 @@
+// Durable storage of events and subscriptions (SPEC §3, "Storage"): the
+// interface, and the group-commit log that makes a publish durable before it
+// is acknowledged.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+namespace sluice::store {
+
+/// One event as stored. Fields as in broker::Event; `data` is serialized JSON.
+struct StoredEvent {
+  std::string id;
+  std::string topic;
+  std::uint64_t offset = 0;
+  std::string epoch;
+  std::string type;
+  std::string key;
+  std::int64_t time_ms = 0;
+  std::string data;
+  std::string idempotency_key;  ///< "" when the publisher gave none
+};
+
+/// Where a topic stands: the epoch of its history and its last offset.
+struct TopicPosition {
+  std::string topic;
+  std::string epoch;
+  std::uint64_t last_offset = 0;
+};
+
+/// A subscription resource, stored as its JSON document.
+struct StoredSubscription {
+  std::string id;
+  std::string json;
+};
+
+/// When an append counts as durable.
+enum class Durability {
+  fsync,        ///< each batch is fsync'ed before it is acknowledged (default)
+  os_buffered,  ///< written to the OS; survives a process crash, not a power loss
+};
+
+/// Storage back end. Thread safety: append() and trim() are called from one
+/// writer thread; the read functions may be called from any thread
+/// concurrently with it (implementations use their own locking or connections).
+class EventStore {
+ public:
+  virtual ~EventStore() = default;
+
+  /// Appends a batch atomically: all of it is durable (per the Durability
+  /// chosen at open) when this returns no error, or none of it is.
+  virtual std::error_code append(std::span<const StoredEvent> batch) = 0;
+
+  /// Every topic's epoch and last offset (at start-up, to continue offsets).
+  virtual std::vector<TopicPosition> load_positions() = 0;
+  /// The newest events of every topic, at most `per_topic` each and none
+  /// older than `min_time_ms`, oldest first within a topic (to warm history).
+  virtual std::vector<StoredEvent> load_recent(std::size_t per_topic, std::int64_t min_time_ms) = 0;
+  /// Events of `topic` with offset > `after`, in offset order, at most `limit`.
+  virtual std::vector<StoredEvent> read(std::string_view topic, std::uint64_t after, std::size_t limit) = 0;
+  /// One event by id.
+  virtual std::optional<StoredEvent> find(std::string_view id) = 0;
+  /// An event published with this idempotency key at or after `min_time_ms`.
+  virtual std::optional<StoredEvent> find_idempotent(std::string_view key, std::int64_t min_time_ms) = 0;
+  /// Deletes the events of `topic` with offset < `keep_from` (retention).
+  virtual std::error_code trim(std::string_view topic, std::uint64_t keep_from) = 0;
+
+  virtual std::error_code put_subscription(const StoredSubscription& subscription) = 0;
+  /// Returns true if it existed.
+  virtual bool delete_subscription(std::string_view id) = 0;
+  virtual std::vector<StoredSubscription> load_subscriptions() = 0;
+};
+
+/// Opens (creating if needed) the SQLite store in `directory` (created if
+/// missing): WAL mode, one transaction per batch. Returns nullptr and a clear
+/// message in `error` (naming the path) on failure.
+std::unique_ptr<EventStore> open_sqlite_store(const std::string& directory, Durability durability,
+                                              std::string& error);
+
+/// Makes appends durable in batches: many publishers submit, one writer thread
+/// appends whatever has queued up in one transaction (one fsync for many
+/// publishes), then runs the completions in submission order.
+///
+/// Thread-safe: submit() from any thread. Completions run on the writer
+/// thread, in submission order, with no lock held; they must be quick (post
+/// work elsewhere) and must not call submit() for an ordering-sensitive follow-up.
+class GroupCommitLog {
+ public:
+  using Completion = std::function<void(std::error_code)>;
+
+  /// `store` must outlive the log. `max_pending_bytes` bounds what may wait
+  /// for the writer; beyond it submit() refuses (backpressure, never a silent drop).
+  GroupCommitLog(EventStore& store, std::size_t max_pending_bytes = 64 * 1024 * 1024,
+                 std::size_t max_batch = 4096);
+  ~GroupCommitLog();  ///< stop(): drains what was submitted, then joins
+  GroupCommitLog(const GroupCommitLog&) = delete;
+  GroupCommitLog& operator=(const GroupCommitLog&) = delete;
+
+  /// Queues `event`; `done` runs once it is durable (or failed). Returns false
+  /// (and does not call `done`) when the pending bytes are over the bound or
+  /// the log is stopped.
+  bool submit(StoredEvent event, Completion done);
+
+  /// Writes everything submitted so far, runs its completions, and stops the
+  /// writer. Idempotent. Later submits are refused.
+  void stop();
+
+  /// Batches written so far (for tests and metrics).
+  std::uint64_t batches_written() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sluice::store
