@@ -1,0 +1,141 @@
+// Many WebSocket client connections on one epoll instance and one thread:
+// non-blocking TCP, the opening handshake and framing from Sluice's sans-I/O
+// protocol core (ClientHandshake, Codec in the client role), and nothing
+// else. Built for the load client: no TLS, no deflate, loopback targets only.
+//
+// Thread safety: none; everything runs on the thread that calls poll().
+// Callbacks run inside poll() and may queue messages, flush, or connect more
+// clients, but must not destroy the pool.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sluice/protocol/codec.hpp"
+#include "sluice/protocol/handshake.hpp"
+
+namespace sluice::bench {
+
+/// Monotonic clock in nanoseconds (the clock of every timestamp here).
+std::uint64_t now_ns() noexcept;
+
+struct Target {
+  std::string host = "127.0.0.1";  ///< an IPv4 loopback address (127.0.0.0/8)
+  std::uint16_t port = 0;
+  std::string path = "/";
+};
+
+class ClientPool;
+
+/// One client connection. Owned by its ClientPool; the reference stays valid
+/// for the pool's lifetime.
+class Client final : private protocol::CodecHandler {
+ public:
+  enum class State { idle, connecting, handshaking, open, closed };
+
+  std::size_t index() const noexcept { return index_; }
+  State state() const noexcept { return state_; }
+  /// Scenario data: a free slot for whatever a scenario tracks per client.
+  std::uint64_t user = 0;
+
+  /// Queues one message as a masked client frame. It goes out on flush().
+  /// Ignored unless open.
+  void queue(protocol::MessageType type, std::span<const std::uint8_t> payload);
+  void queue_text(std::string_view text) {
+    queue(protocol::MessageType::text, {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()});
+  }
+
+ private:
+  friend class ClientPool;
+  Client(ClientPool& pool, std::size_t index) : pool_(pool), index_(index) {}
+
+  void on_message(protocol::MessageType type, std::span<const std::uint8_t> payload) override;
+  void on_close(std::uint16_t code, std::string_view reason) override;
+
+  ClientPool& pool_;
+  std::size_t index_;
+  State state_ = State::idle;
+  int fd_ = -1;
+  bool want_write_ = false;  // EPOLLOUT registered: output is waiting for room
+  std::unique_ptr<protocol::ClientHandshake> handshake_;
+  std::optional<protocol::Codec> codec_;
+};
+
+/// What a scenario is told. Called inside ClientPool::poll().
+class ClientEvents {
+ public:
+  virtual ~ClientEvents() = default;
+  virtual void on_open(Client& client) = 0;
+  /// `received_ns`: now_ns() right after the read that delivered the message.
+  virtual void on_message(Client& client, protocol::MessageType type, std::span<const std::uint8_t> payload,
+                          std::uint64_t received_ns) = 0;
+  /// The connection failed or the server closed it; `why` says how.
+  virtual void on_closed(Client& client, const std::string& why) = 0;
+};
+
+class ClientPool {
+ public:
+  /// Throws std::runtime_error if the target is not a loopback IPv4 address.
+  ClientPool(Target target, ClientEvents& events);
+  ~ClientPool();
+  ClientPool(const ClientPool&) = delete;
+  ClientPool& operator=(const ClientPool&) = delete;
+
+  /// Creates `count` clients and connects them, at most `concurrency`
+  /// handshakes in progress at a time (a SYN flood into one listen backlog
+  /// would only add retransmission delays).
+  void open(std::size_t count, std::size_t concurrency);
+
+  /// Writes what the client has queued; the rest goes out when the socket has room.
+  void flush(Client& client);
+
+  /// Waits for readiness up to `timeout_ms` (0: do not wait) and handles it.
+  void poll(int timeout_ms);
+
+  /// Also waits for standard input; stdin_closed() turns true at EOF.
+  void watch_stdin();
+  bool stdin_closed() const noexcept { return stdin_closed_; }
+
+  std::size_t size() const noexcept { return clients_.size(); }
+  Client& at(std::size_t i) { return *clients_[i]; }
+  std::size_t open_count() const noexcept { return open_; }
+  std::size_t closed_count() const noexcept { return closed_; }
+  /// recv() calls that returned data, since the start (for messages per read).
+  std::uint64_t reads() const noexcept { return reads_; }
+
+ private:
+  friend class Client;
+  void connect(Client& c);
+  void connect_more();
+  void on_ready(Client& c, std::uint32_t events);
+  void on_readable(Client& c);
+  void on_connected(Client& c);
+  void on_handshake_bytes(Client& c, std::span<const char> bytes);
+  void set_want_write(Client& c, bool want);
+  void fail(Client& c, const std::string& why);
+
+  Target target_;
+  ClientEvents& events_;
+  int epoll_ = -1;
+  std::uint32_t address_ = 0;  // network byte order
+  std::vector<std::unique_ptr<Client>> clients_;
+  std::size_t next_to_connect_ = 0;
+  std::size_t connecting_ = 0;  // started, not yet open or failed
+  std::size_t concurrency_ = 1;
+  bool in_connect_more_ = false;
+  std::size_t open_ = 0;
+  std::size_t closed_ = 0;
+  bool stdin_closed_ = false;
+  std::uint64_t received_ns_ = 0;
+  std::uint64_t reads_ = 0;
+  std::vector<std::uint8_t> read_buffer_;
+};
+
+}  // namespace sluice::bench

@@ -1,0 +1,70 @@
+// Idle: opens N connections (handshake only), prints "READY open=N" and holds
+// them until standard input closes or --duration seconds pass, so a runner
+// can read the server's memory while they are open. Fails if the server
+// closes any of them meanwhile.
+#include <cstdio>
+#include <string>
+
+#include "client_pool.hpp"
+#include "report.hpp"
+#include "scenarios.hpp"
+
+namespace sluice::bench {
+
+namespace {
+
+class Idle final : public ClientEvents {
+ public:
+  explicit Idle(const Options& o) : o_(o), pool_({o.host, o.port, o.path}, *this), window_(o.server_pid) {}
+  int run();
+
+ private:
+  void on_open(Client&) override {}
+  void on_message(Client&, protocol::MessageType, std::span<const std::uint8_t>, std::uint64_t) override {}
+  void on_closed(Client& c, const std::string& why) override {
+    if (error_.empty()) error_ = "connection " + std::to_string(c.index()) + ": " + why;
+  }
+
+  Options o_;
+  ClientPool pool_;
+  MeasuredWindow window_;
+  std::string error_;
+};
+
+int Idle::run() {
+  const std::uint64_t started = now_ns();
+  const std::uint64_t connect_deadline = started + static_cast<std::uint64_t>(o_.connect_timeout * 1e9);
+  window_.start(started);  // the window here is the connect phase
+  pool_.open(o_.connections, o_.connect_concurrency);
+  while (error_.empty() && pool_.open_count() < o_.connections) {
+    pool_.poll(50);
+    if (now_ns() > connect_deadline) error_ = "start-up timed out: " + std::to_string(pool_.open_count()) + " open";
+  }
+  window_.stop(now_ns());
+  if (!error_.empty()) {
+    std::fprintf(stderr, "idle: %s\n", error_.c_str());
+    return 1;
+  }
+  std::printf("READY open=%zu\n", pool_.open_count());
+  std::fflush(stdout);
+  pool_.watch_stdin();
+  const std::uint64_t hold_until = now_ns() + static_cast<std::uint64_t>(o_.duration * 1e9);
+  while (error_.empty() && !pool_.stdin_closed() && now_ns() < hold_until) pool_.poll(100);
+  if (!error_.empty()) {
+    std::fprintf(stderr, "idle: %s\n", error_.c_str());
+    return 1;
+  }
+  ResultLine result(o_);
+  result.add("open", static_cast<std::uint64_t>(pool_.open_count()))
+      .add("connect_s", window_.seconds(), 2)
+      .add("connects_per_s", static_cast<double>(o_.connections) / window_.seconds(), 0)
+      .add(window_);
+  result.print();
+  return 0;
+}
+
+}  // namespace
+
+int run_idle(const Options& options) { return Idle(options).run(); }
+
+}  // namespace sluice::bench

@@ -1,0 +1,36 @@
+// Command-line settings of the load client, shared by every scenario.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace sluice::bench {
+
+enum class Protocol {
+  sluice,     ///< Sluice's in-band JSON protocol on /v1/ws (subscribe, publish)
+  broadcast,  ///< the peers' protocol: every message goes to all other clients
+};
+
+struct Options {
+  std::string mode;  ///< fanout, echo or idle
+  Protocol protocol = Protocol::sluice;
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 9001;
+  std::string path;                 ///< default: /v1/ws for sluice, / otherwise
+  std::size_t connections = 1000;   ///< fanout: subscribers; echo, idle: connections
+  std::size_t payload = 0;          ///< bytes; default 64 (fanout), 512 (echo)
+  std::size_t in_flight = 64;       ///< fanout: messages the slowest subscriber may lag
+  std::string topic = "bench";
+  double warmup = 2;                ///< seconds before the measured window
+  double duration = 10;             ///< seconds of the measured window
+  double stall_timeout = 10;        ///< seconds without progress before giving up
+  double connect_timeout = 120;     ///< seconds to open every connection
+  std::size_t connect_concurrency = 256;
+  pid_t server_pid = 0;             ///< when set, the server's CPU use is reported too
+  std::string label;                ///< free text copied into the RESULT line
+};
+
+}  // namespace sluice::bench

@@ -1,0 +1,249 @@
+#!/usr/bin/env bash
+# Server benchmarks, Sluice side by side with peers, in one run:
+#   fan-out  1,000 and 10,000 subscribers, 64-byte payloads (deliveries/s, p50/p99)
+#   echo     500 connections, one 512-byte message each in flight (messages/s)
+#   idle     19,000 open connections (server RSS per connection, KiB)
+# against a Boost.Beast server and a websocketpp server (bench/peers/, built
+# here when their headers are installed) and Node's ws (bench/peers/, npm).
+# Every server runs pinned to core 0 (taskset -c 0), the load client
+# (sluice_loadgen) to core 1; loopback only. See docs/benchmarks.md.
+#
+# Usage: bench/run_server_bench.sh [--quick] [--reps N] [--duration S] [--warmup S]
+#          [--servers "sluice beast websocketpp ws"] [--scenarios "fanout1k fanout10k echo idle"]
+#          [--no-install] [--no-build]
+#
+# Runtime: the full run is 3 rounds of 16 measurements of 2 s warm-up + 10 s,
+# plus connection set-up and the build: about 12-14 minutes on a 2-vCPU VM
+# (add the build if it is not done yet). --quick: 1 round of 1 s + 3 s, about 3 minutes.
+# Results: a table on stdout, every measurement in build/bench/results.csv,
+# server and load-client logs in build/bench/logs/.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BUILD="$ROOT/build/bench"
+PEERS="$ROOT/bench/peers"
+LOGS="$BUILD/logs"
+CSV="$BUILD/results.csv"
+
+REPS=3 WARMUP=2 DURATION=10
+SERVERS="sluice beast websocketpp ws"
+SCENARIOS="fanout1k fanout10k echo idle"
+INSTALL=1 BUILD_IT=1
+FANOUT_PAYLOAD=64 ECHO_PAYLOAD=512 ECHO_CONNECTIONS=500 IDLE_CONNECTIONS=19000
+# Messages the slowest subscriber may lag behind the publisher: bounds the
+# servers' queues, and (Little's law) latency ~ in-flight / publish rate.
+IN_FLIGHT_1K=64 IN_FLIGHT_10K=16
+SERVER_CORE=0 LOADGEN_CORE=1
+
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --quick) REPS=1 WARMUP=1 DURATION=3; shift ;;
+    --reps) REPS=$2; shift 2 ;;
+    --duration) DURATION=$2; shift 2 ;;
+    --warmup) WARMUP=$2; shift 2 ;;
+    --servers) SERVERS=$2; shift 2 ;;
+    --scenarios) SCENARIOS=$2; shift 2 ;;
+    --no-install) INSTALL=0; shift ;;
+    --no-build) BUILD_IT=0; shift ;;
+    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+die() { printf '[bench] error: %s\n' "$*" >&2; exit 1; }
+
+[[ $(nproc) -ge 2 ]] || die "needs 2 CPUs (server on core $SERVER_CORE, load client on core $LOADGEN_CORE)"
+command -v taskset > /dev/null || die "taskset (util-linux) is required"
+command -v python3 > /dev/null || die "python3 is required for the summary table"
+
+# --- everything started here is stopped here ---
+SERVER_PID="" LOADGEN_PID="" CTL_FIFO=""
+cleanup() {
+  for pid in $LOADGEN_PID $SERVER_PID; do
+    kill -TERM "$pid" 2> /dev/null || true
+  done
+  for pid in $LOADGEN_PID $SERVER_PID; do
+    wait "$pid" 2> /dev/null || true
+  done
+  [[ -n $CTL_FIFO ]] && rm -f "$CTL_FIFO"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- peer dependencies ---
+if [[ $INSTALL == 1 ]]; then
+  if [[ $SERVERS == *websocketpp* && ! -f /usr/include/websocketpp/server.hpp ]]; then
+    if [[ $(id -u) == 0 ]] && command -v apt-get > /dev/null; then
+      log "installing libwebsocketpp-dev"
+      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libwebsocketpp-dev) > "$ROOT/build/apt-websocketpp.log" 2>&1 \
+        || log "apt-get failed (see build/apt-websocketpp.log): websocketpp is skipped"
+    else
+      log "websocketpp headers missing and not root: websocketpp is skipped"
+    fi
+  fi
+  if [[ $SERVERS == *ws* ]] && command -v npm > /dev/null && [[ ! -d $PEERS/node_modules/ws ]]; then
+    log "installing ws (bench/peers/package-lock.json)"
+    (cd "$PEERS" && npm ci --no-audit --no-fund --loglevel=error) > /dev/null || log "npm ci failed: ws is skipped"
+  fi
+fi
+
+# --- build (its own build tree, so a build running in build/release is not disturbed) ---
+if [[ $BUILD_IT == 1 ]]; then
+  log "building (release flags) in build/bench"
+  # -Wno-error=restrict: GCC 12 reports a false -Wrestrict (GCC bug 105651) in
+  # std::string concatenation at -O3; it stays a warning here.
+  cmake --preset release -B "$BUILD" -DCMAKE_CXX_FLAGS=-Wno-error=restrict > "$ROOT/build/bench-configure.log" 2>&1 \
+    || die "cmake configure failed (build/bench-configure.log)"
+  targets="sluice echo_server sluice_loadgen beast_broadcast"
+  [[ -f /usr/include/websocketpp/server.hpp ]] && targets+=" websocketpp_broadcast"
+  cmake --build "$BUILD" --target $targets > "$ROOT/build/bench-build.log" 2>&1 \
+    || die "build failed (build/bench-build.log)"
+fi
+LOADGEN="$BUILD/bench/sluice_loadgen"
+[[ -x $LOADGEN ]] || die "$LOADGEN is missing (run without --no-build)"
+
+available() {
+  case "$1" in
+    sluice) [[ -x $BUILD/sluice && -x $BUILD/examples/echo_server ]] ;;
+    beast) [[ -x $BUILD/bench/peers/beast_broadcast ]] ;;
+    websocketpp) [[ -x $BUILD/bench/peers/websocketpp_broadcast ]] ;;
+    ws) command -v node > /dev/null && [[ -d $PEERS/node_modules/ws ]] ;;
+    *) return 1 ;;
+  esac
+}
+ACTIVE=""
+for s in $SERVERS; do
+  if available "$s"; then ACTIVE+="$s "; else log "$s is not available: skipped"; fi
+done
+[[ -n $ACTIVE ]] || die "no server to measure"
+
+# The command line of server $1 for scenario $2 on port $3.
+server_command() {
+  local server=$1 scenario=$2 port=$3 mode=broadcast
+  [[ $scenario == echo ]] && mode=echo
+  case "$server" in
+    sluice)
+      if [[ $scenario == echo ]]; then
+        echo "$BUILD/examples/echo_server --port $port --no-deflate"
+      else
+        echo "$BUILD/sluice serve --port $port --threads 1 --ping-interval 0 --max-connections 30000 --shutdown-drain 1"
+      fi ;;
+    beast) echo "$BUILD/bench/peers/beast_broadcast --mode $mode --port $port" ;;
+    websocketpp) echo "$BUILD/bench/peers/websocketpp_broadcast --mode $mode --port $port" ;;
+    ws) echo "node $PEERS/ws_broadcast.mjs --mode $mode --port $port" ;;
+  esac
+}
+
+# Starts a server pinned to the server core, with 20,000 open files allowed;
+# returns once it printed its "listening" line.
+start_server() {
+  local command=$1 logfile=$2
+  (ulimit -n 20000 && exec taskset -c "$SERVER_CORE" $command) > "$logfile" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 200); do
+    grep -q "listening" "$logfile" 2> /dev/null && return 0
+    kill -0 "$SERVER_PID" 2> /dev/null || break
+    sleep 0.05
+  done
+  log "server did not start: $command (log: $logfile)"
+  stop_server
+  return 1
+}
+
+stop_server() {
+  [[ -n $SERVER_PID ]] || return 0
+  kill -TERM "$SERVER_PID" 2> /dev/null || true
+  for _ in $(seq 100); do
+    kill -0 "$SERVER_PID" 2> /dev/null || break
+    sleep 0.05
+  done
+  kill -KILL "$SERVER_PID" 2> /dev/null || true
+  wait "$SERVER_PID" 2> /dev/null || true
+  SERVER_PID=""
+}
+
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2> /dev/null || echo 0; }
+
+# Value of key $2 in RESULT line $1.
+field() { tr ' ' '\n' <<< "$1" | awk -F= -v k="$2" '$1 == k {print $2}'; }
+
+mkdir -p "$LOGS"
+echo "time,rep,scenario,server,connections,payload,in_flight,rate,p50_us,p99_us,loadgen_cpu_pct,loadgen_wait_pct,server_cpu_pct,server_wait_pct,rss_before_kib,rss_after_kib,kib_per_conn,status" > "$CSV"
+PORT=$((20000 + ($$ % 40) * 250))
+
+# One measurement: scenario $1, server $2, round $3.
+measure() {
+  local scenario=$1 server=$2 rep=$3
+  local mode=$scenario protocol=broadcast n payload=$FANOUT_PAYLOAD in_flight="" extra=()
+  [[ $server == sluice ]] && protocol=sluice
+  case "$scenario" in
+    fanout1k) mode=fanout n=1000 in_flight=$IN_FLIGHT_1K ;;
+    fanout10k) mode=fanout n=10000 in_flight=$IN_FLIGHT_10K ;;
+    echo) n=$ECHO_CONNECTIONS payload=$ECHO_PAYLOAD ;;
+    idle) n=$IDLE_CONNECTIONS ;;
+  esac
+  [[ -n $in_flight ]] && extra+=(--in-flight "$in_flight")
+  PORT=$((PORT + 1))
+  local tag="$scenario-$server-$rep" status=ok result="" before=0 after=0 per_conn=""
+  start_server "$(server_command "$server" "$scenario" "$PORT")" "$LOGS/$tag.server.log" || {
+    echo "$(date +%T),$rep,$scenario,$server,$n,$payload,$in_flight,,,,,,,,,,,server-failed" >> "$CSV"
+    return 0
+  }
+  # idle: --duration is only the longest hold; the runner ends it by closing stdin.
+  local duration=$DURATION
+  [[ $mode == idle ]] && duration=300
+  local args=("$mode" --protocol "$protocol" --port "$PORT" -n "$n" --payload "$payload" --warmup "$WARMUP"
+              --duration "$duration" --server-pid "$SERVER_PID" --label "$server" "${extra[@]}")
+  if [[ $mode == idle ]]; then
+    before=$(rss_kib "$SERVER_PID")
+    CTL_FIFO=$(mktemp -u "$BUILD/idle-ctl.XXXXXX") && mkfifo "$CTL_FIFO"
+    (ulimit -n 20000 && exec taskset -c "$LOADGEN_CORE" "$LOADGEN" "${args[@]}") < "$CTL_FIFO" > "$LOGS/$tag.loadgen.log" 2>&1 &
+    LOADGEN_PID=$!
+    exec 3> "$CTL_FIFO"  # the load client holds its connections until this closes
+    for _ in $(seq 1200); do
+      grep -q '^READY' "$LOGS/$tag.loadgen.log" && break
+      kill -0 "$LOADGEN_PID" 2> /dev/null || break
+      sleep 0.1
+    done
+    if grep -q '^READY' "$LOGS/$tag.loadgen.log"; then
+      sleep 2  # let a garbage-collected peer (Node) settle before reading its memory
+      after=$(rss_kib "$SERVER_PID")
+      per_conn=$(awk -v a="$after" -v b="$before" -v n="$n" 'BEGIN {printf "%.2f", (a - b) / n}')
+    else
+      status=loadgen-failed
+    fi
+    exec 3>&-
+    wait "$LOADGEN_PID" 2> /dev/null || status=loadgen-failed
+    LOADGEN_PID=""
+    rm -f "$CTL_FIFO"
+    CTL_FIFO=""
+  else
+    (exec taskset -c "$LOADGEN_CORE" timeout 300 "$LOADGEN" "${args[@]}") > "$LOGS/$tag.loadgen.log" 2>&1 &
+    LOADGEN_PID=$!
+    wait "$LOADGEN_PID" || status=loadgen-failed
+    LOADGEN_PID=""
+  fi
+  stop_server
+  result=$(grep '^RESULT' "$LOGS/$tag.loadgen.log" || true)
+  [[ -n $result ]] || status=loadgen-failed
+  local rate p50 p99
+  rate=$(field "$result" rate) p50=$(field "$result" p50_us) p99=$(field "$result" p99_us)
+  [[ $mode == idle ]] && rate=$per_conn
+  echo "$(date +%T),$rep,$scenario,$server,$n,$payload,$in_flight,$rate,$p50,$p99,$(field "$result" loadgen_cpu_pct),$(field "$result" loadgen_wait_pct),$(field "$result" server_cpu_pct),$(field "$result" server_wait_pct),$before,$after,$per_conn,$status" >> "$CSV"
+  log "$(printf '%-9s %-11s round %s: %s %s' "$scenario" "$server" "$rep" "${rate:-?}" "$status")"
+}
+
+log "servers: $ACTIVE; scenarios: $SCENARIOS; $REPS round(s) of ${WARMUP}s warm-up + ${DURATION}s"
+log "machine load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+START=$(date +%s)
+for rep in $(seq "$REPS"); do
+  for scenario in $SCENARIOS; do
+    for server in $ACTIVE; do
+      measure "$scenario" "$server" "$rep"
+    done
+  done
+done
+log "done in $(($(date +%s) - START)) s; machine load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+python3 "$ROOT/bench/summarize_server_bench.py" "$CSV"
