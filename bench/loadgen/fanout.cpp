@@ -77,6 +77,7 @@ class Fanout final : public ClientEvents {
   std::uint64_t deliveries_ = 0;         // in the measured window
   std::uint64_t published_in_window_ = 0;
   std::uint64_t reads_at_start_ = 0, reads_in_window_ = 0;
+  std::uint64_t in_flight_sum_ = 0, in_flight_samples_ = 0;  // sampled before each pump
   std::uint64_t out_of_order_ = 0;
   std::uint64_t unexpected_ = 0;
   LatencyHistogram latency_;
@@ -179,6 +180,10 @@ void Fanout::pump(std::uint64_t now) {
     }
   }
   if (phase_ == Phase::warmup || phase_ == Phase::measuring) {
+    if (phase_ == Phase::measuring) {
+      in_flight_sum_ += sent_ - complete_;
+      ++in_flight_samples_;
+    }
     while (sent_ - complete_ < o_.in_flight) {
       publish(PayloadKind::data, ++sent_, now);
       if (phase_ == Phase::measuring) ++published_in_window_;
@@ -237,6 +242,7 @@ int Fanout::run() {
       .add("p99_us", static_cast<double>(latency_.quantile(0.99)) / 1e3)
       .add("p999_us", static_cast<double>(latency_.quantile(0.999)) / 1e3)
       .add("max_us", static_cast<double>(latency_.max()) / 1e3)
+      .add("mean_in_flight", in_flight_samples_ ? static_cast<double>(in_flight_sum_) / static_cast<double>(in_flight_samples_) : 0.0)
       .add("per_read", reads_in_window_ ? static_cast<double>(deliveries_) / static_cast<double>(reads_in_window_) : 0.0)
       .add("out_of_order", out_of_order_)
       .add("unexpected", unexpected_)
