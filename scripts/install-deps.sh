@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 # runtime, and the python3-websockets interop peer.
 packages=(
   g++ cmake ninja-build pkg-config git openssl
-  libboost1.81-dev libboost-json1.81-dev libssl-dev zlib1g-dev
+  libboost1.81-dev libboost-json1.81-dev libssl-dev zlib1g-dev libsqlite3-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libfmt-dev libspdlog-dev
   clang libclang-rt-14-dev
   python3 python3-websockets

@@ -77,6 +77,11 @@ class EventStore {
   /// Returns true if it existed.
   virtual bool delete_subscription(std::string_view id) = 0;
   virtual std::vector<StoredSubscription> load_subscriptions() = 0;
+
+  /// The full text of the most recent failure of any call (e.g. SQLite's
+  /// "UNIQUE constraint failed: events.id"), "" if none: the error_code says
+  /// what kind of failure, this says which, for the log. Thread-safe.
+  virtual std::string last_error() const { return {}; }
 };
 
 /// Opens (creating if needed) the SQLite store in `directory` (created if
