@@ -400,6 +400,7 @@ std::error_code SqliteStore::put_subscription(const StoredSubscription& subscrip
   return run_simple(writer_.put_subscription, "put_subscription '" + subscription.id + "'");
 }
 
+// False both when there was nothing to delete and on failure (see last_error()).
 bool SqliteStore::delete_subscription(std::string_view id) {
   std::lock_guard lock(writer_mutex_);
   writer_.delete_subscription.bind(1, id);

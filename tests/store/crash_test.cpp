@@ -83,6 +83,17 @@ void read_acks(int fd, std::string& buffer, std::chrono::steady_clock::time_poin
   }
 }
 
+// Kills and reaps the child if the parent leaves a round early (a failed ASSERT).
+struct ChildGuard {
+  pid_t pid;
+  ~ChildGuard() {
+    if (pid > 0) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+  }
+};
+
 TEST(StoreCrash, EveryAcknowledgedEventSurvivesKill9) {
   std::mt19937 rng(std::random_device{}());
   for (int round = 0; round < 4; ++round) {
@@ -98,6 +109,7 @@ TEST(StoreCrash, EveryAcknowledgedEventSurvivesKill9) {
       run_child(dir.str(), durability, fds[1]);
     }
     ::close(fds[1]);
+    ChildGuard guard{pid};
 
     // Wait for the first ack, then kill at a random moment within 300 ms.
     std::string buffer;
@@ -110,6 +122,7 @@ TEST(StoreCrash, EveryAcknowledgedEventSurvivesKill9) {
     ::close(fds[0]);
     int status = 0;
     ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+    guard.pid = 0;
     ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "child status " << status;
 
     std::map<std::uint64_t, std::uint64_t> max_acked;  // thread -> highest acknowledged offset

@@ -381,6 +381,33 @@ TEST(StoreSqlite, ReadsRunConcurrentlyWithTheWriter) {
   EXPECT_EQ(store->read("c", 0, 100'000).size(), kBatches * kBatch);
 }
 
+TEST(StoreSqlite, SubscriptionWritesInterleaveWithGroupCommits) {
+  // HTTP handlers write subscriptions while the commit thread appends: both
+  // go through the one writer connection.
+  TempDir dir;
+  auto store = open_or_fail(dir.str(), Durability::os_buffered);
+  ASSERT_NE(store, nullptr);
+  std::atomic<int> errors{0};
+  {
+    GroupCommitLog log(*store);
+    std::thread subscriptions([&] {
+      for (int i = 0; i < 200; ++i) {
+        if (store->put_subscription({"sub_" + std::to_string(1000 + i), "{}"})) ++errors;
+        if (i % 2 == 1 && !store->delete_subscription("sub_" + std::to_string(1000 + i))) ++errors;
+      }
+    });
+    for (std::uint64_t o = 1; o <= 2000; ++o) {
+      ASSERT_TRUE(log.submit(make_event("mix", o), [&](std::error_code ec) {
+        if (ec) ++errors;
+      }));
+    }
+    subscriptions.join();
+  }
+  EXPECT_EQ(errors.load(), 0) << store->last_error();
+  EXPECT_EQ(store->read("mix", 0, 10'000).size(), 2000u);
+  EXPECT_EQ(store->load_subscriptions().size(), 100u);
+}
+
 TEST(StoreSqlite, ErrorsCarrySqliteCodesAndMessages) {
   const auto ec = detail::sqlite_error(SQLITE_FULL);
   EXPECT_STREQ(ec.category().name(), "sluice.sqlite");
