@@ -5,6 +5,7 @@
 // what grouping buys: one fsync per batch instead of one per event.
 #include <benchmark/benchmark.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 
 #include <atomic>
 #include <filesystem>
@@ -60,6 +61,14 @@ StoredEvent bench_event(const std::string& topic, std::uint64_t offset, const st
   return e;
 }
 
+// CPU time of the whole process (submitters + writer), in microseconds.
+double process_cpu_us() {
+  rusage usage{};
+  ::getrusage(RUSAGE_SELF, &usage);
+  auto us = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) * 1e6 + static_cast<double>(tv.tv_usec); };
+  return us(usage.ru_utime) + us(usage.ru_stime);
+}
+
 // Events per iteration, split across the submitting threads.
 constexpr std::int64_t kEventsPerIteration = 20'000;
 
@@ -74,6 +83,7 @@ void BM_GroupCommit(benchmark::State& state, Durability durability) {
   const std::int64_t per_thread = kEventsPerIteration / threads;
   const std::int64_t total = per_thread * threads;
 
+  const double cpu_start = process_cpu_us();
   for (auto _ : state) {
     std::atomic<std::int64_t> acked{0};
     std::vector<std::thread> submitters;
@@ -98,6 +108,8 @@ void BM_GroupCommit(benchmark::State& state, Durability durability) {
   const auto events = static_cast<double>(state.iterations() * total);
   state.SetItemsProcessed(state.iterations() * total);
   state.counters["events_per_batch"] = events / static_cast<double>(log.batches_written());
+  // Whether one core keeps up: 1e6 / this = events/s per fully used core.
+  state.counters["cpu_us_per_event"] = (process_cpu_us() - cpu_start) / events;
 }
 BENCHMARK_CAPTURE(BM_GroupCommit, fsync, Durability::fsync)
     ->ArgName("threads")->Arg(1)->Arg(4)->UseRealTime()->Unit(benchmark::kMillisecond);
