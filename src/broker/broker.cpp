@@ -6,6 +6,8 @@
 #include <cstdio>
 #include <stdexcept>
 
+#include "sluice/broker/topic.hpp"
+
 namespace sluice::broker {
 
 namespace {
@@ -26,7 +28,18 @@ std::string random_hex(std::size_t bytes) {
 
 std::string new_epoch() { return random_hex(8); }
 
-Broker::Broker(Dispatch dispatch) : dispatch_(std::move(dispatch)), id_prefix_(random_hex(4)) {}
+Broker::Broker(Dispatch dispatch, HistoryLimits limits)
+    : dispatch_(std::move(dispatch)), limits_(limits), id_prefix_(random_hex(4)) {}
+
+void Broker::trim(TopicState& state, std::int64_t now_ms) const {
+  auto& h = state.history;
+  const std::int64_t oldest_allowed = now_ms - limits_.max_age.count();
+  while (!h.empty() && (h.size() > limits_.max_events || state.history_bytes > limits_.max_bytes ||
+                        h.front()->time_ms < oldest_allowed)) {
+    state.history_bytes -= h.front()->frame->size();
+    h.pop_front();
+  }
+}
 
 std::string Broker::next_id() {
   char buffer[40];
@@ -53,15 +66,92 @@ EventPtr Broker::publish(PublishRequest request) {
   fields.topic = std::move(request.topic);
   auto event = make_event(std::move(fields));
   ++shard.published;
-  // Under the lock, so every loop sees one topic's events in offset order.
+  TopicState& state = it->second;
+  state.history.push_back(event);
+  state.history_bytes += event->frame->size();
+  trim(state, event->time_ms);
+  // Under the lock, after history: every loop sees one topic's events in
+  // offset order, and a replay snapshot never misses one nor sees one twice.
   dispatch_(event);
   return event;
+}
+
+void Broker::replay_topic(const std::string& topic, const TopicState& state, const ReplayRequest& request,
+                          ReplayResult& out) const {
+  const auto& h = state.history;
+  const std::uint64_t last = state.next_offset - 1;
+  out.covered.emplace_back(topic, last);
+  auto append_after = [&](std::uint64_t after) {
+    const std::uint64_t first = h.empty() ? state.next_offset : h.front()->offset;
+    const std::size_t skip = after + 1 > first ? static_cast<std::size_t>(after + 1 - first) : 0;
+    for (std::size_t i = skip; i < h.size(); ++i) out.events.push_back(h[i]);
+  };
+  auto position = request.positions.find(topic);
+  if (position == request.positions.end()) {
+    if (!request.since_time_ms) return;
+    for (const auto& e : h) {
+      if (e->time_ms >= *request.since_time_ms) out.events.push_back(e);
+    }
+    return;
+  }
+  const Position& since = position->second;
+  const std::uint64_t first = h.empty() ? state.next_offset : h.front()->offset;
+  const bool same_epoch = since.epoch.empty() || since.epoch == state.epoch;
+  if (same_epoch && since.offset <= last && since.offset + 1 >= first) return append_after(since.offset);
+  out.recovered = false;
+  if (request.fallback == Fallback::oldest) append_after(0);
+}
+
+ReplayResult Broker::replay(const ReplayRequest& request) const {
+  ReplayResult out;
+  const bool wildcard = is_wildcard_pattern(request.pattern);
+  for (const auto& shard : shards_) {
+    std::lock_guard lock(shard.mutex);
+    if (!wildcard) {
+      auto it = shard.topics.find(request.pattern);
+      if (it != shard.topics.end()) replay_topic(it->first, it->second, request, out);
+      continue;
+    }
+    for (const auto& [topic, state] : shard.topics) {
+      if (pattern_matches(request.pattern, topic)) replay_topic(topic, state, request, out);
+    }
+  }
+  if (!wildcard && out.covered.empty()) {
+    // The topic has no events at all (or none since a restart of an in-memory
+    // server): a position past offset 0 cannot be honoured.
+    auto position = request.positions.find(request.pattern);
+    if (position != request.positions.end() && position->second.offset > 0) out.recovered = false;
+  }
+  return out;
+}
+
+std::vector<EventPtr> Broker::history(const std::string& topic, std::uint64_t after, std::size_t limit) const {
+  const Shard& shard = shards_[std::hash<std::string>{}(topic) % kShards];
+  std::lock_guard lock(shard.mutex);
+  std::vector<EventPtr> out;
+  auto it = shard.topics.find(topic);
+  if (it == shard.topics.end()) return out;
+  for (const auto& e : it->second.history) {
+    if (out.size() >= limit) break;
+    if (e->offset > after) out.push_back(e);
+  }
+  return out;
+}
+
+std::optional<std::pair<std::uint64_t, std::string>> Broker::topic_info(const std::string& topic) const {
+  const Shard& shard = shards_[std::hash<std::string>{}(topic) % kShards];
+  std::lock_guard lock(shard.mutex);
+  auto it = shard.topics.find(topic);
+  if (it == shard.topics.end()) return std::nullopt;
+  const auto& state = it->second;
+  const std::uint64_t first = state.history.empty() ? state.next_offset : state.history.front()->offset;
+  return std::make_pair(first, state.epoch);
 }
 
 std::uint64_t Broker::published() const {
   std::uint64_t total = 0;
   for (auto& shard : shards_) {
-    std::lock_guard lock(const_cast<std::mutex&>(shard.mutex));
+    std::lock_guard lock(shard.mutex);
     total += shard.published;
   }
   return total;

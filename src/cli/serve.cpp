@@ -19,7 +19,7 @@ std::chrono::milliseconds ms(Seconds s) { return std::chrono::milliseconds(stati
 struct ServeOptions {
   server::ServerSettings settings;
   Seconds ping_interval = 25, pong_timeout = 10, idle_timeout = 0, handshake_timeout = 10, close_timeout = 5,
-          shutdown_drain = 10;
+          shutdown_drain = 10, history_max_age = 24 * 3600;
   std::string overflow = "close";
   bool no_deflate = false;
 };
@@ -32,6 +32,7 @@ int run(ServeOptions& o) {
   s.handshake_timeout = ms(o.handshake_timeout);
   s.close_timeout = ms(o.close_timeout);
   s.shutdown_drain = ms(o.shutdown_drain);
+  s.history_max_age = ms(o.history_max_age);
   s.overflow = o.overflow == "drop" ? net::OverflowPolicy::drop : net::OverflowPolicy::close;
   s.deflate = !o.no_deflate;
   if (auto why = s.validate(); !why.empty()) {
@@ -104,6 +105,12 @@ void add_serve_command(CLI::App& app) {
       ->envname("SLUICE_CLOSE_TIMEOUT")->capture_default_str();
   serve->add_option("--shutdown-drain", options->shutdown_drain, "Seconds to drain queues on SIGINT/SIGTERM")
       ->envname("SLUICE_SHUTDOWN_DRAIN")->capture_default_str();
+  serve->add_option("--history-max-events", s.history_max_events, "Events kept per topic for replay")
+      ->envname("SLUICE_HISTORY_MAX_EVENTS")->capture_default_str();
+  serve->add_option("--history-max-bytes", s.history_max_bytes, "Bytes kept per topic for replay")
+      ->envname("SLUICE_HISTORY_MAX_BYTES")->capture_default_str();
+  serve->add_option("--history-max-age", options->history_max_age, "Seconds an event stays in history")
+      ->envname("SLUICE_HISTORY_MAX_AGE")->capture_default_str();
   serve->add_flag("--no-deflate", options->no_deflate, "Refuse permessage-deflate")->envname("SLUICE_NO_DEFLATE");
   serve->add_option("--allowed-origin", s.allowed_origins, "Accept only these Origin values (repeatable; default: any)")
       ->envname("SLUICE_ALLOWED_ORIGINS")->delimiter(',');

@@ -310,6 +310,17 @@ std::error_code Connection::ping(std::span<const std::uint8_t> payload) {
   return {};
 }
 
+void Connection::notify_when_drained() {
+  if (finished_) return;
+  if (queue_.bytes() > queue_.limit() / 2) {
+    drain_wanted_ = true;
+    return;
+  }
+  asio::post(timer_.get_executor(), [self = shared_from_this()] {
+    if (!self->finished_ && self->callbacks_.on_drained) self->callbacks_.on_drained(*self);
+  });
+}
+
 void Connection::after_codec_activity() {
   if (finished_ || !codec_) return;
   if (codec_->close_sent() && state_ == State::open) state_ = State::closing;
@@ -343,6 +354,11 @@ void Connection::start_write() {
                         self->queue_.finish_write();
                         if (self->finished_) return;
                         if (ec) return self->finish(ec);
+                        if (self->drain_wanted_ && self->queue_.bytes() <= self->queue_.limit() / 2) {
+                          self->drain_wanted_ = false;
+                          if (self->callbacks_.on_drained) self->callbacks_.on_drained(*self);
+                          if (self->finished_) return;
+                        }
                         self->start_write();  // pick up whatever was queued while this write ran
                       });
     return;

@@ -23,6 +23,71 @@ std::shared_ptr<const std::string> text_frame(const std::string& payload) {
   return frame;
 }
 
+// Parses "since": {"offset": N, "epoch": "E"} for a topic, or
+// {"topics": {"a.b": {"offset": N, "epoch": "E"}, ...}, "time": MS} for any
+// pattern; both may carry "fallback": "oldest" (default) or "latest".
+std::optional<broker::ReplayRequest> parse_since(const std::string& pattern, const json::value& since,
+                                                 std::string& why) {
+  if (!since.is_object()) {
+    why = "\"since\" must be an object: {\"offset\":N,\"epoch\":\"...\"}";
+    return std::nullopt;
+  }
+  const auto& o = since.get_object();
+  broker::ReplayRequest request;
+  request.pattern = pattern;
+  auto read_position = [&](const json::value& v, broker::Position& out, const std::string& where) {
+    const json::object* p = v.if_object();
+    const json::value* offset = p ? p->if_contains("offset") : nullptr;
+    if (!offset || !(offset->is_uint64() || (offset->is_int64() && offset->get_int64() >= 0))) {
+      why = where + ".offset must be a number >= 0";
+      return false;
+    }
+    out.offset = offset->is_uint64() ? offset->get_uint64() : static_cast<std::uint64_t>(offset->get_int64());
+    if (const json::value* epoch = p->if_contains("epoch")) {
+      if (!epoch->is_string()) {
+        why = where + ".epoch must be a string";
+        return false;
+      }
+      out.epoch = std::string(epoch->get_string());
+    }
+    return true;
+  };
+  if (o.contains("offset")) {
+    if (broker::is_wildcard_pattern(pattern)) {
+      why = "since.offset needs an exact topic; for a pattern use since.topics and since.time";
+      return std::nullopt;
+    }
+    if (!read_position(since, request.positions[pattern], "since")) return std::nullopt;
+  }
+  if (const json::value* topics = o.if_contains("topics")) {
+    if (!topics->is_object()) {
+      why = "since.topics must be an object of topic -> {offset, epoch}";
+      return std::nullopt;
+    }
+    for (const auto& [topic, position] : topics->get_object()) {
+      if (!read_position(position, request.positions[std::string(topic)], "since.topics." + std::string(topic))) {
+        return std::nullopt;
+      }
+    }
+  }
+  if (const json::value* time = o.if_contains("time")) {
+    if (!time->is_int64() && !time->is_uint64()) {
+      why = "since.time must be milliseconds since the Unix epoch";
+      return std::nullopt;
+    }
+    request.since_time_ms = time->to_number<std::int64_t>();
+  }
+  if (const json::value* fallback = o.if_contains("fallback")) {
+    if (fallback->is_string() && fallback->get_string() == "latest") {
+      request.fallback = broker::Fallback::latest;
+    } else if (!(fallback->is_string() && fallback->get_string() == "oldest")) {
+      why = "since.fallback must be \"oldest\" or \"latest\"";
+      return std::nullopt;
+    }
+  }
+  return request;
+}
+
 }  // namespace
 
 InbandSession::InbandSession(std::uint64_t id, broker::LoopHub& hub, broker::Broker& broker, InbandLimits limits,
@@ -42,6 +107,8 @@ void InbandSession::on_closed() {
   closed_ = true;
   for (const auto& [pattern, request_id] : subscriptions_) hub_.unsubscribe(pattern, this);
   subscriptions_.clear();
+  replay_.clear();
+  held_.clear();
   connection_.reset();  // breaks the session <-> connection cycle
 }
 
@@ -112,6 +179,12 @@ void InbandSession::handle_request(std::string_view text) {
     if (object.contains("filter")) {
       return reply_error(id, "not_supported", "subscription filters are not supported on /v1/ws yet");
     }
+    std::optional<broker::ReplayRequest> replay_request;
+    if (const json::value* since = object.if_contains("since")) {
+      std::string why;
+      replay_request = parse_since(pattern, *since, why);
+      if (!replay_request) return reply_error(id, "bad_request", why);
+    }
     if (!subscriptions_.contains(pattern)) {
       if (subscriptions_.size() >= limits_.max_subscriptions) {
         return reply_error(id, "too_many_subscriptions",
@@ -121,9 +194,14 @@ void InbandSession::handle_request(std::string_view text) {
       hub_.subscribe(pattern, this);
     }
     std::string ack = "{\"type\":\"ack\",\"id\":" + id + ",\"op\":\"subscribe\",\"topic\":" + quoted(pattern);
-    // No history is kept yet: a resume point cannot be honoured, and the client is told so.
-    if (object.contains("since")) ack += ",\"recovered\":false";
-    return send_json(ack + "}");
+    if (!replay_request) return send_json(ack + "}");
+    // On this loop's thread, so no drain of the inbox runs between the
+    // snapshot and the replay: live events after it are held, older ones skipped.
+    auto replay = broker_.replay(*replay_request);
+    ack += std::string(",\"recovered\":") + (replay.recovered ? "true" : "false") +
+           ",\"replayed\":" + std::to_string(replay.events.size());
+    send_json(ack + "}");
+    return start_replay(std::move(replay));
   }
 
   if (op == "unsubscribe") {
@@ -158,8 +236,59 @@ void InbandSession::handle_request(std::string_view text) {
   reply_error(id, "unknown_op", "unknown op \"" + std::string(op) + "\" (subscribe, unsubscribe, publish, ping)");
 }
 
+void InbandSession::start_replay(broker::ReplayResult replay) {
+  for (const auto& [topic, last] : replay.covered) {
+    auto& covered = covered_[topic];
+    covered = std::max(covered, last);
+  }
+  replay_.insert(replay_.end(), replay.events.begin(), replay.events.end());
+  pump_replay();
+}
+
+void InbandSession::pump_replay() {
+  if (!connection_) return;
+  const std::size_t high_water = connection_->send_queue_limit() / 2;
+  while (replay_next_ < replay_.size()) {
+    if (connection_->queued_bytes() > high_water) return connection_->notify_when_drained();
+    const auto status = connection_->send_shared(replay_[replay_next_++]->frame);
+    if (status == net::SendStatus::closed) return;
+    if (status == net::SendStatus::dropped) ++gap_;
+  }
+  if (replay_.empty()) return;
+  replay_.clear();
+  replay_next_ = 0;
+  // The replay is out: now the live events that arrived meanwhile, in order.
+  auto held = std::move(held_);
+  held_.clear();
+  held_bytes_ = 0;
+  for (const auto& event : held) deliver_now(event);
+}
+
 void InbandSession::deliver(const broker::EventPtr& event) {
   if (!connection_) return;
+  if (!replay_.empty()) {
+    held_bytes_ += event->frame->size();
+    held_.push_back(event);
+    // Live traffic arriving during a replay is bounded too (a client that
+    // cannot keep up with replay plus live traffic is a slow consumer).
+    constexpr std::size_t kMinHeldBytes = 8 * 1024 * 1024;
+    if (held_bytes_ > std::max(kMinHeldBytes, 4 * connection_->send_queue_limit())) {
+      connection_->close_slow_consumer();
+    }
+    return;
+  }
+  deliver_now(event);
+}
+
+void InbandSession::deliver_now(const broker::EventPtr& event) {
+  if (!connection_) return;
+  if (!covered_.empty()) {
+    auto it = covered_.find(event->topic);
+    if (it != covered_.end()) {
+      if (event->offset <= it->second) return;  // the replay already sent it
+      covered_.erase(it);  // later events of this topic are all newer
+    }
+  }
   if (gap_ > 0) {
     // Drop policy: the next event the client gets is preceded by the count it missed.
     const auto status = connection_->send_shared(text_frame("{\"type\":\"gap\",\"dropped\":" + std::to_string(gap_) + "}"));

@@ -17,6 +17,7 @@ std::string ServerSettings::validate() const {
     return "handshake-timeout and close-timeout must be > 0, shutdown-drain >= 0";
   }
   if (tls_cert.empty() != tls_key.empty()) return "tls-cert and tls-key go together";
+  if (history_max_age.count() <= 0) return "history-max-age must be > 0";
   return {};
 }
 

@@ -44,7 +44,7 @@ SluiceServer::SluiceServer(ServerSettings settings) : settings_(std::move(settin
         state->draining.clear();
       });
     }
-  });
+  }, broker::HistoryLimits{settings_.history_max_events, settings_.history_max_bytes, settings_.history_max_age});
 }
 
 SluiceServer::~SluiceServer() { shutdown(std::chrono::milliseconds(0)); }
@@ -126,6 +126,7 @@ bool SluiceServer::on_accept(net::EventLoop& loop, const std::shared_ptr<net::Co
   callbacks.on_message = [session](net::Connection&, protocol::MessageType type, std::span<const std::uint8_t> p) {
     session->on_message(type, p);
   };
+  callbacks.on_drained = [session](net::Connection&) { session->pump_replay(); };
   callbacks.on_closed = [this, &state, session](net::Connection&, const net::CloseInfo&) {
     session->on_closed();
     state.sessions.erase(session->id());

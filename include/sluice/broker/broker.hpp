@@ -4,11 +4,15 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "sluice/broker/event.hpp"
 
@@ -21,17 +25,62 @@ struct PublishRequest {
   std::string key;    ///< optional
 };
 
+/// Bounds of each topic's in-memory history; the oldest events go first.
+struct HistoryLimits {
+  std::size_t max_events = 10'000;
+  std::size_t max_bytes = 16 * 1024 * 1024;
+  std::chrono::milliseconds max_age = std::chrono::hours(24);
+};
+
+/// A point in a topic's history: the last offset seen, in an epoch.
+struct Position {
+  std::uint64_t offset = 0;
+  std::string epoch;  ///< empty: any epoch
+};
+
+/// Where delivery starts when history no longer covers the resume point.
+enum class Fallback { oldest, latest };
+
+struct ReplayRequest {
+  std::string pattern;
+  /// Resume points per topic (for an exact topic, its one entry).
+  std::unordered_map<std::string, Position> positions;
+  /// For matching topics without a position: replay events at or after this
+  /// time (milliseconds since the Unix epoch); unset: nothing for them.
+  std::optional<std::int64_t> since_time_ms;
+  Fallback fallback = Fallback::oldest;
+};
+
+struct ReplayResult {
+  /// False if some position could not be honoured (history trimmed past it,
+  /// or the topic's epoch changed); delivery then follows the fallback.
+  bool recovered = true;
+  std::vector<EventPtr> events;  ///< per topic in offset order
+  /// Per topic: the last offset history held at the snapshot. Live events at
+  /// or below it are duplicates of what the replay covers.
+  std::vector<std::pair<std::string, std::uint64_t>> covered;
+};
+
 class Broker {
  public:
   /// Called once per event for each loop, in per-topic offset order, while
   /// the topic's shard lock is held; it must only post (no I/O, no callbacks).
   using Dispatch = std::function<void(const EventPtr&)>;
 
-  explicit Broker(Dispatch dispatch);
+  explicit Broker(Dispatch dispatch, HistoryLimits limits = {});
 
-  /// Publishes one event; returns it (id, offset, epoch). Thread-safe.
-  /// The caller validated the topic.
+  /// Publishes one event; returns it (id, offset, epoch). It is in history
+  /// before any loop sees it. Thread-safe. The caller validated the topic.
   EventPtr publish(PublishRequest request);
+
+  /// Snapshots what a (re)subscription must replay. Thread-safe; each topic's
+  /// snapshot is atomic with respect to publishes on it.
+  ReplayResult replay(const ReplayRequest& request) const;
+
+  /// Events of `topic` with offset > `after`, oldest first, at most `limit`.
+  std::vector<EventPtr> history(const std::string& topic, std::uint64_t after, std::size_t limit) const;
+  /// The first offset still in history and the epoch of `topic`, if it exists.
+  std::optional<std::pair<std::uint64_t, std::string>> topic_info(const std::string& topic) const;
 
   /// Events published so far (all topics). Thread-safe.
   std::uint64_t published() const;
@@ -40,10 +89,15 @@ class Broker {
   struct TopicState {
     std::uint64_t next_offset = 1;
     std::string epoch;
+    std::deque<EventPtr> history;
+    std::size_t history_bytes = 0;
   };
+  void trim(TopicState& state, std::int64_t now_ms) const;
+  void replay_topic(const std::string& topic, const TopicState& state, const ReplayRequest& request,
+                    ReplayResult& out) const;
   // Topics are sharded so unrelated topics rarely contend on one lock.
   struct Shard {
-    std::mutex mutex;
+    mutable std::mutex mutex;
     std::unordered_map<std::string, TopicState> topics;
     std::uint64_t published = 0;
   };
@@ -52,6 +106,7 @@ class Broker {
   std::string next_id();
 
   Dispatch dispatch_;
+  HistoryLimits limits_;
   std::array<Shard, kShards> shards_;
   std::string id_prefix_;  // random per process: ids stay unique across restarts
   std::atomic<std::uint64_t> id_counter_{0};

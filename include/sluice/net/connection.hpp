@@ -50,6 +50,8 @@ struct ConnectionCallbacks {
   std::function<void(Connection&, protocol::MessageType, std::span<const std::uint8_t>)> on_message;
   std::function<void(Connection&, std::span<const std::uint8_t>)> on_ping;
   std::function<void(Connection&, std::span<const std::uint8_t>)> on_pong;
+  /// After notify_when_drained(): the send queue fell to half its limit or less.
+  std::function<void(Connection&)> on_drained;
   /// The last callback for this connection; runs after the socket is closed.
   std::function<void(Connection&, const CloseInfo&)> on_closed;
 };
@@ -142,6 +144,10 @@ class Connection : public std::enable_shared_from_this<Connection>, private prot
   std::string remote_address() const;
   /// Bytes queued for sending (including the write in flight).
   std::size_t queued_bytes() const noexcept { return queue_.bytes(); }
+  std::size_t send_queue_limit() const noexcept { return queue_.limit(); }
+  /// Calls on_drained once, when the queue is at half its limit or less
+  /// (posted at once if it already is). For producers that pace themselves.
+  void notify_when_drained();
 
   /// Replaces the callbacks; only before the connection starts (Server's AcceptHandler).
   void set_callbacks(ConnectionCallbacks callbacks) { callbacks_ = std::move(callbacks); }
@@ -197,6 +203,7 @@ class Connection : public std::enable_shared_from_this<Connection>, private prot
   bool finish_after_write_ = false;         // end the connection once the queue is written
   bool reading_ = false;
   bool write_scheduled_ = false;            // a corked start_write() is posted
+  bool drain_wanted_ = false;               // on_drained is owed
   bool received_since_tick_ = false;        // keepalive: the peer showed life since the last tick
   bool awaiting_pong_ = false;
   std::chrono::steady_clock::time_point last_message_at_;

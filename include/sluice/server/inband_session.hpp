@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "sluice/broker/broker.hpp"
 #include "sluice/broker/loop_hub.hpp"
@@ -46,8 +47,13 @@ class InbandSession final : public broker::LoopHub::Subscriber {
   std::size_t subscription_count() const noexcept { return subscriptions_.size(); }
 
   void deliver(const broker::EventPtr& event) override;
+  /// Sends more of a replay in progress, as far as the send queue allows.
+  /// Called again by the connection's on_drained.
+  void pump_replay();
 
  private:
+  void deliver_now(const broker::EventPtr& event);
+  void start_replay(broker::ReplayResult replay);
   void handle_request(std::string_view text);
   void send_json(const std::string& json);
   void reply_error(const std::string& id_json, std::string_view code, std::string_view message);
@@ -59,6 +65,13 @@ class InbandSession final : public broker::LoopHub::Subscriber {
   std::shared_ptr<net::Connection> connection_;
   std::unordered_map<std::string, std::string> subscriptions_;  // pattern -> request id (JSON)
   std::uint64_t gap_ = 0;      // events dropped since the last one delivered (drop policy)
+  // A replay in progress: history first, live events held back until it ends.
+  std::vector<broker::EventPtr> replay_;
+  std::size_t replay_next_ = 0;
+  std::vector<broker::EventPtr> held_;
+  std::size_t held_bytes_ = 0;
+  // Per topic: live events at or below this offset were covered by a replay.
+  std::unordered_map<std::string, std::uint64_t> covered_;
   double error_budget_;
   std::chrono::steady_clock::time_point budget_at_;
   bool closed_ = false;

@@ -27,6 +27,9 @@ struct ServerSettings {
   std::chrono::milliseconds handshake_timeout{10'000};  ///< slowloris bound
   std::chrono::milliseconds close_timeout{5'000};   ///< close handshake bound
   std::chrono::milliseconds shutdown_drain{10'000}; ///< on SIGINT/SIGTERM: drain up to this long
+  std::size_t history_max_events = 10'000;             ///< per topic, in memory
+  std::size_t history_max_bytes = 16 * 1024 * 1024;    ///< per topic, in memory
+  std::chrono::milliseconds history_max_age{24LL * 3600 * 1000};  ///< older events leave history
   bool deflate = true;                   ///< accept permessage-deflate offers
   std::vector<std::string> allowed_origins;  ///< empty: any Origin
   std::string tls_cert;                  ///< PEM chain: serve wss:// and https://
