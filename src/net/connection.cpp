@@ -52,6 +52,12 @@ std::string Connection::remote_address() const {
   return endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
 }
 
+std::string Connection::remote_ip() const {
+  boost::system::error_code ec;
+  auto endpoint = const_cast<AnyStream&>(stream_).socket().remote_endpoint(ec);
+  return ec ? "unknown" : endpoint.address().to_string();
+}
+
 // --- start-up ---
 
 void Connection::start_server(std::shared_ptr<const ServerConnectionConfig> config, bool over_capacity) {
@@ -59,7 +65,8 @@ void Connection::start_server(std::shared_ptr<const ServerConnectionConfig> conf
   timeouts_ = server_config_->timeouts;
   queue_.set_limit(server_config_->send_queue_limit);
   overflow_ = server_config_->overflow;
-  server_handshake_ = std::make_unique<protocol::ServerHandshake>(server_config_->handshake);
+  http_reader_ = std::make_unique<HttpRequestReader>(server_config_->handshake.max_header_bytes,
+                                                     server_config_->max_body_bytes);
   over_capacity_ = over_capacity;
   boost::system::error_code ignored;
   stream_.socket().set_option(tcp::no_delay(true), ignored);
@@ -169,9 +176,9 @@ void Connection::handle_bytes(std::span<std::uint8_t> bytes) {
   received_since_tick_ = true;
   awaiting_pong_ = false;
   const std::span<const char> chars(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-  if (state_ == State::handshaking && server_handshake_ && !codec_) {
-    if (server_handshake_->feed(chars) == protocol::HandshakeStatus::need_more) return;
-    return on_request_head();
+  if (state_ == State::handshaking && http_reader_ && !codec_) {
+    http_reader_->append(chars);
+    return process_requests();
   }
   if (state_ == State::handshaking && client_handshake_ && !codec_) {
     const auto status = client_handshake_->feed(chars);
@@ -189,29 +196,71 @@ void Connection::handle_bytes(std::span<std::uint8_t> bytes) {
   after_codec_activity();
 }
 
-void Connection::on_request_head() {
-  const auto& decision = server_handshake_->decision();
-  auto reject = [this](std::string response, std::error_code error) {
-    close_info_.error = error;
-    state_ = State::closing;
-    write_raw(response, /*finish_after=*/true);
-  };
-  if (over_capacity_) {
-    return reject(plain_response(503, "Service Unavailable", "too many connections"),
-                  std::make_error_code(std::errc::too_many_files_open));
-  }
-  // A head Beast could parse goes to the HTTP hook first (plain HTTP, routing).
-  if (server_config_->http_handler && decision.error != protocol::Error::bad_http_request &&
-      decision.error != protocol::Error::header_too_large) {
-    if (auto response = server_config_->http_handler(server_handshake_->request())) {
-      return reject(std::move(*response), std::make_error_code(std::errc::not_supported));
+void Connection::reject_request(const std::string& response, std::error_code error) {
+  close_info_.error = error;
+  state_ = State::closing;
+  http_reader_.reset();
+  write_raw(response, /*finish_after=*/true);
+}
+
+void Connection::process_requests() {
+  while (!finished_ && !codec_ && http_reader_ && !http_busy_ && state_ == State::handshaking) {
+    const auto status = http_reader_->next();
+    if (status == HttpRequestReader::Status::need_more) return;
+    if (status == HttpRequestReader::Status::error) {
+      return reject_request(plain_response(http_reader_->error_status(),
+                                           http_reader_->error_status() == 431   ? "Request Header Fields Too Large"
+                                           : http_reader_->error_status() == 413 ? "Payload Too Large"
+                                                                                  : "Bad Request",
+                                           http_reader_->error_message()),
+                            protocol::Error::bad_http_request);
     }
+    auto& request = http_reader_->request();
+    if (over_capacity_) {
+      return reject_request(plain_response(503, "Service Unavailable", "too many connections"),
+                            std::make_error_code(std::errc::too_many_files_open));
+    }
+    if (server_config_->http_handler && !protocol::is_websocket_upgrade(request)) {
+      // Plain HTTP: one request at a time, answered (maybe later) through the responder.
+      http_busy_ = true;
+      timer_.cancel();
+      const bool keep_alive = request.keep_alive();
+      auto responder = [self = shared_from_this(), keep_alive](std::string response, bool close) {
+        asio::post(self->timer_.get_executor(), [self, response = std::move(response), close = close || !keep_alive]() mutable {
+          self->on_http_response(std::move(response), close);
+        });
+      };
+      server_config_->http_handler(*this, std::move(request), std::move(responder));
+      return;
+    }
+    if (server_config_->websocket_route && !server_config_->websocket_route(request.target())) {
+      return reject_request(plain_response(404, "Not Found", "no WebSocket endpoint at " + std::string(request.target())),
+                            std::make_error_code(std::errc::no_such_file_or_directory));
+    }
+    auto decision = protocol::accept_upgrade(request.base(), server_config_->handshake);
+    if (decision.error) return reject_request(decision.response, decision.error);
+    subprotocol_ = decision.subprotocol;
+    request_target_ = std::string(request.target());
+    write_raw(decision.response, /*finish_after=*/false);
+    const std::string leftover(http_reader_->leftover());
+    http_reader_.reset();  // its buffers are large; the head is no longer needed
+    return open_with(protocol::Role::server, server_config_->codec, decision.deflate, leftover);
   }
-  if (decision.error) return reject(decision.response, decision.error);
-  subprotocol_ = decision.subprotocol;
-  request_target_ = std::string(server_handshake_->request().target());
-  write_raw(decision.response, /*finish_after=*/false);
-  open_with(protocol::Role::server, server_config_->codec, decision.deflate, server_handshake_->leftover());
+}
+
+void Connection::on_http_response(std::string response, bool close) {
+  if (finished_) return;
+  http_busy_ = false;
+  if (close) {
+    state_ = State::closing;
+    http_reader_.reset();
+    write_raw(response, /*finish_after=*/true);
+    return;
+  }
+  queue_.push_unbounded(OutChunk::owned(std::vector<std::uint8_t>(response.begin(), response.end())));
+  start_write();
+  arm_timer(timeouts_.handshake, timed_out());  // bounds the wait for the next request on keep-alive
+  process_requests();  // pipelined requests already buffered
 }
 
 void Connection::open_with(protocol::Role role, const protocol::CodecSettings& settings,
@@ -225,7 +274,6 @@ void Connection::open_with(protocol::Role role, const protocol::CodecSettings& s
   arm_keepalive();
   // Copy: the leftover lives in the handshake's buffer, and the codec unmasks in place.
   std::vector<std::uint8_t> early(leftover.begin(), leftover.end());
-  if (role == protocol::Role::server) server_handshake_.reset();  // its parser is large; the head is no longer needed
   if (callbacks_.on_open) callbacks_.on_open(*this);
   if (finished_) return;
   if (!early.empty()) (void)codec_->receive(early, *this);

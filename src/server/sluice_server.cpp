@@ -13,15 +13,48 @@ namespace http = boost::beast::http;
 
 namespace {
 
-std::string json_response(unsigned status, std::string_view reason, const std::string& body) {
-  return "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason) +
-         "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
-         "\r\nConnection: close\r\n\r\n" + body;
+std::string_view reason_phrase(unsigned status) {
+  switch (status) {
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 413: return "Payload Too Large";
+    case 415: return "Unsupported Media Type";
+    case 426: return "Upgrade Required";
+    case 429: return "Too Many Requests";
+    case 503: return "Service Unavailable";
+    default: return status < 400 ? "OK" : status < 500 ? "Bad Request" : "Internal Server Error";
+  }
 }
 
-std::string error_response(unsigned status, std::string_view reason, std::string_view code, std::string_view message) {
-  return json_response(status, reason,
-                       "{\"error\":\"" + std::string(code) + "\",\"message\":\"" + std::string(message) + "\"}");
+std::string serialize(const HttpResponse& r, bool close) {
+  std::string out = "HTTP/1.1 " + std::to_string(r.status) + " " + std::string(reason_phrase(r.status)) + "\r\n";
+  if (r.status != 204) {
+    out += "Content-Type: " + r.content_type + "\r\nContent-Length: " + std::to_string(r.body.size()) + "\r\n";
+  }
+  for (const auto& [name, value] : r.headers) out += name + ": " + value + "\r\n";
+  if (close) out += "Connection: close\r\n";
+  out += "\r\n";
+  if (r.status != 204) out += r.body;
+  return out;
+}
+
+HttpRequest to_request(http::request<http::string_body>&& in, std::string remote_ip) {
+  HttpRequest r;
+  r.method = std::string(in.method_string());
+  r.target = std::string(in.target());
+  const auto q = r.target.find('?');
+  r.path = r.target.substr(0, q);
+  if (q != std::string::npos) r.query = r.target.substr(q + 1);
+  for (const auto& field : in) r.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+  r.body = std::move(in.body());
+  r.remote_ip = std::move(remote_ip);
+  return r;
 }
 
 }  // namespace
@@ -70,7 +103,17 @@ bool SluiceServer::start(std::string& error) {
   c.timeouts.idle = settings_.idle_timeout;
   c.send_queue_limit = settings_.send_queue_limit;
   c.overflow = settings_.overflow;
-  c.http_handler = [this](const http::request_header<>& request) { return route(request); };
+  c.max_body_bytes = settings_.max_body_bytes;
+  c.websocket_route = [](std::string_view target) { return target.substr(0, target.find('?')) == "/v1/ws"; };
+  if (!http_) http_ = [this](HttpRequest request, HttpRespond respond) { basic_routes(std::move(request), std::move(respond)); };
+  c.http_handler = [this](net::Connection& connection, http::request<http::string_body>&& request,
+                          std::function<void(std::string, bool)> reply) {
+    http_(to_request(std::move(request), connection.remote_ip()),
+          [reply = std::move(reply)](HttpResponse response) {
+            const bool close = response.status >= 500;
+            reply(serialize(response, close), close);
+          });
+  };
   if (!settings_.tls_cert.empty()) {
     options.tls = net::make_server_tls_context(settings_.tls_cert, settings_.tls_key, error);
     if (!options.tls) return false;
@@ -91,26 +134,22 @@ bool SluiceServer::start(std::string& error) {
   return true;
 }
 
-std::optional<std::string> SluiceServer::route(const http::request_header<>& request) const {
-  std::string_view target = request.target();
-  const std::string_view path = target.substr(0, target.find('?'));
-  const bool upgrade = protocol::is_websocket_upgrade(request);
-  if (path == "/v1/ws") {
-    if (upgrade) return std::nullopt;
-    return error_response(426, "Upgrade Required", "upgrade_required", "/v1/ws speaks WebSocket only");
+void SluiceServer::basic_routes(HttpRequest request, HttpRespond respond) const {
+  if (request.path == "/v1/ws") {
+    return respond(HttpResponse::error(426, "upgrade_required", "/v1/ws speaks WebSocket only"));
   }
-  if (request.method() != http::verb::get) {
-    return error_response(405, "Method Not Allowed", "method_not_allowed", "only GET is served here yet");
+  if (request.method != "GET") {
+    return respond(HttpResponse::error(405, "method_not_allowed", "only GET is served here"));
   }
-  if (path == "/health" || path == "/live" || path == "/ready") {
-    return json_response(200, "OK", "{\"status\":\"ok\"}");
+  if (request.path == "/health" || request.path == "/live" || request.path == "/ready") {
+    return respond(HttpResponse::json(200, "{\"status\":\"ok\"}"));
   }
-  if (path == "/") {
-    return json_response(200, "OK",
-                         "{\"service\":\"sluice\",\"version\":\"" + std::string(kVersion) +
-                             "\",\"status\":\"ok\",\"links\":{\"websocket\":\"/v1/ws\",\"health\":\"/health\"}}");
+  if (request.path == "/") {
+    return respond(HttpResponse::json(
+        200, "{\"service\":\"sluice\",\"version\":\"" + std::string(kVersion) +
+                 "\",\"status\":\"ok\",\"links\":{\"websocket\":\"/v1/ws\",\"health\":\"/health\"}}"));
   }
-  return error_response(404, "Not Found", "not_found", "no route for " + std::string(path));
+  respond(HttpResponse::error(404, "not_found", "no route for " + request.path));
 }
 
 bool SluiceServer::on_accept(net::EventLoop& loop, const std::shared_ptr<net::Connection>& connection) {

@@ -25,6 +25,7 @@
 #include <system_error>
 #include <vector>
 
+#include "sluice/net/http_request_reader.hpp"
 #include "sluice/net/send_queue.hpp"
 #include "sluice/net/stream.hpp"
 #include "sluice/net/url.hpp"
@@ -84,11 +85,18 @@ struct ServerConnectionConfig {
   ConnectionTimeouts timeouts;
   std::size_t send_queue_limit = 1024 * 1024;  ///< bytes queued per connection
   OverflowPolicy overflow = OverflowPolicy::close;
-  /// Called with every complete request head before WebSocket validation.
-  /// Returning a full HTTP response answers with it and closes (plain HTTP
-  /// requests, unknown paths); returning nullopt goes on with the upgrade.
-  /// Called on the connection's loop; must not block.
-  std::function<std::optional<std::string>(const boost::beast::http::request_header<>&)> http_handler;
+  /// Largest HTTP request body accepted (413 beyond).
+  std::size_t max_body_bytes = 1024 * 1024;
+  /// Which targets accept a WebSocket upgrade (404 for others). Unset: all.
+  std::function<bool(std::string_view target)> websocket_route;
+  /// Handles each complete request that is not a WebSocket upgrade, on the
+  /// connection's loop; it must not block, and answers through the responder
+  /// (any thread, exactly once). Requests on one connection are handled one
+  /// at a time, so pipelined responses keep their order. Unset: every request
+  /// is treated as an upgrade (and rejected if it is not one).
+  std::function<void(Connection&, boost::beast::http::request<boost::beast::http::string_body>&&,
+                     std::function<void(std::string response, bool close)>)>
+      http_handler;
 };
 
 /// Client-side settings for one connect().
@@ -141,7 +149,8 @@ class Connection : public std::enable_shared_from_this<Connection>, private prot
   const protocol::ClientHandshake* client_handshake() const noexcept { return client_handshake_.get(); }
   /// Server: the request target (path and query) of the upgrade request.
   const std::string& request_target() const noexcept { return request_target_; }
-  std::string remote_address() const;
+  std::string remote_address() const;  ///< "ip:port"
+  std::string remote_ip() const;       ///< "ip"
   /// Bytes queued for sending (including the write in flight).
   std::size_t queued_bytes() const noexcept { return queue_.bytes(); }
   std::size_t send_queue_limit() const noexcept { return queue_.limit(); }
@@ -168,7 +177,9 @@ class Connection : public std::enable_shared_from_this<Connection>, private prot
   void on_readable();
   void on_read_error(const boost::system::error_code& ec);
   void handle_bytes(std::span<std::uint8_t> bytes);
-  void on_request_head();
+  void process_requests();
+  void reject_request(const std::string& response, std::error_code error);
+  void on_http_response(std::string response, bool close);
   void open_with(protocol::Role role, const protocol::CodecSettings& settings,
                  std::optional<protocol::DeflateParams> deflate, std::string_view leftover);
   void flush();
@@ -189,7 +200,8 @@ class Connection : public std::enable_shared_from_this<Connection>, private prot
   boost::asio::steady_timer timer_;
 
   std::shared_ptr<const ServerConnectionConfig> server_config_;
-  std::unique_ptr<protocol::ServerHandshake> server_handshake_;
+  std::unique_ptr<HttpRequestReader> http_reader_;  // server, until the upgrade
+  bool http_busy_ = false;                         // a request is with the handler
   std::unique_ptr<protocol::ClientHandshake> client_handshake_;
   std::optional<protocol::CodecSettings> client_codec_settings_;
   std::optional<protocol::Codec> codec_;

@@ -20,6 +20,7 @@ struct ServerSettings {
   net::OverflowPolicy overflow = net::OverflowPolicy::close;  ///< close 4008, or drop and mark the gap
   std::size_t max_message_size = 1024 * 1024;       ///< largest message a client may send
   std::size_t max_header_bytes = 8192;              ///< largest HTTP request head
+  std::size_t max_body_bytes = 1024 * 1024;         ///< largest HTTP request body
   std::size_t max_subscriptions = 256;              ///< per connection
   std::chrono::milliseconds ping_interval{25'000};  ///< server pings when the peer was quiet this long
   std::chrono::milliseconds pong_timeout{10'000};   ///< no sign of life after a ping: closed

@@ -17,6 +17,7 @@
 #include "sluice/broker/loop_hub.hpp"
 #include "sluice/net/event_loop.hpp"
 #include "sluice/net/server.hpp"
+#include "sluice/server/http_types.hpp"
 #include "sluice/server/inband_session.hpp"
 #include "sluice/server/settings.hpp"
 
@@ -64,10 +65,12 @@ class SluiceServer {
   };
 
   bool on_accept(net::EventLoop& loop, const std::shared_ptr<net::Connection>& connection);
-  std::optional<std::string> route(const boost::beast::http::request_header<>& request) const;
+  /// The built-in routes (/, health probes, 404) for what the API does not serve.
+  void basic_routes(HttpRequest request, HttpRespond respond) const;
   void connection_ended();
 
   ServerSettings settings_;
+  HttpHandler http_;  // answers every plain HTTP request
   std::unique_ptr<net::LoopGroup> loops_;
   std::vector<std::unique_ptr<LoopState>> states_;
   std::unique_ptr<broker::Broker> broker_;
