@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <future>
 #include <stdexcept>
 
 #include "sluice/broker/topic.hpp"
@@ -28,8 +29,8 @@ std::string random_hex(std::size_t bytes) {
 
 std::string new_epoch() { return random_hex(8); }
 
-Broker::Broker(Dispatch dispatch, HistoryLimits limits)
-    : dispatch_(std::move(dispatch)), limits_(limits), id_prefix_(random_hex(4)) {}
+Broker::Broker(Dispatch dispatch, HistoryLimits limits, store::GroupCommitLog* log)
+    : dispatch_(std::move(dispatch)), limits_(limits), log_(log), id_prefix_(random_hex(4)) {}
 
 void Broker::trim(TopicState& state, std::int64_t now_ms) const {
   auto& h = state.history;
@@ -48,7 +49,7 @@ std::string Broker::next_id() {
   return buffer;
 }
 
-EventPtr Broker::publish(PublishRequest request) {
+void Broker::publish_async(PublishRequest request, Published done) {
   Event fields;
   fields.id = next_id();
   fields.type = std::move(request.type);
@@ -58,22 +59,74 @@ EventPtr Broker::publish(PublishRequest request) {
                        std::chrono::system_clock::now().time_since_epoch())
                        .count();
   Shard& shard = shards_[std::hash<std::string>{}(request.topic) % kShards];
-  std::lock_guard lock(shard.mutex);
+  std::unique_lock lock(shard.mutex);
   auto [it, inserted] = shard.topics.try_emplace(request.topic);
   if (inserted) it->second.epoch = new_epoch();
   fields.offset = it->second.next_offset++;
   fields.epoch = it->second.epoch;
   fields.topic = std::move(request.topic);
   auto event = make_event(std::move(fields));
+  if (!log_) {
+    commit(shard, event);
+    lock.unlock();
+    return done(event, {});
+  }
+  store::StoredEvent stored{event->id, event->topic, event->offset, event->epoch, event->type,
+                            event->key, event->time_ms, event->data, {}};
+  // Submitted under the topic's lock: the log's order is the offset order, and
+  // its completions (one writer thread, in order) commit in that order.
+  const bool queued = log_->submit(std::move(stored), [this, &shard, event, done](std::error_code ec) {
+    if (ec) return done(nullptr, ec);
+    {
+      std::lock_guard commit_lock(shard.mutex);
+      commit(shard, event);
+    }
+    done(event, {});
+  });
+  if (!queued) {
+    it->second.next_offset--;  // still under the lock: nobody took a later offset
+    lock.unlock();
+    done(nullptr, std::make_error_code(std::errc::resource_unavailable_try_again));
+  }
+}
+
+// Under the shard lock: history, then every loop. A replay snapshot (same
+// lock) therefore never misses an event nor sees one twice.
+void Broker::commit(Shard& shard, const EventPtr& event) {
+  TopicState& state = shard.topics[event->topic];
   ++shard.published;
-  TopicState& state = it->second;
   state.history.push_back(event);
   state.history_bytes += event->frame->size();
   trim(state, event->time_ms);
-  // Under the lock, after history: every loop sees one topic's events in
-  // offset order, and a replay snapshot never misses one nor sees one twice.
   dispatch_(event);
-  return event;
+}
+
+EventPtr Broker::publish(PublishRequest request) {
+  std::promise<EventPtr> result;
+  auto future = result.get_future();
+  publish_async(std::move(request), [&result](EventPtr event, std::error_code) { result.set_value(std::move(event)); });
+  return future.get();
+}
+
+void Broker::restore(const std::vector<store::TopicPosition>& positions,
+                     const std::vector<store::StoredEvent>& recent) {
+  for (const auto& p : positions) {
+    Shard& shard = shards_[std::hash<std::string>{}(p.topic) % kShards];
+    std::lock_guard lock(shard.mutex);
+    TopicState& state = shard.topics[p.topic];
+    state.epoch = p.epoch;
+    state.next_offset = p.last_offset + 1;
+  }
+  for (const auto& e : recent) {
+    Shard& shard = shards_[std::hash<std::string>{}(e.topic) % kShards];
+    std::lock_guard lock(shard.mutex);
+    TopicState& state = shard.topics[e.topic];
+    auto event = make_event(Event{e.id, e.topic, e.offset, e.epoch, e.type, e.key, e.time_ms, e.data, {}, {}});
+    state.history_bytes += event->frame->size();
+    state.history.push_back(std::move(event));
+    if (state.epoch.empty()) state.epoch = e.epoch;
+    state.next_offset = std::max(state.next_offset, e.offset + 1);
+  }
 }
 
 void Broker::replay_topic(const std::string& topic, const TopicState& state, const ReplayRequest& request,

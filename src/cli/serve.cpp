@@ -21,6 +21,7 @@ struct ServeOptions {
   Seconds ping_interval = 25, pong_timeout = 10, idle_timeout = 0, handshake_timeout = 10, close_timeout = 5,
           shutdown_drain = 10, history_max_age = 24 * 3600;
   std::string overflow = "close";
+  std::string durability = "fsync";
   bool no_deflate = false;
 };
 
@@ -34,6 +35,7 @@ int run(ServeOptions& o) {
   s.shutdown_drain = ms(o.shutdown_drain);
   s.history_max_age = ms(o.history_max_age);
   s.overflow = o.overflow == "drop" ? net::OverflowPolicy::drop : net::OverflowPolicy::close;
+  s.durability = o.durability == "os-buffered" ? store::Durability::os_buffered : store::Durability::fsync;
   s.deflate = !o.no_deflate;
   if (auto why = s.validate(); !why.empty()) {
     spdlog::error("invalid setting: {}", why);
@@ -58,6 +60,11 @@ int run(ServeOptions& o) {
                server::kVersion, tls ? "wss" : "ws", s.address, sluice.port(),
                s.threads ? s.threads : std::max(1u, std::thread::hardware_concurrency()), s.send_queue_limit,
                o.overflow);
+  if (s.store == "sqlite") {
+    spdlog::info("events and subscriptions stored in {} (sqlite, durability {})", s.data_dir, o.durability);
+  } else {
+    spdlog::info("store: memory (nothing survives a restart)");
+  }
   if (s.address == "127.0.0.1" || s.address == "::1" || s.address == "localhost") {
     spdlog::info("bound to loopback only: pass --address 0.0.0.0 to accept remote clients");
   }
@@ -111,6 +118,14 @@ void add_serve_command(CLI::App& app) {
       ->envname("SLUICE_HISTORY_MAX_BYTES")->capture_default_str();
   serve->add_option("--history-max-age", options->history_max_age, "Seconds an event stays in history")
       ->envname("SLUICE_HISTORY_MAX_AGE")->capture_default_str();
+  serve->add_option("--store", s.store, "Where events and subscriptions live: 'sqlite' (durable, in --data-dir) or 'memory'")
+      ->check(CLI::IsMember({"sqlite", "memory"}))->envname("SLUICE_STORE")->capture_default_str();
+  serve->add_option("--data-dir", s.data_dir, "Directory of the sqlite store (created if missing)")
+      ->envname("SLUICE_DATA_DIR")->capture_default_str();
+  serve->add_option("--durability", options->durability,
+                    "When a publish is acknowledged: 'fsync' (each batch synced to disk) or 'os-buffered' "
+                    "(written to the OS: survives a crash of sluice, not a power loss)")
+      ->check(CLI::IsMember({"fsync", "os-buffered"}))->envname("SLUICE_DURABILITY")->capture_default_str();
   serve->add_flag("--no-deflate", options->no_deflate, "Refuse permessage-deflate")->envname("SLUICE_NO_DEFLATE");
   serve->add_option("--allowed-origin", s.allowed_origins, "Accept only these Origin values (repeatable; default: any)")
       ->envname("SLUICE_ALLOWED_ORIGINS")->delimiter(',');

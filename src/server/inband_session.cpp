@@ -1,5 +1,6 @@
 #include "sluice/server/inband_session.hpp"
 
+#include <boost/asio/post.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
@@ -227,13 +228,32 @@ void InbandSession::handle_request(std::string_view text) {
       }
     }
     publish.data = json::serialize(*data);
-    const auto event = broker_.publish(std::move(publish));
-    return send_json("{\"type\":\"ack\",\"id\":" + id + ",\"op\":\"publish\",\"eventId\":" + quoted(event->id) +
-                     ",\"topic\":" + quoted(event->topic) + ",\"offset\":" + std::to_string(event->offset) +
-                     ",\"epoch\":" + quoted(event->epoch) + "}");
+    // The ack waits until the event is durable; it comes back to this loop.
+    broker_.publish_async(std::move(publish), [weak = weak_from_this(), executor = connection_->executor(),
+                                               id](broker::EventPtr event, std::error_code result) {
+      boost::asio::post(executor, [weak, id, event = std::move(event), result] {
+        if (auto self = weak.lock()) self->on_published(id, event, result);
+      });
+    });
+    return;
   }
 
   reply_error(id, "unknown_op", "unknown op \"" + std::string(op) + "\" (subscribe, unsubscribe, publish, ping)");
+}
+
+void InbandSession::on_published(const std::string& id_json, const broker::EventPtr& event, std::error_code ec) {
+  if (!connection_) return;
+  if (!event) {
+    // The server's trouble, not the client's: not counted against its error budget.
+    const bool busy = ec == std::errc::resource_unavailable_try_again;
+    return send_json("{\"type\":\"error\",\"id\":" + id_json + ",\"code\":" +
+                     quoted(busy ? "server_busy" : "store_failed") + ",\"message\":" +
+                     quoted(busy ? "too many publishes waiting to be stored; retry" : "event not stored: " + ec.message()) +
+                     "}");
+  }
+  send_json("{\"type\":\"ack\",\"id\":" + id_json + ",\"op\":\"publish\",\"eventId\":" + quoted(event->id) +
+            ",\"topic\":" + quoted(event->topic) + ",\"offset\":" + std::to_string(event->offset) +
+            ",\"epoch\":" + quoted(event->epoch) + "}");
 }
 
 void InbandSession::start_replay(broker::ReplayResult replay) {

@@ -64,6 +64,16 @@ SluiceServer::SluiceServer(ServerSettings settings) : settings_(std::move(settin
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
   loops_ = std::make_unique<net::LoopGroup>(threads);
   for (std::size_t i = 0; i < threads; ++i) states_.push_back(std::make_unique<LoopState>());
+}
+
+SluiceServer::~SluiceServer() { shutdown(std::chrono::milliseconds(0)); }
+
+bool SluiceServer::start(std::string& error) {
+  if (settings_.store == "sqlite") {
+    store_ = store::open_sqlite_store(settings_.data_dir, settings_.durability, error);
+    if (!store_) return false;
+    log_ = std::make_unique<store::GroupCommitLog>(*store_);
+  }
   // Each event goes to every loop's inbox; a loop with no matching subscriber
   // does one trie walk. One drain delivers a whole batch, so each connection
   // gets one corked write for it.
@@ -77,12 +87,15 @@ SluiceServer::SluiceServer(ServerSettings settings) : settings_(std::move(settin
         state->draining.clear();
       });
     }
-  }, broker::HistoryLimits{settings_.history_max_events, settings_.history_max_bytes, settings_.history_max_age});
-}
-
-SluiceServer::~SluiceServer() { shutdown(std::chrono::milliseconds(0)); }
-
-bool SluiceServer::start(std::string& error) {
+  }, broker::HistoryLimits{settings_.history_max_events, settings_.history_max_bytes, settings_.history_max_age},
+  log_.get());
+  if (store_) {
+    // Offsets continue where they were; recent events refill history.
+    const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch()).count();
+    broker_->restore(store_->load_positions(),
+                     store_->load_recent(settings_.history_max_events, now_ms - settings_.history_max_age.count()));
+  }
   net::ServerOptions options;
   options.address = settings_.address;
   options.port = settings_.port;
@@ -243,7 +256,9 @@ void SluiceServer::shutdown(std::chrono::milliseconds drain) {
     std::unique_lock lock(mutex_);
     drained_.wait_for(lock, drain, [this] { return connections_.load() == 0; });
   }
-  // 4. Stop the loops; what is left is freed with them, from this thread.
+  // 4. Flush durable state: whatever was submitted is written before we go.
+  if (log_) log_->stop();
+  // 5. Stop the loops; what is left is freed with them, from this thread.
   loops_->stop();
   for (auto& state : states_) {
     for (auto& [id, session] : state->sessions) session->on_closed();

@@ -28,6 +28,7 @@ inline server::ServerSettings test_settings() {
   s.port = 0;
   s.threads = 2;
   s.ping_interval = 0ms;  // no automatic pings: tests decide what happens
+  s.store = "memory";     // durable-store tests set their own data directory
   return s;
 }
 

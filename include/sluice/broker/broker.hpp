@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "sluice/broker/event.hpp"
+#include "sluice/store/event_store.hpp"
 
 namespace sluice::broker {
 
@@ -67,11 +68,27 @@ class Broker {
   /// the topic's shard lock is held; it must only post (no I/O, no callbacks).
   using Dispatch = std::function<void(const EventPtr&)>;
 
-  explicit Broker(Dispatch dispatch, HistoryLimits limits = {});
+  /// `log` (optional, with the store it writes to) makes publishes durable
+  /// before they are delivered or acknowledged; without it they are in memory.
+  explicit Broker(Dispatch dispatch, HistoryLimits limits = {}, store::GroupCommitLog* log = nullptr);
 
-  /// Publishes one event; returns it (id, offset, epoch). It is in history
-  /// before any loop sees it. Thread-safe. The caller validated the topic.
+  /// Called once the event is durable (or with an error and a null event:
+  /// "store_busy" when the log is full, or the store's error). Runs on the
+  /// log's writer thread (or inline in memory mode): post elsewhere, quickly.
+  using Published = std::function<void(EventPtr, std::error_code)>;
+
+  /// Publishes one event. Once durable it enters history, then every loop,
+  /// then `done` runs. Thread-safe. The caller validated the topic.
+  void publish_async(PublishRequest request, Published done);
+
+  /// publish_async, waiting for the result: returns the event (id, offset,
+  /// epoch), or null if it could not be stored. Blocks the calling thread for
+  /// one group commit; loops should use publish_async.
   EventPtr publish(PublishRequest request);
+
+  /// Restores topics from the store at start-up: offsets continue after
+  /// `positions`, and `recent` (oldest first per topic) refills history.
+  void restore(const std::vector<store::TopicPosition>& positions, const std::vector<store::StoredEvent>& recent);
 
   /// Snapshots what a (re)subscription must replay. Thread-safe; each topic's
   /// snapshot is atomic with respect to publishes on it.
@@ -105,8 +122,11 @@ class Broker {
 
   std::string next_id();
 
+  void commit(Shard& shard, const EventPtr& event);
+
   Dispatch dispatch_;
   HistoryLimits limits_;
+  store::GroupCommitLog* log_;
   std::array<Shard, kShards> shards_;
   std::string id_prefix_;  // random per process: ids stay unique across restarts
   std::atomic<std::uint64_t> id_counter_{0};

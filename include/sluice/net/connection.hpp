@@ -151,6 +151,8 @@ class Connection : public std::enable_shared_from_this<Connection>, private prot
   const std::string& request_target() const noexcept { return request_target_; }
   std::string remote_address() const;  ///< "ip:port"
   std::string remote_ip() const;       ///< "ip"
+  /// The executor of the connection's loop: post work here to touch it.
+  boost::asio::any_io_executor executor() { return timer_.get_executor(); }
   /// Bytes queued for sending (including the write in flight).
   std::size_t queued_bytes() const noexcept { return queue_.bytes(); }
   std::size_t send_queue_limit() const noexcept { return queue_.limit(); }

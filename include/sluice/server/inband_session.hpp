@@ -27,7 +27,8 @@ struct InbandLimits {
   double error_refill_per_second = 2;
 };
 
-class InbandSession final : public broker::LoopHub::Subscriber {
+class InbandSession final : public broker::LoopHub::Subscriber,
+                            public std::enable_shared_from_this<InbandSession> {
  public:
   InbandSession(std::uint64_t id, broker::LoopHub& hub, broker::Broker& broker, InbandLimits limits,
                 std::shared_ptr<net::Connection> connection);
@@ -53,6 +54,7 @@ class InbandSession final : public broker::LoopHub::Subscriber {
 
  private:
   void deliver_now(const broker::EventPtr& event);
+  void on_published(const std::string& id_json, const broker::EventPtr& event, std::error_code ec);
   void start_replay(broker::ReplayResult replay);
   void handle_request(std::string_view text);
   void send_json(const std::string& json);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "sluice/net/connection.hpp"
+#include "sluice/store/event_store.hpp"
 
 namespace sluice::server {
 
@@ -31,6 +32,9 @@ struct ServerSettings {
   std::size_t history_max_events = 10'000;             ///< per topic, in memory
   std::size_t history_max_bytes = 16 * 1024 * 1024;    ///< per topic, in memory
   std::chrono::milliseconds history_max_age{24LL * 3600 * 1000};  ///< older events leave history
+  std::string store = "sqlite";          ///< "sqlite" (durable, in data_dir) or "memory"
+  std::string data_dir = "sluice-data";  ///< where the sqlite store lives
+  store::Durability durability = store::Durability::fsync;  ///< when a publish counts as stored
   bool deflate = true;                   ///< accept permessage-deflate offers
   std::vector<std::string> allowed_origins;  ///< empty: any Origin
   std::string tls_cert;                  ///< PEM chain: serve wss:// and https://

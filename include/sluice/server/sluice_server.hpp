@@ -46,6 +46,8 @@ class SluiceServer {
   /// Open connections (including those still in the handshake). Thread-safe.
   std::size_t connection_count() const noexcept { return connections_.load(); }
   broker::Broker& broker() noexcept { return *broker_; }
+  /// The durable store, or null with the memory store.
+  store::EventStore* event_store() noexcept { return store_.get(); }
 
   /// Operator actions, thread-safe (posted to the owning loops; asking twice,
   /// or about a connection that is gone, is harmless).
@@ -73,6 +75,8 @@ class SluiceServer {
   HttpHandler http_;  // answers every plain HTTP request
   std::unique_ptr<net::LoopGroup> loops_;
   std::vector<std::unique_ptr<LoopState>> states_;
+  std::unique_ptr<store::EventStore> store_;
+  std::unique_ptr<store::GroupCommitLog> log_;
   std::unique_ptr<broker::Broker> broker_;
   std::unique_ptr<net::Server> listener_;
   std::atomic<std::size_t> connections_{0};
