@@ -1,0 +1,161 @@
+// The HTTP API (SPEC §3): publish events, query history, manage
+// subscriptions, and the service and health endpoints. Sans-I/O: it gets
+// parsed requests (HttpRequest) and answers through HttpRespond, so it is
+// tested by calling handle() directly. The routes are in docs/http-api.md.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "sluice/broker/broker.hpp"
+#include "sluice/server/http_types.hpp"
+#include "sluice/server/subscription_registry.hpp"
+
+namespace sluice::store {
+class EventStore;
+}
+
+namespace sluice::server {
+
+/// Bounds of the HTTP API, with their defaults.
+struct ApiLimits {
+  std::size_t max_body_bytes = 1024 * 1024;  ///< larger request bodies: 413
+  std::size_t max_batch = 1000;              ///< events per POST /v1/events/batch
+  std::size_t max_page = 1000;               ///< largest `limit` of a paged GET
+  std::size_t default_page = 100;            ///< `limit` when none is given
+  /// A repeated idempotencyKey within this window returns the first result.
+  std::chrono::milliseconds idempotency_window = std::chrono::hours(24);
+  /// Keys remembered in memory; beyond it the oldest are forgotten early
+  /// (the store, when there is one, still finds them).
+  std::size_t max_idempotency_keys = 100'000;
+  /// Ids of events published through this API that GET /v1/events/{id} can
+  /// find without a store (while the event is still in history).
+  std::size_t event_index_size = 100'000;
+  /// Events (and topics) one history query may examine when a key filter or a
+  /// pattern makes it scan; past it the page ends early with a nextCursor.
+  std::size_t max_scan = 10'000;
+  /// Per client IP, token bucket on every request except the health probes:
+  /// `rate_per_second` tokens per second, at most `rate_burst` saved up
+  /// (0: max(1, rate_per_second)). 0 requests per second: no limit.
+  double rate_per_second = 0;
+  double rate_burst = 0;
+  std::size_t max_rate_clients = 100'000;  ///< IPs tracked; idle ones are dropped first
+};
+
+/// The HTTP API. Owns no I/O: it publishes through the Broker, reads the
+/// EventStore when there is one, and keeps subscriptions in the registry.
+///
+/// Thread safety: handle() may be called from several threads at once. Shared
+/// state (idempotency keys, the event id index, rate buckets) is guarded by
+/// mutexes held only for in-memory work: never across store I/O, never while
+/// calling an HttpRespond.
+class HttpApi {
+ public:
+  /// Milliseconds since the Unix epoch (tests inject a fake clock).
+  using Clock = std::function<std::int64_t()>;
+
+  /// `broker` and `subscriptions` (and `store`, which may be null: memory
+  /// mode) must outlive the HttpApi. `clock` defaults to the system clock.
+  HttpApi(broker::Broker& broker, SubscriptionRegistry& subscriptions, store::EventStore* store,
+          ApiLimits limits = {}, Clock clock = {});
+  HttpApi(const HttpApi&) = delete;
+  HttpApi& operator=(const HttpApi&) = delete;
+
+  /// Answers one request: calls `respond` exactly once, usually before
+  /// returning; a publish that repeats an idempotencyKey still in flight is
+  /// answered when the first one completes, from that request's thread.
+  void handle(HttpRequest request, HttpRespond respond);
+
+  /// handle() as an HttpHandler (the HttpApi must outlive it).
+  HttpHandler handler();
+
+  /// GET /ready answers 503 while false (e.g. during shutdown). Thread-safe.
+  void set_ready(bool ready) noexcept { ready_.store(ready); }
+
+ private:
+  // One event of a publish request, validated.
+  struct PublishInput {
+    broker::PublishRequest request;
+    std::string idempotency_key;  // "" when none
+    std::uint64_t fingerprint = 0;
+  };
+  // A remembered idempotency key: in flight (waiters queue up) or done.
+  struct IdempotencyEntry {
+    std::uint64_t fingerprint = 0;
+    bool done = false;
+    std::string result;       // {"id","topic","offset","epoch"}
+    std::int64_t time_ms = 0;  // when it completed
+    std::vector<std::pair<std::uint64_t, HttpRespond>> waiters;
+  };
+  struct RateBucket {
+    double tokens = 0;
+    std::int64_t at_ms = 0;
+  };
+
+  std::optional<HttpResponse> dispatch(const HttpRequest& request, HttpRespond& respond);
+  std::optional<HttpResponse> rate_limit(const HttpRequest& request);
+  std::optional<HttpResponse> check_body(const HttpRequest& request) const;
+
+  HttpResponse root() const;
+  HttpResponse probe(std::string_view path) const;
+
+  // Events (http_events.cpp).
+  std::optional<HttpResponse> post_event(const HttpRequest& request, HttpRespond& respond);
+  HttpResponse post_batch(const HttpRequest& request);
+  HttpResponse get_events(const HttpRequest& request);
+  HttpResponse get_event(const std::string& id);
+  std::optional<HttpResponse> parse_event(const boost::json::value& value, const std::string& where,
+                                          PublishInput& out) const;
+  std::string publish_result(const broker::Event& event) const;
+  void remember_event(const broker::EventPtr& event);
+  std::vector<broker::EventPtr> fetch_topic(const std::string& topic, std::uint64_t after, std::size_t limit);
+  void prune_idempotency_locked(std::int64_t now_ms);
+  void complete_key(const std::string& key, std::uint64_t fingerprint, const std::string& result);
+  void abandon_key(const std::string& key);
+  std::optional<std::pair<std::uint64_t, std::string>> stored_idempotent(const std::string& key);
+
+  // Subscriptions (http_subscriptions.cpp).
+  HttpResponse post_subscription(const HttpRequest& request);
+  HttpResponse list_subscriptions(const HttpRequest& request);
+  HttpResponse get_subscription(const std::string& id) const;
+  HttpResponse delete_subscription(const std::string& id);
+
+  std::optional<HttpResponse> page_limit(const HttpRequest& request, std::size_t& limit) const;
+  std::int64_t now_ms() const { return clock_(); }
+
+  broker::Broker& broker_;
+  SubscriptionRegistry& subscriptions_;
+  store::EventStore* store_;
+  ApiLimits limits_;
+  Clock clock_;
+  std::atomic<bool> ready_{true};
+
+  // Single publishes share it, a batch takes it alone: a batch's events of
+  // one topic get consecutive offsets (against other HTTP publishers).
+  std::shared_mutex publish_mutex_;
+
+  std::mutex idempotency_mutex_;
+  std::unordered_map<std::string, IdempotencyEntry> idempotency_;
+  std::deque<std::pair<std::int64_t, std::string>> idempotency_order_;  // completion order
+
+  std::mutex index_mutex_;
+  std::unordered_map<std::string, std::weak_ptr<const broker::Event>> event_index_;
+  std::deque<std::string> event_index_order_;
+
+  std::mutex rate_mutex_;
+  std::unordered_map<std::string, RateBucket> rate_buckets_;
+};
+
+}  // namespace sluice::server

@@ -1,0 +1,173 @@
+// Subscriptions as server-side resources (SPEC §3): topic patterns plus an
+// optional filter (and, later, a webhook), created and deleted over the HTTP
+// API, attached to by WebSocket streams, and kept in the EventStore so they
+// survive a restart.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/json/value.hpp>
+
+#include "sluice/broker/filter.hpp"
+#include "sluice/broker/topic_trie.hpp"
+
+namespace sluice::store {
+class EventStore;
+}
+
+namespace sluice::server {
+
+/// Live counters of one subscription. Updated without the registry's lock
+/// (atomics), read for GET /v1/subscriptions/{id}.
+struct SubscriptionCounters {
+  std::atomic<std::uint64_t> events_matched{0};
+  std::atomic<std::int64_t> last_event_ms{0};  ///< 0: no event matched yet
+  std::atomic<std::int64_t> attached_streams{0};
+};
+
+/// One subscription. Everything but `counters` is immutable once created, so
+/// a shared_ptr<const Subscription> may be read from any thread; it stays
+/// valid after the subscription is removed from the registry.
+struct Subscription {
+  std::string id;                       ///< "sub_" + 24 hex digits (time-ordered)
+  std::vector<std::string> patterns;    ///< valid, deduplicated, in the order given
+  std::optional<broker::Filter> filter; ///< nullopt: every event on the patterns
+  boost::json::value webhook;           ///< the webhook object as given, or null
+  std::int64_t created_ms = 0;          ///< milliseconds since the Unix epoch
+  mutable SubscriptionCounters counters;
+
+  /// True if the event is on one of the patterns and passes the filter.
+  /// `data` is the event's parsed data. Thread-safe, no allocation beyond the
+  /// pattern check.
+  bool matches(std::string_view topic, std::string_view type, std::string_view key,
+               const boost::json::value& data) const;
+
+  /// Counts one matched event at `time_ms`. Thread-safe (atomics).
+  void record_match(std::int64_t time_ms) const noexcept;
+
+  /// The API representation, with the counters as they are now:
+  /// {"id","topics","filter","webhook","createdAt","counters":{...},"links":{...}}.
+  /// A webhook's "secret" is never included (it is write-only).
+  std::string to_json() const;
+  /// The stored form (EventStore::put_subscription): id, topics, filter,
+  /// webhook (secret included) and createdMs; no counters.
+  std::string to_stored_json() const;
+};
+
+using SubscriptionPtr = std::shared_ptr<const Subscription>;
+
+/// What POST /v1/subscriptions asks for (already validated by the caller).
+struct SubscriptionSpec {
+  std::vector<std::string> patterns;     ///< each valid (broker::pattern_error empty), non-empty list
+  std::optional<broker::Filter> filter;
+  boost::json::value webhook;            ///< an object, or null
+};
+
+struct RegistryLimits {
+  std::size_t max_subscriptions = 100'000;  ///< create() refuses beyond this
+};
+
+/// The set of subscriptions, indexed by id (ordered, for paging) and by
+/// pattern (a TopicTrie, so matching an event does not scan every pattern).
+///
+/// Thread safety: every member function may be called from any thread
+/// concurrently. The internal lock is held only for in-memory work: store I/O
+/// (put, delete, load) and the on_removed listener run without it, and filters
+/// are evaluated outside it.
+class SubscriptionRegistry {
+ public:
+  /// `store` may be null (memory mode: subscriptions end with the process);
+  /// otherwise it must outlive the registry.
+  explicit SubscriptionRegistry(store::EventStore* store, RegistryLimits limits = {});
+  SubscriptionRegistry(const SubscriptionRegistry&) = delete;
+  SubscriptionRegistry& operator=(const SubscriptionRegistry&) = delete;
+
+  enum class CreateStatus { ok, too_many, store_failed };
+  struct CreateResult {
+    CreateStatus status = CreateStatus::ok;
+    SubscriptionPtr subscription;  ///< set when ok
+    std::string error;             ///< a message when not ok
+  };
+  /// Creates a subscription with a fresh id at `now_ms`. It is written to the
+  /// store first and becomes visible (get, list, matching) only once stored.
+  CreateResult create(SubscriptionSpec spec, std::int64_t now_ms);
+
+  /// The subscription, or null if there is none with this id.
+  SubscriptionPtr get(std::string_view id) const;
+
+  struct Page {
+    std::vector<SubscriptionPtr> items;
+    std::optional<std::string> next_cursor;  ///< nullopt: this was the last page
+  };
+  /// Up to `limit` subscriptions with ids greater than `after` (empty: from
+  /// the first), in id order. The cursor is the last id returned.
+  Page list(std::size_t limit, std::string_view after) const;
+
+  /// Removes the subscription: from memory (so it matches nothing more), then
+  /// from the store, then calls the on_removed listener. Returns false (and
+  /// does nothing) if there was no such subscription, so of two concurrent
+  /// removes of one id exactly one returns true. If the store's delete fails,
+  /// the subscription is still gone from memory (it may come back after a
+  /// restart); store_errors() counts those.
+  bool remove(const std::string& id);
+
+  /// Counts one event matched by the subscription; false if it is gone.
+  bool record_match(std::string_view id, std::int64_t time_ms) const;
+
+  /// A stream attaches: returns the subscription (attached_streams + 1) or
+  /// null if it does not exist. Pair each non-null result with detach_stream.
+  SubscriptionPtr attach_stream(std::string_view id) const;
+  /// A stream detaches (attached_streams - 1). Safe after the subscription was removed.
+  static void detach_stream(const Subscription& subscription) noexcept;
+
+  /// The subscriptions that an event matches (pattern and filter), each once,
+  /// in no particular order. `data` is the event's parsed data (parse it once per event).
+  std::vector<SubscriptionPtr> matching(std::string_view topic, std::string_view type, std::string_view key,
+                                        const boost::json::value& data) const;
+
+  /// Called with the id of each removed subscription, after it is gone and
+  /// with no registry lock held (the server closes attached streams with
+  /// 4404). It may call any registry function. Replaces any previous listener.
+  void set_on_removed(std::function<void(const std::string& id)> listener);
+
+  struct LoadResult {
+    std::size_t loaded = 0;
+    std::vector<std::string> errors;  ///< one message per stored subscription skipped
+  };
+  /// Loads the subscriptions kept in the store (at start-up, before serving).
+  /// Unreadable entries are skipped and reported; ids already present are kept.
+  /// Without a store, loads nothing.
+  LoadResult load();
+
+  std::size_t size() const;
+  /// Store writes that failed on remove (the subscription may reappear on restart).
+  std::uint64_t store_errors() const noexcept { return store_errors_.load(); }
+
+ private:
+  bool insert_locked(const SubscriptionPtr& subscription);
+
+  store::EventStore* store_;
+  RegistryLimits limits_;
+  mutable std::shared_mutex mutex_;
+  std::map<std::string, SubscriptionPtr, std::less<>> by_id_;
+  broker::TopicTrie<SubscriptionPtr> by_pattern_;
+  std::size_t reserved_ = 0;  // creates in flight (counted against max_subscriptions)
+  std::function<void(const std::string&)> on_removed_;
+  std::atomic<std::uint64_t> store_errors_{0};
+};
+
+/// Builds a Subscription from its stored JSON; nullptr and a message in
+/// `error` if it cannot be read. Exposed for tests.
+SubscriptionPtr subscription_from_stored_json(std::string_view json, std::string& error);
+
+}  // namespace sluice::server

@@ -1,0 +1,320 @@
+// The HTTP API's routing, request checks (size, media type, rate limit), the
+// service and health endpoints, and the helpers its other files share.
+// Events are in http_events.cpp, subscriptions in http_subscriptions.cpp.
+#include "sluice/server/http_api.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <exception>
+#include <utility>
+
+#include <boost/json/object.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/string.hpp>
+
+#include "server/http_api_internal.hpp"
+#include "sluice/server/sluice_server.hpp"
+
+namespace sluice::server {
+
+namespace json = boost::json;
+
+namespace detail {
+
+std::string quoted(std::string_view s) { return json::serialize(json::string(s)); }
+
+std::optional<HttpResponse> parse_json_body(const HttpRequest& request, json::value& out) {
+  if (request.body.empty()) return HttpResponse::error(400, "invalid_json", "the request body is empty; send a JSON object");
+  std::error_code ec;
+  out = json::parse(request.body, ec);
+  if (ec) return HttpResponse::error(400, "invalid_json", "the request body is not valid JSON: " + ec.message());
+  return std::nullopt;
+}
+
+HttpResponse bad_request(std::string_view message) { return HttpResponse::error(400, "bad_request", message); }
+HttpResponse not_found(std::string_view message) { return HttpResponse::error(404, "not_found", message); }
+
+HttpResponse with_header(HttpResponse response, std::string name, std::string value) {
+  response.headers.emplace_back(std::move(name), std::move(value));
+  return response;
+}
+
+bool parse_uint(std::string_view text, std::uint64_t& out) {
+  if (text.empty() || text.size() > 20) return false;
+  std::uint64_t value = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return false;
+    const auto digit = static_cast<std::uint64_t>(c - '0');
+    if (value > (UINT64_MAX - digit) / 10) return false;
+    value = value * 10 + digit;
+  }
+  out = value;
+  return true;
+}
+
+namespace {
+constexpr std::string_view kBase64Url = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+int base64url_value(char c) {
+  const auto at = kBase64Url.find(c);
+  return at == std::string_view::npos ? -1 : static_cast<int>(at);
+}
+}  // namespace
+
+std::string base64url_encode(std::string_view bytes) {
+  std::string out;
+  std::uint32_t buffer = 0;
+  int bits = 0;
+  for (unsigned char c : bytes) {
+    buffer = (buffer << 8) | c;
+    bits += 8;
+    while (bits >= 6) {
+      bits -= 6;
+      out += kBase64Url[(buffer >> bits) & 0x3f];
+    }
+  }
+  if (bits > 0) out += kBase64Url[(buffer << (6 - bits)) & 0x3f];
+  return out;
+}
+
+bool base64url_decode(std::string_view text, std::string& out) {
+  out.clear();
+  std::uint32_t buffer = 0;
+  int bits = 0;
+  for (char c : text) {
+    const int v = base64url_value(c);
+    if (v < 0) return false;
+    buffer = (buffer << 6) | static_cast<std::uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((buffer >> bits) & 0xff);
+    }
+  }
+  return bits < 6;  // a lone trailing character carries no whole byte
+}
+
+std::string_view kind_of(const json::value& value) {
+  switch (value.kind()) {
+    case json::kind::null: return "null";
+    case json::kind::bool_: return "a boolean";
+    case json::kind::int64:
+    case json::kind::uint64:
+    case json::kind::double_: return "a number";
+    case json::kind::string: return "a string";
+    case json::kind::array: return "an array";
+    case json::kind::object: return "an object";
+  }
+  return "a value";
+}
+
+}  // namespace detail
+
+namespace {
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+std::int64_t system_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+HttpResponse method_not_allowed(const HttpRequest& request, std::string allow) {
+  return detail::with_header(HttpResponse::error(405, "method_not_allowed",
+                                                 request.method + " is not allowed on " + request.path +
+                                                     " (allowed: " + allow + ")"),
+                             "Allow", allow);
+}
+
+HttpResponse upgrade_required(const std::string& path) {
+  return detail::with_header(
+      HttpResponse::error(426, "upgrade_required", path + " is a WebSocket endpoint: send a WebSocket upgrade request"),
+      "Upgrade", "websocket");
+}
+
+bool is_probe(std::string_view path) { return path == "/health" || path == "/ready" || path == "/live"; }
+
+}  // namespace
+
+HttpApi::HttpApi(broker::Broker& broker, SubscriptionRegistry& subscriptions, store::EventStore* store,
+                 ApiLimits limits, Clock clock)
+    : broker_(broker),
+      subscriptions_(subscriptions),
+      store_(store),
+      limits_(limits),
+      clock_(clock ? std::move(clock) : Clock(system_now_ms)) {}
+
+HttpHandler HttpApi::handler() {
+  return [this](HttpRequest request, HttpRespond respond) { handle(std::move(request), std::move(respond)); };
+}
+
+void HttpApi::handle(HttpRequest request, HttpRespond respond) {
+  std::optional<HttpResponse> response;
+  try {
+    response = dispatch(request, respond);
+  } catch (const std::exception&) {
+    // Bad input is answered with a 4xx before it gets here; this is a fault
+    // of ours (e.g. out of memory), still answered once.
+    response = HttpResponse::error(500, "internal_error", "the request could not be completed");
+  }
+  // nullopt: `respond` was kept to answer later (an idempotent publish in flight).
+  if (response && respond) respond(std::move(*response));
+}
+
+// Routes by path, then method. Returns nullopt if `respond` was taken to
+// answer later.
+std::optional<HttpResponse> HttpApi::dispatch(const HttpRequest& request, HttpRespond& respond) {
+  std::string_view path = request.path;
+  if (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  if (!is_probe(path)) {
+    if (auto limited = rate_limit(request)) return limited;
+  }
+  const std::string& method = request.method;
+  const bool get = method == "GET";
+  const bool post = method == "POST";
+
+  if (path == "/") return get ? root() : method_not_allowed(request, "GET");
+  if (is_probe(path)) return get ? probe(path) : method_not_allowed(request, "GET");
+  if (path == "/v1/ws") return get ? upgrade_required(request.path) : method_not_allowed(request, "GET");
+
+  constexpr std::string_view kEvents = "/v1/events";
+  constexpr std::string_view kSubscriptions = "/v1/subscriptions";
+  if (path == kEvents) {
+    if (get) return get_events(request);
+    if (!post) return method_not_allowed(request, "GET, POST");
+    if (auto bad = check_body(request)) return bad;
+    return post_event(request, respond);
+  }
+  if (path == "/v1/events/batch") {
+    if (!post) return method_not_allowed(request, "POST");
+    if (auto bad = check_body(request)) return bad;
+    return post_batch(request);
+  }
+  if (path.starts_with(kEvents) && path[kEvents.size()] == '/') {
+    const std::string_view id = path.substr(kEvents.size() + 1);
+    if (id.find('/') != std::string_view::npos) return detail::not_found("no route " + request.path);
+    return get ? get_event(std::string(id)) : method_not_allowed(request, "GET");
+  }
+  if (path == kSubscriptions) {
+    if (get) return list_subscriptions(request);
+    if (!post) return method_not_allowed(request, "GET, POST");
+    if (auto bad = check_body(request)) return bad;
+    return post_subscription(request);
+  }
+  if (path.starts_with(kSubscriptions) && path[kSubscriptions.size()] == '/') {
+    std::string_view rest = path.substr(kSubscriptions.size() + 1);
+    const std::size_t slash = rest.find('/');
+    const std::string id(rest.substr(0, slash));
+    if (slash == std::string_view::npos) {
+      if (get) return get_subscription(id);
+      if (method == "DELETE") return delete_subscription(id);
+      return method_not_allowed(request, "GET, DELETE");
+    }
+    if (rest.substr(slash) == "/stream") {
+      if (!get) return method_not_allowed(request, "GET");
+      if (!subscriptions_.get(id)) return detail::not_found("no subscription " + id);
+      return upgrade_required(request.path);
+    }
+  }
+  return detail::not_found("no route " + request.path);
+}
+
+// Per client IP token bucket (SPEC §3 Security: per-IP request rate limits).
+std::optional<HttpResponse> HttpApi::rate_limit(const HttpRequest& request) {
+  const double rate = limits_.rate_per_second;
+  if (rate <= 0) return std::nullopt;
+  const double burst = limits_.rate_burst > 0 ? limits_.rate_burst : std::max(1.0, rate);
+  const std::int64_t now = now_ms();
+  double tokens;
+  {
+    std::lock_guard lock(rate_mutex_);
+    auto it = rate_buckets_.find(request.remote_ip);
+    if (it == rate_buckets_.end()) {
+      if (rate_buckets_.size() >= limits_.max_rate_clients) {
+        // Drop the clients whose buckets have refilled: forgetting them changes nothing.
+        std::erase_if(rate_buckets_, [&](const auto& entry) {
+          return entry.second.tokens + rate * static_cast<double>(now - entry.second.at_ms) / 1000.0 >= burst;
+        });
+        if (rate_buckets_.size() >= limits_.max_rate_clients) rate_buckets_.erase(rate_buckets_.begin());
+      }
+      it = rate_buckets_.emplace(request.remote_ip, RateBucket{burst, now}).first;
+    }
+    RateBucket& bucket = it->second;
+    const double elapsed = static_cast<double>(std::max<std::int64_t>(0, now - bucket.at_ms)) / 1000.0;
+    bucket.tokens = std::min(burst, bucket.tokens + rate * elapsed);
+    bucket.at_ms = std::max(bucket.at_ms, now);
+    if (bucket.tokens >= 1) {
+      bucket.tokens -= 1;
+      return std::nullopt;
+    }
+    tokens = bucket.tokens;
+  }
+  const auto retry_after = static_cast<long long>(std::max(1.0, std::ceil((1 - tokens) / rate)));
+  return detail::with_header(HttpResponse::error(429, "rate_limited",
+                                                 "too many requests from " + request.remote_ip + "; retry in " +
+                                                     std::to_string(retry_after) + " s"),
+                             "Retry-After", std::to_string(retry_after));
+}
+
+// The checks every POST body passes first: size, then media type.
+std::optional<HttpResponse> HttpApi::check_body(const HttpRequest& request) const {
+  if (request.body.size() > limits_.max_body_bytes) {
+    return HttpResponse::error(413, "payload_too_large",
+                               "the request body is " + std::to_string(request.body.size()) +
+                                   " bytes; the limit is " + std::to_string(limits_.max_body_bytes));
+  }
+  const std::string_view content_type = request.header("Content-Type");
+  if (!content_type.empty()) {
+    const std::string_view media = trim(content_type.substr(0, content_type.find(';')));
+    if (!iequals(media, "application/json")) {
+      return HttpResponse::error(415, "unsupported_media_type",
+                                 "Content-Type " + std::string(media) + " is not supported; send application/json");
+    }
+  }
+  return std::nullopt;
+}
+
+std::optional<HttpResponse> HttpApi::page_limit(const HttpRequest& request, std::size_t& limit) const {
+  std::string text;
+  limit = std::min(limits_.default_page, limits_.max_page);
+  if (!request.query_param("limit", text)) return std::nullopt;
+  std::uint64_t value = 0;
+  if (!detail::parse_uint(text, value) || value < 1 || value > limits_.max_page) {
+    return detail::bad_request("limit must be an integer from 1 to " + std::to_string(limits_.max_page));
+  }
+  limit = static_cast<std::size_t>(value);
+  return std::nullopt;
+}
+
+HttpResponse HttpApi::root() const {
+  json::object links{{"self", "/"},
+                     {"health", "/health"},
+                     {"ready", "/ready"},
+                     {"live", "/live"},
+                     {"events", "/v1/events"},
+                     {"subscriptions", "/v1/subscriptions"},
+                     {"ws", "/v1/ws"}};
+  json::object body{{"service", "sluice"},
+                    {"version", kVersion},
+                    {"status", ready_.load() ? "ok" : "unavailable"},
+                    {"links", std::move(links)}};
+  return HttpResponse::json(200, json::serialize(body));
+}
+
+HttpResponse HttpApi::probe(std::string_view path) const {
+  if (path == "/ready" && !ready_.load()) return HttpResponse::json(503, R"({"status":"unavailable"})");
+  return HttpResponse::json(200, R"({"status":"ok"})");
+}
+
+}  // namespace sluice::server

@@ -1,0 +1,40 @@
+// Helpers shared by the HTTP API's source files (http_api.cpp,
+// http_events.cpp, http_subscriptions.cpp). Not part of the public interface.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <boost/json/value.hpp>
+
+#include "sluice/server/http_types.hpp"
+
+namespace sluice::server::detail {
+
+/// A JSON string literal for `s`, escaped.
+std::string quoted(std::string_view s);
+
+/// Parses the request body as JSON into `out`; a 400 invalid_json otherwise.
+std::optional<HttpResponse> parse_json_body(const HttpRequest& request, boost::json::value& out);
+
+/// A 400 bad_request.
+HttpResponse bad_request(std::string_view message);
+/// A 404 not_found.
+HttpResponse not_found(std::string_view message);
+
+/// `response` with one more header.
+HttpResponse with_header(HttpResponse response, std::string name, std::string value);
+
+/// Decimal digits only, no sign, no overflow.
+bool parse_uint(std::string_view text, std::uint64_t& out);
+
+/// Base64url without padding (RFC 4648 §5): cursors are opaque and URL-safe.
+std::string base64url_encode(std::string_view bytes);
+bool base64url_decode(std::string_view text, std::string& out);
+
+/// The kind of JSON value, for messages: "a string", "an object", ...
+std::string_view kind_of(const boost::json::value& value);
+
+}  // namespace sluice::server::detail

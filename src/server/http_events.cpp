@@ -1,0 +1,526 @@
+// Events over HTTP: publish one (idempotent with a key), publish a batch,
+// query history page by page, and find one event by id.
+#include <algorithm>
+#include <functional>
+#include <limits>
+#include <set>
+#include <utility>
+
+#include <boost/json/object.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include "server/http_api_internal.hpp"
+#include "sluice/broker/topic.hpp"
+#include "sluice/server/http_api.hpp"
+#include "sluice/store/event_store.hpp"
+
+namespace sluice::server {
+
+namespace json = boost::json;
+using detail::bad_request;
+using detail::quoted;
+
+namespace {
+
+constexpr std::size_t kMaxKeyLength = 256;             // type, key
+constexpr std::size_t kMaxIdempotencyKeyLength = 256;
+constexpr std::uint64_t kTopicDone = std::numeric_limits<std::uint64_t>::max();  // nothing after it
+
+// Identifies what a publish asked for, so a reused idempotencyKey with other
+// content is refused rather than silently answered with the first event.
+std::uint64_t fingerprint(std::string_view topic, std::string_view type, std::string_view key,
+                          std::string_view data) {
+  std::string all;
+  all.reserve(topic.size() + type.size() + key.size() + data.size() + 3);
+  all.append(topic).append(1, '\0').append(type).append(1, '\0').append(key).append(1, '\0').append(data);
+  return std::hash<std::string>{}(all);
+}
+
+broker::EventPtr from_stored(store::StoredEvent s) {
+  broker::Event e;
+  e.id = std::move(s.id);
+  e.topic = std::move(s.topic);
+  e.offset = s.offset;
+  e.epoch = std::move(s.epoch);
+  e.type = std::move(s.type);
+  e.key = std::move(s.key);
+  e.time_ms = s.time_ms;
+  e.data = std::move(s.data);
+  return broker::make_event(std::move(e));
+}
+
+std::string result_json(std::string_view id, std::string_view topic, std::uint64_t offset, std::string_view epoch) {
+  return "{\"id\":" + quoted(id) + ",\"topic\":" + quoted(topic) + ",\"offset\":" + std::to_string(offset) +
+         ",\"epoch\":" + quoted(epoch) + "}";
+}
+
+HttpResponse created(std::string body, const std::string& id) {
+  return detail::with_header(HttpResponse::json(201, std::move(body)), "Location", "/v1/events/" + id);
+}
+
+HttpResponse replayed(std::string body) {
+  return detail::with_header(HttpResponse::json(200, std::move(body)), "Idempotent-Replayed", "true");
+}
+
+HttpResponse key_conflict(std::string_view key) {
+  return HttpResponse::error(409, "idempotency_conflict",
+                             "idempotencyKey " + quoted(key) +
+                                 " was already used for a different event (topic, type, key or data differ)");
+}
+
+HttpResponse key_in_flight(std::string_view key) {
+  return HttpResponse::error(409, "idempotency_conflict",
+                             "idempotencyKey " + quoted(key) + " is being published by another request; retry");
+}
+
+// Position in a paged history query: events of `topic` up to `offset` were
+// seen; the next page starts after it. Topics are visited in byte order.
+struct Cursor {
+  std::string topic;
+  std::uint64_t offset = 0;
+};
+
+std::string encode_cursor(const Cursor& c) {
+  return detail::base64url_encode(std::to_string(c.offset) + ":" + c.topic);
+}
+
+bool decode_cursor(std::string_view text, Cursor& out) {
+  std::string raw;
+  if (!detail::base64url_decode(text, raw)) return false;
+  const std::size_t colon = raw.find(':');
+  if (colon == std::string::npos || !detail::parse_uint(std::string_view(raw).substr(0, colon), out.offset)) {
+    return false;
+  }
+  out.topic = raw.substr(colon + 1);
+  return broker::topic_error(out.topic).empty();
+}
+
+}  // namespace
+
+// Validates one event object; `where` prefixes field names in messages
+// ("" for POST /v1/events, "events[3]." in a batch).
+std::optional<HttpResponse> HttpApi::parse_event(const json::value& value, const std::string& where,
+                                                 PublishInput& out) const {
+  auto name = [&](std::string_view field) {
+    return where.empty() ? "\"" + std::string(field) + "\"" : where + std::string(field);
+  };
+  const json::object* o = value.if_object();
+  if (!o) {
+    return bad_request((where.empty() ? std::string("the body") : where.substr(0, where.size() - 1)) +
+                       " must be a JSON object, got " + std::string(detail::kind_of(value)));
+  }
+  for (const auto& [field, v] : *o) {
+    if (field != "topic" && field != "data" && field != "type" && field != "key" && field != "idempotencyKey") {
+      return bad_request("unknown field " + name(field) + " (an event has topic, data, type, key and idempotencyKey)");
+    }
+  }
+  const json::value* topic = o->if_contains("topic");
+  if (!topic || !topic->is_string()) {
+    return bad_request(name("topic") + (topic ? " must be a string, got " + std::string(detail::kind_of(*topic))
+                                              : std::string(" is required (a string)")));
+  }
+  out.request.topic = std::string(topic->get_string());
+  if (auto why = broker::topic_error(out.request.topic); !why.empty()) {
+    return HttpResponse::error(400, "invalid_topic", name("topic") + ": invalid topic " + quoted(out.request.topic) +
+                                                         ": " + why);
+  }
+  const json::value* data = o->if_contains("data");
+  if (!data) return bad_request(name("data") + " is required (any JSON value, null included)");
+  out.request.data = json::serialize(*data);
+  for (auto [field, target, max] : {std::tuple{"type", &out.request.type, kMaxKeyLength},
+                                    std::tuple{"key", &out.request.key, kMaxKeyLength},
+                                    std::tuple{"idempotencyKey", &out.idempotency_key, kMaxIdempotencyKeyLength}}) {
+    const json::value* v = o->if_contains(field);
+    if (!v || v->is_null()) continue;
+    if (!v->is_string()) {
+      return bad_request(name(field) + " must be a string, got " + std::string(detail::kind_of(*v)));
+    }
+    if (v->get_string().size() > max) {
+      return bad_request(name(field) + " is longer than " + std::to_string(max) + " bytes");
+    }
+    *target = std::string(v->get_string());
+  }
+  out.fingerprint = fingerprint(out.request.topic, out.request.type, out.request.key, out.request.data);
+  return std::nullopt;
+}
+
+std::string HttpApi::publish_result(const broker::Event& event) const {
+  return result_json(event.id, event.topic, event.offset, event.epoch);
+}
+
+// Indexes an event published here so GET /v1/events/{id} finds it without a
+// store; weak, so the index does not keep events past their history.
+void HttpApi::remember_event(const broker::EventPtr& event) {
+  if (limits_.event_index_size == 0) return;
+  std::lock_guard lock(index_mutex_);
+  event_index_[event->id] = event;
+  event_index_order_.push_back(event->id);
+  while (event_index_order_.size() > limits_.event_index_size) {
+    event_index_.erase(event_index_order_.front());
+    event_index_order_.pop_front();
+  }
+}
+
+// Forgets keys older than the window, and the oldest beyond the count bound.
+void HttpApi::prune_idempotency_locked(std::int64_t now) {
+  const std::int64_t oldest = now - limits_.idempotency_window.count();
+  while (!idempotency_order_.empty() &&
+         (idempotency_order_.front().first < oldest || idempotency_.size() > limits_.max_idempotency_keys)) {
+    const auto& [time, key] = idempotency_order_.front();
+    auto it = idempotency_.find(key);
+    if (it != idempotency_.end() && it->second.done && it->second.time_ms == time) idempotency_.erase(it);
+    idempotency_order_.pop_front();
+  }
+}
+
+// Marks a claimed key done with its result and answers the requests that
+// waited on it (outside the lock).
+void HttpApi::complete_key(const std::string& key, std::uint64_t print, const std::string& result) {
+  std::vector<std::pair<std::uint64_t, HttpRespond>> waiters;
+  {
+    std::lock_guard lock(idempotency_mutex_);
+    auto it = idempotency_.find(key);
+    if (it == idempotency_.end()) return;
+    IdempotencyEntry& entry = it->second;
+    entry.done = true;
+    entry.fingerprint = print;
+    entry.result = result;
+    entry.time_ms = now_ms();
+    waiters.swap(entry.waiters);
+    idempotency_order_.emplace_back(entry.time_ms, key);
+    prune_idempotency_locked(entry.time_ms);
+  }
+  for (auto& [waiter_print, respond] : waiters) {
+    respond(waiter_print == print ? replayed(result) : key_conflict(key));
+  }
+}
+
+// Releases a claimed key whose publish failed; its waiters are told to retry.
+void HttpApi::abandon_key(const std::string& key) {
+  std::vector<std::pair<std::uint64_t, HttpRespond>> waiters;
+  {
+    std::lock_guard lock(idempotency_mutex_);
+    auto it = idempotency_.find(key);
+    if (it == idempotency_.end() || it->second.done) return;
+    waiters.swap(it->second.waiters);
+    idempotency_.erase(it);
+  }
+  for (auto& waiter : waiters) {
+    waiter.second(HttpResponse::error(503, "unavailable",
+                                      "the first publish with idempotencyKey " + quoted(key) + " failed; retry"));
+  }
+}
+
+// An event the store already has under this key (within the window): its
+// fingerprint and publish result. Store I/O: never called under a lock.
+std::optional<std::pair<std::uint64_t, std::string>> HttpApi::stored_idempotent(const std::string& key) {
+  if (!store_) return std::nullopt;
+  auto stored = store_->find_idempotent(key, now_ms() - limits_.idempotency_window.count());
+  if (!stored) return std::nullopt;
+  // Re-serialize the stored data so formatting differences do not look like other content.
+  std::error_code ec;
+  const json::value data = json::parse(stored->data, ec);
+  const std::string canonical = ec ? stored->data : json::serialize(data);
+  return std::pair{fingerprint(stored->topic, stored->type, stored->key, canonical),
+                   result_json(stored->id, stored->topic, stored->offset, stored->epoch)};
+}
+
+// POST /v1/events: 201 {id, topic, offset, epoch}; a repeated idempotencyKey
+// within the window: 200 with the first result and Idempotent-Replayed: true.
+std::optional<HttpResponse> HttpApi::post_event(const HttpRequest& request, HttpRespond& respond) {
+  json::value body;
+  if (auto bad = detail::parse_json_body(request, body)) return bad;
+  PublishInput in;
+  if (auto bad = parse_event(body, "", in)) return bad;
+
+  if (in.idempotency_key.empty()) {
+    broker::EventPtr event;
+    {
+      std::shared_lock lock(publish_mutex_);
+      event = broker_.publish(std::move(in.request));
+    }
+    remember_event(event);
+    return created(publish_result(*event), event->id);
+  }
+
+  const std::string& key = in.idempotency_key;
+  {
+    std::lock_guard lock(idempotency_mutex_);
+    prune_idempotency_locked(now_ms());
+    auto [it, claimed] = idempotency_.try_emplace(key);
+    if (!claimed) {
+      IdempotencyEntry& entry = it->second;
+      if (!entry.done) {
+        // The first request with this key is still publishing: answer with its result.
+        entry.waiters.emplace_back(in.fingerprint, std::exchange(respond, nullptr));
+        return std::nullopt;
+      }
+      if (entry.fingerprint != in.fingerprint) return key_conflict(key);
+      return replayed(entry.result);
+    }
+    it->second.fingerprint = in.fingerprint;
+  }
+  // This request owns the key until complete_key or abandon_key.
+  try {
+    if (auto stored = stored_idempotent(key)) {
+      complete_key(key, stored->first, stored->second);
+      if (stored->first != in.fingerprint) return key_conflict(key);
+      return replayed(stored->second);
+    }
+    broker::EventPtr event;
+    {
+      std::shared_lock lock(publish_mutex_);
+      event = broker_.publish(std::move(in.request));
+    }
+    remember_event(event);
+    std::string result = publish_result(*event);
+    complete_key(key, in.fingerprint, result);
+    return created(std::move(result), event->id);
+  } catch (...) {
+    abandon_key(key);
+    throw;
+  }
+}
+
+// POST /v1/events/batch: every event is validated before any is published;
+// then they are published in request order with no other HTTP publish in
+// between, so one topic's events get consecutive offsets.
+HttpResponse HttpApi::post_batch(const HttpRequest& request) {
+  json::value body;
+  if (auto bad = detail::parse_json_body(request, body)) return *bad;
+  const json::object* o = body.if_object();
+  if (!o) return bad_request("the body must be a JSON object {\"events\": [...]}");
+  for (const auto& [field, v] : *o) {
+    if (field != "events") return bad_request("unknown field \"" + std::string(field) + "\" (a batch has events)");
+  }
+  const json::value* events = o->if_contains("events");
+  if (!events || !events->is_array()) {
+    return bad_request("\"events\" is required (an array of events)");
+  }
+  const json::array& list = events->get_array();
+  if (list.empty()) return bad_request("\"events\" must not be empty");
+  if (list.size() > limits_.max_batch) {
+    return bad_request("\"events\" has " + std::to_string(list.size()) + " events; at most " +
+                       std::to_string(limits_.max_batch) + " per batch");
+  }
+  std::vector<PublishInput> inputs(list.size());
+  std::unordered_map<std::string, std::size_t> keys;
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    const std::string where = "events[" + std::to_string(i) + "].";
+    if (auto bad = parse_event(list[i], where, inputs[i])) return *bad;
+    const std::string& key = inputs[i].idempotency_key;
+    if (key.empty()) continue;
+    auto [it, fresh] = keys.try_emplace(key, i);
+    if (!fresh) {
+      return bad_request(where + "idempotencyKey repeats events[" + std::to_string(it->second) +
+                         "].idempotencyKey");
+    }
+  }
+
+  // Keys first: already published ones are answered from memory, fresh ones claimed.
+  std::vector<std::string> results(inputs.size());
+  std::vector<bool> done(inputs.size(), false);
+  std::vector<std::size_t> claimed;
+  auto release = [&](std::size_t from) {
+    for (std::size_t c = from; c < claimed.size(); ++c) abandon_key(inputs[claimed[c]].idempotency_key);
+  };
+  {
+    std::lock_guard lock(idempotency_mutex_);
+    prune_idempotency_locked(now_ms());
+    std::optional<HttpResponse> conflict;
+    for (std::size_t i = 0; i < inputs.size() && !conflict; ++i) {
+      const std::string& key = inputs[i].idempotency_key;
+      if (key.empty()) continue;
+      auto [it, fresh] = idempotency_.try_emplace(key);
+      if (fresh) {
+        it->second.fingerprint = inputs[i].fingerprint;
+        claimed.push_back(i);
+      } else if (!it->second.done) {
+        conflict = key_in_flight(key);
+      } else if (it->second.fingerprint != inputs[i].fingerprint) {
+        conflict = key_conflict(key);
+      } else {
+        results[i] = it->second.result;
+        done[i] = true;
+      }
+    }
+    if (conflict) {
+      // Nobody waits on keys claimed under this same lock hold: just drop them.
+      for (std::size_t i : claimed) idempotency_.erase(inputs[i].idempotency_key);
+      return *conflict;
+    }
+  }
+  std::size_t completed = 0;  // claims [0, completed) are settled
+  try {
+    for (std::size_t i : claimed) {
+      if (auto stored = stored_idempotent(inputs[i].idempotency_key)) {
+        if (stored->first != inputs[i].fingerprint) {
+          release(0);
+          return key_conflict(inputs[i].idempotency_key);
+        }
+        results[i] = stored->second;
+        done[i] = true;
+      }
+    }
+    std::vector<broker::EventPtr> published(inputs.size());
+    bool any = false;
+    {
+      std::unique_lock lock(publish_mutex_);
+      for (std::size_t i = 0; i < inputs.size(); ++i) {
+        if (done[i]) continue;
+        published[i] = broker_.publish(std::move(inputs[i].request));
+        any = true;
+      }
+    }
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+      if (!published[i]) continue;
+      remember_event(published[i]);
+      results[i] = publish_result(*published[i]);
+    }
+    for (; completed < claimed.size(); ++completed) {
+      const std::size_t i = claimed[completed];
+      complete_key(inputs[i].idempotency_key, inputs[i].fingerprint, results[i]);
+    }
+    std::string out = "{\"events\":[";
+    for (std::size_t i = 0; i < results.size(); ++i) {
+      if (i > 0) out += ',';
+      out += results[i];
+    }
+    out += "]}";
+    if (!any) return replayed(std::move(out));
+    return HttpResponse::json(201, std::move(out));
+  } catch (...) {
+    release(completed);
+    throw;
+  }
+}
+
+// Events of `topic` with offset > `after`, oldest first, at most `limit`:
+// from the store for what history no longer holds, then from history.
+std::vector<broker::EventPtr> HttpApi::fetch_topic(const std::string& topic, std::uint64_t after, std::size_t limit) {
+  std::vector<broker::EventPtr> out;
+  if (limit == 0) return out;
+  const auto info = broker_.topic_info(topic);  // first offset still in history
+  if (store_ && (!info || after + 1 < info->first)) {
+    for (auto& stored : store_->read(topic, after, limit)) {
+      if (info && stored.offset >= info->first) break;  // history has it (and maybe newer than the store)
+      out.push_back(from_stored(std::move(stored)));
+    }
+    if (!out.empty()) after = out.back()->offset;
+    if (!info || out.size() == limit) return out;
+  }
+  for (auto& event : broker_.history(topic, after, limit - out.size())) out.push_back(std::move(event));
+  return out;
+}
+
+// GET /v1/events?topic=&key=&since=&limit=&cursor=: history, topics in byte
+// order, each oldest first; {"events": [...], "nextCursor": "..." | null}.
+HttpResponse HttpApi::get_events(const HttpRequest& request) {
+  std::string pattern, key, since_text, cursor_text;
+  const bool has_topic = request.query_param("topic", pattern);
+  const bool has_key = request.query_param("key", key);
+  if (!has_topic && !has_key) return bad_request("give a topic (a topic or pattern), a key, or both");
+  if (has_key && key.empty()) return bad_request("key must not be empty");
+  if (!has_topic) pattern = ">";
+  if (auto why = broker::pattern_error(pattern); !why.empty()) {
+    return HttpResponse::error(400, "invalid_topic", "invalid topic " + quoted(pattern) + ": " + why);
+  }
+  const bool wildcard = broker::is_wildcard_pattern(pattern);
+  std::size_t limit = 0;
+  if (auto bad = page_limit(request, limit)) return *bad;
+
+  Cursor start{wildcard ? std::string() : pattern, 0};
+  if (request.query_param("since", since_text)) {
+    if (wildcard) {
+      return bad_request("since is an offset within one topic: use it with an exact topic, not a pattern");
+    }
+    if (!detail::parse_uint(since_text, start.offset)) return bad_request("since must be an offset (an integer >= 0)");
+  }
+  if (request.query_param("cursor", cursor_text)) {
+    Cursor c;
+    if (!decode_cursor(cursor_text, c)) return bad_request("cursor is not valid");
+    if (!broker::pattern_matches(pattern, c.topic)) return bad_request("cursor does not belong to this query");
+    start = std::move(c);  // the cursor carries on where the last page ended (it overrides since)
+  }
+
+  std::vector<std::string> topics;
+  if (!wildcard) {
+    topics.push_back(pattern);
+  } else {
+    std::set<std::string> names;
+    broker::ReplayRequest probe;  // lists the matching topics, copies no events
+    probe.pattern = pattern;
+    probe.since_time_ms = std::numeric_limits<std::int64_t>::max();
+    for (auto& [topic, last] : broker_.replay(probe).covered) names.insert(std::move(topic));
+    if (store_) {
+      for (auto& position : store_->load_positions()) {
+        if (broker::pattern_matches(pattern, position.topic)) names.insert(std::move(position.topic));
+      }
+    }
+    for (auto it = names.lower_bound(start.topic); it != names.end(); ++it) topics.push_back(*it);
+  }
+
+  // Collect limit + 1 matches (the extra one says whether there is a next
+  // page), scanning at most max_scan events and topics.
+  std::vector<broker::EventPtr> page;
+  std::optional<Cursor> next;
+  std::size_t scanned = 0;
+  const std::size_t budget = std::max(limits_.max_scan, limit + 1);
+  for (const auto& topic : topics) {
+    std::uint64_t after = topic == start.topic ? start.offset : 0;
+    if (after == kTopicDone) continue;
+    for (;;) {
+      if (scanned >= budget) {
+        // Out of budget: the next page carries on from the last event examined.
+        next = Cursor{topic, after};
+        break;
+      }
+      const std::size_t want = has_key ? std::min<std::size_t>(256, budget - scanned) : limit + 1 - page.size();
+      const auto chunk = fetch_topic(topic, after, want);
+      ++scanned;  // a visit costs something even when it finds nothing
+      for (const auto& event : chunk) {
+        ++scanned;
+        after = event->offset;
+        if (!has_key || event->key == key) page.push_back(event);
+        if (page.size() > limit) break;
+      }
+      if (page.size() > limit || chunk.size() < want) break;  // page full, or nothing more in this topic
+    }
+    if (page.size() > limit || next) break;
+  }
+  if (page.size() > limit) {
+    page.pop_back();
+    next = Cursor{page.back()->topic, page.back()->offset};
+  }
+  std::string out = "{\"events\":[";
+  for (std::size_t i = 0; i < page.size(); ++i) {
+    if (i > 0) out += ',';
+    out += page[i]->json;
+  }
+  out += "],\"nextCursor\":";
+  out += next ? quoted(encode_cursor(*next)) : "null";
+  out += '}';
+  return HttpResponse::json(200, std::move(out));
+}
+
+// GET /v1/events/{id}: the event object, or 404.
+HttpResponse HttpApi::get_event(const std::string& id) {
+  if (id.empty() || id.size() > 128) return detail::not_found("no event " + quoted(id));
+  broker::EventPtr event;
+  {
+    std::lock_guard lock(index_mutex_);
+    auto it = event_index_.find(id);
+    if (it != event_index_.end()) event = it->second.lock();
+  }
+  if (!event && store_) {
+    if (auto stored = store_->find(id)) event = from_stored(std::move(*stored));
+  }
+  if (event) return HttpResponse::json(200, event->json);
+  return detail::not_found("no event " + quoted(id) +
+                           (store_ ? std::string()
+                                   : std::string(" (without a store, only events published over the HTTP API that "
+                                                 "are still in history can be found by id)")));
+}
+
+}  // namespace sluice::server

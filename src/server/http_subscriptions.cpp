@@ -1,0 +1,124 @@
+// Subscriptions over HTTP: create, list, get (with live counters), delete.
+#include <algorithm>
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+
+#include "server/http_api_internal.hpp"
+#include "sluice/broker/topic.hpp"
+#include "sluice/server/http_api.hpp"
+
+namespace sluice::server {
+
+namespace json = boost::json;
+using detail::bad_request;
+using detail::quoted;
+
+namespace {
+constexpr std::size_t kMaxPatterns = 64;  // per subscription
+}  // namespace
+
+// POST /v1/subscriptions: {"topics": [patterns] | "topic": pattern,
+// "filter"?: spec, "webhook"?: {...}} → 201 with the subscription.
+HttpResponse HttpApi::post_subscription(const HttpRequest& request) {
+  json::value body;
+  if (auto bad = detail::parse_json_body(request, body)) return *bad;
+  const json::object* o = body.if_object();
+  if (!o) return bad_request("the body must be a JSON object, got " + std::string(detail::kind_of(body)));
+  for (const auto& [field, v] : *o) {
+    if (field != "topics" && field != "topic" && field != "filter" && field != "webhook") {
+      return bad_request("unknown field \"" + std::string(field) +
+                         "\" (a subscription has topics or topic, filter and webhook)");
+    }
+  }
+  const json::value* topics = o->if_contains("topics");
+  const json::value* topic = o->if_contains("topic");
+  if (topics && topic) return bad_request("give \"topics\" or \"topic\", not both");
+  if (!topics && !topic) return bad_request("\"topics\" is required (an array of topic patterns)");
+
+  SubscriptionSpec spec;
+  auto add_pattern = [&](const json::value& v, const std::string& where) -> std::optional<HttpResponse> {
+    if (!v.is_string()) return bad_request(where + " must be a string, got " + std::string(detail::kind_of(v)));
+    std::string pattern(v.get_string());
+    if (auto why = broker::pattern_error(pattern); !why.empty()) {
+      return HttpResponse::error(400, "invalid_topic", where + ": invalid topic pattern " + quoted(pattern) + ": " + why);
+    }
+    if (std::find(spec.patterns.begin(), spec.patterns.end(), pattern) == spec.patterns.end()) {
+      spec.patterns.push_back(std::move(pattern));
+    }
+    return std::nullopt;
+  };
+  if (topic) {
+    if (auto bad = add_pattern(*topic, "\"topic\"")) return *bad;
+  } else {
+    if (!topics->is_array()) {
+      return bad_request("\"topics\" must be an array of topic patterns, got " + std::string(detail::kind_of(*topics)));
+    }
+    const json::array& list = topics->get_array();
+    if (list.empty()) return bad_request("\"topics\" must not be empty");
+    if (list.size() > kMaxPatterns) {
+      return bad_request("\"topics\" has " + std::to_string(list.size()) + " patterns; at most " +
+                         std::to_string(kMaxPatterns));
+    }
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      if (auto bad = add_pattern(list[i], "topics[" + std::to_string(i) + "]")) return *bad;
+    }
+  }
+  if (const json::value* filter = o->if_contains("filter"); filter && !filter->is_null()) {
+    std::string why;
+    spec.filter = broker::Filter::compile(*filter, why);
+    if (!spec.filter) return HttpResponse::error(400, "invalid_filter", why);
+  }
+  if (const json::value* webhook = o->if_contains("webhook"); webhook && !webhook->is_null()) {
+    if (!webhook->is_object()) {
+      return bad_request("\"webhook\" must be an object, got " + std::string(detail::kind_of(*webhook)));
+    }
+    spec.webhook = *webhook;
+  }
+
+  auto result = subscriptions_.create(std::move(spec), now_ms());
+  switch (result.status) {
+    case SubscriptionRegistry::CreateStatus::ok:
+      return detail::with_header(HttpResponse::json(201, result.subscription->to_json()), "Location",
+                                 "/v1/subscriptions/" + result.subscription->id);
+    case SubscriptionRegistry::CreateStatus::too_many:
+      return HttpResponse::error(409, "too_many_subscriptions", result.error);
+    case SubscriptionRegistry::CreateStatus::store_failed:
+      return HttpResponse::error(503, "store_unavailable", result.error);
+  }
+  return HttpResponse::error(500, "internal_error", "unexpected create status");
+}
+
+// GET /v1/subscriptions?limit=&cursor=: {"subscriptions": [...], "nextCursor": id | null}, in id order.
+HttpResponse HttpApi::list_subscriptions(const HttpRequest& request) {
+  std::size_t limit = 0;
+  if (auto bad = page_limit(request, limit)) return *bad;
+  std::string cursor;
+  if (request.query_param("cursor", cursor) && cursor.empty()) return bad_request("cursor must not be empty");
+  const auto page = subscriptions_.list(limit, cursor);
+  std::string out = "{\"subscriptions\":[";
+  for (std::size_t i = 0; i < page.items.size(); ++i) {
+    if (i > 0) out += ',';
+    out += page.items[i]->to_json();
+  }
+  out += "],\"nextCursor\":";
+  out += page.next_cursor ? quoted(*page.next_cursor) : "null";
+  out += '}';
+  return HttpResponse::json(200, std::move(out));
+}
+
+HttpResponse HttpApi::get_subscription(const std::string& id) const {
+  if (auto sub = subscriptions_.get(id)) return HttpResponse::json(200, sub->to_json());
+  return detail::not_found("no subscription " + quoted(id));
+}
+
+// DELETE /v1/subscriptions/{id}: 204; unknown (or already deleted): 404.
+HttpResponse HttpApi::delete_subscription(const std::string& id) {
+  if (!subscriptions_.remove(id)) return detail::not_found("no subscription " + quoted(id));
+  HttpResponse response;
+  response.status = 204;
+  response.content_type.clear();  // no body
+  return response;
+}
+
+}  // namespace sluice::server
