@@ -1,0 +1,30 @@
+// Errors the client itself reports (on_error, CloseEvent, ConnectionInfo),
+// next to the transport's (std::errc, asio) and the protocol's (protocol::Error).
+#pragma once
+
+#include <system_error>
+
+namespace sluice::client {
+
+enum class Error {
+  closed_by_user = 1,     ///< close() was called
+  terminal_close_code,    ///< the server closed with a code that forbids reconnecting (4401, 4403, 4404, 1008...)
+  terminal_http_status,   ///< the handshake was answered with a status that forbids reconnecting (401, 403, 404)
+  gave_up,                ///< reconnect.max_attempts consecutive attempts failed
+  reconnect_disabled,     ///< the connection ended and reconnect.enabled is false
+  server_ping_timeout,    ///< the server sent no ping for liveness.server_ping_timeout
+  pong_timeout,           ///< our ping got no answer (no sign of life) within liveness.pong_timeout
+  session_hook_failed,    ///< the session hook reported a failure
+  session_hook_timeout,   ///< a pending session hook did not complete in time
+  proxy_failed,           ///< the HTTP CONNECT proxy refused or failed the tunnel
+};
+
+/// The category named "sluice.client". Thread-safe singleton.
+const std::error_category& client_category() noexcept;
+
+inline std::error_code make_error_code(Error e) noexcept { return {static_cast<int>(e), client_category()}; }
+
+}  // namespace sluice::client
+
+template <>
+struct std::is_error_code_enum<sluice::client::Error> : std::true_type {};

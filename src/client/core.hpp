@@ -1,0 +1,150 @@
+// The client's machinery behind sluice::Client: one event loop, the current
+// connection, the reconnect state machine, the offline queue and the session
+// hook. Private to src/client.
+//
+// Threads: members marked "loop" are touched only on loop_'s thread; the
+// few shared fields are guarded by mutex_ (the accept decision and the queued
+// byte count: no I/O and no callback under it) or info_mutex_ (the snapshot
+// behind info()), or are atomics. User callbacks run on the loop thread
+// through listeners, never with either mutex held.
+#pragma once
+
+#include <boost/asio/steady_timer.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "client/proxy_relay.hpp"
+#include "sluice/client/backoff.hpp"
+#include "sluice/client/events.hpp"
+#include "sluice/client/listeners.hpp"
+#include "sluice/client/options.hpp"
+#include "sluice/client/proxy.hpp"
+#include "sluice/client/session.hpp"
+#include "sluice/net/connection.hpp"
+#include "sluice/net/event_loop.hpp"
+#include "sluice/net/url.hpp"
+
+namespace sluice::client::detail {
+
+class Core;
+
+/// Shared by a Session handle and the core; `core` is cleared (under `mutex`)
+/// when the connection it belongs to ends, so late calls are no-ops.
+struct SessionToken {
+  std::mutex mutex;
+  Core* core = nullptr;
+  std::uint64_t generation = 0;
+  std::uint64_t connection = 0;
+  std::uint32_t hook_attempt = 0;
+  bool decided = false;  // the hook attempt's outcome is known
+};
+
+class Core {
+ public:
+  /// Throws std::invalid_argument (see Client::Client).
+  Core(std::string_view url, ClientOptions options);
+  ~Core();
+
+  void connect();
+  SendStatus send(MessageType type, std::span<const std::uint8_t> payload);
+  void close(std::uint16_t code, std::string_view reason);
+  bool flush(std::chrono::milliseconds timeout);
+  State state() const noexcept { return state_.load(std::memory_order_acquire); }
+  ConnectionInfo info() const;
+  std::size_t queued_bytes() const;
+  const net::WsUrl& url() const noexcept { return url_; }
+
+  // From Session (any thread).
+  SendStatus session_send(const std::shared_ptr<SessionToken>& token, MessageType type, std::string payload);
+  void session_decided(const std::shared_ptr<SessionToken>& token, bool ok, std::string reason);
+
+  net::EventLoop loop_;  // first: destroyed last, after everything that posts to it
+  Listeners listeners;
+
+ private:
+  struct OutMessage {
+    MessageType type;
+    std::string data;
+  };
+
+  // loop thread
+  void start_attempt();
+  void on_transport_open(std::uint64_t generation, net::Connection& connection);
+  void on_transport_closed(std::uint64_t generation, net::Connection& connection, const net::CloseInfo& info);
+  void run_hook();
+  void hook_outcome(const std::shared_ptr<SessionToken>& token, bool ok, std::error_code error, std::string reason);
+  void session_ready();
+  void enqueue(OutMessage message);
+  void pump();
+  void arm_ping_watch();
+  void do_close(std::uint16_t code, std::string reason);
+  void stop_for_good(std::uint16_t code, std::string reason, std::error_code error, bool terminal);
+  void finish_close(std::uint16_t code, std::string reason);
+  void end_session();
+  void drop_outbox();
+  void cancel_timers();
+  void set_state(State s) noexcept { state_.store(s, std::memory_order_release); }
+  void report_error(std::error_code error, std::string message);
+  void release(std::size_t bytes);
+  bool close_requested() const;
+  void mark_close_done();
+
+  // fixed after construction
+  net::WsUrl url_;
+  std::string url_text_;
+  ClientOptions options_;
+  net::ClientOptions net_options_;
+  std::optional<ProxyEndpoint> proxy_;
+
+  std::atomic<State> state_{State::idle};
+
+  // guarded by mutex_
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;  // queued bytes reached 0, or the close completed
+  bool started_ = false;
+  bool close_requested_ = false;
+  bool accepting_ = true;
+  bool close_done_ = false;
+  std::size_t queued_bytes_ = 0;
+
+  // guarded by info_mutex_
+  mutable std::mutex info_mutex_;
+  ConnectionInfo info_;
+
+  // loop thread
+  BackoffPolicy backoff_;
+  std::shared_ptr<net::Connection> connection_;
+  std::unique_ptr<ProxyRelay> relay_;
+  std::uint64_t generation_ = 0;
+  std::uint64_t connections_ = 0;
+  std::uint32_t failures_ = 0;           // consecutive failed attempts
+  bool transport_open_ = false;
+  bool session_ready_ = false;
+  bool stopping_ = false;                // do_close ran, or stopped for good
+  bool finished_ = false;                // the final on_close was handled
+  std::uint16_t close_code_ = 1000;
+  std::string close_reason_;
+  std::error_code recycle_error_;        // why we ended the connection ourselves
+  std::string recycle_message_;
+  std::chrono::steady_clock::time_point ready_at_;
+  std::chrono::steady_clock::time_point last_server_ping_;
+  std::uint32_t hook_attempt_ = 0;
+  std::shared_ptr<SessionToken> token_;
+  std::deque<OutMessage> outbox_;
+  bool drain_armed_ = false;             // waiting for the connection's on_drained
+  std::uint64_t retry_generation_ = 0;   // identifies the pending retry timer
+  boost::asio::steady_timer retry_timer_;
+  boost::asio::steady_timer hook_timer_;
+  boost::asio::steady_timer ping_watch_;
+  boost::asio::steady_timer drain_timer_;
+};
+
+}  // namespace sluice::client::detail

@@ -1,0 +1,38 @@
+#include "sluice/client/options.hpp"
+
+namespace sluice::client {
+
+namespace {
+bool positive(milliseconds d) { return d.count() > 0; }
+}  // namespace
+
+std::string ClientOptions::validate() const {
+  if (auto why = reconnect.backoff.validate(); !why.empty()) return "reconnect." + why;
+  if (reconnect.rate_limited_delay.count() < 0) return "reconnect.rate_limited_delay must not be negative";
+  if (reconnect.stable_after.count() < 0) return "reconnect.stable_after must not be negative";
+  if (!positive(timeouts.connect)) return "timeouts.connect must be positive";
+  if (!positive(timeouts.handshake)) return "timeouts.handshake must be positive";
+  if (!positive(timeouts.close)) return "timeouts.close must be positive";
+  if (liveness.ping_interval.count() < 0) return "liveness.ping_interval must not be negative (0 disables pings)";
+  if (liveness.ping_interval.count() > 0 && !positive(liveness.pong_timeout)) {
+    return "liveness.pong_timeout must be positive when pings are on";
+  }
+  if (liveness.server_ping_timeout.count() < 0) return "liveness.server_ping_timeout must not be negative (0: off)";
+  if (session.max_attempts == 0) return "session.max_attempts must be at least 1";
+  if (!positive(session.timeout)) return "session.timeout must be positive";
+  if (max_queued_bytes == 0) return "max_queued_bytes must be positive";
+  if (send_queue_limit == 0) return "send_queue_limit must be positive";
+  if (max_message_size == 0) return "max_message_size must be positive";
+  for (const auto& [name, value] : headers) {
+    if (name.empty() || name.find_first_of(":\r\n ") != std::string::npos) return "bad header name '" + name + "'";
+    if (value.find_first_of("\r\n") != std::string::npos) return "header '" + name + "' has a line break in its value";
+  }
+  for (const auto& protocol : subprotocols) {
+    if (protocol.empty() || protocol.find_first_of(", \r\n") != std::string::npos) {
+      return "bad subprotocol '" + protocol + "'";
+    }
+  }
+  return {};
+}
+
+}  // namespace sluice::client
