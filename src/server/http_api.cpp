@@ -199,7 +199,7 @@ std::optional<HttpResponse> HttpApi::dispatch(const HttpRequest& request, HttpRe
   if (path == "/v1/events/batch") {
     if (!post) return method_not_allowed(request, "POST");
     if (auto bad = check_body(request)) return bad;
-    return post_batch(request);
+    return post_batch(request, respond);
   }
   if (path.starts_with(kEvents) && path[kEvents.size()] == '/') {
     const std::string_view id = path.substr(kEvents.size() + 1);

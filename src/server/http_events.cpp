@@ -226,69 +226,152 @@ std::optional<std::pair<std::uint64_t, std::string>> HttpApi::stored_idempotent(
                    result_json(stored->id, stored->topic, stored->offset, stored->epoch)};
 }
 
-// POST /v1/events: 201 {id, topic, offset, epoch}; a repeated idempotencyKey
-// within the window: 200 with the first result and Idempotent-Replayed: true.
+// Hands `requests` to the broker in order and calls `done` exactly once when
+// every one has completed (durable, or failed), with no lock of ours held:
+// on this thread in memory mode, else on the thread that completed last (the
+// store's writer). After a failure the remaining requests are not submitted.
+void HttpApi::publish_all(std::vector<broker::PublishRequest> requests, bool exclusive, PublishDone done) {
+  struct State {
+    std::vector<PublishOutcome> outcomes;
+    std::unique_ptr<std::atomic<bool>[]> completed;  // per request: its outcome is in
+    std::atomic<std::size_t> pending{0};
+    std::atomic<bool> failed{false};
+    PublishDone done;
+  };
+  const std::size_t n = requests.size();
+  auto state = std::make_shared<State>();
+  state->outcomes.resize(n);
+  state->completed = std::make_unique<std::atomic<bool>[]>(n);
+  state->pending = n + 1;  // + 1 for this thread, released once it let go of the publish lock
+  state->done = std::move(done);
+  auto finish = [](const std::shared_ptr<State>& s) {
+    if (s->pending.fetch_sub(1, std::memory_order_acq_rel) == 1) s->done(std::move(s->outcomes));
+  };
+  auto complete = [finish](const std::shared_ptr<State>& s, std::size_t i, broker::EventPtr event, std::error_code ec) {
+    if (s->completed[i].exchange(true)) return;  // at most once per request
+    if (event) {
+      s->outcomes[i].event = std::move(event);
+    } else {
+      s->outcomes[i].error = ec ? ec : std::make_error_code(std::errc::io_error);
+      s->failed.store(true);
+    }
+    finish(s);
+  };
+  {
+    std::shared_lock shared(publish_mutex_, std::defer_lock);
+    std::unique_lock unique(publish_mutex_, std::defer_lock);
+    if (exclusive) {
+      unique.lock();
+    } else {
+      shared.lock();
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+      if (state->failed.load()) {
+        complete(state, i, nullptr, std::make_error_code(std::errc::operation_canceled));
+        continue;
+      }
+      try {
+        // Queues the event (no I/O): in memory mode `complete` runs inline, under
+        // our lock, but only records; `done` waits for this thread's + 1.
+        broker_.publish_async(std::move(requests[i]), [state, i, complete](broker::EventPtr event, std::error_code ec) {
+          complete(state, i, std::move(event), ec);
+        });
+      } catch (const std::exception&) {
+        complete(state, i, nullptr, std::make_error_code(std::errc::io_error));
+      }
+    }
+  }
+  finish(state);
+}
+
+namespace {
+
+// A publish the store could not take: 503, with Retry-After when it is only busy.
+HttpResponse store_error(std::error_code ec, std::string_view what) {
+  if (ec == std::errc::resource_unavailable_try_again || ec == std::errc::operation_canceled) {
+    return detail::with_header(
+        HttpResponse::error(503, "store_busy", std::string(what) + ": the event store is busy; retry shortly"),
+        "Retry-After", "1");
+  }
+  return HttpResponse::error(503, "store_unavailable", std::string(what) + ": the event store failed: " + ec.message());
+}
+
+}  // namespace
+
+// POST /v1/events: 201 {id, topic, offset, epoch} once the event is durable;
+// a repeated idempotencyKey within the window: 200 with the first result and
+// Idempotent-Replayed: true.
 std::optional<HttpResponse> HttpApi::post_event(const HttpRequest& request, HttpRespond& respond) {
   json::value body;
   if (auto bad = detail::parse_json_body(request, body)) return bad;
   PublishInput in;
   if (auto bad = parse_event(body, "", in)) return bad;
+  const std::string key = in.idempotency_key;
+  const std::uint64_t print = in.fingerprint;
 
-  if (in.idempotency_key.empty()) {
-    broker::EventPtr event;
+  if (!key.empty()) {
     {
-      std::shared_lock lock(publish_mutex_);
-      event = broker_.publish(std::move(in.request));
-    }
-    remember_event(event);
-    return created(publish_result(*event), event->id);
-  }
-
-  const std::string& key = in.idempotency_key;
-  {
-    std::lock_guard lock(idempotency_mutex_);
-    prune_idempotency_locked(now_ms());
-    auto [it, claimed] = idempotency_.try_emplace(key);
-    if (!claimed) {
-      IdempotencyEntry& entry = it->second;
-      if (!entry.done) {
-        // The first request with this key is still publishing: answer with its result.
-        entry.waiters.emplace_back(in.fingerprint, std::exchange(respond, nullptr));
-        return std::nullopt;
+      std::lock_guard lock(idempotency_mutex_);
+      prune_idempotency_locked(now_ms());
+      auto [it, claimed] = idempotency_.try_emplace(key);
+      if (!claimed) {
+        IdempotencyEntry& entry = it->second;
+        if (!entry.done) {
+          // The first request with this key is still publishing: answer with its result.
+          entry.waiters.emplace_back(print, std::exchange(respond, nullptr));
+          return std::nullopt;
+        }
+        if (entry.fingerprint != print) return key_conflict(key);
+        return replayed(entry.result);
       }
-      if (entry.fingerprint != in.fingerprint) return key_conflict(key);
-      return replayed(entry.result);
+      it->second.fingerprint = print;
     }
-    it->second.fingerprint = in.fingerprint;
+    // This request owns the key until complete_key or abandon_key.
+    try {
+      if (auto stored = stored_idempotent(key)) {
+        complete_key(key, stored->first, stored->second);
+        if (stored->first != print) return key_conflict(key);
+        return replayed(stored->second);
+      }
+    } catch (...) {
+      abandon_key(key);
+      throw;
+    }
   }
-  // This request owns the key until complete_key or abandon_key.
-  try {
-    if (auto stored = stored_idempotent(key)) {
-      complete_key(key, stored->first, stored->second);
-      if (stored->first != in.fingerprint) return key_conflict(key);
-      return replayed(stored->second);
-    }
-    broker::EventPtr event;
-    {
-      std::shared_lock lock(publish_mutex_);
-      event = broker_.publish(std::move(in.request));
-    }
-    remember_event(event);
-    std::string result = publish_result(*event);
-    complete_key(key, in.fingerprint, result);
-    return created(std::move(result), event->id);
-  } catch (...) {
-    abandon_key(key);
-    throw;
-  }
+
+  std::vector<broker::PublishRequest> one;
+  one.push_back(std::move(in.request));
+  publish_all(std::move(one), false,
+              [this, key, print, respond = std::exchange(respond, nullptr)](std::vector<PublishOutcome> outcomes) {
+                const PublishOutcome& o = outcomes.front();
+                if (!o.event) {
+                  if (!key.empty()) abandon_key(key);
+                  return respond(store_error(o.error, "the event was not published"));
+                }
+                remember_event(o.event);
+                std::string result = publish_result(*o.event);
+                if (!key.empty()) complete_key(key, print, result);
+                respond(created(std::move(result), o.event->id));
+              });
+  return std::nullopt;
 }
 
+// A batch between validation and its answer (shared with the completions).
+struct HttpApi::BatchState {
+  std::vector<PublishInput> inputs;
+  std::vector<std::string> results;    // per event, once known
+  std::vector<bool> answered;          // known from an idempotencyKey: not published
+  std::vector<std::size_t> claimed;    // events whose key this batch owns
+  std::vector<std::size_t> published;  // publish position -> event index
+  HttpRespond respond;
+};
+
 // POST /v1/events/batch: every event is validated before any is published;
-// then they are published in request order with no other HTTP publish in
-// between, so one topic's events get consecutive offsets.
-HttpResponse HttpApi::post_batch(const HttpRequest& request) {
+// then they are handed to the broker in request order with no other HTTP
+// publish in between, so one topic's events get consecutive offsets.
+std::optional<HttpResponse> HttpApi::post_batch(const HttpRequest& request, HttpRespond& respond) {
   json::value body;
-  if (auto bad = detail::parse_json_body(request, body)) return *bad;
+  if (auto bad = detail::parse_json_body(request, body)) return bad;
   const json::object* o = body.if_object();
   if (!o) return bad_request("the body must be a JSON object {\"events\": [...]}");
   for (const auto& [field, v] : *o) {
@@ -304,27 +387,24 @@ HttpResponse HttpApi::post_batch(const HttpRequest& request) {
     return bad_request("\"events\" has " + std::to_string(list.size()) + " events; at most " +
                        std::to_string(limits_.max_batch) + " per batch");
   }
-  std::vector<PublishInput> inputs(list.size());
+  auto batch = std::make_shared<BatchState>();
+  auto& inputs = batch->inputs;
+  inputs.resize(list.size());
   std::unordered_map<std::string, std::size_t> keys;
   for (std::size_t i = 0; i < list.size(); ++i) {
     const std::string where = "events[" + std::to_string(i) + "].";
-    if (auto bad = parse_event(list[i], where, inputs[i])) return *bad;
+    if (auto bad = parse_event(list[i], where, inputs[i])) return bad;
     const std::string& key = inputs[i].idempotency_key;
     if (key.empty()) continue;
     auto [it, fresh] = keys.try_emplace(key, i);
     if (!fresh) {
-      return bad_request(where + "idempotencyKey repeats events[" + std::to_string(it->second) +
-                         "].idempotencyKey");
+      return bad_request(where + "idempotencyKey repeats events[" + std::to_string(it->second) + "].idempotencyKey");
     }
   }
 
   // Keys first: already published ones are answered from memory, fresh ones claimed.
-  std::vector<std::string> results(inputs.size());
-  std::vector<bool> done(inputs.size(), false);
-  std::vector<std::size_t> claimed;
-  auto release = [&](std::size_t from) {
-    for (std::size_t c = from; c < claimed.size(); ++c) abandon_key(inputs[claimed[c]].idempotency_key);
-  };
+  batch->results.resize(inputs.size());
+  batch->answered.assign(inputs.size(), false);
   {
     std::lock_guard lock(idempotency_mutex_);
     prune_idempotency_locked(now_ms());
@@ -335,65 +415,95 @@ HttpResponse HttpApi::post_batch(const HttpRequest& request) {
       auto [it, fresh] = idempotency_.try_emplace(key);
       if (fresh) {
         it->second.fingerprint = inputs[i].fingerprint;
-        claimed.push_back(i);
+        batch->claimed.push_back(i);
       } else if (!it->second.done) {
         conflict = key_in_flight(key);
       } else if (it->second.fingerprint != inputs[i].fingerprint) {
         conflict = key_conflict(key);
       } else {
-        results[i] = it->second.result;
-        done[i] = true;
+        batch->results[i] = it->second.result;
+        batch->answered[i] = true;
       }
     }
     if (conflict) {
       // Nobody waits on keys claimed under this same lock hold: just drop them.
-      for (std::size_t i : claimed) idempotency_.erase(inputs[i].idempotency_key);
-      return *conflict;
+      for (std::size_t i : batch->claimed) idempotency_.erase(inputs[i].idempotency_key);
+      return conflict;
     }
   }
-  std::size_t completed = 0;  // claims [0, completed) are settled
+  auto release_claims = [&] {
+    for (std::size_t i : batch->claimed) abandon_key(inputs[i].idempotency_key);
+  };
+  std::vector<broker::PublishRequest> requests;
   try {
-    for (std::size_t i : claimed) {
+    for (std::size_t i : batch->claimed) {
       if (auto stored = stored_idempotent(inputs[i].idempotency_key)) {
         if (stored->first != inputs[i].fingerprint) {
-          release(0);
+          release_claims();
           return key_conflict(inputs[i].idempotency_key);
         }
-        results[i] = stored->second;
-        done[i] = true;
-      }
-    }
-    std::vector<broker::EventPtr> published(inputs.size());
-    bool any = false;
-    {
-      std::unique_lock lock(publish_mutex_);
-      for (std::size_t i = 0; i < inputs.size(); ++i) {
-        if (done[i]) continue;
-        published[i] = broker_.publish(std::move(inputs[i].request));
-        any = true;
+        batch->results[i] = stored->second;
+        batch->answered[i] = true;
       }
     }
     for (std::size_t i = 0; i < inputs.size(); ++i) {
-      if (!published[i]) continue;
-      remember_event(published[i]);
-      results[i] = publish_result(*published[i]);
+      if (batch->answered[i]) continue;
+      batch->published.push_back(i);
+      requests.push_back(std::move(inputs[i].request));
     }
-    for (; completed < claimed.size(); ++completed) {
-      const std::size_t i = claimed[completed];
-      complete_key(inputs[i].idempotency_key, inputs[i].fingerprint, results[i]);
-    }
-    std::string out = "{\"events\":[";
-    for (std::size_t i = 0; i < results.size(); ++i) {
-      if (i > 0) out += ',';
-      out += results[i];
-    }
-    out += "]}";
-    if (!any) return replayed(std::move(out));
-    return HttpResponse::json(201, std::move(out));
   } catch (...) {
-    release(completed);
+    release_claims();
     throw;
   }
+  batch->respond = std::exchange(respond, nullptr);
+  if (requests.empty()) {
+    finish_batch(*batch, {});
+  } else {
+    publish_all(std::move(requests), true,
+                [this, batch](std::vector<PublishOutcome> outcomes) { finish_batch(*batch, std::move(outcomes)); });
+  }
+  return std::nullopt;
+}
+
+// Settles a batch's keys and answers it: 201 with every result in request
+// order (200 if nothing needed publishing), or 503 naming what was not published.
+void HttpApi::finish_batch(BatchState& batch, std::vector<PublishOutcome> outcomes) {
+  std::vector<std::size_t> failed;
+  std::error_code error;
+  for (std::size_t k = 0; k < outcomes.size(); ++k) {
+    const std::size_t i = batch.published[k];
+    if (outcomes[k].event) {
+      remember_event(outcomes[k].event);
+      batch.results[i] = publish_result(*outcomes[k].event);
+    } else {
+      failed.push_back(i);
+      if (!error || error == std::errc::operation_canceled) error = outcomes[k].error;
+    }
+  }
+  for (std::size_t i : batch.claimed) {
+    const auto& in = batch.inputs[i];
+    if (batch.results[i].empty()) {
+      abandon_key(in.idempotency_key);
+    } else {
+      complete_key(in.idempotency_key, in.fingerprint, batch.results[i]);
+    }
+  }
+  if (!failed.empty()) {
+    std::string which;
+    for (std::size_t f = 0; f < failed.size() && f < 10; ++f) which += (f ? ", events[" : "events[") + std::to_string(failed[f]) + "]";
+    if (failed.size() > 10) which += " and " + std::to_string(failed.size() - 10) + " more";
+    return batch.respond(store_error(
+        error, std::to_string(failed.size()) + " of " + std::to_string(batch.results.size()) +
+                   " events were not published (" + which +
+                   "), the others were; retry with idempotencyKeys to publish each exactly once"));
+  }
+  std::string out = "{\"events\":[";
+  for (std::size_t i = 0; i < batch.results.size(); ++i) {
+    if (i > 0) out += ',';
+    out += batch.results[i];
+  }
+  out += "]}";
+  batch.respond(outcomes.empty() ? replayed(std::move(out)) : HttpResponse::json(201, std::move(out)));
 }
 
 // Events of `topic` with offset > `after`, oldest first, at most `limit`:

@@ -73,9 +73,11 @@ class HttpApi {
   HttpApi(const HttpApi&) = delete;
   HttpApi& operator=(const HttpApi&) = delete;
 
-  /// Answers one request: calls `respond` exactly once, usually before
-  /// returning; a publish that repeats an idempotencyKey still in flight is
-  /// answered when the first one completes, from that request's thread.
+  /// Answers one request: calls `respond` exactly once. Reads and errors are
+  /// answered before handle() returns; a publish is answered once the broker
+  /// has it durable, which with a store is later, from the store's writer
+  /// thread (handle() never waits for it). A publish that repeats an
+  /// idempotencyKey still in flight is answered when the first one completes.
   void handle(HttpRequest request, HttpRespond respond);
 
   /// handle() as an HttpHandler (the HttpApi must outlive it).
@@ -99,6 +101,12 @@ class HttpApi {
     std::int64_t time_ms = 0;  // when it completed
     std::vector<std::pair<std::uint64_t, HttpRespond>> waiters;
   };
+  struct PublishOutcome {
+    broker::EventPtr event;  // null if it was not published
+    std::error_code error;
+  };
+  using PublishDone = std::function<void(std::vector<PublishOutcome>)>;
+  struct BatchState;
   struct RateBucket {
     double tokens = 0;
     std::int64_t at_ms = 0;
@@ -113,7 +121,9 @@ class HttpApi {
 
   // Events (http_events.cpp).
   std::optional<HttpResponse> post_event(const HttpRequest& request, HttpRespond& respond);
-  HttpResponse post_batch(const HttpRequest& request);
+  std::optional<HttpResponse> post_batch(const HttpRequest& request, HttpRespond& respond);
+  void publish_all(std::vector<broker::PublishRequest> requests, bool exclusive, PublishDone done);
+  void finish_batch(BatchState& batch, std::vector<PublishOutcome> outcomes);
   HttpResponse get_events(const HttpRequest& request);
   HttpResponse get_event(const std::string& id);
   std::optional<HttpResponse> parse_event(const boost::json::value& value, const std::string& where,
@@ -142,8 +152,9 @@ class HttpApi {
   Clock clock_;
   std::atomic<bool> ready_{true};
 
-  // Single publishes share it, a batch takes it alone: a batch's events of
-  // one topic get consecutive offsets (against other HTTP publishers).
+  // Held while handing events to the broker (publish_async queues them; no
+  // I/O). Single publishes share it, a batch takes it alone: a batch's events
+  // of one topic get consecutive offsets (against other HTTP publishers).
   std::shared_mutex publish_mutex_;
 
   std::mutex idempotency_mutex_;
