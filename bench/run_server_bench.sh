@@ -56,6 +56,7 @@ die() { printf '[bench] error: %s\n' "$*" >&2; exit 1; }
 [[ $(nproc) -ge 2 ]] || die "needs 2 CPUs (server on core $SERVER_CORE, load client on core $LOADGEN_CORE)"
 command -v taskset > /dev/null || die "taskset (util-linux) is required"
 command -v python3 > /dev/null || die "python3 is required for the summary table"
+mkdir -p "$BUILD" "$LOGS"
 
 # --- everything started here is stopped here ---
 SERVER_PID="" LOADGEN_PID="" CTL_FIFO=""
@@ -76,8 +77,8 @@ if [[ $INSTALL == 1 ]]; then
   if [[ $SERVERS == *websocketpp* && ! -f /usr/include/websocketpp/server.hpp ]]; then
     if [[ $(id -u) == 0 ]] && command -v apt-get > /dev/null; then
       log "installing libwebsocketpp-dev"
-      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libwebsocketpp-dev) > "$ROOT/build/apt-websocketpp.log" 2>&1 \
-        || log "apt-get failed (see build/apt-websocketpp.log): websocketpp is skipped"
+      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libwebsocketpp-dev) > "$LOGS/apt-websocketpp.log" 2>&1 \
+        || log "apt-get failed (see build/bench/logs/apt-websocketpp.log): websocketpp is skipped"
     else
       log "websocketpp headers missing and not root: websocketpp is skipped"
     fi
@@ -94,12 +95,12 @@ if [[ $BUILD_IT == 1 ]]; then
   # -Wno-error=restrict: GCC 12 reports a false -Wrestrict (GCC bug 105651) in
   # std::string concatenation at -O3; it stays a warning here.
   # Tests are not needed here (and a half-written test must not stop a benchmark).
-  cmake --preset release -B "$BUILD" -DCMAKE_CXX_FLAGS=-Wno-error=restrict -DSLUICE_BUILD_TESTS=OFF > "$ROOT/build/bench-configure.log" 2>&1 \
-    || die "cmake configure failed (build/bench-configure.log)"
+  cmake --preset release -B "$BUILD" -DCMAKE_CXX_FLAGS=-Wno-error=restrict -DSLUICE_BUILD_TESTS=OFF > "$LOGS/configure.log" 2>&1 \
+    || die "cmake configure failed (build/bench/logs/configure.log)"
   targets="sluice echo_server sluice_loadgen beast_broadcast"
   [[ -f /usr/include/websocketpp/server.hpp ]] && targets+=" websocketpp_broadcast"
-  cmake --build "$BUILD" --target $targets > "$ROOT/build/bench-build.log" 2>&1 \
-    || die "build failed (build/bench-build.log)"
+  cmake --build "$BUILD" --target $targets > "$LOGS/build.log" 2>&1 \
+    || die "build failed (build/bench/logs/build.log)"
 fi
 LOADGEN="$BUILD/bench/sluice_loadgen"
 [[ -x $LOADGEN ]] || die "$LOADGEN is missing (run without --no-build)"
@@ -137,13 +138,16 @@ server_command() {
 }
 
 # Starts a server pinned to the server core, with 20,000 open files allowed;
-# returns once it printed its "listening" line.
+# returns once it printed its "listening" line and accepts a TCP connection.
 start_server() {
-  local command=$1 logfile=$2
+  local command=$1 logfile=$2 port=$3
   (ulimit -n 20000 && exec taskset -c "$SERVER_CORE" $command) > "$logfile" 2>&1 &
   SERVER_PID=$!
   for _ in $(seq 200); do
-    grep -q "listening" "$logfile" 2> /dev/null && return 0
+    # The "listening" line, then a TCP connect that succeeds: only then is the port open.
+    if grep -q "listening" "$logfile" 2> /dev/null && (exec 9<> "/dev/tcp/127.0.0.1/$port") 2> /dev/null; then
+      return 0
+    fi
     kill -0 "$SERVER_PID" 2> /dev/null || break
     sleep 0.05
   done
@@ -169,7 +173,6 @@ rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2> /dev/null || echo 0;
 # Value of key $2 in RESULT line $1.
 field() { tr ' ' '\n' <<< "$1" | awk -F= -v k="$2" '$1 == k {print $2}'; }
 
-mkdir -p "$LOGS"
 echo "time,rep,scenario,server,connections,payload,in_flight,rate,p50_us,p99_us,loadgen_cpu_pct,loadgen_wait_pct,server_cpu_pct,server_wait_pct,rss_before_kib,rss_after_kib,kib_per_conn,status" > "$CSV"
 PORT=$((20000 + ($$ % 40) * 250))
 
@@ -187,7 +190,7 @@ measure() {
   [[ -n $in_flight ]] && extra+=(--in-flight "$in_flight")
   PORT=$((PORT + 1))
   local tag="$scenario-$server-$rep" status=ok result="" before=0 after=0 per_conn=""
-  start_server "$(server_command "$server" "$scenario" "$PORT")" "$LOGS/$tag.server.log" || {
+  start_server "$(server_command "$server" "$scenario" "$PORT")" "$LOGS/$tag.server.log" "$PORT" || {
     echo "$(date +%T),$rep,$scenario,$server,$n,$payload,$in_flight,,,,,,,,,,,server-failed" >> "$CSV"
     return 0
   }

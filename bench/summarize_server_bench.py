@@ -49,6 +49,16 @@ def pct(value):
     return "-" if value is None else f"{value:.0f}"
 
 
+def per_cpu(rows, higher_better, unit):
+    """The median of rate / server CPU share: throughput per second of server CPU,
+    which other load on the machine disturbs less than the rate itself."""
+    if not higher_better:
+        return "-"
+    values = [number(r["rate"]) / (number(r["server_cpu_pct"]) / 100) for r in rows
+              if number(r["server_cpu_pct"])]
+    return fmt(statistics.median(values), unit) if values else "-"
+
+
 def main(path):
     groups = defaultdict(list)
     failures = defaultdict(int)
@@ -62,8 +72,8 @@ def main(path):
 
     print()
     print("| scenario | server | median | best | runs | Sluice/peer | p99 ms (median run) "
-          "| load client CPU % | server CPU % | server waiting for CPU % |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "| load client CPU % | server CPU % | server waiting for CPU % | per server CPU-second |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for scenario, (title, unit, higher_better) in SCENARIOS.items():
         sluice_rows = groups.get((scenario, "sluice"), [])
         sluice_median = median_of(sluice_rows, "rate")
@@ -85,11 +95,12 @@ def main(path):
             runs = f"{len(rows)}" + (f" (+{failures[(scenario, server)]} failed)" if failures.get((scenario, server)) else "")
             print(f"| {title} ({unit}) | {NAMES[server]} | {fmt(median, unit)} | {fmt(best, unit)} | {runs} | {ratio} "
                   f"| {p99} | {pct(median_of(rows, 'loadgen_cpu_pct'))} | {pct(median_of(rows, 'server_cpu_pct'))} "
-                  f"| {pct(median_of(rows, 'server_wait_pct'))} |")
+                  f"| {pct(median_of(rows, 'server_wait_pct'))} | {per_cpu(rows, higher_better, unit)} |")
     print()
     print("Sluice/peer: Sluice's median divided by the peer's (idle: lower is better).")
     print("CPU %: of one core over the measured window (idle: over the connect phase);")
     print("'waiting for CPU' is time the server was runnable but another process had its core.")
+    print("Per server CPU-second: rate divided by the server's CPU share, median over the runs.")
 
 
 if __name__ == "__main__":

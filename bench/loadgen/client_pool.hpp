@@ -42,6 +42,8 @@ class Client final : private protocol::CodecHandler {
 
   std::size_t index() const noexcept { return index_; }
   State state() const noexcept { return state_; }
+  /// Bytes queued but not yet written to the socket.
+  std::size_t pending_bytes() const noexcept { return codec_ ? codec_->pending_output().size() : 0; }
   /// Scenario data: a free slot for whatever a scenario tracks per client.
   std::uint64_t user = 0;
 

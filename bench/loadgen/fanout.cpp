@@ -9,6 +9,7 @@
 // (a broadcast server may register a connection only after its handshake
 // completed), and only then the measured stream starts.
 #include <cstdio>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,7 @@ class Fanout final : public ClientEvents {
   void on_data(Client& c, std::uint64_t seq, std::uint64_t sent_ns, std::uint64_t received_ns);
   void publish(PayloadKind kind, std::uint64_t seq, std::uint64_t now);
   void pump(std::uint64_t now);
+  void report_lag() const;
   void abort(const std::string& why) {
     if (error_.empty()) error_ = why;
     phase_ = Phase::done;
@@ -193,6 +195,25 @@ void Fanout::pump(std::uint64_t now) {
   if (queued) pool_.flush(*publisher_);
 }
 
+// Where the in-flight messages are: how far each subscriber is behind the
+// publisher when the window closes (stderr; a diagnostic, see --lag-report).
+void Fanout::report_lag() const {
+  static constexpr std::uint64_t kEdges[] = {16, 32, 64, 128, 256, 512};
+  std::uint64_t counts[std::size(kEdges) + 1] = {};
+  for (const std::uint64_t last : last_seq_) {
+    std::size_t bucket = 0;
+    while (bucket < std::size(kEdges) && sent_ - last >= kEdges[bucket]) ++bucket;
+    ++counts[bucket];
+  }
+  std::fprintf(stderr, "lag behind the publisher (sent %llu, unsent bytes %zu), subscribers per range:",
+               static_cast<unsigned long long>(sent_), publisher_->pending_bytes());
+  for (std::size_t i = 0; i <= std::size(kEdges); ++i) {
+    if (i < std::size(kEdges)) std::fprintf(stderr, " <%llu: %llu", static_cast<unsigned long long>(kEdges[i]),
+                                            static_cast<unsigned long long>(counts[i]));
+    else std::fprintf(stderr, " more: %llu\n", static_cast<unsigned long long>(counts[i]));
+  }
+}
+
 int Fanout::run() {
   const std::uint64_t started = now_ns();
   const std::uint64_t connect_deadline = started + static_cast<std::uint64_t>(o_.connect_timeout * 1e9);
@@ -220,6 +241,7 @@ int Fanout::run() {
     } else if (phase_ == Phase::measuring && now >= phase_end_ns_) {
       window_.stop(now);
       reads_in_window_ = pool_.reads() - reads_at_start_;
+      if (o_.lag_report) report_lag();
       phase_ = Phase::done;
     }
     if ((phase_ == Phase::warmup || phase_ == Phase::measuring) && now - progress_ns_ > stall_ns) {

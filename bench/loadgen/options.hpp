@@ -30,6 +30,7 @@ struct Options {
   double connect_timeout = 120;     ///< seconds to open every connection
   std::size_t connect_concurrency = 256;
   pid_t server_pid = 0;             ///< when set, the server's CPU use is reported too
+  bool lag_report = false;          ///< fanout: print each subscriber's lag at the end (stderr)
   std::string label;                ///< free text copied into the RESULT line
 };
 
