@@ -98,10 +98,11 @@ bool decode_cursor(std::string_view text, Cursor& out) {
 
 }  // namespace
 
-// Validates one event object; `where` prefixes field names in messages
-// ("" for POST /v1/events, "events[3]." in a batch).
-std::optional<HttpResponse> HttpApi::parse_event(const json::value& value, const std::string& where,
-                                                 PublishInput& out) const {
+// Validates one event object (`raw`: its text, for `data` as written);
+// `where` prefixes field names in messages ("" for POST /v1/events,
+// "events[3]." in a batch).
+std::optional<HttpResponse> HttpApi::parse_event(const json::value& value, std::string_view raw,
+                                                 const std::string& where, PublishInput& out) const {
   auto name = [&](std::string_view field) {
     return where.empty() ? "\"" + std::string(field) + "\"" : where + std::string(field);
   };
@@ -127,7 +128,10 @@ std::optional<HttpResponse> HttpApi::parse_event(const json::value& value, const
   }
   const json::value* data = o->if_contains("data");
   if (!data) return bad_request(name("data") + " is required (any JSON value, null included)");
-  out.request.data = json::serialize(*data);
+  // Published as written (minus whitespace); compared in canonical form.
+  const std::string canonical = json::serialize(*data);
+  const auto raw_data = detail::raw_member(raw, "data");
+  out.request.data = raw_data ? detail::minify(*raw_data) : canonical;
   for (auto [field, target, max] : {std::tuple{"type", &out.request.type, kMaxKeyLength},
                                     std::tuple{"key", &out.request.key, kMaxKeyLength},
                                     std::tuple{"idempotencyKey", &out.idempotency_key, kMaxIdempotencyKeyLength}}) {
@@ -141,7 +145,7 @@ std::optional<HttpResponse> HttpApi::parse_event(const json::value& value, const
     }
     *target = std::string(v->get_string());
   }
-  out.fingerprint = fingerprint(out.request.topic, out.request.type, out.request.key, out.request.data);
+  out.fingerprint = fingerprint(out.request.topic, out.request.type, out.request.key, canonical);
   return std::nullopt;
 }
 
@@ -305,7 +309,7 @@ std::optional<HttpResponse> HttpApi::post_event(const HttpRequest& request, Http
   json::value body;
   if (auto bad = detail::parse_json_body(request, body)) return bad;
   PublishInput in;
-  if (auto bad = parse_event(body, "", in)) return bad;
+  if (auto bad = parse_event(body, request.body, "", in)) return bad;
   const std::string key = in.idempotency_key;
   const std::uint64_t print = in.fingerprint;
 
@@ -390,10 +394,12 @@ std::optional<HttpResponse> HttpApi::post_batch(const HttpRequest& request, Http
   auto batch = std::make_shared<BatchState>();
   auto& inputs = batch->inputs;
   inputs.resize(list.size());
+  const auto raw_events = detail::raw_elements(detail::raw_member(request.body, "events").value_or(""));
   std::unordered_map<std::string, std::size_t> keys;
   for (std::size_t i = 0; i < list.size(); ++i) {
     const std::string where = "events[" + std::to_string(i) + "].";
-    if (auto bad = parse_event(list[i], where, inputs[i])) return bad;
+    const std::string_view raw = raw_events.size() == list.size() ? raw_events[i] : std::string_view();
+    if (auto bad = parse_event(list[i], raw, where, inputs[i])) return bad;
     const std::string& key = inputs[i].idempotency_key;
     if (key.empty()) continue;
     auto [it, fresh] = keys.try_emplace(key, i);

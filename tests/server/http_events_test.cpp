@@ -67,6 +67,47 @@ TEST(HttpApiEvents, DataMayBeAnyJson) {
   EXPECT_EQ(f.broker.published(), 7u);
 }
 
+// `data` is published as the client wrote it (whitespace aside): no rounding
+// of big integers, no rewriting of decimals.
+TEST(HttpApiEvents, DataIsPublishedAsWritten) {
+  ApiFixture f;
+  struct Case {
+    std::string body;
+    std::string data;
+  };
+  const std::vector<Case> cases = {
+      {R"({"topic":"w","data":123456789012345678901234567890})", "123456789012345678901234567890"},
+      {R"({"topic":"w","data":1.10})", "1.10"},
+      {R"({"topic":"w","data":1e400})", "1e400"},
+      {R"({"topic":"w","data":-0.0})", "-0.0"},
+      {"{\n  \"data\" : { \"a b\" : [ 1 , \"x \\\" y\" , {} ] ,\n \"c\":\"\\u00e9\" } ,\n  \"topic\" : \"w\"\n}",
+       R"({"a b":[1,"x \" y",{}],"c":"\u00e9"})"},
+      {R"({"topic":"w","data":1,"data":{"last":"wins"}})", R"({"last":"wins"})"},
+      {R"({"topic":"w","d\u0061ta":[2.50]})", "[2.50]"},
+      {R"({"topic":"w","type":"a\"}","data":"}]"})", R"("}]")"},
+  };
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    const auto r = f.post("/v1/events", cases[i].body);
+    ASSERT_EQ(r.status, 201u) << cases[i].body;
+    const auto history = f.broker.history("w", i, 1);
+    ASSERT_EQ(history.size(), 1u);
+    EXPECT_EQ(history[0]->data, cases[i].data) << cases[i].body;
+    // The event object stays valid JSON.
+    std::error_code ec;
+    (void)json::parse(history[0]->json, ec);
+    EXPECT_FALSE(ec) << history[0]->json;
+  }
+  const auto r = f.post("/v1/events/batch", std::string(R"({"events":[ {"topic":"wb","data":0.10} , {"data" : 18446744073709551616, "topic":"wb"}]})"));
+  ASSERT_EQ(r.status, 201u);
+  const auto history = f.broker.history("wb", 0, 10);
+  ASSERT_EQ(history.size(), 2u);
+  EXPECT_EQ(history[0]->data, "0.10");
+  EXPECT_EQ(history[1]->data, "18446744073709551616");
+  // Idempotency compares content, not spelling: 1.10 and 1.1 are the same data.
+  ASSERT_EQ(f.post("/v1/events", R"({"topic":"w","data":1.10,"idempotencyKey":"n"})").status, 201u);
+  EXPECT_EQ(f.post("/v1/events", R"({"topic":"w","data":1.1,"idempotencyKey":"n"})").status, 200u);
+}
+
 TEST(HttpApiEvents, PublishErrorsNameTheField) {
   ApiFixture f;
   struct Case {

@@ -126,8 +126,8 @@ class HttpApi {
   void finish_batch(BatchState& batch, std::vector<PublishOutcome> outcomes);
   HttpResponse get_events(const HttpRequest& request);
   HttpResponse get_event(const std::string& id);
-  std::optional<HttpResponse> parse_event(const boost::json::value& value, const std::string& where,
-                                          PublishInput& out) const;
+  std::optional<HttpResponse> parse_event(const boost::json::value& value, std::string_view raw,
+                                          const std::string& where, PublishInput& out) const;
   std::string publish_result(const broker::Event& event) const;
   void remember_event(const broker::EventPtr& event);
   std::vector<broker::EventPtr> fetch_topic(const std::string& topic, std::uint64_t after, std::size_t limit);
