@@ -12,9 +12,9 @@
 #          [--servers "sluice beast websocketpp ws"] [--scenarios "fanout1k fanout10k echo idle"]
 #          [--no-install] [--no-build]
 #
-# Runtime: the full run is 3 rounds of 16 measurements of 2 s warm-up + 10 s,
-# plus connection set-up and the build: about 12-14 minutes on a 2-vCPU VM
-# (add the build if it is not done yet). --quick: 1 round of 1 s + 3 s, about 3 minutes.
+# Runtime: the full run is 3 rounds of 16 measurements of 2 s warm-up + 10 s
+# plus connection set-up: about 11 minutes on a 2-vCPU VM, plus the build
+# (about 3 minutes from scratch). --quick: 1 round of 1 s + 3 s, about 3 minutes.
 # Results: a table on stdout, every measurement in build/bench/results.csv,
 # server and load-client logs in build/bench/logs/.
 set -euo pipefail

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
 """Summarizes build/bench/results.csv (written by run_server_bench.sh) as a table.
+Several CSV files (runs of the same build) are pooled: their rounds count together.
 
 For each scenario and server: the median over the rounds (and the best), the
 median run's p99 latency, and the CPU use of the load client and the server
@@ -59,11 +60,15 @@ def per_cpu(rows, higher_better, unit):
     return fmt(statistics.median(values), unit) if values else "-"
 
 
-def main(path):
+def main(paths):
     groups = defaultdict(list)
     failures = defaultdict(int)
-    with open(path, newline="") as f:
-        for row in csv.DictReader(f):
+    rows_in = []
+    for path in paths:
+        with open(path, newline="") as f:
+            rows_in.extend(csv.DictReader(f))
+    if True:
+        for row in rows_in:
             key = (row["scenario"], row["server"])
             if row["status"] == "ok" and number(row["rate"]) is not None:
                 groups[key].append(row)
@@ -104,4 +109,4 @@ def main(path):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "build/bench/results.csv")
+    main(sys.argv[1:] or ["build/bench/results.csv"])
