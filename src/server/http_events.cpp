@@ -200,8 +200,9 @@ void HttpApi::complete_key(const std::string& key, std::uint64_t print, const st
   }
 }
 
-// Releases a claimed key whose publish failed; its waiters are told to retry.
-void HttpApi::abandon_key(const std::string& key) {
+// Releases a claimed key that was not published; requests waiting on it get
+// `answer` (what the claiming request got, so they know to retry).
+void HttpApi::abandon_key(const std::string& key, const HttpResponse& answer) {
   std::vector<std::pair<std::uint64_t, HttpRespond>> waiters;
   {
     std::lock_guard lock(idempotency_mutex_);
@@ -210,10 +211,7 @@ void HttpApi::abandon_key(const std::string& key) {
     waiters.swap(it->second.waiters);
     idempotency_.erase(it);
   }
-  for (auto& waiter : waiters) {
-    waiter.second(HttpResponse::error(503, "unavailable",
-                                      "the first publish with idempotencyKey " + quoted(key) + " failed; retry"));
-  }
+  for (auto& waiter : waiters) waiter.second(answer);
 }
 
 // An event the store already has under this key (within the window): its
@@ -338,7 +336,7 @@ std::optional<HttpResponse> HttpApi::post_event(const HttpRequest& request, Http
         return replayed(stored->second);
       }
     } catch (...) {
-      abandon_key(key);
+      abandon_key(key, HttpResponse::error(500, "internal_error", "the request could not be completed"));
       throw;
     }
   }
@@ -349,8 +347,9 @@ std::optional<HttpResponse> HttpApi::post_event(const HttpRequest& request, Http
               [this, key, print, respond = std::exchange(respond, nullptr)](std::vector<PublishOutcome> outcomes) {
                 const PublishOutcome& o = outcomes.front();
                 if (!o.event) {
-                  if (!key.empty()) abandon_key(key);
-                  return respond(store_error(o.error, "the event was not published"));
+                  auto failure = store_error(o.error, "the event was not published");
+                  if (!key.empty()) abandon_key(key, failure);
+                  return respond(std::move(failure));
                 }
                 remember_event(o.event);
                 std::string result = publish_result(*o.event);
@@ -438,7 +437,12 @@ std::optional<HttpResponse> HttpApi::post_batch(const HttpRequest& request, Http
     }
   }
   auto release_claims = [&] {
-    for (std::size_t i : batch->claimed) abandon_key(inputs[i].idempotency_key);
+    for (std::size_t i : batch->claimed) {
+      abandon_key(inputs[i].idempotency_key,
+                  HttpResponse::error(409, "idempotency_conflict",
+                                      "idempotencyKey " + quoted(inputs[i].idempotency_key) +
+                                          " was claimed by a batch that did not publish it; retry"));
+    }
   };
   std::vector<broker::PublishRequest> requests;
   try {
@@ -486,10 +490,12 @@ void HttpApi::finish_batch(BatchState& batch, std::vector<PublishOutcome> outcom
       if (!error || error == std::errc::operation_canceled) error = outcomes[k].error;
     }
   }
+  const HttpResponse failure =
+      failed.empty() ? HttpResponse{} : store_error(error, "the batch holding this event was not fully published");
   for (std::size_t i : batch.claimed) {
     const auto& in = batch.inputs[i];
     if (batch.results[i].empty()) {
-      abandon_key(in.idempotency_key);
+      abandon_key(in.idempotency_key, failure);
     } else {
       complete_key(in.idempotency_key, in.fingerprint, batch.results[i]);
     }

@@ -5,6 +5,7 @@
 // subscriptions persist in SQLite.
 #include <gtest/gtest.h>
 
+#include <future>
 #include <thread>
 
 #include "server/http_test_util.hpp"
@@ -119,6 +120,51 @@ TEST(HttpApiDurable, BusyStoreIs503WithRetryAfterAndReleasesTheKey) {
       << r.message();
   EXPECT_EQ(f.post("/v1/events", keyed).status, 503u);
   EXPECT_TRUE(f.get("/v1/events?topic=busy").body.at("events").as_array().empty());
+}
+
+// While the first publish with a key waits for its commit, handle() has
+// already returned; repeats of the key wait for it and get its answer: the
+// same result (other content: 409), or the same 503 if it failed.
+TEST(HttpApiDurable, RepeatWhileTheFirstIsBeingStoredGetsItsAnswer) {
+  for (const bool fail : {false, true}) {
+    SCOPED_TRACE(fail ? "the commit fails" : "the commit succeeds");
+    store::testing::ScriptedStore store;
+    store::testing::Gate gate;
+    store.on_append = [&](std::span<const store::StoredEvent>) {
+      gate.arrive_and_wait();
+      return fail ? std::make_error_code(std::errc::io_error) : std::error_code{};
+    };
+    store::GroupCommitLog log(store);
+    broker::Broker broker([](const broker::EventPtr&) {}, {}, &log);
+    server::SubscriptionRegistry registry(nullptr);
+    server::HttpApi api(broker, registry, &store);
+    const std::string body = R"({"topic":"w","data":1,"idempotencyKey":"k"})";
+    std::promise<HttpResponse> first, repeat, other;
+    api.handle(make_request("POST", "/v1/events", body), [&](HttpResponse r) { first.set_value(std::move(r)); });
+    gate.wait_arrived();  // the writer holds the first event
+    api.handle(make_request("POST", "/v1/events", body), [&](HttpResponse r) { repeat.set_value(std::move(r)); });
+    api.handle(make_request("POST", "/v1/events", R"({"topic":"w","data":2,"idempotencyKey":"k"})"),
+               [&](HttpResponse r) { other.set_value(std::move(r)); });
+    auto f1 = first.get_future(), f2 = repeat.get_future(), f3 = other.get_future();
+    EXPECT_EQ(f1.wait_for(std::chrono::milliseconds(50)), std::future_status::timeout);
+    EXPECT_EQ(f2.wait_for(std::chrono::milliseconds(0)), std::future_status::timeout);
+    gate.open();
+    const Reply a = to_reply(f1.get()), b = to_reply(f2.get()), c = to_reply(f3.get());
+    if (!fail) {
+      EXPECT_EQ(a.status, 201u);
+      EXPECT_EQ(b.status, 200u);
+      EXPECT_EQ(b.body, a.body);
+      EXPECT_EQ(c.status, 409u);
+      EXPECT_EQ(c.error(), "idempotency_conflict");
+      EXPECT_EQ(store.appended().size(), 1u);
+    } else {
+      for (const Reply* r : {&a, &b, &c}) {
+        EXPECT_EQ(r->status, 503u);
+        EXPECT_EQ(r->error(), "store_unavailable");
+      }
+    }
+    log.stop();
+  }
 }
 
 TEST(HttpApiDurable, HistoryAndLookupsReachPastMemoryAndAcrossARestart) {

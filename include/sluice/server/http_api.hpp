@@ -133,7 +133,7 @@ class HttpApi {
   std::vector<broker::EventPtr> fetch_topic(const std::string& topic, std::uint64_t after, std::size_t limit);
   void prune_idempotency_locked(std::int64_t now_ms);
   void complete_key(const std::string& key, std::uint64_t fingerprint, const std::string& result);
-  void abandon_key(const std::string& key);
+  void abandon_key(const std::string& key, const HttpResponse& answer);
   std::optional<std::pair<std::uint64_t, std::string>> stored_idempotent(const std::string& key);
 
   // Subscriptions (http_subscriptions.cpp).
