@@ -161,11 +161,12 @@ int run(const CatOptions& o) {
   });
   c->on_close([&, quiet](const client::CloseEvent& e) {
     if (e.will_retry) {
-      if (!quiet && e.code != 1006) std::fprintf(stderr, "%s\n", e.reason.c_str());
+      // A lost connection was already reported by on_error; a clean close by the server was not.
+      if (!quiet && e.code != 1006 && !e.error) std::fprintf(stderr, "%s\n", e.description.c_str());
       return;
     }
     if (e.error == client::Error::closed_by_user) return;  // our own close, after stdin ended
-    if (!quiet) std::fprintf(stderr, "%s\n", e.reason.c_str());
+    if (!quiet) std::fprintf(stderr, "%s\n", e.description.c_str());
     std::lock_guard lock(exit.mutex);
     exit.client_done = true;
     exit.changed.notify_all();

@@ -467,7 +467,7 @@ void Core::on_transport_closed(std::uint64_t generation, net::Connection& connec
     if (stop_error == Error::terminal_http_status) why = message + "; not reconnecting";
     if (stop_error == Error::gave_up) why = message + "; giving up after " + std::to_string(max_attempts) + " reconnect attempts";
     if (stop_error == Error::reconnect_disabled) why = message + "; not reconnecting (reconnect disabled)";
-    return stop_for_good(code, std::move(why), stop_error, rule == RetryRule::stop);
+    return stop_for_good(code, info.reason, std::move(why), stop_error, rule == RetryRule::stop);
   }
 
   auto delay = backoff_.delay(failures_);
@@ -477,8 +477,8 @@ void Core::on_transport_closed(std::uint64_t generation, net::Connection& connec
     std::lock_guard lock(info_mutex_);
     info_.attempt = failures_;
   }
-  if (info.was_open) {
-    CloseEvent event{code, server_closed ? info.reason : message, true, false, error};
+  if (was_ready) {  // on_open was reported: report its end
+    CloseEvent event{code, info.reason, message, true, false, error};
     listeners.emit(listeners.close, event);
     if (stopping_ || close_requested()) return;
   }
@@ -523,12 +523,14 @@ void Core::finish_close(std::uint16_t code, std::string reason) {
   end_session();
   drop_outbox();
   set_state(State::closed);
-  CloseEvent event{code, std::move(reason), false, false, make_error_code(Error::closed_by_user)};
+  std::string description = "closed by the client with " + std::to_string(code);
+  CloseEvent event{code, std::move(reason), std::move(description), false, false, make_error_code(Error::closed_by_user)};
   listeners.emit(listeners.close, event);
   mark_close_done();
 }
 
-void Core::stop_for_good(std::uint16_t code, std::string reason, std::error_code error, bool terminal) {
+void Core::stop_for_good(std::uint16_t code, std::string reason, std::string description, std::error_code error,
+                         bool terminal) {
   {
     std::lock_guard lock(mutex_);
     accepting_ = false;  // sends fail with `closed` from now on
@@ -542,10 +544,10 @@ void Core::stop_for_good(std::uint16_t code, std::string reason, std::error_code
   {
     std::lock_guard lock(info_mutex_);
     info_.last_error = error;
-    info_.last_error_message = reason;
+    info_.last_error_message = description;
     info_.attempt = failures_;
   }
-  CloseEvent event{code, std::move(reason), false, terminal, error};
+  CloseEvent event{code, std::move(reason), std::move(description), false, terminal, error};
   listeners.emit(listeners.close, event);
   mark_close_done();
 }

@@ -86,7 +86,8 @@ class Core {
   void pump();
   void arm_ping_watch();
   void do_close(std::uint16_t code, std::string reason);
-  void stop_for_good(std::uint16_t code, std::string reason, std::error_code error, bool terminal);
+  void stop_for_good(std::uint16_t code, std::string reason, std::string description, std::error_code error,
+                     bool terminal);
   void finish_close(std::uint16_t code, std::string reason);
   void end_session();
   void drop_outbox();

@@ -35,6 +35,10 @@ std::string describe_ending(const net::CloseInfo& info, const net::WsUrl& url, c
   if (e == std::errc::connection_refused) return "connection refused by " + where;
   if (e == std::errc::timed_out) return "timed out connecting to " + where;
   if (e == std::errc::operation_canceled) return "connection attempt to " + where + " cancelled";
+  // Asio's TLS errors keep their Boost category name ("asio.ssl") through the std::error_code conversion.
+  if (e && std::string_view(e.category().name()).find("ssl") != std::string_view::npos) {
+    return "TLS handshake with " + where + " failed: " + e.message();
+  }
   std::string out = "cannot connect to " + where;
   if (e) out += ": " + e.message();
   return out;

@@ -234,7 +234,7 @@ TEST(Client, GivesUpAfterMaxAttempts) {
   const auto close = rec.copy(rec.closes)[0];
   EXPECT_FALSE(close.will_retry);
   EXPECT_EQ(close.error, Error::gave_up);
-  EXPECT_NE(close.reason.find("giving up after 3"), std::string::npos) << close.reason;
+  EXPECT_NE(close.description.find("giving up after 3"), std::string::npos) << close.description;
   const auto reconnects = rec.copy(rec.reconnects);
   ASSERT_EQ(reconnects.size(), 3u);
   for (std::uint32_t i = 0; i < 3; ++i) EXPECT_EQ(reconnects[i].first, i + 1);

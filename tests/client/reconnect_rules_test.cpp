@@ -37,8 +37,9 @@ TEST_P(TerminalCloseCode, StopsReconnectingAndSaysSo) {
   EXPECT_FALSE(close.will_retry);
   EXPECT_TRUE(close.terminal);
   EXPECT_EQ(close.error, Error::terminal_close_code);
-  EXPECT_NE(close.reason.find("go away for good"), std::string::npos) << close.reason;
-  EXPECT_NE(close.reason.find("not reconnecting"), std::string::npos) << close.reason;
+  EXPECT_EQ(close.reason, "go away for good");
+  EXPECT_NE(close.description.find("go away for good"), std::string::npos) << close.description;
+  EXPECT_NE(close.description.find("not reconnecting"), std::string::npos) << close.description;
   EXPECT_TRUE(rec.copy(rec.reconnects).empty());
   EXPECT_EQ(server.opened(), 1u);
   EXPECT_EQ(c.send_text("x"), client::SendStatus::closed);

@@ -56,8 +56,9 @@ struct OpenEvent {
 };
 
 struct CloseEvent {
-  std::uint16_t code = 1006;     ///< the server's close code; 1006 when none arrived
-  std::string reason;            ///< the server's close reason, or what happened, in words
+  std::uint16_t code = 1006;     ///< the close code (the server's, or ours after close()); 1006 when none
+  std::string reason;            ///< the close frame's reason, as sent
+  std::string description;       ///< what happened, in plain words (for logs and users)
   bool will_retry = false;       ///< true: a reconnect follows (see on_reconnecting)
   bool terminal = false;         ///< stopped because of a terminal code or status (e.g. 4404)
   std::error_code error;         ///< what failed, if anything (transport, liveness, client::Error)
@@ -79,7 +80,7 @@ struct ConnectionInfo {
   std::error_code last_error;    ///< the last failure, if any
   std::string last_error_message;
   std::uint64_t connections = 0; ///< successful opens so far
-  std::uint32_t attempt = 0;     ///< consecutive failed attempts (0 while a connection is stable)
+  std::uint32_t attempt = 0;     ///< consecutive failed attempts as of the last ending (reset by a stable connection)
 };
 
 /// How long a listener stays registered.
