@@ -10,7 +10,7 @@
 #
 # Usage: bench/run_server_bench.sh [--quick] [--reps N] [--duration S] [--warmup S]
 #          [--servers "sluice beast websocketpp ws"] [--scenarios "fanout1k fanout10k echo idle"]
-#          [--no-install] [--no-build]
+#          [--no-install] [--no-build] [--sluice-args "--store memory"]
 #
 # Runtime: the full run is 3 rounds of 16 measurements of 2 s warm-up + 10 s
 # plus connection set-up: about 11 minutes on a 2-vCPU VM, plus the build
@@ -29,6 +29,7 @@ REPS=3 WARMUP=2 DURATION=10
 SERVERS="sluice beast websocketpp ws"
 SCENARIOS="fanout1k fanout10k echo idle"
 INSTALL=1 BUILD_IT=1
+SLUICE_ARGS=""  # extra `sluice serve` flags, e.g. "--store memory"
 FANOUT_PAYLOAD=64 ECHO_PAYLOAD=512 ECHO_CONNECTIONS=500 IDLE_CONNECTIONS=19000
 # Messages the slowest subscriber may lag behind the publisher: bounds the
 # servers' queues, and (Little's law) latency ~ in-flight / publish rate.
@@ -45,6 +46,7 @@ while [[ $# -gt 0 ]]; do
     --scenarios) SCENARIOS=$2; shift 2 ;;
     --no-install) INSTALL=0; shift ;;
     --no-build) BUILD_IT=0; shift ;;
+    --sluice-args) SLUICE_ARGS=$2; shift 2 ;;
     -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -67,6 +69,7 @@ cleanup() {
   for pid in $LOADGEN_PID $SERVER_PID; do
     wait "$pid" 2> /dev/null || true
   done
+  [[ -n ${SLUICE_DATA:-} ]] && rm -rf "$SLUICE_DATA"
   [[ -n $CTL_FIFO ]] && rm -f "$CTL_FIFO"
 }
 trap cleanup EXIT
@@ -114,6 +117,13 @@ available() {
     *) return 1 ;;
   esac
 }
+# A sluice with a durable store keeps it in --data-dir: a fresh one per
+# measurement under build/bench, never in the caller's directory.
+SLUICE_DATA="$BUILD/sluice-data" SLUICE_STORE_ARGS=""
+if [[ -x $BUILD/sluice ]] && "$BUILD/sluice" serve --help 2> /dev/null | grep -q -- '--data-dir'; then
+  SLUICE_STORE_ARGS=" --data-dir $SLUICE_DATA"
+fi
+
 ACTIVE=""
 for s in $SERVERS; do
   if available "$s"; then ACTIVE+="$s "; else log "$s is not available: skipped"; fi
@@ -129,7 +139,7 @@ server_command() {
       if [[ $scenario == echo ]]; then
         echo "$BUILD/examples/echo_server --port $port --no-deflate"
       else
-        echo "$BUILD/sluice serve --port $port --threads 1 --ping-interval 0 --max-connections 30000 --shutdown-drain 1"
+        echo "$BUILD/sluice serve --port $port --threads 1 --ping-interval 0 --max-connections 30000 --shutdown-drain 1$SLUICE_STORE_ARGS $SLUICE_ARGS"
       fi ;;
     beast) echo "$BUILD/bench/peers/beast_broadcast --mode $mode --port $port" ;;
     websocketpp) echo "$BUILD/bench/peers/websocketpp_broadcast --mode $mode --port $port" ;;
@@ -189,6 +199,7 @@ measure() {
   esac
   [[ -n $in_flight ]] && extra+=(--in-flight "$in_flight")
   PORT=$((PORT + 1))
+  rm -rf "$SLUICE_DATA"
   local tag="$scenario-$server-$rep" status=ok result="" before=0 after=0 per_conn=""
   start_server "$(server_command "$server" "$scenario" "$PORT")" "$LOGS/$tag.server.log" "$PORT" || {
     echo "$(date +%T),$rep,$scenario,$server,$n,$payload,$in_flight,,,,,,,,,,,server-failed" >> "$CSV"
