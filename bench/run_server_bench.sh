@@ -95,10 +95,8 @@ fi
 # --- build (its own build tree, so a build running in build/release is not disturbed) ---
 if [[ $BUILD_IT == 1 ]]; then
   log "building (release flags) in build/bench"
-  # -Wno-error=restrict: GCC 12 reports a false -Wrestrict (GCC bug 105651) in
-  # std::string concatenation at -O3; it stays a warning here.
   # Tests are not needed here (and a half-written test must not stop a benchmark).
-  cmake --preset release -B "$BUILD" -DCMAKE_CXX_FLAGS=-Wno-error=restrict -DSLUICE_BUILD_TESTS=OFF > "$LOGS/configure.log" 2>&1 \
+  cmake --preset release -B "$BUILD" -DSLUICE_BUILD_TESTS=OFF > "$LOGS/configure.log" 2>&1 \
     || die "cmake configure failed (build/bench/logs/configure.log)"
   targets="sluice echo_server sluice_loadgen beast_broadcast"
   [[ -f /usr/include/websocketpp/server.hpp ]] && targets+=" websocketpp_broadcast"
