@@ -272,7 +272,7 @@ void HttpApi::handle(HttpRequest request, HttpRespond respond) {
   std::optional<HttpResponse> response;
   try {
     response = dispatch(request, respond);
-  } catch (const std::exception&) {
+  } catch (...) {
     // Bad input is answered with a 4xx before it gets here; this is a fault
     // of ours (e.g. out of memory), still answered once.
     response = HttpResponse::error(500, "internal_error", "the request could not be completed");
@@ -351,10 +351,15 @@ std::optional<HttpResponse> HttpApi::rate_limit(const HttpRequest& request) {
     auto it = rate_buckets_.find(request.remote_ip);
     if (it == rate_buckets_.end()) {
       if (rate_buckets_.size() >= limits_.max_rate_clients) {
-        // Drop the clients whose buckets have refilled: forgetting them changes nothing.
-        std::erase_if(rate_buckets_, [&](const auto& entry) {
-          return entry.second.tokens + rate * static_cast<double>(now - entry.second.at_ms) / 1000.0 >= burst;
-        });
+        // Drop the clients whose buckets have refilled: forgetting them changes
+        // nothing. At most one such sweep a second (many new IPs must not make
+        // every request walk the table); otherwise forget an arbitrary one.
+        if (now - rate_swept_ms_ >= 1000) {
+          rate_swept_ms_ = now;
+          std::erase_if(rate_buckets_, [&](const auto& entry) {
+            return entry.second.tokens + rate * static_cast<double>(now - entry.second.at_ms) / 1000.0 >= burst;
+          });
+        }
         if (rate_buckets_.size() >= limits_.max_rate_clients) rate_buckets_.erase(rate_buckets_.begin());
       }
       it = rate_buckets_.emplace(request.remote_ip, RateBucket{burst, now}).first;

@@ -278,7 +278,7 @@ void HttpApi::publish_all(std::vector<broker::PublishRequest> requests, bool exc
         broker_.publish_async(std::move(requests[i]), [state, i, complete](broker::EventPtr event, std::error_code ec) {
           complete(state, i, std::move(event), ec);
         });
-      } catch (const std::exception&) {
+      } catch (...) {
         complete(state, i, nullptr, std::make_error_code(std::errc::io_error));
       }
     }

@@ -167,6 +167,7 @@ class HttpApi {
 
   std::mutex rate_mutex_;
   std::unordered_map<std::string, RateBucket> rate_buckets_;
+  std::int64_t rate_swept_ms_ = 0;
 };
 
 }  // namespace sluice::server
