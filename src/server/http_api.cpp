@@ -312,7 +312,7 @@ std::optional<HttpResponse> HttpApi::dispatch(const HttpRequest& request, HttpRe
   }
   if (path.starts_with(kEvents) && path[kEvents.size()] == '/') {
     const std::string_view id = path.substr(kEvents.size() + 1);
-    if (id.find('/') != std::string_view::npos) return detail::not_found("no route " + request.path);
+    if (id.find('/') != std::string_view::npos) return detail::not_found("no route for " + request.path);
     return get ? get_event(std::string(id)) : method_not_allowed(request, "GET");
   }
   if (path == kSubscriptions) {
@@ -336,7 +336,7 @@ std::optional<HttpResponse> HttpApi::dispatch(const HttpRequest& request, HttpRe
       return upgrade_required(request.path);
     }
   }
-  return detail::not_found("no route " + request.path);
+  return detail::not_found("no route for " + request.path);
 }
 
 // Per client IP token bucket (SPEC §3 Security: per-IP request rate limits).
