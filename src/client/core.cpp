@@ -554,10 +554,10 @@ void Core::stop_for_good(std::uint16_t code, std::string reason, std::string des
 
 void Core::end_session() {
   if (!token_) return;
-  std::lock_guard lock(token_->mutex);
-  token_->core = nullptr;
-  token_->decided = true;
-  token_.reset();
+  const auto token = std::move(token_);  // keeps the mutex alive until the guard below is gone
+  std::lock_guard lock(token->mutex);
+  token->core = nullptr;
+  token->decided = true;
 }
 
 void Core::drop_outbox() {

@@ -16,6 +16,7 @@ using client::Client;
 using client::Error;
 using client::SendStatus;
 using client::State;
+using sluice::test::FaultProxy;
 
 // Pings `connection` every `period` on `io` (its loop) until it closes.
 void ping_every(asio::io_context& io, std::weak_ptr<net::Connection> connection, std::chrono::milliseconds period) {
@@ -181,6 +182,31 @@ TEST(ClientFaults, RefusedConnectionsNeverRetryFasterThanTheFloor) {
     EXPECT_LE(delay, 40ms);
   }
   proxy.refuse(false);
+  ASSERT_TRUE(rec.wait([&] { return rec.opens.size() == 1; }));
+}
+
+}  // namespace
+
+namespace {
+
+TEST(ClientFaults, HandshakeThatNeverAnswersTimesOutAndIsRetried) {
+  WsServer server;
+  FaultProxy proxy(server.port());
+  proxy.stall(true);  // TCP connects, the upgrade request goes nowhere
+  auto o = fast_options();
+  o.timeouts.handshake = 200ms;
+  Recorder rec;
+  Client c(proxy.url(), o);
+  rec.attach(c);
+  const auto start = Clock::now();
+  c.connect();
+  ASSERT_TRUE(rec.wait([&] { return rec.errors.size() >= 2; }));
+  EXPECT_GE(Clock::now() - start, 2 * 200ms);
+  const auto e = rec.copy(rec.errors)[0];
+  EXPECT_EQ(e.error, std::errc::timed_out);
+  EXPECT_NE(e.message.find("timed out connecting to 127.0.0.1:" + std::to_string(proxy.port())), std::string::npos)
+      << e.message;
+  proxy.stall(false);
   ASSERT_TRUE(rec.wait([&] { return rec.opens.size() == 1; }));
 }
 

@@ -210,7 +210,12 @@ TEST(ClientSessionHook, ResubscribesToTheSluiceServerAfterARestart) {
     return n;
   };
   c.connect();
-  ASSERT_TRUE(rec.wait([&] { return rec.opens.size() == 1; }));
+  ASSERT_TRUE(rec.wait([&] { return rec.opens.size() == 1; })) << [&] {
+    std::string seen;
+    for (const auto& m : rec.copy(rec.messages)) seen += m + "\n";
+    for (const auto& e : rec.copy(rec.errors)) seen += "error: " + e.message + "\n";
+    return seen;
+  }();
   c.send_json({{"op", "publish"}, {"id", 2}, {"topic", "orders.eu"}, {"data", 1}});
   ASSERT_TRUE(rec.signal.wait([&] { return events() == 1; }));
 

@@ -16,6 +16,8 @@
 // this client runs again; from inside a callback, none runs after the current
 // one returns. The destructor calls close() and joins the thread; do not
 // destroy a client from inside its own callbacks. Callbacks must not throw.
+// close() and remove_listener() wait for a callback in progress: do not call
+// them while holding a lock that your callbacks take.
 #pragma once
 
 #include <boost/json/fwd.hpp>
@@ -50,7 +52,8 @@ class Client {
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
-  /// Starts connecting (state connecting). Returns at once; the outcome comes
+  /// Starts connecting (the state turns to connecting on the client's
+  /// thread, right after). Returns at once; the outcome comes
   /// through on_open, or on_error / on_reconnecting / on_close. Idempotent;
   /// a no-op once close() was called. Thread-safe.
   void connect();
