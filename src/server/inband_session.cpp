@@ -6,6 +6,8 @@
 #include <boost/json/value.hpp>
 
 #include "sluice/broker/topic.hpp"
+
+#include <charconv>
 #include "sluice/protocol/frame.hpp"
 
 namespace sluice::server {
@@ -103,9 +105,43 @@ InbandSession::InbandSession(std::uint64_t id, broker::LoopHub& hub, broker::Bro
 
 InbandSession::~InbandSession() { on_closed(); }
 
+const std::string& InbandSession::stream_id() const noexcept {
+  static const std::string none;
+  return stream_ ? stream_->id : none;
+}
+
+void InbandSession::open_stream(SubscriptionPtr subscription, const std::string& since) {
+  if (!connection_) return;
+  if (!subscription) return connection_->close(4404, "subscription not found");
+  stream_ = std::move(subscription);
+  for (const auto& pattern : stream_->patterns) {
+    subscriptions_.emplace(pattern, "null");
+    hub_.subscribe(pattern, this);
+  }
+  send_json("{\"type\":\"connected\",\"subscription\":" + stream_->to_json() + "}");
+  if (since.empty()) return;
+  std::uint64_t value = 0;
+  const auto [end, ec] = std::from_chars(since.data(), since.data() + since.size(), value);
+  if (ec != std::errc() || end != since.data() + since.size()) {
+    return connection_->close(1008, "since must be a number");
+  }
+  broker::ReplayRequest request;
+  const bool one_topic = stream_->patterns.size() == 1 && !broker::is_wildcard_pattern(stream_->patterns[0]);
+  for (const auto& pattern : stream_->patterns) {
+    request.pattern = pattern;
+    if (one_topic) {
+      request.positions[pattern] = broker::Position{value, {}};
+    } else {
+      request.since_time_ms = static_cast<std::int64_t>(value);
+    }
+    start_replay(broker_.replay(request));
+  }
+}
+
 void InbandSession::on_closed() {
   if (closed_) return;
   closed_ = true;
+  if (stream_) SubscriptionRegistry::detach_stream(*stream_);
   for (const auto& [pattern, request_id] : subscriptions_) hub_.unsubscribe(pattern, this);
   subscriptions_.clear();
   replay_.clear();
@@ -143,6 +179,7 @@ void InbandSession::reply_error(const std::string& id_json, std::string_view cod
 
 void InbandSession::on_message(protocol::MessageType type, std::span<const std::uint8_t> payload) {
   if (closed_) return;
+  if (stream_) return reply_error("null", "bad_request", "a subscription stream is read-only");
   if (type != protocol::MessageType::text) {
     return reply_error("null", "bad_request", "send JSON text messages; binary messages are not understood here");
   }
@@ -261,7 +298,14 @@ void InbandSession::start_replay(broker::ReplayResult replay) {
     auto& covered = covered_[topic];
     covered = std::max(covered, last);
   }
-  replay_.insert(replay_.end(), replay.events.begin(), replay.events.end());
+  for (auto& event : replay.events) {
+    if (stream_ && stream_->filter) {
+      std::error_code ec;
+      const auto data = json::parse(event->data, ec);
+      if (!stream_->matches(event->topic, event->type, event->key, data)) continue;
+    }
+    replay_.push_back(std::move(event));
+  }
   pump_replay();
 }
 
@@ -302,6 +346,11 @@ void InbandSession::deliver(const broker::EventPtr& event) {
 
 void InbandSession::deliver_now(const broker::EventPtr& event) {
   if (!connection_) return;
+  if (stream_ && stream_->filter) {
+    std::error_code ec;
+    const auto data = json::parse(event->data, ec);
+    if (!stream_->matches(event->topic, event->type, event->key, data)) return;
+  }
   if (!covered_.empty()) {
     auto it = covered_.find(event->topic);
     if (it != covered_.end()) {

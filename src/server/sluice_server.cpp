@@ -1,6 +1,7 @@
 #include "sluice/server/sluice_server.hpp"
 
 #include <boost/beast/http/verb.hpp>
+#include <boost/json/parse.hpp>
 
 #include <future>
 #include <thread>
@@ -77,7 +78,18 @@ bool SluiceServer::start(std::string& error) {
   // Each event goes to every loop's inbox; a loop with no matching subscriber
   // does one trie walk. One drain delivers a whole batch, so each connection
   // gets one corked write for it.
+  subscriptions_ = std::make_unique<SubscriptionRegistry>(store_.get());
+  if (store_) subscriptions_->load();  // subscriptions survive a restart
+  subscriptions_->set_on_removed([this](const std::string& id) { close_streams_of(id); });
   broker_ = std::make_unique<broker::Broker>([this](const broker::EventPtr& event) {
+    // Counters of the subscriptions this event matches (streams or not).
+    if (subscriptions_->size() > 0) {
+      std::error_code ec;
+      const auto data = boost::json::parse(event->data, ec);
+      for (const auto& sub : subscriptions_->matching(event->topic, event->type, event->key, data)) {
+        sub->record_match(event->time_ms);
+      }
+    }
     for (std::size_t i = 0; i < loops_->size(); ++i) {
       LoopState* state = states_[i].get();
       if (!state->inbox.push(event)) continue;
@@ -96,6 +108,10 @@ bool SluiceServer::start(std::string& error) {
     broker_->restore(store_->load_positions(),
                      store_->load_recent(settings_.history_max_events, now_ms - settings_.history_max_age.count()));
   }
+  ApiLimits api_limits;
+  api_limits.max_body_bytes = settings_.max_body_bytes;
+  api_ = std::make_unique<HttpApi>(*broker_, *subscriptions_, store_.get(), api_limits);
+  http_ = api_->handler();
   net::ServerOptions options;
   options.address = settings_.address;
   options.port = settings_.port;
@@ -117,7 +133,10 @@ bool SluiceServer::start(std::string& error) {
   c.send_queue_limit = settings_.send_queue_limit;
   c.overflow = settings_.overflow;
   c.max_body_bytes = settings_.max_body_bytes;
-  c.websocket_route = [](std::string_view target) { return target.substr(0, target.find('?')) == "/v1/ws"; };
+  c.websocket_route = [](std::string_view target) {
+    const auto path = target.substr(0, target.find('?'));
+    return path == "/v1/ws" || (path.starts_with("/v1/subscriptions/") && path.ends_with("/stream"));
+  };
   if (!http_) http_ = [this](HttpRequest request, HttpRespond respond) { basic_routes(std::move(request), std::move(respond)); };
   c.http_handler = [this](net::Connection& connection, http::request<http::string_body>&& request,
                           std::function<void(std::string, bool)> reply) {
@@ -175,6 +194,16 @@ bool SluiceServer::on_accept(net::EventLoop& loop, const std::shared_ptr<net::Co
   auto session = std::make_shared<InbandSession>(id, state.hub, *broker_, limits, connection);
   state.sessions.emplace(id, session);
   net::ConnectionCallbacks callbacks;
+  callbacks.on_open = [this, session](net::Connection& c) {
+    // /v1/subscriptions/{id}/stream: the session follows that subscription.
+    const std::string& target = c.request_target();
+    const std::string path = target.substr(0, target.find('?'));
+    if (!path.starts_with("/v1/subscriptions/")) return;
+    const std::string subscription_id = path.substr(18, path.size() - 18 - 7);
+    std::string since;
+    if (const auto q = target.find("since="); q != std::string::npos) since = target.substr(q + 6, target.find('&', q) - q - 6);
+    session->open_stream(subscriptions_->attach_stream(subscription_id), since);
+  };
   callbacks.on_message = [session](net::Connection&, protocol::MessageType type, std::span<const std::uint8_t> p) {
     session->on_message(type, p);
   };
@@ -192,6 +221,20 @@ void SluiceServer::connection_ended() {
   if (connections_.fetch_sub(1) == 1) {
     std::lock_guard lock(mutex_);
     drained_.notify_all();
+  }
+}
+
+void SluiceServer::close_streams_of(const std::string& subscription_id) {
+  // SPEC §1.5: each attached stream is closed by its own loop with 4404; other
+  // connections are untouched; a stream already closing ignores the request.
+  for (std::size_t i = 0; i < loops_->size(); ++i) {
+    loops_->at(i).post([state = states_[i].get(), subscription_id] {
+      std::vector<std::shared_ptr<InbandSession>> streams;
+      for (auto& [id, session] : state->sessions) {
+        if (session->stream_id() == subscription_id) streams.push_back(session);
+      }
+      for (auto& session : streams) session->close(4404, "subscription deleted");
+    });
   }
 }
 

@@ -16,6 +16,7 @@
 #include "sluice/broker/broker.hpp"
 #include "sluice/broker/loop_hub.hpp"
 #include "sluice/net/connection.hpp"
+#include "sluice/server/subscription_registry.hpp"
 
 namespace sluice::server {
 
@@ -47,6 +48,14 @@ class InbandSession final : public broker::LoopHub::Subscriber,
   void drop_subscription(std::string_view pattern, std::string_view reason);
   std::size_t subscription_count() const noexcept { return subscriptions_.size(); }
 
+  /// Turns this session into a stream of `subscription` (null: it does not
+  /// exist, and the connection is closed with 4404): a "connected" message,
+  /// then every matching event, from `since` (an offset for a one-topic
+  /// subscription, else milliseconds since the Unix epoch) when not empty.
+  void open_stream(SubscriptionPtr subscription, const std::string& since);
+  /// The subscription id this session streams, or "" for /v1/ws.
+  const std::string& stream_id() const noexcept;
+
   void deliver(const broker::EventPtr& event) override;
   /// Sends more of a replay in progress, as far as the send queue allows.
   /// Called again by the connection's on_drained.
@@ -77,6 +86,7 @@ class InbandSession final : public broker::LoopHub::Subscriber,
   double error_budget_;
   std::chrono::steady_clock::time_point budget_at_;
   bool closed_ = false;
+  SubscriptionPtr stream_;  // set in stream mode
 };
 
 }  // namespace sluice::server

@@ -17,7 +17,9 @@
 #include "sluice/broker/loop_hub.hpp"
 #include "sluice/net/event_loop.hpp"
 #include "sluice/net/server.hpp"
+#include "sluice/server/http_api.hpp"
 #include "sluice/server/http_types.hpp"
+#include "sluice/server/subscription_registry.hpp"
 #include "sluice/server/inband_session.hpp"
 #include "sluice/server/settings.hpp"
 
@@ -46,6 +48,7 @@ class SluiceServer {
   /// Open connections (including those still in the handshake). Thread-safe.
   std::size_t connection_count() const noexcept { return connections_.load(); }
   broker::Broker& broker() noexcept { return *broker_; }
+  SubscriptionRegistry& subscriptions() noexcept { return *subscriptions_; }
   /// The durable store, or null with the memory store.
   store::EventStore* event_store() noexcept { return store_.get(); }
 
@@ -70,6 +73,7 @@ class SluiceServer {
   /// The built-in routes (/, health probes, 404) for what the API does not serve.
   void basic_routes(HttpRequest request, HttpRespond respond) const;
   void connection_ended();
+  void close_streams_of(const std::string& subscription_id);
 
   ServerSettings settings_;
   HttpHandler http_;  // answers every plain HTTP request
@@ -78,6 +82,8 @@ class SluiceServer {
   std::unique_ptr<store::EventStore> store_;
   std::unique_ptr<store::GroupCommitLog> log_;
   std::unique_ptr<broker::Broker> broker_;
+  std::unique_ptr<SubscriptionRegistry> subscriptions_;
+  std::unique_ptr<HttpApi> api_;
   std::unique_ptr<net::Server> listener_;
   std::atomic<std::size_t> connections_{0};
   std::mutex mutex_;
