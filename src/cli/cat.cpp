@@ -208,8 +208,11 @@ void add_cat_command(CLI::App& app) {
   auto o = std::make_shared<CatOptions>();
   CLI::App* cat = app.add_subcommand("cat", "Interactive WebSocket client: stdin lines out, messages to stdout");
   cat->add_option("url", o->url, "ws:// or wss:// URL")->required();
-  cat->add_option("-H,--header", o->headers, "Extra handshake header \"Name: value\" (repeatable)");
-  cat->add_option("-s,--subprotocol", o->subprotocols, "Offer this subprotocol (repeatable)");
+  // One value per flag (repeat the flag), so a vector option never swallows the URL.
+  cat->add_option("-H,--header", o->headers, "Extra handshake header \"Name: value\" (repeatable)")
+      ->allow_extra_args(false);
+  cat->add_option("-s,--subprotocol", o->subprotocols, "Offer this subprotocol (repeatable)")
+      ->allow_extra_args(false);
   cat->add_option("-o,--origin", o->origin, "Origin header");
   cat->add_option("--ca", o->ca_file, "PEM CA bundle to verify a wss:// server with");
   cat->add_flag("-k,--insecure", o->insecure, "Do not verify the wss:// server's certificate");

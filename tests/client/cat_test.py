@@ -40,8 +40,10 @@ def main():
             print(f"no 'connected to' on stderr: {done.stderr!r}")
             return 1
 
-        # A line without a final newline is still sent.
-        done = subprocess.run([args.sluice, "cat", "-q", url], input="no newline",
+        # A line without a final newline is still sent; repeatable flags before
+        # the URL do not swallow it.
+        done = subprocess.run([args.sluice, "cat", "-q", "-H", "X-Test: 1", "-H", "X-Other: 2", "-s", "chat", url],
+                              input="no newline",
                               capture_output=True, text=True, timeout=30)
         if done.stdout != "no newline\n" or done.stderr != "":
             print(f"-q / last line: stdout={done.stdout!r} stderr={done.stderr!r}")
