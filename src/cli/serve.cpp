@@ -98,6 +98,8 @@ void add_serve_command(CLI::App& app) {
       ->envname("SLUICE_MAX_MESSAGE_SIZE")->capture_default_str();
   serve->add_option("--max-header-bytes", s.max_header_bytes, "Largest HTTP request head, in bytes")
       ->envname("SLUICE_MAX_HEADER_BYTES")->capture_default_str();
+  serve->add_option("--max-body-bytes", s.max_body_bytes, "Largest HTTP request body, in bytes")
+      ->envname("SLUICE_MAX_BODY_BYTES")->capture_default_str();
   serve->add_option("--max-subscriptions", s.max_subscriptions, "Subscriptions per connection")
       ->envname("SLUICE_MAX_SUBSCRIPTIONS")->capture_default_str();
   serve->add_option("--ping-interval", options->ping_interval, "Seconds of quiet before the server pings (0: never)")
