@@ -181,18 +181,9 @@ TEST(ServerLifecycle, SlowConsumerIsClosedWith4008OthersUnaffected) {
   auto readers = subscribed_clients(io, server, 1, "firehose");
 
   // The slow consumer: a raw socket that subscribes, reads the ack, then stops reading.
-  asio::io_context raw_io;
-  net::tcp::socket raw(raw_io);
-  raw.open(net::tcp::v4());
-  raw.set_option(asio::socket_base::receive_buffer_size(4096));  // a small window: the server's queue fills sooner
-  raw.connect({asio::ip::make_address("127.0.0.1"), server.server->port()});
-  protocol::ClientHandshakeOptions hs;
-  hs.host = "127.0.0.1";
-  hs.target = "/v1/ws";
-  protocol::ClientHandshake handshake(hs);
-  asio::write(raw, asio::buffer(handshake.request()));
-  asio::streambuf head;
-  asio::read_until(raw, head, "\r\n\r\n");
+  RawWsPeer peer(server.server->port(), 4096);  // a small window: the server's queue fills sooner
+  auto& raw = peer.socket;
+  auto& head = peer.head;
   protocol::Codec codec(protocol::Role::client);
   ASSERT_FALSE(codec.send_text(R"({"op":"subscribe","id":1,"topic":"firehose"})"));
   asio::write(raw, asio::buffer(codec.pending_output().data(), codec.pending_output().size()));

@@ -6,6 +6,9 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/read_until.hpp>
+#include <boost/asio/streambuf.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/json.hpp>
 
 #include <atomic>
@@ -17,6 +20,7 @@
 #include <vector>
 
 #include "sluice/net/connection.hpp"
+#include "sluice/protocol/handshake.hpp"
 #include "sluice/server/sluice_server.hpp"
 
 namespace sluice::test {
@@ -71,6 +75,27 @@ class Background {
  private:
   std::atomic<bool> stop_{false};
   std::thread thread_;
+};
+
+/// A blocking socket that completes the WebSocket handshake on /v1/ws, then
+/// does only what the test makes it do (e.g. never read, never pong).
+struct RawWsPeer {
+  boost::asio::io_context io;
+  net::tcp::socket socket{io};
+  boost::asio::streambuf head;  ///< the 101 response, and any bytes that followed it
+
+  /// `receive_buffer` > 0 shrinks the TCP window (a slow reader fills the server's queue sooner).
+  explicit RawWsPeer(std::uint16_t port, int receive_buffer = 0) {
+    socket.open(net::tcp::v4());
+    if (receive_buffer > 0) socket.set_option(boost::asio::socket_base::receive_buffer_size(receive_buffer));
+    socket.connect({boost::asio::ip::make_address("127.0.0.1"), port});
+    protocol::ClientHandshakeOptions hs;
+    hs.host = "127.0.0.1";
+    hs.target = "/v1/ws";
+    protocol::ClientHandshake handshake(hs);
+    boost::asio::write(socket, boost::asio::buffer(handshake.request()));
+    boost::asio::read_until(socket, head, "\r\n\r\n");
+  }
 };
 
 /// A client of /v1/ws that records every JSON message it receives.

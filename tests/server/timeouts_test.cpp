@@ -25,16 +25,7 @@ TEST(ServerTimeouts, SilentPeerIsClosedAfterAnUnansweredPingResponsiveOneStays) 
   // Our client answers pings automatically.
   JsonClient alive(io, server.url());
   // A raw peer that completes the handshake, then never reads again (so never pongs).
-  asio::io_context raw_io;
-  net::tcp::socket raw(raw_io);
-  raw.connect({asio::ip::make_address("127.0.0.1"), server.server->port()});
-  protocol::ClientHandshakeOptions hs;
-  hs.host = "127.0.0.1";
-  hs.target = "/v1/ws";
-  protocol::ClientHandshake handshake(hs);
-  asio::write(raw, asio::buffer(handshake.request()));
-  asio::streambuf head;
-  asio::read_until(raw, head, "\r\n\r\n");
+  RawWsPeer silent(server.server->port());
   ASSERT_TRUE(run_until(io, [&] { return alive.open && server.server->connection_count() == 2; }));
   const auto start = std::chrono::steady_clock::now();
   // Within a few intervals the silent one is gone; the responsive one is not.
