@@ -110,6 +110,40 @@ TEST(Listeners, RemoveFromAnotherThreadWaitsForTheRunningCall) {
   EXPECT_EQ(calls.load(), 1);
 }
 
+TEST(Listeners, RemovingARunningOnceListenerStillWaitsForIt) {
+  // A "once" listener is unregistered as its call starts: remove() finds
+  // nothing, and must still not return while that call runs.
+  Dispatch d;
+  Signal signal;
+  std::atomic<bool> entered{false}, release{false}, finished{false};
+  const auto id = d.listeners.add<Listeners::OpenFn>(
+      d.listeners.open,
+      [&](const OpenEvent&) {
+        entered = true;
+        signal.notify();
+        signal.wait([&] { return release.load(); });
+        finished = true;
+      },
+      Listen::once);
+  std::thread dispatcher([&] {
+    d.thread = std::this_thread::get_id();
+    d.listeners.emit(d.listeners.open, OpenEvent{});
+  });
+  ASSERT_TRUE(signal.wait([&] { return entered.load(); }));
+  bool found = true, finished_when_returned = false;
+  std::thread remover([&] {
+    found = d.listeners.remove(id);
+    finished_when_returned = finished.load();
+  });
+  ASSERT_TRUE(signal.wait([&] { return d.listeners.waiting() == 1; }));
+  release = true;
+  signal.notify();
+  remover.join();
+  dispatcher.join();
+  EXPECT_FALSE(found);
+  EXPECT_TRUE(finished_when_returned);
+}
+
 TEST(Listeners, DisableWaitsForTheRunningCallAndStopsEverything) {
   Dispatch d;
   Signal signal;

@@ -70,12 +70,14 @@ class Listeners {
   }
 
   /// Unregisters a listener of any kind. Thread-safe. Returns false if `id`
-  /// is unknown (already removed, or a "once" listener already called).
+  /// is unknown (already removed, or a "once" listener already called); it
+  /// still waits if that listener is running right now.
   bool remove(ListenerId id) {
     std::unique_lock lock(mutex_);
     const bool found = erase(open, id) || erase(message, id) || erase(close, id) || erase(reconnecting, id) ||
                        erase(error, id);
-    if (found && !on_dispatch_thread_()) {
+    // Wait even when not found: a "once" listener is unregistered as its call starts.
+    if (!on_dispatch_thread_()) {
       ++waiters_;
       idle_.wait(lock, [&] { return running_ != id; });
       --waiters_;
