@@ -299,6 +299,20 @@ void SluiceServer::shutdown(std::chrono::milliseconds drain) {
     std::unique_lock lock(mutex_);
     drained_.wait_for(lock, drain, [this] { return connections_.load() == 0; });
   }
+  // 3b. Past the deadline: whoever is still connected is cut off by its own
+  //     loop, so no socket outlives shutdown().
+  if (connections_.load() > 0) {
+    std::vector<std::promise<void>> done(loops_->size());
+    for (std::size_t i = 0; i < loops_->size(); ++i) {
+      loops_->at(i).post([state = states_[i].get(), &done, i] {
+        std::vector<std::shared_ptr<InbandSession>> sessions;
+        for (auto& [id, session] : state->sessions) sessions.push_back(session);
+        for (auto& session : sessions) session->abort();
+        done[i].set_value();
+      });
+    }
+    for (auto& d : done) d.get_future().wait();
+  }
   // 4. Flush durable state: whatever was submitted is written before we go.
   if (log_) log_->stop();
   // 5. Stop the loops; what is left is freed with them, from this thread.

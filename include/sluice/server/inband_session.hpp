@@ -43,6 +43,10 @@ class InbandSession final : public broker::LoopHub::Subscriber,
   void on_closed();
   /// Asks the connection to close (abort if it is not open yet). Idempotent.
   void close(std::uint16_t code, std::string_view reason);
+  /// Ends the connection at once, without a close handshake. Idempotent.
+  void abort() {
+    if (connection_) connection_->abort();
+  }
   /// The topic was dropped by an operator: leave `pattern` if subscribed and
   /// tell the client with {"type":"unsubscribed",...}.
   void drop_subscription(std::string_view pattern, std::string_view reason);
