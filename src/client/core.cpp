@@ -343,7 +343,9 @@ void Core::session_ready() {
   ready_at_ = Clock::now();
   pump();  // the offline queue, in order, after whatever the hook sent
   if (stopping_ || !transport_open_) return;
-  set_state(State::open);
+  // A close() already on its way keeps the state from flipping back to open;
+  // on_open is still reported, as everything is until close() returns.
+  if (!close_requested()) set_state(State::open);
   {
     std::lock_guard lock(info_mutex_);
     info_.last_error = {};
