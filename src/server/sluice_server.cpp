@@ -312,6 +312,9 @@ void SluiceServer::shutdown(std::chrono::milliseconds drain) {
       });
     }
     for (auto& d : done) d.get_future().wait();
+    // Each abort posts its on_closed; let the still-running loops deliver them.
+    std::unique_lock lock(mutex_);
+    drained_.wait_for(lock, std::chrono::seconds(2), [this] { return connections_.load() == 0; });
   }
   // 4. Flush durable state: whatever was submitted is written before we go.
   if (log_) log_->stop();
