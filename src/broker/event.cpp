@@ -1,5 +1,6 @@
 #include "sluice/broker/event.hpp"
 
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/string.hpp>
 
@@ -23,6 +24,15 @@ std::string format_time(std::int64_t time_ms) {
   std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(time_ms % 1000));
   return buffer;
+}
+
+const boost::json::value& Event::parsed_data() const {
+  std::call_once(parsed->once, [this] {
+    std::error_code ec;
+    parsed->value = boost::json::parse(data, ec);  // invalid data (the API never stores it) reads as null
+    if (ec) parsed->value = nullptr;
+  });
+  return parsed->value;
 }
 
 EventPtr make_event(Event e) {

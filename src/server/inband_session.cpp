@@ -299,10 +299,9 @@ void InbandSession::start_replay(broker::ReplayResult replay) {
     covered = std::max(covered, last);
   }
   for (auto& event : replay.events) {
-    if (stream_ && stream_->filter) {
-      std::error_code ec;
-      const auto data = json::parse(event->data, ec);
-      if (!stream_->matches(event->topic, event->type, event->key, data)) continue;
+    if (stream_ && stream_->filter &&
+        !stream_->matches(event->topic, event->type, event->key, event->parsed_data())) {
+      continue;
     }
     replay_.push_back(std::move(event));
   }
@@ -346,10 +345,9 @@ void InbandSession::deliver(const broker::EventPtr& event) {
 
 void InbandSession::deliver_now(const broker::EventPtr& event) {
   if (!connection_) return;
-  if (stream_ && stream_->filter) {
-    std::error_code ec;
-    const auto data = json::parse(event->data, ec);
-    if (!stream_->matches(event->topic, event->type, event->key, data)) return;
+  if (stream_ && stream_->filter &&
+      !stream_->matches(event->topic, event->type, event->key, event->parsed_data())) {
+    return;
   }
   if (!covered_.empty()) {
     auto it = covered_.find(event->topic);

@@ -84,9 +84,7 @@ bool SluiceServer::start(std::string& error) {
   broker_ = std::make_unique<broker::Broker>([this](const broker::EventPtr& event) {
     // Counters of the subscriptions this event matches (streams or not).
     if (subscriptions_->size() > 0) {
-      std::error_code ec;
-      const auto data = boost::json::parse(event->data, ec);
-      for (const auto& sub : subscriptions_->matching(event->topic, event->type, event->key, data)) {
+      for (const auto& sub : subscriptions_->matching(event->topic, event->type, event->key, event->parsed_data())) {
         sub->record_match(event->time_ms);
       }
     }

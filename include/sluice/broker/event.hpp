@@ -3,7 +3,10 @@
 #pragma once
 
 #include <cstdint>
+#include <boost/json/value.hpp>
+
 #include <memory>
+#include <mutex>
 #include <string>
 
 namespace sluice::broker {
@@ -23,6 +26,17 @@ struct Event {
   /// An unmasked WebSocket text frame carrying {"type":"event","event":<json>},
   /// built once and shared by every subscriber's send queue.
   std::shared_ptr<const std::string> frame;
+
+  /// `data` parsed, once, on first use (filters and counters need it; most
+  /// deliveries do not). Thread-safe: an Event is shared across loops.
+  const boost::json::value& parsed_data() const;
+
+  /// The cache behind parsed_data(); a pointer so Event stays an aggregate that moves.
+  struct ParsedData {
+    std::once_flag once;
+    boost::json::value value;
+  };
+  std::shared_ptr<ParsedData> parsed = std::make_shared<ParsedData>();
 };
 
 using EventPtr = std::shared_ptr<const Event>;
