@@ -32,6 +32,7 @@ State Client::state() const noexcept { return core_->state(); }
 ConnectionInfo Client::info() const { return core_->info(); }
 std::size_t Client::queued_bytes() const { return core_->queued_bytes(); }
 const net::WsUrl& Client::url() const noexcept { return core_->url(); }
+bool Client::set_target(std::string_view target) { return core_->set_target(target); }
 
 ListenerId Client::on_open(Listeners::OpenFn fn, Listen mode) {
   return core_->listeners.add(core_->listeners.open, std::move(fn), mode);

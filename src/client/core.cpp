@@ -83,6 +83,7 @@ Core::Core(std::string_view url, ClientOptions options)
   }
 
   info_.url = url_text_;
+  target_ = url_.target;
   loop_.start();
 }
 
@@ -216,9 +217,23 @@ void Core::session_decided(const std::shared_ptr<SessionToken>& token, bool ok, 
 
 // --- connecting (loop thread) ---
 
+bool Core::set_target(std::string_view target) {
+  if (target.empty() || target.front() != '/') return false;
+  for (const char c : target) {
+    if (static_cast<unsigned char>(c) <= ' ' || c == 0x7F || c == '#') return false;
+  }
+  std::lock_guard lock(mutex_);
+  target_ = std::string(target);
+  return true;
+}
+
 void Core::start_attempt() {
   if (stopping_) return;
   set_state(State::connecting);
+  {
+    std::lock_guard lock(mutex_);
+    net_options_.handshake.target = target_;
+  }
   const std::uint64_t generation = ++generation_;
   net::ConnectionCallbacks callbacks;
   callbacks.on_open = [this, generation](net::Connection& c) { on_transport_open(generation, c); };
@@ -237,6 +252,7 @@ void Core::start_attempt() {
     on_transport_closed(generation, c, info);
   };
   net::WsUrl dial = url_;
+  dial.target = net_options_.handshake.target;
   if (relay_) {
     std::error_code error;
     const std::uint16_t port = relay_->begin(
@@ -246,7 +262,7 @@ void Core::start_attempt() {
           recycle_message_ = std::move(message);
         },
         error);
-    dial = net::WsUrl{false, "127.0.0.1", port, url_.target};
+    dial = net::WsUrl{false, "127.0.0.1", port, net_options_.handshake.target};
     if (error) {
       recycle_error_ = make_error_code(Error::proxy_failed);
       recycle_message_ = "cannot open the local proxy relay: " + error.message();

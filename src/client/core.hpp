@@ -61,6 +61,7 @@ class Core {
   ConnectionInfo info() const;
   std::size_t queued_bytes() const;
   const net::WsUrl& url() const noexcept { return url_; }
+  bool set_target(std::string_view target);
 
   // From Session (any thread).
   SendStatus session_send(const std::shared_ptr<SessionToken>& token, MessageType type, std::string payload);
@@ -115,6 +116,7 @@ class Core {
   bool accepting_ = true;
   bool close_done_ = false;
   std::size_t queued_bytes_ = 0;
+  std::string target_;  // request target of the next attempt (set_target)
 
   // guarded by info_mutex_
   mutable std::mutex info_mutex_;

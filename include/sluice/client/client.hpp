@@ -93,6 +93,14 @@ class Client {
   std::size_t queued_bytes() const;
   const net::WsUrl& url() const noexcept;
 
+  /// Changes the request target (path and query, e.g.
+  /// "/v1/subscriptions/s1/stream?since=42") used from the next connection
+  /// attempt on; the one in progress, if any, keeps its own. For resuming
+  /// endpoints whose resume point is in the URL. Returns false (and changes
+  /// nothing) unless `target` starts with '/' and holds no space, control
+  /// character or '#'. Thread-safe.
+  bool set_target(std::string_view target);
+
   /// Listeners: several per event, called in registration order on the
   /// client's thread. Add and remove at any time from any thread (also from
   /// inside a callback). A listener added during an event is called from the

@@ -1,0 +1,137 @@
+#include "client/topic_protocol.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/string.hpp>
+
+namespace sluice::client::detail {
+
+namespace json = boost::json;
+
+namespace {
+
+std::string quoted(std::string_view s) { return json::serialize(json::string(s)); }
+
+std::string string_field(const json::object& o, std::string_view name) {
+  const json::value* v = o.if_contains(name);
+  return v && v->is_string() ? std::string(v->get_string()) : std::string();
+}
+
+std::optional<std::uint64_t> uint_field(const json::object& o, std::string_view name) {
+  const json::value* v = o.if_contains(name);
+  if (!v) return std::nullopt;
+  if (v->is_uint64()) return v->get_uint64();
+  if (v->is_int64() && v->get_int64() >= 0) return static_cast<std::uint64_t>(v->get_int64());
+  return std::nullopt;
+}
+
+// The event object's own text: the server writes {"type":"event","event":{...}},
+// so it is a slice of the message; anything else is serialized again.
+std::string event_text(std::string_view message, const json::value& event) {
+  constexpr std::string_view prefix = R"({"type":"event","event":)";
+  if (message.starts_with(prefix) && message.ends_with('}')) {
+    return std::string(message.substr(prefix.size(), message.size() - prefix.size() - 1));
+  }
+  return json::serialize(event);
+}
+
+bool read_event(const json::object& o, TopicEvent& e, std::string& why) {
+  e.id = string_field(o, "id");
+  e.topic = string_field(o, "topic");
+  e.epoch = string_field(o, "epoch");
+  e.type = string_field(o, "type");
+  e.key = string_field(o, "key");
+  e.time = string_field(o, "time");
+  const auto offset = uint_field(o, "offset");
+  if (e.topic.empty() || !offset) {
+    why = "an event without a topic or offset";
+    return false;
+  }
+  e.offset = *offset;
+  if (const json::value* data = o.if_contains("data")) e.data = *data;
+  return true;
+}
+
+}  // namespace
+
+std::string subscribe_request(std::uint64_t id, std::string_view pattern, const std::optional<Since>& since,
+                              Fallback fallback) {
+  std::string out = R"({"op":"subscribe","id":)" + std::to_string(id) + R"(,"topic":)" + quoted(pattern);
+  if (since) {
+    out += R"(,"since":{"topics":{)";
+    bool first = true;
+    for (const auto& [topic, position] : since->topics) {
+      if (!first) out += ',';
+      first = false;
+      out += quoted(topic) + R"(:{"offset":)" + std::to_string(position.offset) + R"(,"epoch":)" +
+             quoted(position.epoch) + "}";
+    }
+    out += "}";
+    if (since->time_ms) out += R"(,"time":)" + std::to_string(*since->time_ms);
+    out += fallback == Fallback::latest ? R"(,"fallback":"latest"})" : R"(,"fallback":"oldest"})";
+  }
+  return out + "}";
+}
+
+std::string unsubscribe_request(std::uint64_t id, std::string_view pattern) {
+  return R"({"op":"unsubscribe","id":)" + std::to_string(id) + R"(,"topic":)" + quoted(pattern) + "}";
+}
+
+std::string publish_request(std::uint64_t id, std::string_view topic, std::string_view data_json,
+                            const PublishOptions& options) {
+  std::string out = R"({"op":"publish","id":)" + std::to_string(id) + R"(,"topic":)" + quoted(topic) +
+                    R"(,"data":)";
+  out += data_json;
+  if (!options.type.empty()) out += R"(,"type":)" + quoted(options.type);
+  if (!options.key.empty()) out += R"(,"key":)" + quoted(options.key);
+  if (!options.idempotency_key.empty()) out += R"(,"idempotencyKey":)" + quoted(options.idempotency_key);
+  return out + "}";
+}
+
+ServerMessage parse_server_message(std::string_view text) {
+  ServerMessage m;
+  boost::system::error_code ec;
+  json::value root = json::parse(text, ec);
+  if (ec || !root.is_object()) {
+    m.kind = ServerMessage::Kind::invalid;
+    m.message = ec ? "not JSON: " + ec.message() : "not a JSON object";
+    return m;
+  }
+  const json::object& o = root.get_object();
+  const std::string type = string_field(o, "type");
+  m.id = uint_field(o, "id");
+  if (type == "event") {
+    const json::value* event = o.if_contains("event");
+    if (!event || !event->is_object() || !read_event(event->get_object(), m.event, m.message)) {
+      m.kind = ServerMessage::Kind::invalid;
+      if (m.message.empty()) m.message = "an event message without an event object";
+      return m;
+    }
+    m.event.json = event_text(text, *event);
+    m.kind = ServerMessage::Kind::event;
+  } else if (type == "ack") {
+    m.kind = ServerMessage::Kind::ack;
+    m.op = string_field(o, "op");
+    if (const json::value* r = o.if_contains("recovered"); r && r->is_bool()) m.recovered = r->get_bool();
+    m.replayed = uint_field(o, "replayed").value_or(0);
+    if (const json::value* d = o.if_contains("duplicate"); d && d->is_bool()) m.duplicate = d->get_bool();
+    m.event.id = string_field(o, "eventId");
+    m.event.topic = string_field(o, "topic");
+    m.event.offset = uint_field(o, "offset").value_or(0);
+    m.event.epoch = string_field(o, "epoch");
+  } else if (type == "error") {
+    m.kind = ServerMessage::Kind::error;
+    m.code = string_field(o, "code");
+    m.message = string_field(o, "message");
+  } else if (type == "gap") {
+    m.kind = ServerMessage::Kind::gap;
+    m.dropped = uint_field(o, "dropped").value_or(0);
+  } else if (type == "unsubscribed") {
+    m.kind = ServerMessage::Kind::unsubscribed;
+    m.topic = string_field(o, "topic");
+    m.message = string_field(o, "reason");
+  }
+  return m;
+}
+
+}  // namespace sluice::client::detail
