@@ -72,7 +72,7 @@ void Broker::publish_async(PublishRequest request, Published done) {
     return done(event, {});
   }
   store::StoredEvent stored{event->id, event->topic, event->offset, event->epoch, event->type,
-                            event->key, event->time_ms, event->data, {}};
+                            event->key, event->time_ms, event->data, std::move(request.idempotency_key)};
   // Submitted under the topic's lock: the log's order is the offset order, and
   // its completions (one writer thread, in order) commit in that order.
   const bool queued = log_->submit(std::move(stored), [this, &shard, event, done](std::error_code ec) {

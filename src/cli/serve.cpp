@@ -19,7 +19,7 @@ std::chrono::milliseconds ms(Seconds s) { return std::chrono::milliseconds(stati
 struct ServeOptions {
   server::ServerSettings settings;
   Seconds ping_interval = 25, pong_timeout = 10, idle_timeout = 0, handshake_timeout = 10, close_timeout = 5,
-          shutdown_drain = 10, history_max_age = 24 * 3600;
+          shutdown_drain = 10, history_max_age = 24 * 3600, idempotency_window = 24 * 3600;
   std::string overflow = "close";
   std::string durability = "fsync";
   bool no_deflate = false;
@@ -34,6 +34,7 @@ int run(ServeOptions& o) {
   s.close_timeout = ms(o.close_timeout);
   s.shutdown_drain = ms(o.shutdown_drain);
   s.history_max_age = ms(o.history_max_age);
+  s.idempotency_window = ms(o.idempotency_window);
   s.overflow = o.overflow == "drop" ? net::OverflowPolicy::drop : net::OverflowPolicy::close;
   s.durability = o.durability == "os-buffered" ? store::Durability::os_buffered : store::Durability::fsync;
   s.deflate = !o.no_deflate;
@@ -120,6 +121,9 @@ void add_serve_command(CLI::App& app) {
       ->envname("SLUICE_HISTORY_MAX_BYTES")->capture_default_str();
   serve->add_option("--history-max-age", options->history_max_age, "Seconds an event stays in history")
       ->envname("SLUICE_HISTORY_MAX_AGE")->capture_default_str();
+  serve->add_option("--idempotency-window", options->idempotency_window,
+                    "Seconds a publish's idempotencyKey is remembered: a repeat within it returns the first result")
+      ->envname("SLUICE_IDEMPOTENCY_WINDOW")->capture_default_str();
   serve->add_option("--store", s.store, "Where events and subscriptions live: 'sqlite' (durable, in --data-dir) or 'memory'")
       ->check(CLI::IsMember({"sqlite", "memory"}))->envname("SLUICE_STORE")->capture_default_str();
   serve->add_option("--data-dir", s.data_dir, "Directory of the sqlite store (created if missing)")

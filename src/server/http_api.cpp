@@ -257,12 +257,19 @@ bool is_probe(std::string_view path) { return path == "/health" || path == "/rea
 }  // namespace
 
 HttpApi::HttpApi(broker::Broker& broker, SubscriptionRegistry& subscriptions, store::EventStore* store,
-                 ApiLimits limits, Clock clock)
+                 ApiLimits limits, Clock clock, IdempotencyIndex* idempotency)
     : broker_(broker),
       subscriptions_(subscriptions),
       store_(store),
       limits_(limits),
-      clock_(clock ? std::move(clock) : Clock(system_now_ms)) {}
+      clock_(clock ? std::move(clock) : Clock(system_now_ms)),
+      idempotency_(idempotency) {
+  if (!idempotency_) {
+    own_idempotency_ = std::make_unique<IdempotencyIndex>(
+        store, IdempotencyLimits{limits.idempotency_window, limits.max_idempotency_keys}, clock_);
+    idempotency_ = own_idempotency_.get();
+  }
+}
 
 HttpHandler HttpApi::handler() {
   return [this](HttpRequest request, HttpRespond respond) { handle(std::move(request), std::move(respond)); };

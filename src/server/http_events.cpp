@@ -27,16 +27,6 @@ constexpr std::size_t kMaxKeyLength = 256;             // type, key
 constexpr std::size_t kMaxIdempotencyKeyLength = 256;
 constexpr std::uint64_t kTopicDone = std::numeric_limits<std::uint64_t>::max();  // nothing after it
 
-// Identifies what a publish asked for, so a reused idempotencyKey with other
-// content is refused rather than silently answered with the first event.
-std::uint64_t fingerprint(std::string_view topic, std::string_view type, std::string_view key,
-                          std::string_view data) {
-  std::string all;
-  all.reserve(topic.size() + type.size() + key.size() + data.size() + 3);
-  all.append(topic).append(1, '\0').append(type).append(1, '\0').append(key).append(1, '\0').append(data);
-  return std::hash<std::string>{}(all);
-}
-
 broker::EventPtr from_stored(store::StoredEvent s) {
   broker::Event e;
   e.id = std::move(s.id);
@@ -145,7 +135,8 @@ std::optional<HttpResponse> HttpApi::parse_event(const json::value& value, std::
     }
     *target = std::string(v->get_string());
   }
-  out.fingerprint = fingerprint(out.request.topic, out.request.type, out.request.key, canonical);
+  out.fingerprint = IdempotencyIndex::fingerprint(out.request.topic, out.request.type, out.request.key, canonical);
+  out.request.idempotency_key = out.idempotency_key;  // stored with the event, found again after a restart
   return std::nullopt;
 }
 
@@ -164,68 +155,6 @@ void HttpApi::remember_event(const broker::EventPtr& event) {
     event_index_.erase(event_index_order_.front());
     event_index_order_.pop_front();
   }
-}
-
-// Forgets keys older than the window, and the oldest beyond the count bound.
-void HttpApi::prune_idempotency_locked(std::int64_t now) {
-  const std::int64_t oldest = now - limits_.idempotency_window.count();
-  while (!idempotency_order_.empty() &&
-         (idempotency_order_.front().first < oldest || idempotency_.size() > limits_.max_idempotency_keys)) {
-    const auto& [time, key] = idempotency_order_.front();
-    auto it = idempotency_.find(key);
-    if (it != idempotency_.end() && it->second.done && it->second.time_ms == time) idempotency_.erase(it);
-    idempotency_order_.pop_front();
-  }
-}
-
-// Marks a claimed key done with its result and answers the requests that
-// waited on it (outside the lock).
-void HttpApi::complete_key(const std::string& key, std::uint64_t print, const std::string& result) {
-  std::vector<std::pair<std::uint64_t, HttpRespond>> waiters;
-  {
-    std::lock_guard lock(idempotency_mutex_);
-    auto it = idempotency_.find(key);
-    if (it == idempotency_.end()) return;
-    IdempotencyEntry& entry = it->second;
-    entry.done = true;
-    entry.fingerprint = print;
-    entry.result = result;
-    entry.time_ms = now_ms();
-    waiters.swap(entry.waiters);
-    idempotency_order_.emplace_back(entry.time_ms, key);
-    prune_idempotency_locked(entry.time_ms);
-  }
-  for (auto& [waiter_print, respond] : waiters) {
-    respond(waiter_print == print ? replayed(result) : key_conflict(key));
-  }
-}
-
-// Releases a claimed key that was not published; requests waiting on it get
-// `answer` (what the claiming request got, so they know to retry).
-void HttpApi::abandon_key(const std::string& key, const HttpResponse& answer) {
-  std::vector<std::pair<std::uint64_t, HttpRespond>> waiters;
-  {
-    std::lock_guard lock(idempotency_mutex_);
-    auto it = idempotency_.find(key);
-    if (it == idempotency_.end() || it->second.done) return;
-    waiters.swap(it->second.waiters);
-    idempotency_.erase(it);
-  }
-  for (auto& waiter : waiters) waiter.second(answer);
-}
-
-// An event the store already has under this key (within the window): its
-// fingerprint and publish result. Store I/O: never called under a lock.
-std::optional<std::pair<std::uint64_t, std::string>> HttpApi::stored_idempotent(const std::string& key) {
-  if (!store_) return std::nullopt;
-  auto stored = store_->find_idempotent(key, now_ms() - limits_.idempotency_window.count());
-  if (!stored) return std::nullopt;
-  // Re-serialize the stored data so formatting differences do not look like other content.
-  std::error_code ec;
-  const json::value data = json::parse(stored->data, ec);
-  const std::string canonical = ec ? stored->data : json::serialize(data);
-  return std::pair{fingerprint(stored->topic, stored->type, stored->key, canonical),
-                   result_json(stored->id, stored->topic, stored->offset, stored->epoch)};
 }
 
 // Hands `requests` to the broker in order and calls `done` exactly once when
@@ -298,6 +227,25 @@ HttpResponse store_error(std::error_code ec, std::string_view what) {
   return HttpResponse::error(503, "store_unavailable", std::string(what) + ": the event store failed: " + ec.message());
 }
 
+// What a request that repeated `key` gets: the first publish's result (200,
+// Idempotent-Replayed), 409 for other content, or the first publish's failure.
+HttpResponse repeat_answer(const std::string& key, const IdempotencyIndex::Answer& answer) {
+  using Kind = IdempotencyIndex::Answer::Kind;
+  switch (answer.kind) {
+    case Kind::duplicate:
+      return replayed(result_json(answer.event.id, answer.event.topic, answer.event.offset, answer.event.epoch));
+    case Kind::conflict:
+      return key_conflict(key);
+    case Kind::failed:
+      break;
+  }
+  if (answer.error == std::errc::operation_canceled) {
+    return HttpResponse::error(409, "idempotency_conflict",
+                               "idempotencyKey " + quoted(key) + " was claimed by a request that did not publish it; retry");
+  }
+  return store_error(answer.error, "the event was not published");
+}
+
 }  // namespace
 
 // POST /v1/events: 201 {id, topic, offset, epoch} once the event is durable;
@@ -309,52 +257,38 @@ std::optional<HttpResponse> HttpApi::post_event(const HttpRequest& request, Http
   PublishInput in;
   if (auto bad = parse_event(body, request.body, "", in)) return bad;
   const std::string key = in.idempotency_key;
-  const std::uint64_t print = in.fingerprint;
 
   if (!key.empty()) {
-    {
-      std::lock_guard lock(idempotency_mutex_);
-      prune_idempotency_locked(now_ms());
-      auto [it, claimed] = idempotency_.try_emplace(key);
-      if (!claimed) {
-        IdempotencyEntry& entry = it->second;
-        if (!entry.done) {
-          // The first request with this key is still publishing: answer with its result.
-          entry.waiters.emplace_back(print, std::exchange(respond, nullptr));
-          return std::nullopt;
-        }
-        if (entry.fingerprint != print) return key_conflict(key);
-        return replayed(entry.result);
-      }
-      it->second.fingerprint = print;
-    }
-    // This request owns the key until complete_key or abandon_key.
+    // A repeat of a key in flight keeps `respond` and is answered when the first completes.
+    auto held = std::make_shared<HttpRespond>(std::exchange(respond, nullptr));
+    IdempotencyIndex::Answer answer;
+    IdempotencyIndex::Claim claim;
     try {
-      if (auto stored = stored_idempotent(key)) {
-        complete_key(key, stored->first, stored->second);
-        if (stored->first != print) return key_conflict(key);
-        return replayed(stored->second);
-      }
+      claim = idempotency_->claim(key, in.fingerprint, answer, [held, key](const IdempotencyIndex::Answer& a) {
+        (*held)(repeat_answer(key, a));
+      });
     } catch (...) {
-      abandon_key(key, HttpResponse::error(500, "internal_error", "the request could not be completed"));
+      respond = std::move(*held);
       throw;
     }
+    if (claim == IdempotencyIndex::Claim::waiting) return std::nullopt;
+    respond = std::move(*held);  // not handed to the index: ours again
+    if (claim == IdempotencyIndex::Claim::answered) return repeat_answer(key, answer);
+    // Claim::owned: this request publishes, then settles the key.
   }
 
   std::vector<broker::PublishRequest> one;
   one.push_back(std::move(in.request));
   publish_all(std::move(one), false,
-              [this, key, print, respond = std::exchange(respond, nullptr)](std::vector<PublishOutcome> outcomes) {
+              [this, key, respond = std::exchange(respond, nullptr)](std::vector<PublishOutcome> outcomes) {
                 const PublishOutcome& o = outcomes.front();
                 if (!o.event) {
-                  auto failure = store_error(o.error, "the event was not published");
-                  if (!key.empty()) abandon_key(key, failure);
-                  return respond(std::move(failure));
+                  if (!key.empty()) idempotency_->abandon(key, o.error);
+                  return respond(store_error(o.error, "the event was not published"));
                 }
                 remember_event(o.event);
-                std::string result = publish_result(*o.event);
-                if (!key.empty()) complete_key(key, print, result);
-                respond(created(std::move(result), o.event->id));
+                if (!key.empty()) idempotency_->complete(key, {o.event->id, o.event->topic, o.event->offset, o.event->epoch});
+                respond(created(publish_result(*o.event), o.event->id));
               });
   return std::nullopt;
 }
@@ -407,54 +341,33 @@ std::optional<HttpResponse> HttpApi::post_batch(const HttpRequest& request, Http
     }
   }
 
-  // Keys first: already published ones are answered from memory, fresh ones claimed.
+  // Keys first: already published ones are answered, fresh ones claimed; a
+  // key in flight elsewhere or used for other content refuses the batch.
   batch->results.resize(inputs.size());
   batch->answered.assign(inputs.size(), false);
-  {
-    std::lock_guard lock(idempotency_mutex_);
-    prune_idempotency_locked(now_ms());
-    std::optional<HttpResponse> conflict;
-    for (std::size_t i = 0; i < inputs.size() && !conflict; ++i) {
-      const std::string& key = inputs[i].idempotency_key;
-      if (key.empty()) continue;
-      auto [it, fresh] = idempotency_.try_emplace(key);
-      if (fresh) {
-        it->second.fingerprint = inputs[i].fingerprint;
-        batch->claimed.push_back(i);
-      } else if (!it->second.done) {
-        conflict = key_in_flight(key);
-      } else if (it->second.fingerprint != inputs[i].fingerprint) {
-        conflict = key_conflict(key);
-      } else {
-        batch->results[i] = it->second.result;
-        batch->answered[i] = true;
-      }
-    }
-    if (conflict) {
-      // Nobody waits on keys claimed under this same lock hold: just drop them.
-      for (std::size_t i : batch->claimed) idempotency_.erase(inputs[i].idempotency_key);
-      return conflict;
-    }
-  }
   auto release_claims = [&] {
     for (std::size_t i : batch->claimed) {
-      abandon_key(inputs[i].idempotency_key,
-                  HttpResponse::error(409, "idempotency_conflict",
-                                      "idempotencyKey " + quoted(inputs[i].idempotency_key) +
-                                          " was claimed by a batch that did not publish it; retry"));
+      idempotency_->abandon(inputs[i].idempotency_key, std::make_error_code(std::errc::operation_canceled));
     }
   };
   std::vector<broker::PublishRequest> requests;
   try {
-    for (std::size_t i : batch->claimed) {
-      if (auto stored = stored_idempotent(inputs[i].idempotency_key)) {
-        if (stored->first != inputs[i].fingerprint) {
-          release_claims();
-          return key_conflict(inputs[i].idempotency_key);
-        }
-        batch->results[i] = stored->second;
-        batch->answered[i] = true;
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+      const std::string& key = inputs[i].idempotency_key;
+      if (key.empty()) continue;
+      IdempotencyIndex::Answer answer;
+      const auto claim = idempotency_->claim(key, inputs[i].fingerprint, answer);
+      if (claim == IdempotencyIndex::Claim::owned) {
+        batch->claimed.push_back(i);
+        continue;
       }
+      if (claim == IdempotencyIndex::Claim::answered && answer.kind == IdempotencyIndex::Answer::Kind::duplicate) {
+        batch->results[i] = result_json(answer.event.id, answer.event.topic, answer.event.offset, answer.event.epoch);
+        batch->answered[i] = true;
+        continue;
+      }
+      release_claims();
+      return claim == IdempotencyIndex::Claim::in_flight ? key_in_flight(key) : key_conflict(key);
     }
     for (std::size_t i = 0; i < inputs.size(); ++i) {
       if (batch->answered[i]) continue;
@@ -490,14 +403,14 @@ void HttpApi::finish_batch(BatchState& batch, std::vector<PublishOutcome> outcom
       if (!error || error == std::errc::operation_canceled) error = outcomes[k].error;
     }
   }
-  const HttpResponse failure =
-      failed.empty() ? HttpResponse{} : store_error(error, "the batch holding this event was not fully published");
-  for (std::size_t i : batch.claimed) {
-    const auto& in = batch.inputs[i];
-    if (batch.results[i].empty()) {
-      abandon_key(in.idempotency_key, failure);
+  // Every claimed key was published (or failed): settle each.
+  for (std::size_t k = 0; k < outcomes.size(); ++k) {
+    const std::string& key = batch.inputs[batch.published[k]].idempotency_key;
+    if (key.empty()) continue;
+    if (const auto& e = outcomes[k].event) {
+      idempotency_->complete(key, {e->id, e->topic, e->offset, e->epoch});
     } else {
-      complete_key(in.idempotency_key, in.fingerprint, batch.results[i]);
+      idempotency_->abandon(key, error);
     }
   }
   if (!failed.empty()) {

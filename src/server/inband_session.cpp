@@ -93,11 +93,13 @@ std::optional<broker::ReplayRequest> parse_since(const std::string& pattern, con
 
 }  // namespace
 
-InbandSession::InbandSession(std::uint64_t id, broker::LoopHub& hub, broker::Broker& broker, InbandLimits limits,
+InbandSession::InbandSession(std::uint64_t id, broker::LoopHub& hub, broker::Broker& broker,
+                             IdempotencyIndex& idempotency, InbandLimits limits,
                              std::shared_ptr<net::Connection> connection)
     : id_(id),
       hub_(hub),
       broker_(broker),
+      idempotency_(idempotency),
       limits_(limits),
       connection_(std::move(connection)),
       error_budget_(limits.error_burst),
@@ -252,45 +254,120 @@ void InbandSession::handle_request(std::string_view text) {
     return send_json("{\"type\":\"ack\",\"id\":" + id + ",\"op\":\"unsubscribe\",\"topic\":" + quoted(pattern) + "}");
   }
 
-  if (op == "publish") {
-    broker::PublishRequest publish;
-    if (!topic_field(publish.topic)) return;
-    if (auto why = broker::topic_error(publish.topic); !why.empty()) return reply_error(id, "invalid_topic", why);
-    const json::value* data = object.if_contains("data");
-    if (!data) return reply_error(id, "bad_request", "\"data\" is required");
-    for (auto [field, out] : {std::pair{"type", &publish.type}, std::pair{"key", &publish.key}}) {
-      if (const json::value* v = object.if_contains(field)) {
-        if (!v->is_string()) return reply_error(id, "bad_request", std::string("\"") + field + "\" must be a string");
-        *out = std::string(v->get_string());
-      }
-    }
-    publish.data = json::serialize(*data);
-    // The ack waits until the event is durable; it comes back to this loop.
-    broker_.publish_async(std::move(publish), [weak = weak_from_this(), executor = connection_->executor(),
-                                               id](broker::EventPtr event, std::error_code result) {
-      boost::asio::post(executor, [weak, id, event = std::move(event), result] {
-        if (auto self = weak.lock()) self->on_published(id, event, result);
-      });
-    });
-    return;
-  }
+  if (op == "publish") return publish(id, object);
 
   reply_error(id, "unknown_op", "unknown op \"" + std::string(op) + "\" (subscribe, unsubscribe, publish, ping)");
 }
 
+// {"op":"publish","id":N,"topic":T,"data":...,"type"?,"key"?,"idempotencyKey"?}:
+// acked once the event is durable. A repeated idempotencyKey is acked with
+// the first publish's event and "duplicate":true, and publishes nothing.
+void InbandSession::publish(const std::string& id, const json::object& object) {
+  constexpr std::size_t kMaxIdempotencyKeyLength = 256;  // as over HTTP
+  broker::PublishRequest publish;
+  const json::value* topic = object.if_contains("topic");
+  if (!topic || !topic->is_string()) return reply_error(id, "bad_request", "\"topic\" (a string) is required");
+  publish.topic = std::string(topic->get_string());
+  if (auto why = broker::topic_error(publish.topic); !why.empty()) return reply_error(id, "invalid_topic", why);
+  const json::value* data = object.if_contains("data");
+  if (!data) return reply_error(id, "bad_request", "\"data\" is required");
+  for (auto [field, out] : {std::pair{"type", &publish.type}, std::pair{"key", &publish.key},
+                            std::pair{"idempotencyKey", &publish.idempotency_key}}) {
+    if (const json::value* v = object.if_contains(field)) {
+      if (v->is_null()) continue;
+      if (!v->is_string()) return reply_error(id, "bad_request", std::string("\"") + field + "\" must be a string");
+      *out = std::string(v->get_string());
+    }
+  }
+  if (publish.idempotency_key.size() > kMaxIdempotencyKeyLength) {
+    return reply_error(id, "bad_request",
+                       "\"idempotencyKey\" is longer than " + std::to_string(kMaxIdempotencyKeyLength) + " bytes");
+  }
+  publish.data = json::serialize(*data);
+  const std::string key = publish.idempotency_key;
+  if (!key.empty()) {
+    const auto print = IdempotencyIndex::fingerprint(publish.topic, publish.type, publish.key, publish.data);
+    IdempotencyIndex::Answer answer;
+    IdempotencyIndex::Claim claim;
+    try {
+      // A repeat of a key still in flight is answered once the first one is.
+      claim = idempotency_.claim(key, print, answer,
+                                 [weak = weak_from_this(), executor = connection_->executor(),
+                                  id](const IdempotencyIndex::Answer& a) {
+                                   boost::asio::post(executor, [weak, id, a] {
+                                     if (auto self = weak.lock()) self->answer_repeat(id, a);
+                                   });
+                                 });
+    } catch (...) {
+      return send_publish_failure(id, std::make_error_code(std::errc::io_error));
+    }
+    if (claim == IdempotencyIndex::Claim::waiting) return;
+    if (claim == IdempotencyIndex::Claim::answered) return answer_repeat(id, answer);
+    // Claim::owned: this publish settles the key once it is stored (or not).
+  }
+  // The ack waits until the event is durable; it comes back to this loop.
+  auto done = [weak = weak_from_this(), executor = connection_->executor(), id, key,
+               index = &idempotency_](broker::EventPtr event, std::error_code result) {
+    // Our ack is posted before the key's waiters are answered: on one
+    // connection the first publish is acked before its repeats.
+    boost::asio::post(executor, [weak, id, event, result] {
+      if (auto self = weak.lock()) self->on_published(id, event, result);
+    });
+    if (key.empty()) return;
+    if (event) {
+      index->complete(key, {event->id, event->topic, event->offset, event->epoch});
+    } else {
+      index->abandon(key, result);
+    }
+  };
+  try {
+    broker_.publish_async(std::move(publish), std::move(done));
+  } catch (...) {
+    // Not queued (e.g. out of memory): `done` never runs.
+    if (!key.empty()) idempotency_.abandon(key, std::make_error_code(std::errc::io_error));
+    send_publish_failure(id, std::make_error_code(std::errc::io_error));
+  }
+}
+
+void InbandSession::send_publish_ack(const std::string& id_json, const PublishedEvent& event, bool duplicate) {
+  send_json("{\"type\":\"ack\",\"id\":" + id_json + ",\"op\":\"publish\",\"eventId\":" + quoted(event.id) +
+            ",\"topic\":" + quoted(event.topic) + ",\"offset\":" + std::to_string(event.offset) +
+            ",\"epoch\":" + quoted(event.epoch) + (duplicate ? ",\"duplicate\":true}" : "}"));
+}
+
+// The server's trouble, not the client's: not counted against its error budget.
+void InbandSession::send_publish_failure(const std::string& id_json, std::error_code ec) {
+  const bool busy = ec == std::errc::resource_unavailable_try_again;
+  send_json("{\"type\":\"error\",\"id\":" + id_json + ",\"code\":" + quoted(busy ? "server_busy" : "store_failed") +
+            ",\"message\":" +
+            quoted(busy ? "too many publishes waiting to be stored; retry" : "event not stored: " + ec.message()) + "}");
+}
+
+void InbandSession::answer_repeat(const std::string& id_json, const IdempotencyIndex::Answer& answer) {
+  if (!connection_) return;
+  using Kind = IdempotencyIndex::Answer::Kind;
+  switch (answer.kind) {
+    case Kind::duplicate:
+      return send_publish_ack(id_json, answer.event, true);
+    case Kind::conflict:
+      return reply_error(id_json, "idempotency_conflict",
+                         "idempotencyKey was already used for a different event (topic, type, key or data differ)");
+    case Kind::failed:
+      break;
+  }
+  if (answer.error == std::errc::operation_canceled) {
+    // Claimed by an HTTP batch that then did not publish it: nothing was published.
+    return send_json("{\"type\":\"error\",\"id\":" + id_json +
+                     ",\"code\":\"idempotency_in_flight\",\"message\":" +
+                     quoted("idempotencyKey was being published by another request that did not complete; retry") + "}");
+  }
+  send_publish_failure(id_json, answer.error);
+}
+
 void InbandSession::on_published(const std::string& id_json, const broker::EventPtr& event, std::error_code ec) {
   if (!connection_) return;
-  if (!event) {
-    // The server's trouble, not the client's: not counted against its error budget.
-    const bool busy = ec == std::errc::resource_unavailable_try_again;
-    return send_json("{\"type\":\"error\",\"id\":" + id_json + ",\"code\":" +
-                     quoted(busy ? "server_busy" : "store_failed") + ",\"message\":" +
-                     quoted(busy ? "too many publishes waiting to be stored; retry" : "event not stored: " + ec.message()) +
-                     "}");
-  }
-  send_json("{\"type\":\"ack\",\"id\":" + id_json + ",\"op\":\"publish\",\"eventId\":" + quoted(event->id) +
-            ",\"topic\":" + quoted(event->topic) + ",\"offset\":" + std::to_string(event->offset) +
-            ",\"epoch\":" + quoted(event->epoch) + "}");
+  if (!event) return send_publish_failure(id_json, ec);
+  send_publish_ack(id_json, {event->id, event->topic, event->offset, event->epoch}, false);
 }
 
 void InbandSession::start_replay(broker::ReplayResult replay) {

@@ -106,9 +106,12 @@ bool SluiceServer::start(std::string& error) {
     broker_->restore(store_->load_positions(),
                      store_->load_recent(settings_.history_max_events, now_ms - settings_.history_max_age.count()));
   }
+  idempotency_ = std::make_unique<IdempotencyIndex>(
+      store_.get(), IdempotencyLimits{settings_.idempotency_window, settings_.idempotency_max_keys});
   ApiLimits api_limits;
   api_limits.max_body_bytes = settings_.max_body_bytes;
-  api_ = std::make_unique<HttpApi>(*broker_, *subscriptions_, store_.get(), api_limits);
+  api_ = std::make_unique<HttpApi>(*broker_, *subscriptions_, store_.get(), api_limits, HttpApi::Clock{},
+                                   idempotency_.get());
   http_ = api_->handler();
   net::ServerOptions options;
   options.address = settings_.address;
@@ -189,7 +192,7 @@ bool SluiceServer::on_accept(net::EventLoop& loop, const std::shared_ptr<net::Co
   const std::uint64_t id = (++state.next_id << 8) | loop.index();
   InbandLimits limits;
   limits.max_subscriptions = settings_.max_subscriptions;
-  auto session = std::make_shared<InbandSession>(id, state.hub, *broker_, limits, connection);
+  auto session = std::make_shared<InbandSession>(id, state.hub, *broker_, *idempotency_, limits, connection);
   state.sessions.emplace(id, session);
   net::ConnectionCallbacks callbacks;
   callbacks.on_open = [this, session](net::Connection& c) {

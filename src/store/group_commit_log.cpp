@@ -1,9 +1,9 @@
 // GroupCommitLog: publishers queue events; one writer thread appends whatever
 // has queued up (at most max_batch) as one EventStore::append — one
 // transaction, one fsync — then runs that batch's completions in submission
-// order with no lock held. Pending bytes (topic + data + key of every event
-// queued or in the batch being written) are bounded; over the bound, submit()
-// refuses rather than queue without limit.
+// order with no lock held. Pending bytes (topic, data, key and idempotency key
+// of every event queued or in the batch being written) are bounded; over the
+// bound, submit() refuses rather than queue without limit.
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
@@ -22,7 +22,9 @@ struct Pending {
   GroupCommitLog::Completion done;
 };
 
-std::size_t pending_size(const StoredEvent& e) { return e.topic.size() + e.data.size() + e.key.size(); }
+std::size_t pending_size(const StoredEvent& e) {
+  return e.topic.size() + e.data.size() + e.key.size() + e.idempotency_key.size();
+}
 }  // namespace
 
 struct GroupCommitLog::Impl {

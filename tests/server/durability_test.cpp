@@ -3,69 +3,17 @@
 // was acked is in history, with its offset, exactly once.
 #include <gtest/gtest.h>
 
-#include <csignal>
-#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <random>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "server/server_harness.hpp"
-
-extern char** environ;
+#include "server/server_process.hpp"
 
 namespace sluice::test {
 namespace {
 
 namespace asio = boost::asio;
-
-// A `sluice serve` child process on a free port, with its own data directory.
-class ServerProcess {
- public:
-  explicit ServerProcess(const std::string& data_dir) {
-    int out[2];
-    EXPECT_EQ(pipe(out), 0);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
-    posix_spawn_file_actions_addclose(&actions, out[0]);
-    std::vector<std::string> args = {SLUICE_BINARY, "serve", "--port", "0", "--threads", "1",
-                                     "--ping-interval", "0", "--data-dir", data_dir};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    EXPECT_EQ(posix_spawn(&pid_, SLUICE_BINARY, &actions, nullptr, argv.data(), environ), 0);
-    posix_spawn_file_actions_destroy(&actions);
-    close(out[1]);
-    // The first log line names the port ("listening on ws://127.0.0.1:PORT/v1/ws").
-    FILE* log = fdopen(out[0], "r");
-    char line[512];
-    while (port_ == 0 && std::fgets(line, sizeof line, log)) {
-      if (const char* at = std::strstr(line, "ws://127.0.0.1:")) port_ = static_cast<std::uint16_t>(std::atoi(at + 15));
-    }
-    log_ = log;
-  }
-  ~ServerProcess() {
-    kill_now();
-    if (log_) std::fclose(log_);
-  }
-  std::uint16_t port() const { return port_; }
-  void kill_now() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      int status = 0;
-      waitpid(pid_, &status, 0);
-      pid_ = -1;
-    }
-  }
-
- private:
-  pid_t pid_ = -1;
-  std::uint16_t port_ = 0;
-  FILE* log_ = nullptr;
-};
 
 TEST(ServerDurability, AcknowledgedEventsSurviveSigkill) {
   const auto dir = std::filesystem::temp_directory_path() / ("sluice-durability-" + std::to_string(getpid()));

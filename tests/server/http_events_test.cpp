@@ -504,7 +504,7 @@ TEST(HttpApiEvents, HistoryReadsTheStoreForWhatHistoryNoLongerHolds) {
   // The broker keeps the last 5; the store has them all (as the server's
   // durable path would have written them).
   for (int i = 0; i < 20; ++i) {
-    const auto e = f.broker.publish({"d.t", std::to_string(i), "", ""});
+    const auto e = f.broker.publish({"d.t", std::to_string(i), "", "", ""});
     store::StoredEvent s{e->id, e->topic, e->offset, e->epoch, "", "", e->time_ms, e->data, ""};
     ASSERT_FALSE(store.append(std::span(&s, 1)));
   }
@@ -516,7 +516,7 @@ TEST(HttpApiEvents, HistoryReadsTheStoreForWhatHistoryNoLongerHolds) {
   EXPECT_EQ(all_pages(f, "topic=d.%3E&limit=4").size(), 20u);
   // Without a store, history is what there is.
   ApiFixture memory({}, nullptr, history);
-  for (int i = 0; i < 20; ++i) memory.broker.publish({"d.t", std::to_string(i), "", ""});
+  for (int i = 0; i < 20; ++i) memory.broker.publish({"d.t", std::to_string(i), "", "", ""});
   const auto recent = all_pages(memory, "topic=d.t");
   ASSERT_EQ(recent.size(), 5u);
   EXPECT_EQ(recent[0].at("offset").as_int64(), 16);

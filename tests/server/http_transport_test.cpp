@@ -15,35 +15,6 @@ namespace {
 
 namespace asio = boost::asio;
 
-struct RawHttp {
-  asio::io_context io;
-  net::tcp::socket socket{io};
-  asio::streambuf in;
-
-  explicit RawHttp(std::uint16_t port) { socket.connect({asio::ip::make_address("127.0.0.1"), port}); }
-  void write(const std::string& bytes) { asio::write(socket, asio::buffer(bytes)); }
-  // Reads one response (head + Content-Length body); returns "STATUS BODY".
-  std::string read_response() {
-    asio::read_until(socket, in, "\r\n\r\n");
-    std::string all(asio::buffers_begin(in.data()), asio::buffers_end(in.data()));
-    const auto head_end = all.find("\r\n\r\n") + 4;
-    const std::string head = all.substr(0, head_end);
-    std::size_t length = 0;
-    if (auto at = head.find("Content-Length: "); at != std::string::npos) length = std::stoul(head.substr(at + 16));
-    in.consume(head_end);
-    if (in.size() < length) asio::read(socket, in, asio::transfer_exactly(length - in.size()));
-    std::string body(asio::buffers_begin(in.data()), asio::buffers_begin(in.data()) + static_cast<std::ptrdiff_t>(length));
-    in.consume(length);
-    return head.substr(9, 3) + " " + body;
-  }
-  bool closed_by_peer() {
-    boost::system::error_code ec;
-    std::array<char, 16> b;
-    socket.read_some(asio::buffer(b), ec);
-    return ec == asio::error::eof || ec == asio::error::connection_reset;
-  }
-};
-
 TEST(ServerHttp, KeepAliveAndPipelinedRequestsAreAnsweredInOrder) {
   TestServer server;
   RawHttp c(server.server->port());

@@ -66,8 +66,8 @@ TEST(ServerLifecycle, TopicDroppedUnderLiveSubscriptions) {
   Background publisher([&](std::atomic<bool>& stop) {
     for (std::int64_t i = 0; !stop; ++i) {
       while (!stop && i - slowest.load() > 50) std::this_thread::yield();
-      server.server->broker().publish({"drop.me", std::to_string(i), "", ""});
-      if (i < 300) server.server->broker().publish({"keep.me", std::to_string(i), "", ""});
+      server.server->broker().publish({"drop.me", std::to_string(i), "", "", ""});
+      if (i < 300) server.server->broker().publish({"keep.me", std::to_string(i), "", "", ""});
     }
   });
   ASSERT_TRUE(run_until(io, [&] {
@@ -118,7 +118,7 @@ TEST(ServerLifecycle, ShutdownWithLiveSubscribersAndPublishing) {
   auto clients = subscribed_clients(io, server, 200, "live.>");
   // Bounded volume (about 0.5 MiB per client), so no client becomes a slow consumer.
   Background publisher([&](std::atomic<bool>& stop) {
-    for (int i = 0; !stop && i < 5000; ++i) server.server->broker().publish({"live.x", std::to_string(i), "", ""});
+    for (int i = 0; !stop && i < 5000; ++i) server.server->broker().publish({"live.x", std::to_string(i), "", "", ""});
   });
   ASSERT_TRUE(run_until(io, [&] { return clients[0]->count("event") >= 10; }));
   // A generous drain: it ends as soon as every close handshake is done, and a
@@ -167,7 +167,7 @@ TEST(ServerLifecycle, AbruptDisconnectsMidWrite) {
   auto clients = subscribed_clients(io, server, 50, "flood");
   const std::string payload = "\"" + std::string(4096, 'z') + "\"";
   Background publisher([&](std::atomic<bool>& stop) {
-    while (!stop) server.server->broker().publish({"flood", payload, "", ""});
+    while (!stop) server.server->broker().publish({"flood", payload, "", "", ""});
   });
   // Each client aborts after a different number of events (unless the server
   // already closed it as a slow consumer: the flood is faster than this thread reads).
@@ -219,7 +219,7 @@ TEST(ServerLifecycle, SlowConsumerIsClosedWith4008OthersUnaffected) {
   Background publisher([&](std::atomic<bool>& stop) {
     for (int i = 0; i < kEvents && !stop; ++i) {
       while (i - slowest_reader.load() > 8 && !stop) std::this_thread::yield();
-      server.server->broker().publish({"firehose", payload, "", ""});
+      server.server->broker().publish({"firehose", payload, "", "", ""});
     }
   });
   ASSERT_TRUE(run_until(io, [&] {

@@ -29,7 +29,7 @@ std::vector<std::int64_t> offsets(const JsonClient& c, std::string_view topic) {
 TEST(ServerReplay, ResumesFromAnOffsetThenGoesLive) {
   TestServer server;
   std::string epoch;
-  for (int i = 0; i < 100; ++i) epoch = server.server->broker().publish({"r.t", std::to_string(i), "", ""})->epoch;
+  for (int i = 0; i < 100; ++i) epoch = server.server->broker().publish({"r.t", std::to_string(i), "", "", ""})->epoch;
   asio::io_context io;
   JsonClient c(io, server.url());
   ASSERT_TRUE(run_until(io, [&] { return c.open; }));
@@ -40,7 +40,7 @@ TEST(ServerReplay, ResumesFromAnOffsetThenGoesLive) {
   EXPECT_EQ(ack.at("replayed").as_int64(), 60);
   // The ack comes before the replayed events.
   EXPECT_EQ(c.messages.front().at("type").as_string(), "ack");
-  server.server->broker().publish({"r.t", "\"live\"", "", ""});
+  server.server->broker().publish({"r.t", "\"live\"", "", "", ""});
   ASSERT_TRUE(run_until(io, [&] { return c.count("event") == 61; }));
   std::vector<std::int64_t> expected;
   for (int i = 41; i <= 101; ++i) expected.push_back(i);
@@ -59,14 +59,14 @@ TEST(ServerReplay, ReplayUnderConcurrentPublishingHasNoGapAndNoDuplicate) {
     const std::string topic = "race." + std::to_string(round);
     std::string epoch;
     const int before = 1000 + static_cast<int>(rng() % 3000);
-    for (int i = 0; i < before; ++i) epoch = server.server->broker().publish({topic, big, "", ""})->epoch;
+    for (int i = 0; i < before; ++i) epoch = server.server->broker().publish({topic, big, "", "", ""})->epoch;
     const std::uint64_t resume = rng() % before;
     constexpr int kDuring = 3000;
     asio::io_context io;
     JsonClient c(io, server.url());
     ASSERT_TRUE(run_until(io, [&] { return c.open; }));
     Background publisher([&](std::atomic<bool>& stop) {
-      for (int i = 0; i < kDuring && !stop; ++i) server.server->broker().publish({topic, "1", "", ""});
+      for (int i = 0; i < kDuring && !stop; ++i) server.server->broker().publish({topic, "1", "", "", ""});
     });
     c.send({{"op", "subscribe"}, {"id", 1}, {"topic", topic}, {"since", since(resume, epoch)}});
     const std::size_t total = before + kDuring - resume;
@@ -90,7 +90,7 @@ TEST(ServerReplay, UncoveredResumePointSaysRecoveredFalseAndFollowsTheFallback) 
   settings.history_max_events = 10;
   TestServer server(settings);
   std::string epoch;
-  for (int i = 0; i < 50; ++i) epoch = server.server->broker().publish({"trim", std::to_string(i), "", ""})->epoch;
+  for (int i = 0; i < 50; ++i) epoch = server.server->broker().publish({"trim", std::to_string(i), "", "", ""})->epoch;
   asio::io_context io;
   JsonClient oldest(io, server.url()), latest(io, server.url()), wrong_epoch(io, server.url());
   ASSERT_TRUE(run_until(io, [&] { return oldest.open && latest.open && wrong_epoch.open; }));
@@ -118,9 +118,9 @@ TEST(ServerReplay, PatternResumesPerTopicAndByTimeForNewTopics) {
   TestServer server;
   auto& broker = server.server->broker();
   std::string epoch_a;
-  for (int i = 0; i < 5; ++i) epoch_a = broker.publish({"p.a", std::to_string(i), "", ""})->epoch;
-  const auto t0 = broker.publish({"p.b", "0", "", ""})->time_ms;
-  broker.publish({"p.b", "1", "", ""});
+  for (int i = 0; i < 5; ++i) epoch_a = broker.publish({"p.a", std::to_string(i), "", "", ""})->epoch;
+  const auto t0 = broker.publish({"p.b", "0", "", "", ""})->time_ms;
+  broker.publish({"p.b", "1", "", "", ""});
   asio::io_context io;
   JsonClient c(io, server.url());
   ASSERT_TRUE(run_until(io, [&] { return c.open; }));

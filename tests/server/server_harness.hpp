@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
@@ -95,6 +96,42 @@ struct RawWsPeer {
     protocol::ClientHandshake handshake(hs);
     boost::asio::write(socket, boost::asio::buffer(handshake.request()));
     boost::asio::read_until(socket, head, "\r\n\r\n");
+  }
+};
+
+/// A blocking HTTP/1.1 client on one keep-alive connection.
+struct RawHttp {
+  boost::asio::io_context io;
+  net::tcp::socket socket{io};
+  boost::asio::streambuf in;
+
+  explicit RawHttp(std::uint16_t port) { socket.connect({boost::asio::ip::make_address("127.0.0.1"), port}); }
+  void write(const std::string& bytes) { boost::asio::write(socket, boost::asio::buffer(bytes)); }
+  // Reads one response (head + Content-Length body); returns "STATUS BODY".
+  std::string read_response() {
+    boost::asio::read_until(socket, in, "\r\n\r\n");
+    std::string all(boost::asio::buffers_begin(in.data()), boost::asio::buffers_end(in.data()));
+    const auto head_end = all.find("\r\n\r\n") + 4;
+    const std::string head = all.substr(0, head_end);
+    std::size_t length = 0;
+    if (auto at = head.find("Content-Length: "); at != std::string::npos) length = std::stoul(head.substr(at + 16));
+    in.consume(head_end);
+    if (in.size() < length) boost::asio::read(socket, in, boost::asio::transfer_exactly(length - in.size()));
+    std::string body(boost::asio::buffers_begin(in.data()), boost::asio::buffers_begin(in.data()) + static_cast<std::ptrdiff_t>(length));
+    in.consume(length);
+    return head.substr(9, 3) + " " + body;
+  }
+  /// POSTs `body` (JSON) to `target`; returns "STATUS BODY".
+  std::string post(const std::string& target, const std::string& body) {
+    write("POST " + target + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
+          std::to_string(body.size()) + "\r\n\r\n" + body);
+    return read_response();
+  }
+  bool closed_by_peer() {
+    boost::system::error_code ec;
+    std::array<char, 16> b;
+    socket.read_some(boost::asio::buffer(b), ec);
+    return ec == boost::asio::error::eof || ec == boost::asio::error::connection_reset;
   }
 };
 

@@ -52,7 +52,7 @@ TEST(SubscriptionStreams, DeleteClosesAttachedStreamsWith4404OthersUntouched) {
   // here can become a slow consumer however slowly this thread reads.
   constexpr int kEvents = 500;
   Background publisher([&](std::atomic<bool>& stop) {
-    for (int i = 0; !stop && i < kEvents; ++i) server.server->broker().publish({"orders.eu", std::to_string(i), "", ""});
+    for (int i = 0; !stop && i < kEvents; ++i) server.server->broker().publish({"orders.eu", std::to_string(i), "", "", ""});
   });
   ASSERT_TRUE(run_until(io, [&] { return streams[0]->count("event") >= 10; }));
   std::atomic<int> removed{0};
@@ -95,15 +95,15 @@ TEST(SubscriptionStreams, FilterAndSinceApplyToTheStream) {
                           json::parse(R"({"all":[{"field":"data.amount","op":">=","value":100},)"
                                       R"({"field":"data.ok","op":"==","value":true}]})"));
   auto& broker = server.server->broker();
-  broker.publish({"transfers", R"({"amount":150,"ok":true})", "", ""});   // offset 1: matches
-  broker.publish({"transfers", R"({"amount":50,"ok":true})", "", ""});    // 2: too small
-  broker.publish({"transfers", R"({"amount":500,"ok":true})", "", ""});   // 3: matches
+  broker.publish({"transfers", R"({"amount":150,"ok":true})", "", "", ""});   // offset 1: matches
+  broker.publish({"transfers", R"({"amount":50,"ok":true})", "", "", ""});    // 2: too small
+  broker.publish({"transfers", R"({"amount":500,"ok":true})", "", "", ""});   // 3: matches
   asio::io_context io;
   JsonClient stream(io, stream_url(server, sub->id, "?since=1"));
   ASSERT_TRUE(run_until(io, [&] { return stream.count("event") == 1; }));
   EXPECT_EQ(stream.events()[0].at("offset").as_int64(), 3);  // after offset 1, filtered
-  broker.publish({"transfers", R"({"amount":700,"ok":false})", "", ""});  // 4: not ok
-  broker.publish({"transfers", R"({"amount":900,"ok":true})", "", ""});   // 5: matches
+  broker.publish({"transfers", R"({"amount":700,"ok":false})", "", "", ""});  // 4: not ok
+  broker.publish({"transfers", R"({"amount":900,"ok":true})", "", "", ""});   // 5: matches
   ASSERT_TRUE(run_until(io, [&] { return stream.count("event") == 2; }));
   EXPECT_EQ(stream.events()[1].at("offset").as_int64(), 5);
   EXPECT_EQ(sub->counters.events_matched.load(), 3u);

@@ -24,6 +24,9 @@ struct PublishRequest {
   std::string data;   ///< serialized JSON
   std::string type;   ///< optional
   std::string key;    ///< optional
+  /// The publisher's idempotencyKey ("" when none): stored with the event,
+  /// so a repeat is recognised after a restart (see server::IdempotencyIndex).
+  std::string idempotency_key;
 };
 
 /// Bounds of each topic's in-memory history; the oldest events go first.

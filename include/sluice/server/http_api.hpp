@@ -21,6 +21,7 @@
 
 #include "sluice/broker/broker.hpp"
 #include "sluice/server/http_types.hpp"
+#include "sluice/server/idempotency_index.hpp"
 #include "sluice/server/subscription_registry.hpp"
 
 namespace sluice::store {
@@ -35,7 +36,8 @@ struct ApiLimits {
   std::size_t max_batch = 1000;              ///< events per POST /v1/events/batch
   std::size_t max_page = 1000;               ///< largest `limit` of a paged GET
   std::size_t default_page = 100;            ///< `limit` when none is given
-  /// A repeated idempotencyKey within this window returns the first result.
+  /// A repeated idempotencyKey within this window returns the first result
+  /// (these two apply when the HttpApi makes its own IdempotencyIndex).
   std::chrono::milliseconds idempotency_window = std::chrono::hours(24);
   /// Keys remembered in memory; beyond it the oldest are forgotten early
   /// (the store, when there is one, still finds them).
@@ -68,8 +70,11 @@ class HttpApi {
 
   /// `broker` and `subscriptions` (and `store`, which may be null: memory
   /// mode) must outlive the HttpApi. `clock` defaults to the system clock.
+  /// `idempotency` is the key index shared with the other ways to publish
+  /// (it must outlive the HttpApi); null: the HttpApi makes its own, from
+  /// `limits`, `store` and `clock`.
   HttpApi(broker::Broker& broker, SubscriptionRegistry& subscriptions, store::EventStore* store,
-          ApiLimits limits = {}, Clock clock = {});
+          ApiLimits limits = {}, Clock clock = {}, IdempotencyIndex* idempotency = nullptr);
   HttpApi(const HttpApi&) = delete;
   HttpApi& operator=(const HttpApi&) = delete;
 
@@ -92,14 +97,6 @@ class HttpApi {
     broker::PublishRequest request;
     std::string idempotency_key;  // "" when none
     std::uint64_t fingerprint = 0;
-  };
-  // A remembered idempotency key: in flight (waiters queue up) or done.
-  struct IdempotencyEntry {
-    std::uint64_t fingerprint = 0;
-    bool done = false;
-    std::string result;       // {"id","topic","offset","epoch"}
-    std::int64_t time_ms = 0;  // when it completed
-    std::vector<std::pair<std::uint64_t, HttpRespond>> waiters;
   };
   struct PublishOutcome {
     broker::EventPtr event;  // null if it was not published
@@ -131,10 +128,6 @@ class HttpApi {
   std::string publish_result(const broker::Event& event) const;
   void remember_event(const broker::EventPtr& event);
   std::vector<broker::EventPtr> fetch_topic(const std::string& topic, std::uint64_t after, std::size_t limit);
-  void prune_idempotency_locked(std::int64_t now_ms);
-  void complete_key(const std::string& key, std::uint64_t fingerprint, const std::string& result);
-  void abandon_key(const std::string& key, const HttpResponse& answer);
-  std::optional<std::pair<std::uint64_t, std::string>> stored_idempotent(const std::string& key);
 
   // Subscriptions (http_subscriptions.cpp).
   HttpResponse post_subscription(const HttpRequest& request);
@@ -157,9 +150,8 @@ class HttpApi {
   // of one topic get consecutive offsets (against other HTTP publishers).
   std::shared_mutex publish_mutex_;
 
-  std::mutex idempotency_mutex_;
-  std::unordered_map<std::string, IdempotencyEntry> idempotency_;
-  std::deque<std::pair<std::int64_t, std::string>> idempotency_order_;  // completion order
+  std::unique_ptr<IdempotencyIndex> own_idempotency_;  // when none was given
+  IdempotencyIndex* idempotency_;
 
   std::mutex index_mutex_;
   std::unordered_map<std::string, std::weak_ptr<const broker::Event>> event_index_;

@@ -5,6 +5,8 @@
 // subscriptions in the loop's hub and removes every one of them on close.
 #pragma once
 
+#include <boost/json/object.hpp>
+
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -16,6 +18,7 @@
 #include "sluice/broker/broker.hpp"
 #include "sluice/broker/loop_hub.hpp"
 #include "sluice/net/connection.hpp"
+#include "sluice/server/idempotency_index.hpp"
 #include "sluice/server/subscription_registry.hpp"
 
 namespace sluice::server {
@@ -31,8 +34,9 @@ struct InbandLimits {
 class InbandSession final : public broker::LoopHub::Subscriber,
                             public std::enable_shared_from_this<InbandSession> {
  public:
-  InbandSession(std::uint64_t id, broker::LoopHub& hub, broker::Broker& broker, InbandLimits limits,
-                std::shared_ptr<net::Connection> connection);
+  /// `idempotency` (shared with the HTTP API) must outlive the session.
+  InbandSession(std::uint64_t id, broker::LoopHub& hub, broker::Broker& broker, IdempotencyIndex& idempotency,
+                InbandLimits limits, std::shared_ptr<net::Connection> connection);
   InbandSession(const InbandSession&) = delete;
   InbandSession& operator=(const InbandSession&) = delete;
   ~InbandSession();
@@ -67,7 +71,11 @@ class InbandSession final : public broker::LoopHub::Subscriber,
 
  private:
   void deliver_now(const broker::EventPtr& event);
+  void publish(const std::string& id_json, const boost::json::object& request);
   void on_published(const std::string& id_json, const broker::EventPtr& event, std::error_code ec);
+  void send_publish_ack(const std::string& id_json, const PublishedEvent& event, bool duplicate);
+  void send_publish_failure(const std::string& id_json, std::error_code ec);
+  void answer_repeat(const std::string& id_json, const IdempotencyIndex::Answer& answer);
   void start_replay(broker::ReplayResult replay);
   void handle_request(std::string_view text);
   void send_json(const std::string& json);
@@ -76,6 +84,7 @@ class InbandSession final : public broker::LoopHub::Subscriber,
   std::uint64_t id_;
   broker::LoopHub& hub_;
   broker::Broker& broker_;
+  IdempotencyIndex& idempotency_;
   InbandLimits limits_;
   std::shared_ptr<net::Connection> connection_;
   std::unordered_map<std::string, std::string> subscriptions_;  // pattern -> request id (JSON)

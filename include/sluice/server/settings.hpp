@@ -32,6 +32,8 @@ struct ServerSettings {
   std::size_t history_max_events = 10'000;             ///< per topic, in memory
   std::size_t history_max_bytes = 16 * 1024 * 1024;    ///< per topic, in memory
   std::chrono::milliseconds history_max_age{24LL * 3600 * 1000};  ///< older events leave history
+  std::chrono::milliseconds idempotency_window{24LL * 3600 * 1000};  ///< a repeated idempotencyKey within it is not published again
+  std::size_t idempotency_max_keys = 100'000;  ///< keys kept in memory (older ones: looked up in the store)
   std::string store = "sqlite";          ///< "sqlite" (durable, in data_dir) or "memory"
   std::string data_dir = "sluice-data";  ///< where the sqlite store lives
   store::Durability durability = store::Durability::fsync;  ///< when a publish counts as stored

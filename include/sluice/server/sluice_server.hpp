@@ -19,6 +19,7 @@
 #include "sluice/net/server.hpp"
 #include "sluice/server/http_api.hpp"
 #include "sluice/server/http_types.hpp"
+#include "sluice/server/idempotency_index.hpp"
 #include "sluice/server/subscription_registry.hpp"
 #include "sluice/server/inband_session.hpp"
 #include "sluice/server/settings.hpp"
@@ -83,6 +84,7 @@ class SluiceServer {
   std::unique_ptr<store::GroupCommitLog> log_;
   std::unique_ptr<broker::Broker> broker_;
   std::unique_ptr<SubscriptionRegistry> subscriptions_;
+  std::unique_ptr<IdempotencyIndex> idempotency_;  // shared by HTTP and /v1/ws publishes
   std::unique_ptr<HttpApi> api_;
   std::unique_ptr<net::Server> listener_;
   std::atomic<std::size_t> connections_{0};
