@@ -32,14 +32,23 @@ std::string new_epoch() { return random_hex(8); }
 Broker::Broker(Dispatch dispatch, HistoryLimits limits, store::GroupCommitLog* log)
     : dispatch_(std::move(dispatch)), limits_(limits), log_(log), id_prefix_(random_hex(4)) {}
 
-void Broker::trim(TopicState& state, std::int64_t now_ms) const {
+bool Broker::trim(TopicState& state, std::int64_t now_ms) const {
   auto& h = state.history;
   const std::int64_t oldest_allowed = now_ms - limits_.max_age.count();
+  bool dropped = false;
   while (!h.empty() && (h.size() > limits_.max_events || state.history_bytes > limits_.max_bytes ||
                         h.front()->time_ms < oldest_allowed)) {
     state.history_bytes -= h.front()->frame->size();
     h.pop_front();
+    dropped = true;
   }
+  return dropped;
+}
+
+void Broker::mark_moved(Shard& shard, const std::string& topic, TopicState& state) {
+  if (state.moved) return;
+  state.moved = true;
+  shard.moved.push_back(topic);
 }
 
 std::string Broker::next_id() {
@@ -93,11 +102,13 @@ void Broker::publish_async(PublishRequest request, Published done) {
 // Under the shard lock: history, then every loop. A replay snapshot (same
 // lock) therefore never misses an event nor sees one twice.
 void Broker::commit(Shard& shard, const EventPtr& event) {
-  TopicState& state = shard.topics[event->topic];
+  auto it = shard.topics.find(event->topic);  // created by publish_async, never erased
+  TopicState& state = it->second;
   ++shard.published;
   state.history.push_back(event);
   state.history_bytes += event->frame->size();
-  trim(state, event->time_ms);
+  state.committed = event->offset;
+  if (trim(state, event->time_ms)) mark_moved(shard, it->first, state);
   dispatch_(event);
 }
 
@@ -113,19 +124,30 @@ void Broker::restore(const std::vector<store::TopicPosition>& positions,
   for (const auto& p : positions) {
     Shard& shard = shards_[std::hash<std::string>{}(p.topic) % kShards];
     std::lock_guard lock(shard.mutex);
-    TopicState& state = shard.topics[p.topic];
+    auto [it, inserted] = shard.topics.try_emplace(p.topic);
+    TopicState& state = it->second;
     state.epoch = p.epoch;
     state.next_offset = p.last_offset + 1;
+    state.committed = p.last_offset;
+    // The store may hold more than history now keeps: the first sweep trims it.
+    mark_moved(shard, it->first, state);
   }
+  const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
   for (const auto& e : recent) {
     Shard& shard = shards_[std::hash<std::string>{}(e.topic) % kShards];
     std::lock_guard lock(shard.mutex);
-    TopicState& state = shard.topics[e.topic];
+    auto [it, inserted] = shard.topics.try_emplace(e.topic);
+    TopicState& state = it->second;
     auto event = make_event(Event{e.id, e.topic, e.offset, e.epoch, e.type, e.key, e.time_ms, e.data, {}, {}});
     state.history_bytes += event->frame->size();
     state.history.push_back(std::move(event));
     if (state.epoch.empty()) state.epoch = e.epoch;
     state.next_offset = std::max(state.next_offset, e.offset + 1);
+    state.committed = std::max(state.committed, e.offset);
+    trim(state, now_ms);  // the store's recent events may be over the byte bound
+    mark_moved(shard, it->first, state);
   }
 }
 
@@ -199,6 +221,34 @@ std::optional<std::pair<std::uint64_t, std::string>> Broker::topic_info(const st
   const auto& state = it->second;
   const std::uint64_t first = state.history.empty() ? state.next_offset : state.history.front()->offset;
   return std::make_pair(first, state.epoch);
+}
+
+std::vector<std::pair<std::string, std::uint64_t>> Broker::take_history_starts(std::int64_t now_ms) {
+  std::vector<std::pair<std::string, std::uint64_t>> out;
+  for (auto& shard : shards_) {
+    std::lock_guard lock(shard.mutex);
+    // The age bound, for topics nobody publishes to (publishes apply it too).
+    for (auto& [topic, state] : shard.topics) {
+      if (!state.history.empty() && trim(state, now_ms)) mark_moved(shard, topic, state);
+    }
+    for (auto& topic : shard.moved) {
+      TopicState& state = shard.topics.at(topic);
+      state.moved = false;
+      // Empty history: everything committed so far may go, nothing after it
+      // (an event being stored has a higher offset and is kept).
+      const std::uint64_t keep_from = state.history.empty() ? state.committed + 1 : state.history.front()->offset;
+      out.emplace_back(std::move(topic), keep_from);
+    }
+    shard.moved.clear();
+  }
+  return out;
+}
+
+void Broker::mark_history_moved(const std::string& topic) {
+  Shard& shard = shards_[std::hash<std::string>{}(topic) % kShards];
+  std::lock_guard lock(shard.mutex);
+  auto it = shard.topics.find(topic);
+  if (it != shard.topics.end()) mark_moved(shard, it->first, it->second);
 }
 
 std::uint64_t Broker::published() const {

@@ -19,7 +19,8 @@ std::chrono::milliseconds ms(Seconds s) { return std::chrono::milliseconds(stati
 struct ServeOptions {
   server::ServerSettings settings;
   Seconds ping_interval = 25, pong_timeout = 10, idle_timeout = 0, handshake_timeout = 10, close_timeout = 5,
-          shutdown_drain = 10, history_max_age = 24 * 3600, idempotency_window = 24 * 3600;
+          shutdown_drain = 10, history_max_age = 24 * 3600, idempotency_window = 24 * 3600,
+          retention_interval = 1;
   std::string overflow = "close";
   std::string durability = "fsync";
   bool no_deflate = false;
@@ -35,6 +36,7 @@ int run(ServeOptions& o) {
   s.shutdown_drain = ms(o.shutdown_drain);
   s.history_max_age = ms(o.history_max_age);
   s.idempotency_window = ms(o.idempotency_window);
+  s.retention_interval = ms(o.retention_interval);
   s.overflow = o.overflow == "drop" ? net::OverflowPolicy::drop : net::OverflowPolicy::close;
   s.durability = o.durability == "os-buffered" ? store::Durability::os_buffered : store::Durability::fsync;
   s.deflate = !o.no_deflate;
@@ -121,6 +123,9 @@ void add_serve_command(CLI::App& app) {
       ->envname("SLUICE_HISTORY_MAX_BYTES")->capture_default_str();
   serve->add_option("--history-max-age", options->history_max_age, "Seconds an event stays in history")
       ->envname("SLUICE_HISTORY_MAX_AGE")->capture_default_str();
+  serve->add_option("--retention-interval", options->retention_interval,
+                    "Seconds between trims of the sqlite store to what history keeps (the --history-* bounds)")
+      ->envname("SLUICE_RETENTION_INTERVAL")->capture_default_str();
   serve->add_option("--idempotency-window", options->idempotency_window,
                     "Seconds a publish's idempotencyKey is remembered: a repeat within it returns the first result")
       ->envname("SLUICE_IDEMPOTENCY_WINDOW")->capture_default_str();

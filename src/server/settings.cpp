@@ -18,6 +18,7 @@ std::string ServerSettings::validate() const {
   }
   if (tls_cert.empty() != tls_key.empty()) return "tls-cert and tls-key go together";
   if (history_max_age.count() <= 0) return "history-max-age must be > 0";
+  if (retention_interval.count() <= 0) return "retention-interval must be > 0";
   if (idempotency_window.count() <= 0) return "idempotency-window must be > 0";
   if (store != "sqlite" && store != "memory") return "store must be 'sqlite' or 'memory', not '" + store + "'";
   if (store == "sqlite" && data_dir.empty()) return "data-dir must not be empty with the sqlite store";

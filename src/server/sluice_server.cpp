@@ -105,6 +105,7 @@ bool SluiceServer::start(std::string& error) {
                             std::chrono::system_clock::now().time_since_epoch()).count();
     broker_->restore(store_->load_positions(),
                      store_->load_recent(settings_.history_max_events, now_ms - settings_.history_max_age.count()));
+    retention_ = std::make_unique<StoreRetention>(*broker_, *store_, settings_.retention_interval);
   }
   idempotency_ = std::make_unique<IdempotencyIndex>(
       store_.get(), IdempotencyLimits{settings_.idempotency_window, settings_.idempotency_max_keys});
@@ -318,6 +319,7 @@ void SluiceServer::shutdown(std::chrono::milliseconds drain) {
     drained_.wait_for(lock, std::chrono::seconds(2), [this] { return connections_.load() == 0; });
   }
   // 4. Flush durable state: whatever was submitted is written before we go.
+  if (retention_) retention_->stop();
   if (log_) log_->stop();
   // 5. Stop the loops; what is left is freed with them, from this thread.
   loops_->stop();

@@ -23,6 +23,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -119,6 +120,7 @@ class SqliteStore final : public EventStore {
   std::optional<StoredEvent> find(std::string_view id) override;
   std::optional<StoredEvent> find_idempotent(std::string_view key, std::int64_t min_time_ms) override;
   std::error_code trim(std::string_view topic, std::uint64_t keep_from) override;
+  std::error_code trim_batch(std::span<const TrimPoint> points) override;
   std::error_code put_subscription(const StoredSubscription& subscription) override;
   bool delete_subscription(std::string_view id) override;
   std::vector<StoredSubscription> load_subscriptions() override;
@@ -130,7 +132,7 @@ class SqliteStore final : public EventStore {
  private:
   struct Writer {
     Connection db;  // declared first: destroyed after its statements
-    Statement begin, commit, rollback, insert_event, upsert_topic, trim, put_subscription,
+    Statement begin, commit, rollback, insert_event, upsert_topic, trim, oldest, put_subscription,
         delete_subscription;
   };
   struct Reader {
@@ -295,6 +297,7 @@ bool SqliteStore::open(const std::string& directory, Durability durability, std:
        "INSERT INTO topics (topic, epoch, last_offset) VALUES (?1, ?2, ?3) "
        "ON CONFLICT (topic) DO UPDATE SET epoch = excluded.epoch, last_offset = excluded.last_offset"},
       {writer_.trim, R"sql(DELETE FROM events WHERE topic = ?1 AND "offset" < ?2)sql"},
+      {writer_.oldest, R"sql(SELECT "offset" FROM events WHERE topic = ?1 ORDER BY "offset" LIMIT 1)sql"},
       {writer_.put_subscription,
        "INSERT INTO subscriptions (id, json) VALUES (?1, ?2) "
        "ON CONFLICT (id) DO UPDATE SET json = excluded.json"},
@@ -391,6 +394,54 @@ std::error_code SqliteStore::trim(std::string_view topic, std::uint64_t keep_fro
   writer_.trim.bind(1, topic);
   writer_.trim.bind(2, clamp_to_sql(keep_from));
   return run_simple(writer_.trim, "trim");
+}
+
+// Transactions of at most ~kRowsPerTransaction deleted rows, the writer
+// mutex released between them: a group commit waits for one chunk at most.
+std::error_code SqliteStore::trim_batch(std::span<const TrimPoint> points) {
+  constexpr std::uint64_t kRowsPerTransaction = 4096;
+  std::size_t next = 0;
+  while (next < points.size()) {
+    std::lock_guard lock(writer_mutex_);
+    sqlite3* db = writer_.db.get();
+    if (auto ec = run_simple(writer_.begin, "trim: BEGIN")) return ec;
+    std::uint64_t budget = kRowsPerTransaction;
+    while (next < points.size() && budget > 0) {
+      const TrimPoint& p = points[next];
+      const std::uint64_t keep_from = std::min(p.keep_from, kMaxSqlInt);
+      std::uint64_t oldest = keep_from;
+      {
+        Statement& s = writer_.oldest;
+        ResetOnExit reset(s);
+        s.bind(1, p.topic);
+        const int rc = s.step();
+        if (rc == SQLITE_ROW) {
+          oldest = static_cast<std::uint64_t>(s.column_int64(0));
+        } else if (rc != SQLITE_DONE) {
+          auto ec = fail(db, rc, "trim: oldest of '" + p.topic + "'");
+          rollback_if_open();
+          return ec;
+        }
+      }
+      // Offsets of a topic are (nearly) dense: `budget` offsets are about `budget` rows.
+      const std::uint64_t upto = oldest >= keep_from ? keep_from : std::min(keep_from, oldest + budget);
+      if (upto > oldest) {
+        writer_.trim.bind(1, p.topic);
+        writer_.trim.bind(2, static_cast<std::int64_t>(upto));
+        if (auto ec = run_simple(writer_.trim, "trim '" + p.topic + "'")) {
+          rollback_if_open();
+          return ec;
+        }
+        budget -= std::min<std::uint64_t>(budget, std::max<std::uint64_t>(1, sqlite3_changes(db)));
+      }
+      if (upto >= keep_from) ++next;
+    }
+    if (auto ec = run_simple(writer_.commit, "trim: COMMIT")) {
+      rollback_if_open();
+      return ec;
+    }
+  }
+  return {};
 }
 
 std::error_code SqliteStore::put_subscription(const StoredSubscription& subscription) {

@@ -61,6 +61,16 @@ bool run_until(boost::asio::io_context& io, Done done, std::chrono::milliseconds
   return done();
 }
 
+/// Checks `done()` every 5 ms until it holds or `bound` passes; returns
+/// done(). For state that a server thread changes with nothing to wait on
+/// (e.g. the store after a retention sweep).
+template <class Done>
+bool eventually(Done done, std::chrono::milliseconds bound = 30s) {
+  const auto deadline = std::chrono::steady_clock::now() + bound;
+  while (!done() && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(5ms);
+  return done();
+}
+
 /// Runs `body(stop)` on a thread; stops and joins it when destroyed, so a
 /// failed assertion cannot leave a thread running.
 class Background {

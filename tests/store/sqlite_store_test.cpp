@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <fstream>
+#include <map>
 #include <thread>
 
 #include "store/sqlite_util.hpp"
@@ -174,6 +175,33 @@ TEST(StoreSqlite, TrimDeletesBelowKeepFromAndKeepsThePosition) {
   EXPECT_EQ(positions[0].last_offset, 10u);  // offsets continue after a full trim
 
   ASSERT_FALSE(store->trim("missing", 3));  // a no-op, not an error
+}
+
+// Retention: many topics at once, a big trim split into several transactions
+// (4096 rows each), every topic's position kept.
+TEST(StoreSqlite, TrimBatchTrimsEveryTopicToItsPoint) {
+  TempDir dir;
+  auto store = open_or_fail(dir.str());
+  ASSERT_NE(store, nullptr);
+  ASSERT_FALSE(store->append(range("a", 1, 10'001)));
+  ASSERT_FALSE(store->append(range("b", 1, 51)));
+  ASSERT_FALSE(store->append(range("c", 1, 21)));
+  ASSERT_FALSE(store->append(range("d", 1, 4)));
+  const std::vector<TrimPoint> points{{"a", 9'901}, {"b", 1}, {"missing", 7}, {"c", UINT64_MAX}, {"d", 3}};
+  ASSERT_FALSE(store->trim_batch(points)) << store->last_error();
+  const auto a = offsets(store->read("a", 0, 20'000));
+  ASSERT_EQ(a.size(), 100u);
+  EXPECT_EQ(a.front(), 9'901u);
+  EXPECT_EQ(store->read("b", 0, 100).size(), 50u);
+  EXPECT_TRUE(store->read("c", 0, 100).empty());
+  EXPECT_EQ(offsets(store->read("d", 0, 100)), (std::vector<std::uint64_t>{3}));
+  EXPECT_FALSE(store->find("evt_a_9900").has_value());
+  EXPECT_TRUE(store->find("evt_a_9901").has_value());
+  std::map<std::string, std::uint64_t> positions;
+  for (const auto& p : store->load_positions()) positions[p.topic] = p.last_offset;
+  EXPECT_EQ(positions, (std::map<std::string, std::uint64_t>{{"a", 10'000}, {"b", 50}, {"c", 20}, {"d", 3}}));
+  ASSERT_FALSE(store->trim_batch(points));  // again: nothing left to do, no error
+  EXPECT_EQ(store->read("a", 0, 20'000).size(), 100u);
 }
 
 TEST(StoreSqlite, IdempotencyLookupHonoursTheTimeWindow) {

@@ -105,20 +105,35 @@ class Broker {
   /// Events published so far (all topics). Thread-safe.
   std::uint64_t published() const;
 
+  /// For store retention: applies the age bound to every topic's history
+  /// (as of `now_ms`), then returns each topic whose history start moved
+  /// since the last call (or that was restored), with the first offset a
+  /// store must keep for it: events below it are no longer in history. An
+  /// event still being stored is never below it. Thread-safe.
+  std::vector<std::pair<std::string, std::uint64_t>> take_history_starts(std::int64_t now_ms);
+  /// Reports `topic` again at the next take_history_starts (a failed trim).
+  void mark_history_moved(const std::string& topic);
+
  private:
   struct TopicState {
     std::uint64_t next_offset = 1;
+    std::uint64_t committed = 0;  // last offset that entered history (commits go in offset order)
     std::string epoch;
     std::deque<EventPtr> history;
     std::size_t history_bytes = 0;
+    bool moved = false;  // history start moved since take_history_starts
   };
-  void trim(TopicState& state, std::int64_t now_ms) const;
+  struct Shard;
+  /// Drops what is over the bounds; true if anything was dropped.
+  bool trim(TopicState& state, std::int64_t now_ms) const;
+  static void mark_moved(Shard& shard, const std::string& topic, TopicState& state);
   void replay_topic(const std::string& topic, const TopicState& state, const ReplayRequest& request,
                     ReplayResult& out) const;
   // Topics are sharded so unrelated topics rarely contend on one lock.
   struct Shard {
     mutable std::mutex mutex;
     std::unordered_map<std::string, TopicState> topics;
+    std::vector<std::string> moved;  // topics whose `moved` is set, in marking order
     std::uint64_t published = 0;
   };
   static constexpr std::size_t kShards = 64;

@@ -29,9 +29,11 @@ struct ServerSettings {
   std::chrono::milliseconds handshake_timeout{10'000};  ///< slowloris bound
   std::chrono::milliseconds close_timeout{5'000};   ///< close handshake bound
   std::chrono::milliseconds shutdown_drain{10'000}; ///< on SIGINT/SIGTERM: drain up to this long
-  std::size_t history_max_events = 10'000;             ///< per topic, in memory
-  std::size_t history_max_bytes = 16 * 1024 * 1024;    ///< per topic, in memory
+  std::size_t history_max_events = 10'000;             ///< per topic, in memory and in the store
+  std::size_t history_max_bytes = 16 * 1024 * 1024;    ///< per topic (sizes of the event frames)
   std::chrono::milliseconds history_max_age{24LL * 3600 * 1000};  ///< older events leave history
+  /// How often the store is trimmed to what history keeps (sqlite store).
+  std::chrono::milliseconds retention_interval{1000};
   std::chrono::milliseconds idempotency_window{24LL * 3600 * 1000};  ///< a repeated idempotencyKey within it is not published again
   std::size_t idempotency_max_keys = 100'000;  ///< keys kept in memory (older ones: looked up in the store)
   std::string store = "sqlite";          ///< "sqlite" (durable, in data_dir) or "memory"

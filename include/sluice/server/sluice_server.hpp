@@ -23,6 +23,7 @@
 #include "sluice/server/subscription_registry.hpp"
 #include "sluice/server/inband_session.hpp"
 #include "sluice/server/settings.hpp"
+#include "sluice/server/store_retention.hpp"
 
 namespace sluice::server {
 
@@ -83,6 +84,7 @@ class SluiceServer {
   std::unique_ptr<store::EventStore> store_;
   std::unique_ptr<store::GroupCommitLog> log_;
   std::unique_ptr<broker::Broker> broker_;
+  std::unique_ptr<StoreRetention> retention_;  // with a store: trims it to what history keeps
   std::unique_ptr<SubscriptionRegistry> subscriptions_;
   std::unique_ptr<IdempotencyIndex> idempotency_;  // shared by HTTP and /v1/ws publishes
   std::unique_ptr<HttpApi> api_;

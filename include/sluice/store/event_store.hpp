@@ -36,6 +36,12 @@ struct TopicPosition {
   std::uint64_t last_offset = 0;
 };
 
+/// Retention of one topic: its events with offset < `keep_from` may go.
+struct TrimPoint {
+  std::string topic;
+  std::uint64_t keep_from = 0;
+};
+
 /// A subscription resource, stored as its JSON document.
 struct StoredSubscription {
   std::string id;
@@ -48,9 +54,10 @@ enum class Durability {
   os_buffered,  ///< written to the OS; survives a process crash, not a power loss
 };
 
-/// Storage back end. Thread safety: append() and trim() are called from one
-/// writer thread; the read functions may be called from any thread
-/// concurrently with it (implementations use their own locking or connections).
+/// Storage back end. Thread safety: append() is called from one writer
+/// thread, trim() and trim_batch() from one retention thread; the read
+/// functions may be called from any thread concurrently with them
+/// (implementations use their own locking or connections).
 class EventStore {
  public:
   virtual ~EventStore() = default;
@@ -71,7 +78,17 @@ class EventStore {
   /// An event published with this idempotency key at or after `min_time_ms`.
   virtual std::optional<StoredEvent> find_idempotent(std::string_view key, std::int64_t min_time_ms) = 0;
   /// Deletes the events of `topic` with offset < `keep_from` (retention).
+  /// Topic positions (load_positions) are kept, so offsets continue.
   virtual std::error_code trim(std::string_view topic, std::uint64_t keep_from) = 0;
+  /// trim() for many topics, in few transactions of bounded size, so that
+  /// appends get in between (the SQLite store: a few thousand rows each).
+  /// Stops at the first failure. By default, trim() one topic at a time.
+  virtual std::error_code trim_batch(std::span<const TrimPoint> points) {
+    for (const auto& p : points) {
+      if (auto ec = trim(p.topic, p.keep_from)) return ec;
+    }
+    return {};
+  }
 
   virtual std::error_code put_subscription(const StoredSubscription& subscription) = 0;
   /// Returns true if it existed.
