@@ -11,6 +11,12 @@
 # Usage: bench/run_server_bench.sh [--quick] [--reps N] [--duration S] [--warmup S]
 #          [--servers "sluice beast websocketpp ws"] [--scenarios "fanout1k fanout10k echo idle"]
 #          [--no-install] [--no-build] [--sluice-args "--store memory"]
+#          [--build-dir DIR] [--baseline DIR]
+#
+# --build-dir: the build tree to use (default build/bench); --baseline: the
+# tree (or a copy: DIR/sluice, DIR/examples/echo_server) of another Sluice
+# build, measured as server "sluice-base" in the same rounds, for before/after
+# ratios of a change.
 #
 # Runtime: the full run is 3 rounds of 16 measurements of 2 s warm-up + 10 s
 # plus connection set-up: about 11 minutes on a 2-vCPU VM, plus the build
@@ -30,6 +36,7 @@ SERVERS="sluice beast websocketpp ws"
 SCENARIOS="fanout1k fanout10k echo idle"
 INSTALL=1 BUILD_IT=1
 SLUICE_ARGS=""  # extra `sluice serve` flags, e.g. "--store memory"
+BASELINE=""     # another Sluice build, measured as "sluice-base"
 FANOUT_PAYLOAD=64 ECHO_PAYLOAD=512 ECHO_CONNECTIONS=500 IDLE_CONNECTIONS=19000
 # Messages the slowest subscriber may lag behind the publisher: bounds the
 # servers' queues, and (Little's law) latency ~ in-flight / publish rate.
@@ -47,7 +54,9 @@ while [[ $# -gt 0 ]]; do
     --no-install) INSTALL=0; shift ;;
     --no-build) BUILD_IT=0; shift ;;
     --sluice-args) SLUICE_ARGS=$2; shift 2 ;;
-    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --build-dir) BUILD=$(realpath -m "$2"); LOGS="$BUILD/logs"; CSV="$BUILD/results.csv"; shift 2 ;;
+    --baseline) BASELINE=$(realpath "$2"); shift 2 ;;
+    -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -94,7 +103,7 @@ fi
 
 # --- build (its own build tree, so a build running in build/release is not disturbed) ---
 if [[ $BUILD_IT == 1 ]]; then
-  log "building (release flags) in build/bench"
+  log "building (release flags) in $BUILD"
   # Tests are not needed here (and a half-written test must not stop a benchmark).
   cmake --preset release -B "$BUILD" -DSLUICE_BUILD_TESTS=OFF > "$LOGS/configure.log" 2>&1 \
     || die "cmake configure failed (build/bench/logs/configure.log)"
@@ -109,6 +118,7 @@ LOADGEN="$BUILD/bench/sluice_loadgen"
 available() {
   case "$1" in
     sluice) [[ -x $BUILD/sluice && -x $BUILD/examples/echo_server ]] ;;
+    sluice-base) [[ -n $BASELINE && -x $BASELINE/sluice && -x $BASELINE/examples/echo_server ]] ;;
     beast) [[ -x $BUILD/bench/peers/beast_broadcast ]] ;;
     websocketpp) [[ -x $BUILD/bench/peers/websocketpp_broadcast ]] ;;
     ws) command -v node > /dev/null && [[ -d $PEERS/node_modules/ws ]] ;;
@@ -122,6 +132,7 @@ if [[ -x $BUILD/sluice ]] && "$BUILD/sluice" serve --help 2> /dev/null | grep -q
   SLUICE_STORE_ARGS=" --data-dir $SLUICE_DATA"
 fi
 
+[[ -n $BASELINE && $SERVERS != *sluice-base* ]] && SERVERS="sluice-base $SERVERS"
 ACTIVE=""
 for s in $SERVERS; do
   if available "$s"; then ACTIVE+="$s "; else log "$s is not available: skipped"; fi
@@ -138,6 +149,12 @@ server_command() {
         echo "$BUILD/examples/echo_server --port $port --no-deflate"
       else
         echo "$BUILD/sluice serve --port $port --threads 1 --ping-interval 0 --max-connections 30000 --shutdown-drain 1$SLUICE_STORE_ARGS $SLUICE_ARGS"
+      fi ;;
+    sluice-base)
+      if [[ $scenario == echo ]]; then
+        echo "$BASELINE/examples/echo_server --port $port --no-deflate"
+      else
+        echo "$BASELINE/sluice serve --port $port --threads 1 --ping-interval 0 --max-connections 30000 --shutdown-drain 1$SLUICE_STORE_ARGS $SLUICE_ARGS"
       fi ;;
     beast) echo "$BUILD/bench/peers/beast_broadcast --mode $mode --port $port" ;;
     websocketpp) echo "$BUILD/bench/peers/websocketpp_broadcast --mode $mode --port $port" ;;
@@ -188,7 +205,7 @@ PORT=$((20000 + ($$ % 40) * 250))
 measure() {
   local scenario=$1 server=$2 rep=$3
   local mode=$scenario protocol=broadcast n payload=$FANOUT_PAYLOAD in_flight="" extra=()
-  [[ $server == sluice ]] && protocol=sluice
+  [[ $server == sluice || $server == sluice-base ]] && protocol=sluice
   case "$scenario" in
     fanout1k) mode=fanout n=1000 in_flight=$IN_FLIGHT_1K ;;
     fanout10k) mode=fanout n=10000 in_flight=$IN_FLIGHT_10K ;;
