@@ -29,14 +29,15 @@ std::string random_hex(std::size_t bytes) {
 
 std::string new_epoch() { return random_hex(8); }
 
-Broker::Broker(Dispatch dispatch, HistoryLimits limits, store::GroupCommitLog* log)
-    : dispatch_(std::move(dispatch)), limits_(limits), log_(log), id_prefix_(random_hex(4)) {}
+Broker::Broker(Dispatch dispatch, HistoryPolicy history, store::GroupCommitLog* log)
+    : dispatch_(std::move(dispatch)), history_(std::move(history)), log_(log), id_prefix_(random_hex(4)) {}
 
 bool Broker::trim(TopicState& state, std::int64_t now_ms) const {
   auto& h = state.history;
-  const std::int64_t oldest_allowed = now_ms - limits_.max_age.count();
+  const HistoryLimits& limits = state.limits;
+  const std::int64_t oldest_allowed = now_ms - limits.max_age.count();
   bool dropped = false;
-  while (!h.empty() && (h.size() > limits_.max_events || state.history_bytes > limits_.max_bytes ||
+  while (!h.empty() && (h.size() > limits.max_events || state.history_bytes > limits.max_bytes ||
                         h.front()->time_ms < oldest_allowed)) {
     state.history_bytes -= h.front()->frame->size();
     h.pop_front();
@@ -70,7 +71,10 @@ void Broker::publish_async(PublishRequest request, Published done) {
   Shard& shard = shards_[std::hash<std::string>{}(request.topic) % kShards];
   std::unique_lock lock(shard.mutex);
   auto [it, inserted] = shard.topics.try_emplace(request.topic);
-  if (inserted) it->second.epoch = new_epoch();
+  if (inserted) {
+    it->second.epoch = new_epoch();
+    it->second.limits = history_.limits_for(it->first);  // once per topic: not per publish
+  }
   fields.offset = it->second.next_offset++;
   fields.epoch = it->second.epoch;
   fields.topic = std::move(request.topic);
@@ -126,6 +130,7 @@ void Broker::restore(const std::vector<store::TopicPosition>& positions,
     std::lock_guard lock(shard.mutex);
     auto [it, inserted] = shard.topics.try_emplace(p.topic);
     TopicState& state = it->second;
+    if (inserted) state.limits = history_.limits_for(it->first);
     state.epoch = p.epoch;
     state.next_offset = p.last_offset + 1;
     state.committed = p.last_offset;
@@ -140,6 +145,7 @@ void Broker::restore(const std::vector<store::TopicPosition>& positions,
     std::lock_guard lock(shard.mutex);
     auto [it, inserted] = shard.topics.try_emplace(e.topic);
     TopicState& state = it->second;
+    if (inserted) state.limits = history_.limits_for(it->first);
     auto event = make_event(Event{e.id, e.topic, e.offset, e.epoch, e.type, e.key, e.time_ms, e.data, {}, {}});
     state.history_bytes += event->frame->size();
     state.history.push_back(std::move(event));

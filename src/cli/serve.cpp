@@ -123,6 +123,12 @@ void add_serve_command(CLI::App& app) {
       ->envname("SLUICE_HISTORY_MAX_BYTES")->capture_default_str();
   serve->add_option("--history-max-age", options->history_max_age, "Seconds an event stays in history")
       ->envname("SLUICE_HISTORY_MAX_AGE")->capture_default_str();
+  serve->add_option("--history", s.history_overrides,
+                    "History bounds for the topics matching a pattern, overriding --history-max-*: "
+                    "'PATTERN=count:N,bytes:SIZE,age:DURATION' (each bound optional; SIZE in bytes or with "
+                    "KiB/MiB/GiB, DURATION in s or with ms/s/m/h/d), e.g. 'orders.>=count:100000,age:7d'. "
+                    "Repeatable; the most specific pattern wins (literal token > '*' > '>', from the left)")
+      ->envname("SLUICE_HISTORY")->delimiter(';');
   serve->add_option("--retention-interval", options->retention_interval,
                     "Seconds between trims of the sqlite store to what history keeps (the --history-* bounds)")
       ->envname("SLUICE_RETENTION_INTERVAL")->capture_default_str();

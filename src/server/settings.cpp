@@ -19,10 +19,23 @@ std::string ServerSettings::validate() const {
   if (tls_cert.empty() != tls_key.empty()) return "tls-cert and tls-key go together";
   if (history_max_age.count() <= 0) return "history-max-age must be > 0";
   if (retention_interval.count() <= 0) return "retention-interval must be > 0";
+  for (const auto& text : history_overrides) {
+    std::string why;
+    if (!broker::HistoryPolicy::parse(text, why)) return why;
+  }
   if (idempotency_window.count() <= 0) return "idempotency-window must be > 0";
   if (store != "sqlite" && store != "memory") return "store must be 'sqlite' or 'memory', not '" + store + "'";
   if (store == "sqlite" && data_dir.empty()) return "data-dir must not be empty with the sqlite store";
   return {};
+}
+
+broker::HistoryPolicy ServerSettings::history_policy() const {
+  std::vector<broker::HistoryOverride> overrides;
+  for (const auto& text : history_overrides) {
+    std::string why;
+    if (auto o = broker::HistoryPolicy::parse(text, why)) overrides.push_back(std::move(*o));
+  }
+  return broker::HistoryPolicy({history_max_events, history_max_bytes, history_max_age}, std::move(overrides));
 }
 
 }  // namespace sluice::server

@@ -97,14 +97,15 @@ bool SluiceServer::start(std::string& error) {
         state->draining.clear();
       });
     }
-  }, broker::HistoryLimits{settings_.history_max_events, settings_.history_max_bytes, settings_.history_max_age},
-  log_.get());
+  }, settings_.history_policy(), log_.get());
   if (store_) {
     // Offsets continue where they were; recent events refill history.
     const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                             std::chrono::system_clock::now().time_since_epoch()).count();
+    // Enough for the topic with the most history; restore trims each topic to its own bounds.
+    const auto widest = settings_.history_policy().widest();
     broker_->restore(store_->load_positions(),
-                     store_->load_recent(settings_.history_max_events, now_ms - settings_.history_max_age.count()));
+                     store_->load_recent(widest.max_events, now_ms - widest.max_age.count()));
     retention_ = std::make_unique<StoreRetention>(*broker_, *store_, settings_.retention_interval);
   }
   idempotency_ = std::make_unique<IdempotencyIndex>(

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "sluice/broker/event.hpp"
+#include "sluice/broker/history_policy.hpp"
 #include "sluice/store/event_store.hpp"
 
 namespace sluice::broker {
@@ -29,12 +30,6 @@ struct PublishRequest {
   std::string idempotency_key;
 };
 
-/// Bounds of each topic's in-memory history; the oldest events go first.
-struct HistoryLimits {
-  std::size_t max_events = 10'000;
-  std::size_t max_bytes = 16 * 1024 * 1024;
-  std::chrono::milliseconds max_age = std::chrono::hours(24);
-};
 
 /// A point in a topic's history: the last offset seen, in an epoch.
 struct Position {
@@ -73,7 +68,8 @@ class Broker {
 
   /// `log` (optional, with the store it writes to) makes publishes durable
   /// before they are delivered or acknowledged; without it they are in memory.
-  explicit Broker(Dispatch dispatch, HistoryLimits limits = {}, store::GroupCommitLog* log = nullptr);
+  /// `history` bounds each topic's history (plain HistoryLimits: the same for all).
+  explicit Broker(Dispatch dispatch, HistoryPolicy history = {}, store::GroupCommitLog* log = nullptr);
 
   /// Called once the event is durable (or with an error and a null event:
   /// "store_busy" when the log is full, or the store's error). Runs on the
@@ -121,7 +117,8 @@ class Broker {
     std::string epoch;
     std::deque<EventPtr> history;
     std::size_t history_bytes = 0;
-    bool moved = false;  // history start moved since take_history_starts
+    HistoryLimits limits;  // this topic's bounds, from the policy when it was created
+    bool moved = false;    // history start moved since take_history_starts
   };
   struct Shard;
   /// Drops what is over the bounds; true if anything was dropped.
@@ -143,7 +140,7 @@ class Broker {
   void commit(Shard& shard, const EventPtr& event);
 
   Dispatch dispatch_;
-  HistoryLimits limits_;
+  HistoryPolicy history_;
   store::GroupCommitLog* log_;
   std::array<Shard, kShards> shards_;
   std::string id_prefix_;  // random per process: ids stay unique across restarts

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "sluice/broker/history_policy.hpp"
 #include "sluice/net/connection.hpp"
 #include "sluice/store/event_store.hpp"
 
@@ -32,6 +33,9 @@ struct ServerSettings {
   std::size_t history_max_events = 10'000;             ///< per topic, in memory and in the store
   std::size_t history_max_bytes = 16 * 1024 * 1024;    ///< per topic (sizes of the event frames)
   std::chrono::milliseconds history_max_age{24LL * 3600 * 1000};  ///< older events leave history
+  /// Per-topic-pattern history bounds, each "PATTERN=count:N,bytes:SIZE,age:DURATION"
+  /// (see broker::HistoryPolicy::parse); the most specific matching pattern wins.
+  std::vector<std::string> history_overrides;
   /// How often the store is trimmed to what history keeps (sqlite store).
   std::chrono::milliseconds retention_interval{1000};
   std::chrono::milliseconds idempotency_window{24LL * 3600 * 1000};  ///< a repeated idempotencyKey within it is not published again
@@ -46,6 +50,9 @@ struct ServerSettings {
 
   /// A clear message naming the first invalid setting, or "" when all are valid.
   std::string validate() const;
+  /// The history bounds: the history_max_* defaults plus history_overrides
+  /// (which must be valid: see validate()).
+  broker::HistoryPolicy history_policy() const;
 };
 
 }  // namespace sluice::server
