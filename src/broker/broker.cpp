@@ -160,10 +160,12 @@ void Broker::restore(const std::vector<store::TopicPosition>& positions,
 void Broker::replay_topic(const std::string& topic, const TopicState& state, const ReplayRequest& request,
                           ReplayResult& out) const {
   const auto& h = state.history;
-  const std::uint64_t last = state.next_offset - 1;
+  // What history holds, not what was handed out: with a durable store, offsets
+  // past `committed` are still being written and reach the loops live later.
+  const std::uint64_t last = state.committed;
   out.covered.emplace_back(topic, last);
   auto append_after = [&](std::uint64_t after) {
-    const std::uint64_t first = h.empty() ? state.next_offset : h.front()->offset;
+    const std::uint64_t first = h.empty() ? state.committed + 1 : h.front()->offset;
     const std::size_t skip = after + 1 > first ? static_cast<std::size_t>(after + 1 - first) : 0;
     for (std::size_t i = skip; i < h.size(); ++i) out.events.push_back(h[i]);
   };
@@ -176,7 +178,7 @@ void Broker::replay_topic(const std::string& topic, const TopicState& state, con
     return;
   }
   const Position& since = position->second;
-  const std::uint64_t first = h.empty() ? state.next_offset : h.front()->offset;
+  const std::uint64_t first = h.empty() ? state.committed + 1 : h.front()->offset;
   const bool same_epoch = since.epoch.empty() || since.epoch == state.epoch;
   if (same_epoch && since.offset <= last && since.offset + 1 >= first) return append_after(since.offset);
   out.recovered = false;
