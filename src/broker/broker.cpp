@@ -52,11 +52,16 @@ void Broker::mark_moved(Shard& shard, const std::string& topic, TopicState& stat
   shard.moved.push_back(topic);
 }
 
+// "evt_" + the process prefix + 16 hex digits of a counter (by hand: snprintf
+// showed in publish profiles).
 std::string Broker::next_id() {
-  char buffer[40];
-  std::snprintf(buffer, sizeof buffer, "evt_%s%016llx", id_prefix_.c_str(),
-                static_cast<unsigned long long>(id_counter_.fetch_add(1, std::memory_order_relaxed)));
-  return buffer;
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::uint64_t n = id_counter_.fetch_add(1, std::memory_order_relaxed);
+  std::string id;
+  id.reserve(4 + id_prefix_.size() + 16);
+  id.append("evt_").append(id_prefix_).append(16, '0');
+  for (std::size_t i = id.size(); n != 0; n >>= 4) id[--i] = kHex[n & 15];
+  return id;
 }
 
 void Broker::publish_async(PublishRequest request, Published done) {

@@ -269,6 +269,8 @@ HttpApi::HttpApi(broker::Broker& broker, SubscriptionRegistry& subscriptions, st
         store, IdempotencyLimits{limits.idempotency_window, limits.max_idempotency_keys}, clock_);
     idempotency_ = own_idempotency_.get();
   }
+  // Memory mode: the id index fills up to its bound; sized once, never rehashed.
+  if (!store_) event_index_.reserve(std::min<std::size_t>(limits_.event_index_size, 1 << 20));
 }
 
 HttpHandler HttpApi::handler() {

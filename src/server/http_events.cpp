@@ -119,9 +119,14 @@ std::optional<HttpResponse> HttpApi::parse_event(const json::value& value, std::
   const json::value* data = o->if_contains("data");
   if (!data) return bad_request(name("data") + " is required (any JSON value, null included)");
   // Published as written (minus whitespace); compared in canonical form.
-  const std::string canonical = json::serialize(*data);
   const auto raw_data = detail::raw_member(raw, "data");
-  out.request.data = raw_data ? detail::minify(*raw_data) : canonical;
+  std::string canonical;
+  if (raw_data) {
+    out.request.data = detail::minify(*raw_data);
+  } else {
+    canonical = json::serialize(*data);
+    out.request.data = canonical;
+  }
   for (auto [field, target, max] : {std::tuple{"type", &out.request.type, kMaxKeyLength},
                                     std::tuple{"key", &out.request.key, kMaxKeyLength},
                                     std::tuple{"idempotencyKey", &out.idempotency_key, kMaxIdempotencyKeyLength}}) {
@@ -135,8 +140,11 @@ std::optional<HttpResponse> HttpApi::parse_event(const json::value& value, std::
     }
     *target = std::string(v->get_string());
   }
-  out.fingerprint = IdempotencyIndex::fingerprint(out.request.topic, out.request.type, out.request.key, canonical);
-  out.request.idempotency_key = out.idempotency_key;  // stored with the event, found again after a restart
+  if (!out.idempotency_key.empty()) {
+    if (canonical.empty()) canonical = json::serialize(*data);
+    out.fingerprint = IdempotencyIndex::fingerprint(out.request.topic, out.request.type, out.request.key, canonical);
+    out.request.idempotency_key = out.idempotency_key;  // stored with the event, found again after a restart
+  }
   return std::nullopt;
 }
 
@@ -147,7 +155,8 @@ std::string HttpApi::publish_result(const broker::Event& event) const {
 // Indexes an event published here so GET /v1/events/{id} finds it without a
 // store; weak, so the index does not keep events past their history.
 void HttpApi::remember_event(const broker::EventPtr& event) {
-  if (limits_.event_index_size == 0) return;
+  // With a store every event is found there (it is stored before it is answered).
+  if (store_ || limits_.event_index_size == 0) return;
   std::lock_guard lock(index_mutex_);
   event_index_[event->id] = event;
   event_index_order_.push_back(event->id);

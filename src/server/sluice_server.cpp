@@ -141,9 +141,11 @@ bool SluiceServer::start(std::string& error) {
     return path == "/v1/ws" || (path.starts_with("/v1/subscriptions/") && path.ends_with("/stream"));
   };
   if (!http_) http_ = [this](HttpRequest request, HttpRespond respond) { basic_routes(std::move(request), std::move(respond)); };
-  c.http_handler = [this](net::Connection& connection, http::request<http::string_body>&& request,
-                          std::function<void(std::string, bool)> reply) {
-    http_(to_request(std::move(request), connection.remote_ip()),
+  // The peer's address costs a getpeername() per request: only the rate limiter needs it.
+  const bool needs_ip = api_limits.rate_per_second > 0;
+  c.http_handler = [this, needs_ip](net::Connection& connection, http::request<http::string_body>&& request,
+                                    std::function<void(std::string, bool)> reply) {
+    http_(to_request(std::move(request), needs_ip ? connection.remote_ip() : std::string()),
           [reply = std::move(reply)](HttpResponse response) {
             const bool close = response.status >= 500;
             reply(serialize(response, close), close);
