@@ -60,6 +60,7 @@ SERVER_PID=""
 start_server() {  # store, extra args...
   local store=$1; shift
   rm -rf "$DATA"
+  : > "$LOGS/http-server.log"  # so the port found below is this server's, not the last one's
   taskset -c $SERVER_CORE "$SLUICE" serve --port 0 --threads 1 --ping-interval 0 --store "$store" \
     --data-dir "$DATA" "$@" > "$LOGS/http-server.log" 2>&1 &
   SERVER_PID=$!
