@@ -6,6 +6,10 @@
 #include <boost/asio/write.hpp>
 
 #include <openssl/ssl.h>
+#include <sys/socket.h>
+
+#include <array>
+#include <cerrno>
 
 #include "sluice/net/tls.hpp"
 #include "sluice/protocol/close_code.hpp"
@@ -24,6 +28,13 @@ std::error_code timed_out() { return std::make_error_code(std::errc::timed_out);
 std::span<std::uint8_t> thread_read_buffer() {
   thread_local std::vector<std::uint8_t> buffer(kReadBufferSize);
   return buffer;
+}
+
+// The iovecs of one gather write: filled and consumed within one call, so one
+// array per thread serves every connection of its loop.
+iovec* thread_iovecs() {
+  thread_local std::array<iovec, SendQueue::kMaxGatherBuffers> iovecs;
+  return iovecs.data();
 }
 
 std::string plain_response(unsigned status, std::string_view reason, std::string_view body) {
@@ -139,7 +150,7 @@ void Connection::read_more() {
                               self->reading_ = false;
                               if (self->finished_) return;
                               if (ec) return self->on_read_error(ec);
-                              self->handle_bytes({self->tls_read_buffer_.data(), n});
+                              self->handle_input({self->tls_read_buffer_.data(), n});
                               self->read_more();
                             });
     return;
@@ -162,8 +173,17 @@ void Connection::on_readable() {
   const std::size_t n = socket.read_some(asio::buffer(buffer.data(), buffer.size()), ec);
   if (ec == asio::error::would_block || ec == asio::error::try_again) return read_more();
   if (ec) return on_read_error(ec);
-  handle_bytes(buffer.first(n));
+  handle_input(buffer.first(n));
   read_more();
+}
+
+void Connection::handle_input(std::span<std::uint8_t> bytes) {
+  // Cork: whatever the bytes make us send (replies, pongs, a close frame) goes
+  // out in one gather write after they are all handled.
+  handling_input_ = true;
+  handle_bytes(bytes);
+  handling_input_ = false;
+  if (write_wanted_) start_write();
 }
 
 void Connection::on_read_error(const boost::system::error_code& ec) {
@@ -258,7 +278,7 @@ void Connection::on_http_response(std::string response, bool close) {
     return;
   }
   queue_.push_unbounded(OutChunk::owned(std::vector<std::uint8_t>(response.begin(), response.end())));
-  start_write();
+  schedule_write();
   arm_timer(timeouts_.handshake, timed_out());  // bounds the wait for the next request on keep-alive
   process_requests();  // pipelined requests already buffered
 }
@@ -327,22 +347,20 @@ std::error_code Connection::send_fragment(protocol::MessageType type, std::span<
 
 SendStatus Connection::send_shared(const std::shared_ptr<const std::string>& frame) {
   if (!codec_ || finished_ || codec_->close_sent()) return SendStatus::closed;
-  flush();  // keep order with anything the codec queued before
+  take_codec_output();  // keep order with anything the codec queued before
   if (finished_ || codec_->close_sent()) return SendStatus::closed;
+  if (!queue_.accepts(frame->size()) && !stream_.is_tls() && !awaiting_writable_) {
+    // Full before this turn's write: hand what is queued to the kernel first
+    // (a big delivery batch is not a slow consumer while the socket takes it).
+    start_write();
+    if (finished_ || codec_->close_sent()) return SendStatus::closed;
+  }
   if (queue_.push(OutChunk::shared(frame)) == SendQueue::Result::over_limit) {
     if (overflow_ == OverflowPolicy::drop) return SendStatus::dropped;
     close_slow_consumer();
     return SendStatus::closed;
   }
-  // Cork: the write starts after the current handler, so every frame queued
-  // for this socket meanwhile (a whole delivery batch) goes out in one syscall.
-  if (!write_scheduled_ && !queue_.writing()) {
-    write_scheduled_ = true;
-    asio::post(timer_.get_executor(), [self = shared_from_this()] {
-      self->write_scheduled_ = false;
-      self->start_write();
-    });
-  }
+  schedule_write();
   return SendStatus::queued;
 }
 
@@ -354,7 +372,7 @@ std::error_code Connection::ping(std::span<const std::uint8_t> payload) {
     close_slow_consumer();
     return protocol::Error::connection_closed;
   }
-  start_write();
+  schedule_write();
   return {};
 }
 
@@ -379,39 +397,96 @@ void Connection::after_codec_activity() {
   flush();
 }
 
-void Connection::flush() {
-  if (finished_) return;
-  if (codec_ && codec_->has_output()) {
-    std::vector<std::uint8_t> bytes;
-    codec_->take_output(bytes);
-    // Once closing, what the codec emits ends with the close frame: it must go out.
-    if (codec_->close_sent()) {
-      queue_.push_unbounded(OutChunk::owned(std::move(bytes)));
-    } else if (queue_.push(OutChunk::owned(std::move(bytes))) == SendQueue::Result::over_limit) {
-      return close_slow_consumer();  // a peer that sends requests but never reads the replies
-    }
+void Connection::take_codec_output() {
+  if (finished_ || !codec_ || !codec_->has_output()) return;
+  std::vector<std::uint8_t> bytes;
+  codec_->take_output(bytes);
+  // Once closing, what the codec emits ends with the close frame: it must go out.
+  if (codec_->close_sent()) {
+    queue_.push_unbounded(OutChunk::owned(std::move(bytes)));
+  } else if (queue_.push(OutChunk::owned(std::move(bytes))) == SendQueue::Result::over_limit) {
+    close_slow_consumer();  // a peer that sends requests but never reads the replies
   }
-  start_write();
+}
+
+void Connection::flush() {
+  take_codec_output();
+  schedule_write();
+}
+
+void Connection::schedule_write() {
+  if (finished_) return;
+  write_wanted_ = true;
+  // Inside handle_input() the write follows the handled bytes; otherwise after
+  // the current handler, so everything queued meanwhile (a whole delivery
+  // batch) goes out in one gather write.
+  if (handling_input_ || write_posted_) return;
+  write_posted_ = true;
+  asio::post(timer_.get_executor(), [self = shared_from_this()] {
+    self->write_posted_ = false;
+    if (self->write_wanted_) self->start_write();
+  });
 }
 
 void Connection::start_write() {
+  write_wanted_ = false;
   if (finished_) return;
-  if (queue_.start_write(write_buffers_)) {
-    asio::async_write(stream_, write_buffers_,
-                      [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
-                        self->queue_.finish_write();
-                        if (self->finished_) return;
-                        if (ec) return self->finish(ec);
-                        if (self->drain_wanted_ && self->queue_.bytes() <= self->queue_.limit() / 2) {
-                          self->drain_wanted_ = false;
-                          if (self->callbacks_.on_drained) self->callbacks_.on_drained(*self);
-                          if (self->finished_) return;
-                        }
-                        self->start_write();  // pick up whatever was queued while this write ran
-                      });
+  if (stream_.is_tls()) return start_tls_write();
+  if (awaiting_writable_) return;  // the wait's handler writes
+  auto& socket = stream_.socket();
+  const int fd = socket.native_handle();
+  while (queue_.has_pending()) {
+    iovec* iov = thread_iovecs();
+    std::size_t offered = 0;
+    msghdr message{};
+    message.msg_iov = iov;
+    message.msg_iovlen = queue_.gather(iov, SendQueue::kMaxGatherBuffers, offered);
+    const ssize_t n = ::sendmsg(fd, &message, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      return finish(std::error_code(errno, std::system_category()));
+    }
+    queue_.consume(static_cast<std::size_t>(n));
+    if (static_cast<std::size_t>(n) < offered) break;  // the socket buffer is full
+  }
+  if (queue_.has_pending()) {
+    // Backpressure: retry when the kernel takes more.
+    awaiting_writable_ = true;
+    socket.async_wait(tcp::socket::wait_write, [self = shared_from_this()](const boost::system::error_code& ec) {
+      self->awaiting_writable_ = false;
+      if (self->finished_) return;
+      if (ec) return self->finish(ec);
+      self->start_write();
+    });
+  }
+  after_write();
+}
+
+void Connection::start_tls_write() {
+  if (!queue_.start_write(write_buffers_)) {
+    if (!queue_.writing()) after_write();
     return;
   }
-  if (queue_.writing()) return;
+  asio::async_write(stream_, write_buffers_,
+                    [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+                      self->queue_.finish_write();
+                      self->write_buffers_.clear();
+                      if (self->finished_) return;
+                      if (ec) return self->finish(ec);
+                      self->start_write();  // pick up whatever was queued while this write ran
+                    });
+}
+
+void Connection::after_write() {
+  if (drain_wanted_ && queue_.bytes() <= queue_.limit() / 2) {
+    drain_wanted_ = false;
+    // Posted: on_drained may queue more, and this runs inside a write.
+    asio::post(timer_.get_executor(), [self = shared_from_this()] {
+      if (!self->finished_ && self->callbacks_.on_drained) self->callbacks_.on_drained(*self);
+    });
+  }
+  if (!queue_.empty()) return;
   // Nothing left to write.
   if (finish_after_write_) return finish(close_info_.error);
   if (!codec_ || !codec_->should_close_transport()) return;
@@ -429,7 +504,7 @@ void Connection::start_write() {
 void Connection::write_raw(const std::string& bytes, bool finish_after) {
   queue_.push_unbounded(OutChunk::owned(std::vector<std::uint8_t>(bytes.begin(), bytes.end())));
   finish_after_write_ = finish_after;
-  start_write();
+  schedule_write();
 }
 
 // --- closing ---

@@ -1,5 +1,8 @@
 #include "sluice/net/send_queue.hpp"
 
+#include <algorithm>
+#include <utility>
+
 namespace sluice::net {
 
 OutChunk OutChunk::shared(std::shared_ptr<const std::string> bytes) {
@@ -19,10 +22,38 @@ OutChunk OutChunk::owned(std::vector<std::uint8_t>&& bytes) {
   return chunk;
 }
 
+// --- ChunkRing ---
+
+void ChunkRing::push_back(OutChunk chunk) {
+  if (size_ == capacity_) {
+    const std::uint32_t capacity = capacity_ == 0 ? 4 : capacity_ * 2;
+    auto slots = std::make_unique<OutChunk[]>(capacity);
+    for (std::uint32_t i = 0; i < size_; ++i) slots[i] = std::move(slots_[(head_ + i) & (capacity_ - 1)]);
+    slots_ = std::move(slots);
+    capacity_ = capacity;
+    head_ = 0;
+  }
+  slots_[(head_ + size_) & (capacity_ - 1)] = std::move(chunk);
+  ++size_;
+}
+
+void ChunkRing::pop_front() noexcept {
+  slots_[head_] = OutChunk{};
+  head_ = (head_ + 1) & (capacity_ - 1);
+  if (--size_ == 0) clear();
+}
+
+void ChunkRing::clear() noexcept {
+  slots_.reset();
+  head_ = size_ = capacity_ = 0;
+}
+
+// --- SendQueue ---
+
 SendQueue::Result SendQueue::push(OutChunk chunk) {
   // An empty queue takes any one frame: a message larger than the limit is not
   // a slow consumer. Memory stays bounded by the limit plus one message.
-  if (bytes_ != 0 && bytes_ + chunk.size > limit_) return Result::over_limit;
+  if (!accepts(chunk.size)) return Result::over_limit;
   push_unbounded(std::move(chunk));
   return Result::queued;
 }
@@ -40,11 +71,60 @@ SendQueue::Result SendQueue::push_control(OutChunk chunk) {
   return Result::queued;
 }
 
+std::size_t SendQueue::gather(iovec* out, std::size_t max_buffers, std::size_t& total_bytes) const {
+  std::size_t count = 0;
+  total_bytes = 0;
+  if (max_buffers == 0) return 0;
+  if (partial_.size != 0) {
+    out[count++] = {const_cast<std::uint8_t*>(partial_.data + partial_sent_), partial_.size - partial_sent_};
+    total_bytes += partial_.size - partial_sent_;
+  }
+  auto take_from = [&](const ChunkRing& lane) {
+    for (std::size_t i = 0; i < lane.size() && count < max_buffers; ++i) {
+      const OutChunk& chunk = lane[i];
+      if (count != 0 && total_bytes + chunk.size > kMaxWriteBytes) return false;
+      out[count++] = {const_cast<std::uint8_t*>(chunk.data), chunk.size};
+      total_bytes += chunk.size;
+    }
+    return count < max_buffers;
+  };
+  if (take_from(control_)) take_from(data_);
+  return count;
+}
+
+void SendQueue::consume(std::size_t n) {
+  bytes_ -= n;
+  if (partial_.size != 0) {
+    const std::size_t rest = partial_.size - partial_sent_;
+    if (n < rest) {
+      partial_sent_ += n;
+      return;
+    }
+    n -= rest;
+    partial_ = OutChunk{};
+    partial_sent_ = 0;
+  }
+  // Same order as gather(): control, then data.
+  for (ChunkRing* lane : {&control_, &data_}) {
+    while (n != 0 && !lane->empty()) {
+      OutChunk& chunk = lane->front();
+      if (n < chunk.size) {
+        partial_ = std::move(chunk);
+        partial_sent_ = n;
+        lane->pop_front();
+        return;
+      }
+      n -= chunk.size;
+      lane->pop_front();
+    }
+  }
+}
+
 bool SendQueue::start_write(std::vector<boost::asio::const_buffer>& out) {
   out.clear();
   if (writing() || !has_pending()) return false;
   std::size_t total = 0;
-  auto take_from = [&](std::deque<OutChunk>& lane) {
+  auto take_from = [&](ChunkRing& lane) {
     while (!lane.empty() && out.size() < kMaxWriteBuffers &&
            (out.empty() || total + lane.front().size <= kMaxWriteBytes)) {
       total += lane.front().size;
@@ -59,14 +139,18 @@ bool SendQueue::start_write(std::vector<boost::asio::const_buffer>& out) {
 }
 
 void SendQueue::finish_write() {
-  for (const auto& chunk : in_flight_) bytes_ -= chunk.size;
-  in_flight_.clear();
+  while (!in_flight_.empty()) {
+    bytes_ -= in_flight_.front().size;
+    in_flight_.pop_front();
+  }
 }
 
 std::size_t SendQueue::drop_pending_data() {
   std::size_t dropped = 0;
-  for (const auto& chunk : data_) dropped += chunk.size;
-  data_.clear();
+  while (!data_.empty()) {
+    dropped += data_.front().size;
+    data_.pop_front();
+  }
   bytes_ -= dropped;
   return dropped;
 }

@@ -101,3 +101,80 @@ TEST(SendQueue, AnEmptyQueueTakesOneFrameLargerThanTheLimit) {
 }
 
 }  // namespace
+
+namespace {
+
+std::string gathered(const SendQueue& q, std::size_t max_buffers = SendQueue::kMaxGatherBuffers) {
+  std::vector<iovec> iov(max_buffers);
+  std::size_t total = 0;
+  const std::size_t count = q.gather(iov.data(), iov.size(), total);
+  std::string out;
+  for (std::size_t i = 0; i < count; ++i) out.append(static_cast<const char*>(iov[i].iov_base), iov[i].iov_len);
+  EXPECT_EQ(out.size(), total);
+  return out;
+}
+
+TEST(SendQueueGather, OffersControlThenDataAndConsumesByBytes) {
+  SendQueue q(1000);
+  q.push(chunk("d1"));
+  q.push(chunk("d2"));
+  q.push_control(chunk("C"));
+  EXPECT_EQ(gathered(q), "Cd1d2");
+  EXPECT_EQ(gathered(q), "Cd1d2");  // gather changes nothing
+  q.consume(5);
+  EXPECT_TRUE(q.empty());
+  EXPECT_EQ(q.bytes(), 0u);
+  EXPECT_EQ(gathered(q), "");
+}
+
+TEST(SendQueueGather, ACutFrameFinishesBeforeNewerControlFrames) {
+  SendQueue q(1000);
+  q.push(chunk("aaaa"));
+  q.push(chunk("bbbb"));
+  q.consume(2);  // the kernel took half of "aaaa"
+  EXPECT_EQ(q.bytes(), 6u);
+  q.push_control(chunk("P"));
+  // The rest of the cut frame first (frames never interleave), then the pong
+  // ahead of the data not yet started.
+  EXPECT_EQ(gathered(q), "aaPbbbb");
+  q.consume(3);
+  EXPECT_EQ(gathered(q), "bbbb");
+  // Dropping pending data keeps a cut frame: its rest must go out.
+  q.consume(1);
+  EXPECT_EQ(q.drop_pending_data(), 0u);
+  EXPECT_EQ(gathered(q), "bbb");
+  q.push(chunk("cc"));
+  EXPECT_EQ(q.drop_pending_data(), 2u);
+  q.push_unbounded(chunk("close"));
+  EXPECT_EQ(gathered(q), "bbbclose");
+  q.consume(8);
+  EXPECT_TRUE(q.empty());
+  EXPECT_EQ(q.bytes(), 0u);
+}
+
+TEST(SendQueueGather, OneGatherIsBoundedInBuffersAndBytes) {
+  SendQueue q(100 * 1024 * 1024);
+  for (std::size_t i = 0; i < SendQueue::kMaxGatherBuffers + 10; ++i) q.push(chunk("x"));
+  EXPECT_EQ(gathered(q).size(), SendQueue::kMaxGatherBuffers);
+  q.consume(SendQueue::kMaxGatherBuffers);
+  EXPECT_EQ(gathered(q).size(), 10u);
+  q.consume(10);
+  // A single chunk larger than the per-write cap still goes out (alone).
+  q.push(OutChunk::owned(std::vector<std::uint8_t>(SendQueue::kMaxWriteBytes + 1, 1)));
+  q.push(chunk("y"));
+  EXPECT_EQ(gathered(q).size(), SendQueue::kMaxWriteBytes + 1);
+}
+
+TEST(SendQueueGather, SharedFramesAreReleasedOnceWritten) {
+  auto frame = std::make_shared<const std::string>("event");
+  SendQueue q(100);
+  for (int i = 0; i < 9; ++i) q.push(OutChunk::shared(frame));  // grows the ring twice
+  EXPECT_EQ(frame.use_count(), 10);
+  q.consume(5 * 4 + 2);
+  EXPECT_EQ(frame.use_count(), 6);  // four whole, one cut (held until finished)
+  q.consume(3 + 4 * 5);
+  EXPECT_EQ(frame.use_count(), 1);
+  EXPECT_TRUE(q.empty());
+}
+
+}  // namespace

@@ -178,14 +178,19 @@ class Connection : public std::enable_shared_from_this<Connection>, private prot
   void read_more();
   void on_readable();
   void on_read_error(const boost::system::error_code& ec);
+  void handle_input(std::span<std::uint8_t> bytes);
   void handle_bytes(std::span<std::uint8_t> bytes);
   void process_requests();
   void reject_request(const std::string& response, std::error_code error);
   void on_http_response(std::string response, bool close);
   void open_with(protocol::Role role, const protocol::CodecSettings& settings,
                  std::optional<protocol::DeflateParams> deflate, std::string_view leftover);
+  void take_codec_output();
   void flush();
+  void schedule_write();
   void start_write();
+  void start_tls_write();
+  void after_write();
   void after_codec_activity();
   void arm_timer(std::chrono::milliseconds timeout, std::error_code error);
   void arm_keepalive();
@@ -216,7 +221,10 @@ class Connection : public std::enable_shared_from_this<Connection>, private prot
   OverflowPolicy overflow_ = OverflowPolicy::close;
   bool finish_after_write_ = false;         // end the connection once the queue is written
   bool reading_ = false;
-  bool write_scheduled_ = false;            // a corked start_write() is posted
+  bool write_wanted_ = false;               // queued output waits for start_write()
+  bool write_posted_ = false;               // a corked start_write() is posted
+  bool handling_input_ = false;             // inside handle_input(): it writes at its end
+  bool awaiting_writable_ = false;          // plain TCP: the socket was full; a wait_write is pending
   bool drain_wanted_ = false;               // on_drained is owed
   bool received_since_tick_ = false;        // keepalive: the peer showed life since the last tick
   bool awaiting_pong_ = false;

@@ -3,14 +3,20 @@
 // starves it. Entries are whole frames; a published frame is shared (not
 // copied) by every recipient's queue.
 //
+// Two ways to write it out: gather()/consume() for a non-blocking gather
+// write straight on the socket (plain TCP: partial writes are normal), and
+// start_write()/finish_write() for a write that completes whole or fails
+// (Asio's async_write, used for TLS).
+//
 // Not thread-safe: owned by one connection, used on its loop only.
 #pragma once
 
 #include <boost/asio/buffer.hpp>
 
+#include <sys/uio.h>
+
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <string>
 #include <vector>
@@ -29,6 +35,31 @@ struct OutChunk {
   static OutChunk owned(std::vector<std::uint8_t>&& bytes);
 };
 
+/// A FIFO of chunks in one power-of-two ring, allocated on the first push and
+/// released when it empties: an idle connection's queue holds no heap memory
+/// (a std::deque allocates 576 bytes even when empty).
+class ChunkRing {
+ public:
+  ChunkRing() = default;
+  ChunkRing(const ChunkRing&) = delete;
+  ChunkRing& operator=(const ChunkRing&) = delete;
+
+  bool empty() const noexcept { return size_ == 0; }
+  std::size_t size() const noexcept { return size_; }
+  OutChunk& front() noexcept { return slots_[head_]; }
+  const OutChunk& operator[](std::size_t i) const noexcept { return slots_[(head_ + i) & (capacity_ - 1)]; }
+  void push_back(OutChunk chunk);
+  /// Removes the first chunk; the storage goes when the last one does.
+  void pop_front() noexcept;
+  void clear() noexcept;
+
+ private:
+  std::unique_ptr<OutChunk[]> slots_;
+  std::uint32_t head_ = 0;
+  std::uint32_t size_ = 0;
+  std::uint32_t capacity_ = 0;
+};
+
 class SendQueue {
  public:
   /// `limit_bytes`: data beyond it is refused (the caller applies its policy).
@@ -41,6 +72,8 @@ class SendQueue {
   /// Appends a data frame unless bytes() + its size would exceed the limit;
   /// an empty queue accepts any one frame (a big message is not a slow consumer).
   Result push(OutChunk chunk);
+  /// Whether push() would take a data frame of this size now.
+  bool accepts(std::size_t size) const noexcept { return bytes_ == 0 || bytes_ + size <= limit_; }
   /// Appends a data frame regardless of the limit: for the few frames a
   /// connection must send whatever happens (the handshake response, the close
   /// frame after its queue was dropped). Callers keep these rare and small.
@@ -49,13 +82,30 @@ class SendQueue {
   /// when even the headroom is used up (a peer that pings but never reads).
   Result push_control(OutChunk chunk);
 
+  // --- non-blocking gather writes (plain TCP) ---
+
+  /// Fills up to `max_buffers` iovecs with the next bytes to write, in order:
+  /// the rest of a frame a previous write stopped inside, control frames, then
+  /// data, up to kMaxWriteBytes (always at least one chunk). Returns how many
+  /// it filled and their total in `total_bytes`. Changes nothing: follow with
+  /// consume() before queueing anything else.
+  std::size_t gather(iovec* out, std::size_t max_buffers, std::size_t& total_bytes) const;
+  /// `n` bytes (at most what gather() offered) were written: releases the
+  /// frames written whole and remembers where a frame was cut, so only that
+  /// frame's rest goes before newer control frames.
+  void consume(std::size_t n);
+
+  // --- whole writes (Asio's async_write, TLS) ---
+
   /// Fills `out` with the next write: control frames first, then data, up to
   /// kMaxWriteBytes / kMaxWriteBuffers (always at least one chunk), and marks
   /// them in flight. Returns false if a write is in flight or nothing is queued.
   bool start_write(std::vector<boost::asio::const_buffer>& out);
   /// The in-flight write completed: releases its chunks.
   void finish_write();
-  /// Drops queued data not yet in flight; returns the bytes dropped.
+
+  /// Drops queued data not yet in flight (a frame cut by a partial write
+  /// stays: it must be finished); returns the bytes dropped.
   std::size_t drop_pending_data();
 
   /// Changes the limit; frames already queued stay.
@@ -63,19 +113,24 @@ class SendQueue {
   std::size_t bytes() const noexcept { return bytes_; }
   std::size_t limit() const noexcept { return limit_; }
   bool writing() const noexcept { return !in_flight_.empty(); }
-  bool has_pending() const noexcept { return !control_.empty() || !data_.empty(); }
+  bool has_pending() const noexcept { return partial_.size != 0 || !control_.empty() || !data_.empty(); }
   bool empty() const noexcept { return !writing() && !has_pending(); }
 
   static constexpr std::size_t kMaxWriteBytes = 1024 * 1024;
+  /// For start_write(); Asio hands at most 16 of them to one sendmsg anyway.
   static constexpr std::size_t kMaxWriteBuffers = 256;
+  /// For gather(): Linux's IOV_MAX, the most one sendmsg takes.
+  static constexpr std::size_t kMaxGatherBuffers = 1024;
 
  private:
   std::size_t limit_;
   std::size_t control_headroom_;
-  std::size_t bytes_ = 0;  // queued + in flight
-  std::deque<OutChunk> control_;
-  std::deque<OutChunk> data_;
-  std::vector<OutChunk> in_flight_;
+  std::size_t bytes_ = 0;  // queued + in flight + the rest of a cut frame
+  ChunkRing control_;
+  ChunkRing data_;
+  ChunkRing in_flight_;
+  OutChunk partial_;             // the frame a partial gather write stopped inside
+  std::size_t partial_sent_ = 0;  // how much of it went out
 };
 
 }  // namespace sluice::net
