@@ -193,8 +193,15 @@ void Connection::on_read_error(const boost::system::error_code& ec) {
 }
 
 void Connection::handle_bytes(std::span<std::uint8_t> bytes) {
-  received_since_tick_ = true;
-  awaiting_pong_ = false;
+  if (awaiting_pong_) {
+    // The answer to our ping (or any sign of life): the next ping is due one
+    // interval from now, not when the pong deadline would have passed.
+    awaiting_pong_ = false;
+    received_since_tick_ = false;
+    if (state_ == State::open) arm_keepalive();
+  } else {
+    received_since_tick_ = true;
+  }
   const std::span<const char> chars(reinterpret_cast<const char*>(bytes.data()), bytes.size());
   if (state_ == State::handshaking && http_reader_ && !codec_) {
     http_reader_->append(chars);

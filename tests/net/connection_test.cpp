@@ -16,7 +16,9 @@
 #include "sluice/net/connection.hpp"
 #include "sluice/net/server.hpp"
 #include "sluice/net/tls.hpp"
+#include "sluice/protocol/codec.hpp"
 #include "sluice/protocol/error.hpp"
+#include "sluice/protocol/handshake.hpp"
 
 namespace {
 
@@ -325,6 +327,70 @@ TEST(NetConnection, CloseTimesOutWhenPeerNeverAnswers) {
   EXPECT_TRUE(closed.was_open);
   EXPECT_EQ(closed.code, 1006);
   EXPECT_EQ(closed.error, std::errc::timed_out);
+}
+
+// A raw peer that completes the handshake, then only answers pings (with the
+// codec's automatic pong) and counts them. It never sends anything else.
+struct PongingPeer : sluice::protocol::CodecHandler {
+  net::tcp::socket socket;
+  sluice::protocol::Codec codec{sluice::protocol::Role::client};
+  asio::streambuf head;
+  std::array<std::uint8_t, 4096> buffer{};
+  std::string request;
+  std::string out;
+  int pings = 0;
+  bool upgraded = false;
+  bool ended = false;
+
+  PongingPeer(asio::io_context& io, std::uint16_t port) : socket(io) {
+    socket.connect({asio::ip::make_address("127.0.0.1"), port});
+    sluice::protocol::ClientHandshakeOptions options;
+    options.host = "127.0.0.1";
+    sluice::protocol::ClientHandshake handshake(options);
+    request = handshake.request();
+    asio::write(socket, asio::buffer(request));
+    asio::async_read_until(socket, head, "\r\n\r\n", [this](const boost::system::error_code& ec, std::size_t n) {
+      if (ec) return void(ended = true);
+      upgraded = std::string_view(static_cast<const char*>(head.data().data()), 12) == "HTTP/1.1 101";
+      head.consume(n);
+      std::vector<std::uint8_t> rest(asio::buffers_begin(head.data()), asio::buffers_end(head.data()));
+      if (!rest.empty()) feed(rest);
+      read();
+    });
+  }
+  void read() {
+    socket.async_read_some(asio::buffer(buffer), [this](const boost::system::error_code& ec, std::size_t n) {
+      if (ec) return void(ended = true);
+      feed({buffer.data(), n});
+      read();
+    });
+  }
+  void feed(std::span<std::uint8_t> bytes) {
+    (void)codec.receive(bytes, *this);
+    if (codec.pending_output().empty()) return;
+    out.assign(reinterpret_cast<const char*>(codec.pending_output().data()), codec.pending_output().size());
+    codec.consume_output(out.size());
+    asio::write(socket, asio::buffer(out));  // a pong: a few bytes, the socket takes them at once
+  }
+  void on_message(MessageType, std::span<const std::uint8_t>) override {}
+  void on_ping(std::span<const std::uint8_t>) override { ++pings; }
+};
+
+TEST(NetConnection, KeepalivePingsEveryIntervalWhenPongsComeBackAtOnce) {
+  asio::io_context io;
+  net::ServerOptions options;
+  options.connection.timeouts.ping_interval = 100ms;
+  // Far longer than the test's bound: a server that waited for it before the
+  // next ping (the old cadence, interval + pong timeout) could not pass.
+  options.connection.timeouts.pong_timeout = 60s;
+  EchoServer echo(io, options);
+  PongingPeer peer(io, echo.server->port());
+  // Four pings one interval apart take about 0.4 s; at the old cadence, 180 s.
+  ASSERT_TRUE(run_until(io, [&] { return peer.pings >= 4 || peer.ended; }));
+  EXPECT_TRUE(peer.upgraded);
+  EXPECT_GE(peer.pings, 4);
+  EXPECT_FALSE(peer.ended);
+  EXPECT_TRUE(echo.closed.empty());  // every pong kept the connection alive
 }
 
 TEST(NetConnection, ParsesWsUrls) {
