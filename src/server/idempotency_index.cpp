@@ -6,6 +6,8 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <algorithm>
+#include <cstdint>
 #include <optional>
 #include <utility>
 
@@ -21,7 +23,9 @@ std::int64_t system_now_ms() {
 }  // namespace
 
 IdempotencyIndex::IdempotencyIndex(store::EventStore* store, IdempotencyLimits limits, Clock clock)
-    : store_(store), limits_(limits), clock_(clock ? std::move(clock) : Clock(system_now_ms)) {}
+    : store_(store), limits_(limits), clock_(clock ? std::move(clock) : Clock(system_now_ms)) {
+  if (store_) store_horizon_ms_ = store_->newest_idempotent_time().value_or(INT64_MIN);
+}
 
 std::uint64_t IdempotencyIndex::fingerprint(std::string_view topic, std::string_view type, std::string_view key,
                                             std::string_view canonical_data) {
@@ -38,7 +42,11 @@ void IdempotencyIndex::prune_locked(std::int64_t now) {
   while (!order_.empty() && (order_.front().first < oldest || entries_.size() > limits_.max_keys)) {
     const auto& [time, key] = order_.front();
     auto it = entries_.find(key);
-    if (it != entries_.end() && it->second.done && it->second.time_ms == time) entries_.erase(it);
+    if (it != entries_.end() && it->second.done && it->second.time_ms == time) {
+      // Forgotten while still in the window: from now on misses ask the store.
+      if (time >= oldest) store_horizon_ms_ = std::max(store_horizon_ms_, time);
+      entries_.erase(it);
+    }
     order_.pop_front();
   }
 }
@@ -74,9 +82,10 @@ IdempotencyIndex::Claim IdempotencyIndex::claim(const std::string& key, std::uin
       return Claim::waiting;
     }
     entry.print = print;
+    // Ours now: the store may know the key from before (pruned, or a restart).
+    if (!store_ || store_horizon_ms_ < now - limits_.window.count()) return Claim::owned;
+    ++store_lookups_;
   }
-  // Ours now: the store may know the key from before (pruned, or a restart).
-  if (!store_) return Claim::owned;
   std::optional<store::StoredEvent> stored;
   try {
     stored = store_->find_idempotent(key, now - limits_.window.count());
@@ -145,6 +154,11 @@ void IdempotencyIndex::abandon(const std::string& key, std::error_code error) {
   answer.kind = Answer::Kind::failed;
   answer.error = error;
   for (auto& waiter : waiters) waiter.second(answer);
+}
+
+std::uint64_t IdempotencyIndex::store_lookups() const {
+  std::lock_guard lock(mutex_);
+  return store_lookups_;
 }
 
 std::size_t IdempotencyIndex::size() const {

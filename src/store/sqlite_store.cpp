@@ -119,6 +119,7 @@ class SqliteStore final : public EventStore {
   std::vector<StoredEvent> read(std::string_view topic, std::uint64_t after, std::size_t limit) override;
   std::optional<StoredEvent> find(std::string_view id) override;
   std::optional<StoredEvent> find_idempotent(std::string_view key, std::int64_t min_time_ms) override;
+  std::optional<std::int64_t> newest_idempotent_time() override;
   std::error_code trim(std::string_view topic, std::uint64_t keep_from) override;
   std::error_code trim_batch(std::span<const TrimPoint> points) override;
   std::error_code put_subscription(const StoredSubscription& subscription) override;
@@ -137,7 +138,7 @@ class SqliteStore final : public EventStore {
   };
   struct Reader {
     Connection db;
-    Statement begin, commit, positions, newest, read, find, find_idempotent, subscriptions;
+    Statement begin, commit, positions, newest, read, find, find_idempotent, newest_idempotent, subscriptions;
   };
 
   // Records "<what>: <sqlite message>" as the last error and returns the code.
@@ -326,6 +327,7 @@ bool SqliteStore::open(const std::string& directory, Durability durability, std:
       {reader_.find_idempotent, "SELECT " + events +
                                     " FROM events WHERE idempotency_key = ?1 AND idempotency_key <> '' "
                                     "AND time_ms >= ?2 ORDER BY time_ms DESC LIMIT 1"},
+      {reader_.newest_idempotent, "SELECT MAX(time_ms) FROM events WHERE idempotency_key <> ''"},
       {reader_.subscriptions, "SELECT id, json FROM subscriptions ORDER BY id"},
   };
   for (const auto& p : reader_statements) {
@@ -544,6 +546,21 @@ std::optional<StoredEvent> SqliteStore::find_idempotent(std::string_view key, st
   auto found = collect(reader_.find_idempotent, "find_idempotent");
   if (found.empty()) return std::nullopt;
   return std::move(found.front());
+}
+
+// Walks the keyed events (the partial index): once, at start-up. On a read
+// error: "unknown" (every miss is then looked up), never "none".
+std::optional<std::int64_t> SqliteStore::newest_idempotent_time() {
+  std::lock_guard lock(reader_mutex_);
+  Statement& s = reader_.newest_idempotent;
+  ResetOnExit reset(s);
+  const int rc = s.step();
+  if (rc != SQLITE_ROW) {
+    fail(reader_.db.get(), rc, "newest_idempotent_time");
+    return std::numeric_limits<std::int64_t>::max();
+  }
+  if (sqlite3_column_type(s.get(), 0) == SQLITE_NULL) return std::nullopt;
+  return s.column_int64(0);
 }
 
 std::vector<StoredSubscription> SqliteStore::load_subscriptions() {

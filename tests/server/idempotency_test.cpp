@@ -101,6 +101,49 @@ TEST(IdempotencyIndex, FindsKeysInTheStore) {
   EXPECT_EQ(index.claim("k", print, answer), Claim::owned);
 }
 
+// A store that says when its newest keyed event is (nullopt: none).
+class KeyedStore : public MemoryStore {
+ public:
+  explicit KeyedStore(std::optional<std::int64_t> newest) : newest_(newest) {}
+  std::optional<std::int64_t> newest_idempotent_time() override { return newest_; }
+
+ private:
+  std::optional<std::int64_t> newest_;
+};
+
+// The store is asked about a key memory does not have only while it may know
+// one: keys stored before the index started, or forgotten early, still in the window.
+TEST(IdempotencyIndex, AsksTheStoreOnlyWhileItMayKnowMoreThanMemory) {
+  FakeClock clock;
+  IdempotencyIndex::Answer answer;
+  {
+    KeyedStore none(std::nullopt);  // no keyed events: memory knows every key
+    IdempotencyIndex index(&none, {std::chrono::minutes(10), 2}, clock.clock());
+    for (const char* key : {"a", "b", "c"}) {
+      ASSERT_EQ(index.claim(key, 1, answer), Claim::owned);
+      index.complete(key, {std::string("evt_") + key, "t", 1, "ep"});
+    }
+    EXPECT_EQ(index.store_lookups(), 0u);
+    // "a" was forgotten early (count bound), inside the window: misses ask the store again.
+    EXPECT_EQ(index.claim("d", 1, answer), Claim::owned);
+    EXPECT_EQ(index.store_lookups(), 1u);
+    index.abandon("d", std::make_error_code(std::errc::io_error));
+    clock.advance(10 * 60'000 + 1);  // ... until that key is out of the window
+    EXPECT_EQ(index.claim("e", 1, answer), Claim::owned);
+    EXPECT_EQ(index.store_lookups(), 1u);
+  }
+  {
+    KeyedStore recent(clock.now->load() - 60'000);  // a key stored a minute ago
+    IdempotencyIndex index(&recent, {std::chrono::minutes(10), 100}, clock.clock());
+    EXPECT_EQ(index.claim("x", 1, answer), Claim::owned);
+    EXPECT_EQ(index.store_lookups(), 1u);
+    index.abandon("x", std::make_error_code(std::errc::io_error));
+    clock.advance(9 * 60'000 + 1);  // that key is out of the window now
+    EXPECT_EQ(index.claim("y", 1, answer), Claim::owned);
+    EXPECT_EQ(index.store_lookups(), 1u);
+  }
+}
+
 // --- in-band /v1/ws ---
 
 json::object keyed_publish(int id, const std::string& topic, json::value data, const std::string& key) {

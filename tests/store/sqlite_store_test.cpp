@@ -204,6 +204,21 @@ TEST(StoreSqlite, TrimBatchTrimsEveryTopicToItsPoint) {
   EXPECT_EQ(store->read("a", 0, 20'000).size(), 100u);
 }
 
+TEST(StoreSqlite, NewestIdempotentTimeLooksAtKeyedEventsOnly) {
+  TempDir dir;
+  auto store = open_or_fail(dir.str());
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->newest_idempotent_time(), std::nullopt);  // empty
+  auto events = range("k", 1, 6);  // time_ms 1'000'001 .. 1'000'005
+  events[4].time_ms = 9'000'000;   // the newest, but without a key
+  events[1].idempotency_key = "a";
+  events[3].idempotency_key = "b";
+  ASSERT_FALSE(store->append(std::span(events).subspan(4)));
+  EXPECT_EQ(store->newest_idempotent_time(), std::nullopt);  // no keyed event yet
+  ASSERT_FALSE(store->append(std::span(events).first(4)));
+  EXPECT_EQ(store->newest_idempotent_time(), std::optional<std::int64_t>(1'000'004));
+}
+
 TEST(StoreSqlite, IdempotencyLookupHonoursTheTimeWindow) {
   TempDir dir;
   auto store = open_or_fail(dir.str());

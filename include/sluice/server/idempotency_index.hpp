@@ -5,7 +5,9 @@
 // Memory first, then the store: each key published within the window is
 // remembered in memory (bounded by count); a key not in memory is looked up
 // in the durable store, which keeps every event's key (so a repeat after a
-// restart still finds the original event while the store retains it).
+// restart still finds the original event while the store retains it). The
+// store is asked only while it may know keys memory does not: keys stored
+// before this start, or forgotten early (count bound), still in the window.
 #pragma once
 
 #include <chrono>
@@ -77,7 +79,8 @@ class IdempotencyIndex {
     in_flight,  ///< in flight elsewhere and no waiter was given
   };
 
-  /// `store` (may be null: memory mode) must outlive the index.
+  /// `store` (may be null: memory mode) must outlive the index. Reads the
+  /// store once (EventStore::newest_idempotent_time).
   explicit IdempotencyIndex(store::EventStore* store, IdempotencyLimits limits = {}, Clock clock = {});
   IdempotencyIndex(const IdempotencyIndex&) = delete;
   IdempotencyIndex& operator=(const IdempotencyIndex&) = delete;
@@ -100,6 +103,8 @@ class IdempotencyIndex {
 
   /// Keys remembered in memory (done or in flight). For tests and metrics.
   std::size_t size() const;
+  /// Store lookups done so far (keys not in memory). For tests and metrics.
+  std::uint64_t store_lookups() const;
 
  private:
   struct Entry {
@@ -121,6 +126,10 @@ class IdempotencyIndex {
   mutable std::mutex mutex_;
   std::unordered_map<std::string, Entry> entries_;
   std::deque<std::pair<std::int64_t, std::string>> order_;  // completion order, for pruning
+  // The store may know keys memory does not while `now - window` is at or
+  // before this: the newest key stored before this start, or forgotten early.
+  std::int64_t store_horizon_ms_ = INT64_MIN;
+  std::uint64_t store_lookups_ = 0;
 };
 
 }  // namespace sluice::server

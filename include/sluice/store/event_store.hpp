@@ -77,6 +77,11 @@ class EventStore {
   virtual std::optional<StoredEvent> find(std::string_view id) = 0;
   /// An event published with this idempotency key at or after `min_time_ms`.
   virtual std::optional<StoredEvent> find_idempotent(std::string_view key, std::int64_t min_time_ms) = 0;
+  /// The newest time_ms of any event stored with an idempotency key, nullopt
+  /// if there is none. Read once at start-up, so that keys not in memory are
+  /// looked up only while such older keys can still be within the window.
+  /// By default "unknown": the largest time, so every miss is looked up.
+  virtual std::optional<std::int64_t> newest_idempotent_time() { return INT64_MAX; }
   /// Deletes the events of `topic` with offset < `keep_from` (retention).
   /// Topic positions (load_positions) are kept, so offsets continue.
   virtual std::error_code trim(std::string_view topic, std::uint64_t keep_from) = 0;
