@@ -9,5 +9,9 @@ namespace sluice::cli {
 void add_serve_command(CLI::App& app);
 /// `sluice cat URL`: interactive WebSocket client (stdin lines out, messages to stdout).
 void add_cat_command(CLI::App& app);
+/// `sluice pub TOPIC [DATA]`: publish and print the acknowledgements.
+void add_pub_command(CLI::App& app);
+/// `sluice sub TOPIC|--subscription ID`: follow, printing events as JSON lines.
+void add_sub_command(CLI::App& app);
 
 }  // namespace sluice::cli

@@ -10,6 +10,8 @@ int main(int argc, char** argv) {
   app.set_config("--config", "", "Read options from a TOML/INI file (a [serve] section for `serve`)");
   app.require_subcommand(1);
   sluice::cli::add_serve_command(app);
+  sluice::cli::add_pub_command(app);
+  sluice::cli::add_sub_command(app);
   sluice::cli::add_cat_command(app);
   CLI11_PARSE(app, argc, argv);
   return 0;

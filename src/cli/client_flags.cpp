@@ -1,0 +1,118 @@
+#include "cli/client_flags.hpp"
+
+#include <poll.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+
+namespace sluice::cli {
+
+namespace {
+
+std::chrono::milliseconds ms(double seconds) {
+  return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
+}
+
+extern "C" void on_stop_signal(int signal_number) { g_stop_signal = signal_number; }
+
+}  // namespace
+
+volatile std::sig_atomic_t g_stop_signal = 0;
+
+void install_stop_signals() {
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGTERM, on_stop_signal);
+}
+
+void add_connection_flags(CLI::App* command, ConnectionFlags& flags) {
+  // One value per flag (repeat the flag), so a vector option never swallows a positional.
+  command->add_option("-H,--header", flags.headers, "Extra handshake header \"Name: value\" (repeatable)")
+      ->allow_extra_args(false);
+  command->add_option("--ca", flags.ca_file, "PEM CA bundle to verify a wss:// server with");
+  command->add_flag("-k,--insecure", flags.insecure, "Do not verify the wss:// server's certificate");
+  command->add_option("--proxy", flags.proxy, "HTTP CONNECT proxy http://host:port (default: $http_proxy for ws://)");
+  command->add_flag("--no-reconnect", flags.no_reconnect, "Exit when the connection ends instead of reconnecting");
+  command->add_option("--max-attempts", flags.max_attempts, "Give up after this many failed reconnects (0: never)")
+      ->capture_default_str();
+  command->add_option("--connect-timeout", flags.connect_timeout, "Seconds for connect and for the handshake")
+      ->capture_default_str();
+  command->add_option("--ping-interval", flags.ping_interval,
+                      "Ping when the server was quiet this many seconds (0: never)")
+      ->capture_default_str();
+  command->add_option("--backoff-min", flags.backoff_min, "Shortest wait before a reconnect, seconds")
+      ->capture_default_str();
+  command->add_option("--backoff-max", flags.backoff_max, "Longest wait before a reconnect, seconds")
+      ->capture_default_str();
+  command->add_flag("-q,--quiet", flags.quiet, "Nothing on stderr but argument errors");
+}
+
+std::string apply_connection_flags(const ConnectionFlags& flags, client::ClientOptions& options) {
+  for (const auto& header : flags.headers) {
+    const auto colon = header.find(':');
+    if (colon == std::string::npos || colon == 0) return "-H wants \"Name: value\", not '" + header + "'";
+    std::string value = header.substr(colon + 1);
+    value.erase(0, value.find_first_not_of(" \t"));
+    options.headers.emplace_back(header.substr(0, colon), value);
+  }
+  options.tls.ca_file = flags.ca_file;
+  options.tls.verify_peer = !flags.insecure;
+  options.proxy.url = flags.proxy;
+  options.reconnect.enabled = !flags.no_reconnect;
+  options.reconnect.max_attempts = flags.max_attempts;
+  options.reconnect.backoff.floor = ms(flags.backoff_min);
+  options.reconnect.backoff.max = ms(flags.backoff_max);
+  options.timeouts.connect = ms(flags.connect_timeout);
+  options.timeouts.handshake = ms(flags.connect_timeout);
+  options.liveness.ping_interval = ms(flags.ping_interval);
+  return {};
+}
+
+void read_stdin_lines(const std::atomic<bool>& stop, const std::function<void(std::string)>& on_line) {
+  std::string pending;
+  char buffer[16 * 1024];
+  auto emit = [&](std::string line) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    on_line(std::move(line));
+  };
+  while (!stop) {
+    pollfd fd{STDIN_FILENO, POLLIN, 0};
+    const int ready = ::poll(&fd, 1, 100);
+    if (ready == 0) continue;
+    if (ready < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    const ssize_t n = ::read(STDIN_FILENO, buffer, sizeof buffer);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    pending.append(buffer, static_cast<std::size_t>(n));
+    std::size_t start = 0;
+    for (std::size_t nl; (nl = pending.find('\n', start)) != std::string::npos; start = nl + 1) {
+      emit(pending.substr(start, nl - start));
+    }
+    pending.erase(0, start);
+  }
+  if (!stop && !pending.empty()) emit(pending);
+}
+
+void report_connection(client::Client& c, bool quiet) {
+  if (quiet) return;
+  c.on_error([](const client::ErrorEvent& e) { std::fprintf(stderr, "%s\n", e.message.c_str()); });
+  c.on_reconnecting([](std::uint32_t attempt, std::chrono::milliseconds delay) {
+    std::fprintf(stderr, "reconnecting in %.1f s (attempt %u)\n", static_cast<double>(delay.count()) / 1000.0, attempt);
+  });
+  c.on_close([](const client::CloseEvent& e) {
+    // A lost connection was already reported by on_error; a clean close by the server was not.
+    if (e.will_retry && e.code != 1006 && !e.error) std::fprintf(stderr, "%s\n", e.description.c_str());
+  });
+}
+
+std::string default_server_url() {
+  if (const char* env = std::getenv("SLUICE_URL"); env && *env) return env;
+  return "ws://127.0.0.1:8080";
+}
+
+}  // namespace sluice::cli

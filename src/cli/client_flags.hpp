@@ -1,0 +1,54 @@
+// The connection flags `sluice cat`, `pub` and `sub` share (headers, TLS,
+// proxy, reconnect and liveness), and the plumbing they share: stdin read as
+// lines, and signals that ask to stop.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <atomic>
+#include <csignal>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "sluice/client/client.hpp"
+#include "sluice/client/options.hpp"
+
+namespace sluice::cli {
+
+struct ConnectionFlags {
+  std::vector<std::string> headers;
+  std::string ca_file;
+  std::string proxy;
+  bool insecure = false;
+  bool no_reconnect = false;
+  bool quiet = false;
+  std::uint32_t max_attempts = 0;
+  double connect_timeout = 10, ping_interval = 15, backoff_min = 0.5, backoff_max = 20;
+};
+
+/// Adds -H, --ca, -k, --proxy, --no-reconnect, --max-attempts,
+/// --connect-timeout, --ping-interval, --backoff-min/max and -q to `command`.
+void add_connection_flags(CLI::App* command, ConnectionFlags& flags);
+/// Fills `options` from the flags; "" or a message for a bad value (a header without ':').
+std::string apply_connection_flags(const ConnectionFlags& flags, client::ClientOptions& options);
+
+/// Set by SIGINT/SIGTERM once install_stop_signals() ran.
+extern volatile std::sig_atomic_t g_stop_signal;
+void install_stop_signals();
+
+/// Reads stdin until EOF or `stop`, calling `on_line` for each line (without
+/// the newline or a trailing '\r'; a last line without a newline too).
+/// Polls, so setting `stop` ends it within 100 ms.
+void read_stdin_lines(const std::atomic<bool>& stop, const std::function<void(std::string)>& on_line);
+
+/// Says on stderr, in plain words, what happens to `c`'s connection (errors,
+/// reconnects, a server's close that will be retried); nothing when `quiet`.
+/// The final ending (will_retry false) is left to the command.
+void report_connection(client::Client& c, bool quiet);
+
+/// The server's in-band URL for pub/sub: --url, else $SLUICE_URL, else ws://127.0.0.1:8080.
+std::string default_server_url();
+
+}  // namespace sluice::cli

@@ -1,0 +1,179 @@
+// `sluice pub TOPIC [DATA]`: publishes DATA (JSON; text that is not JSON is
+// sent as a JSON string), or each line of stdin when DATA is not given, and
+// prints each acknowledgement as a JSON line ({"id","topic","offset","epoch"})
+// on stdout, in order. Publishes survive reconnects (resent with their
+// idempotency keys). Exit status: 0 when every publish was acknowledged, 1
+// when one failed or was not acknowledged within --timeout, 2 for bad
+// arguments.
+#include <CLI/CLI.hpp>
+
+#include <boost/json.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include "cli/client_flags.hpp"
+#include "cli/commands.hpp"
+#include "sluice/broker/topic.hpp"
+#include "sluice/client/topic_client.hpp"
+
+namespace sluice::cli {
+
+namespace {
+
+namespace json = boost::json;
+
+struct PubOptions {
+  std::string topic;
+  std::optional<std::string> data;
+  std::string url;
+  std::string type;
+  std::string key;
+  double timeout = 30;
+  ConnectionFlags connection;
+};
+
+// Counts what was sent and answered; the main thread waits on it.
+struct Tally {
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::uint64_t sent = 0, acked = 0, failed = 0;
+  bool input_done = false;
+  bool client_done = false;  // the client stopped for good on its own
+};
+
+json::value as_json(const std::string& text) {
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  if (ec) return json::string(text);
+  return v;
+}
+
+int run(const PubOptions& o) {
+  if (auto why = broker::topic_error(o.topic); !why.empty()) {
+    std::fprintf(stderr, "sluice pub: '%s' is not a topic: %s\n", o.topic.c_str(), why.c_str());
+    return 2;
+  }
+  client::TopicClientOptions options;
+  if (auto why = apply_connection_flags(o.connection, options.client); !why.empty()) {
+    std::fprintf(stderr, "sluice pub: %s\n", why.c_str());
+    return 2;
+  }
+  std::string url = o.url;
+  while (!url.empty() && url.back() == '/') url.pop_back();
+  if (!url.ends_with("/v1/ws")) url += "/v1/ws";
+  std::unique_ptr<client::TopicClient> c;
+  try {
+    c = std::make_unique<client::TopicClient>(url, std::move(options));
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "sluice pub: %s\n", e.what());
+    return 2;
+  }
+  const bool quiet = o.connection.quiet;
+  Tally tally;
+  report_connection(c->client(), quiet);
+  c->client().on_close([&, quiet](const client::CloseEvent& e) {
+    if (e.will_retry) return;
+    if (e.error == client::Error::closed_by_user) return;
+    if (!quiet) std::fprintf(stderr, "%s\n", e.description.c_str());
+    std::lock_guard lock(tally.mutex);
+    tally.client_done = true;
+    tally.changed.notify_all();
+  });
+  c->connect();
+
+  client::PublishOptions publish_options;
+  publish_options.type = o.type;
+  publish_options.key = o.key;
+  // Acks come in publish order (one connection, one server loop), so printing as they come keeps the order.
+  auto publish = [&](const std::string& text) {
+    const auto status = c->publish(o.topic, as_json(text), publish_options, [&, quiet](const client::PublishResult& r) {
+      if (r.ok) {
+        const json::object ack{{"id", r.event_id}, {"topic", r.topic}, {"offset", r.offset}, {"epoch", r.epoch}};
+        std::printf("%s\n", json::serialize(ack).c_str());
+        std::fflush(stdout);
+      } else if (!quiet) {
+        std::fprintf(stderr, "sluice pub: not published: %s%s%s\n", r.code.c_str(), r.message.empty() ? "" : ": ",
+                     r.message.c_str());
+      }
+      std::lock_guard lock(tally.mutex);
+      ++(r.ok ? tally.acked : tally.failed);
+      tally.changed.notify_all();
+    });
+    std::lock_guard lock(tally.mutex);
+    if (client::accepted(status)) {
+      ++tally.sent;
+    } else {
+      ++tally.failed;
+      if (!quiet) std::fprintf(stderr, "sluice pub: not sent: %s\n", client::to_string(status));
+    }
+  };
+
+  install_stop_signals();
+  std::atomic<bool> stop_reading{false};
+  std::thread reader;
+  if (o.data) {
+    publish(*o.data);
+    std::lock_guard lock(tally.mutex);
+    tally.input_done = true;
+  } else {
+    reader = std::thread([&] {
+      read_stdin_lines(stop_reading, [&](std::string line) {
+        if (!line.empty()) publish(line);
+      });
+      std::lock_guard lock(tally.mutex);
+      tally.input_done = true;
+      tally.changed.notify_all();
+    });
+  }
+  // Until stdin ended and everything sent was answered; the timeout counts from the end of the input.
+  int status = 0;
+  {
+    std::unique_lock lock(tally.mutex);
+    std::optional<std::chrono::steady_clock::time_point> deadline;
+    while (g_stop_signal == 0 && !tally.client_done &&
+           !(tally.input_done && tally.acked + tally.failed >= tally.sent)) {
+      if (tally.input_done && !deadline) {
+        deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<long long>(o.timeout * 1000));
+      }
+      if (deadline && std::chrono::steady_clock::now() >= *deadline) break;
+      tally.changed.wait_for(lock, std::chrono::milliseconds(100));
+    }
+    const std::uint64_t unanswered = tally.sent - std::min(tally.sent, tally.acked + tally.failed);
+    if (unanswered > 0 && !quiet) {
+      std::fprintf(stderr, "sluice pub: %llu publishes not acknowledged\n", static_cast<unsigned long long>(unanswered));
+    }
+    status = (tally.failed > 0 || unanswered > 0) ? 1 : 0;
+  }
+  stop_reading = true;
+  if (reader.joinable()) reader.join();
+  c->close(1000, "");
+  return status;
+}
+
+}  // namespace
+
+void add_pub_command(CLI::App& app) {
+  auto o = std::make_shared<PubOptions>();
+  o->url = default_server_url();
+  CLI::App* pub = app.add_subcommand(
+      "pub", "Publish DATA (or each stdin line) on TOPIC; prints each acknowledgement as a JSON line");
+  pub->add_option("topic", o->topic, "Topic to publish on (e.g. orders.eu)")->required();
+  pub->add_option("data", o->data, "Event data: JSON (text that is not JSON is sent as a string); "
+                                   "without it, each line of stdin is one event");
+  pub->add_option("-u,--url", o->url, "The server (default: $SLUICE_URL, else ws://127.0.0.1:8080)")
+      ->capture_default_str();
+  pub->add_option("-t,--type", o->type, "The events' type");
+  pub->add_option("--key", o->key, "The events' key");
+  pub->add_option("--timeout", o->timeout, "Seconds to wait for the last acknowledgements after the input ended")
+      ->capture_default_str();
+  add_connection_flags(pub, o->connection);
+  pub->callback([o] { std::exit(run(*o)); });
+}
+
+}  // namespace sluice::cli

@@ -1,0 +1,314 @@
+// `sluice sub TOPIC|--subscription ID`: follows a topic pattern (in-band
+// protocol, resuming from the last event printed after every reconnect) or a
+// server-side subscription's stream, and prints each event as one JSON line
+// on stdout. What happens to the connection is said on stderr. Exit status:
+// 0 after --count events or on SIGINT/SIGTERM, 1 when the subscription or the
+// connection ended for good, 2 for bad arguments.
+#include <CLI/CLI.hpp>
+
+#include <boost/json.hpp>
+
+#include <condition_variable>
+#include <cstdio>
+#include <ctime>
+#include <map>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+
+#include "cli/client_flags.hpp"
+#include "cli/commands.hpp"
+#include "sluice/broker/topic.hpp"
+#include "sluice/client/topic_client.hpp"
+
+namespace sluice::cli {
+
+namespace {
+
+namespace json = boost::json;
+
+struct SubOptions {
+  std::string pattern;
+  std::string subscription;
+  std::string url;
+  std::string since;
+  std::string fallback = "oldest";
+  std::uint64_t count = 0;
+  ConnectionFlags connection;
+};
+
+// What the main thread waits for.
+struct Exit {
+  std::mutex mutex;
+  std::condition_variable changed;
+  int status = -1;  // set once: the exit status
+  void set(int s) {
+    std::lock_guard lock(mutex);
+    if (status < 0) status = s;
+    changed.notify_all();
+  }
+};
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// "--since": N (an offset for one exact topic; otherwise a time in ms since
+// the Unix epoch), or a duration ago: 30s, 5m, 2h, 1d.
+struct SinceArg {
+  bool is_time = false;
+  std::int64_t value = 0;
+};
+std::optional<SinceArg> parse_since(const std::string& text, std::string& why) {
+  std::size_t used = 0;
+  long long n = -1;
+  try {
+    n = std::stoll(text, &used);
+  } catch (const std::exception&) {
+  }
+  if (n < 0) {
+    why = "--since wants an offset, a time in ms, or a duration like 10m (got '" + text + "')";
+    return std::nullopt;
+  }
+  const std::string unit = text.substr(used);
+  if (unit.empty()) return SinceArg{false, n};
+  const std::map<std::string, std::int64_t> units{{"s", 1'000}, {"m", 60'000}, {"h", 3'600'000}, {"d", 86'400'000}};
+  auto it = units.find(unit);
+  if (it == units.end()) {
+    why = "--since: unknown unit '" + unit + "' (s, m, h or d)";
+    return std::nullopt;
+  }
+  return SinceArg{true, now_ms() - n * it->second};
+}
+
+// "2026-11-22T18:08:11.426Z" -> ms since the Unix epoch (0 if unreadable).
+std::int64_t parse_time(const std::string& text) {
+  std::tm tm{};
+  int millis = 0;
+  if (std::sscanf(text.c_str(), "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+                  &tm.tm_min, &tm.tm_sec, &millis) < 6) {
+    return 0;
+  }
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return static_cast<std::int64_t>(timegm(&tm)) * 1000 + millis;
+}
+
+void print_line(std::string_view text) {
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  std::fputc('\n', stdout);
+  std::fflush(stdout);
+}
+
+std::string base_url(std::string url) {
+  while (!url.empty() && url.back() == '/') url.pop_back();
+  if (url.ends_with("/v1/ws")) url.resize(url.size() - 6);
+  return url;
+}
+
+// Waits for the exit status (or a signal), then closes.
+template <class CloseFn>
+int wait_and_close(Exit& exit, CloseFn close) {
+  install_stop_signals();
+  int status;
+  {
+    std::unique_lock lock(exit.mutex);
+    while (exit.status < 0 && g_stop_signal == 0) exit.changed.wait_for(lock, std::chrono::milliseconds(100));
+    status = exit.status < 0 ? 0 : exit.status;
+  }
+  close();
+  return status;
+}
+
+int follow_topic(const SubOptions& o, client::ClientOptions options) {
+  client::TopicClientOptions topic_options;
+  topic_options.client = std::move(options);
+  std::unique_ptr<client::TopicClient> c;
+  try {
+    c = std::make_unique<client::TopicClient>(base_url(o.url) + "/v1/ws", std::move(topic_options));
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "sluice sub: %s\n", e.what());
+    return 2;
+  }
+  client::SubscribeOptions so;
+  so.fallback = o.fallback == "latest" ? client::Fallback::latest : client::Fallback::oldest;
+  if (!o.since.empty()) {
+    std::string why;
+    const auto since = parse_since(o.since, why);
+    if (!since) {
+      std::fprintf(stderr, "sluice sub: %s\n", why.c_str());
+      return 2;
+    }
+    client::Since s;
+    if (since->is_time || broker::is_wildcard_pattern(o.pattern)) {
+      s.time_ms = since->value;
+    } else {
+      s.topics[o.pattern] = client::Position{static_cast<std::uint64_t>(since->value), ""};
+    }
+    so.since = s;
+  }
+  Exit exit;
+  const bool quiet = o.connection.quiet;
+  so.on_status = [&, quiet](const client::SubscriptionStatus& s) {
+    using Kind = client::SubscriptionStatus::Kind;
+    if (s.kind == Kind::failed || s.kind == Kind::ended) {
+      if (!quiet) std::fprintf(stderr, "sluice sub: %s%s%s\n", s.code.c_str(), s.code.empty() ? "" : ": ", s.message.c_str());
+      return exit.set(1);
+    }
+    if (quiet) return;
+    if (s.kind == Kind::gap) return (void)std::fprintf(stderr, "%s\n", s.message.c_str());
+    std::fprintf(stderr, "%s %s%s\n", s.kind == Kind::subscribed ? "subscribed to" : "resubscribed to",
+                 o.pattern.c_str(),
+                 !s.recovered ? " (history no longer covers where it left off: events were missed)"
+                 : s.replayed ? (" (" + std::to_string(s.replayed) + " from history)").c_str()
+                              : "");
+  };
+  std::uint64_t printed = 0;
+  const std::uint64_t limit = o.count;
+  const auto id = c->subscribe(
+      o.pattern,
+      [&, limit](const client::TopicEvent& e) {
+        if (limit && printed >= limit) return;
+        print_line(e.json);
+        if (limit && ++printed == limit) exit.set(0);
+      },
+      std::move(so));
+  if (id == 0) {
+    std::fprintf(stderr, "sluice sub: '%s' is not a valid topic pattern: %s\n", o.pattern.c_str(),
+                 broker::pattern_error(o.pattern).c_str());
+    return 2;
+  }
+  report_connection(c->client(), quiet);
+  c->client().on_close([&, quiet](const client::CloseEvent& e) {
+    if (e.will_retry || e.error == client::Error::closed_by_user) return;
+    if (!quiet) std::fprintf(stderr, "%s\n", e.description.c_str());
+    exit.set(1);
+  });
+  c->connect();
+  return wait_and_close(exit, [&] { c->close(1000, ""); });
+}
+
+// A subscription's stream: the resume point goes in the URL (?since=), so it
+// is set again before every reconnect; events already printed are skipped.
+int follow_subscription(const SubOptions& o, client::ClientOptions options) {
+  const std::string path = "/v1/subscriptions/" + o.subscription + "/stream";
+  std::optional<SinceArg> since;
+  if (!o.since.empty()) {
+    std::string why;
+    since = parse_since(o.since, why);
+    if (!since) {
+      std::fprintf(stderr, "sluice sub: %s\n", why.c_str());
+      return 2;
+    }
+  }
+  std::unique_ptr<client::Client> c;
+  try {
+    c = std::make_unique<client::Client>(base_url(o.url) + path, std::move(options));
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "sluice sub: %s\n", e.what());
+    return 2;
+  }
+  if (since) c->set_target(path + "?since=" + std::to_string(since->value));
+  Exit exit;
+  const bool quiet = o.connection.quiet;
+  // Client thread only.
+  std::map<std::string, client::Position> positions;
+  std::int64_t last_time_ms = 0;
+  bool one_topic = false;
+  std::uint64_t printed = 0;
+  c->on_message([&, quiet](const client::Message& m) {
+    json::value v;
+    try {
+      v = json::parse(m.text());
+    } catch (const std::exception&) {
+      return;
+    }
+    const json::object* o_ = v.if_object();
+    if (!o_) return;
+    const json::value* type = o_->if_contains("type");
+    if (type && *type == "connected") {
+      const json::value* topics = v.at("subscription").as_object().if_contains("topics");
+      one_topic = topics && topics->is_array() && topics->as_array().size() == 1 &&
+                  topics->as_array()[0].is_string() &&
+                  !broker::is_wildcard_pattern(topics->as_array()[0].as_string());
+      if (!quiet) std::fprintf(stderr, "following subscription %s\n", o.subscription.c_str());
+      return;
+    }
+    if (!type || *type != "event") return;
+    const auto& event = v.at("event").as_object();
+    const std::string topic(event.at("topic").as_string());
+    const std::uint64_t offset = event.at("offset").to_number<std::uint64_t>();
+    const std::string epoch(event.at("epoch").as_string());
+    auto [it, fresh] = positions.try_emplace(topic, client::Position{offset, epoch});
+    if (!fresh) {
+      if (it->second.epoch == epoch && offset <= it->second.offset) return;  // seen before a reconnect
+      it->second = client::Position{offset, epoch};
+    }
+    if (const json::value* time = event.if_contains("time"); time && time->is_string()) {
+      last_time_ms = std::max(last_time_ms, parse_time(std::string(time->as_string())));
+    }
+    if (o.count && printed >= o.count) return;
+    print_line(json::serialize(event));
+    if (o.count && ++printed == o.count) exit.set(0);
+  });
+  report_connection(*c, quiet);
+  c->on_close([&, quiet](const client::CloseEvent& e) {
+    if (!e.will_retry) {
+      if (e.error == client::Error::closed_by_user) return;
+      if (!quiet) std::fprintf(stderr, "%s\n", e.description.c_str());
+      return exit.set(1);
+    }
+    // Resume where we are: by offset for one exact topic, else by time (a
+    // second back, for events of the same millisecond; repeats are skipped).
+    if (one_topic && !positions.empty()) {
+      c->set_target(path + "?since=" + std::to_string(positions.begin()->second.offset));
+    } else if (last_time_ms > 0) {
+      c->set_target(path + "?since=" + std::to_string(std::max<std::int64_t>(0, last_time_ms - 1000)));
+    }
+  });
+  c->connect();
+  return wait_and_close(exit, [&] { c->close(1000, ""); });
+}
+
+int run(const SubOptions& o) {
+  if (o.pattern.empty() == o.subscription.empty()) {
+    std::fprintf(stderr, "sluice sub: give a TOPIC pattern or --subscription ID (one of them)\n");
+    return 2;
+  }
+  if (o.fallback != "oldest" && o.fallback != "latest") {
+    std::fprintf(stderr, "sluice sub: --fallback is oldest or latest, not '%s'\n", o.fallback.c_str());
+    return 2;
+  }
+  client::ClientOptions options;
+  if (auto why = apply_connection_flags(o.connection, options); !why.empty()) {
+    std::fprintf(stderr, "sluice sub: %s\n", why.c_str());
+    return 2;
+  }
+  return o.subscription.empty() ? follow_topic(o, std::move(options)) : follow_subscription(o, std::move(options));
+}
+
+}  // namespace
+
+void add_sub_command(CLI::App& app) {
+  auto o = std::make_shared<SubOptions>();
+  o->url = default_server_url();
+  CLI::App* sub = app.add_subcommand(
+      "sub", "Follow a topic pattern or a subscription: events as JSON lines on stdout, resuming after reconnects");
+  sub->add_option("topic", o->pattern, "Topic or pattern (orders.*, orders.>)");
+  sub->add_option("--subscription", o->subscription, "Follow this server-side subscription's stream instead");
+  sub->add_option("-u,--url", o->url, "The server (default: $SLUICE_URL, else ws://127.0.0.1:8080)")
+      ->capture_default_str();
+  sub->add_option("--since", o->since,
+                  "Start from history: an offset (one exact topic), a time in ms since the Unix epoch "
+                  "(patterns, subscriptions), or a duration ago such as 10m");
+  sub->add_option("--fallback", o->fallback,
+                  "When history no longer covers the start: oldest (what is left) or latest (from now)")
+      ->capture_default_str();
+  sub->add_option("-n,--count", o->count, "Exit 0 after this many events (0: follow until interrupted)")
+      ->capture_default_str();
+  add_connection_flags(sub, o->connection);
+  sub->callback([o] { std::exit(run(*o)); });
+}
+
+}  // namespace sluice::cli
