@@ -61,15 +61,25 @@ std::vector<std::string_view> split_tokens(std::string_view text) {
   return tokens;
 }
 
+// Token by token, without allocating (the client matches every event it gets).
 bool pattern_matches(std::string_view pattern, std::string_view topic) {
-  const auto p = split_tokens(pattern);
-  const auto t = split_tokens(topic);
-  for (std::size_t i = 0; i < p.size(); ++i) {
-    if (p[i] == ">") return t.size() > i;  // one or more remaining tokens
-    if (i >= t.size()) return false;
-    if (p[i] != "*" && p[i] != t[i]) return false;
+  auto next = [](std::string_view& rest) {
+    const std::size_t dot = rest.find('.');
+    const std::string_view token = rest.substr(0, dot);
+    rest = dot == std::string_view::npos ? std::string_view() : rest.substr(dot + 1);
+    return token;
+  };
+  bool topic_done = false;
+  while (!pattern.empty()) {
+    const std::string_view p = next(pattern);
+    if (p == ">") return !topic_done;  // one or more remaining tokens
+    if (topic_done) return false;
+    const bool last = topic.find('.') == std::string_view::npos;
+    const std::string_view t = next(topic);
+    topic_done = last;
+    if (p != "*" && p != t) return false;
   }
-  return p.size() == t.size();
+  return topic_done;
 }
 
 }  // namespace sluice::broker

@@ -1,6 +1,7 @@
 #include "client/topic_protocol.hpp"
 
 #include <boost/json/parse.hpp>
+#include <boost/json/parser.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/string.hpp>
 
@@ -27,29 +28,60 @@ std::optional<std::uint64_t> uint_field(const json::object& o, std::string_view 
 
 // The event object's own text: the server writes {"type":"event","event":{...}},
 // so it is a slice of the message; anything else is serialized again.
-std::string event_text(std::string_view message, const json::value& event) {
+void event_text(std::string_view message, const json::value& event, std::string& out) {
   constexpr std::string_view prefix = R"({"type":"event","event":)";
   if (message.starts_with(prefix) && message.ends_with('}')) {
-    return std::string(message.substr(prefix.size(), message.size() - prefix.size() - 1));
+    out.assign(message.substr(prefix.size(), message.size() - prefix.size() - 1));
+  } else {
+    out = json::serialize(event);
   }
-  return json::serialize(event);
 }
 
-bool read_event(const json::object& o, TopicEvent& e, std::string& why) {
-  e.id = string_field(o, "id");
-  e.topic = string_field(o, "topic");
-  e.epoch = string_field(o, "epoch");
-  e.type = string_field(o, "type");
-  e.key = string_field(o, "key");
-  e.time = string_field(o, "time");
-  const auto offset = uint_field(o, "offset");
+// One pass over the event's members (this runs for every event delivered).
+bool read_event(json::object& o, TopicEvent& e, std::string& why) {
+  std::optional<std::uint64_t> offset;
+  for (auto& [name, value] : o) {
+    const std::string_view key = name;
+    if (key == "data") {
+      e.data = std::move(value);
+      continue;
+    }
+    if (key == "offset") {
+      if (value.is_uint64()) offset = value.get_uint64();
+      if (value.is_int64() && value.get_int64() >= 0) offset = static_cast<std::uint64_t>(value.get_int64());
+      continue;
+    }
+    if (!value.is_string()) continue;
+    const json::string& text = value.get_string();
+    if (key == "id") {
+      e.id.assign(text.data(), text.size());
+    } else if (key == "topic") {
+      e.topic.assign(text.data(), text.size());
+    } else if (key == "epoch") {
+      e.epoch.assign(text.data(), text.size());
+    } else if (key == "type") {
+      e.type.assign(text.data(), text.size());
+    } else if (key == "key") {
+      e.key.assign(text.data(), text.size());
+    } else if (key == "time") {
+      e.time.assign(text.data(), text.size());
+    }
+  }
   if (e.topic.empty() || !offset) {
     why = "an event without a topic or offset";
     return false;
   }
   e.offset = *offset;
-  if (const json::value* data = o.if_contains("data")) e.data = *data;
   return true;
+}
+
+// One parser per thread, reused: its scratch space is not allocated per message.
+json::value parse_json(std::string_view text, boost::system::error_code& ec) {
+  thread_local json::parser parser;
+  parser.reset();
+  parser.write(text.data(), text.size(), ec);
+  if (ec) return nullptr;
+  return parser.release();
 }
 
 }  // namespace
@@ -90,24 +122,53 @@ std::string publish_request(std::uint64_t id, std::string_view topic, std::strin
 
 ServerMessage parse_server_message(std::string_view text) {
   ServerMessage m;
+  parse_server_message(text, m);
+  return m;
+}
+
+void parse_server_message(std::string_view text, ServerMessage& m) {
+  // Reset every field, keeping the strings' capacity.
+  m.kind = ServerMessage::Kind::other;
+  m.id.reset();
+  m.op.clear();
+  m.event.id.clear();
+  m.event.topic.clear();
+  m.event.offset = 0;
+  m.event.epoch.clear();
+  m.event.type.clear();
+  m.event.key.clear();
+  m.event.time.clear();
+  m.event.data = nullptr;
+  m.event.json.clear();
+  m.recovered = true;
+  m.replayed = 0;
+  m.duplicate = false;
+  m.code.clear();
+  m.message.clear();
+  m.topic.clear();
+  m.dropped = 0;
   boost::system::error_code ec;
-  json::value root = json::parse(text, ec);
+  json::value root = parse_json(text, ec);
   if (ec || !root.is_object()) {
     m.kind = ServerMessage::Kind::invalid;
     m.message = ec ? "not JSON: " + ec.message() : "not a JSON object";
-    return m;
+    return;
   }
-  const json::object& o = root.get_object();
+  json::object& o = root.get_object();
   const std::string type = string_field(o, "type");
   m.id = uint_field(o, "id");
   if (type == "event") {
-    const json::value* event = o.if_contains("event");
-    if (!event || !event->is_object() || !read_event(event->get_object(), m.event, m.message)) {
+    json::value* event = o.if_contains("event");
+    if (!event || !event->is_object()) {
       m.kind = ServerMessage::Kind::invalid;
-      if (m.message.empty()) m.message = "an event message without an event object";
-      return m;
+      m.message = "an event message without an event object";
+      return;
     }
-    m.event.json = event_text(text, *event);
+    event_text(text, *event, m.event.json);  // before read_event moves `data` out
+    if (!read_event(event->get_object(), m.event, m.message)) {
+      m.kind = ServerMessage::Kind::invalid;
+      return;
+    }
     m.kind = ServerMessage::Kind::event;
   } else if (type == "ack") {
     m.kind = ServerMessage::Kind::ack;
@@ -131,7 +192,7 @@ ServerMessage parse_server_message(std::string_view text) {
     m.topic = string_field(o, "topic");
     m.message = string_field(o, "reason");
   }
-  return m;
+  return;
 }
 
 }  // namespace sluice::client::detail

@@ -45,5 +45,7 @@ struct ServerMessage {
 /// JSON or lacks what its type needs. Stream connections (`connected`) and
 /// anything unknown come back as Kind::other.
 ServerMessage parse_server_message(std::string_view text);
+/// The same into `m`, reusing its strings' storage (one per thread, for every event).
+void parse_server_message(std::string_view text, ServerMessage& m);
 
 }  // namespace sluice::client::detail

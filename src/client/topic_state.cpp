@@ -90,10 +90,12 @@ void TopicState::on_closed(const CloseEvent& event) {
 
 void TopicState::on_message(const Message& message) {
   if (message.type != MessageType::text) return;
-  ServerMessage m = parse_server_message(message.text());
+  ServerMessage& m = scratch_;  // the client's thread only; its strings keep their storage
+  parse_server_message(message.text(), m);
   switch (m.kind) {
     case ServerMessage::Kind::event: {
-      std::vector<SubscriptionPtr> targets;
+      std::vector<SubscriptionPtr>& targets = targets_;
+      targets.clear();
       {
         std::lock_guard lock(mutex_);
         if (closed_) return;
@@ -111,6 +113,7 @@ void TopicState::on_message(const Message& message) {
       for (const auto& sub : targets) {
         if (sub->active.load(std::memory_order_acquire) && sub->handler) sub->handler(m.event);
       }
+      targets.clear();  // holds no subscription past its delivery
       return;
     }
     case ServerMessage::Kind::ack:

@@ -81,6 +81,10 @@ class TopicState {
   const std::string key_prefix_;
   Client* client_ = nullptr;
 
+  // The raw client's thread only (on_message): reused for every message.
+  ServerMessage scratch_;
+  std::vector<SubscriptionPtr> targets_;
+
   mutable std::mutex mutex_;
   std::map<SubscriptionId, SubscriptionPtr> subscriptions_;
   std::unordered_map<std::string, Position> positions_;
