@@ -7,6 +7,8 @@
 
 #include <boost/json.hpp>
 
+#include <thread>
+
 #include "client/fault_proxy.hpp"
 #include "client/topic_support.hpp"
 #include "server/server_harness.hpp"
@@ -42,10 +44,11 @@ void publish_numbers(TopicClient& publisher, const std::string& topic, std::int6
 }
 
 TEST(TopicClient, SubscribeIsAcknowledgedAndPublishReturnsTheEventsPlace) {
+  // Before the clients: handlers may run until a client is destroyed.
+  TopicRecorder orders;
   TestServer server;
   const std::string url = "ws://127.0.0.1:" + std::to_string(server.server->port()) + "/v1/ws";
   TopicClient c(url, fast_topic_options());
-  TopicRecorder orders;
   const auto id = c.subscribe("orders.*", orders.handler(), orders.options());
   EXPECT_NE(id, 0u);
   c.connect();
@@ -75,11 +78,12 @@ TEST(TopicClient, SubscribeIsAcknowledgedAndPublishReturnsTheEventsPlace) {
 }
 
 TEST(TopicClient, InvalidPatternIsRefusedAtOnceAndServerRefusalIsReported) {
+  // Before the clients: handlers may run until a client is destroyed.
+  TopicRecorder first, second;
   auto settings = test_settings();
   settings.max_subscriptions = 1;
   TestServer server(settings);
   TopicClient c("ws://127.0.0.1:" + std::to_string(server.server->port()) + "/v1/ws", fast_topic_options());
-  TopicRecorder first, second;
   EXPECT_EQ(c.subscribe("orders..eu", first.handler(), first.options()), 0u);
   EXPECT_EQ(c.subscribe("a.>.b", first.handler(), first.options()), 0u);
   c.subscribe("a", first.handler(), first.options());
@@ -102,11 +106,12 @@ TEST(TopicClient, InvalidPatternIsRefusedAtOnceAndServerRefusalIsReported) {
 // reconnect it resumes from the last event it delivered: nothing lost,
 // nothing twice, and the status says it recovered.
 TEST(TopicClient, ResumesFromTheLastDeliveredEventAfterACut) {
+  // Before the clients: handlers may run until a client is destroyed.
+  TopicRecorder exact, pattern;
   TestServer server;
   FaultProxy proxy(server.server->port());
   TopicClient subscriber(proxy.url("/v1/ws"), fast_topic_options());
   TopicClient publisher("ws://127.0.0.1:" + std::to_string(server.server->port()) + "/v1/ws", fast_topic_options());
-  TopicRecorder exact, pattern;
   subscriber.subscribe("prices.btc", exact.handler(), exact.options());
   subscriber.subscribe("prices.*", pattern.handler(), pattern.options());
   subscriber.connect();
@@ -142,10 +147,11 @@ TEST(TopicClient, ResumesFromTheLastDeliveredEventAfterACut) {
 // A memory-store server restarts: the topic's history (and epoch) is new, so
 // the resume point is gone; the application is told recovered:false.
 TEST(TopicClient, TellsTheApplicationWhenHistoryCannotCoverTheGap) {
+  // Before the clients: handlers may run until a client is destroyed.
+  TopicRecorder rec;
   auto first = std::make_unique<TestServer>();
   FaultProxy proxy(first->server->port());
   TopicClient subscriber(proxy.url("/v1/ws"), fast_topic_options());
-  TopicRecorder rec;
   subscriber.subscribe("t", rec.handler(), rec.options());
   subscriber.connect();
   ASSERT_TRUE(rec.wait_statuses(1));
@@ -171,10 +177,11 @@ TEST(TopicClient, TellsTheApplicationWhenHistoryCannotCoverTheGap) {
 }
 
 TEST(TopicClient, OverlappingSubscriptionsEachGetAnEventOnceAndUnsubscribeStopsOne) {
+  // Before the clients: handlers may run until a client is destroyed.
+  TopicRecorder all, eu, same;
   TestServer server;
   const std::string url = "ws://127.0.0.1:" + std::to_string(server.server->port()) + "/v1/ws";
   TopicClient c(url, fast_topic_options());
-  TopicRecorder all, eu, same;
   c.subscribe("orders.>", all.handler(), all.options());
   const auto eu_id = c.subscribe("orders.eu", eu.handler(), eu.options());
   c.subscribe("orders.eu", same.handler(), same.options());
@@ -199,10 +206,11 @@ TEST(TopicClient, OverlappingSubscriptionsEachGetAnEventOnceAndUnsubscribeStopsO
 // Publishes made while the server is down wait, are sent after the
 // reconnect, and are acknowledged once each.
 TEST(TopicClient, PublishesWaitForTheServerAndAreAcknowledgedOnce) {
+  // Before the clients: handlers may run until a client is destroyed.
+  TopicRecorder rec;
   auto first = std::make_unique<TestServer>();
   FaultProxy proxy(first->server->port());
   TopicClient c(proxy.url("/v1/ws"), fast_topic_options());
-  TopicRecorder rec;
   c.subscribe("q", rec.handler(), rec.options());
   c.connect();
   ASSERT_TRUE(rec.wait_statuses(1));
@@ -263,6 +271,54 @@ TEST(TopicClient, PendingPublishesAreBoundedInBytes) {
   EXPECT_EQ(accepted, 2);
   auto refused = c.publish("t", small);
   EXPECT_EQ(refused.get().code, "queue full");
+}
+
+}  // namespace
+}  // namespace sluice::test
+
+namespace sluice::test {
+namespace {
+
+// SPEC §1.4/§1.8 for the topic layer: threads subscribe, unsubscribe and
+// publish while handlers publish and unsubscribe; then close() from another
+// thread: nothing deadlocks, every accepted publish completes exactly once,
+// and no handler or callback runs after close() returned.
+TEST(TopicClient, ConcurrentCallsFromThreadsAndHandlersThenNoCallbackAfterClose) {
+  std::atomic<bool> closed{false};
+  std::atomic<int> after_close{0}, events{0}, completions{0}, accepted{0};
+  TestServer server;
+  auto c = std::make_unique<TopicClient>("ws://127.0.0.1:" + std::to_string(server.server->port()) + "/v1/ws",
+                                         fast_topic_options());
+  auto on_done = [&](const client::PublishResult&) {
+    if (closed) ++after_close;
+    ++completions;
+  };
+  c->subscribe("load.>", [&](const client::TopicEvent& e) {
+    if (closed) ++after_close;
+    if (++events % 10 == 0 && client::accepted(c->publish("load.echo", json::value(e.offset), {}, on_done))) ++accepted;
+  });
+  c->connect();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 200; ++i) {
+        if (client::accepted(c->publish("load.t" + std::to_string(t), json::value(i), {}, on_done))) ++accepted;
+        if (i % 20 == 0) {
+          const auto id = c->subscribe("load.t" + std::to_string(t), [&](const client::TopicEvent&) {
+            if (closed) ++after_close;
+          });
+          if (i % 40 == 0) c->unsubscribe(id);
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_TRUE(Signal().wait([&] { return events.load() >= 400; })) << events.load();
+  c->close();
+  closed = true;
+  EXPECT_EQ(completions.load(), accepted.load());  // acknowledged, or failed with "closed", each once
+  c.reset();  // joins the client's thread
+  EXPECT_EQ(after_close.load(), 0);
 }
 
 }  // namespace
