@@ -13,7 +13,7 @@ in a finally block. Standard library only; run it with /usr/bin/python3.
       our interop_client against the peer's --garbage server
   run_interop.py raw-garbage   --echo-server PATH
       node's raw TCP garbage client against our echo server
-  run_interop.py conformance   --conformance-client PATH --deflate on|off [--agent NAME]
+  run_interop.py conformance   --conformance-client PATH --deflate on|off [--agent NAME] [--resilient-client]
       examples/conformance_client against fake_fuzzingserver.mjs (which expects
       agent "sluice": another --agent must make it fail, and the test then
       passes only if it did)
@@ -221,7 +221,8 @@ def mode_conformance(args, servers):
                                            "--timeout", str(CLIENT_TIMEOUT - 10)])
     servers.append(server)
     url = server.start()
-    cmd = [client, "--url", url, "--agent", args.agent] + (["--no-deflate"] if args.deflate == "off" else [])
+    cmd = [client, "--url", url, "--agent", args.agent] + (["--no-deflate"] if args.deflate == "off" else []) + \
+        (["--resilient-client"] if args.resilient_client else [])
     client_status = run_client("conformance_client", cmd)
     if client_status != 0:
         return False  # the finally in main() stops the server
@@ -246,6 +247,8 @@ def main() -> int:
     parser.add_argument("--interop-client")
     parser.add_argument("--conformance-client")
     parser.add_argument("--agent", default="sluice")
+    parser.add_argument("--resilient-client", action="store_true",
+                        help="conformance: run the cases on sluice::Client (the resilient client)")
     args = parser.parse_args()
     needs = {"peer-client": "echo_server", "raw-garbage": "echo_server", "sluice-client": "interop_client",
              "sluice-client-garbage": "interop_client", "conformance": "conformance_client"}[args.mode]
