@@ -45,9 +45,8 @@ std::string plain_response(unsigned status, std::string_view reason, std::string
 }  // namespace
 
 Connection::Connection(AnyStream stream, protocol::Role role, ConnectionCallbacks callbacks,
-                       ConnectionTimeouts timeouts, std::shared_ptr<asio::ssl::context> tls_context)
-    : tls_context_(std::move(tls_context)),
-      stream_(std::move(stream)),
+                       ConnectionTimeouts timeouts)
+    : stream_(std::move(stream)),
       role_(role),
       callbacks_(std::move(callbacks)),
       timeouts_(timeouts),
@@ -97,7 +96,7 @@ void Connection::start_server(std::shared_ptr<const ServerConnectionConfig> conf
 void Connection::start_client(const WsUrl& url, ClientOptions options) {
   if (options.handshake.host.empty()) options.handshake.host = url.host_header();
   if (options.handshake.target == "/") options.handshake.target = url.target;
-  client_codec_settings_ = options.codec;
+  client_codec_settings_ = std::make_unique<protocol::CodecSettings>(options.codec);
   client_handshake_ = std::make_unique<protocol::ClientHandshake>(std::move(options.handshake));
   timeouts_ = options.timeouts;
   queue_.set_limit(options.send_queue_limit);
@@ -144,19 +143,20 @@ void Connection::read_more() {
   if (reading_ || finished_) return;
   reading_ = true;
   if (stream_.is_tls()) {
-    if (tls_read_buffer_.empty()) tls_read_buffer_.resize(16 * 1024);
-    stream_.async_read_some(asio::buffer(tls_read_buffer_),
+    auto& tls = stream_.tls_state();
+    if (tls.read_buffer.empty()) tls.read_buffer.resize(16 * 1024);
+    stream_.async_read_some(asio::buffer(tls.read_buffer),
                             [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
                               self->reading_ = false;
                               if (self->finished_) return;
                               if (ec) return self->on_read_error(ec);
-                              self->handle_input({self->tls_read_buffer_.data(), n});
+                              self->handle_input({self->stream_.tls_state().read_buffer.data(), n});
                               self->read_more();
                             });
     return;
   }
   // Plain TCP: wait for readability, then read into the per-thread buffer.
-  stream_.socket().async_wait(tcp::socket::wait_read,
+  stream_.socket().async_wait(Socket::wait_read,
                               [self = shared_from_this()](const boost::system::error_code& ec) {
                                 self->reading_ = false;
                                 if (self->finished_) return;
@@ -460,7 +460,7 @@ void Connection::start_write() {
   if (queue_.has_pending()) {
     // Backpressure: retry when the kernel takes more.
     awaiting_writable_ = true;
-    socket.async_wait(tcp::socket::wait_write, [self = shared_from_this()](const boost::system::error_code& ec) {
+    socket.async_wait(Socket::wait_write, [self = shared_from_this()](const boost::system::error_code& ec) {
       self->awaiting_writable_ = false;
       if (self->finished_) return;
       if (ec) return self->finish(ec);
@@ -471,18 +471,20 @@ void Connection::start_write() {
 }
 
 void Connection::start_tls_write() {
-  if (!queue_.start_write(write_buffers_)) {
+  auto& buffers = stream_.tls_state().write_buffers;
+  if (!queue_.start_write(buffers)) {
     if (!queue_.writing()) after_write();
     return;
   }
-  asio::async_write(stream_, write_buffers_,
-                    [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
-                      self->queue_.finish_write();
-                      self->write_buffers_.clear();
-                      if (self->finished_) return;
-                      if (ec) return self->finish(ec);
-                      self->start_write();  // pick up whatever was queued while this write ran
-                    });
+  asio::async_write(stream_, buffers, [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+    self->queue_.finish_write();
+    auto& done = self->stream_.tls_state().write_buffers;
+    done.clear();
+    done.shrink_to_fit();  // up to 4 KiB: not kept by an idle connection
+    if (self->finished_) return;
+    if (ec) return self->finish(ec);
+    self->start_write();  // pick up whatever was queued while this write ran
+  });
 }
 
 void Connection::after_write() {
@@ -594,11 +596,10 @@ std::shared_ptr<Connection> connect(asio::io_context& io, const WsUrl& url, Clie
       options.tls = make_client_tls_context({}, error);
       if (!options.tls) options.tls = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
     }
-    connection = std::make_shared<Connection>(AnyStream(AnyStream::TlsStream(io, *options.tls)),
-                                              protocol::Role::client, std::move(callbacks), options.timeouts,
-                                              options.tls);
+    connection = std::make_shared<Connection>(AnyStream(AnyStream::TlsStream(io, *options.tls), options.tls),
+                                              protocol::Role::client, std::move(callbacks), options.timeouts);
   } else {
-    connection = std::make_shared<Connection>(AnyStream(tcp::socket(io)), protocol::Role::client,
+    connection = std::make_shared<Connection>(AnyStream(Socket(io)), protocol::Role::client,
                                               std::move(callbacks), options.timeouts);
   }
   asio::post(io, [connection, url, options = std::move(options)]() mutable {

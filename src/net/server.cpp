@@ -55,7 +55,7 @@ void Server::accept_next() {
   EventLoop* loop = loops_ ? &loops_->next() : nullptr;
   // The socket is created on its target loop's io_context directly.
   acceptor_.async_accept(loop ? loop->io() : io_, [this, loop](const boost::system::error_code& ec,
-                                                              tcp::socket socket) {
+                                                              Socket socket) {
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;  // stopped
     if (ec) {
       // EMFILE and friends: retrying at once would spin; wait a little.
@@ -70,11 +70,11 @@ void Server::accept_next() {
   });
 }
 
-void Server::start_connection(tcp::socket socket, EventLoop* loop) {
-  auto make = [config = config_, tls = options_.tls](tcp::socket s, ConnectionCallbacks callbacks) {
+void Server::start_connection(Socket socket, EventLoop* loop) {
+  auto make = [config = config_, tls = options_.tls](Socket s, ConnectionCallbacks callbacks) {
     if (tls) {
-      return std::make_shared<Connection>(AnyStream(AnyStream::TlsStream(std::move(s), *tls)),
-                                          protocol::Role::server, std::move(callbacks), config->timeouts, tls);
+      return std::make_shared<Connection>(AnyStream(AnyStream::TlsStream(std::move(s), *tls), tls),
+                                          protocol::Role::server, std::move(callbacks), config->timeouts);
     }
     return std::make_shared<Connection>(AnyStream(std::move(s)), protocol::Role::server, std::move(callbacks),
                                         config->timeouts);

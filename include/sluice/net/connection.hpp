@@ -114,8 +114,8 @@ class Connection : public std::enable_shared_from_this<Connection>, private prot
   enum class State { connecting, handshaking, open, closing, closed };
 
   /// Use Server or connect(); public only for std::make_shared.
-  Connection(AnyStream stream, protocol::Role role, ConnectionCallbacks callbacks,
-             ConnectionTimeouts timeouts, std::shared_ptr<boost::asio::ssl::context> tls_context = nullptr);
+  /// A TLS stream carries its context (AnyStream keeps it alive).
+  Connection(AnyStream stream, protocol::Role role, ConnectionCallbacks callbacks, ConnectionTimeouts timeouts);
   ~Connection() override;
 
   /// Queues a message; written in order after what was queued before.
@@ -198,26 +198,25 @@ class Connection : public std::enable_shared_from_this<Connection>, private prot
   void finish(std::error_code error);
   void write_raw(const std::string& bytes, bool finish_after);
 
-  std::shared_ptr<boost::asio::ssl::context> tls_context_;  // outlives stream_'s SSL object
+  // Per-connection state is kept small (idle memory, docs/benchmarks.md): what
+  // only TLS or only clients need lives behind pointers.
   AnyStream stream_;
   protocol::Role role_;
   ConnectionCallbacks callbacks_;
   ConnectionTimeouts timeouts_;
   State state_ = State::connecting;
-  boost::asio::steady_timer timer_;
+  Timer timer_;
 
   std::shared_ptr<const ServerConnectionConfig> server_config_;
   std::unique_ptr<HttpRequestReader> http_reader_;  // server, until the upgrade
   bool http_busy_ = false;                         // a request is with the handler
   std::unique_ptr<protocol::ClientHandshake> client_handshake_;
-  std::optional<protocol::CodecSettings> client_codec_settings_;
+  std::unique_ptr<protocol::CodecSettings> client_codec_settings_;
   std::optional<protocol::Codec> codec_;
   std::string subprotocol_;
   std::string request_target_;
 
-  std::vector<std::uint8_t> tls_read_buffer_;  // TLS only; plain TCP reads into a per-thread buffer
   SendQueue queue_;
-  std::vector<boost::asio::const_buffer> write_buffers_;  // the gather write in flight
   OverflowPolicy overflow_ = OverflowPolicy::close;
   bool finish_after_write_ = false;         // end the connection once the queue is written
   bool reading_ = false;

@@ -51,7 +51,7 @@ class Server {
 
  private:
   void accept_next();
-  void start_connection(boost::asio::ip::tcp::socket socket, EventLoop* loop);
+  void start_connection(Socket socket, EventLoop* loop);
 
   boost::asio::io_context& io_;
   LoopGroup* loops_ = nullptr;

@@ -1,48 +1,80 @@
 // A byte stream that is either plain TCP or TLS over TCP, so one connection
 // type serves ws:// and wss://. Not thread-safe: used from its connection's
 // executor only, with at most one read and one write in flight.
+//
+// The TLS stream (about 440 bytes, with its buffers) lives on the heap, and so
+// does what only a TLS connection needs: a plain connection pays for a socket.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/basic_waitable_timer.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/stream.hpp>
 
+#include <chrono>
+#include <cstdint>
+#include <memory>
 #include <utility>
 #include <variant>
+#include <vector>
 
 namespace sluice::net {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
+/// A TCP socket bound to an io_context's executor rather than any_io_executor:
+/// 40 bytes instead of 88, and every pending operation on it is smaller too.
+using Socket = tcp::socket::rebind_executor<asio::io_context::executor_type>::other;
+/// A timer of the same kind (72 bytes instead of 120).
+using Timer = asio::basic_waitable_timer<std::chrono::steady_clock, asio::wait_traits<std::chrono::steady_clock>,
+                                         asio::io_context::executor_type>;
+
 class AnyStream {
  public:
-  using TlsStream = asio::ssl::stream<tcp::socket>;
+  using TlsStream = asio::ssl::stream<Socket>;
 
-  using executor_type = asio::any_io_executor;
+  /// A TLS stream and what only TLS connections need.
+  struct Tls {
+    Tls(TlsStream s, std::shared_ptr<asio::ssl::context> c) : context(std::move(c)), stream(std::move(s)) {}
+    std::shared_ptr<asio::ssl::context> context;        // outlives the stream's SSL object
+    TlsStream stream;
+    std::vector<std::uint8_t> read_buffer;              // TLS records decrypt into it
+    std::vector<asio::const_buffer> write_buffers;      // the gather write in flight
+  };
 
-  explicit AnyStream(tcp::socket socket) : stream_(std::move(socket)) {}
+  using executor_type = asio::io_context::executor_type;
+
+  explicit AnyStream(Socket socket) : stream_(std::move(socket)) {}
+  /// `context` is kept alive as long as the stream (its SSL object refers to it).
+  AnyStream(TlsStream stream, std::shared_ptr<asio::ssl::context> context)
+      : stream_(std::make_unique<Tls>(std::move(stream), std::move(context))) {}
 
   /// For Asio's composed operations (async_write).
   executor_type get_executor() { return socket().get_executor(); }
-  explicit AnyStream(TlsStream stream) : stream_(std::move(stream)) {}
 
-  bool is_tls() const noexcept { return std::holds_alternative<TlsStream>(stream_); }
-  TlsStream& tls() { return std::get<TlsStream>(stream_); }
+  bool is_tls() const noexcept { return std::holds_alternative<std::unique_ptr<Tls>>(stream_); }
+  Tls& tls_state() { return *std::get<std::unique_ptr<Tls>>(stream_); }
+  TlsStream& tls() { return tls_state().stream; }
 
-  tcp::socket& socket() {
-    if (auto* plain = std::get_if<tcp::socket>(&stream_)) return *plain;
-    return std::get<TlsStream>(stream_).next_layer();
+  Socket& socket() {
+    if (auto* plain = std::get_if<Socket>(&stream_)) return *plain;
+    return tls().next_layer();
   }
 
   template <class MutableBuffers, class Handler>
   void async_read_some(const MutableBuffers& buffers, Handler&& handler) {
-    std::visit([&](auto& s) { s.async_read_some(buffers, std::forward<Handler>(handler)); }, stream_);
+    if (is_tls()) return tls().async_read_some(buffers, std::forward<Handler>(handler));
+    socket().async_read_some(buffers, std::forward<Handler>(handler));
   }
 
   template <class ConstBuffers, class Handler>
   void async_write_some(const ConstBuffers& buffers, Handler&& handler) {
-    std::visit([&](auto& s) { s.async_write_some(buffers, std::forward<Handler>(handler)); }, stream_);
+    if (is_tls()) return tls().async_write_some(buffers, std::forward<Handler>(handler));
+    socket().async_write_some(buffers, std::forward<Handler>(handler));
   }
 
   /// Closes the TCP socket at once (no TLS close_notify); errors are ignored
@@ -54,7 +86,7 @@ class AnyStream {
   }
 
  private:
-  std::variant<tcp::socket, TlsStream> stream_;
+  std::variant<Socket, std::unique_ptr<Tls>> stream_;
 };
 
 }  // namespace sluice::net
