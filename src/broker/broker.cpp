@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "sluice/broker/topic.hpp"
+#include "sluice/util/unix_time.hpp"
 
 namespace sluice::broker {
 
@@ -70,9 +71,7 @@ void Broker::publish_async(PublishRequest request, Published done) {
   fields.type = std::move(request.type);
   fields.key = std::move(request.key);
   fields.data = std::move(request.data);
-  fields.time_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                       std::chrono::system_clock::now().time_since_epoch())
-                       .count();
+  fields.time_ms = unix_time_ms();
   Shard& shard = shards_[std::hash<std::string>{}(request.topic) % kShards];
   std::unique_lock lock(shard.mutex);
   auto [it, inserted] = shard.topics.try_emplace(request.topic);
@@ -142,9 +141,7 @@ void Broker::restore(const std::vector<store::TopicPosition>& positions,
     // The store may hold more than history now keeps: the first sweep trims it.
     mark_moved(shard, it->first, state);
   }
-  const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
+  const auto now_ms = unix_time_ms();
   for (const auto& e : recent) {
     Shard& shard = shards_[std::hash<std::string>{}(e.topic) % kShards];
     std::lock_guard lock(shard.mutex);

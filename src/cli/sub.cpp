@@ -20,6 +20,7 @@
 #include "cli/commands.hpp"
 #include "sluice/broker/topic.hpp"
 #include "sluice/client/topic_client.hpp"
+#include "sluice/util/unix_time.hpp"
 
 namespace sluice::cli {
 
@@ -49,11 +50,6 @@ struct Exit {
   }
 };
 
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // "--since": N (an offset for one exact topic; otherwise a time in ms since
 // the Unix epoch), or a duration ago: 30s, 5m, 2h, 1d.
 struct SinceArg {
@@ -79,7 +75,7 @@ std::optional<SinceArg> parse_since(const std::string& text, std::string& why) {
     why = "--since: unknown unit '" + unit + "' (s, m, h or d)";
     return std::nullopt;
   }
-  return SinceArg{true, now_ms() - n * it->second};
+  return SinceArg{true, unix_time_ms() - n * it->second};
 }
 
 // "2026-11-22T18:08:11.426Z" -> ms since the Unix epoch (0 if unreadable).

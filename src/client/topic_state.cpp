@@ -4,15 +4,11 @@
 #include <random>
 
 #include "sluice/broker/topic.hpp"
+#include "sluice/util/unix_time.hpp"
 
 namespace sluice::client::detail {
 
 namespace {
-
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 // Unique per client: a publish resent after a reconnect keeps its key, two
 // clients never share one.
@@ -236,7 +232,7 @@ SubscriptionId TopicState::subscribe(std::string pattern, EventHandler handler, 
   sub->fallback = options.fallback;
   sub->since = std::move(options.since);
   sub->resume_time_ms =
-      sub->since && sub->since->time_ms ? *sub->since->time_ms : now_ms() - resume_time_margin_.count();
+      sub->since && sub->since->time_ms ? *sub->since->time_ms : unix_time_ms() - resume_time_margin_.count();
   std::lock_guard lock(mutex_);
   if (closed_) return 0;
   sub->id = next_subscription_id_++;

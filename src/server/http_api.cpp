@@ -16,6 +16,7 @@
 
 #include "server/http_api_internal.hpp"
 #include "sluice/server/sluice_server.hpp"
+#include "sluice/util/unix_time.hpp"
 
 namespace sluice::server {
 
@@ -234,11 +235,6 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-std::int64_t system_now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 HttpResponse method_not_allowed(const HttpRequest& request, std::string allow) {
   return detail::with_header(HttpResponse::error(405, "method_not_allowed",
                                                  request.method + " is not allowed on " + request.path +
@@ -262,7 +258,7 @@ HttpApi::HttpApi(broker::Broker& broker, SubscriptionRegistry& subscriptions, st
       subscriptions_(subscriptions),
       store_(store),
       limits_(limits),
-      clock_(clock ? std::move(clock) : Clock(system_now_ms)),
+      clock_(clock ? std::move(clock) : Clock(unix_time_ms)),
       idempotency_(idempotency) {
   if (!idempotency_) {
     own_idempotency_ = std::make_unique<IdempotencyIndex>(

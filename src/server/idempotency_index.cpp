@@ -12,18 +12,12 @@
 #include <utility>
 
 #include "sluice/store/event_store.hpp"
+#include "sluice/util/unix_time.hpp"
 
 namespace sluice::server {
 
-namespace {
-std::int64_t system_now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-}  // namespace
-
 IdempotencyIndex::IdempotencyIndex(store::EventStore* store, IdempotencyLimits limits, Clock clock)
-    : store_(store), limits_(limits), clock_(clock ? std::move(clock) : Clock(system_now_ms)) {
+    : store_(store), limits_(limits), clock_(clock ? std::move(clock) : Clock(unix_time_ms)) {
   if (store_) store_horizon_ms_ = store_->newest_idempotent_time().value_or(INT64_MIN);
 }
 

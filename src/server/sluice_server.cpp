@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "sluice/net/tls.hpp"
+#include "sluice/util/unix_time.hpp"
 
 namespace sluice::server {
 
@@ -100,8 +101,7 @@ bool SluiceServer::start(std::string& error) {
   }, settings_.history_policy(), log_.get());
   if (store_) {
     // Offsets continue where they were; recent events refill history.
-    const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                            std::chrono::system_clock::now().time_since_epoch()).count();
+    const auto now_ms = unix_time_ms();
     // Enough for the topic with the most history; restore trims each topic to its own bounds.
     const auto widest = settings_.history_policy().widest();
     broker_->restore(store_->load_positions(),

@@ -7,22 +7,16 @@
 
 #include "sluice/broker/broker.hpp"
 #include "sluice/store/event_store.hpp"
+#include "sluice/util/unix_time.hpp"
 
 namespace sluice::server {
-
-namespace {
-std::int64_t system_now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-}  // namespace
 
 StoreRetention::StoreRetention(broker::Broker& broker, store::EventStore& store, std::chrono::milliseconds interval,
                                Clock clock)
     : broker_(broker),
       store_(store),
       interval_(interval),
-      clock_(clock ? std::move(clock) : Clock(system_now_ms)),
+      clock_(clock ? std::move(clock) : Clock(unix_time_ms)),
       thread_([this] { run(); }) {}
 
 StoreRetention::~StoreRetention() { stop(); }
