@@ -18,12 +18,16 @@ std::string string_field(const json::object& o, std::string_view name) {
   return v && v->is_string() ? std::string(v->get_string()) : std::string();
 }
 
+// A number >= 0 (the parser keeps small ones as int64).
+std::optional<std::uint64_t> as_uint(const json::value& v) {
+  if (v.is_uint64()) return v.get_uint64();
+  if (v.is_int64() && v.get_int64() >= 0) return static_cast<std::uint64_t>(v.get_int64());
+  return std::nullopt;
+}
+
 std::optional<std::uint64_t> uint_field(const json::object& o, std::string_view name) {
   const json::value* v = o.if_contains(name);
-  if (!v) return std::nullopt;
-  if (v->is_uint64()) return v->get_uint64();
-  if (v->is_int64() && v->get_int64() >= 0) return static_cast<std::uint64_t>(v->get_int64());
-  return std::nullopt;
+  return v ? as_uint(*v) : std::nullopt;
 }
 
 // The event object's own text: the server writes {"type":"event","event":{...}},
@@ -47,8 +51,7 @@ bool read_event(json::object& o, TopicEvent& e, std::string& why) {
       continue;
     }
     if (key == "offset") {
-      if (value.is_uint64()) offset = value.get_uint64();
-      if (value.is_int64() && value.get_int64() >= 0) offset = static_cast<std::uint64_t>(value.get_int64());
+      offset = as_uint(value);
       continue;
     }
     if (!value.is_string()) continue;

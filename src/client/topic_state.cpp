@@ -67,12 +67,8 @@ HookResult TopicState::on_session(Session& session) {
     for (const auto& sub : subs) ids.push_back(sub->id);
     session.send_text(subscribe_request(request_id, pattern, resume_point(pattern, subs), subs.front()->fallback));
   }
-  const std::uint64_t connection = session.connection();
-  for (auto& [id, publish] : pending_) {
-    session.send_text(publish.request);
-    publish.sent_on = connection;
-  }
-  ready_connection_ = connection;
+  for (const auto& [id, publish] : pending_) session.send_text(publish.request);
+  ready_connection_ = session.connection();
   return HookResult::done;
 }
 
@@ -99,12 +95,8 @@ void TopicState::on_message(const Message& message) {
           if (broker::pattern_matches(sub->pattern, m.event.topic)) targets.push_back(sub);
         }
         if (targets.empty()) return;
-        auto [it, fresh] = positions_.try_emplace(m.event.topic, Position{m.event.offset, m.event.epoch});
-        if (!fresh) {
-          // Same epoch and not past the last one delivered: a replay overlapping what we have.
-          if (it->second.epoch == m.event.epoch && m.event.offset <= it->second.offset) return;
-          it->second = Position{m.event.offset, m.event.epoch};
-        }
+        // A replay overlapping what was delivered: not again.
+        if (!record_delivery(positions_, m.event.topic, m.event.offset, m.event.epoch)) return;
       }
       for (const auto& sub : targets) {
         if (sub->active.load(std::memory_order_acquire) && sub->handler) sub->handler(m.event);
@@ -271,14 +263,12 @@ SendStatus TopicState::publish(std::string_view topic, std::string data_json, Pu
   if (request.size() > max_pending_bytes_) return SendStatus::too_large;
   if (pending_bytes_ + request.size() > max_pending_bytes_) return SendStatus::queue_full;
   SendStatus status = SendStatus::queued;
-  std::uint64_t sent_on = 0;
   if (ready_connection_ != 0 && client_) {
     status = client_->send_text(request);
     if (!accepted(status)) return status;
-    sent_on = ready_connection_;
   }
   pending_bytes_ += request.size();
-  pending_.emplace(request_id, PendingPublish{std::move(request), std::move(done), sent_on});
+  pending_.emplace(request_id, PendingPublish{std::move(request), std::move(done)});
   return status;
 }
 

@@ -63,7 +63,6 @@ class TopicState {
   struct PendingPublish {
     std::string request;
     PublishHandler done;
-    std::uint64_t sent_on = 0;  // connection it was last sent on
   };
   struct StatusCall {
     StatusHandler handler;
@@ -87,7 +86,7 @@ class TopicState {
 
   mutable std::mutex mutex_;
   std::map<SubscriptionId, SubscriptionPtr> subscriptions_;
-  std::unordered_map<std::string, Position> positions_;
+  Positions positions_;
   std::map<std::uint64_t, PendingPublish> pending_;  // by request id: publish order
   std::size_t pending_bytes_ = 0;
   std::unordered_map<std::uint64_t, std::vector<SubscriptionId>> subscribe_requests_;  // this connection's

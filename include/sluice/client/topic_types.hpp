@@ -10,6 +10,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <unordered_map>
 
 namespace sluice::client {
 
@@ -19,6 +20,15 @@ struct Position {
   std::string epoch;
   friend bool operator==(const Position&, const Position&) = default;
 };
+
+/// Per topic, the last event delivered: what "exactly once" is checked against.
+using Positions = std::unordered_map<std::string, Position>;
+
+/// Records the event at `offset` in `epoch` on `topic` as delivered and
+/// returns true; returns false, changing nothing, for a repeat (the same
+/// epoch and an offset not past the last one). Another epoch means the
+/// topic's history was reset: its events count as new. Not thread-safe.
+bool record_delivery(Positions& positions, const std::string& topic, std::uint64_t offset, const std::string& epoch);
 
 /// What history cannot give back (trimmed, or the topic's history was reset).
 enum class Fallback : std::uint8_t {
