@@ -24,7 +24,6 @@ namespace sluice::cli {
 namespace {
 
 using Seconds = double;
-std::chrono::milliseconds ms(Seconds s) { return std::chrono::milliseconds(static_cast<long long>(s * 1000)); }
 
 struct CatOptions {
   std::string url;
@@ -130,7 +129,7 @@ int run(const CatOptions& o) {
   int status = ended_by_client ? 1 : 0;
   if (!ended_by_client && g_stop_signal == 0) {
     // stdin ended: let what was typed go out before closing.
-    if (!c->flush(ms(o.drain_timeout))) {
+    if (!c->flush(seconds_to_ms(o.drain_timeout))) {
       if (!quiet) std::fprintf(stderr, "sluice cat: %zu bytes were never sent\n", c->queued_bytes());
       status = 1;
     }

@@ -12,13 +12,13 @@ namespace sluice::cli {
 
 namespace {
 
-std::chrono::milliseconds ms(double seconds) {
-  return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
-}
-
 extern "C" void on_stop_signal(int signal_number) { g_stop_signal = signal_number; }
 
 }  // namespace
+
+std::chrono::milliseconds seconds_to_ms(double seconds) {
+  return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
+}
 
 volatile std::sig_atomic_t g_stop_signal = 0;
 
@@ -62,11 +62,11 @@ std::string apply_connection_flags(const ConnectionFlags& flags, client::ClientO
   options.proxy.url = flags.proxy;
   options.reconnect.enabled = !flags.no_reconnect;
   options.reconnect.max_attempts = flags.max_attempts;
-  options.reconnect.backoff.floor = ms(flags.backoff_min);
-  options.reconnect.backoff.max = ms(flags.backoff_max);
-  options.timeouts.connect = ms(flags.connect_timeout);
-  options.timeouts.handshake = ms(flags.connect_timeout);
-  options.liveness.ping_interval = ms(flags.ping_interval);
+  options.reconnect.backoff.floor = seconds_to_ms(flags.backoff_min);
+  options.reconnect.backoff.max = seconds_to_ms(flags.backoff_max);
+  options.timeouts.connect = seconds_to_ms(flags.connect_timeout);
+  options.timeouts.handshake = seconds_to_ms(flags.connect_timeout);
+  options.liveness.ping_interval = seconds_to_ms(flags.ping_interval);
   return {};
 }
 
@@ -110,9 +110,17 @@ void report_connection(client::Client& c, bool quiet) {
   });
 }
 
-std::string default_server_url() {
-  if (const char* env = std::getenv("SLUICE_URL"); env && *env) return env;
-  return "ws://127.0.0.1:8080";
+void add_server_option(CLI::App* command, std::string& url) {
+  const char* env = std::getenv("SLUICE_URL");
+  url = env && *env ? env : "ws://127.0.0.1:8080";
+  command->add_option("-u,--url", url, "The server (default: $SLUICE_URL, else ws://127.0.0.1:8080)")
+      ->capture_default_str();
+}
+
+std::string server_endpoint(std::string url, std::string_view path) {
+  while (!url.empty() && url.back() == '/') url.pop_back();
+  if (url.ends_with("/v1/ws")) url.resize(url.size() - 6);
+  return url.append(path);
 }
 
 }  // namespace sluice::cli

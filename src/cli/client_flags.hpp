@@ -8,8 +8,10 @@
 #include <atomic>
 #include <csignal>
 #include <cstdint>
+#include <chrono>
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sluice/client/client.hpp"
@@ -48,7 +50,14 @@ void read_stdin_lines(const std::atomic<bool>& stop, const std::function<void(st
 /// The final ending (will_retry false) is left to the command.
 void report_connection(client::Client& c, bool quiet);
 
-/// The server's in-band URL for pub/sub: --url, else $SLUICE_URL, else ws://127.0.0.1:8080.
-std::string default_server_url();
+/// Adds -u/--url (the server for pub/sub), defaulting `url` to $SLUICE_URL,
+/// else ws://127.0.0.1:8080.
+void add_server_option(CLI::App* command, std::string& url);
+/// `path` on the server `url` names: "ws://h:8080", "ws://h:8080/" and
+/// "ws://h:8080/v1/ws" all give "ws://h:8080" + path.
+std::string server_endpoint(std::string url, std::string_view path);
+
+/// Seconds given on the command line, as a duration.
+std::chrono::milliseconds seconds_to_ms(double seconds);
 
 }  // namespace sluice::cli

@@ -64,12 +64,9 @@ int run(const PubOptions& o) {
     std::fprintf(stderr, "sluice pub: %s\n", why.c_str());
     return 2;
   }
-  std::string url = o.url;
-  while (!url.empty() && url.back() == '/') url.pop_back();
-  if (!url.ends_with("/v1/ws")) url += "/v1/ws";
   std::unique_ptr<client::TopicClient> c;
   try {
-    c = std::make_unique<client::TopicClient>(url, std::move(options));
+    c = std::make_unique<client::TopicClient>(server_endpoint(o.url, "/v1/ws"), std::move(options));
   } catch (const std::invalid_argument& e) {
     std::fprintf(stderr, "sluice pub: %s\n", e.what());
     return 2;
@@ -139,7 +136,7 @@ int run(const PubOptions& o) {
     while (g_stop_signal == 0 && !tally.client_done &&
            !(tally.input_done && tally.acked + tally.failed >= tally.sent)) {
       if (tally.input_done && !deadline) {
-        deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(static_cast<long long>(o.timeout * 1000));
+        deadline = std::chrono::steady_clock::now() + seconds_to_ms(o.timeout);
       }
       if (deadline && std::chrono::steady_clock::now() >= *deadline) break;
       tally.changed.wait_for(lock, std::chrono::milliseconds(100));
@@ -160,14 +157,12 @@ int run(const PubOptions& o) {
 
 void add_pub_command(CLI::App& app) {
   auto o = std::make_shared<PubOptions>();
-  o->url = default_server_url();
   CLI::App* pub = app.add_subcommand(
       "pub", "Publish DATA (or each stdin line) on TOPIC; prints each acknowledgement as a JSON line");
   pub->add_option("topic", o->topic, "Topic to publish on (e.g. orders.eu)")->required();
   pub->add_option("data", o->data, "Event data: JSON (text that is not JSON is sent as a string); "
                                    "without it, each line of stdin is one event");
-  pub->add_option("-u,--url", o->url, "The server (default: $SLUICE_URL, else ws://127.0.0.1:8080)")
-      ->capture_default_str();
+  add_server_option(pub, o->url);
   pub->add_option("-t,--type", o->type, "The events' type");
   pub->add_option("--key", o->key, "The events' key");
   pub->add_option("--timeout", o->timeout, "Seconds to wait for the last acknowledgements after the input ended")

@@ -97,12 +97,6 @@ void print_line(std::string_view text) {
   std::fflush(stdout);
 }
 
-std::string base_url(std::string url) {
-  while (!url.empty() && url.back() == '/') url.pop_back();
-  if (url.ends_with("/v1/ws")) url.resize(url.size() - 6);
-  return url;
-}
-
 // Waits for the exit status (or a signal), then closes.
 template <class CloseFn>
 int wait_and_close(Exit& exit, CloseFn close) {
@@ -122,7 +116,7 @@ int follow_topic(const SubOptions& o, client::ClientOptions options) {
   topic_options.client = std::move(options);
   std::unique_ptr<client::TopicClient> c;
   try {
-    c = std::make_unique<client::TopicClient>(base_url(o.url) + "/v1/ws", std::move(topic_options));
+    c = std::make_unique<client::TopicClient>(server_endpoint(o.url, "/v1/ws"), std::move(topic_options));
   } catch (const std::invalid_argument& e) {
     std::fprintf(stderr, "sluice sub: %s\n", e.what());
     return 2;
@@ -200,7 +194,7 @@ int follow_subscription(const SubOptions& o, client::ClientOptions options) {
   }
   std::unique_ptr<client::Client> c;
   try {
-    c = std::make_unique<client::Client>(base_url(o.url) + path, std::move(options));
+    c = std::make_unique<client::Client>(server_endpoint(o.url, path), std::move(options));
   } catch (const std::invalid_argument& e) {
     std::fprintf(stderr, "sluice sub: %s\n", e.what());
     return 2;
@@ -209,7 +203,7 @@ int follow_subscription(const SubOptions& o, client::ClientOptions options) {
   Exit exit;
   const bool quiet = o.connection.quiet;
   // Client thread only.
-  std::map<std::string, client::Position> positions;
+  client::Positions positions;
   std::int64_t last_time_ms = 0;
   bool one_topic = false;
   std::uint64_t printed = 0;
@@ -236,11 +230,7 @@ int follow_subscription(const SubOptions& o, client::ClientOptions options) {
     const std::string topic(event.at("topic").as_string());
     const std::uint64_t offset = event.at("offset").to_number<std::uint64_t>();
     const std::string epoch(event.at("epoch").as_string());
-    auto [it, fresh] = positions.try_emplace(topic, client::Position{offset, epoch});
-    if (!fresh) {
-      if (it->second.epoch == epoch && offset <= it->second.offset) return;  // seen before a reconnect
-      it->second = client::Position{offset, epoch};
-    }
+    if (!client::record_delivery(positions, topic, offset, epoch)) return;  // seen before a reconnect
     if (const json::value* time = event.if_contains("time"); time && time->is_string()) {
       last_time_ms = std::max(last_time_ms, parse_time(std::string(time->as_string())));
     }
@@ -288,13 +278,11 @@ int run(const SubOptions& o) {
 
 void add_sub_command(CLI::App& app) {
   auto o = std::make_shared<SubOptions>();
-  o->url = default_server_url();
   CLI::App* sub = app.add_subcommand(
       "sub", "Follow a topic pattern or a subscription: events as JSON lines on stdout, resuming after reconnects");
   sub->add_option("topic", o->pattern, "Topic or pattern (orders.*, orders.>)");
   sub->add_option("--subscription", o->subscription, "Follow this server-side subscription's stream instead");
-  sub->add_option("-u,--url", o->url, "The server (default: $SLUICE_URL, else ws://127.0.0.1:8080)")
-      ->capture_default_str();
+  add_server_option(sub, o->url);
   sub->add_option("--since", o->since,
                   "Start from history: an offset (one exact topic), a time in ms since the Unix epoch "
                   "(patterns, subscriptions), or a duration ago such as 10m");

@@ -47,7 +47,7 @@ TEST(TopicClient, SubscribeIsAcknowledgedAndPublishReturnsTheEventsPlace) {
   // Before the clients: handlers may run until a client is destroyed.
   TopicRecorder orders;
   TestServer server;
-  const std::string url = "ws://127.0.0.1:" + std::to_string(server.server->port()) + "/v1/ws";
+  const std::string url = inband_url(server.server->port());
   TopicClient c(url, fast_topic_options());
   const auto id = c.subscribe("orders.*", orders.handler(), orders.options());
   EXPECT_NE(id, 0u);
@@ -83,7 +83,7 @@ TEST(TopicClient, InvalidPatternIsRefusedAtOnceAndServerRefusalIsReported) {
   auto settings = test_settings();
   settings.max_subscriptions = 1;
   TestServer server(settings);
-  TopicClient c("ws://127.0.0.1:" + std::to_string(server.server->port()) + "/v1/ws", fast_topic_options());
+  TopicClient c(inband_url(server.server->port()), fast_topic_options());
   EXPECT_EQ(c.subscribe("orders..eu", first.handler(), first.options()), 0u);
   EXPECT_EQ(c.subscribe("a.>.b", first.handler(), first.options()), 0u);
   c.subscribe("a", first.handler(), first.options());
@@ -111,7 +111,7 @@ TEST(TopicClient, ResumesFromTheLastDeliveredEventAfterACut) {
   TestServer server;
   FaultProxy proxy(server.server->port());
   TopicClient subscriber(proxy.url("/v1/ws"), fast_topic_options());
-  TopicClient publisher("ws://127.0.0.1:" + std::to_string(server.server->port()) + "/v1/ws", fast_topic_options());
+  TopicClient publisher(inband_url(server.server->port()), fast_topic_options());
   subscriber.subscribe("prices.btc", exact.handler(), exact.options());
   subscriber.subscribe("prices.*", pattern.handler(), pattern.options());
   subscriber.connect();
@@ -156,7 +156,7 @@ TEST(TopicClient, TellsTheApplicationWhenHistoryCannotCoverTheGap) {
   subscriber.connect();
   ASSERT_TRUE(rec.wait_statuses(1));
   {
-    TopicClient publisher("ws://127.0.0.1:" + std::to_string(first->server->port()) + "/v1/ws", fast_topic_options());
+    TopicClient publisher(inband_url(first->server->port()), fast_topic_options());
     publisher.connect();
     publish_numbers(publisher, "t", 1, 3);
   }
@@ -168,7 +168,7 @@ TEST(TopicClient, TellsTheApplicationWhenHistoryCannotCoverTheGap) {
   const auto status = rec.copy_statuses()[1];
   EXPECT_EQ(status.kind, SubscriptionStatus::Kind::resubscribed);
   EXPECT_FALSE(status.recovered);
-  TopicClient publisher("ws://127.0.0.1:" + std::to_string(second.server->port()) + "/v1/ws", fast_topic_options());
+  TopicClient publisher(inband_url(second.server->port()), fast_topic_options());
   publisher.connect();
   publish_numbers(publisher, "t", 4, 4);  // offset 1 of a new epoch: delivered, not taken for a duplicate
   ASSERT_TRUE(rec.wait_events(4));
@@ -180,7 +180,7 @@ TEST(TopicClient, OverlappingSubscriptionsEachGetAnEventOnceAndUnsubscribeStopsO
   // Before the clients: handlers may run until a client is destroyed.
   TopicRecorder all, eu, same;
   TestServer server;
-  const std::string url = "ws://127.0.0.1:" + std::to_string(server.server->port()) + "/v1/ws";
+  const std::string url = inband_url(server.server->port());
   TopicClient c(url, fast_topic_options());
   c.subscribe("orders.>", all.handler(), all.options());
   const auto eu_id = c.subscribe("orders.eu", eu.handler(), eu.options());
@@ -237,7 +237,7 @@ TEST(TopicClient, PublishesWaitForTheServerAndAreAcknowledgedOnce) {
 
 TEST(TopicClient, CloseCompletesUnacknowledgedPublishesAndRefusesNewOnes) {
   RawServer silent("", true);  // closes every connection: never open
-  TopicClient c("ws://127.0.0.1:" + std::to_string(silent.port()) + "/v1/ws", fast_topic_options());
+  TopicClient c(inband_url(silent.port()), fast_topic_options());
   c.connect();
   std::atomic<int> callbacks{0};
   client::PublishResult seen;
@@ -262,7 +262,7 @@ TEST(TopicClient, PendingPublishesAreBoundedInBytes) {
   RawServer silent("", true);
   auto o = fast_topic_options();
   o.max_pending_publish_bytes = 1024;
-  TopicClient c("ws://127.0.0.1:" + std::to_string(silent.port()) + "/v1/ws", o);
+  TopicClient c(inband_url(silent.port()), o);
   const json::value big = json::string(std::string(2000, 'x'));
   EXPECT_EQ(c.publish("t", big, {}, [](const client::PublishResult&) {}), client::SendStatus::too_large);
   const json::value small = json::string(std::string(300, 'x'));
@@ -287,7 +287,7 @@ TEST(TopicClient, ConcurrentCallsFromThreadsAndHandlersThenNoCallbackAfterClose)
   std::atomic<bool> closed{false};
   std::atomic<int> after_close{0}, events{0}, completions{0}, accepted{0};
   TestServer server;
-  auto c = std::make_unique<TopicClient>("ws://127.0.0.1:" + std::to_string(server.server->port()) + "/v1/ws",
+  auto c = std::make_unique<TopicClient>(inband_url(server.server->port()),
                                          fast_topic_options());
   auto on_done = [&](const client::PublishResult&) {
     if (closed) ++after_close;

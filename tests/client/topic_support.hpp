@@ -62,6 +62,9 @@ struct TopicRecorder {
   }
 };
 
+/// A Sluice server's in-band endpoint on loopback.
+inline std::string inband_url(std::uint16_t port) { return "ws://127.0.0.1:" + std::to_string(port) + "/v1/ws"; }
+
 inline client::TopicClientOptions fast_topic_options() {
   client::TopicClientOptions o;
   o.client = fast_options();
