@@ -16,7 +16,6 @@
 
 #include <pthread.h>
 #include <sched.h>
-#include <sys/resource.h>
 
 #include <atomic>
 #include <chrono>
@@ -26,6 +25,7 @@
 #include <string>
 #include <thread>
 
+#include "process_stats.hpp"
 #include "sluice/client/client.hpp"
 #include "sluice/client/topic_client.hpp"
 #include "sluice/protocol/frame.hpp"
@@ -50,12 +50,7 @@ double thread_cpu_seconds() {
   return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
 }
 
-double process_cpu_seconds() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  auto s = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6; };
-  return s(ru.ru_utime) + s(ru.ru_stime);
-}
+double process_cpu_seconds() { return sluice::bench::self_cpu_time().total(); }
 
 void append_text_frame(std::string& out, std::string_view payload) {
   const auto header = sluice::protocol::make_server_header(sluice::protocol::Opcode::text, payload.size());

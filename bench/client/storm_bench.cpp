@@ -54,6 +54,7 @@
 #include <thread>
 #include <vector>
 
+#include "process_stats.hpp"
 #include "sluice/client/topic_client.hpp"
 
 extern char** environ;
@@ -71,45 +72,15 @@ std::int64_t now_ns() {
 }
 double seconds_between(std::int64_t from_ns, std::int64_t to_ns) { return static_cast<double>(to_ns - from_ns) / 1e9; }
 
-double process_cpu_seconds() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  auto s = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6; };
-  return s(ru.ru_utime) + s(ru.ru_stime);
-}
+namespace stats = sluice::bench;
 
-double rusage_cpu_seconds(const rusage& ru) {
-  auto s = [](const timeval& tv) { return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6; };
-  return s(ru.ru_utime) + s(ru.ru_stime);
-}
+double process_cpu_seconds() { return stats::self_cpu_time().total(); }
 
-/// utime + stime of a live process, from /proc/PID/stat (-1 if unreadable).
-double proc_cpu_seconds(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(in, line)) return -1;
-  const auto close_paren = line.rfind(')');
-  if (close_paren == std::string::npos) return -1;
-  std::istringstream fields(line.substr(close_paren + 2));
-  std::string field;
-  // Fields after the command: state(3) ... utime(14) stime(15).
-  unsigned long long utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && fields >> field; ++i) {
-    if (i == 14) utime = std::stoull(field);
-    if (i == 15) stime = std::stoull(field);
-  }
-  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
+/// utime + stime of a live process (-1 if unreadable).
+double proc_cpu_seconds(pid_t pid) { return stats::process_cpu_time(pid).value_or(stats::CpuTime{-1, 0}).total(); }
 
 /// A "VmHWM:" style field of /proc/PID/status, in KiB (-1 if unreadable).
-long proc_status_kib(pid_t pid, const char* field) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind(field, 0) == 0) return std::strtol(line.c_str() + std::strlen(field), nullptr, 10);
-  }
-  return -1;
-}
+long proc_status_kib(pid_t pid, const char* field) { return stats::process_status_kib(pid, field).value_or(-1); }
 
 std::string load_average() {
   std::ifstream in("/proc/loadavg");
@@ -872,7 +843,7 @@ int main(int argc, char** argv) {
       const long long overflows_before = tcp_ext_counter("ListenOverflows");
       const std::int64_t sigterm_ns = now_ns();
       const double stop_s = server.stop(std::chrono::milliseconds(static_cast<long>(shutdown_drain_s * 1000) + 30000));
-      const double cpu1 = rusage_cpu_seconds(server.usage);
+      const double cpu1 = stats::cpu_time(server.usage).total();
       server.start(tmp / "server2.log");
       server.wait_listening(deadline);
       const std::int64_t listening_ns = server.listening_ns;

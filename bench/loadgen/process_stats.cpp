@@ -15,10 +15,12 @@ namespace {
 double seconds(const timeval& tv) { return static_cast<double>(tv.tv_sec) + static_cast<double>(tv.tv_usec) / 1e6; }
 }  // namespace
 
+CpuTime cpu_time(const rusage& usage) { return {seconds(usage.ru_utime), seconds(usage.ru_stime)}; }
+
 CpuTime self_cpu_time() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
-  return {seconds(usage.ru_utime), seconds(usage.ru_stime)};
+  return cpu_time(usage);
 }
 
 std::optional<CpuTime> process_cpu_time(pid_t pid) {
@@ -56,13 +58,16 @@ std::optional<double> process_run_queue_wait(pid_t pid) {
   return total;
 }
 
-std::optional<long> process_rss_kib(pid_t pid) {
+std::optional<long> process_status_kib(pid_t pid, const char* field) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  const std::string name(field);
   std::string line;
   while (std::getline(in, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+    if (line.rfind(name, 0) == 0) return std::stol(line.substr(name.size()));
   }
   return std::nullopt;
 }
+
+std::optional<long> process_rss_kib(pid_t pid) { return process_status_kib(pid, "VmRSS:"); }
 
 }  // namespace sluice::bench

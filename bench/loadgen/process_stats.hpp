@@ -2,6 +2,7 @@
 // test), read from getrusage and /proc. Linux only.
 #pragma once
 
+#include <sys/resource.h>
 #include <sys/types.h>
 
 #include <optional>
@@ -18,6 +19,9 @@ struct CpuTime {
 /// This process (all threads), from getrusage(RUSAGE_SELF).
 CpuTime self_cpu_time();
 
+/// What a getrusage() or wait4() answer says.
+CpuTime cpu_time(const rusage& usage);
+
 /// Another process (all threads), from /proc/PID/stat; nullopt if unreadable.
 std::optional<CpuTime> process_cpu_time(pid_t pid);
 
@@ -25,6 +29,9 @@ std::optional<CpuTime> process_cpu_time(pid_t pid);
 /// CPU, from /proc/PID/task/*/schedstat: how much other load on the machine
 /// held it back. pid 0: this process. nullopt if unreadable.
 std::optional<double> process_run_queue_wait(pid_t pid);
+
+/// A "Name:" line of /proc/PID/status in KiB ("VmRSS:", "VmHWM:"); nullopt if unreadable.
+std::optional<long> process_status_kib(pid_t pid, const char* field);
 
 /// VmRSS of a process in KiB, from /proc/PID/status; nullopt if unreadable.
 std::optional<long> process_rss_kib(pid_t pid);
