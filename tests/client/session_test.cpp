@@ -38,6 +38,9 @@ TEST(ClientOfflineQueue, BoundedFailsFastAndFlushesInOrderAfterTheHook) {
   rec.attach(c);
   c.connect();
   ASSERT_TRUE(rec.wait([&] { return rec.opens.size() == 1; }));
+  // Sent is not received: cut only once the first hook's message arrived
+  // (one handed to a connection that drops is not resent).
+  ASSERT_TRUE(server.signal.wait([&] { return server.received().size() == 1; }));
 
   proxy.refuse(true);
   proxy.cut_all();
@@ -57,7 +60,11 @@ TEST(ClientOfflineQueue, BoundedFailsFastAndFlushesInOrderAfterTheHook) {
 
   proxy.refuse(false);
   ASSERT_TRUE(rec.wait([&] { return rec.opens.size() == 2; }));
-  ASSERT_TRUE(server.signal.wait([&] { return server.received().size() == 12; }));
+  ASSERT_TRUE(server.signal.wait([&] { return server.received().size() == 12; })) << [&] {
+    std::string seen;
+    for (const auto& m : server.received()) seen += m + " ";
+    return "received: " + seen + "; hooks: " + std::to_string(hooks.load());
+  }();
   std::vector<std::string> expected{"hello-1", "hello-2"};
   expected.insert(expected.end(), queued.begin(), queued.end());
   EXPECT_EQ(server.received(), expected);  // the hook's message first, then the queue in order
