@@ -5,8 +5,13 @@
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/write.hpp>
 
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/ssl.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <array>
 #include <cerrno>
@@ -53,19 +58,38 @@ Connection::Connection(AnyStream stream, protocol::Role role, ConnectionCallback
       timer_(stream_.socket().get_executor()),
       queue_(1024 * 1024) {}
 
-Connection::~Connection() = default;
+Connection::~Connection() {
+  // Still open only when the loop went away first (its Readiness let go).
+  if (raw_fd_ >= 0) ::close(raw_fd_);
+}
 
-std::string Connection::remote_address() const {
+namespace {
+std::optional<tcp::endpoint> peer_of(int fd) {
+  tcp::endpoint endpoint;
+  socklen_t length = static_cast<socklen_t>(endpoint.capacity());
+  if (::getpeername(fd, endpoint.data(), &length) != 0) return std::nullopt;
+  endpoint.resize(length);
+  return endpoint;
+}
+}  // namespace
+
+std::optional<tcp::endpoint> Connection::remote_endpoint() const {
+  if (raw_fd_ >= 0) return peer_of(raw_fd_);
   boost::system::error_code ec;
   auto endpoint = const_cast<AnyStream&>(stream_).socket().remote_endpoint(ec);
-  if (ec) return "unknown";
-  return endpoint.address().to_string() + ":" + std::to_string(endpoint.port());
+  if (ec) return std::nullopt;
+  return endpoint;
+}
+
+std::string Connection::remote_address() const {
+  const auto endpoint = remote_endpoint();
+  if (!endpoint) return "unknown";
+  return endpoint->address().to_string() + ":" + std::to_string(endpoint->port());
 }
 
 std::string Connection::remote_ip() const {
-  boost::system::error_code ec;
-  auto endpoint = const_cast<AnyStream&>(stream_).socket().remote_endpoint(ec);
-  return ec ? "unknown" : endpoint.address().to_string();
+  const auto endpoint = remote_endpoint();
+  return endpoint ? endpoint->address().to_string() : "unknown";
 }
 
 // --- start-up ---
@@ -82,6 +106,21 @@ void Connection::start_server(std::shared_ptr<const ServerConnectionConfig> conf
   stream_.socket().set_option(tcp::no_delay(true), ignored);
   state_ = State::handshaking;
   arm_timer(timeouts_.handshake, timed_out());
+  if (!stream_.is_tls()) {
+    // Plain TCP: the socket leaves Asio's reactor for the loop's Readiness set
+    // (no per-connection Asio state or pending operation; no epoll_ctl per read).
+    boost::system::error_code ec;
+    const int fd = stream_.socket().release(ec);
+    if (ec || fd < 0) return finish(ec ? std::error_code(ec) : std::make_error_code(std::errc::bad_file_descriptor));
+    raw_fd_ = fd;
+    const int flags = ::fcntl(fd, F_GETFL, 0);
+    if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+      return finish(std::error_code(errno, std::system_category()));
+    }
+    // Bytes that arrived before this are reported by the registration itself.
+    if (auto error = Readiness::of(timer_.get_executor().context()).add(fd, shared_from_this())) return finish(error);
+    return;
+  }
   if (stream_.is_tls()) {
     stream_.tls().async_handshake(asio::ssl::stream_base::server,
                                   [self = shared_from_this()](const boost::system::error_code& ec) {
@@ -140,7 +179,7 @@ void Connection::start_client(const WsUrl& url, ClientOptions options) {
 // --- reading ---
 
 void Connection::read_more() {
-  if (reading_ || finished_) return;
+  if (reading_ || finished_ || raw_fd_ >= 0) return;  // a Readiness socket is always read (on_ready)
   reading_ = true;
   if (stream_.is_tls()) {
     auto& tls = stream_.tls_state();
@@ -163,6 +202,34 @@ void Connection::read_more() {
                                 if (ec) return self->on_read_error(ec);
                                 self->on_readable();
                               });
+}
+
+void Connection::on_ready(std::uint32_t events) {
+  if (finished_) return;
+  if (awaiting_writable_ && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+    awaiting_writable_ = false;
+    start_write();
+    if (finished_) return;
+  }
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) read_until_blocked();
+}
+
+void Connection::read_until_blocked() {
+  // Edge-triggered: no further report comes for bytes already there, so read
+  // until the kernel has no more (a short read says so too).
+  const auto buffer = thread_read_buffer();
+  while (!finished_) {
+    const ssize_t n = ::recv(raw_fd_, buffer.data(), buffer.size(), 0);
+    if (n > 0) {
+      handle_input(buffer.first(static_cast<std::size_t>(n)));
+      if (static_cast<std::size_t>(n) < buffer.size()) return;
+      continue;
+    }
+    if (n == 0) return on_read_error(asio::error::eof);
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+    return on_read_error(boost::system::error_code(errno, boost::system::system_category()));
+  }
 }
 
 void Connection::on_readable() {
@@ -439,9 +506,8 @@ void Connection::start_write() {
   write_wanted_ = false;
   if (finished_) return;
   if (stream_.is_tls()) return start_tls_write();
-  if (awaiting_writable_) return;  // the wait's handler writes
-  auto& socket = stream_.socket();
-  const int fd = socket.native_handle();
+  if (awaiting_writable_) return;  // the wait's handler (or on_ready) writes
+  const int fd = raw_fd_ >= 0 ? raw_fd_ : stream_.socket().native_handle();
   while (queue_.has_pending()) {
     iovec* iov = thread_iovecs();
     std::size_t offered = 0;
@@ -460,7 +526,8 @@ void Connection::start_write() {
   if (queue_.has_pending()) {
     // Backpressure: retry when the kernel takes more.
     awaiting_writable_ = true;
-    socket.async_wait(Socket::wait_write, [self = shared_from_this()](const boost::system::error_code& ec) {
+    if (raw_fd_ >= 0) return after_write();  // on_ready(EPOLLOUT) resumes
+    stream_.socket().async_wait(Socket::wait_write, [self = shared_from_this()](const boost::system::error_code& ec) {
       self->awaiting_writable_ = false;
       if (self->finished_) return;
       if (ec) return self->finish(ec);
@@ -505,7 +572,11 @@ void Connection::after_write() {
   if (!shut_down_send_) {
     shut_down_send_ = true;
     boost::system::error_code ignored;
-    if (!stream_.is_tls()) stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    if (raw_fd_ >= 0) {
+      ::shutdown(raw_fd_, SHUT_WR);
+    } else if (!stream_.is_tls()) {
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    }
     arm_timer(timeouts_.close, {});  // no EOF in time: end anyway, the handshake itself was clean
   }
 }
@@ -577,6 +648,12 @@ void Connection::finish(std::error_code error) {
   state_ = State::closed;
   if (error && !close_info_.error) close_info_.error = error;
   timer_.cancel();
+  if (raw_fd_ >= 0) {
+    Readiness::of(timer_.get_executor().context()).remove(raw_fd_);  // before the number can be reused
+    ::shutdown(raw_fd_, SHUT_RDWR);
+    ::close(raw_fd_);
+    raw_fd_ = -1;
+  }
   stream_.close();
   // on_closed runs from the loop, never inside a callback that may still be on
   // the stack (Redis's freeClientAsync lesson); the callbacks are released after.

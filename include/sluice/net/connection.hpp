@@ -2,7 +2,9 @@
 // one read and one write in flight that move bytes between them.
 //
 // Ownership: a Connection is kept alive by its pending operations (each holds
-// a shared_ptr, as in Boost.Beast); when the last one completes it is freed.
+// a shared_ptr, as in Boost.Beast) and, for a plain-TCP server connection, by
+// its registration in the loop's Readiness set until it finishes; when the
+// last of these lets go it is freed.
 // Only the connection itself closes its socket. Thread safety: every member
 // function must be called on the connection's executor (the thread running
 // its io_context); callbacks are invoked there too, one at a time, with no
@@ -26,6 +28,7 @@
 #include <vector>
 
 #include "sluice/net/http_request_reader.hpp"
+#include "sluice/net/readiness.hpp"
 #include "sluice/net/send_queue.hpp"
 #include "sluice/net/stream.hpp"
 #include "sluice/net/url.hpp"
@@ -109,7 +112,9 @@ struct ClientOptions {
   std::shared_ptr<boost::asio::ssl::context> tls;
 };
 
-class Connection : public std::enable_shared_from_this<Connection>, private protocol::CodecHandler {
+class Connection : public std::enable_shared_from_this<Connection>,
+                   public Pollable,
+                   private protocol::CodecHandler {
  public:
   enum class State { connecting, handshaking, open, closing, closed };
 
@@ -151,6 +156,8 @@ class Connection : public std::enable_shared_from_this<Connection>, private prot
   const std::string& request_target() const noexcept { return request_target_; }
   std::string remote_address() const;  ///< "ip:port"
   std::string remote_ip() const;       ///< "ip"
+  /// The peer's address; empty once the socket is closed.
+  std::optional<tcp::endpoint> remote_endpoint() const;
   /// The executor of the connection's loop: post work here to touch it.
   boost::asio::any_io_executor executor() { return timer_.get_executor(); }
   /// Bytes queued for sending (including the write in flight).
@@ -174,6 +181,10 @@ class Connection : public std::enable_shared_from_this<Connection>, private prot
   void on_ping(std::span<const std::uint8_t> payload) override;
   void on_pong(std::span<const std::uint8_t> payload) override;
   void on_close(std::uint16_t code, std::string_view reason) override;
+
+  // Pollable (plain-TCP server connections): the loop's Readiness reports the socket.
+  void on_ready(std::uint32_t events) override;
+  void read_until_blocked();
 
   void read_more();
   void on_readable();
@@ -201,6 +212,9 @@ class Connection : public std::enable_shared_from_this<Connection>, private prot
   // Per-connection state is kept small (idle memory, docs/benchmarks.md): what
   // only TLS or only clients need lives behind pointers.
   AnyStream stream_;
+  // A plain-TCP server connection owns its socket as a bare descriptor in the
+  // loop's Readiness set (stream_'s socket is released); -1 otherwise.
+  int raw_fd_ = -1;
   protocol::Role role_;
   ConnectionCallbacks callbacks_;
   ConnectionTimeouts timeouts_;
