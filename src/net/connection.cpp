@@ -49,6 +49,42 @@ std::string plain_response(unsigned status, std::string_view reason, std::string
 }
 }  // namespace
 
+// Connections with output queued during the current handler, written once it
+// has returned: one posted handler per loop turn instead of one per connection
+// (under fan-out, a delivery batch touches every subscriber). Per io_context;
+// used on its thread only.
+class WriteBatch : public asio::io_context::service {
+ public:
+  static asio::io_context::id id;
+  explicit WriteBatch(asio::io_context& io) : asio::io_context::service(io), io_(io) {}
+
+  void add(std::shared_ptr<Connection> connection) {
+    pending_.push_back(std::move(connection));
+    if (posted_) return;
+    posted_ = true;
+    asio::post(io_, [this] { run(); });
+  }
+
+ private:
+  void shutdown() override { pending_.clear(); }
+
+  void run() {
+    posted_ = false;
+    // Whoever is scheduled while these write goes into the next batch.
+    std::vector<std::shared_ptr<Connection>> batch;
+    batch.swap(pending_);
+    for (auto& connection : batch) connection->run_scheduled_write();
+    batch.clear();
+    if (pending_.empty()) pending_.swap(batch);  // keep the capacity
+  }
+
+  asio::io_context& io_;
+  std::vector<std::shared_ptr<Connection>> pending_;
+  bool posted_ = false;
+};
+
+asio::io_context::id WriteBatch::id;
+
 Connection::Connection(AnyStream stream, protocol::Role role, ConnectionCallbacks callbacks,
                        ConnectionTimeouts timeouts)
     : stream_(std::move(stream)),
@@ -496,10 +532,12 @@ void Connection::schedule_write() {
   // batch) goes out in one gather write.
   if (handling_input_ || write_posted_) return;
   write_posted_ = true;
-  asio::post(timer_.get_executor(), [self = shared_from_this()] {
-    self->write_posted_ = false;
-    if (self->write_wanted_) self->start_write();
-  });
+  asio::use_service<WriteBatch>(timer_.get_executor().context()).add(shared_from_this());
+}
+
+void Connection::run_scheduled_write() {
+  write_posted_ = false;
+  if (write_wanted_) start_write();
 }
 
 void Connection::start_write() {

@@ -1,6 +1,7 @@
 #include "sluice/net/send_queue.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <utility>
 
 namespace sluice::net {
@@ -24,11 +25,79 @@ OutChunk OutChunk::owned(std::vector<std::uint8_t>&& bytes) {
 
 // --- ChunkRing ---
 
+namespace {
+
+// Ring storage released by emptied queues, kept per thread for the next
+// queue that fills: under fan-out every recipient's queue fills and empties
+// once per delivery batch, and allocating (and growing) it each time cost
+// more than the deliveries themselves. Idle connections still hold nothing;
+// the cache is bounded in bytes. Rings of a loop's connections come and go on
+// that loop's thread; one freed elsewhere (shutdown) lands in that thread's cache.
+class RingCache {
+ public:
+  static constexpr std::size_t kMaxBytes = 4 * 1024 * 1024;
+  static constexpr int kClasses = 18;  // capacities 2^0 .. 2^17 (4 MiB)
+
+  RingCache() { alive_ = true; }
+  ~RingCache() { alive_ = false; }
+
+  // Empty storage with capacity >= `at_least` (the smallest cached), or null.
+  static std::unique_ptr<OutChunk[]> take(std::uint32_t at_least, std::uint32_t& capacity) {
+    RingCache* cache = get();
+    if (!cache) return nullptr;
+    for (int c = std::countr_zero(std::bit_ceil(at_least)); c < kClasses; ++c) {
+      auto& list = cache->free_[c];
+      if (list.empty()) continue;
+      auto slots = std::move(list.back());
+      list.pop_back();
+      cache->bytes_ -= (std::size_t{1} << c) * sizeof(OutChunk);
+      capacity = 1u << c;
+      return slots;
+    }
+    return nullptr;
+  }
+
+  // Keeps `slots` (every element empty) if there is room; frees it otherwise.
+  static void give(std::unique_ptr<OutChunk[]> slots, std::uint32_t capacity) noexcept {
+    RingCache* cache = get();
+    const int c = std::countr_zero(capacity);
+    const std::size_t bytes = std::size_t{capacity} * sizeof(OutChunk);
+    if (!cache || c >= kClasses || cache->bytes_ + bytes > kMaxBytes) return;
+    try {
+      cache->free_[c].push_back(std::move(slots));  // strong guarantee: on failure `slots` still owns it
+      cache->bytes_ += bytes;
+    } catch (...) {
+    }
+  }
+
+ private:
+  static RingCache* get() noexcept {
+    thread_local RingCache cache;  // built on first use on each thread
+    // After the thread's cache is gone (destructors at thread exit), rings
+    // allocate and free their storage directly.
+    return alive_ ? &cache : nullptr;
+  }
+  static thread_local bool alive_;
+
+  std::vector<std::unique_ptr<OutChunk[]>> free_[kClasses];
+  std::size_t bytes_ = 0;
+};
+
+thread_local bool RingCache::alive_ = false;
+
+}  // namespace
+
 void ChunkRing::push_back(OutChunk chunk) {
   if (size_ == capacity_) {
-    const std::uint32_t capacity = capacity_ == 0 ? 4 : capacity_ * 2;
-    auto slots = std::make_unique<OutChunk[]>(capacity);
+    const std::uint32_t wanted = capacity_ == 0 ? 4 : capacity_ * 2;
+    std::uint32_t capacity = 0;
+    auto slots = RingCache::take(wanted, capacity);
+    if (!slots) {
+      capacity = wanted;
+      slots = std::make_unique<OutChunk[]>(capacity);
+    }
     for (std::uint32_t i = 0; i < size_; ++i) slots[i] = std::move(slots_[(head_ + i) & (capacity_ - 1)]);
+    if (slots_) RingCache::give(std::move(slots_), capacity_);  // every slot was moved from: empty
     slots_ = std::move(slots);
     capacity_ = capacity;
     head_ = 0;
@@ -44,6 +113,10 @@ void ChunkRing::pop_front() noexcept {
 }
 
 void ChunkRing::clear() noexcept {
+  if (slots_) {
+    for (std::uint32_t i = 0; i < size_; ++i) slots_[(head_ + i) & (capacity_ - 1)] = OutChunk{};
+    RingCache::give(std::move(slots_), capacity_);
+  }
   slots_.reset();
   head_ = size_ = capacity_ = 0;
 }

@@ -38,6 +38,7 @@
 namespace sluice::net {
 
 class Connection;
+class WriteBatch;
 
 /// How a connection ended. Passed to on_closed, exactly once.
 struct CloseInfo {
@@ -199,6 +200,8 @@ class Connection : public std::enable_shared_from_this<Connection>,
   void take_codec_output();
   void flush();
   void schedule_write();
+  friend class WriteBatch;
+  void run_scheduled_write();  // WriteBatch: the corked write of this loop turn
   void start_write();
   void start_tls_write();
   void after_write();
