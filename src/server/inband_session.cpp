@@ -146,8 +146,7 @@ void InbandSession::on_closed() {
   if (stream_) SubscriptionRegistry::detach_stream(*stream_);
   for (const auto& [pattern, request_id] : subscriptions_) hub_.unsubscribe(pattern, this);
   subscriptions_.clear();
-  replay_.clear();
-  held_.clear();
+  replay_.reset();
   connection_.reset();  // breaks the session <-> connection cycle
 }
 
@@ -371,8 +370,9 @@ void InbandSession::on_published(const std::string& id_json, const broker::Event
 }
 
 void InbandSession::start_replay(broker::ReplayResult replay) {
+  if (!replay_) replay_ = std::make_unique<ReplayState>();
   for (const auto& [topic, last] : replay.covered) {
-    auto& covered = covered_[topic];
+    auto& covered = replay_->covered[topic];
     covered = std::max(covered, last);
   }
   for (auto& event : replay.events) {
@@ -380,39 +380,46 @@ void InbandSession::start_replay(broker::ReplayResult replay) {
         !stream_->matches(event->topic, event->type, event->key, event->parsed_data())) {
       continue;
     }
-    replay_.push_back(std::move(event));
+    replay_->events.push_back(std::move(event));
   }
   pump_replay();
+  release_replay_state_if_done();
+}
+
+void InbandSession::release_replay_state_if_done() {
+  if (replay_ && replay_->events.empty() && replay_->held.empty() && replay_->covered.empty()) replay_.reset();
 }
 
 void InbandSession::pump_replay() {
-  if (!connection_) return;
+  if (!connection_ || !replay_) return;
+  auto& events = replay_->events;
   const std::size_t high_water = connection_->send_queue_limit() / 2;
-  while (replay_next_ < replay_.size()) {
+  while (replay_->next < events.size()) {
     if (connection_->queued_bytes() > high_water) return connection_->notify_when_drained();
-    const auto status = connection_->send_shared(replay_[replay_next_++]->frame);
+    const auto status = connection_->send_shared(events[replay_->next++]->frame);
     if (status == net::SendStatus::closed) return;
     if (status == net::SendStatus::dropped) ++gap_;
   }
-  if (replay_.empty()) return;
-  replay_.clear();
-  replay_next_ = 0;
+  if (events.empty()) return;
+  events = {};
+  replay_->next = 0;
   // The replay is out: now the live events that arrived meanwhile, in order.
-  auto held = std::move(held_);
-  held_.clear();
-  held_bytes_ = 0;
+  auto held = std::move(replay_->held);
+  replay_->held = {};
+  replay_->held_bytes = 0;
   for (const auto& event : held) deliver_now(event);
+  release_replay_state_if_done();
 }
 
 void InbandSession::deliver(const broker::EventPtr& event) {
   if (!connection_) return;
-  if (!replay_.empty()) {
-    held_bytes_ += event->frame->size();
-    held_.push_back(event);
+  if (replay_ && !replay_->events.empty()) {
+    replay_->held_bytes += event->frame->size();
+    replay_->held.push_back(event);
     // Live traffic arriving during a replay is bounded too (a client that
     // cannot keep up with replay plus live traffic is a slow consumer).
     constexpr std::size_t kMinHeldBytes = 8 * 1024 * 1024;
-    if (held_bytes_ > std::max(kMinHeldBytes, 4 * connection_->send_queue_limit())) {
+    if (replay_->held_bytes > std::max(kMinHeldBytes, 4 * connection_->send_queue_limit())) {
       connection_->close_slow_consumer();
     }
     return;
@@ -426,11 +433,13 @@ void InbandSession::deliver_now(const broker::EventPtr& event) {
       !stream_->matches(event->topic, event->type, event->key, event->parsed_data())) {
     return;
   }
-  if (!covered_.empty()) {
-    auto it = covered_.find(event->topic);
-    if (it != covered_.end()) {
+  if (replay_ && !replay_->covered.empty()) {
+    auto& covered = replay_->covered;
+    auto it = covered.find(event->topic);
+    if (it != covered.end()) {
       if (event->offset <= it->second) return;  // the replay already sent it
-      covered_.erase(it);  // later events of this topic are all newer
+      covered.erase(it);  // later events of this topic are all newer
+      release_replay_state_if_done();
     }
   }
   if (gap_ > 0) {

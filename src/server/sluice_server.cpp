@@ -198,8 +198,11 @@ bool SluiceServer::on_accept(net::EventLoop& loop, const std::shared_ptr<net::Co
   limits.max_subscriptions = settings_.max_subscriptions;
   auto session = std::make_shared<InbandSession>(id, state.hub, *broker_, *idempotency_, limits, connection);
   state.sessions.emplace(id, session);
+  // Each callback captures at most two pointers, so std::function keeps it
+  // inline (no allocation per connection: idle memory, docs/benchmarks.md).
+  // The raw session pointer is safe: state.sessions owns the session until on_closed.
   net::ConnectionCallbacks callbacks;
-  callbacks.on_open = [this, session](net::Connection& c) {
+  callbacks.on_open = [this, session = session.get()](net::Connection& c) {
     // /v1/subscriptions/{id}/stream: the session follows that subscription.
     const std::string& target = c.request_target();
     const std::string path = target.substr(0, target.find('?'));
@@ -213,9 +216,10 @@ bool SluiceServer::on_accept(net::EventLoop& loop, const std::shared_ptr<net::Co
     session->on_message(type, p);
   };
   callbacks.on_drained = [session](net::Connection&) { session->pump_replay(); };
-  callbacks.on_closed = [this, &state, session](net::Connection&, const net::CloseInfo&) {
+  callbacks.on_closed = [this, session = session.get()](net::Connection&, const net::CloseInfo&) {
     session->on_closed();
-    state.sessions.erase(session->id());
+    const std::uint64_t session_id = session->id();
+    states_[session_id & 0xff]->sessions.erase(session_id);  // the session goes here
     connection_ended();
   };
   connection->set_callbacks(std::move(callbacks));

@@ -89,13 +89,19 @@ class InbandSession final : public broker::LoopHub::Subscriber,
   std::shared_ptr<net::Connection> connection_;
   std::unordered_map<std::string, std::string> subscriptions_;  // pattern -> request id (JSON)
   std::uint64_t gap_ = 0;      // events dropped since the last one delivered (drop policy)
-  // A replay in progress: history first, live events held back until it ends.
-  std::vector<broker::EventPtr> replay_;
-  std::size_t replay_next_ = 0;
-  std::vector<broker::EventPtr> held_;
-  std::size_t held_bytes_ = 0;
-  // Per topic: live events at or below this offset were covered by a replay.
-  std::unordered_map<std::string, std::uint64_t> covered_;
+  // A replay in progress (history first, live events held back until it
+  // ends) and what it covered. Behind a pointer: most sessions never replay,
+  // and an idle connection should cost little (docs/benchmarks.md).
+  struct ReplayState {
+    std::vector<broker::EventPtr> events;
+    std::size_t next = 0;
+    std::vector<broker::EventPtr> held;
+    std::size_t held_bytes = 0;
+    // Per topic: live events at or below this offset were covered by a replay.
+    std::unordered_map<std::string, std::uint64_t> covered;
+  };
+  void release_replay_state_if_done();
+  std::unique_ptr<ReplayState> replay_;
   double error_budget_;
   std::chrono::steady_clock::time_point budget_at_;
   bool closed_ = false;
