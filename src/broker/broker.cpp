@@ -2,6 +2,7 @@
 
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <future>
@@ -63,6 +64,20 @@ std::string Broker::next_id() {
   id.append("evt_").append(id_prefix_).append(16, '0');
   for (std::size_t i = id.size(); n != 0; n >>= 4) id[--i] = kHex[n & 15];
   return id;
+}
+
+std::optional<std::uint64_t> Broker::id_sequence(std::string_view id) const {
+  const std::size_t head = 4 + id_prefix_.size();
+  if (id.size() != head + 16 || !id.starts_with("evt_") || id.substr(4, id_prefix_.size()) != id_prefix_) {
+    return std::nullopt;
+  }
+  std::uint64_t n = 0;
+  for (const char c : id.substr(head)) {
+    const int digit = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    if (digit < 0) return std::nullopt;
+    n = (n << 4) | static_cast<std::uint64_t>(digit);
+  }
+  return n;
 }
 
 void Broker::publish_async(PublishRequest request, Published done) {
@@ -148,7 +163,7 @@ void Broker::restore(const std::vector<store::TopicPosition>& positions,
     auto [it, inserted] = shard.topics.try_emplace(e.topic);
     TopicState& state = it->second;
     if (inserted) state.limits = history_.limits_for(it->first);
-    auto event = make_event(Event{e.id, e.topic, e.offset, e.epoch, e.type, e.key, e.time_ms, e.data, {}, {}});
+    auto event = make_event(Event{e.id, e.topic, e.offset, e.epoch, e.type, e.key, e.time_ms, e.data, {}, {}, {}});
     state.history_bytes += event->frame->size();
     state.history.push_back(std::move(event));
     if (state.epoch.empty()) state.epoch = e.epoch;
@@ -221,6 +236,22 @@ std::vector<EventPtr> Broker::history(const std::string& topic, std::uint64_t af
     if (e->offset > after) out.push_back(e);
   }
   return out;
+}
+
+EventPtr Broker::history_event(const std::string& topic, std::uint64_t offset) const {
+  const Shard& shard = shards_[std::hash<std::string>{}(topic) % kShards];
+  std::lock_guard lock(shard.mutex);
+  auto it = shard.topics.find(topic);
+  if (it == shard.topics.end() || it->second.history.empty()) return nullptr;
+  const auto& h = it->second.history;
+  const std::uint64_t first = h.front()->offset;
+  if (offset < first) return nullptr;
+  // Offsets are consecutive unless a store write failed: then search.
+  if (offset - first < h.size() && h[static_cast<std::size_t>(offset - first)]->offset == offset) {
+    return h[static_cast<std::size_t>(offset - first)];
+  }
+  auto at = std::lower_bound(h.begin(), h.end(), offset, [](const EventPtr& e, std::uint64_t o) { return e->offset < o; });
+  return at != h.end() && (*at)->offset == offset ? *at : nullptr;
 }
 
 std::optional<std::pair<std::uint64_t, std::string>> Broker::topic_info(const std::string& topic) const {

@@ -13,16 +13,21 @@ std::string check(std::string_view text, bool pattern) {
   if (text.size() > kMaxTopicLength) {
     return std::string(what) + " is longer than " + std::to_string(kMaxTopicLength) + " bytes";
   }
-  const auto tokens = split_tokens(text);
-  if (tokens.size() > kMaxTopicTokens) {
+  // Token by token, without splitting into a vector (every publish checks its topic).
+  std::size_t count = 1;
+  for (const char c : text) count += c == '.' ? 1 : 0;
+  if (count > kMaxTopicTokens) {
     return std::string(what) + " has more than " + std::to_string(kMaxTopicTokens) + " tokens";
   }
-  for (std::size_t i = 0; i < tokens.size(); ++i) {
-    const std::string_view token = tokens[i];
+  std::string_view rest = text;
+  for (std::size_t i = 0; i < count; ++i) {
+    const std::size_t dot = rest.find('.');
+    const std::string_view token = rest.substr(0, dot);
+    rest = dot == std::string_view::npos ? std::string_view() : rest.substr(dot + 1);
     if (token.empty()) return std::string(what) + " has an empty token (leading, trailing or double '.')";
     if (pattern && token == "*") continue;
     if (pattern && token == ">") {
-      if (i + 1 != tokens.size()) return "'>' may only be the last token of a pattern";
+      if (i + 1 != count) return "'>' may only be the last token of a pattern";
       continue;
     }
     for (char c : token) {

@@ -24,12 +24,28 @@ namespace json = boost::json;
 
 namespace detail {
 
-std::string quoted(std::string_view s) { return json::serialize(json::string(s)); }
+void append_quoted(std::string& out, std::string_view s) {
+  for (const char c : s) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == '"' || c == '\\') {
+      out += json::serialize(json::string(s));  // escapes exactly as Boost.JSON does
+      return;
+    }
+  }
+  out += '"';
+  out += s;
+  out += '"';
+}
 
-std::optional<HttpResponse> parse_json_body(const HttpRequest& request, json::value& out) {
+std::string quoted(std::string_view s) {
+  std::string out;
+  append_quoted(out, s);
+  return out;
+}
+
+std::optional<HttpResponse> parse_json_body(const HttpRequest& request, json::value& out, json::storage_ptr storage) {
   if (request.body.empty()) return HttpResponse::error(400, "invalid_json", "the request body is empty; send a JSON object");
   std::error_code ec;
-  out = json::parse(request.body, ec);
+  out = json::parse(request.body, ec, std::move(storage));
   if (ec) return HttpResponse::error(400, "invalid_json", "the request body is not valid JSON: " + ec.message());
   return std::nullopt;
 }
@@ -265,8 +281,6 @@ HttpApi::HttpApi(broker::Broker& broker, SubscriptionRegistry& subscriptions, st
         store, IdempotencyLimits{limits.idempotency_window, limits.max_idempotency_keys}, clock_);
     idempotency_ = own_idempotency_.get();
   }
-  // Memory mode: the id index fills up to its bound; sized once, never rehashed.
-  if (!store_) event_index_.reserve(std::min<std::size_t>(limits_.event_index_size, 1 << 20));
 }
 
 HttpHandler HttpApi::handler() {

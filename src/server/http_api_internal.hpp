@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include <boost/json/storage_ptr.hpp>
 #include <boost/json/value.hpp>
 
 #include "sluice/server/http_types.hpp"
@@ -16,9 +17,13 @@ namespace sluice::server::detail {
 
 /// A JSON string literal for `s`, escaped.
 std::string quoted(std::string_view s);
+/// Appends quoted(s) to `out` (no temporary when nothing needs escaping).
+void append_quoted(std::string& out, std::string_view s);
 
-/// Parses the request body as JSON into `out`; a 400 invalid_json otherwise.
-std::optional<HttpResponse> parse_json_body(const HttpRequest& request, boost::json::value& out);
+/// Parses the request body as JSON into `out`, its memory from `storage`
+/// (default: the heap); a 400 invalid_json otherwise.
+std::optional<HttpResponse> parse_json_body(const HttpRequest& request, boost::json::value& out,
+                                            boost::json::storage_ptr storage = {});
 
 /// A 400 bad_request.
 HttpResponse bad_request(std::string_view message);

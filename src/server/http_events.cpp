@@ -1,11 +1,15 @@
 // Events over HTTP: publish one (idempotent with a key), publish a batch,
 // query history page by page, and find one event by id.
 #include <algorithm>
+#include <atomic>
+#include <charconv>
 #include <functional>
+#include <memory>
 #include <limits>
 #include <set>
 #include <utility>
 
+#include <boost/json/monotonic_resource.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -41,12 +45,28 @@ broker::EventPtr from_stored(store::StoredEvent s) {
 }
 
 std::string result_json(std::string_view id, std::string_view topic, std::uint64_t offset, std::string_view epoch) {
-  return "{\"id\":" + quoted(id) + ",\"topic\":" + quoted(topic) + ",\"offset\":" + std::to_string(offset) +
-         ",\"epoch\":" + quoted(epoch) + "}";
+  std::string out;
+  out.reserve(64 + id.size() + topic.size() + epoch.size());
+  out += "{\"id\":";
+  detail::append_quoted(out, id);
+  out += ",\"topic\":";
+  detail::append_quoted(out, topic);
+  out += ",\"offset\":";
+  char digits[24];
+  out.append(digits, std::to_chars(digits, digits + sizeof digits, offset).ptr);
+  out += ",\"epoch\":";
+  detail::append_quoted(out, epoch);
+  out += '}';
+  return out;
 }
 
-HttpResponse created(std::string body, const std::string& id) {
-  return detail::with_header(HttpResponse::json(201, std::move(body)), "Location", "/v1/events/" + id);
+HttpResponse created(std::string body, std::string_view id) {
+  HttpResponse response = HttpResponse::json(201, std::move(body));
+  std::string location;
+  location.reserve(11 + id.size());
+  location.append("/v1/events/").append(id);
+  response.headers.emplace_back("Location", std::move(location));
+  return response;
 }
 
 HttpResponse replayed(std::string body) {
@@ -153,17 +173,19 @@ std::string HttpApi::publish_result(const broker::Event& event) const {
 }
 
 // Indexes an event published here so GET /v1/events/{id} finds it without a
-// store; weak, so the index does not keep events past their history.
+// store: its topic and offset, in the slot of its id's sequence number.
 void HttpApi::remember_event(const broker::EventPtr& event) {
   // With a store every event is found there (it is stored before it is answered).
   if (store_ || limits_.event_index_size == 0) return;
+  const auto sequence = broker_.id_sequence(event->id);
+  if (!sequence) return;
+  const std::size_t slot = static_cast<std::size_t>(*sequence % limits_.event_index_size);
   std::lock_guard lock(index_mutex_);
-  event_index_[event->id] = event;
-  event_index_order_.push_back(event->id);
-  while (event_index_order_.size() > limits_.event_index_size) {
-    event_index_.erase(event_index_order_.front());
-    event_index_order_.pop_front();
-  }
+  if (slot >= event_index_.size()) event_index_.resize(slot + 1);
+  IndexedEvent& entry = event_index_[slot];
+  entry.sequence = *sequence;
+  entry.topic.assign(event->topic);  // reuses the slot's buffer
+  entry.offset = event->offset;
 }
 
 // Hands `requests` to the broker in order and calls `done` exactly once when
@@ -257,15 +279,45 @@ HttpResponse repeat_answer(const std::string& key, const IdempotencyIndex::Answe
 
 }  // namespace
 
+// One POST /v1/events between its hand-off to the broker and its answer.
+// Owned by whichever of the two finishes last: the broker's completion, or
+// the submitting thread once it let go of the publish lock.
+struct HttpApi::SinglePublish {
+  HttpRespond respond;
+  std::string key;  // idempotencyKey, "" when none
+  broker::EventPtr event;
+  std::error_code error;
+  std::atomic<bool> completed{false};  // the broker's outcome is in (at most once)
+  std::atomic<int> pending{2};
+};
+
+// Settles the key and answers, once both sides of `single` are done.
+void HttpApi::finish_single(SinglePublish* single) {
+  if (single->pending.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  std::unique_ptr<SinglePublish> owned(single);
+  const broker::EventPtr& e = owned->event;
+  if (!e) {
+    if (!owned->key.empty()) idempotency_->abandon(owned->key, owned->error);
+    return owned->respond(store_error(owned->error, "the event was not published"));
+  }
+  remember_event(e);
+  if (!owned->key.empty()) idempotency_->complete(owned->key, {e->id, e->topic, e->offset, e->epoch});
+  owned->respond(created(publish_result(*e), e->id));
+}
+
 // POST /v1/events: 201 {id, topic, offset, epoch} once the event is durable;
 // a repeated idempotencyKey within the window: 200 with the first result and
 // Idempotent-Replayed: true.
 std::optional<HttpResponse> HttpApi::post_event(const HttpRequest& request, HttpRespond& respond) {
-  json::value body;
-  if (auto bad = detail::parse_json_body(request, body)) return bad;
+  // The body's DOM lives on the stack (most bodies fit), not in the heap.
+  unsigned char dom_buffer[4096];
+  json::monotonic_resource dom_memory(dom_buffer, sizeof dom_buffer);
+  json::storage_ptr storage(&dom_memory);
+  json::value body(storage);
+  if (auto bad = detail::parse_json_body(request, body, storage)) return bad;
   PublishInput in;
   if (auto bad = parse_event(body, request.body, "", in)) return bad;
-  const std::string key = in.idempotency_key;
+  const std::string& key = in.idempotency_key;
 
   if (!key.empty()) {
     // A repeat of a key in flight keeps `respond` and is answered when the first completes.
@@ -286,19 +338,27 @@ std::optional<HttpResponse> HttpApi::post_event(const HttpRequest& request, Http
     // Claim::owned: this request publishes, then settles the key.
   }
 
-  std::vector<broker::PublishRequest> one;
-  one.push_back(std::move(in.request));
-  publish_all(std::move(one), false,
-              [this, key, respond = std::exchange(respond, nullptr)](std::vector<PublishOutcome> outcomes) {
-                const PublishOutcome& o = outcomes.front();
-                if (!o.event) {
-                  if (!key.empty()) idempotency_->abandon(key, o.error);
-                  return respond(store_error(o.error, "the event was not published"));
-                }
-                remember_event(o.event);
-                if (!key.empty()) idempotency_->complete(key, {o.event->id, o.event->topic, o.event->offset, o.event->epoch});
-                respond(created(publish_result(*o.event), o.event->id));
-              });
+  auto* single = new SinglePublish;
+  single->respond = std::exchange(respond, nullptr);
+  single->key = std::move(in.idempotency_key);
+  // [this, single]: small enough for std::function to keep without allocating.
+  auto complete = [this, single](broker::EventPtr event, std::error_code ec) {
+    if (single->completed.exchange(true)) return;  // at most once
+    single->event = std::move(event);
+    if (!single->event) single->error = ec ? ec : std::make_error_code(std::errc::io_error);
+    finish_single(single);
+  };
+  {
+    // Queues the event (no I/O): in memory mode `complete` runs inline, under
+    // our lock, but only records; the answer waits for this thread's share.
+    std::shared_lock shared(publish_mutex_);
+    try {
+      broker_.publish_async(std::move(in.request), complete);
+    } catch (...) {
+      complete(nullptr, std::make_error_code(std::errc::io_error));
+    }
+  }
+  finish_single(single);
   return std::nullopt;
 }
 
@@ -552,15 +612,24 @@ HttpResponse HttpApi::get_events(const HttpRequest& request) {
 HttpResponse HttpApi::get_event(const std::string& id) {
   if (id.empty() || id.size() > 128) return detail::not_found("no event " + quoted(id));
   broker::EventPtr event;
-  {
-    std::lock_guard lock(index_mutex_);
-    auto it = event_index_.find(id);
-    if (it != event_index_.end()) event = it->second.lock();
+  if (const auto sequence = broker_.id_sequence(id); sequence && !store_ && limits_.event_index_size > 0) {
+    std::string topic;
+    std::uint64_t offset = 0;
+    {
+      std::lock_guard lock(index_mutex_);
+      const std::size_t slot = static_cast<std::size_t>(*sequence % limits_.event_index_size);
+      if (slot < event_index_.size() && event_index_[slot].sequence == *sequence) {
+        topic = event_index_[slot].topic;
+        offset = event_index_[slot].offset;
+      }
+    }
+    if (!topic.empty()) event = broker_.history_event(topic, offset);
+    if (event && event->id != id) event = nullptr;
   }
   if (!event && store_) {
     if (auto stored = store_->find(id)) event = from_stored(std::move(*stored));
   }
-  if (event) return HttpResponse::json(200, event->json);
+  if (event) return HttpResponse::json(200, std::string(event->json));
   return detail::not_found("no event " + quoted(id) +
                            (store_ ? std::string()
                                    : std::string(" (without a store, only events published over the HTTP API that "

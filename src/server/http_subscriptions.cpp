@@ -117,7 +117,7 @@ HttpResponse HttpApi::delete_subscription(const std::string& id) {
   if (!subscriptions_.remove(id)) return detail::not_found("no subscription " + quoted(id));
   HttpResponse response;
   response.status = 204;
-  response.content_type.clear();  // no body
+  response.content_type = {};  // no body
   return response;
 }
 

@@ -3,6 +3,7 @@
 #include <boost/beast/http/verb.hpp>
 #include <boost/json/parse.hpp>
 
+#include <charconv>
 #include <future>
 #include <thread>
 
@@ -34,15 +35,37 @@ std::string_view reason_phrase(unsigned status) {
   }
 }
 
+// The status line, headers and body in one buffer, sized first.
 std::string serialize(const HttpResponse& r, bool close) {
-  std::string out = "HTTP/1.1 " + std::to_string(r.status) + " " + std::string(reason_phrase(r.status)) + "\r\n";
-  if (r.status != 204) {
-    out += "Content-Type: " + r.content_type + "\r\nContent-Length: " + std::to_string(r.body.size()) + "\r\n";
+  const std::string_view reason = reason_phrase(r.status);
+  const bool has_body = r.status != 204;
+  std::size_t size = 64 + reason.size() + r.content_type.size() + (has_body ? r.body.size() : 0);
+  for (const auto& [name, value] : r.headers) size += name.size() + value.size() + 4;
+  std::string out;
+  out.reserve(size);
+  char digits[24];
+  auto append_number = [&](std::uint64_t n) { out.append(digits, std::to_chars(digits, digits + sizeof digits, n).ptr); };
+  out += "HTTP/1.1 ";
+  append_number(r.status);
+  out += ' ';
+  out += reason;
+  out += "\r\n";
+  if (has_body) {
+    out += "Content-Type: ";
+    out += r.content_type;
+    out += "\r\nContent-Length: ";
+    append_number(r.body.size());
+    out += "\r\n";
   }
-  for (const auto& [name, value] : r.headers) out += name + ": " + value + "\r\n";
+  for (const auto& [name, value] : r.headers) {
+    out += name;
+    out += ": ";
+    out += value;
+    out += "\r\n";
+  }
   if (close) out += "Connection: close\r\n";
   out += "\r\n";
-  if (r.status != 204) out += r.body;
+  if (has_body) out += r.body;
   return out;
 }
 
@@ -53,6 +76,7 @@ HttpRequest to_request(http::request<http::string_body>&& in, std::string remote
   const auto q = r.target.find('?');
   r.path = r.target.substr(0, q);
   if (q != std::string::npos) r.query = r.target.substr(q + 1);
+  r.headers.reserve(static_cast<std::size_t>(std::distance(in.begin(), in.end())));  // one allocation, not one per doubling
   for (const auto& field : in) r.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
   r.body = std::move(in.body());
   r.remote_ip = std::move(remote_ip);
@@ -143,12 +167,23 @@ bool SluiceServer::start(std::string& error) {
   if (!http_) http_ = [this](HttpRequest request, HttpRespond respond) { basic_routes(std::move(request), std::move(respond)); };
   // The peer's address costs a getpeername() per request: only the rate limiter needs it.
   const bool needs_ip = api_limits.rate_per_second > 0;
+  // An answer given on the connection's loop goes straight to it; one given
+  // elsewhere (a durable publish completes on the store's writer thread) goes
+  // through the loop's ReplyInbox, so a group commit wakes each loop once.
   c.http_handler = [this, needs_ip](net::Connection& connection, http::request<http::string_body>&& request,
-                                    std::function<void(std::string, bool)> reply) {
+                                    ReplyInbox::Reply reply) {
+    std::size_t loop = 0;  // the loop running this handler
+    while (loop + 1 < loops_->size() && !loops_->at(loop).in_loop_thread()) ++loop;
     http_(to_request(std::move(request), needs_ip ? connection.remote_ip() : std::string()),
-          [reply = std::move(reply)](HttpResponse response) {
+          [this, loop, reply = std::move(reply)](HttpResponse response) mutable {
             const bool close = response.status >= 500;
-            reply(serialize(response, close), close);
+            std::string bytes = serialize(response, close);
+            net::EventLoop& owner = loops_->at(loop);
+            if (owner.in_loop_thread()) return reply(std::move(bytes), close);
+            LoopState* state = states_[loop].get();
+            if (state->replies.push(std::move(reply), std::move(bytes), close)) {
+              owner.post([state] { state->replies.drain(); });
+            }
           });
   };
   if (!settings_.tls_cert.empty()) {

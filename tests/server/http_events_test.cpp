@@ -593,6 +593,34 @@ TEST(HttpApiEvents, GetEventByIdIsForgottenOnceOutOfHistoryWithoutAStore) {
   EXPECT_EQ(f.get("/v1/events/" + first).status, 404u);
 }
 
+// Without a store the id index remembers the last event_index_size events
+// published (a ring by id sequence): an older id is no longer found even
+// while history still holds its event; a newer one is.
+TEST(HttpApiEvents, GetEventByIdRemembersTheLastIndexSizeEvents) {
+  server::ApiLimits limits;
+  limits.event_index_size = 3;
+  ApiFixture f(limits);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) ids.emplace_back(f.post("/v1/events", event("ring.t" + std::to_string(i % 2), i)).body.at("id").as_string());
+  EXPECT_EQ(f.broker.history("ring.t0", 0, 10).size(), 3u);  // history still has the first event
+  EXPECT_EQ(f.get("/v1/events/" + ids[0]).status, 404u);
+  EXPECT_EQ(f.get("/v1/events/" + ids[1]).status, 404u);
+  for (int i = 2; i < 5; ++i) {
+    const auto r = f.get("/v1/events/" + ids[i]);
+    ASSERT_EQ(r.status, 200u) << i;
+    EXPECT_EQ(r.body.at("id").as_string(), ids[i]);
+    EXPECT_EQ(r.body.at("topic").as_string(), "ring.t" + std::to_string(i % 2));
+    EXPECT_EQ(r.body.at("data").as_int64(), i);
+  }
+  // An id of the right shape with a sequence never published here, and one with another prefix.
+  std::string unused = ids[4];
+  unused.back() = unused.back() == 'f' ? 'e' : 'f';
+  EXPECT_EQ(f.get("/v1/events/" + unused).status, 404u);
+  std::string other = ids[4];
+  other[4] = other[4] == 'a' ? 'b' : 'a';
+  EXPECT_EQ(f.get("/v1/events/" + other).status, 404u);
+}
+
 TEST(HttpApiEvents, GetEventByIdFromTheStore) {
   MemoryStore store;
   store::StoredEvent s{"evt_old", "old.t", 3, "00000000000000bb", "created", "", 1'700'000'000'000, "{\"v\":1}", ""};

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -95,6 +96,11 @@ class Broker {
 
   /// Events of `topic` with offset > `after`, oldest first, at most `limit`.
   std::vector<EventPtr> history(const std::string& topic, std::uint64_t after, std::size_t limit) const;
+  /// The event at `offset` of `topic` while history still holds it, else null.
+  EventPtr history_event(const std::string& topic, std::uint64_t offset) const;
+  /// The sequence number inside an id this broker gave (ids count up from 0),
+  /// or nullopt for any other text. Thread-safe.
+  std::optional<std::uint64_t> id_sequence(std::string_view id) const;
   /// The first offset still in history and the epoch of `topic`, if it exists.
   std::optional<std::pair<std::uint64_t, std::string>> topic_info(const std::string& topic) const;
 

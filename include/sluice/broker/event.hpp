@@ -5,9 +5,10 @@
 #include <cstdint>
 #include <boost/json/value.hpp>
 
+#include <atomic>
 #include <memory>
-#include <mutex>
 #include <string>
+#include <string_view>
 
 namespace sluice::broker {
 
@@ -22,7 +23,8 @@ struct Event {
   std::string data;      ///< the data as serialized JSON
 
   /// {"id":..,"topic":..,"offset":..,"epoch":..,"type"?,"key"?,"time":"ISO-8601","data":..}
-  std::string json;
+  /// A view into `frame` (which carries it): one buffer per event, not two.
+  std::string_view json;
   /// An unmasked WebSocket text frame carrying {"type":"event","event":<json>},
   /// built once and shared by every subscriber's send queue.
   std::shared_ptr<const std::string> frame;
@@ -31,12 +33,24 @@ struct Event {
   /// deliveries do not). Thread-safe: an Event is shared across loops.
   const boost::json::value& parsed_data() const;
 
-  /// The cache behind parsed_data(); a pointer so Event stays an aggregate that moves.
-  struct ParsedData {
-    std::once_flag once;
-    boost::json::value value;
+  /// The cache behind parsed_data(): allocated only when first asked for (most
+  /// events never are), published with one compare-and-swap. Moves with the Event.
+  class ParsedData {
+   public:
+    ParsedData() = default;
+    ParsedData(ParsedData&& other) noexcept : value_(other.value_.exchange(nullptr)) {}
+    ParsedData& operator=(ParsedData&& other) noexcept {
+      if (this != &other) delete value_.exchange(other.value_.exchange(nullptr));
+      return *this;
+    }
+    ~ParsedData() { delete value_.load(std::memory_order_acquire); }
+    /// The cached value, or one parsed from `data` (invalid data reads as null).
+    const boost::json::value& get(std::string_view data) const;
+
+   private:
+    mutable std::atomic<boost::json::value*> value_{nullptr};
   };
-  std::shared_ptr<ParsedData> parsed = std::make_shared<ParsedData>();
+  ParsedData parsed;
 };
 
 using EventPtr = std::shared_ptr<const Event>;

@@ -6,9 +6,11 @@
 #pragma once
 
 #include <algorithm>
+#include <array>
 #include <functional>
 #include <cstddef>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -72,8 +74,21 @@ class TopicTrie {
   /// visited twice: the caller deduplicates if it needs to.
   template <class Visit>
   void match(std::string_view topic, Visit&& visit) const {
-    const auto tokens = split_tokens(topic);
-    match_from(root_, tokens, 0, visit);
+    if (root_.empty()) return;  // nobody subscribed: nothing to split
+    // The tokens on the stack: a match per event per loop must not allocate.
+    std::array<std::string_view, kMaxTopicTokens> buffer;
+    std::size_t n = 0;
+    for (std::string_view rest = topic;;) {
+      if (n == buffer.size()) {  // over the limit of a valid topic: still answer
+        const auto tokens = split_tokens(topic);
+        return match_from(root_, std::span<const std::string_view>(tokens), 0, visit);
+      }
+      const std::size_t dot = rest.find('.');
+      buffer[n++] = rest.substr(0, dot);
+      if (dot == std::string_view::npos) break;
+      rest.remove_prefix(dot + 1);
+    }
+    match_from(root_, std::span<const std::string_view>(buffer.data(), n), 0, visit);
   }
 
   std::size_t size() const noexcept { return size_; }
@@ -126,7 +141,7 @@ class TopicTrie {
   };
 
   template <class Visit>
-  static void match_from(const Node& node, const std::vector<std::string_view>& tokens, std::size_t i,
+  static void match_from(const Node& node, std::span<const std::string_view> tokens, std::size_t i,
                          Visit& visit) {
     if (i == tokens.size()) {
       for (const auto& s : node.subscribers) visit(s);

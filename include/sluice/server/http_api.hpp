@@ -42,8 +42,9 @@ struct ApiLimits {
   /// Keys remembered in memory; beyond it the oldest are forgotten early
   /// (the store, when there is one, still finds them).
   std::size_t max_idempotency_keys = 100'000;
-  /// Ids of events published through this API that GET /v1/events/{id} can
-  /// find without a store (while the event is still in history).
+  /// Without a store, GET /v1/events/{id} finds events published through this
+  /// API among the last `event_index_size` events published (and only while
+  /// the event is still in history).
   std::size_t event_index_size = 100'000;
   /// Events (and topics) one history query may examine when a key filter or a
   /// pattern makes it scan; past it the page ends early with a nextCursor.
@@ -104,6 +105,7 @@ class HttpApi {
   };
   using PublishDone = std::function<void(std::vector<PublishOutcome>)>;
   struct BatchState;
+  struct SinglePublish;
   struct RateBucket {
     double tokens = 0;
     std::int64_t at_ms = 0;
@@ -120,6 +122,7 @@ class HttpApi {
   std::optional<HttpResponse> post_event(const HttpRequest& request, HttpRespond& respond);
   std::optional<HttpResponse> post_batch(const HttpRequest& request, HttpRespond& respond);
   void publish_all(std::vector<broker::PublishRequest> requests, bool exclusive, PublishDone done);
+  void finish_single(SinglePublish* single);
   void finish_batch(BatchState& batch, std::vector<PublishOutcome> outcomes);
   HttpResponse get_events(const HttpRequest& request);
   HttpResponse get_event(const std::string& id);
@@ -153,9 +156,16 @@ class HttpApi {
   std::unique_ptr<IdempotencyIndex> own_idempotency_;  // when none was given
   IdempotencyIndex* idempotency_;
 
+  // Memory mode: where GET /v1/events/{id} finds an event published here
+  // (its topic and offset; history holds the event). A ring indexed by the
+  // id's sequence number: no allocation per publish once the slots have room.
+  struct IndexedEvent {
+    std::uint64_t sequence = UINT64_MAX;  // the id's sequence (Broker::id_sequence); MAX: empty slot
+    std::string topic;
+    std::uint64_t offset = 0;
+  };
   std::mutex index_mutex_;
-  std::unordered_map<std::string, std::weak_ptr<const broker::Event>> event_index_;
-  std::deque<std::string> event_index_order_;
+  std::vector<IndexedEvent> event_index_;  // slot: sequence % event_index_size, grown on demand
 
   std::mutex rate_mutex_;
   std::unordered_map<std::string, RateBucket> rate_buckets_;

@@ -28,7 +28,9 @@ struct HttpRequest {
 struct HttpResponse {
   unsigned status = 200;
   std::string body;
-  std::string content_type = "application/json";
+  /// Static text (a literal): every response has one of a few types, and
+  /// "application/json" would not fit a std::string without an allocation.
+  std::string_view content_type = "application/json";
   std::vector<std::pair<std::string, std::string>> headers;  ///< extra headers
 
   /// {"error": code, "message": message} with `status` (SPEC §3 error shape).

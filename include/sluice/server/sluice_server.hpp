@@ -22,6 +22,7 @@
 #include "sluice/server/idempotency_index.hpp"
 #include "sluice/server/subscription_registry.hpp"
 #include "sluice/server/inband_session.hpp"
+#include "sluice/server/reply_inbox.hpp"
 #include "sluice/server/settings.hpp"
 #include "sluice/server/store_retention.hpp"
 
@@ -66,6 +67,7 @@ class SluiceServer {
   struct LoopState {
     broker::EventInbox inbox;
     std::vector<broker::EventPtr> draining;  // the batch being delivered
+    ReplyInbox replies;  // HTTP answers completed on other threads (the store's writer)
     broker::LoopHub hub;
     std::unordered_map<std::uint64_t, std::shared_ptr<InbandSession>> sessions;
     std::uint64_t next_id = 0;
