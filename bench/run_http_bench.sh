@@ -10,10 +10,12 @@
 #
 # Usage: bench/run_http_bench.sh [--duration S] [--connections "50 500"] [--reps N]
 #          [--stores "memory sqlite"] [--keys] [--payload BYTES] [--no-build]
-#          [--build-dir DIR] [--data-dir DIR]
+#          [--build-dir DIR] [--data-dir DIR] [--no-replay]
 # --connections: wrk keep-alive connections, one request in flight each (a list:
 # each is measured); more connections mean bigger group commits (one fsync each).
-# --keys: every request carries a unique idempotencyKey.
+# --keys: every request carries a unique idempotencyKey. --no-replay: publish only.
+# Beside each rate: events per server CPU-second (rate / server CPU share), the
+# figure to compare between builds on a machine that is not quiet.
 # Needs wrk (Debian: apt-get install wrk). Results: a table on stdout and
 # build/bench/http-results.csv. Runtime: about 1 minute with the defaults.
 set -euo pipefail
@@ -21,7 +23,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD="$ROOT/build/bench"
 DURATION=10 CONNECTIONS="50 500" REPS=3 STORES="memory sqlite" KEYS=0 PAYLOAD=64 BUILD_IT=1
-DATA=""
+DATA="" REPLAY=1
 SERVER_CORE=0 CLIENT_CORE=1
 
 while [[ $# -gt 0 ]]; do
@@ -35,7 +37,8 @@ while [[ $# -gt 0 ]]; do
     --no-build) BUILD_IT=0; shift ;;
     --build-dir) BUILD=$(realpath -m "$2"); shift 2 ;;
     --data-dir) DATA=$(realpath -m "$2"); shift 2 ;;
-    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --no-replay) REPLAY=0; shift ;;
+    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -50,7 +53,7 @@ SLUICE="$BUILD/sluice"
 CSV="$BUILD/http-results.csv"
 LOGS="$BUILD/logs"
 mkdir -p "$LOGS"
-echo "scenario,store,connections,rep,events_per_s,server_cpu_pct,wrk_cpu_pct,p50_ms,p99_ms,errors" > "$CSV"
+echo "scenario,store,connections,rep,events_per_s,server_cpu_pct,wrk_cpu_pct,p50_ms,p99_ms,errors,events_per_server_cpu_s" > "$CSV"
 
 # utime + stime of a process, in clock ticks.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -78,7 +81,7 @@ stop_server() {
 }
 trap stop_server EXIT
 
-printf "%-8s %-7s %5s %4s %12s %11s %9s %8s %8s %7s\n" scenario store conns rep events/s server-CPU wrk-CPU p50-ms p99-ms errors
+printf "%-8s %-7s %5s %4s %12s %11s %9s %8s %8s %7s %12s\n" scenario store conns rep events/s server-CPU wrk-CPU p50-ms p99-ms errors per-CPU-s
 for store in $STORES; do
  for CONNS in $CONNECTIONS; do
   for rep in $(seq "$REPS"); do
@@ -104,16 +107,18 @@ for store in $STORES; do
     to_ms() { awk -v v="$1" 'BEGIN { if (v ~ /us$/) print substr(v,1,length(v)-2)/1000; else if (v ~ /ms$/) print substr(v,1,length(v)-2); else if (v ~ /s$/) print substr(v,1,length(v)-1)*1000; else print v }'; }
     server_cpu=$(awk -v a="$s0" -v b="$s1" -v t="$TICKS" -v d="$DURATION" 'BEGIN {printf "%.0f", 100*(b-a)/t/d}')
     wrk_cpu=$(awk -v a="$w0" -v b="$w1" -v t="$TICKS" -v d="$DURATION" 'BEGIN {printf "%.0f", 100*(b-a)/t/(d-0.7)}')
-    printf "%-8s %-7s %5s %4s %12.0f %10s%% %8s%% %8s %8s %7s\n" publish "$store" "$CONNS" "$rep" "$rate" "$server_cpu" \
-      "$wrk_cpu" "$(to_ms "$p50")" "$(to_ms "$p99")" "$errors"
-    echo "publish,$store,$CONNS,$rep,$rate,$server_cpu,$wrk_cpu,$(to_ms "$p50"),$(to_ms "$p99"),$errors" >> "$CSV"
+    per_cpu=$(awk -v r="$rate" -v a="$s0" -v b="$s1" -v t="$TICKS" -v d="$DURATION" \
+      'BEGIN { c = (b-a)/t/d; if (c > 0) printf "%.0f", r/c; else print "-" }')
+    printf "%-8s %-7s %5s %4s %12.0f %10s%% %8s%% %8s %8s %7s %12s\n" publish "$store" "$CONNS" "$rep" "$rate" "$server_cpu" \
+      "$wrk_cpu" "$(to_ms "$p50")" "$(to_ms "$p99")" "$errors" "$per_cpu"
+    echo "publish,$store,$CONNS,$rep,$rate,$server_cpu,$wrk_cpu,$(to_ms "$p50"),$(to_ms "$p99"),$errors,$per_cpu" >> "$CSV"
     stop_server
   done
  done
 done
 
 # Replay: 100,000 events in history (enough count and bytes for them).
-for store in $STORES; do
+((REPLAY)) && for store in $STORES; do
   start_server "$store" --history-max-events 200000 --history-max-bytes 268435456
   taskset -c $CLIENT_CORE "$BUILD/bench/sluice_replay_bench" --port "$PORT" --events 100000 --rounds 5 \
     | tee "$LOGS/replay-$store.out"
