@@ -15,6 +15,7 @@
 
 #include <array>
 #include <cerrno>
+#include <utility>
 
 #include "sluice/net/tls.hpp"
 #include "sluice/protocol/close_code.hpp"
@@ -48,6 +49,17 @@ std::string plain_response(unsigned status, std::string_view reason, std::string
          "\r\nConnection: close\r\n\r\n" + std::string(body) + "\n";
 }
 }  // namespace
+
+// The answer to a plain HTTP request given before the handler returned.
+// `current` is per thread: set on a loop thread around the handler call only.
+struct InlineAnswer {
+  const Connection* connection = nullptr;
+  bool given = false;
+  bool close = false;
+  std::string response;
+  static thread_local InlineAnswer* current;
+};
+thread_local InlineAnswer* InlineAnswer::current = nullptr;
 
 // Connections with output queued during the current handler, written once it
 // has returned: one posted handler per loop turn instead of one per connection
@@ -356,12 +368,26 @@ void Connection::process_requests() {
       timer_.cancel();
       const bool keep_alive = request.keep_alive();
       auto responder = [self = shared_from_this(), keep_alive](std::string response, bool close) {
-        asio::post(self->timer_.get_executor(), [self, response = std::move(response), close = close || !keep_alive]() mutable {
-          self->on_http_response(std::move(response), close);
+        close = close || !keep_alive;
+        // Answered before the handler returned (on this loop, so the slot is
+        // this thread's): the loop below takes it at once, no post.
+        if (InlineAnswer* answer = InlineAnswer::current; answer && answer->connection == self.get() && !answer->given) {
+          answer->given = true;
+          answer->response = std::move(response);
+          answer->close = close;
+          return;
+        }
+        asio::post(self->timer_.get_executor(), [self, response = std::move(response), close]() mutable {
+          if (self->take_http_response(std::move(response), close)) self->process_requests();
         });
       };
+      InlineAnswer answer;
+      answer.connection = this;
+      InlineAnswer* outer = std::exchange(InlineAnswer::current, &answer);
       server_config_->http_handler(*this, std::move(request), std::move(responder));
-      return;
+      InlineAnswer::current = outer;
+      if (!answer.given || !take_http_response(std::move(answer.response), answer.close)) return;
+      continue;  // the next pipelined request, if one is buffered: answers are corked into one write
     }
     if (server_config_->websocket_route && !server_config_->websocket_route(request.target())) {
       return reject_request(plain_response(404, "Not Found", "no WebSocket endpoint at " + std::string(request.target())),
@@ -378,19 +404,19 @@ void Connection::process_requests() {
   }
 }
 
-void Connection::on_http_response(std::string response, bool close) {
-  if (finished_) return;
+bool Connection::take_http_response(std::string response, bool close) {
+  if (finished_) return false;
   http_busy_ = false;
   if (close) {
     state_ = State::closing;
     http_reader_.reset();
-    write_raw(response, /*finish_after=*/true);
-    return;
+    write_raw(std::move(response), /*finish_after=*/true);
+    return false;
   }
-  queue_.push_unbounded(OutChunk::owned(std::vector<std::uint8_t>(response.begin(), response.end())));
+  queue_.push_unbounded(OutChunk::owned(std::move(response)));
   schedule_write();
   arm_timer(timeouts_.handshake, timed_out());  // bounds the wait for the next request on keep-alive
-  process_requests();  // pipelined requests already buffered
+  return true;  // pipelined requests may be buffered: the caller goes on with them
 }
 
 void Connection::open_with(protocol::Role role, const protocol::CodecSettings& settings,
@@ -619,8 +645,8 @@ void Connection::after_write() {
   }
 }
 
-void Connection::write_raw(const std::string& bytes, bool finish_after) {
-  queue_.push_unbounded(OutChunk::owned(std::vector<std::uint8_t>(bytes.begin(), bytes.end())));
+void Connection::write_raw(std::string bytes, bool finish_after) {
+  queue_.push_unbounded(OutChunk::owned(std::move(bytes)));
   finish_after_write_ = finish_after;
   schedule_write();
 }

@@ -14,6 +14,15 @@ OutChunk OutChunk::shared(std::shared_ptr<const std::string> bytes) {
   return chunk;
 }
 
+OutChunk OutChunk::owned(std::string&& bytes) {
+  auto holder = std::make_shared<const std::string>(std::move(bytes));
+  OutChunk chunk;
+  chunk.data = reinterpret_cast<const std::uint8_t*>(holder->data());
+  chunk.size = holder->size();
+  chunk.owner = std::move(holder);
+  return chunk;
+}
+
 OutChunk OutChunk::owned(std::vector<std::uint8_t>&& bytes) {
   auto holder = std::make_shared<const std::vector<std::uint8_t>>(std::move(bytes));
   OutChunk chunk;

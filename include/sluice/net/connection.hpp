@@ -194,7 +194,8 @@ class Connection : public std::enable_shared_from_this<Connection>,
   void handle_bytes(std::span<std::uint8_t> bytes);
   void process_requests();
   void reject_request(const std::string& response, std::error_code error);
-  void on_http_response(std::string response, bool close);
+  /// Queues an HTTP answer; false when the connection closes after it (or already did).
+  bool take_http_response(std::string response, bool close);
   void open_with(protocol::Role role, const protocol::CodecSettings& settings,
                  std::optional<protocol::DeflateParams> deflate, std::string_view leftover);
   void take_codec_output();
@@ -210,7 +211,7 @@ class Connection : public std::enable_shared_from_this<Connection>,
   void arm_keepalive();
   void on_keepalive_tick();
   void finish(std::error_code error);
-  void write_raw(const std::string& bytes, bool finish_after);
+  void write_raw(std::string bytes, bool finish_after);
 
   // Per-connection state is kept small (idle memory, docs/benchmarks.md): what
   // only TLS or only clients need lives behind pointers.

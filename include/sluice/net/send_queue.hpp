@@ -33,6 +33,7 @@ struct OutChunk {
   static OutChunk shared(std::shared_ptr<const std::string> bytes);
   /// Takes ownership of bytes built for this connection only.
   static OutChunk owned(std::vector<std::uint8_t>&& bytes);
+  static OutChunk owned(std::string&& bytes);  ///< no copy of an HTTP response
 };
 
 /// A FIFO of chunks in one power-of-two ring, allocated on the first push and
