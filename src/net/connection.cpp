@@ -169,15 +169,11 @@ void Connection::start_server(std::shared_ptr<const ServerConnectionConfig> conf
     if (auto error = Readiness::of(timer_.get_executor().context()).add(fd, shared_from_this())) return finish(error);
     return;
   }
-  if (stream_.is_tls()) {
-    stream_.tls().async_handshake(asio::ssl::stream_base::server,
-                                  [self = shared_from_this()](const boost::system::error_code& ec) {
-                                    if (ec) return self->finish(ec);
-                                    self->read_more();
-                                  });
-  } else {
-    read_more();
-  }
+  stream_.tls().async_handshake(asio::ssl::stream_base::server,
+                                [self = shared_from_this()](const boost::system::error_code& ec) {
+                                  if (ec) return self->finish(ec);
+                                  self->read_more();
+                                });
 }
 
 void Connection::start_client(const WsUrl& url, ClientOptions options) {

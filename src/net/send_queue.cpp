@@ -6,30 +6,26 @@
 
 namespace sluice::net {
 
-OutChunk OutChunk::shared(std::shared_ptr<const std::string> bytes) {
-  OutChunk chunk;
-  chunk.data = reinterpret_cast<const std::uint8_t*>(bytes->data());
-  chunk.size = bytes->size();
-  chunk.owner = std::move(bytes);
-  return chunk;
-}
-
-OutChunk OutChunk::owned(std::string&& bytes) {
-  auto holder = std::make_shared<const std::string>(std::move(bytes));
+namespace {
+// A chunk pointing into bytes that `holder` keeps alive.
+template <class Bytes>
+OutChunk chunk_of(std::shared_ptr<const Bytes> holder) {
   OutChunk chunk;
   chunk.data = reinterpret_cast<const std::uint8_t*>(holder->data());
   chunk.size = holder->size();
   chunk.owner = std::move(holder);
   return chunk;
 }
+}  // namespace
+
+OutChunk OutChunk::shared(std::shared_ptr<const std::string> bytes) { return chunk_of(std::move(bytes)); }
+
+OutChunk OutChunk::owned(std::string&& bytes) {
+  return chunk_of(std::make_shared<const std::string>(std::move(bytes)));
+}
 
 OutChunk OutChunk::owned(std::vector<std::uint8_t>&& bytes) {
-  auto holder = std::make_shared<const std::vector<std::uint8_t>>(std::move(bytes));
-  OutChunk chunk;
-  chunk.data = holder->data();
-  chunk.size = holder->size();
-  chunk.owner = std::move(holder);
-  return chunk;
+  return chunk_of(std::make_shared<const std::vector<std::uint8_t>>(std::move(bytes)));
 }
 
 // --- ChunkRing ---
