@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <initializer_list>
 #include <limits>
 
 #include "sluice/broker/topic.hpp"
@@ -40,43 +41,42 @@ std::pair<std::string_view, std::string_view> number_and_unit(std::string_view t
   return {text.substr(0, i), text.substr(i)};
 }
 
-bool parse_size(std::string_view text, std::size_t& out) {
+// A unit and how many base units it is worth.
+struct Unit {
+  std::string_view name;
+  double scale;
+};
+
+// "12.5KiB" with `units` -> 12800; no unit means the first of `units`.
+bool parse_scaled(std::string_view text, std::initializer_list<Unit> units, double& out) {
   const auto [number, unit] = number_and_unit(text);
   double value = 0;
   if (!parse_number(number, value)) return false;
-  double scale = 1;
-  if (unit == "KiB") {
-    scale = 1024.0;
-  } else if (unit == "MiB") {
-    scale = 1024.0 * 1024;
-  } else if (unit == "GiB") {
-    scale = 1024.0 * 1024 * 1024;
-  } else if (!unit.empty() && unit != "B") {
+  const std::string_view name = unit.empty() ? units.begin()->name : unit;
+  for (const Unit& u : units) {
+    if (u.name == name) {
+      out = value * u.scale;
+      return true;
+    }
+  }
+  return false;
+}
+
+bool parse_size(std::string_view text, std::size_t& out) {
+  double bytes = 0;
+  if (!parse_scaled(text, {{"B", 1}, {"KiB", 1024.0}, {"MiB", 1024.0 * 1024}, {"GiB", 1024.0 * 1024 * 1024}}, bytes)) {
     return false;
   }
-  const double bytes = value * scale;
   if (bytes != std::floor(bytes) || bytes > 9.0e15) return false;
   out = static_cast<std::size_t>(bytes);
   return true;
 }
 
 bool parse_duration(std::string_view text, std::chrono::milliseconds& out) {
-  const auto [number, unit] = number_and_unit(text);
-  double value = 0;
-  if (!parse_number(number, value)) return false;
-  double ms_per_unit = 1000;
-  if (unit == "ms") {
-    ms_per_unit = 1;
-  } else if (unit == "m") {
-    ms_per_unit = 60'000;
-  } else if (unit == "h") {
-    ms_per_unit = 3'600'000;
-  } else if (unit == "d") {
-    ms_per_unit = 86'400'000;
-  } else if (!unit.empty() && unit != "s") {
+  double ms = 0;
+  if (!parse_scaled(text, {{"s", 1000}, {"ms", 1}, {"m", 60'000}, {"h", 3'600'000}, {"d", 86'400'000}}, ms)) {
     return false;
   }
-  const double ms = value * ms_per_unit;
   if (ms < 1 || ms > 1.0e15) return false;
   out = std::chrono::milliseconds(static_cast<long long>(ms));
   return true;
