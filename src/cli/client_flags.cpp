@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <stdexcept>
 
 namespace sluice::cli {
 
@@ -121,6 +122,16 @@ std::string server_endpoint(std::string url, std::string_view path) {
   while (!url.empty() && url.back() == '/') url.pop_back();
   if (url.ends_with("/v1/ws")) url.resize(url.size() - 6);
   return url.append(path);
+}
+
+std::unique_ptr<client::TopicClient> open_topic_client(const std::string& url, client::TopicClientOptions options,
+                                                       std::string_view command) {
+  try {
+    return std::make_unique<client::TopicClient>(server_endpoint(url, "/v1/ws"), std::move(options));
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "sluice %.*s: %s\n", static_cast<int>(command.size()), command.data(), e.what());
+    return nullptr;
+  }
 }
 
 }  // namespace sluice::cli

@@ -10,12 +10,14 @@
 #include <cstdint>
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "sluice/client/client.hpp"
 #include "sluice/client/options.hpp"
+#include "sluice/client/topic_client.hpp"
 
 namespace sluice::cli {
 
@@ -56,6 +58,10 @@ void add_server_option(CLI::App* command, std::string& url);
 /// `path` on the server `url` names: "ws://h:8080", "ws://h:8080/" and
 /// "ws://h:8080/v1/ws" all give "ws://h:8080" + path.
 std::string server_endpoint(std::string url, std::string_view path);
+/// A TopicClient on /v1/ws of the server `url` names; if the URL is refused,
+/// prints "sluice <command>: <why>" to stderr and returns null.
+std::unique_ptr<client::TopicClient> open_topic_client(const std::string& url, client::TopicClientOptions options,
+                                                       std::string_view command);
 
 /// Seconds given on the command line, as a duration.
 std::chrono::milliseconds seconds_to_ms(double seconds);

@@ -13,7 +13,6 @@
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
-#include <stdexcept>
 #include <string>
 #include <thread>
 
@@ -64,13 +63,8 @@ int run(const PubOptions& o) {
     std::fprintf(stderr, "sluice pub: %s\n", why.c_str());
     return 2;
   }
-  std::unique_ptr<client::TopicClient> c;
-  try {
-    c = std::make_unique<client::TopicClient>(server_endpoint(o.url, "/v1/ws"), std::move(options));
-  } catch (const std::invalid_argument& e) {
-    std::fprintf(stderr, "sluice pub: %s\n", e.what());
-    return 2;
-  }
+  auto c = open_topic_client(o.url, std::move(options), "pub");
+  if (!c) return 2;
   const bool quiet = o.connection.quiet;
   Tally tally;
   report_connection(c->client(), quiet);

@@ -114,13 +114,8 @@ int wait_and_close(Exit& exit, CloseFn close) {
 int follow_topic(const SubOptions& o, client::ClientOptions options) {
   client::TopicClientOptions topic_options;
   topic_options.client = std::move(options);
-  std::unique_ptr<client::TopicClient> c;
-  try {
-    c = std::make_unique<client::TopicClient>(server_endpoint(o.url, "/v1/ws"), std::move(topic_options));
-  } catch (const std::invalid_argument& e) {
-    std::fprintf(stderr, "sluice sub: %s\n", e.what());
-    return 2;
-  }
+  auto c = open_topic_client(o.url, std::move(topic_options), "sub");
+  if (!c) return 2;
   client::SubscribeOptions so;
   so.fallback = o.fallback == "latest" ? client::Fallback::latest : client::Fallback::oldest;
   if (!o.since.empty()) {
