@@ -288,20 +288,24 @@ void InbandSession::publish(const std::string& id, const json::object& object) {
     const auto print = IdempotencyIndex::fingerprint(publish.topic, publish.type, publish.key, publish.data);
     IdempotencyIndex::Answer answer;
     IdempotencyIndex::Claim claim;
+    // A repeat is answered through the loop's queue, never inline: the first
+    // publish's ack is posted there before its key completes, so on one
+    // connection the first is acked before its repeats even when the key
+    // completed while this connection's input was still being read.
+    auto answer_later = [weak = weak_from_this(), executor = connection_->executor(),
+                         id](const IdempotencyIndex::Answer& a) {
+      boost::asio::post(executor, [weak, id, a] {
+        if (auto self = weak.lock()) self->answer_repeat(id, a);
+      });
+    };
     try {
       // A repeat of a key still in flight is answered once the first one is.
-      claim = idempotency_.claim(key, print, answer,
-                                 [weak = weak_from_this(), executor = connection_->executor(),
-                                  id](const IdempotencyIndex::Answer& a) {
-                                   boost::asio::post(executor, [weak, id, a] {
-                                     if (auto self = weak.lock()) self->answer_repeat(id, a);
-                                   });
-                                 });
+      claim = idempotency_.claim(key, print, answer, answer_later);
     } catch (...) {
       return send_publish_failure(id, std::make_error_code(std::errc::io_error));
     }
     if (claim == IdempotencyIndex::Claim::waiting) return;
-    if (claim == IdempotencyIndex::Claim::answered) return answer_repeat(id, answer);
+    if (claim == IdempotencyIndex::Claim::answered) return answer_later(answer);
     // Claim::owned: this publish settles the key once it is stored (or not).
   }
   // The ack waits until the event is durable; it comes back to this loop.
