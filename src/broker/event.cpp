@@ -77,13 +77,13 @@ std::string format_time(std::int64_t time_ms) {
   return out;
 }
 
-const boost::json::value& Event::ParsedData::get(std::string_view data) const {
+const boost::json::value& Event::ParsedData::get(std::string_view json_text) const {
   if (const auto* value = value_.load(std::memory_order_acquire)) return *value;
   std::error_code ec;
-  auto parsed = std::make_unique<boost::json::value>(boost::json::parse(data, ec));
-  if (ec) *parsed = nullptr;  // invalid data (the API never stores it) reads as null
+  auto fresh = std::make_unique<boost::json::value>(boost::json::parse(json_text, ec));
+  if (ec) *fresh = nullptr;  // invalid data (the API never stores it) reads as null
   boost::json::value* expected = nullptr;
-  if (value_.compare_exchange_strong(expected, parsed.get(), std::memory_order_acq_rel)) return *parsed.release();
+  if (value_.compare_exchange_strong(expected, fresh.get(), std::memory_order_acq_rel)) return *fresh.release();
   return *expected;  // another thread parsed it first
 }
 

@@ -44,8 +44,8 @@ struct Event {
       return *this;
     }
     ~ParsedData() { delete value_.load(std::memory_order_acquire); }
-    /// The cached value, or one parsed from `data` (invalid data reads as null).
-    const boost::json::value& get(std::string_view data) const;
+    /// The cached value, or one parsed from `json_text` (invalid JSON reads as null).
+    const boost::json::value& get(std::string_view json_text) const;
 
    private:
     mutable std::atomic<boost::json::value*> value_{nullptr};
