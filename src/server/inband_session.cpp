@@ -431,6 +431,15 @@ void InbandSession::deliver(const broker::EventPtr& event) {
   deliver_now(event);
 }
 
+void InbandSession::deliver_run(broker::EventRun& run) {
+  if (!connection_) return;
+  if (replay_ || gap_ > 0 || (stream_ && stream_->filter)) {
+    for (const auto& event : run.events()) deliver(event);
+    return;
+  }
+  if (connection_->send_shared(run.joined_frames()) == net::SendStatus::dropped) gap_ += run.events().size();
+}
+
 void InbandSession::deliver_now(const broker::EventPtr& event) {
   if (!connection_) return;
   if (stream_ && stream_->filter &&
@@ -447,13 +456,17 @@ void InbandSession::deliver_now(const broker::EventPtr& event) {
     }
   }
   if (gap_ > 0) {
-    // Drop policy: the next event the client gets is preceded by the count it missed.
-    const auto status = connection_->send_shared(text_frame("{\"type\":\"gap\",\"dropped\":" + std::to_string(gap_) + "}"));
-    if (status == net::SendStatus::dropped) {
+    // Drop policy: the next event the client gets is preceded by the count it
+    // missed. Marker and event are queued as one chunk: both go or neither
+    // (a marker queued alone, its event dropped, would need a second marker).
+    auto marked = std::make_shared<std::string>(*text_frame("{\"type\":\"gap\",\"dropped\":" + std::to_string(gap_) + "}"));
+    *marked += *event->frame;
+    if (connection_->send_shared(std::move(marked)) == net::SendStatus::dropped) {
       ++gap_;
       return;
     }
     gap_ = 0;
+    return;
   }
   if (connection_->send_shared(event->frame) == net::SendStatus::dropped) ++gap_;
 }

@@ -118,7 +118,7 @@ bool SluiceServer::start(std::string& error) {
       if (!state->inbox.push(event)) continue;
       loops_->at(i).post([state] {
         state->inbox.drain(state->draining);
-        for (const auto& e : state->draining) state->hub.deliver(e);
+        state->hub.deliver_batch(state->draining);
         state->draining.clear();
       });
     }

@@ -5,12 +5,44 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
 #include <string_view>
 
 #include "sluice/broker/event.hpp"
 #include "sluice/broker/topic_trie.hpp"
 
 namespace sluice::broker {
+
+/// Consecutive events of one topic, in order. Every subscriber of that topic
+/// gets all of them, so their frames can go out as one shared chunk: one
+/// queue entry and one iovec per recipient instead of one per event (the
+/// fan-out cost that grows with the recipients).
+///
+/// Not thread-safe; lives for one LoopHub::deliver_batch() call.
+class EventRun {
+ public:
+  explicit EventRun(std::span<const EventPtr> events) noexcept : events_(events) {}
+  std::span<const EventPtr> events() const noexcept { return events_; }
+  /// The events' frames back to back, built on the first call and shared by
+  /// every later caller.
+  const std::shared_ptr<const std::string>& joined_frames() {
+    if (!joined_) {
+      std::size_t bytes = 0;
+      for (const auto& event : events_) bytes += event->frame->size();
+      std::string joined;
+      joined.reserve(bytes);
+      for (const auto& event : events_) joined += *event->frame;
+      joined_ = std::make_shared<const std::string>(std::move(joined));
+    }
+    return joined_;
+  }
+
+ private:
+  std::span<const EventPtr> events_;
+  std::shared_ptr<const std::string> joined_;
+};
 
 class LoopHub {
  public:
@@ -20,6 +52,11 @@ class LoopHub {
    public:
     virtual ~Subscriber() = default;
     virtual void deliver(const EventPtr& event) = 0;
+    /// Delivers every event of `run`; by default one by one. A subscriber
+    /// that takes all of them unchanged may send run.joined_frames() instead.
+    virtual void deliver_run(EventRun& run) {
+      for (const auto& event : run.events()) deliver(event);
+    }
 
    private:
     friend class LoopHub;
@@ -37,6 +74,29 @@ class LoopHub {
       s->last_delivery_ = delivery;
       s->deliver(event);
     });
+  }
+
+  /// Delivers `events` in order: consecutive events of one topic as one run
+  /// (they have the same subscribers), each other event on its own.
+  void deliver_batch(std::span<const EventPtr> events) {
+    std::size_t begin = 0;
+    while (begin < events.size()) {
+      const std::string& topic = events[begin]->topic;
+      std::size_t end = begin + 1;
+      while (end < events.size() && events[end]->topic == topic) ++end;
+      if (end - begin == 1) {
+        deliver(events[begin]);
+      } else {
+        EventRun run(events.subspan(begin, end - begin));
+        const std::uint64_t delivery = ++deliveries_;
+        trie_.match(topic, [&](Subscriber* s) {
+          if (s->last_delivery_ == delivery) return;
+          s->last_delivery_ = delivery;
+          s->deliver_run(run);
+        });
+      }
+      begin = end;
+    }
   }
 
   /// Calls visit(subscriber) for each subscriber whose pattern matches `topic`.

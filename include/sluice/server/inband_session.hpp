@@ -65,6 +65,9 @@ class InbandSession final : public broker::LoopHub::Subscriber,
   const std::string& stream_id() const noexcept;
 
   void deliver(const broker::EventPtr& event) override;
+  /// Sends the run's joined frames as one chunk when every event goes out
+  /// unchanged (no filter, no replay, no gap to report); else one by one.
+  void deliver_run(broker::EventRun& run) override;
   /// Sends more of a replay in progress, as far as the send queue allows.
   /// Called again by the connection's on_drained.
   void pump_replay();
