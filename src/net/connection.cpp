@@ -103,7 +103,6 @@ Connection::Connection(AnyStream stream, protocol::Role role, ConnectionCallback
       role_(role),
       callbacks_(std::move(callbacks)),
       timeouts_(timeouts),
-      timer_(stream_.socket().get_executor()),
       queue_(1024 * 1024) {}
 
 Connection::~Connection() {
@@ -153,7 +152,7 @@ void Connection::start_server(std::shared_ptr<const ServerConnectionConfig> conf
   boost::system::error_code ignored;
   stream_.socket().set_option(tcp::no_delay(true), ignored);
   state_ = State::handshaking;
-  arm_timer(timeouts_.handshake, timed_out());
+  arm_timer(timeouts_.handshake, DeadlineAction::finish_timed_out);
   if (!stream_.is_tls()) {
     // Plain TCP: the socket leaves Asio's reactor for the loop's Readiness set
     // (no per-connection Asio state or pending operation; no epoll_ctl per read).
@@ -166,7 +165,7 @@ void Connection::start_server(std::shared_ptr<const ServerConnectionConfig> conf
       return finish(std::error_code(errno, std::system_category()));
     }
     // Bytes that arrived before this are reported by the registration itself.
-    if (auto error = Readiness::of(timer_.get_executor().context()).add(fd, shared_from_this())) return finish(error);
+    if (auto error = Readiness::of(loop()).add(fd, shared_from_this())) return finish(error);
     return;
   }
   stream_.tls().async_handshake(asio::ssl::stream_base::server,
@@ -183,9 +182,9 @@ void Connection::start_client(const WsUrl& url, ClientOptions options) {
   client_handshake_ = std::make_unique<protocol::ClientHandshake>(std::move(options.handshake));
   timeouts_ = options.timeouts;
   queue_.set_limit(options.send_queue_limit);
-  arm_timer(timeouts_.connect, timed_out());
+  arm_timer(timeouts_.connect, DeadlineAction::finish_timed_out);
 
-  auto resolver = std::make_shared<tcp::resolver>(timer_.get_executor());
+  auto resolver = std::make_shared<tcp::resolver>(stream_.get_executor());
   resolver->async_resolve(
       url.host, std::to_string(url.port),
       [self = shared_from_this(), resolver, host = url.host](const boost::system::error_code& ec,
@@ -201,7 +200,7 @@ void Connection::start_client(const WsUrl& url, ClientOptions options) {
               self->stream_.socket().set_option(tcp::no_delay(true), ignored);
               auto send_request = [self] {
                 self->state_ = State::handshaking;
-                self->arm_timer(self->timeouts_.handshake, timed_out());
+                self->arm_timer(self->timeouts_.handshake, DeadlineAction::finish_timed_out);
                 self->write_raw(self->client_handshake_->request(), /*finish_after=*/false);
                 self->read_more();
               };
@@ -361,7 +360,7 @@ void Connection::process_requests() {
     if (server_config_->http_handler && !protocol::is_websocket_upgrade(request)) {
       // Plain HTTP: one request at a time, answered (maybe later) through the responder.
       http_busy_ = true;
-      timer_.cancel();
+      Deadlines::cancel(*this);
       const bool keep_alive = request.keep_alive();
       auto responder = [self = shared_from_this(), keep_alive](std::string response, bool close) {
         close = close || !keep_alive;
@@ -373,7 +372,7 @@ void Connection::process_requests() {
           answer->close = close;
           return;
         }
-        asio::post(self->timer_.get_executor(), [self, response = std::move(response), close]() mutable {
+        asio::post(self->stream_.get_executor(), [self, response = std::move(response), close]() mutable {
           if (self->take_http_response(std::move(response), close)) self->process_requests();
         });
       };
@@ -411,7 +410,7 @@ bool Connection::take_http_response(std::string response, bool close) {
   }
   queue_.push_unbounded(OutChunk::owned(std::move(response)));
   schedule_write();
-  arm_timer(timeouts_.handshake, timed_out());  // bounds the wait for the next request on keep-alive
+  arm_timer(timeouts_.handshake, DeadlineAction::finish_timed_out);  // bounds the wait for the next request on keep-alive
   return true;  // pipelined requests may be buffered: the caller goes on with them
 }
 
@@ -514,7 +513,7 @@ void Connection::notify_when_drained() {
     drain_wanted_ = true;
     return;
   }
-  asio::post(timer_.get_executor(), [self = shared_from_this()] {
+  asio::post(stream_.get_executor(), [self = shared_from_this()] {
     if (!self->finished_ && self->callbacks_.on_drained) self->callbacks_.on_drained(*self);
   });
 }
@@ -554,7 +553,7 @@ void Connection::schedule_write() {
   // batch) goes out in one gather write.
   if (handling_input_ || write_posted_) return;
   write_posted_ = true;
-  asio::use_service<WriteBatch>(timer_.get_executor().context()).add(shared_from_this());
+  asio::use_service<WriteBatch>(stream_.get_executor().context()).add(shared_from_this());
 }
 
 void Connection::run_scheduled_write() {
@@ -618,7 +617,7 @@ void Connection::after_write() {
   if (drain_wanted_ && queue_.bytes() <= queue_.limit() / 2) {
     drain_wanted_ = false;
     // Posted: on_drained may queue more, and this runs inside a write.
-    asio::post(timer_.get_executor(), [self = shared_from_this()] {
+    asio::post(stream_.get_executor(), [self = shared_from_this()] {
       if (!self->finished_ && self->callbacks_.on_drained) self->callbacks_.on_drained(*self);
     });
   }
@@ -637,7 +636,7 @@ void Connection::after_write() {
     } else if (!stream_.is_tls()) {
       stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
     }
-    arm_timer(timeouts_.close, {});  // no EOF in time: end anyway, the handshake itself was clean
+    arm_timer(timeouts_.close, DeadlineAction::finish_clean);  // no EOF in time: end anyway, the handshake itself was clean
   }
 }
 
@@ -655,7 +654,7 @@ void Connection::close(std::uint16_t code, std::string_view reason) {
   if (codec_->close_sent()) return;
   if (codec_->close(code, reason)) (void)codec_->close(protocol::close_code::normal, {});
   state_ = State::closing;
-  arm_timer(timeouts_.close, timed_out());
+  arm_timer(timeouts_.close, DeadlineAction::finish_timed_out);
   after_codec_activity();
 }
 
@@ -668,24 +667,32 @@ void Connection::close_slow_consumer() {
 
 void Connection::abort() { finish(std::make_error_code(std::errc::operation_canceled)); }
 
-void Connection::arm_timer(std::chrono::milliseconds timeout, std::error_code error) {
-  timer_.expires_after(timeout);
-  timer_.async_wait([self = shared_from_this(), error](const boost::system::error_code& ec) {
-    if (!ec) self->finish(error);
-  });
+void Connection::arm_timer(std::chrono::milliseconds timeout, DeadlineAction action) {
+  if (finished_) return;
+  deadline_action_ = action;
+  Deadlines::of(loop()).arm(*this, timeout);
+}
+
+void Connection::on_deadline() {
+  auto self = shared_from_this();  // finish() may release the last other owner
+  if (finished_) return;
+  switch (deadline_action_) {
+    case DeadlineAction::finish_timed_out: return finish(timed_out());
+    case DeadlineAction::finish_clean: return finish({});
+    case DeadlineAction::keepalive:
+      if (state_ == State::open) on_keepalive_tick();
+      return;
+  }
 }
 
 void Connection::arm_keepalive() {
   if (timeouts_.ping_interval.count() == 0 && timeouts_.idle.count() == 0) {
-    timer_.cancel();
+    Deadlines::cancel(*this);
     return;
   }
   auto period = awaiting_pong_ ? timeouts_.pong_timeout : timeouts_.ping_interval;
   if (period.count() == 0 || (timeouts_.idle.count() && timeouts_.idle < period)) period = timeouts_.idle;
-  timer_.expires_after(period);
-  timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
-    if (!ec && !self->finished_ && self->state_ == State::open) self->on_keepalive_tick();
-  });
+  arm_timer(period, DeadlineAction::keepalive);
 }
 
 void Connection::on_keepalive_tick() {
@@ -707,9 +714,9 @@ void Connection::finish(std::error_code error) {
   finished_ = true;
   state_ = State::closed;
   if (error && !close_info_.error) close_info_.error = error;
-  timer_.cancel();
+  Deadlines::cancel(*this);
   if (raw_fd_ >= 0) {
-    Readiness::of(timer_.get_executor().context()).remove(raw_fd_);  // before the number can be reused
+    Readiness::of(loop()).remove(raw_fd_);  // before the number can be reused
     ::shutdown(raw_fd_, SHUT_RDWR);
     ::close(raw_fd_);
     raw_fd_ = -1;
@@ -717,7 +724,7 @@ void Connection::finish(std::error_code error) {
   stream_.close();
   // on_closed runs from the loop, never inside a callback that may still be on
   // the stack (Redis's freeClientAsync lesson); the callbacks are released after.
-  asio::post(timer_.get_executor(), [self = shared_from_this()] {
+  asio::post(stream_.get_executor(), [self = shared_from_this()] {
     ConnectionCallbacks callbacks = std::move(self->callbacks_);
     self->callbacks_ = {};
     if (callbacks.on_closed) callbacks.on_closed(*self, self->close_info_);

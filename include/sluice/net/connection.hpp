@@ -27,6 +27,7 @@
 #include <system_error>
 #include <vector>
 
+#include "sluice/net/deadlines.hpp"
 #include "sluice/net/http_request_reader.hpp"
 #include "sluice/net/readiness.hpp"
 #include "sluice/net/send_queue.hpp"
@@ -115,6 +116,7 @@ struct ClientOptions {
 
 class Connection : public std::enable_shared_from_this<Connection>,
                    public Pollable,
+                   private Deadlines::Entry,
                    private protocol::CodecHandler {
  public:
   enum class State { connecting, handshaking, open, closing, closed };
@@ -160,7 +162,7 @@ class Connection : public std::enable_shared_from_this<Connection>,
   /// The peer's address; empty once the socket is closed.
   std::optional<tcp::endpoint> remote_endpoint() const;
   /// The executor of the connection's loop: post work here to touch it.
-  boost::asio::any_io_executor executor() { return timer_.get_executor(); }
+  boost::asio::any_io_executor executor() { return stream_.get_executor(); }
   /// Bytes queued for sending (including the write in flight).
   std::size_t queued_bytes() const noexcept { return queue_.bytes(); }
   std::size_t send_queue_limit() const noexcept { return queue_.limit(); }
@@ -177,6 +179,9 @@ class Connection : public std::enable_shared_from_this<Connection>,
   void start_client(const WsUrl& url, ClientOptions options);
 
  private:
+  // What the one deadline (in the loop's Deadlines) means when it passes.
+  enum class DeadlineAction : std::uint8_t { finish_timed_out, finish_clean, keepalive };
+
   // protocol::CodecHandler
   void on_message(protocol::MessageType type, std::span<const std::uint8_t> payload) override;
   void on_ping(std::span<const std::uint8_t> payload) override;
@@ -207,7 +212,9 @@ class Connection : public std::enable_shared_from_this<Connection>,
   void start_tls_write();
   void after_write();
   void after_codec_activity();
-  void arm_timer(std::chrono::milliseconds timeout, std::error_code error);
+  void arm_timer(std::chrono::milliseconds timeout, DeadlineAction action);
+  void on_deadline() override;
+  asio::io_context& loop() { return stream_.get_executor().context(); }
   void arm_keepalive();
   void on_keepalive_tick();
   void finish(std::error_code error);
@@ -223,7 +230,7 @@ class Connection : public std::enable_shared_from_this<Connection>,
   ConnectionCallbacks callbacks_;
   ConnectionTimeouts timeouts_;
   State state_ = State::connecting;
-  Timer timer_;
+  DeadlineAction deadline_action_ = DeadlineAction::finish_timed_out;
 
   std::shared_ptr<const ServerConnectionConfig> server_config_;
   std::unique_ptr<HttpRequestReader> http_reader_;  // server, until the upgrade

@@ -10,7 +10,6 @@
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/basic_waitable_timer.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/stream.hpp>
 
@@ -29,9 +28,6 @@ using tcp = asio::ip::tcp;
 /// A TCP socket bound to an io_context's executor rather than any_io_executor:
 /// 40 bytes instead of 88, and every pending operation on it is smaller too.
 using Socket = tcp::socket::rebind_executor<asio::io_context::executor_type>::other;
-/// A timer of the same kind (72 bytes instead of 120).
-using Timer = asio::basic_waitable_timer<std::chrono::steady_clock, asio::wait_traits<std::chrono::steady_clock>,
-                                         asio::io_context::executor_type>;
 
 class AnyStream {
  public:
