@@ -97,17 +97,64 @@ class WriteBatch : public asio::io_context::service {
 
 asio::io_context::id WriteBatch::id;
 
+namespace {
+// ConnectionCallbacks as a ConnectionHandler, for users of the std::function API.
+class CallbackHandler final : public ConnectionHandler {
+ public:
+  explicit CallbackHandler(ConnectionCallbacks callbacks) : callbacks_(std::move(callbacks)) {}
+  void on_open(Connection& c) override {
+    if (callbacks_.on_open) callbacks_.on_open(c);
+  }
+  void on_message(Connection& c, protocol::MessageType type, std::span<const std::uint8_t> payload) override {
+    if (callbacks_.on_message) callbacks_.on_message(c, type, payload);
+  }
+  void on_ping(Connection& c, std::span<const std::uint8_t> payload) override {
+    if (callbacks_.on_ping) callbacks_.on_ping(c, payload);
+  }
+  void on_pong(Connection& c, std::span<const std::uint8_t> payload) override {
+    if (callbacks_.on_pong) callbacks_.on_pong(c, payload);
+  }
+  void on_drained(Connection& c) override {
+    if (callbacks_.on_drained) callbacks_.on_drained(c);
+  }
+  void on_closed(Connection& c, const CloseInfo& info) override {
+    if (callbacks_.on_closed) callbacks_.on_closed(c, info);
+  }
+
+ private:
+  ConnectionCallbacks callbacks_;
+};
+
+bool any_set(const ConnectionCallbacks& c) {
+  return c.on_open || c.on_message || c.on_ping || c.on_pong || c.on_drained || c.on_closed;
+}
+}  // namespace
+
 Connection::Connection(AnyStream stream, protocol::Role role, ConnectionCallbacks callbacks,
                        ConnectionTimeouts timeouts)
     : stream_(std::move(stream)),
       role_(role),
-      callbacks_(std::move(callbacks)),
       timeouts_(timeouts),
-      queue_(1024 * 1024) {}
+      queue_(1024 * 1024) {
+  if (any_set(callbacks)) set_callbacks(std::move(callbacks));
+}
 
 Connection::~Connection() {
   // Still open only when the loop went away first (its Readiness let go).
   if (raw_fd_ >= 0) ::close(raw_fd_);
+  set_handler(nullptr);
+}
+
+void Connection::set_callbacks(ConnectionCallbacks callbacks) {
+  auto adapter = std::make_unique<CallbackHandler>(std::move(callbacks));
+  set_handler(adapter.release());
+  owns_handler_ = true;
+}
+
+void Connection::set_handler(ConnectionHandler* handler) noexcept {
+  if (owns_handler_) delete handler_;
+  handler_ = handler;
+  owns_handler_ = false;
 }
 
 namespace {
@@ -425,7 +472,7 @@ void Connection::open_with(protocol::Role role, const protocol::CodecSettings& s
   arm_keepalive();
   // Copy: the leftover lives in the handshake's buffer, and the codec unmasks in place.
   std::vector<std::uint8_t> early(leftover.begin(), leftover.end());
-  if (callbacks_.on_open) callbacks_.on_open(*this);
+  if (handler_) handler_->on_open(*this);
   if (finished_) return;
   if (!early.empty()) (void)codec_->receive(early, *this);
   after_codec_activity();
@@ -433,7 +480,7 @@ void Connection::open_with(protocol::Role role, const protocol::CodecSettings& s
 
 void Connection::on_message(protocol::MessageType type, std::span<const std::uint8_t> payload) {
   last_message_at_ = std::chrono::steady_clock::now();
-  if (!finished_ && callbacks_.on_message) callbacks_.on_message(*this, type, payload);
+  if (!finished_ && handler_) handler_->on_message(*this, type, payload);
 }
 void Connection::on_ping(std::span<const std::uint8_t> payload) {
   if (!finished_ && !codec_->close_sent()) {
@@ -444,10 +491,10 @@ void Connection::on_ping(std::span<const std::uint8_t> payload) {
       return close_slow_consumer();
     }
   }
-  if (!finished_ && callbacks_.on_ping) callbacks_.on_ping(*this, payload);
+  if (!finished_ && handler_) handler_->on_ping(*this, payload);
 }
 void Connection::on_pong(std::span<const std::uint8_t> payload) {
-  if (!finished_ && callbacks_.on_pong) callbacks_.on_pong(*this, payload);
+  if (!finished_ && handler_) handler_->on_pong(*this, payload);
 }
 void Connection::on_close(std::uint16_t code, std::string_view reason) {
   close_info_.code = code;
@@ -514,7 +561,7 @@ void Connection::notify_when_drained() {
     return;
   }
   asio::post(stream_.get_executor(), [self = shared_from_this()] {
-    if (!self->finished_ && self->callbacks_.on_drained) self->callbacks_.on_drained(*self);
+    if (!self->finished_ && self->handler_) self->handler_->on_drained(*self);
   });
 }
 
@@ -618,7 +665,7 @@ void Connection::after_write() {
     drain_wanted_ = false;
     // Posted: on_drained may queue more, and this runs inside a write.
     asio::post(stream_.get_executor(), [self = shared_from_this()] {
-      if (!self->finished_ && self->callbacks_.on_drained) self->callbacks_.on_drained(*self);
+      if (!self->finished_ && self->handler_) self->handler_->on_drained(*self);
     });
   }
   if (!queue_.empty()) return;
@@ -725,9 +772,10 @@ void Connection::finish(std::error_code error) {
   // on_closed runs from the loop, never inside a callback that may still be on
   // the stack (Redis's freeClientAsync lesson); the callbacks are released after.
   asio::post(stream_.get_executor(), [self = shared_from_this()] {
-    ConnectionCallbacks callbacks = std::move(self->callbacks_);
-    self->callbacks_ = {};
-    if (callbacks.on_closed) callbacks.on_closed(*self, self->close_info_);
+    // Detached first: whatever on_closed does, nothing calls the handler again.
+    ConnectionHandler* handler = std::exchange(self->handler_, nullptr);
+    std::unique_ptr<ConnectionHandler> owned(std::exchange(self->owns_handler_, false) ? handler : nullptr);
+    if (handler) handler->on_closed(*self, self->close_info_);
   });
 }
 

@@ -93,17 +93,14 @@ std::optional<broker::ReplayRequest> parse_since(const std::string& pattern, con
 
 }  // namespace
 
-InbandSession::InbandSession(std::uint64_t id, broker::LoopHub& hub, broker::Broker& broker,
-                             IdempotencyIndex& idempotency, InbandLimits limits,
-                             std::shared_ptr<net::Connection> connection)
+InbandSession::InbandSession(std::uint64_t id, const Context& context, std::shared_ptr<net::Connection> connection)
     : id_(id),
-      hub_(hub),
-      broker_(broker),
-      idempotency_(idempotency),
-      limits_(limits),
+      context_(context),
       connection_(std::move(connection)),
-      error_budget_(limits.error_burst),
-      budget_at_(std::chrono::steady_clock::now()) {}
+      error_budget_(context.limits.error_burst),
+      budget_at_(std::chrono::steady_clock::now()) {
+  connection_->set_handler(this);
+}
 
 InbandSession::~InbandSession() { on_closed(); }
 
@@ -118,7 +115,7 @@ void InbandSession::open_stream(SubscriptionPtr subscription, const std::string&
   stream_ = std::move(subscription);
   for (const auto& pattern : stream_->patterns) {
     subscriptions_.emplace(pattern, "null");
-    hub_.subscribe(pattern, this);
+    context_.hub.subscribe(pattern, this);
   }
   send_json("{\"type\":\"connected\",\"subscription\":" + stream_->to_json() + "}");
   if (since.empty()) return;
@@ -136,7 +133,7 @@ void InbandSession::open_stream(SubscriptionPtr subscription, const std::string&
     } else {
       request.since_time_ms = static_cast<std::int64_t>(value);
     }
-    start_replay(broker_.replay(request));
+    start_replay(context_.broker.replay(request));
   }
 }
 
@@ -144,9 +141,10 @@ void InbandSession::on_closed() {
   if (closed_) return;
   closed_ = true;
   if (stream_) SubscriptionRegistry::detach_stream(*stream_);
-  for (const auto& [pattern, request_id] : subscriptions_) hub_.unsubscribe(pattern, this);
+  for (const auto& [pattern, request_id] : subscriptions_) context_.hub.unsubscribe(pattern, this);
   subscriptions_.clear();
   replay_.reset();
+  if (connection_) connection_->set_handler(nullptr);  // no call can reach a destroyed session
   connection_.reset();  // breaks the session <-> connection cycle
 }
 
@@ -170,8 +168,8 @@ void InbandSession::reply_error(const std::string& id_json, std::string_view cod
             quoted(message) + "}");
   // Token bucket: a client that keeps sending bad requests is closed with 1008.
   const auto now = std::chrono::steady_clock::now();
-  error_budget_ = std::min(limits_.error_burst,
-                           error_budget_ + limits_.error_refill_per_second *
+  error_budget_ = std::min(context_.limits.error_burst,
+                           error_budget_ + context_.limits.error_refill_per_second *
                                                std::chrono::duration<double>(now - budget_at_).count());
   budget_at_ = now;
   error_budget_ -= 1;
@@ -225,18 +223,18 @@ void InbandSession::handle_request(std::string_view text) {
       if (!replay_request) return reply_error(id, "bad_request", why);
     }
     if (!subscriptions_.contains(pattern)) {
-      if (subscriptions_.size() >= limits_.max_subscriptions) {
+      if (subscriptions_.size() >= context_.limits.max_subscriptions) {
         return reply_error(id, "too_many_subscriptions",
-                           "at most " + std::to_string(limits_.max_subscriptions) + " subscriptions per connection");
+                           "at most " + std::to_string(context_.limits.max_subscriptions) + " subscriptions per connection");
       }
       subscriptions_.emplace(pattern, id);
-      hub_.subscribe(pattern, this);
+      context_.hub.subscribe(pattern, this);
     }
     std::string ack = "{\"type\":\"ack\",\"id\":" + id + ",\"op\":\"subscribe\",\"topic\":" + quoted(pattern);
     if (!replay_request) return send_json(ack + "}");
     // On this loop's thread, so no drain of the inbox runs between the
     // snapshot and the replay: live events after it are held, older ones skipped.
-    auto replay = broker_.replay(*replay_request);
+    auto replay = context_.broker.replay(*replay_request);
     ack += std::string(",\"recovered\":") + (replay.recovered ? "true" : "false") +
            ",\"replayed\":" + std::to_string(replay.events.size());
     send_json(ack + "}");
@@ -249,7 +247,7 @@ void InbandSession::handle_request(std::string_view text) {
     if (subscriptions_.erase(pattern) == 0) {
       return reply_error(id, "not_subscribed", "not subscribed to " + pattern);
     }
-    hub_.unsubscribe(pattern, this);
+    context_.hub.unsubscribe(pattern, this);
     return send_json("{\"type\":\"ack\",\"id\":" + id + ",\"op\":\"unsubscribe\",\"topic\":" + quoted(pattern) + "}");
   }
 
@@ -300,7 +298,7 @@ void InbandSession::publish(const std::string& id, const json::object& object) {
     };
     try {
       // A repeat of a key still in flight is answered once the first one is.
-      claim = idempotency_.claim(key, print, answer, answer_later);
+      claim = context_.idempotency.claim(key, print, answer, answer_later);
     } catch (...) {
       return send_publish_failure(id, std::make_error_code(std::errc::io_error));
     }
@@ -310,7 +308,7 @@ void InbandSession::publish(const std::string& id, const json::object& object) {
   }
   // The ack waits until the event is durable; it comes back to this loop.
   auto done = [weak = weak_from_this(), executor = connection_->executor(), id, key,
-               index = &idempotency_](broker::EventPtr event, std::error_code result) {
+               index = &context_.idempotency](broker::EventPtr event, std::error_code result) {
     // Our ack is posted before the key's waiters are answered: on one
     // connection the first publish is acked before its repeats.
     boost::asio::post(executor, [weak, id, event, result] {
@@ -324,10 +322,10 @@ void InbandSession::publish(const std::string& id, const json::object& object) {
     }
   };
   try {
-    broker_.publish_async(std::move(publish), std::move(done));
+    context_.broker.publish_async(std::move(publish), std::move(done));
   } catch (...) {
     // Not queued (e.g. out of memory): `done` never runs.
-    if (!key.empty()) idempotency_.abandon(key, std::make_error_code(std::errc::io_error));
+    if (!key.empty()) context_.idempotency.abandon(key, std::make_error_code(std::errc::io_error));
     send_publish_failure(id, std::make_error_code(std::errc::io_error));
   }
 }
@@ -474,7 +472,7 @@ void InbandSession::deliver_now(const broker::EventPtr& event) {
 void InbandSession::drop_subscription(std::string_view pattern, std::string_view reason) {
   auto it = subscriptions_.find(std::string(pattern));
   if (it == subscriptions_.end()) return;
-  hub_.unsubscribe(pattern, this);
+  context_.hub.unsubscribe(pattern, this);
   subscriptions_.erase(it);
   send_json("{\"type\":\"unsubscribed\",\"topic\":" + quoted(pattern) + ",\"reason\":" + quoted(reason) + "}");
 }

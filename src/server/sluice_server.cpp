@@ -134,6 +134,12 @@ bool SluiceServer::start(std::string& error) {
   }
   idempotency_ = std::make_unique<IdempotencyIndex>(
       store_.get(), IdempotencyLimits{settings_.idempotency_window, settings_.idempotency_max_keys});
+  InbandLimits session_limits;
+  session_limits.max_subscriptions = settings_.max_subscriptions;
+  for (auto& state : states_) {
+    state->session_context.reset(
+        new InbandSession::Context{state->hub, *broker_, *idempotency_, session_limits, *this});
+  }
   ApiLimits api_limits;
   api_limits.max_body_bytes = settings_.max_body_bytes;
   api_ = std::make_unique<HttpApi>(*broker_, *subscriptions_, store_.get(), api_limits, HttpApi::Clock{},
@@ -229,36 +235,27 @@ bool SluiceServer::on_accept(net::EventLoop& loop, const std::shared_ptr<net::Co
   const bool admitted = connections_.fetch_add(1) < settings_.max_connections;
   // Ids carry their loop in the low byte, so an operator request finds its owner.
   const std::uint64_t id = (++state.next_id << 8) | loop.index();
-  InbandLimits limits;
-  limits.max_subscriptions = settings_.max_subscriptions;
-  auto session = std::make_shared<InbandSession>(id, state.hub, *broker_, *idempotency_, limits, connection);
-  state.sessions.emplace(id, session);
-  // Each callback captures at most two pointers, so std::function keeps it
-  // inline (no allocation per connection: idle memory, docs/benchmarks.md).
-  // The raw session pointer is safe: state.sessions owns the session until on_closed.
-  net::ConnectionCallbacks callbacks;
-  callbacks.on_open = [this, session = session.get()](net::Connection& c) {
-    // /v1/subscriptions/{id}/stream: the session follows that subscription.
-    const std::string& target = c.request_target();
-    const std::string path = target.substr(0, target.find('?'));
-    if (!path.starts_with("/v1/subscriptions/")) return;
-    const std::string subscription_id = path.substr(18, path.size() - 18 - 7);
-    std::string since;
-    if (const auto q = target.find("since="); q != std::string::npos) since = target.substr(q + 6, target.find('&', q) - q - 6);
-    session->open_stream(subscriptions_->attach_stream(subscription_id), since);
-  };
-  callbacks.on_message = [session](net::Connection&, protocol::MessageType type, std::span<const std::uint8_t> p) {
-    session->on_message(type, p);
-  };
-  callbacks.on_drained = [session](net::Connection&) { session->pump_replay(); };
-  callbacks.on_closed = [this, session = session.get()](net::Connection&, const net::CloseInfo&) {
-    session->on_closed();
-    const std::uint64_t session_id = session->id();
-    states_[session_id & 0xff]->sessions.erase(session_id);  // the session goes here
-    connection_ended();
-  };
-  connection->set_callbacks(std::move(callbacks));
+  // The session is the connection's handler (one pointer, no callbacks to
+  // allocate: idle memory); state.sessions owns it until session_closed.
+  state.sessions.emplace(id, std::make_shared<InbandSession>(id, *state.session_context, connection));
   return admitted;
+}
+
+void SluiceServer::session_opened(InbandSession& session, net::Connection& connection) {
+  // /v1/subscriptions/{id}/stream: the session follows that subscription.
+  const std::string& target = connection.request_target();
+  const std::string path = target.substr(0, target.find('?'));
+  if (!path.starts_with("/v1/subscriptions/")) return;
+  const std::string subscription_id = path.substr(18, path.size() - 18 - 7);
+  std::string since;
+  if (const auto q = target.find("since="); q != std::string::npos) since = target.substr(q + 6, target.find('&', q) - q - 6);
+  session.open_stream(subscriptions_->attach_stream(subscription_id), since);
+}
+
+void SluiceServer::session_closed(InbandSession& session) {
+  const std::uint64_t session_id = session.id();
+  states_[session_id & 0xff]->sessions.erase(session_id);  // the session goes here
+  connection_ended();
 }
 
 void SluiceServer::connection_ended() {

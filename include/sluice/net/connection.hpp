@@ -50,6 +50,23 @@ struct CloseInfo {
   unsigned http_status = 0;   ///< client: the status of a rejected handshake response
 };
 
+/// What a connection reports to its user, as one interface: a connection
+/// holds one pointer to it rather than six std::functions (idle memory,
+/// docs/benchmarks.md). Called on the connection's loop; on_closed is the
+/// last call. Every member has an empty default.
+class ConnectionHandler {
+ public:
+  virtual ~ConnectionHandler() = default;
+  virtual void on_open(Connection&) {}
+  virtual void on_message(Connection&, protocol::MessageType, std::span<const std::uint8_t>) {}
+  virtual void on_ping(Connection&, std::span<const std::uint8_t>) {}
+  virtual void on_pong(Connection&, std::span<const std::uint8_t>) {}
+  /// After notify_when_drained(): the send queue fell to half its limit or less.
+  virtual void on_drained(Connection&) {}
+  /// The last call for this connection; runs after the socket is closed.
+  virtual void on_closed(Connection&, const CloseInfo&) {}
+};
+
 /// User callbacks. Any may be empty. Called on the connection's executor.
 struct ConnectionCallbacks {
   std::function<void(Connection&)> on_open;
@@ -171,7 +188,13 @@ class Connection : public std::enable_shared_from_this<Connection>,
   void notify_when_drained();
 
   /// Replaces the callbacks; only before the connection starts (Server's AcceptHandler).
-  void set_callbacks(ConnectionCallbacks callbacks) { callbacks_ = std::move(callbacks); }
+  /// Replaces the callbacks (held by the connection). On the connection's
+  /// loop, or before it starts.
+  void set_callbacks(ConnectionCallbacks callbacks);
+  /// Replaces the callbacks with `handler`, not owned: it must stay alive
+  /// until its on_closed has returned or the connection is destroyed. On the
+  /// connection's loop, or before it starts.
+  void set_handler(ConnectionHandler* handler) noexcept;
 
   // --- used by Server and connect() ---
   /// `over_capacity`: answer the request with 503 and close (max connections).
@@ -227,7 +250,8 @@ class Connection : public std::enable_shared_from_this<Connection>,
   // loop's Readiness set (stream_'s socket is released); -1 otherwise.
   int raw_fd_ = -1;
   protocol::Role role_;
-  ConnectionCallbacks callbacks_;
+  ConnectionHandler* handler_ = nullptr;
+  bool owns_handler_ = false;  // set_callbacks()' adapter, deleted with the connection
   ConnectionTimeouts timeouts_;
   State state_ = State::connecting;
   DeadlineAction deadline_action_ = DeadlineAction::finish_timed_out;

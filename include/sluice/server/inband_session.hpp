@@ -32,11 +32,34 @@ struct InbandLimits {
 };
 
 class InbandSession final : public broker::LoopHub::Subscriber,
+                            public net::ConnectionHandler,
                             public std::enable_shared_from_this<InbandSession> {
  public:
-  /// `idempotency` (shared with the HTTP API) must outlive the session.
-  InbandSession(std::uint64_t id, broker::LoopHub& hub, broker::Broker& broker, IdempotencyIndex& idempotency,
-                InbandLimits limits, std::shared_ptr<net::Connection> connection);
+  /// Who keeps the sessions of a loop: told when a connection opens (to route
+  /// it) and when it closed (to let the session go).
+  class Owner {
+   public:
+    virtual void session_opened(InbandSession& session, net::Connection& connection) = 0;
+    /// The last call about `session`; the owner may destroy it here.
+    virtual void session_closed(InbandSession& session) = 0;
+
+   protected:
+    ~Owner() = default;
+  };
+
+  /// What the sessions of one loop share (one pointer per session instead of
+  /// a copy each: idle memory). Outlives them; `idempotency` is shared with
+  /// the HTTP API.
+  struct Context {
+    broker::LoopHub& hub;
+    broker::Broker& broker;
+    IdempotencyIndex& idempotency;
+    InbandLimits limits;
+    Owner& owner;
+  };
+
+  /// Becomes `connection`'s handler (set_handler); on the connection's loop.
+  InbandSession(std::uint64_t id, const Context& context, std::shared_ptr<net::Connection> connection);
   InbandSession(const InbandSession&) = delete;
   InbandSession& operator=(const InbandSession&) = delete;
   ~InbandSession();
@@ -64,6 +87,19 @@ class InbandSession final : public broker::LoopHub::Subscriber,
   /// The subscription id this session streams, or "" for /v1/ws.
   const std::string& stream_id() const noexcept;
 
+  // net::ConnectionHandler
+  void on_open(net::Connection& connection) override { context_.owner.session_opened(*this, connection); }
+  void on_message(net::Connection&, protocol::MessageType type, std::span<const std::uint8_t> payload) override {
+    on_message(type, payload);
+  }
+  void on_drained(net::Connection&) override { pump_replay(); }
+  /// Leaves every subscription, then hands the session back to its owner
+  /// (which may destroy it: nothing here touches it after that).
+  void on_closed(net::Connection&, const net::CloseInfo&) override {
+    on_closed();
+    context_.owner.session_closed(*this);
+  }
+
   void deliver(const broker::EventPtr& event) override;
   /// Sends the run's joined frames as one chunk when every event goes out
   /// unchanged (no filter, no replay, no gap to report); else one by one.
@@ -85,10 +121,7 @@ class InbandSession final : public broker::LoopHub::Subscriber,
   void reply_error(const std::string& id_json, std::string_view code, std::string_view message);
 
   std::uint64_t id_;
-  broker::LoopHub& hub_;
-  broker::Broker& broker_;
-  IdempotencyIndex& idempotency_;
-  InbandLimits limits_;
+  const Context& context_;
   std::shared_ptr<net::Connection> connection_;
   std::unordered_map<std::string, std::string> subscriptions_;  // pattern -> request id (JSON)
   std::uint64_t gap_ = 0;      // events dropped since the last one delivered (drop policy)

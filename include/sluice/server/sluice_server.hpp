@@ -30,7 +30,7 @@ namespace sluice::server {
 
 inline constexpr std::string_view kVersion = "0.1.0";
 
-class SluiceServer {
+class SluiceServer final : private InbandSession::Owner {
  public:
   /// `settings` must be valid (see ServerSettings::validate()).
   explicit SluiceServer(ServerSettings settings);
@@ -71,7 +71,12 @@ class SluiceServer {
     broker::LoopHub hub;
     std::unordered_map<std::uint64_t, std::shared_ptr<InbandSession>> sessions;
     std::uint64_t next_id = 0;
+    std::unique_ptr<InbandSession::Context> session_context;  // set in start()
   };
+
+  // InbandSession::Owner
+  void session_opened(InbandSession& session, net::Connection& connection) override;
+  void session_closed(InbandSession& session) override;
 
   bool on_accept(net::EventLoop& loop, const std::shared_ptr<net::Connection>& connection);
   /// The built-in routes (/, health probes, 404) for what the API does not serve.
