@@ -134,9 +134,10 @@ Connection::Connection(AnyStream stream, protocol::Role role, ConnectionCallback
                        ConnectionTimeouts timeouts)
     : stream_(std::move(stream)),
       role_(role),
-      timeouts_(timeouts),
       queue_(1024 * 1024) {
   if (any_set(callbacks)) set_callbacks(std::move(callbacks));
+  // A server connection uses its listener's (start_server): one copy for all.
+  if (role == protocol::Role::client) client_timeouts_ = std::make_unique<ConnectionTimeouts>(timeouts);
 }
 
 Connection::~Connection() {
@@ -149,6 +150,25 @@ void Connection::set_callbacks(ConnectionCallbacks callbacks) {
   auto adapter = std::make_unique<CallbackHandler>(std::move(callbacks));
   set_handler(adapter.release());
   owns_handler_ = true;
+}
+
+const ConnectionTimeouts& Connection::timeouts() const noexcept {
+  static const ConnectionTimeouts defaults;
+  if (server_config_) return server_config_->timeouts;
+  return client_timeouts_ ? *client_timeouts_ : defaults;
+}
+
+CloseInfo Connection::close_info() const {
+  // Assembled when it is reported, from what the connection keeps anyway.
+  CloseInfo info;
+  if (codec_) {
+    info.code = codec_->peer_close_code();
+    info.reason = codec_->peer_close_reason();
+  }
+  info.error = close_error_;
+  info.was_open = was_open_;
+  info.http_status = http_status_;
+  return info;
 }
 
 void Connection::set_handler(ConnectionHandler* handler) noexcept {
@@ -190,7 +210,6 @@ std::string Connection::remote_ip() const {
 
 void Connection::start_server(std::shared_ptr<const ServerConnectionConfig> config, bool over_capacity) {
   server_config_ = std::move(config);
-  timeouts_ = server_config_->timeouts;
   queue_.set_limit(server_config_->send_queue_limit);
   overflow_ = server_config_->overflow;
   http_reader_ = std::make_unique<HttpRequestReader>(server_config_->handshake.max_header_bytes,
@@ -199,7 +218,7 @@ void Connection::start_server(std::shared_ptr<const ServerConnectionConfig> conf
   boost::system::error_code ignored;
   stream_.socket().set_option(tcp::no_delay(true), ignored);
   state_ = State::handshaking;
-  arm_timer(timeouts_.handshake, DeadlineAction::finish_timed_out);
+  arm_timer(timeouts().handshake, DeadlineAction::finish_timed_out);
   if (!stream_.is_tls()) {
     // Plain TCP: the socket leaves Asio's reactor for the loop's Readiness set
     // (no per-connection Asio state or pending operation; no epoll_ctl per read).
@@ -227,9 +246,9 @@ void Connection::start_client(const WsUrl& url, ClientOptions options) {
   if (options.handshake.target == "/") options.handshake.target = url.target;
   client_codec_settings_ = std::make_unique<protocol::CodecSettings>(options.codec);
   client_handshake_ = std::make_unique<protocol::ClientHandshake>(std::move(options.handshake));
-  timeouts_ = options.timeouts;
+  client_timeouts_ = std::make_unique<ConnectionTimeouts>(options.timeouts);
   queue_.set_limit(options.send_queue_limit);
-  arm_timer(timeouts_.connect, DeadlineAction::finish_timed_out);
+  arm_timer(timeouts().connect, DeadlineAction::finish_timed_out);
 
   auto resolver = std::make_shared<tcp::resolver>(stream_.get_executor());
   resolver->async_resolve(
@@ -247,7 +266,7 @@ void Connection::start_client(const WsUrl& url, ClientOptions options) {
               self->stream_.socket().set_option(tcp::no_delay(true), ignored);
               auto send_request = [self] {
                 self->state_ = State::handshaking;
-                self->arm_timer(self->timeouts_.handshake, DeadlineAction::finish_timed_out);
+                self->arm_timer(self->timeouts().handshake, DeadlineAction::finish_timed_out);
                 self->write_raw(self->client_handshake_->request(), /*finish_after=*/false);
                 self->read_more();
               };
@@ -368,7 +387,7 @@ void Connection::handle_bytes(std::span<std::uint8_t> bytes) {
     const auto status = client_handshake_->feed(chars);
     if (status == protocol::HandshakeStatus::need_more) return;
     if (status == protocol::HandshakeStatus::rejected) {
-      close_info_.http_status = client_handshake_->response().result_int();
+      http_status_ = static_cast<std::uint16_t>(client_handshake_->response().result_int());
       return finish(client_handshake_->error());
     }
     subprotocol_ = client_handshake_->subprotocol();
@@ -381,7 +400,7 @@ void Connection::handle_bytes(std::span<std::uint8_t> bytes) {
 }
 
 void Connection::reject_request(const std::string& response, std::error_code error) {
-  close_info_.error = error;
+  close_error_ = error;
   state_ = State::closing;
   http_reader_.reset();
   write_raw(response, /*finish_after=*/true);
@@ -457,7 +476,7 @@ bool Connection::take_http_response(std::string response, bool close) {
   }
   queue_.push_unbounded(OutChunk::owned(std::move(response)));
   schedule_write();
-  arm_timer(timeouts_.handshake, DeadlineAction::finish_timed_out);  // bounds the wait for the next request on keep-alive
+  arm_timer(timeouts().handshake, DeadlineAction::finish_timed_out);  // bounds the wait for the next request on keep-alive
   return true;  // pipelined requests may be buffered: the caller goes on with them
 }
 
@@ -467,7 +486,7 @@ void Connection::open_with(protocol::Role role, const protocol::CodecSettings& s
   codec_settings.auto_pong = false;  // pongs go through the control lane (see on_ping)
   codec_.emplace(role, codec_settings, deflate);
   state_ = State::open;
-  close_info_.was_open = true;
+  was_open_ = true;
   last_message_at_ = std::chrono::steady_clock::now();
   arm_keepalive();
   // Copy: the leftover lives in the handshake's buffer, and the codec unmasks in place.
@@ -495,10 +514,6 @@ void Connection::on_ping(std::span<const std::uint8_t> payload) {
 }
 void Connection::on_pong(std::span<const std::uint8_t> payload) {
   if (!finished_ && handler_) handler_->on_pong(*this, payload);
-}
-void Connection::on_close(std::uint16_t code, std::string_view reason) {
-  close_info_.code = code;
-  close_info_.reason.assign(reason);
 }
 
 // --- writing ---
@@ -570,7 +585,7 @@ void Connection::after_codec_activity() {
   if (codec_->close_sent() && state_ == State::open) state_ = State::closing;
   if (codec_->should_close_transport()) {
     state_ = State::closing;
-    if (codec_->failure() && !close_info_.error) close_info_.error = codec_->failure();
+    if (codec_->failure() && !close_error_) close_error_ = codec_->failure();
   }
   flush();
 }
@@ -670,11 +685,11 @@ void Connection::after_write() {
   }
   if (!queue_.empty()) return;
   // Nothing left to write.
-  if (finish_after_write_) return finish(close_info_.error);
+  if (finish_after_write_) return finish(close_error_);
   if (!codec_ || !codec_->should_close_transport()) return;
   // Close handshake done (or failed) and flushed: the server closes TCP first
   // (RFC 6455 §7.1.1); a client half-closes and waits for the server's EOF.
-  if (role_ == protocol::Role::server || codec_->failure()) return finish(close_info_.error);
+  if (role_ == protocol::Role::server || codec_->failure()) return finish(close_error_);
   if (!shut_down_send_) {
     shut_down_send_ = true;
     boost::system::error_code ignored;
@@ -683,7 +698,7 @@ void Connection::after_write() {
     } else if (!stream_.is_tls()) {
       stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
     }
-    arm_timer(timeouts_.close, DeadlineAction::finish_clean);  // no EOF in time: end anyway, the handshake itself was clean
+    arm_timer(timeouts().close, DeadlineAction::finish_clean);  // no EOF in time: end anyway, the handshake itself was clean
   }
 }
 
@@ -701,14 +716,14 @@ void Connection::close(std::uint16_t code, std::string_view reason) {
   if (codec_->close_sent()) return;
   if (codec_->close(code, reason)) (void)codec_->close(protocol::close_code::normal, {});
   state_ = State::closing;
-  arm_timer(timeouts_.close, DeadlineAction::finish_timed_out);
+  arm_timer(timeouts().close, DeadlineAction::finish_timed_out);
   after_codec_activity();
 }
 
 void Connection::close_slow_consumer() {
   if (finished_ || !codec_ || codec_->close_sent()) return;
   queue_.drop_pending_data();
-  close_info_.error = std::make_error_code(std::errc::no_buffer_space);
+  close_error_ = std::make_error_code(std::errc::no_buffer_space);
   close(4008, "slow consumer");
 }
 
@@ -733,19 +748,19 @@ void Connection::on_deadline() {
 }
 
 void Connection::arm_keepalive() {
-  if (timeouts_.ping_interval.count() == 0 && timeouts_.idle.count() == 0) {
+  if (timeouts().ping_interval.count() == 0 && timeouts().idle.count() == 0) {
     Deadlines::cancel(*this);
     return;
   }
-  auto period = awaiting_pong_ ? timeouts_.pong_timeout : timeouts_.ping_interval;
-  if (period.count() == 0 || (timeouts_.idle.count() && timeouts_.idle < period)) period = timeouts_.idle;
+  auto period = awaiting_pong_ ? timeouts().pong_timeout : timeouts().ping_interval;
+  if (period.count() == 0 || (timeouts().idle.count() && timeouts().idle < period)) period = timeouts().idle;
   arm_timer(period, DeadlineAction::keepalive);
 }
 
 void Connection::on_keepalive_tick() {
   const auto now = std::chrono::steady_clock::now();
-  if (timeouts_.idle.count() && now - last_message_at_ >= timeouts_.idle) return close(1001, "idle timeout");
-  if (timeouts_.ping_interval.count()) {
+  if (timeouts().idle.count() && now - last_message_at_ >= timeouts().idle) return close(1001, "idle timeout");
+  if (timeouts().ping_interval.count()) {
     if (awaiting_pong_) return finish(timed_out());  // pinged, and no sign of life since
     if (!received_since_tick_) {
       awaiting_pong_ = true;
@@ -760,7 +775,7 @@ void Connection::finish(std::error_code error) {
   if (finished_) return;
   finished_ = true;
   state_ = State::closed;
-  if (error && !close_info_.error) close_info_.error = error;
+  if (error && !close_error_) close_error_ = error;
   Deadlines::cancel(*this);
   if (raw_fd_ >= 0) {
     Readiness::of(loop()).remove(raw_fd_);  // before the number can be reused
@@ -775,7 +790,7 @@ void Connection::finish(std::error_code error) {
     // Detached first: whatever on_closed does, nothing calls the handler again.
     ConnectionHandler* handler = std::exchange(self->handler_, nullptr);
     std::unique_ptr<ConnectionHandler> owned(std::exchange(self->owns_handler_, false) ? handler : nullptr);
-    if (handler) handler->on_closed(*self, self->close_info_);
+    if (handler) handler->on_closed(*self, self->close_info());
   });
 }
 

@@ -139,7 +139,8 @@ class Connection : public std::enable_shared_from_this<Connection>,
   enum class State { connecting, handshaking, open, closing, closed };
 
   /// Use Server or connect(); public only for std::make_shared.
-  /// A TLS stream carries its context (AnyStream keeps it alive).
+  /// A TLS stream carries its context (AnyStream keeps it alive). `timeouts`
+  /// are a client's; a server connection takes its listener's in start_server.
   Connection(AnyStream stream, protocol::Role role, ConnectionCallbacks callbacks, ConnectionTimeouts timeouts);
   ~Connection() override;
 
@@ -209,7 +210,7 @@ class Connection : public std::enable_shared_from_this<Connection>,
   void on_message(protocol::MessageType type, std::span<const std::uint8_t> payload) override;
   void on_ping(std::span<const std::uint8_t> payload) override;
   void on_pong(std::span<const std::uint8_t> payload) override;
-  void on_close(std::uint16_t code, std::string_view reason) override;
+  // on_close: not needed, the codec keeps the peer's close code and reason.
 
   // Pollable (plain-TCP server connections): the loop's Readiness reports the socket.
   void on_ready(std::uint32_t events) override;
@@ -237,6 +238,8 @@ class Connection : public std::enable_shared_from_this<Connection>,
   void after_codec_activity();
   void arm_timer(std::chrono::milliseconds timeout, DeadlineAction action);
   void on_deadline() override;
+  CloseInfo close_info() const;
+  const ConnectionTimeouts& timeouts() const noexcept;
   asio::io_context& loop() { return stream_.get_executor().context(); }
   void arm_keepalive();
   void on_keepalive_tick();
@@ -252,7 +255,7 @@ class Connection : public std::enable_shared_from_this<Connection>,
   protocol::Role role_;
   ConnectionHandler* handler_ = nullptr;
   bool owns_handler_ = false;  // set_callbacks()' adapter, deleted with the connection
-  ConnectionTimeouts timeouts_;
+  std::unique_ptr<ConnectionTimeouts> client_timeouts_;  // a server's are in server_config_
   State state_ = State::connecting;
   DeadlineAction deadline_action_ = DeadlineAction::finish_timed_out;
 
@@ -280,7 +283,9 @@ class Connection : public std::enable_shared_from_this<Connection>,
   bool shut_down_send_ = false;
   bool over_capacity_ = false;
   bool finished_ = false;
-  CloseInfo close_info_;
+  bool was_open_ = false;          // the WebSocket handshake completed
+  std::uint16_t http_status_ = 0;  // client: the status of a rejected handshake
+  std::error_code close_error_;    // what ended the connection (CloseInfo::error)
 };
 
 /// Connects to a ws:// or wss:// URL. The connection reports success through
