@@ -153,7 +153,8 @@ void Connection::start_server(std::shared_ptr<const ServerConnectionConfig> conf
   boost::system::error_code ignored;
   stream_.socket().set_option(tcp::no_delay(true), ignored);
   state_ = State::handshaking;
-  arm_timer(timeouts_.handshake, timed_out());
+  last_message_at_ = std::chrono::steady_clock::now();
+  arm_http_deadline(timeouts_.handshake);
   if (!stream_.is_tls()) {
     // Plain TCP: the socket leaves Asio's reactor for the loop's Readiness set
     // (no per-connection Asio state or pending operation; no epoll_ctl per read).
@@ -358,10 +359,14 @@ void Connection::process_requests() {
       return reject_request(plain_response(503, "Service Unavailable", "too many connections"),
                             std::make_error_code(std::errc::too_many_files_open));
     }
-    if (server_config_->http_handler && !protocol::is_websocket_upgrade(request)) {
+    // Only a request with an Upgrade field can be a WebSocket upgrade: the
+    // Beast header the handshake checks is built for those alone.
+    std::optional<boost::beast::http::request_header<>> head;
+    if (!server_config_->http_handler || !request.field("Upgrade").empty()) head.emplace(request.beast_header());
+    if (server_config_->http_handler && !(head && protocol::is_websocket_upgrade(*head))) {
       // Plain HTTP: one request at a time, answered (maybe later) through the responder.
+      // The deadline timer stays armed: it waits while the handler has the request.
       http_busy_ = true;
-      timer_.cancel();
       const bool keep_alive = request.keep_alive();
       auto responder = [self = shared_from_this(), keep_alive](std::string response, bool close) {
         close = close || !keep_alive;
@@ -380,7 +385,7 @@ void Connection::process_requests() {
       InlineAnswer answer;
       answer.connection = this;
       InlineAnswer* outer = std::exchange(InlineAnswer::current, &answer);
-      server_config_->http_handler(*this, std::move(request), std::move(responder));
+      server_config_->http_handler(*this, request, std::move(responder));
       InlineAnswer::current = outer;
       if (!answer.given || !take_http_response(std::move(answer.response), answer.close)) return;
       continue;  // the next pipelined request, if one is buffered: answers are corked into one write
@@ -389,7 +394,7 @@ void Connection::process_requests() {
       return reject_request(plain_response(404, "Not Found", "no WebSocket endpoint at " + std::string(request.target())),
                             std::make_error_code(std::errc::no_such_file_or_directory));
     }
-    auto decision = protocol::accept_upgrade(request.base(), server_config_->handshake);
+    auto decision = protocol::accept_upgrade(*head, server_config_->handshake);
     if (decision.error) return reject_request(decision.response, decision.error);
     subprotocol_ = decision.subprotocol;
     request_target_ = std::string(request.target());
@@ -403,6 +408,8 @@ void Connection::process_requests() {
 bool Connection::take_http_response(std::string response, bool close) {
   if (finished_) return false;
   http_busy_ = false;
+  // The wait for the next request (or for this answer's write) starts now.
+  last_message_at_ = std::chrono::steady_clock::now();
   if (close) {
     state_ = State::closing;
     http_reader_.reset();
@@ -411,7 +418,6 @@ bool Connection::take_http_response(std::string response, bool close) {
   }
   queue_.push_unbounded(OutChunk::owned(std::move(response)));
   schedule_write();
-  arm_timer(timeouts_.handshake, timed_out());  // bounds the wait for the next request on keep-alive
   return true;  // pipelined requests may be buffered: the caller goes on with them
 }
 
@@ -673,6 +679,26 @@ void Connection::arm_timer(std::chrono::milliseconds timeout, std::error_code er
   timer_.async_wait([self = shared_from_this(), error](const boost::system::error_code& ec) {
     if (!ec) self->finish(error);
   });
+}
+
+// Before the upgrade (and on plain HTTP keep-alive) a request must be
+// complete within timeouts_.handshake of the accept or of the last answer
+// (slowloris; idle keep-alive). last_message_at_, unused until the upgrade,
+// holds that start. The timer is armed once and, when it fires early, re-armed
+// for what is left: no cancel and re-arm per request.
+void Connection::arm_http_deadline(std::chrono::steady_clock::duration wait) {
+  timer_.expires_after(wait);
+  timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+    if (!ec && !self->finished_ && !self->codec_) self->on_http_deadline();
+  });
+}
+
+void Connection::on_http_deadline() {
+  // The handler has the request: its answer starts the next wait.
+  if (http_busy_ && state_ == State::handshaking) return arm_http_deadline(timeouts_.handshake);
+  const auto left = last_message_at_ + timeouts_.handshake - std::chrono::steady_clock::now();
+  if (left > std::chrono::steady_clock::duration::zero()) return arm_http_deadline(left);
+  finish(timed_out());
 }
 
 void Connection::arm_keepalive() {
