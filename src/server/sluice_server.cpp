@@ -200,6 +200,16 @@ bool SluiceServer::start(std::string& error) {
       }
     } release{here.request_busy ? nullptr : &here.request_busy};
     here.request_busy = true;
+    if (log_ && !here.log_held) {
+      // The publishes of this loop turn (every request read in it) wake the
+      // store's writer once, at its end, as one group commit.
+      here.log_held = true;
+      log_->hold_wakeups();
+      loops_->at(loop).post([this, state = &here] {
+        state->log_held = false;
+        log_->release_wakeups();
+      });
+    }
     http_(r, [this, loop, reply = std::move(reply)](HttpResponse response) mutable {
       const bool close = response.status >= 500;
       std::string bytes = serialize(response, close);

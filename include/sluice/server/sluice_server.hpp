@@ -70,6 +70,7 @@ class SluiceServer {
     ReplyInbox replies;  // HTTP answers completed on other threads (the store's writer)
     HttpRequest request;  // the request being handled, its buffers reused from one to the next
     bool request_busy = false;
+    bool log_held = false;  // this loop holds the log writer's wake-up until its turn ends
     broker::LoopHub hub;
     std::unordered_map<std::uint64_t, std::shared_ptr<InbandSession>> sessions;
     std::uint64_t next_id = 0;
