@@ -103,11 +103,12 @@ void Broker::publish_async(PublishRequest request, Published done) {
     lock.unlock();
     return done(event, {});
   }
-  store::StoredEvent stored{event->id, event->topic, event->offset, event->epoch, event->type,
-                            event->key, event->time_ms, event->data, std::move(request.idempotency_key)};
+  // Views into the event (which the record keeps alive): nothing is copied here.
+  store::EventRecord record{event,       event->id,  event->topic,   event->offset, event->epoch,
+                            event->type, event->key, event->time_ms, event->data,   std::move(request.idempotency_key)};
   // Submitted under the topic's lock: the log's order is the offset order, and
   // its completions (one writer thread, in order) commit in that order.
-  const bool queued = log_->submit(std::move(stored), [this, &shard, event, done](std::error_code ec) {
+  const bool queued = log_->submit(std::move(record), [this, &shard, event, done](std::error_code ec) {
     if (ec) return done(nullptr, ec);
     {
       std::lock_guard commit_lock(shard.mutex);

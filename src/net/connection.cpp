@@ -423,10 +423,14 @@ void Connection::process_requests() {
       return reject_request(plain_response(503, "Service Unavailable", "too many connections"),
                             std::make_error_code(std::errc::too_many_files_open));
     }
-    if (server_config_->http_handler && !protocol::is_websocket_upgrade(request)) {
+    // Only a request with an Upgrade field can be a WebSocket upgrade: the
+    // Beast header the handshake checks is built for those alone.
+    std::optional<boost::beast::http::request_header<>> head;
+    if (!server_config_->http_handler || !request.field("Upgrade").empty()) head.emplace(request.beast_header());
+    if (server_config_->http_handler && !(head && protocol::is_websocket_upgrade(*head))) {
       // Plain HTTP: one request at a time, answered (maybe later) through the responder.
       http_busy_ = true;
-      Deadlines::cancel(*this);
+      Deadlines::cancel(*this);  // the answer re-arms it (a slow handler is not a slow client)
       const bool keep_alive = request.keep_alive();
       auto responder = [self = shared_from_this(), keep_alive](std::string response, bool close) {
         close = close || !keep_alive;
@@ -445,7 +449,7 @@ void Connection::process_requests() {
       InlineAnswer answer;
       answer.connection = this;
       InlineAnswer* outer = std::exchange(InlineAnswer::current, &answer);
-      server_config_->http_handler(*this, std::move(request), std::move(responder));
+      server_config_->http_handler(*this, request, std::move(responder));
       InlineAnswer::current = outer;
       if (!answer.given || !take_http_response(std::move(answer.response), answer.close)) return;
       continue;  // the next pipelined request, if one is buffered: answers are corked into one write
@@ -454,7 +458,7 @@ void Connection::process_requests() {
       return reject_request(plain_response(404, "Not Found", "no WebSocket endpoint at " + std::string(request.target())),
                             std::make_error_code(std::errc::no_such_file_or_directory));
     }
-    auto decision = protocol::accept_upgrade(request.base(), server_config_->handshake);
+    auto decision = protocol::accept_upgrade(*head, server_config_->handshake);
     if (decision.error) return reject_request(decision.response, decision.error);
     subprotocol_ = decision.subprotocol;
     request_target_ = std::string(request.target());

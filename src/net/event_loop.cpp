@@ -2,13 +2,18 @@
 
 namespace sluice::net {
 
+thread_local EventLoop* EventLoop::current_ = nullptr;
+
 EventLoop::EventLoop(std::size_t index) : index_(index) {}
 
 EventLoop::~EventLoop() { stop(); }
 
 void EventLoop::start() {
   work_.emplace(io_.get_executor());
-  thread_ = std::thread([this] { io_.run(); });
+  thread_ = std::thread([this] {
+    current_ = this;
+    io_.run();
+  });
 }
 
 void EventLoop::stop() {

@@ -239,9 +239,12 @@ std::string_view kind_of(const json::value& value) {
 
 namespace {
 
+// HTTP names are ASCII; std::tolower is a locale-aware call per character.
+char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+           return ascii_lower(x) == ascii_lower(y);
          });
 }
 
@@ -284,10 +287,10 @@ HttpApi::HttpApi(broker::Broker& broker, SubscriptionRegistry& subscriptions, st
 }
 
 HttpHandler HttpApi::handler() {
-  return [this](HttpRequest request, HttpRespond respond) { handle(std::move(request), std::move(respond)); };
+  return [this](const HttpRequest& request, HttpRespond respond) { handle(request, std::move(respond)); };
 }
 
-void HttpApi::handle(HttpRequest request, HttpRespond respond) {
+void HttpApi::handle(const HttpRequest& request, HttpRespond respond) {
   std::optional<HttpResponse> response;
   try {
     response = dispatch(request, respond);

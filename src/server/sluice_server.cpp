@@ -69,18 +69,27 @@ std::string serialize(const HttpResponse& r, bool close) {
   return out;
 }
 
-HttpRequest to_request(http::request<http::string_body>&& in, std::string remote_ip) {
-  HttpRequest r;
-  r.method = std::string(in.method_string());
-  r.target = std::string(in.target());
+// Copies a parsed request into `r`, whose strings keep their capacity from
+// one request to the next (assign, not construct: no allocation once warm).
+void fill_request(HttpRequest& r, const net::ParsedRequest& in, std::string_view remote_ip) {
+  r.method.assign(in.method_string());
+  r.target.assign(in.target());
   const auto q = r.target.find('?');
-  r.path = r.target.substr(0, q);
-  if (q != std::string::npos) r.query = r.target.substr(q + 1);
-  r.headers.reserve(static_cast<std::size_t>(std::distance(in.begin(), in.end())));  // one allocation, not one per doubling
-  for (const auto& field : in) r.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
-  r.body = std::move(in.body());
-  r.remote_ip = std::move(remote_ip);
-  return r;
+  r.path.assign(r.target, 0, q);
+  if (q != std::string::npos) {
+    r.query.assign(r.target, q + 1);
+  } else {
+    r.query.clear();
+  }
+  const auto fields = in.fields();
+  if (r.headers.size() > fields.size()) r.headers.resize(fields.size());
+  while (r.headers.size() < fields.size()) r.headers.emplace_back();
+  for (std::size_t i = 0; i < fields.size(); ++i) {
+    r.headers[i].first.assign(fields[i].name);
+    r.headers[i].second.assign(fields[i].value);
+  }
+  r.body.assign(in.body());
+  r.remote_ip.assign(remote_ip);
 }
 
 }  // namespace
@@ -170,27 +179,53 @@ bool SluiceServer::start(std::string& error) {
     const auto path = target.substr(0, target.find('?'));
     return path == "/v1/ws" || (path.starts_with("/v1/subscriptions/") && path.ends_with("/stream"));
   };
-  if (!http_) http_ = [this](HttpRequest request, HttpRespond respond) { basic_routes(std::move(request), std::move(respond)); };
+  if (!http_) http_ = [this](const HttpRequest& request, HttpRespond respond) { basic_routes(request, std::move(respond)); };
   // The peer's address costs a getpeername() per request: only the rate limiter needs it.
   const bool needs_ip = api_limits.rate_per_second > 0;
   // An answer given on the connection's loop goes straight to it; one given
   // elsewhere (a durable publish completes on the store's writer thread) goes
   // through the loop's ReplyInbox, so a group commit wakes each loop once.
-  c.http_handler = [this, needs_ip](net::Connection& connection, http::request<http::string_body>&& request,
+  c.http_handler = [this, needs_ip](net::Connection& connection, net::ParsedRequest& request,
                                     ReplyInbox::Reply reply) {
-    std::size_t loop = 0;  // the loop running this handler
-    while (loop + 1 < loops_->size() && !loops_->at(loop).in_loop_thread()) ++loop;
-    http_(to_request(std::move(request), needs_ip ? connection.remote_ip() : std::string()),
-          [this, loop, reply = std::move(reply)](HttpResponse response) mutable {
-            const bool close = response.status >= 500;
-            std::string bytes = serialize(response, close);
-            net::EventLoop& owner = loops_->at(loop);
-            if (owner.in_loop_thread()) return reply(std::move(bytes), close);
-            LoopState* state = states_[loop].get();
-            if (state->replies.push(std::move(reply), std::move(bytes), close)) {
-              owner.post([state] { state->replies.drain(); });
-            }
-          });
+    // The loop running this handler.
+    const net::EventLoop* current = net::EventLoop::current();
+    std::size_t loop = current ? current->index() : 0;
+    if (!current || loop >= loops_->size() || &loops_->at(loop) != current) {
+      loop = 0;
+      while (loop + 1 < loops_->size() && !loops_->at(loop).in_loop_thread()) ++loop;
+    }
+    // The loop's request buffers, reused; a nested call (none today) would get its own.
+    LoopState& here = *states_[loop];
+    HttpRequest nested;
+    HttpRequest& r = here.request_busy ? nested : here.request;
+    fill_request(r, request, needs_ip ? connection.remote_ip() : std::string());
+    struct Release {
+      bool* busy;
+      ~Release() {
+        if (busy) *busy = false;
+      }
+    } release{here.request_busy ? nullptr : &here.request_busy};
+    here.request_busy = true;
+    if (log_ && !here.log_held) {
+      // The publishes of this loop turn (every request read in it) wake the
+      // store's writer once, at its end, as one group commit.
+      here.log_held = true;
+      log_->hold_wakeups();
+      loops_->at(loop).post([this, state = &here] {
+        state->log_held = false;
+        log_->release_wakeups();
+      });
+    }
+    http_(r, [this, loop, reply = std::move(reply)](HttpResponse response) mutable {
+      const bool close = response.status >= 500;
+      std::string bytes = serialize(response, close);
+      net::EventLoop& owner = loops_->at(loop);
+      if (owner.in_loop_thread()) return reply(std::move(bytes), close);
+      LoopState* state = states_[loop].get();
+      if (state->replies.push(std::move(reply), std::move(bytes), close)) {
+        owner.post([state] { state->replies.drain(); });
+      }
+    });
   };
   if (!settings_.tls_cert.empty()) {
     options.tls = net::make_server_tls_context(settings_.tls_cert, settings_.tls_key, error);
@@ -212,7 +247,7 @@ bool SluiceServer::start(std::string& error) {
   return true;
 }
 
-void SluiceServer::basic_routes(HttpRequest request, HttpRespond respond) const {
+void SluiceServer::basic_routes(const HttpRequest& request, HttpRespond respond) const {
   if (request.path == "/v1/ws") {
     return respond(HttpResponse::error(426, "upgrade_required", "/v1/ws speaks WebSocket only"));
   }

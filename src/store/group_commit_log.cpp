@@ -1,12 +1,13 @@
 // GroupCommitLog: publishers queue events; one writer thread appends whatever
 // has queued up (at most max_batch) as one EventStore::append — one
 // transaction, one fsync — then runs that batch's completions in submission
-// order with no lock held. Pending bytes (topic, data, key and idempotency key
-// of every event queued or in the batch being written) are bounded; over the
-// bound, submit() refuses rather than queue without limit.
+// order with no lock held. A loop may hold the writer's wake-up over one turn
+// (hold_wakeups), so the requests of that turn make one batch. Pending bytes
+// (topic, data, key and idempotency key of every event queued or in the batch
+// being written) are bounded; over the bound, submit() refuses rather than
+// queue without limit.
 #include <algorithm>
 #include <condition_variable>
-#include <deque>
 #include <exception>
 #include <mutex>
 #include <thread>
@@ -18,12 +19,26 @@ namespace sluice::store {
 
 namespace {
 struct Pending {
-  StoredEvent event;
+  EventRecord event;
   GroupCommitLog::Completion done;
 };
 
-std::size_t pending_size(const StoredEvent& e) {
+std::size_t pending_size(const EventRecord& e) {
   return e.topic.size() + e.data.size() + e.key.size() + e.idempotency_key.size();
+}
+
+// Copies a record into `out`, whose strings keep their capacity from one
+// batch to the next (the writer allocates nothing once warm).
+void fill(StoredEvent& out, const EventRecord& e) {
+  out.id.assign(e.id);
+  out.topic.assign(e.topic);
+  out.offset = e.offset;
+  out.epoch.assign(e.epoch);
+  out.type.assign(e.type);
+  out.key.assign(e.key);
+  out.time_ms = e.time_ms;
+  out.data.assign(e.data);
+  out.idempotency_key.assign(e.idempotency_key);
 }
 }  // namespace
 
@@ -34,8 +49,12 @@ struct GroupCommitLog::Impl {
 
   std::mutex mutex;
   std::condition_variable wake;  // writer: work queued, or stopping
-  std::deque<Pending> queue;
+  // Submitted, not yet taken. A vector, swapped with the writer's emptied
+  // one: its buffer is reused, never allocated by one thread and freed by another.
+  std::vector<Pending> queue;
   std::size_t pending_bytes = 0;  // queued + in the batch being written
+  std::size_t holds = 0;          // hold_wakeups() not yet released
+  bool writer_waiting = false;    // the writer sleeps on `wake`
   bool stopping = false;
   std::uint64_t batches = 0;
 
@@ -61,38 +80,47 @@ std::error_code GroupCommitLog::Impl::append_guarded(std::span<const StoredEvent
 }
 
 void GroupCommitLog::Impl::run() {
-  std::vector<StoredEvent> events;
-  std::vector<Completion> completions;
+  std::vector<Pending> taken;
+  std::vector<StoredEvent> events;  // the batch as the store takes it; [0, n) in use
   for (;;) {
     std::size_t batch_bytes = 0;
     {
       std::unique_lock lock(mutex);
-      wake.wait(lock, [&] { return !queue.empty() || stopping; });
+      writer_waiting = true;
+      wake.wait(lock, [&] { return (!queue.empty() && holds == 0) || stopping; });
+      writer_waiting = false;
       if (queue.empty()) return;  // stopping, and everything before it is written
-      const std::size_t n = std::min(queue.size(), max_batch);
-      events.reserve(n);
-      completions.reserve(n);
-      for (std::size_t i = 0; i < n; ++i) {
-        Pending& p = queue.front();
-        batch_bytes += pending_size(p.event);
-        events.push_back(std::move(p.event));
-        completions.push_back(std::move(p.done));
-        queue.pop_front();
+      if (queue.size() <= max_batch) {
+        taken.swap(queue);  // everything queued: one transaction, one fsync
+      } else {
+        taken.assign(std::make_move_iterator(queue.begin()),
+                     std::make_move_iterator(queue.begin() + static_cast<std::ptrdiff_t>(max_batch)));
+        queue.erase(queue.begin(), queue.begin() + static_cast<std::ptrdiff_t>(max_batch));
       }
     }
-
-    const std::error_code ec = append_guarded(events);
+    const std::size_t n = taken.size();
+    if (events.size() < n) events.resize(n);
+    std::error_code ec;
+    try {
+      for (std::size_t i = 0; i < n; ++i) {
+        batch_bytes += pending_size(taken[i].event);
+        fill(events[i], taken[i].event);
+      }
+    } catch (...) {
+      ec = std::make_error_code(std::errc::io_error);
+    }
+    if (!ec) ec = append_guarded(std::span<const StoredEvent>(events.data(), n));
     {
       std::lock_guard lock(mutex);
       pending_bytes -= batch_bytes;
       ++batches;
     }
     // In submission order, no lock held: a completion may submit() again.
-    for (auto& done : completions) {
-      if (done) done(ec);
+    for (auto& p : taken) {
+      if (p.done) p.done(ec);
     }
-    events.clear();
-    completions.clear();
+    taken.clear();  // keeps its capacity: swapped in again next time
+    if (taken.capacity() > 4 * max_batch) taken = {};  // after a burst: not kept for good
   }
 }
 
@@ -104,17 +132,42 @@ GroupCommitLog::GroupCommitLog(EventStore& store, std::size_t max_pending_bytes,
 
 GroupCommitLog::~GroupCommitLog() { stop(); }
 
-bool GroupCommitLog::submit(StoredEvent event, Completion done) {
+bool GroupCommitLog::submit(EventRecord event, Completion done) {
   const std::size_t size = pending_size(event);
+  bool wake = false;
   {
     std::lock_guard lock(impl_->mutex);
     if (impl_->stopping) return false;
     if (size > impl_->max_pending_bytes - impl_->pending_bytes) return false;
     impl_->pending_bytes += size;
     impl_->queue.push_back({std::move(event), std::move(done)});
+    wake = impl_->writer_waiting && impl_->holds == 0;
   }
-  impl_->wake.notify_one();
+  if (wake) impl_->wake.notify_one();
   return true;
+}
+
+bool GroupCommitLog::submit(StoredEvent event, Completion done) {
+  auto owned = std::make_shared<const StoredEvent>(std::move(event));
+  const StoredEvent& e = *owned;
+  EventRecord record{nullptr, e.id, e.topic, e.offset, e.epoch, e.type, e.key, e.time_ms, e.data, e.idempotency_key};
+  record.owner = std::move(owned);
+  return submit(std::move(record), std::move(done));
+}
+
+void GroupCommitLog::hold_wakeups() {
+  std::lock_guard lock(impl_->mutex);
+  ++impl_->holds;
+}
+
+void GroupCommitLog::release_wakeups() {
+  bool wake = false;
+  {
+    std::lock_guard lock(impl_->mutex);
+    if (impl_->holds > 0) --impl_->holds;
+    wake = impl_->holds == 0 && impl_->writer_waiting && !impl_->queue.empty();
+  }
+  if (wake) impl_->wake.notify_one();
 }
 
 void GroupCommitLog::stop() {

@@ -279,5 +279,79 @@ TEST(StoreGroupCommit, ACompletionMaySubmitAgain) {
   EXPECT_EQ(store.appended().size(), 2u);
 }
 
+
+// A loop holds the writer's wake-up over one turn: what it submits meanwhile
+// is written as one batch once released, never a part of it before.
+TEST(StoreGroupCommit, HeldWakeUpsMakeOneBatchOnRelease) {
+  ScriptedStore store;
+  GroupCommitLog log(store);
+  std::promise<void> written;
+  std::atomic<int> done{0};
+  log.hold_wakeups();
+  log.hold_wakeups();  // two loops
+  for (int i = 1; i <= 20; ++i) {
+    ASSERT_TRUE(log.submit(make_event("held", static_cast<std::uint64_t>(i)), [&](std::error_code ec) {
+      EXPECT_FALSE(ec);
+      if (++done == 20) written.set_value();
+    }));
+  }
+  log.release_wakeups();  // one hold left: still nothing written
+  EXPECT_EQ(log.batches_written(), 0u);
+  log.release_wakeups();
+  written.get_future().wait();
+  EXPECT_EQ(store.batch_sizes(), (std::vector<std::size_t>{20}));
+  log.release_wakeups();  // an extra release is harmless
+  ASSERT_TRUE(log.submit(make_event("held", 21), nullptr));
+  log.stop();
+  EXPECT_EQ(store.batch_sizes(), (std::vector<std::size_t>{20, 1}));
+}
+
+TEST(StoreGroupCommit, StopWritesWhatAHeldLogQueued) {
+  ScriptedStore store;
+  GroupCommitLog log(store);
+  std::atomic<int> done{0};
+  log.hold_wakeups();  // never released (a loop that stopped first)
+  for (int i = 1; i <= 5; ++i) {
+    ASSERT_TRUE(log.submit(make_event("stop", static_cast<std::uint64_t>(i)), [&](std::error_code) { ++done; }));
+  }
+  log.stop();
+  EXPECT_EQ(done.load(), 5);
+  EXPECT_EQ(store.appended().size(), 5u);
+}
+
+// A record's strings are views: the log keeps their owner alive until the
+// batch is written, and lets go of it after.
+TEST(StoreGroupCommit, ARecordsOwnerLivesUntilItIsWritten) {
+  ScriptedStore store;
+  Gate gate;
+  store.on_append = [&](std::span<const StoredEvent>) {
+    gate.arrive_and_wait();
+    return std::error_code{};
+  };
+  GroupCommitLog log(store);
+  auto owner = std::make_shared<StoredEvent>(make_event("view", 7));
+  std::weak_ptr<StoredEvent> watch = owner;
+  EventRecord record{owner,        owner->id,  owner->topic,   owner->offset, owner->epoch,
+                     owner->type,  owner->key, owner->time_ms, owner->data,   "idem-7"};
+  std::promise<void> written;
+  ASSERT_TRUE(log.submit(std::move(record), [&](std::error_code ec) {
+    EXPECT_FALSE(ec);
+    written.set_value();
+  }));
+  const StoredEvent expected = *owner;
+  owner.reset();
+  gate.wait_arrived();  // being written: the owner is still alive
+  EXPECT_FALSE(watch.expired());
+  gate.open();
+  written.get_future().wait();
+  log.stop();
+  EXPECT_TRUE(watch.expired());
+  ASSERT_EQ(store.appended().size(), 1u);
+  StoredEvent stored = store.appended()[0];
+  EXPECT_EQ(stored.idempotency_key, "idem-7");
+  stored.idempotency_key.clear();
+  expect_same(stored, expected);
+}
+
 }  // namespace
 }  // namespace sluice::store

@@ -115,9 +115,10 @@ struct ServerConnectionConfig {
   /// connection's loop; it must not block, and answers through the responder
   /// (any thread, exactly once). Requests on one connection are handled one
   /// at a time, so pipelined responses keep their order. Unset: every request
-  /// is treated as an upgrade (and rejected if it is not one).
-  std::function<void(Connection&, boost::beast::http::request<boost::beast::http::string_body>&&,
-                     std::function<void(std::string response, bool close)>)>
+  /// is treated as an upgrade (and rejected if it is not one). The request is
+  /// the connection's and valid only during the call (copy what an answer
+  /// given later needs).
+  std::function<void(Connection&, ParsedRequest&, std::function<void(std::string response, bool close)>)>
       http_handler;
 };
 

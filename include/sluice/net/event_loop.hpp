@@ -34,6 +34,9 @@ class EventLoop {
   }
   /// True when called from this loop's thread.
   bool in_loop_thread() noexcept { return io_.get_executor().running_in_this_thread(); }
+  /// The loop whose thread is calling, or null on any other thread (O(1):
+  /// set once when the loop's thread starts).
+  static EventLoop* current() noexcept { return current_; }
 
   /// Starts the thread. Call once.
   void start();
@@ -45,6 +48,7 @@ class EventLoop {
   boost::asio::io_context io_{1};  // concurrency hint 1: one thread, lighter locking
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
   std::thread thread_;
+  static thread_local EventLoop* current_;
 };
 
 /// A fixed set of loops. Thread-safe: next() may be called from any thread.

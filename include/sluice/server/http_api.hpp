@@ -84,7 +84,7 @@ class HttpApi {
   /// has it durable, which with a store is later, from the store's writer
   /// thread (handle() never waits for it). A publish that repeats an
   /// idempotencyKey still in flight is answered when the first one completes.
-  void handle(HttpRequest request, HttpRespond respond);
+  void handle(const HttpRequest& request, HttpRespond respond);
 
   /// handle() as an HttpHandler (the HttpApi must outlive it).
   HttpHandler handler();

@@ -44,6 +44,7 @@ using HttpRespond = std::function<void(HttpResponse)>;
 
 /// The API: gets each complete request on the connection's loop thread; may
 /// respond at once or later (e.g. after a durable write), from any thread.
-using HttpHandler = std::function<void(HttpRequest, HttpRespond)>;
+/// The request is only borrowed for the call: copy what a later answer needs.
+using HttpHandler = std::function<void(const HttpRequest&, HttpRespond)>;
 
 }  // namespace sluice::server

@@ -68,6 +68,9 @@ class SluiceServer final : private InbandSession::Owner {
     broker::EventInbox inbox;
     std::vector<broker::EventPtr> draining;  // the batch being delivered
     ReplyInbox replies;  // HTTP answers completed on other threads (the store's writer)
+    HttpRequest request;  // the request being handled, its buffers reused from one to the next
+    bool request_busy = false;
+    bool log_held = false;  // this loop holds the log writer's wake-up until its turn ends
     broker::LoopHub hub;
     std::unordered_map<std::uint64_t, std::shared_ptr<InbandSession>> sessions;
     std::uint64_t next_id = 0;
@@ -80,7 +83,7 @@ class SluiceServer final : private InbandSession::Owner {
 
   bool on_accept(net::EventLoop& loop, const std::shared_ptr<net::Connection>& connection);
   /// The built-in routes (/, health probes, 404) for what the API does not serve.
-  void basic_routes(HttpRequest request, HttpRespond respond) const;
+  void basic_routes(const HttpRequest& request, HttpRespond respond) const;
   void connection_ended();
   void close_streams_of(const std::string& subscription_id);
 

@@ -29,6 +29,22 @@ struct StoredEvent {
   std::string idempotency_key;  ///< "" when the publisher gave none
 };
 
+/// An event to append, as views into memory that `owner` keeps alive (the
+/// broker's immutable Event): a publish copies no string on its own thread;
+/// the log's writer copies them into buffers it reuses from batch to batch.
+struct EventRecord {
+  std::shared_ptr<const void> owner;  ///< keeps the viewed strings alive until written
+  std::string_view id;
+  std::string_view topic;
+  std::uint64_t offset = 0;
+  std::string_view epoch;
+  std::string_view type;
+  std::string_view key;
+  std::int64_t time_ms = 0;
+  std::string_view data;
+  std::string idempotency_key;  ///< owned: it is not part of the event ("" when none)
+};
+
 /// Where a topic stands: the epoch of its history and its last offset.
 struct TopicPosition {
   std::string topic;
@@ -134,7 +150,17 @@ class GroupCommitLog {
   /// Queues `event`; `done` runs once it is durable (or failed). Returns false
   /// (and does not call `done`) when the pending bytes are over the bound or
   /// the log is stopped.
+  bool submit(EventRecord event, Completion done);
+  /// The same for an event the caller owns (kept by the log until written).
   bool submit(StoredEvent event, Completion done);
+
+  /// Wake-up batching for a thread that submits many events in a row (an
+  /// event loop handling one turn's requests): while at least one hold is
+  /// on, submit() does not wake the writer; release_wakeups() wakes it if
+  /// anything is queued. Each hold must be released once. A held log still
+  /// writes what is queued when it is stopped.
+  void hold_wakeups();
+  void release_wakeups();
 
   /// Writes everything submitted so far, runs its completions, and stops the
   /// writer. Idempotent. Later submits are refused.
