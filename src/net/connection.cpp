@@ -137,7 +137,7 @@ Connection::Connection(AnyStream stream, protocol::Role role, ConnectionCallback
       queue_(1024 * 1024) {
   if (any_set(callbacks)) set_callbacks(std::move(callbacks));
   // A server connection uses its listener's (start_server): one copy for all.
-  if (role == protocol::Role::client) client_timeouts_ = std::make_unique<ConnectionTimeouts>(timeouts);
+  if (role == protocol::Role::client) client_ = std::make_unique<ClientSide>(ClientSide{timeouts, {}, nullptr});
 }
 
 Connection::~Connection() {
@@ -155,7 +155,7 @@ void Connection::set_callbacks(ConnectionCallbacks callbacks) {
 const ConnectionTimeouts& Connection::timeouts() const noexcept {
   static const ConnectionTimeouts defaults;
   if (server_config_) return server_config_->timeouts;
-  return client_timeouts_ ? *client_timeouts_ : defaults;
+  return client_ ? client_->timeouts : defaults;
 }
 
 CloseInfo Connection::close_info() const {
@@ -167,7 +167,7 @@ CloseInfo Connection::close_info() const {
   }
   info.error = close_error_;
   info.was_open = was_open_;
-  info.http_status = http_status_;
+  if (client_) info.http_status = client_->http_status;
   return info;
 }
 
@@ -244,9 +244,10 @@ void Connection::start_server(std::shared_ptr<const ServerConnectionConfig> conf
 void Connection::start_client(const WsUrl& url, ClientOptions options) {
   if (options.handshake.host.empty()) options.handshake.host = url.host_header();
   if (options.handshake.target == "/") options.handshake.target = url.target;
-  client_codec_settings_ = std::make_unique<protocol::CodecSettings>(options.codec);
-  client_handshake_ = std::make_unique<protocol::ClientHandshake>(std::move(options.handshake));
-  client_timeouts_ = std::make_unique<ConnectionTimeouts>(options.timeouts);
+  if (!client_) client_ = std::make_unique<ClientSide>();
+  client_->timeouts = options.timeouts;
+  client_->codec = options.codec;
+  client_->handshake = std::make_unique<protocol::ClientHandshake>(std::move(options.handshake));
   queue_.set_limit(options.send_queue_limit);
   arm_timer(timeouts().connect, DeadlineAction::finish_timed_out);
 
@@ -267,7 +268,7 @@ void Connection::start_client(const WsUrl& url, ClientOptions options) {
               auto send_request = [self] {
                 self->state_ = State::handshaking;
                 self->arm_timer(self->timeouts().handshake, DeadlineAction::finish_timed_out);
-                self->write_raw(self->client_handshake_->request(), /*finish_after=*/false);
+                self->write_raw(self->client_->handshake->request(), /*finish_after=*/false);
                 self->read_more();
               };
               if (!self->stream_.is_tls()) return send_request();
@@ -383,16 +384,16 @@ void Connection::handle_bytes(std::span<std::uint8_t> bytes) {
     http_reader_->append(chars);
     return process_requests();
   }
-  if (state_ == State::handshaking && client_handshake_ && !codec_) {
-    const auto status = client_handshake_->feed(chars);
+  if (state_ == State::handshaking && client_ && client_->handshake && !codec_) {
+    const auto status = client_->handshake->feed(chars);
     if (status == protocol::HandshakeStatus::need_more) return;
     if (status == protocol::HandshakeStatus::rejected) {
-      http_status_ = static_cast<std::uint16_t>(client_handshake_->response().result_int());
-      return finish(client_handshake_->error());
+      client_->http_status = static_cast<std::uint16_t>(client_->handshake->response().result_int());
+      return finish(client_->handshake->error());
     }
-    subprotocol_ = client_handshake_->subprotocol();
-    return open_with(protocol::Role::client, *client_codec_settings_, client_handshake_->deflate(),
-                     client_handshake_->leftover());
+    subprotocol_ = client_->handshake->subprotocol();
+    return open_with(protocol::Role::client, client_->codec, client_->handshake->deflate(),
+                     client_->handshake->leftover());
   }
   if (!codec_ || state_ == State::closed) return;
   (void)codec_->receive(bytes, *this);  // a failure is visible in codec_->failure()

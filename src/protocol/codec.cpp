@@ -30,7 +30,11 @@ std::string_view truncate_utf8(std::string_view reason, std::size_t limit) noexc
 }  // namespace
 
 Codec::Codec(Role role, CodecSettings settings, std::optional<DeflateParams> deflate)
-    : role_(role), settings_(std::move(settings)) {
+    : max_frame_size_(settings.max_frame_size),
+      max_message_size_(settings.max_message_size),
+      min_compress_size_(settings.deflate.min_compress_size),
+      auto_pong_(settings.auto_pong),
+      role_(role) {
   if (deflate) {
     const bool server = role_ == Role::server;
     const int our_bits = server ? deflate->server_max_window_bits : deflate->client_max_window_bits;
@@ -38,8 +42,8 @@ Codec::Codec(Role role, CodecSettings settings, std::optional<DeflateParams> def
     const bool peer_reset = server ? deflate->client_no_context_takeover : deflate->server_no_context_takeover;
     // zlib's raw deflate has no 8-bit window; 9 is the smallest it can honour.
     deflater_ = std::make_unique<MessageDeflater>(std::clamp(our_bits, 9, 15), our_reset,
-                                                  settings_.deflate.compression_level,
-                                                  settings_.deflate.mem_level);
+                                                  settings.deflate.compression_level,
+                                                  settings.deflate.mem_level);
     inflater_ = std::make_unique<MessageInflater>(peer_reset);
   }
 }
@@ -77,7 +81,7 @@ std::error_code Codec::receive(std::span<std::uint8_t> data, CodecHandler& handl
     const std::size_t take = static_cast<std::size_t>(
         std::min<std::uint64_t>(frame_remaining_, size - pos));
     const std::span<std::uint8_t> chunk = data.subspan(pos, take);
-    if (frame_.masked) mask_phase_ = apply_mask(chunk, frame_.mask, mask_phase_);
+    if (frame_.masked) mask_phase_ = static_cast<std::uint8_t>(apply_mask(chunk, frame_.mask, mask_phase_));
     pos += take;
     frame_remaining_ -= take;
     const bool frame_done = frame_remaining_ == 0;
@@ -107,7 +111,7 @@ std::error_code Codec::check_header(const FrameHeader& h) {
   // incompressible data grows a little under deflate: allow that slack.
   const bool compressed = op == Opcode::continuation ? message_compressed_ : h.rsv1;
   const std::uint64_t frame_limit =
-      compressed ? settings_.max_frame_size + settings_.max_frame_size / 64 + 1024 : settings_.max_frame_size;
+      compressed ? max_frame_size_ + max_frame_size_ / 64 + 1024 : max_frame_size_;
   if (h.payload_length > frame_limit) return Error::frame_too_big;
   if (op == Opcode::continuation) {
     if (!in_message_) return Error::unexpected_continuation;
@@ -122,7 +126,7 @@ std::error_code Codec::check_header(const FrameHeader& h) {
     utf8_.reset();
   }
   // Compressed sizes say nothing of the inflated size; the inflater enforces that limit.
-  if (!message_compressed_ && message_.size() + h.payload_length > settings_.max_message_size) {
+  if (!message_compressed_ && message_.size() + h.payload_length > max_message_size_) {
     return Error::message_too_big;
   }
   return {};
@@ -155,7 +159,7 @@ std::error_code Codec::on_payload(std::span<std::uint8_t> chunk, bool frame_done
 std::error_code Codec::append_message_bytes(std::span<const std::uint8_t> chunk, bool last_chunk) {
   const std::size_t before = message_.size();
   if (message_compressed_) {
-    if (auto ec = inflater_->decompress(chunk, last_chunk, message_, settings_.max_message_size)) return ec;
+    if (auto ec = inflater_->decompress(chunk, last_chunk, message_, max_message_size_)) return ec;
   } else {
     message_.insert(message_.end(), chunk.begin(), chunk.end());
   }
@@ -171,7 +175,7 @@ std::error_code Codec::on_control_frame(CodecHandler& handler) {
   switch (static_cast<Opcode>(frame_.opcode)) {
     case Opcode::ping:
       handler.on_ping(control_);
-      if (settings_.auto_pong && !close_sent_) {
+      if (auto_pong_ && !close_sent_) {
         append_frame(output_, role_, Opcode::pong, control_);
       }
       return {};
@@ -228,10 +232,13 @@ std::error_code Codec::send(MessageType type, std::span<const std::uint8_t> payl
   if (close_sent_) return Error::connection_closed;
   if (sending_fragmented_) return Error::expected_continuation;
   const Opcode op = type == MessageType::text ? Opcode::text : Opcode::binary;
-  if (deflater_ && compress && payload.size() >= settings_.deflate.min_compress_size) {
-    scratch_.clear();
-    if (auto ec = deflater_->compress(payload, scratch_)) return ec;
-    append_frame(output_, role_, op, scratch_, true, true);
+  if (deflater_ && compress && payload.size() >= min_compress_size_) {
+    // Compressed output is built in a per-thread buffer, not one per codec
+    // (idle memory); it is copied into output_ at once, so none is shared.
+    thread_local std::vector<std::uint8_t> scratch;
+    scratch.clear();
+    if (auto ec = deflater_->compress(payload, scratch)) return ec;
+    append_frame(output_, role_, op, scratch, true, true);
   } else {
     append_frame(output_, role_, op, payload);
   }

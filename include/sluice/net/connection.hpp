@@ -92,7 +92,7 @@ struct ConnectionTimeouts {
 };
 
 /// What happens when a data frame does not fit the send queue's byte limit.
-enum class OverflowPolicy {
+enum class OverflowPolicy : std::uint8_t {
   close,      ///< drop what is queued and close with 4008 "slow consumer" (default)
   drop,       ///< refuse the frame; the caller marks the gap (send_shared returns dropped)
 };
@@ -137,7 +137,7 @@ class Connection : public std::enable_shared_from_this<Connection>,
                    private Deadlines::Entry,
                    private protocol::CodecHandler {
  public:
-  enum class State { connecting, handshaking, open, closing, closed };
+  enum class State : std::uint8_t { connecting, handshaking, open, closing, closed };
 
   /// Use Server or connect(); public only for std::make_shared.
   /// A TLS stream carries its context (AnyStream keeps it alive). `timeouts`
@@ -173,7 +173,7 @@ class Connection : public std::enable_shared_from_this<Connection>,
   const std::string& subprotocol() const noexcept { return subprotocol_; }
   bool deflate_enabled() const noexcept { return codec_ && codec_->deflate_enabled(); }
   /// Client: the server's handshake response head (valid after it arrived).
-  const protocol::ClientHandshake* client_handshake() const noexcept { return client_handshake_.get(); }
+  const protocol::ClientHandshake* client_handshake() const noexcept { return client_ ? client_->handshake.get() : nullptr; }
   /// Server: the request target (path and query) of the upgrade request.
   const std::string& request_target() const noexcept { return request_target_; }
   std::string remote_address() const;  ///< "ip:port"
@@ -254,17 +254,22 @@ class Connection : public std::enable_shared_from_this<Connection>,
   // loop's Readiness set (stream_'s socket is released); -1 otherwise.
   int raw_fd_ = -1;
   protocol::Role role_;
-  ConnectionHandler* handler_ = nullptr;
   bool owns_handler_ = false;  // set_callbacks()' adapter, deleted with the connection
-  std::unique_ptr<ConnectionTimeouts> client_timeouts_;  // a server's are in server_config_
   State state_ = State::connecting;
   DeadlineAction deadline_action_ = DeadlineAction::finish_timed_out;
+  ConnectionHandler* handler_ = nullptr;
 
   std::shared_ptr<const ServerConnectionConfig> server_config_;
   std::unique_ptr<HttpRequestReader> http_reader_;  // server, until the upgrade
-  bool http_busy_ = false;                         // a request is with the handler
-  std::unique_ptr<protocol::ClientHandshake> client_handshake_;
-  std::unique_ptr<protocol::CodecSettings> client_codec_settings_;
+  // What only a client connection needs (a server's timeouts and codec
+  // settings are in server_config_, shared by all its connections).
+  struct ClientSide {
+    ConnectionTimeouts timeouts;
+    protocol::CodecSettings codec;
+    std::unique_ptr<protocol::ClientHandshake> handshake;
+    std::uint16_t http_status = 0;  // of a rejected handshake
+  };
+  std::unique_ptr<ClientSide> client_;
   std::optional<protocol::Codec> codec_;
   std::string subprotocol_;
   std::string request_target_;
@@ -280,13 +285,13 @@ class Connection : public std::enable_shared_from_this<Connection>,
   bool drain_wanted_ = false;               // on_drained is owed
   bool received_since_tick_ = false;        // keepalive: the peer showed life since the last tick
   bool awaiting_pong_ = false;
-  std::chrono::steady_clock::time_point last_message_at_;
   bool shut_down_send_ = false;
   bool over_capacity_ = false;
   bool finished_ = false;
-  bool was_open_ = false;          // the WebSocket handshake completed
-  std::uint16_t http_status_ = 0;  // client: the status of a rejected handshake
-  std::error_code close_error_;    // what ended the connection (CloseInfo::error)
+  bool was_open_ = false;                   // the WebSocket handshake completed
+  bool http_busy_ = false;                  // a request is with the handler
+  std::chrono::steady_clock::time_point last_message_at_;
+  std::error_code close_error_;             // what ended the connection (CloseInfo::error)
 };
 
 /// Connects to a ws:// or wss:// URL. The connection reports success through

@@ -59,7 +59,7 @@ class CodecHandler {
   virtual void on_close(std::uint16_t /*code*/, std::string_view /*reason*/) {}
 };
 
-enum class CodecState {
+enum class CodecState : std::uint8_t {
   open,     ///< messages flow both ways
   closing,  ///< we sent a close frame and wait for the peer's
   closed,   ///< the close handshake completed, or the connection failed
@@ -136,22 +136,33 @@ class Codec {
   std::error_code append_message_bytes(std::span<const std::uint8_t> chunk, bool last_chunk);
   void queue_close(std::uint16_t code, std::string_view reason);
 
+  // Packed (idle memory: every open connection has a codec). Of the
+  // settings only what is used after construction is kept.
+  std::size_t max_frame_size_;
+  std::size_t max_message_size_;
+  std::uint32_t min_compress_size_;
+  bool auto_pong_;
   Role role_;
-  CodecSettings settings_;
   CodecState state_ = CodecState::open;
 
   // Frame being received.
   std::array<std::uint8_t, kMaxFrameHeaderSize> header_buf_{};
-  std::size_t header_have_ = 0;   // bytes of a partial header in header_buf_
+  std::uint8_t header_have_ = 0;  // bytes of a partial header in header_buf_
+  std::uint8_t mask_phase_ = 0;
   bool in_frame_ = false;         // header done, payload pending
-  FrameHeader frame_;
-  std::uint64_t frame_remaining_ = 0;
-  std::size_t mask_phase_ = 0;
 
   // Message being received (possibly fragmented, possibly compressed).
   bool in_message_ = false;
   MessageType message_type_ = MessageType::binary;
   bool message_compressed_ = false;
+
+  bool close_sent_ = false;
+  bool close_received_ = false;
+  bool sending_fragmented_ = false;
+  std::uint16_t peer_close_code_ = 1006;  // (fills the 8 bytes after header_buf_)
+
+  FrameHeader frame_;
+  std::uint64_t frame_remaining_ = 0;
   std::vector<std::uint8_t> message_;
   Utf8Validator utf8_;
 
@@ -159,15 +170,10 @@ class Codec {
 
   std::unique_ptr<MessageDeflater> deflater_;
   std::unique_ptr<MessageInflater> inflater_;
-  std::vector<std::uint8_t> scratch_;  // compressed output being built
 
   std::vector<std::uint8_t> output_;
   std::size_t output_start_ = 0;
 
-  bool close_sent_ = false;
-  bool close_received_ = false;
-  bool sending_fragmented_ = false;
-  std::uint16_t peer_close_code_ = 1006;
   std::string peer_close_reason_;
   std::error_code failure_;
 };

@@ -33,6 +33,7 @@ constexpr bool is_known_opcode(std::uint8_t op) noexcept {
 }
 
 struct FrameHeader {
+  std::uint64_t payload_length = 0;
   bool fin = true;
   bool rsv1 = false;  // "compressed" under permessage-deflate
   bool rsv2 = false;
@@ -40,7 +41,6 @@ struct FrameHeader {
   std::uint8_t opcode = 0;  // raw, so that reserved opcodes can be reported
   bool masked = false;
   MaskKey mask{};
-  std::uint64_t payload_length = 0;
   bool minimal_length = true;  // false if the length used a longer form than needed
 };
 
