@@ -23,7 +23,6 @@ void Deadlines::shutdown() {
     lane->head = lane->tail = nullptr;
   }
   armed_ = 0;
-  boost::system::error_code ignored;
   timer_.cancel();
 }
 
