@@ -544,20 +544,27 @@ std::error_code Connection::send_fragment(protocol::MessageType type, std::span<
 }
 
 SendStatus Connection::send_shared(const std::shared_ptr<const std::string>& frame) {
+  return send_shared_all({&frame, 1});
+}
+
+SendStatus Connection::send_shared_all(std::span<const std::shared_ptr<const std::string>> frames) {
   if (!codec_ || finished_ || codec_->close_sent()) return SendStatus::closed;
   take_codec_output();  // keep order with anything the codec queued before
   if (finished_ || codec_->close_sent()) return SendStatus::closed;
-  if (!queue_.accepts(frame->size()) && !stream_.is_tls() && !awaiting_writable_) {
+  std::size_t bytes = 0;
+  for (const auto& frame : frames) bytes += frame->size();
+  if (!queue_.accepts(bytes) && !stream_.is_tls() && !awaiting_writable_) {
     // Full before this turn's write: hand what is queued to the kernel first
     // (a big delivery batch is not a slow consumer while the socket takes it).
     start_write();
     if (finished_ || codec_->close_sent()) return SendStatus::closed;
   }
-  if (queue_.push(OutChunk::shared(frame)) == SendQueue::Result::over_limit) {
+  if (!queue_.accepts(bytes)) {
     if (overflow_ == OverflowPolicy::drop) return SendStatus::dropped;
     close_slow_consumer();
     return SendStatus::closed;
   }
+  for (const auto& frame : frames) queue_.push_unbounded(OutChunk::shared(frame));  // accepted as a whole
   schedule_write();
   return SendStatus::queued;
 }

@@ -35,7 +35,7 @@ Deadlines::Lane& Deadlines::lane_for(std::chrono::milliseconds duration) {
 }
 
 void Deadlines::arm(Entry& entry, std::chrono::milliseconds after) {
-  cancel(entry);
+  unlink(entry);  // (not cancel(): the shared wait stays, this entry is re-armed at once)
   Lane& lane = lane_for(after);
   entry.at_ = Clock::now() + after;
   entry.lane_ = &lane;
@@ -53,6 +53,19 @@ void Deadlines::arm(Entry& entry, std::chrono::milliseconds after) {
 }
 
 void Deadlines::cancel(Entry& entry) noexcept {
+  Lane* lane = entry.lane_;
+  if (!lane) return;
+  unlink(entry);
+  Deadlines& owner = *lane->owner;
+  if (owner.armed_ == 0 && owner.waiting_) {
+    // Nothing left to wait for: no pending wait keeps io_context::run() going
+    // (a client that runs its loop to completion returns when it closed).
+    owner.waiting_ = false;
+    owner.timer_.cancel();
+  }
+}
+
+void Deadlines::unlink(Entry& entry) noexcept {
   Lane* lane = entry.lane_;
   if (!lane) return;
   if (entry.prev_) {

@@ -239,6 +239,7 @@ std::error_code Codec::send(MessageType type, std::span<const std::uint8_t> payl
     scratch.clear();
     if (auto ec = deflater_->compress(payload, scratch)) return ec;
     append_frame(output_, role_, op, scratch, true, true);
+    if (scratch.capacity() > 1024 * 1024) scratch = {};  // a big message's buffer is not kept per thread
   } else {
     append_frame(output_, role_, op, payload);
   }

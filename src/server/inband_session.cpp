@@ -431,7 +431,12 @@ void InbandSession::deliver(const broker::EventPtr& event) {
 
 void InbandSession::deliver_run(broker::EventRun& run) {
   if (!connection_) return;
-  if (replay_ || gap_ > 0 || (stream_ && stream_->filter)) {
+  // One by one: when events may be held, filtered or preceded by a marker,
+  // or when the run does not fit the queue's room as a whole (the policy then
+  // applies per event, as for events that came alone).
+  const std::size_t limit = connection_->send_queue_limit();
+  const std::size_t queued = connection_->queued_bytes();
+  if (replay_ || gap_ > 0 || (stream_ && stream_->filter) || queued > limit || run.bytes() > limit - queued) {
     for (const auto& event : run.events()) deliver(event);
     return;
   }
@@ -455,11 +460,12 @@ void InbandSession::deliver_now(const broker::EventPtr& event) {
   }
   if (gap_ > 0) {
     // Drop policy: the next event the client gets is preceded by the count it
-    // missed. Marker and event are queued as one chunk: both go or neither
-    // (a marker queued alone, its event dropped, would need a second marker).
-    auto marked = std::make_shared<std::string>(*text_frame("{\"type\":\"gap\",\"dropped\":" + std::to_string(gap_) + "}"));
-    *marked += *event->frame;
-    if (connection_->send_shared(std::move(marked)) == net::SendStatus::dropped) {
+    // missed. Marker and event go together or not at all (a marker queued
+    // alone, its event dropped, would need a second marker); the event's
+    // frame stays the shared one.
+    const std::shared_ptr<const std::string> marked[] = {
+        text_frame("{\"type\":\"gap\",\"dropped\":" + std::to_string(gap_) + "}"), event->frame};
+    if (connection_->send_shared_all(marked) == net::SendStatus::dropped) {
       ++gap_;
       return;
     }

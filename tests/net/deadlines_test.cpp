@@ -82,6 +82,24 @@ TEST(NetDeadlines, RearmReplacesAndCancelPreventsFiring) {
   EXPECT_GE(moved.late_by, Clock::duration::zero());
 }
 
+TEST(NetDeadlines, CancellingTheLastEntryLeavesNoWorkSoRunReturns) {
+  boost::asio::io_context io;
+  auto& deadlines = Deadlines::of(io);
+  std::vector<int> fired;
+  Probe a, b;
+  a.fired = b.fired = &fired;
+  arm(deadlines, a, 1h);
+  arm(deadlines, b, 2h);
+  arm(deadlines, b, 3h);  // re-arming keeps the wait
+  Deadlines::cancel(a);
+  Deadlines::cancel(b);
+  // A client that ran its loop to completion must get run() back when its
+  // connection closed, not when a cancelled timeout would have passed.
+  io.run_for(10s);
+  EXPECT_TRUE(io.stopped()) << "a pending wait outlived every entry";
+  EXPECT_TRUE(fired.empty());
+}
+
 TEST(NetDeadlines, AnEntryMayRearmItselfAndOthersFromItsCallback) {
   boost::asio::io_context io;
   auto& deadlines = Deadlines::of(io);

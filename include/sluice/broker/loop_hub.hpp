@@ -23,16 +23,18 @@ namespace sluice::broker {
 /// Not thread-safe; lives for one LoopHub::deliver_batch() call.
 class EventRun {
  public:
-  explicit EventRun(std::span<const EventPtr> events) noexcept : events_(events) {}
+  explicit EventRun(std::span<const EventPtr> events) noexcept : events_(events) {
+    for (const auto& event : events_) bytes_ += event->frame->size();
+  }
   std::span<const EventPtr> events() const noexcept { return events_; }
+  /// The size of the joined frames.
+  std::size_t bytes() const noexcept { return bytes_; }
   /// The events' frames back to back, built on the first call and shared by
   /// every later caller.
   const std::shared_ptr<const std::string>& joined_frames() {
     if (!joined_) {
-      std::size_t bytes = 0;
-      for (const auto& event : events_) bytes += event->frame->size();
       std::string joined;
-      joined.reserve(bytes);
+      joined.reserve(bytes_);
       for (const auto& event : events_) joined += *event->frame;
       joined_ = std::make_shared<const std::string>(std::move(joined));
     }
@@ -41,6 +43,7 @@ class EventRun {
 
  private:
   std::span<const EventPtr> events_;
+  std::size_t bytes_ = 0;
   std::shared_ptr<const std::string> joined_;
 };
 

@@ -155,6 +155,10 @@ class Connection : public std::enable_shared_from_this<Connection>,
   /// the queue is full under OverflowPolicy::drop, closed when the connection
   /// is closing or was just closed as a slow consumer.
   SendStatus send_shared(const std::shared_ptr<const std::string>& frame);
+  /// Queues `frames` in order, all or none (e.g. a gap marker and the event
+  /// it announces): under OverflowPolicy::drop none is queued unless the
+  /// queue takes them all.
+  SendStatus send_shared_all(std::span<const std::shared_ptr<const std::string>> frames);
   std::error_code send_text(std::string_view text);
   std::error_code send_fragment(protocol::MessageType type, std::span<const std::uint8_t> payload,
                                 bool first, bool fin);

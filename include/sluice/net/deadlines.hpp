@@ -83,6 +83,7 @@ class Deadlines : public boost::asio::io_context::service {
   Lane& lane_for(std::chrono::milliseconds duration);
   void schedule(Clock::time_point at);
   void expire();
+  static void unlink(Entry& entry) noexcept;  // cancel() without stopping the shared wait
   Entry* earliest() const noexcept;
 
   boost::asio::steady_timer timer_;

@@ -72,9 +72,9 @@ class SluiceServer final : private InbandSession::Owner {
     bool request_busy = false;
     bool log_held = false;  // this loop holds the log writer's wake-up until its turn ends
     broker::LoopHub hub;
+    std::unique_ptr<InbandSession::Context> session_context;  // set in start(); outlives the sessions
     std::unordered_map<std::uint64_t, std::shared_ptr<InbandSession>> sessions;
     std::uint64_t next_id = 0;
-    std::unique_ptr<InbandSession::Context> session_context;  // set in start()
   };
 
   // InbandSession::Owner

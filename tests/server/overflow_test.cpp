@@ -1,8 +1,14 @@
-// The drop-and-mark-gap overflow policy (SPEC §3 delivery and backpressure):
-// a subscriber whose queue is full misses events, never silently: the next
-// event it gets is preceded by {"type":"gap","dropped":N} with N exactly the
-// events it missed, whether events were delivered one by one or as a run.
+// The overflow policies (SPEC §3 delivery and backpressure), with publishes
+// that reach a loop in big batches (delivered as runs of one topic):
+// - drop-and-mark-gap: a subscriber whose queue is full misses events, never
+//   silently: the next event it gets is preceded by {"type":"gap","dropped":N}
+//   with N exactly the events it missed;
+// - close (default): a subscriber that does not read is closed with 4008 once
+//   its queue is full; a run bigger than the queue's room is no way around it.
 #include <gtest/gtest.h>
+
+#include <sys/socket.h>
+#include <sys/time.h>
 
 #include <condition_variable>
 #include <mutex>
@@ -22,6 +28,9 @@ struct BlockingReader : protocol::CodecHandler {
   bool closed = false;
 
   explicit BlockingReader(RawWsPeer& p) : peer(p) {
+    // Bounded: a read that would wait longer fails the test instead of hanging it.
+    timeval bound{30, 0};
+    ::setsockopt(peer.socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &bound, sizeof bound);
     std::string leftover(asio::buffers_begin(peer.head.data()), asio::buffers_end(peer.head.data()));
     leftover.erase(0, leftover.find("\r\n\r\n") + 4);
     feed(std::vector<std::uint8_t>(leftover.begin(), leftover.end()));
@@ -42,15 +51,26 @@ struct BlockingReader : protocol::CodecHandler {
   template <class Done>
   bool read_until(Done done) {
     std::array<std::uint8_t, 65536> chunk;
-    boost::system::error_code ec;
     while (!done() && !closed) {
-      const std::size_t n = peer.socket.read_some(asio::buffer(chunk), ec);
-      if (ec) return done();
-      feed(std::vector<std::uint8_t>(chunk.begin(), chunk.begin() + static_cast<std::ptrdiff_t>(n)));
+      // recv() itself, not Asio's blocking read (which polls on past SO_RCVTIMEO).
+      const ssize_t n = ::recv(peer.socket.native_handle(), chunk.data(), chunk.size(), 0);
+      if (n <= 0) return done();
+      feed(std::vector<std::uint8_t>(chunk.begin(), chunk.begin() + n));
     }
     return done();
   }
 };
+
+// Publishes `count` events of `payload` to "firehose" from a /v1/ws client
+// that writes them all in one go: the server reads many per loop turn.
+void publish_pipelined(RawWsPeer& publisher, const std::string& payload, int count) {
+  protocol::Codec codec(protocol::Role::client);
+  for (int i = 0; i < count; ++i) {
+    ASSERT_FALSE(codec.send_text(R"({"op":"publish","id":)" + std::to_string(i) + R"(,"topic":"firehose","data":)" +
+                                 payload + "}"));
+  }
+  asio::write(publisher.socket, asio::buffer(codec.pending_output().data(), codec.pending_output().size()));
+}
 
 TEST(ServerOverflowDrop, EveryMissedEventIsCountedInAGapMarkerBeforeTheNextEvent) {
   auto settings = test_settings();
@@ -71,13 +91,7 @@ TEST(ServerOverflowDrop, EveryMissedEventIsCountedInAGapMarkerBeforeTheNextEvent
   const std::string payload = "\"" + std::string(16 * 1024, 'q') + "\"";
   constexpr int kEvents = 600;
   RawWsPeer publisher(server.server->port());
-  protocol::Codec publisher_codec(protocol::Role::client);
-  for (int i = 0; i < kEvents; ++i) {
-    ASSERT_FALSE(publisher_codec.send_text(R"({"op":"publish","id":)" + std::to_string(i) +
-                                           R"(,"topic":"firehose","data":)" + payload + "}"));
-  }
-  asio::write(publisher.socket,
-              asio::buffer(publisher_codec.pending_output().data(), publisher_codec.pending_output().size()));
+  publish_pipelined(publisher, payload, kEvents);
   ASSERT_TRUE(eventually([&] { return server.server->broker().published() >= kEvents; }));
 
   // Now the peer reads; small "end" events follow until one gets through
@@ -133,6 +147,33 @@ TEST(ServerOverflowDrop, EveryMissedEventIsCountedInAGapMarkerBeforeTheNextEvent
   EXPECT_GT(dropped_total, 0) << "the queue never overflowed: the test did not test the policy";
   EXPECT_GT(events, 1u);
   EXPECT_GE(last_offset, kEvents + 1);  // the "end" event came after all the others
+}
+
+TEST(ServerOverflowClose, ANonReaderIsClosedWith4008EvenWhenEventsComeInRuns) {
+  auto settings = test_settings();
+  settings.threads = 1;
+  settings.send_queue_limit = 64 * 1024;
+  settings.close_timeout = 120s;  // the peer reads only at the end: the close frame must still be there
+  TestServer server(settings);
+
+  RawWsPeer peer(server.server->port(), 4096);
+  BlockingReader reader(peer);
+  reader.send_text(R"({"op":"subscribe","id":1,"topic":"firehose"})");
+  ASSERT_TRUE(reader.read_until([&] { return !reader.messages.empty(); }));
+
+  const std::string payload = "\"" + std::string(16 * 1024, 'q') + "\"";
+  constexpr int kEvents = 600;  // ~10 MiB: 150 times the queue limit
+  RawWsPeer publisher(server.server->port());
+  publish_pipelined(publisher, payload, kEvents);
+  ASSERT_TRUE(eventually([&] { return server.server->broker().published() >= kEvents; }));
+
+  ASSERT_TRUE(reader.read_until([&] { return false; }) || reader.closed);
+  EXPECT_TRUE(reader.closed);
+  EXPECT_EQ(reader.codec.peer_close_code(), 4008);
+  std::size_t events = 0;
+  for (const auto& m : reader.messages) events += m.at("type") == "event";
+  // What reached the peer is what fit its queue and socket buffers, not the flood.
+  EXPECT_LT(events, static_cast<std::size_t>(kEvents) / 2);
 }
 
 }  // namespace
