@@ -587,6 +587,10 @@ void Connection::notify_when_drained() {
     drain_wanted_ = true;
     return;
   }
+  post_on_drained();
+}
+
+void Connection::post_on_drained() {
   asio::post(stream_.get_executor(), [self = shared_from_this()] {
     if (!self->finished_ && self->handler_) self->handler_->on_drained(*self);
   });
@@ -627,7 +631,7 @@ void Connection::schedule_write() {
   // batch) goes out in one gather write.
   if (handling_input_ || write_posted_) return;
   write_posted_ = true;
-  asio::use_service<WriteBatch>(stream_.get_executor().context()).add(shared_from_this());
+  asio::use_service<WriteBatch>(loop()).add(shared_from_this());
 }
 
 void Connection::run_scheduled_write() {
@@ -690,10 +694,7 @@ void Connection::start_tls_write() {
 void Connection::after_write() {
   if (drain_wanted_ && queue_.bytes() <= queue_.limit() / 2) {
     drain_wanted_ = false;
-    // Posted: on_drained may queue more, and this runs inside a write.
-    asio::post(stream_.get_executor(), [self = shared_from_this()] {
-      if (!self->finished_ && self->handler_) self->handler_->on_drained(*self);
-    });
+    post_on_drained();  // posted: on_drained may queue more, and this runs inside a write
   }
   if (!queue_.empty()) return;
   // Nothing left to write.

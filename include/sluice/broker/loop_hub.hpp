@@ -71,12 +71,7 @@ class LoopHub {
 
   /// Delivers `event` once to every local subscriber with a matching pattern.
   void deliver(const EventPtr& event) {
-    const std::uint64_t delivery = ++deliveries_;
-    trie_.match(event->topic, [&](Subscriber* s) {
-      if (s->last_delivery_ == delivery) return;  // matched by two of its patterns
-      s->last_delivery_ = delivery;
-      s->deliver(event);
-    });
+    each_subscriber_once(event->topic, [&](Subscriber* s) { s->deliver(event); });
   }
 
   /// Delivers `events` in order: consecutive events of one topic as one run
@@ -91,12 +86,7 @@ class LoopHub {
         deliver(events[begin]);
       } else {
         EventRun run(events.subspan(begin, end - begin));
-        const std::uint64_t delivery = ++deliveries_;
-        trie_.match(topic, [&](Subscriber* s) {
-          if (s->last_delivery_ == delivery) return;
-          s->last_delivery_ = delivery;
-          s->deliver_run(run);
-        });
+        each_subscriber_once(topic, [&](Subscriber* s) { s->deliver_run(run); });
       }
       begin = end;
     }
@@ -111,6 +101,18 @@ class LoopHub {
   std::size_t subscription_count() const noexcept { return trie_.size(); }
 
  private:
+  /// Calls fn(subscriber) once for each subscriber with a pattern matching
+  /// `topic`, even when several of its patterns match.
+  template <class Fn>
+  void each_subscriber_once(std::string_view topic, Fn&& fn) {
+    const std::uint64_t delivery = ++deliveries_;
+    trie_.match(topic, [&](Subscriber* s) {
+      if (s->last_delivery_ == delivery) return;  // matched by two of its patterns
+      s->last_delivery_ = delivery;
+      fn(s);
+    });
+  }
+
   TopicTrie<Subscriber*> trie_;
   std::uint64_t deliveries_ = 0;
 };

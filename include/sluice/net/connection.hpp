@@ -244,6 +244,7 @@ class Connection : public std::enable_shared_from_this<Connection>,
   void arm_timer(std::chrono::milliseconds timeout, DeadlineAction action);
   void on_deadline() override;
   CloseInfo close_info() const;
+  void post_on_drained();
   const ConnectionTimeouts& timeouts() const noexcept;
   asio::io_context& loop() { return stream_.get_executor().context(); }
   void arm_keepalive();
