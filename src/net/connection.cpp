@@ -248,6 +248,11 @@ void Connection::start_client(const WsUrl& url, ClientOptions options) {
   client_->timeouts = options.timeouts;
   client_->codec = options.codec;
   client_->handshake = std::make_unique<protocol::ClientHandshake>(std::move(options.handshake));
+  if (const auto bad = client_->handshake->error()) {
+    // Nothing is sent; reported like any failure before the open, from the loop.
+    asio::post(stream_.get_executor(), [self = shared_from_this(), bad] { self->finish(bad); });
+    return;
+  }
   queue_.set_limit(options.send_queue_limit);
   arm_timer(timeouts().connect, DeadlineAction::finish_timed_out);
 

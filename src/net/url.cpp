@@ -18,6 +18,11 @@ std::string WsUrl::host_header() const {
 
 std::optional<WsUrl> parse_ws_url(std::string_view url) {
   WsUrl out;
+  // Spaces and control bytes have no place in a URL; in the request line
+  // they would split it (CR/LF: header injection).
+  for (const char c : url) {
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return std::nullopt;
+  }
   if (url.starts_with("ws://")) {
     url.remove_prefix(5);
   } else if (url.starts_with("wss://")) {

@@ -48,6 +48,9 @@ class ProtocolCategory final : public std::error_category {
       case Error::bad_accept_key: return "wrong Sec-WebSocket-Accept in the response";
       case Error::unexpected_extension: return "server accepted an extension that was not offered";
       case Error::unexpected_subprotocol: return "server selected a subprotocol that was not offered";
+      case Error::bad_request_option:
+        return "a handshake option (host, target, origin, subprotocol or header) has a CR, LF or NUL, "
+               "or a header name that is not a token";
     }
     return "unknown websocket error";
   }

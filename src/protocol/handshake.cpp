@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstdint>
 #include <iterator>
 #include <limits>
@@ -402,11 +403,30 @@ std::string_view ServerHandshake::leftover() const noexcept {
   return std::string_view(buffer_).substr(head_size_);
 }
 
+bool is_http_token(std::string_view text) noexcept {
+  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+  });
+}
+
+std::error_code check_request_options(const ClientHandshakeOptions& options) {
+  auto breaks_line = [](std::string_view v) { return v.find_first_of(std::string_view("\r\n\0", 3)) != v.npos; };
+  bool bad = breaks_line(options.host) || breaks_line(options.target) || breaks_line(options.origin) ||
+             options.target.find(' ') != std::string::npos;
+  for (const auto& protocol : options.subprotocols) bad = bad || !is_http_token(protocol);
+  for (const auto& [name, value] : options.headers) bad = bad || !is_http_token(name) || breaks_line(value);
+  return bad ? make_error_code(Error::bad_request_option) : std::error_code();
+}
+
 ClientHandshake::ClientHandshake(ClientHandshakeOptions options)
-    : options_(std::move(options)),
-      key_(generate_websocket_key()),
-      request_(build_request(options_, key_)) {
+    : options_(std::move(options)), key_(generate_websocket_key()) {
   parser_.header_limit(beast_header_limit(options_.max_header_bytes));
+  if (auto error = check_request_options(options_)) {
+    error_ = error;
+    status_ = HandshakeStatus::rejected;
+    return;
+  }
+  request_ = build_request(options_, key_);
 }
 
 HandshakeStatus ClientHandshake::feed(std::span<const char> data) {

@@ -41,6 +41,10 @@ TEST(ClientRules, OptionsValidation) {
   EXPECT_NE(bad([](ClientOptions& o) { o.headers.emplace_back("Bad Name", "x"); }), "");
   EXPECT_NE(bad([](ClientOptions& o) { o.headers.emplace_back("X", "a\r\nInjected: 1"); }), "");
   EXPECT_NE(bad([](ClientOptions& o) { o.subprotocols.push_back("a,b"); }), "");
+  EXPECT_NE(bad([](ClientOptions& o) { o.headers.emplace_back("X(1)", "x"); }), "");  // not a token
+  EXPECT_NE(bad([](ClientOptions& o) { o.headers.emplace_back("X", std::string("a\0b", 3)); }), "");
+  EXPECT_NE(bad([](ClientOptions& o) { o.origin = "https://a\r\nX: 1"; }), "");
+  EXPECT_EQ(bad([](ClientOptions& o) { o.headers.emplace_back("X-Trace_1", "a b: c"); }), "");
   // The constructor turns a bad value into a clear exception, never a crash.
   EXPECT_THROW(Client("http://example.com"), std::invalid_argument);
   EXPECT_THROW(Client("ws://"), std::invalid_argument);

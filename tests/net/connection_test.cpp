@@ -219,6 +219,25 @@ TEST(NetConnection, ConnectionRefusedIsReported) {
   EXPECT_EQ(closed.error, std::errc::connection_refused) << closed.error.message();
 }
 
+TEST(NetConnection, HandshakeOptionWithLineBreakFailsBeforeConnecting) {
+  asio::io_context io;
+  EchoServer echo(io);
+  net::ClientOptions client;
+  client.handshake.headers = {{"X-Ok", "v\r\nX-Injected: 1"}};
+  net::CloseInfo closed;
+  int closed_calls = 0;
+  net::ConnectionCallbacks callbacks;
+  callbacks.on_closed = [&](net::Connection&, const net::CloseInfo& info) {
+    ++closed_calls;
+    closed = info;
+  };
+  net::connect(io, echo.url(), client, callbacks);
+  ASSERT_TRUE(run_until(io, [&] { return closed_calls == 1; }));
+  EXPECT_FALSE(closed.was_open);
+  EXPECT_EQ(closed.error, Error::bad_request_option) << closed.error.message();
+  EXPECT_EQ(closed_calls, 1);
+}
+
 TEST(NetConnection, AbortInsideCallbackStopsFurtherCallbacks) {
   asio::io_context io;
   EchoServer echo(io);
@@ -415,6 +434,11 @@ TEST(NetConnection, ParsesWsUrls) {
   EXPECT_FALSE(net::parse_ws_url("ws://h:0/"));
   EXPECT_FALSE(net::parse_ws_url("ws://h:70000/"));
   EXPECT_FALSE(net::parse_ws_url("ws://user@h/"));
+  // A space or control byte would split the request line (CR/LF: header injection).
+  EXPECT_FALSE(net::parse_ws_url("ws://h/a\r\nX-Injected: 1"));
+  EXPECT_FALSE(net::parse_ws_url("ws://h/a b"));
+  EXPECT_FALSE(net::parse_ws_url("ws://h\n/"));
+  EXPECT_FALSE(net::parse_ws_url(std::string_view("ws://h/\0", 8)));
 }
 
 }  // namespace

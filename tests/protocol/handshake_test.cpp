@@ -732,6 +732,39 @@ TEST(HandshakeClient, MinimalRequestHasNoOptionalHeaders) {
   EXPECT_NE(ClientHandshake(options).key(), client.key());
 }
 
+// A value with CR/LF would inject headers (or a second request): the
+// handshake refuses it before any byte exists to be sent.
+TEST(HandshakeClient, OptionsThatWouldBreakTheHeadAreRefused) {
+  auto with = [](auto change) {
+    ClientHandshakeOptions options;
+    options.host = "h";
+    change(options);
+    return options;
+  };
+  const ClientHandshakeOptions bad[] = {
+      with([](auto& o) { o.host = "h\r\nX-Injected: 1"; }),
+      with([](auto& o) { o.target = "/a\nX: 1"; }),
+      with([](auto& o) { o.target = "/a HTTP/1.0"; }),
+      with([](auto& o) { o.origin = std::string("o\0", 2); }),
+      with([](auto& o) { o.subprotocols = {"chat\r\n"}; }),
+      with([](auto& o) { o.subprotocols = {"a,b"}; }),
+      with([](auto& o) { o.headers = {{"X-Ok", "v\r\nX-Injected: 1"}}; }),
+      with([](auto& o) { o.headers = {{"Bad Name", "v"}}; }),
+      with([](auto& o) { o.headers = {{"", "v"}}; }),
+  };
+  for (const auto& options : bad) {
+    EXPECT_EQ(check_request_options(options), make_error_code(Error::bad_request_option));
+    ClientHandshake client(options);
+    EXPECT_EQ(client.error(), make_error_code(Error::bad_request_option));
+    EXPECT_TRUE(client.request().empty());
+    const std::string response = "HTTP/1.1 101 Switching Protocols\r\n\r\n";
+    EXPECT_EQ(client.feed(response), HandshakeStatus::rejected);
+  }
+  const auto fine = with([](auto& o) { o.headers = {{"X-Trace_1", "a b: c"}}; o.subprotocols = {"v1.chat"}; });
+  EXPECT_FALSE(check_request_options(fine));
+  EXPECT_FALSE(ClientHandshake(fine).request().empty());
+}
+
 TEST(HandshakeClient, DeflateOfferCarriesEveryOption) {
   ClientHandshakeOptions options;
   options.host = "h";

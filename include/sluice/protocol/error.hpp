@@ -53,6 +53,8 @@ enum class Error {
   bad_accept_key,             // Sec-WebSocket-Accept does not match the key
   unexpected_extension,       // an extension or parameter the client did not offer
   unexpected_subprotocol,     // a subprotocol the client did not offer
+  // --- handshake (client side: its own options, before anything is sent) ---
+  bad_request_option,         // host, target, origin, subprotocol or header with CR, LF or NUL
 };
 
 /// The error category named "sluice.websocket". Thread-safe, a static singleton.

@@ -106,9 +106,18 @@ struct ClientHandshakeOptions {
   std::size_t max_header_bytes = 16384;  ///< largest response head accepted
 };
 
+/// True for an HTTP token (RFC 9110 §5.6.2): a valid header name or subprotocol. Pure.
+bool is_http_token(std::string_view text) noexcept;
+
+/// Error::bad_request_option when a value would break the request head (CR,
+/// LF or NUL: header injection) or a header name is not an HTTP token; else {}.
+std::error_code check_request_options(const ClientHandshakeOptions& options);
+
 /// Builds the request (with a fresh random key) and validates the response.
 class ClientHandshake {
  public:
+  /// Options that fail check_request_options() give a handshake that is
+  /// rejected from the start: error() says why and request() is empty.
   explicit ClientHandshake(ClientHandshakeOptions options);
 
   /// The request bytes to write. Stable for the object's lifetime.
