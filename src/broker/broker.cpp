@@ -56,14 +56,16 @@ void Broker::mark_moved(Shard& shard, const std::string& topic, TopicState& stat
 
 // "evt_" + the process prefix + 16 hex digits of a counter (by hand: snprintf
 // showed in publish profiles).
-std::string Broker::next_id() {
+std::string_view Broker::next_id(IdBuffer& buffer) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::uint64_t n = id_counter_.fetch_add(1, std::memory_order_relaxed);
-  std::string id;
-  id.reserve(4 + id_prefix_.size() + 16);
-  id.append("evt_").append(id_prefix_).append(16, '0');
-  for (std::size_t i = id.size(); n != 0; n >>= 4) id[--i] = kHex[n & 15];
-  return id;
+  const std::size_t size = 4 + id_prefix_.size() + 16;
+  char* out = buffer.data();
+  std::copy_n("evt_", 4, out);
+  std::copy(id_prefix_.begin(), id_prefix_.end(), out + 4);
+  std::fill_n(out + 4 + id_prefix_.size(), 16, '0');
+  for (std::size_t i = size; n != 0; n >>= 4) out[--i] = kHex[n & 15];
+  return {out, size};
 }
 
 std::optional<std::uint64_t> Broker::id_sequence(std::string_view id) const {
@@ -81,11 +83,12 @@ std::optional<std::uint64_t> Broker::id_sequence(std::string_view id) const {
 }
 
 void Broker::publish_async(PublishRequest request, Published done) {
-  Event fields;
-  fields.id = next_id();
-  fields.type = std::move(request.type);
-  fields.key = std::move(request.key);
-  fields.data = std::move(request.data);
+  IdBuffer id;
+  EventFields fields;
+  fields.id = next_id(id);
+  fields.type = request.type;
+  fields.key = request.key;
+  fields.data = request.data;
   fields.time_ms = unix_time_ms();
   Shard& shard = shards_[std::hash<std::string>{}(request.topic) % kShards];
   std::unique_lock lock(shard.mutex);
@@ -96,8 +99,8 @@ void Broker::publish_async(PublishRequest request, Published done) {
   }
   fields.offset = it->second.next_offset++;
   fields.epoch = it->second.epoch;
-  fields.topic = std::move(request.topic);
-  auto event = make_event(std::move(fields));
+  fields.topic = it->first;
+  auto event = make_event(fields);
   if (!log_) {
     commit(shard, event);
     lock.unlock();
@@ -164,7 +167,7 @@ void Broker::restore(const std::vector<store::TopicPosition>& positions,
     auto [it, inserted] = shard.topics.try_emplace(e.topic);
     TopicState& state = it->second;
     if (inserted) state.limits = history_.limits_for(it->first);
-    auto event = make_event(Event{e.id, e.topic, e.offset, e.epoch, e.type, e.key, e.time_ms, e.data, {}, {}, {}});
+    auto event = make_event({e.id, e.topic, e.offset, e.epoch, e.type, e.key, e.time_ms, e.data});
     state.history_bytes += event->frame->size();
     state.history.push_back(std::move(event));
     if (state.epoch.empty()) state.epoch = e.epoch;

@@ -18,16 +18,18 @@ namespace {
 // Appends `s` as a JSON string literal (topics and keys are user input).
 // Text with nothing to escape is copied as is; anything else goes through
 // Boost.JSON, so the output is byte for byte what serialize() writes.
-void append_quoted(std::string& out, std::string_view s) {
+// Returns true when `s` went in as is (the text between the quotes is `s`).
+bool append_quoted(std::string& out, std::string_view s) {
   for (const char c : s) {
     if (static_cast<unsigned char>(c) < 0x20 || c == '"' || c == '\\') {
       out += boost::json::serialize(boost::json::string(s));
-      return;
+      return false;
     }
   }
   out += '"';
   out += s;
   out += '"';
+  return true;
 }
 
 void append_digits(char* at, unsigned value, int width) {
@@ -91,39 +93,52 @@ const boost::json::value& Event::parsed_data() const { return parsed.get(data); 
 
 // The frame is written in one buffer: room for the longest header, the
 // payload, then the header in front of it and the spare room cut off (a short
-// move instead of a second buffer); `json` views its middle.
-EventPtr make_event(Event e) {
+// move instead of a second buffer); `json`, `id`, `epoch` and `data` view it.
+EventPtr make_event(const EventFields& f) {
   static constexpr std::string_view kPrefix = "{\"type\":\"event\",\"event\":";
   constexpr std::size_t kRoom = 10;  // the longest server header (64-bit length)
+  auto event = std::make_shared<Event>();  // built in place: the views must not move
+  Event& e = *event;
+  e.topic.assign(f.topic);
+  e.offset = f.offset;
+  e.type.assign(f.type);
+  e.key.assign(f.key);
+  e.time_ms = f.time_ms;
+
   auto frame = std::make_shared<std::string>();
   std::string& out = *frame;
-  out.reserve(kRoom + kPrefix.size() + 128 + e.id.size() + e.topic.size() + e.epoch.size() + e.type.size() +
-              e.key.size() + e.data.size());
+  out.reserve(kRoom + kPrefix.size() + 128 + f.id.size() + f.topic.size() + f.epoch.size() + f.type.size() +
+              f.key.size() + f.data.size());
   out.append(kRoom, '\0');
   out += kPrefix;
   const std::size_t json_at = out.size();
-  out += "{\"id\":";
-  append_quoted(out, e.id);
+  // Where a field's text starts in `out`, or npos when it went in escaped.
+  auto append_field = [&out](std::string_view name, std::string_view text) {
+    out += name;
+    const std::size_t at = out.size() + 1;
+    return append_quoted(out, text) ? at : std::string::npos;
+  };
+  const std::size_t id_at = append_field("{\"id\":", f.id);
   out += ",\"topic\":";
-  append_quoted(out, e.topic);
+  append_quoted(out, f.topic);
   out += ",\"offset\":";
   char digits[24];
-  const auto end = std::to_chars(digits, digits + sizeof digits, e.offset).ptr;
+  const auto end = std::to_chars(digits, digits + sizeof digits, f.offset).ptr;
   out.append(digits, end);
-  out += ",\"epoch\":";
-  append_quoted(out, e.epoch);
-  if (!e.type.empty()) {
+  const std::size_t epoch_at = append_field(",\"epoch\":", f.epoch);
+  if (!f.type.empty()) {
     out += ",\"type\":";
-    append_quoted(out, e.type);
+    append_quoted(out, f.type);
   }
-  if (!e.key.empty()) {
+  if (!f.key.empty()) {
     out += ",\"key\":";
-    append_quoted(out, e.key);
+    append_quoted(out, f.key);
   }
   out += ",\"time\":\"";
-  append_time(out, e.time_ms);
+  append_time(out, f.time_ms);
   out += "\",\"data\":";
-  out += e.data;
+  const std::size_t data_at = out.size();
+  out += f.data;
   out += '}';
   const std::size_t json_size = out.size() - json_at;
   out += '}';
@@ -132,9 +147,20 @@ EventPtr make_event(Event e) {
   const std::size_t header_at = kRoom - header.size;
   std::copy_n(reinterpret_cast<const char*>(header.bytes.data()), header.size, out.begin() + header_at);
   out.erase(0, header_at);
-  e.json = std::string_view(out).substr(json_at - header_at, json_size);
+  const std::string_view bytes(out);  // its heap buffer: stays put while the frame lives
+  e.json = bytes.substr(json_at - header_at, json_size);
+  e.data = bytes.substr(data_at - header_at, f.data.size());
+  // Escaped text is not the value: keep those (never ours: ids and epochs are hex) aside.
+  if (id_at == std::string::npos || epoch_at == std::string::npos) {
+    e.spill.reserve(f.id.size() + f.epoch.size());
+    e.spill.append(f.id).append(f.epoch);
+  }
+  const std::string_view spill(e.spill);
+  e.id = id_at != std::string::npos ? bytes.substr(id_at - header_at, f.id.size()) : spill.substr(0, f.id.size());
+  e.epoch = epoch_at != std::string::npos ? bytes.substr(epoch_at - header_at, f.epoch.size())
+                                          : spill.substr(f.id.size(), f.epoch.size());
   e.frame = std::move(frame);
-  return std::make_shared<const Event>(std::move(e));
+  return event;
 }
 
 }  // namespace sluice::broker

@@ -31,17 +31,8 @@ constexpr std::size_t kMaxKeyLength = 256;             // type, key
 constexpr std::size_t kMaxIdempotencyKeyLength = 256;
 constexpr std::uint64_t kTopicDone = std::numeric_limits<std::uint64_t>::max();  // nothing after it
 
-broker::EventPtr from_stored(store::StoredEvent s) {
-  broker::Event e;
-  e.id = std::move(s.id);
-  e.topic = std::move(s.topic);
-  e.offset = s.offset;
-  e.epoch = std::move(s.epoch);
-  e.type = std::move(s.type);
-  e.key = std::move(s.key);
-  e.time_ms = s.time_ms;
-  e.data = std::move(s.data);
-  return broker::make_event(std::move(e));
+broker::EventPtr from_stored(const store::StoredEvent& s) {
+  return broker::make_event({s.id, s.topic, s.offset, s.epoch, s.type, s.key, s.time_ms, s.data});
 }
 
 std::string result_json(std::string_view id, std::string_view topic, std::uint64_t offset, std::string_view epoch) {
@@ -301,7 +292,7 @@ void HttpApi::finish_single(SinglePublish* single) {
     return owned->respond(store_error(owned->error, "the event was not published"));
   }
   remember_event(e);
-  if (!owned->key.empty()) idempotency_->complete(owned->key, {e->id, e->topic, e->offset, e->epoch});
+  if (!owned->key.empty()) idempotency_->complete(owned->key, PublishedEvent::of(*e));
   owned->respond(created(publish_result(*e), e->id));
 }
 
@@ -477,7 +468,7 @@ void HttpApi::finish_batch(BatchState& batch, std::vector<PublishOutcome> outcom
     const std::string& key = batch.inputs[batch.published[k]].idempotency_key;
     if (key.empty()) continue;
     if (const auto& e = outcomes[k].event) {
-      idempotency_->complete(key, {e->id, e->topic, e->offset, e->epoch});
+      idempotency_->complete(key, PublishedEvent::of(*e));
     } else {
       idempotency_->abandon(key, error);
     }

@@ -316,7 +316,7 @@ void InbandSession::publish(const std::string& id, const json::object& object) {
     });
     if (key.empty()) return;
     if (event) {
-      index->complete(key, {event->id, event->topic, event->offset, event->epoch});
+      index->complete(key, PublishedEvent::of(*event));
     } else {
       index->abandon(key, result);
     }
@@ -368,7 +368,7 @@ void InbandSession::answer_repeat(const std::string& id_json, const IdempotencyI
 void InbandSession::on_published(const std::string& id_json, const broker::EventPtr& event, std::error_code ec) {
   if (!connection_) return;
   if (!event) return send_publish_failure(id_json, ec);
-  send_publish_ack(id_json, {event->id, event->topic, event->offset, event->epoch}, false);
+  send_publish_ack(id_json, PublishedEvent::of(*event), false);
 }
 
 void InbandSession::start_replay(broker::ReplayResult replay) {

@@ -17,14 +17,15 @@ namespace {
 
 namespace json = boost::json;
 
-Event fields(std::string topic, std::string data) {
-  Event e;
+// Views: `topic` and `data` must outlive the make_event call.
+EventFields fields(std::string_view topic, std::string_view data) {
+  EventFields e;
   e.id = "evt_0123456789abcdef01234567";
-  e.topic = std::move(topic);
+  e.topic = topic;
   e.offset = 42;
   e.epoch = "00000000000000aa";
   e.time_ms = 1'795'000'000'123;
-  e.data = std::move(data);
+  e.data = data;
   return e;
 }
 
@@ -72,10 +73,11 @@ TEST(Event, JsonIsTheFramesPayloadMinusTheEnvelope) {
 }
 
 TEST(Event, TextThatNeedsEscapingIsEscapedAsBoostJsonDoes) {
-  Event in = fields("t", "1");
+  EventFields in = fields("t", "1");
   in.type = "say \"hi\"\\\n";
-  in.key = std::string("k\x01", 2) + "\xc3\xa9";
-  const auto e = make_event(std::move(in));
+  const std::string key = std::string("k\x01", 2) + "\xc3\xa9";
+  in.key = key;
+  const auto e = make_event(in);
   const auto object = json::parse(e->json).as_object();
   EXPECT_EQ(object.at("type").as_string(), "say \"hi\"\\\n");
   EXPECT_EQ(object.at("key").as_string(), std::string("k\x01", 2) + "\xc3\xa9");

@@ -12,14 +12,9 @@ namespace sluice::broker {
 namespace {
 
 EventPtr event(std::string topic, std::uint64_t offset) {
-  Event e;
-  e.id = "evt_" + std::to_string(offset);
-  e.topic = std::move(topic);
-  e.offset = offset;
-  e.epoch = "00000000000000aa";
-  e.time_ms = 1'795'000'000'000;
-  e.data = "{\"n\":" + std::to_string(offset) + "}";
-  return make_event(std::move(e));
+  const std::string id = "evt_" + std::to_string(offset);
+  const std::string data = "{\"n\":" + std::to_string(offset) + "}";
+  return make_event({id, topic, offset, "00000000000000aa", "", "", 1'795'000'000'000, data});
 }
 
 // Records what reached it as "topic/offset", and the bytes it would send.

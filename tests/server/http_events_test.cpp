@@ -505,7 +505,7 @@ TEST(HttpApiEvents, HistoryReadsTheStoreForWhatHistoryNoLongerHolds) {
   // durable path would have written them).
   for (int i = 0; i < 20; ++i) {
     const auto e = f.broker.publish({"d.t", std::to_string(i), "", "", ""});
-    store::StoredEvent s{e->id, e->topic, e->offset, e->epoch, "", "", e->time_ms, e->data, ""};
+    store::StoredEvent s{std::string(e->id), e->topic, e->offset, std::string(e->epoch), "", "", e->time_ms, std::string(e->data), ""};
     ASSERT_FALSE(store.append(std::span(&s, 1)));
   }
   ASSERT_EQ(f.broker.history("d.t", 0, 100).size(), 5u);

@@ -141,7 +141,9 @@ class Broker {
   };
   static constexpr std::size_t kShards = 64;
 
-  std::string next_id();
+  // Room for "evt_" + the prefix (8 hex digits) + 16 hex digits.
+  using IdBuffer = std::array<char, 32>;
+  std::string_view next_id(IdBuffer& buffer);
 
   void commit(Shard& shard, const EventPtr& event);
 

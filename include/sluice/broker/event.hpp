@@ -12,15 +12,31 @@
 
 namespace sluice::broker {
 
+/// What an event is built from (make_event copies every byte it needs: the
+/// views only have to live through that call).
+struct EventFields {
+  std::string_view id;
+  std::string_view topic;
+  std::uint64_t offset = 0;
+  std::string_view epoch;
+  std::string_view type;  ///< "" when absent
+  std::string_view key;   ///< "" when absent
+  std::int64_t time_ms = 0;
+  std::string_view data;  ///< serialized JSON, written into the event as is
+};
+
+/// Built only by make_event. id, epoch, data and json are views into `frame`
+/// (or into the event itself): an event is two allocations, not six, which
+/// is most of what publishing and trimming history cost in memory mode.
 struct Event {
-  std::string id;        ///< unique, "evt_" + 24 hex digits
+  std::string_view id;   ///< unique, "evt_" + 24 hex digits
   std::string topic;
-  std::uint64_t offset;  ///< monotonic per topic, from 1
-  std::string epoch;     ///< changes only when the topic's history is reset
+  std::uint64_t offset = 0;  ///< monotonic per topic, from 1
+  std::string_view epoch;    ///< changes only when the topic's history is reset
   std::string type;      ///< optional event type ("" when absent)
   std::string key;       ///< optional key ("" when absent)
-  std::int64_t time_ms;  ///< publish time, milliseconds since the Unix epoch
-  std::string data;      ///< the data as serialized JSON
+  std::int64_t time_ms = 0;  ///< publish time, milliseconds since the Unix epoch
+  std::string_view data;     ///< the data as serialized JSON
 
   /// {"id":..,"topic":..,"offset":..,"epoch":..,"type"?,"key"?,"time":"ISO-8601","data":..}
   /// A view into `frame` (which carries it): one buffer per event, not two.
@@ -28,6 +44,10 @@ struct Event {
   /// An unmasked WebSocket text frame carrying {"type":"event","event":<json>},
   /// built once and shared by every subscriber's send queue.
   std::shared_ptr<const std::string> frame;
+
+  Event() = default;
+  Event(const Event&) = delete;  // the views point into this object's buffers
+  Event& operator=(const Event&) = delete;
 
   /// `data` parsed, once, on first use (filters and counters need it; most
   /// deliveries do not). Thread-safe: an Event is shared across loops.
@@ -51,12 +71,15 @@ struct Event {
     mutable std::atomic<boost::json::value*> value_{nullptr};
   };
   ParsedData parsed;
+
+  /// An id or epoch the frame holds escaped (never one of ours): the raw text.
+  std::string spill;
 };
 
 using EventPtr = std::shared_ptr<const Event>;
 
-/// Builds an event's json and frame from its fields. Thread-safe, pure.
-EventPtr make_event(Event fields);
+/// Builds an event (its json and frame) from its fields. Thread-safe, pure.
+EventPtr make_event(const EventFields& fields);
 
 /// "2026-11-22T17:43:54.123Z" for a time in milliseconds since the Unix epoch.
 std::string format_time(std::int64_t time_ms);

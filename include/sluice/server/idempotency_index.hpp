@@ -22,6 +22,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "sluice/broker/event.hpp"
+
 namespace sluice::store {
 class EventStore;
 }
@@ -43,6 +45,11 @@ struct PublishedEvent {
   std::string topic;
   std::uint64_t offset = 0;
   std::string epoch;
+
+  /// The result of publishing `e` (copies: an index entry outlives the event).
+  static PublishedEvent of(const broker::Event& e) {
+    return {std::string(e.id), e.topic, e.offset, std::string(e.epoch)};
+  }
 };
 
 /// Maps idempotency keys to the event first published under them.
