@@ -122,7 +122,8 @@ done
   start_server "$store" --history-max-events 200000 --history-max-bytes 268435456
   taskset -c $CLIENT_CORE "$BUILD/bench/sluice_replay_bench" --port "$PORT" --events 100000 --rounds 5 \
     | tee "$LOGS/replay-$store.out"
-  median=$(awk '/^replay of/ {print $7}' "$LOGS/replay-$store.out")
+  # "replay of N events: min A s, median B s, max C s"
+  median=$(awk '/^replay of/ {for (i = 1; i < NF; ++i) if ($i == "median") print $(i + 1)}' "$LOGS/replay-$store.out")
   echo "replay,$store,1,median,$median,,,,," >> "$CSV"
   stop_server
 done

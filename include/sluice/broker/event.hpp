@@ -26,8 +26,8 @@ struct EventFields {
 };
 
 /// Built only by make_event. id, epoch, data and json are views into `frame`
-/// (or into the event itself): an event is two allocations, not six, which
-/// is most of what publishing and trimming history cost in memory mode.
+/// (or into the event itself): an event is three allocations (the event, the
+/// frame's string and its bytes), not six; trimming history frees that many.
 struct Event {
   std::string_view id;   ///< unique, "evt_" + 24 hex digits
   std::string topic;
