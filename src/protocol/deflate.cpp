@@ -265,6 +265,13 @@ std::error_code MessageInflater::decompress(std::span<const std::uint8_t> frame_
     // After BFINAL, a fresh stream that has produced nothing holds no context but
     // may hold a partial stored-block header made of the tail: start clean.
     const bool empty_fresh_stream = impl.stream_ended && impl.strm.total_out == 0;
+    // A sender's data ends with an empty stored block minus its last four
+    // bytes (RFC 7692 §7.2.1), so with the tail the inflater stands between
+    // blocks (zlib: data_type bit 128). Anywhere else the message was cut short.
+    if (!empty_fresh_stream && (impl.strm.data_type & 128) == 0) {
+      impl.failed = true;
+      return Error::inflate_failed;
+    }
     if ((impl.no_context_takeover || empty_fresh_stream) && inflateReset(&impl.strm) != Z_OK) {
       impl.failed = true;
       return Error::inflate_failed;

@@ -184,6 +184,36 @@ TEST(DeflateBfinal, FinalBlockSplitAcrossFrames) {
   EXPECT_EQ(out, kHello);
 }
 
+// A message cut anywhere inside its deflate data is refused once it ends,
+// not delivered as a shorter text (the tail only closes a complete flush).
+TEST(DeflateTruncated, EveryCutOfAMessageFailsAtItsEnd) {
+  for (bool no_takeover : {false, true}) {
+    MessageDeflater d(15, no_takeover);
+    std::mt19937 rng(7);
+    const Bytes message = compressible_bytes(2000, rng);
+    const Bytes whole = compress(d, message);
+    ASSERT_GT(whole.size(), 8u);
+    {
+      MessageInflater i(no_takeover);
+      EXPECT_EQ(inflate(i, whole), message);
+    }
+    for (std::size_t cut = 1; cut < whole.size(); ++cut) {
+      MessageInflater i(no_takeover);
+      Bytes out;
+      const Bytes part(whole.begin(), whole.begin() + static_cast<std::ptrdiff_t>(cut));
+      EXPECT_EQ(i.decompress(part, true, out, kNoLimit), make_error_code(Error::inflate_failed))
+          << "cut at " << cut << " of " << whole.size() << ", no_takeover=" << no_takeover;
+    }
+  }
+}
+
+TEST(DeflateTruncated, CutLastFrameOfAFragmentedMessageFails) {
+  MessageInflater i(false);
+  Bytes out;
+  EXPECT_FALSE(i.decompress(Bytes{0xf2, 0x48, 0xcd}, false, out, kNoLimit));
+  EXPECT_EQ(i.decompress(Bytes{0xc9, 0xc9}, true, out, kNoLimit), make_error_code(Error::inflate_failed));
+}
+
 // --- Empty messages (§7.2.3.6) ----------------------------------------------
 
 TEST(DeflateEmptyMessage, CompressesToSingleZeroByte) {
