@@ -199,24 +199,32 @@ TEST(NetConnection, RejectedHandshakeReportsStatusOnBothSides) {
   EXPECT_EQ(echo.closed[0].error, Error::origin_rejected);
 }
 
+// A client that only watches how its connection ends.
+struct ClosedRecord {
+  net::CloseInfo closed;
+  int calls = 0;
+  net::ConnectionCallbacks callbacks() {
+    net::ConnectionCallbacks c;
+    c.on_closed = [this](net::Connection&, const net::CloseInfo& info) {
+      ++calls;
+      closed = info;
+    };
+    return c;
+  }
+};
+
 TEST(NetConnection, ConnectionRefusedIsReported) {
   asio::io_context io;
   // Find a port with nothing listening: bind, read the port, close.
   net::tcp::acceptor probe(io, net::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
   const auto port = probe.local_endpoint().port();
   probe.close();
-  net::CloseInfo closed;
-  int closed_calls = 0;
-  net::ConnectionCallbacks callbacks;
-  callbacks.on_closed = [&](net::Connection&, const net::CloseInfo& info) {
-    ++closed_calls;
-    closed = info;
-  };
-  net::connect(io, net::WsUrl{false, "127.0.0.1", port, "/"}, {}, callbacks);
-  ASSERT_TRUE(run_until(io, [&] { return bool(closed_calls == 1); }));
-  EXPECT_EQ(closed_calls, 1);
-  EXPECT_FALSE(closed.was_open);
-  EXPECT_EQ(closed.error, std::errc::connection_refused) << closed.error.message();
+  ClosedRecord record;
+  net::connect(io, net::WsUrl{false, "127.0.0.1", port, "/"}, {}, record.callbacks());
+  ASSERT_TRUE(run_until(io, [&] { return record.calls == 1; }));
+  EXPECT_EQ(record.calls, 1);
+  EXPECT_FALSE(record.closed.was_open);
+  EXPECT_EQ(record.closed.error, std::errc::connection_refused) << record.closed.error.message();
 }
 
 TEST(NetConnection, HandshakeOptionWithLineBreakFailsBeforeConnecting) {
@@ -224,18 +232,12 @@ TEST(NetConnection, HandshakeOptionWithLineBreakFailsBeforeConnecting) {
   EchoServer echo(io);
   net::ClientOptions client;
   client.handshake.headers = {{"X-Ok", "v\r\nX-Injected: 1"}};
-  net::CloseInfo closed;
-  int closed_calls = 0;
-  net::ConnectionCallbacks callbacks;
-  callbacks.on_closed = [&](net::Connection&, const net::CloseInfo& info) {
-    ++closed_calls;
-    closed = info;
-  };
-  net::connect(io, echo.url(), client, callbacks);
-  ASSERT_TRUE(run_until(io, [&] { return closed_calls == 1; }));
-  EXPECT_FALSE(closed.was_open);
-  EXPECT_EQ(closed.error, Error::bad_request_option) << closed.error.message();
-  EXPECT_EQ(closed_calls, 1);
+  ClosedRecord record;
+  net::connect(io, echo.url(), client, record.callbacks());
+  ASSERT_TRUE(run_until(io, [&] { return record.calls == 1; }));
+  EXPECT_FALSE(record.closed.was_open);
+  EXPECT_EQ(record.closed.error, Error::bad_request_option) << record.closed.error.message();
+  EXPECT_EQ(record.calls, 1);
 }
 
 TEST(NetConnection, AbortInsideCallbackStopsFurtherCallbacks) {
