@@ -23,6 +23,7 @@ std::optional<WsUrl> parse_ws_url(std::string_view url) {
   for (const char c : url) {
     if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return std::nullopt;
   }
+  if (url.find('#') != std::string_view::npos) return std::nullopt;  // RFC 6455 §3: no fragment
   if (url.starts_with("ws://")) {
     url.remove_prefix(5);
   } else if (url.starts_with("wss://")) {

@@ -9,7 +9,6 @@
 
 #include <algorithm>
 #include <array>
-#include <cctype>
 #include <cstdint>
 #include <iterator>
 #include <limits>
@@ -404,15 +403,20 @@ std::string_view ServerHandshake::leftover() const noexcept {
 }
 
 bool is_http_token(std::string_view text) noexcept {
+  // ASCII by hand: std::isalnum follows the locale, where bytes >= 0x80 may pass.
   return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
   });
 }
 
 std::error_code check_request_options(const ClientHandshakeOptions& options) {
   auto breaks_line = [](std::string_view v) { return v.find_first_of(std::string_view("\r\n\0", 3)) != v.npos; };
-  bool bad = breaks_line(options.host) || breaks_line(options.target) || breaks_line(options.origin) ||
-             options.target.find(' ') != std::string::npos;
+  // Host and target go into the request line and Host: no space or control byte at all.
+  auto has_space_or_control = [](std::string_view v) {
+    return std::any_of(v.begin(), v.end(), [](char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f; });
+  };
+  bool bad = has_space_or_control(options.host) || has_space_or_control(options.target) || breaks_line(options.origin);
   for (const auto& protocol : options.subprotocols) bad = bad || !is_http_token(protocol);
   for (const auto& [name, value] : options.headers) bad = bad || !is_http_token(name) || breaks_line(value);
   return bad ? make_error_code(Error::bad_request_option) : std::error_code();

@@ -440,6 +440,8 @@ TEST(NetConnection, ParsesWsUrls) {
   EXPECT_FALSE(net::parse_ws_url("ws://h/a\r\nX-Injected: 1"));
   EXPECT_FALSE(net::parse_ws_url("ws://h/a b"));
   EXPECT_FALSE(net::parse_ws_url("ws://h\n/"));
+  EXPECT_FALSE(net::parse_ws_url("ws://h\t/"));
+  EXPECT_FALSE(net::parse_ws_url("ws://h/feed#part"));  // RFC 6455 §3: no fragment
   EXPECT_FALSE(net::parse_ws_url(std::string_view("ws://h/\0", 8)));
 }
 

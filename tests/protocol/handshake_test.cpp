@@ -751,6 +751,10 @@ TEST(HandshakeClient, OptionsThatWouldBreakTheHeadAreRefused) {
       with([](auto& o) { o.headers = {{"X-Ok", "v\r\nX-Injected: 1"}}; }),
       with([](auto& o) { o.headers = {{"Bad Name", "v"}}; }),
       with([](auto& o) { o.headers = {{"", "v"}}; }),
+      with([](auto& o) { o.headers = {{"X-\xc3\xa9", "v"}}; }),  // not ASCII: not a token
+      with([](auto& o) { o.host = "h\tx"; }),
+      with([](auto& o) { o.host = "h x"; }),
+      with([](auto& o) { o.target = std::string("/a\x7f"); }),
   };
   for (const auto& options : bad) {
     EXPECT_EQ(check_request_options(options), make_error_code(Error::bad_request_option));

@@ -54,7 +54,8 @@ struct Event {
   const boost::json::value& parsed_data() const;
 
   /// The cache behind parsed_data(): allocated only when first asked for (most
-  /// events never are), published with one compare-and-swap. Moves with the Event.
+  /// events never are), published with one compare-and-swap. Movable on its
+  /// own; an Event itself never moves (its views point into it).
   class ParsedData {
    public:
     ParsedData() = default;
