@@ -10,6 +10,7 @@
 #include "sluice/client/error.hpp"
 #include "sluice/net/tls.hpp"
 #include "sluice/protocol/close_code.hpp"
+#include "sluice/protocol/handshake.hpp"
 
 namespace sluice::client::detail {
 
@@ -219,9 +220,7 @@ void Core::session_decided(const std::shared_ptr<SessionToken>& token, bool ok, 
 
 bool Core::set_target(std::string_view target) {
   if (target.empty() || target.front() != '/') return false;
-  for (const char c : target) {
-    if (static_cast<unsigned char>(c) <= ' ' || c == 0x7F || c == '#') return false;
-  }
+  if (protocol::has_space_or_control(target) || target.find('#') != std::string_view::npos) return false;
   std::lock_guard lock(mutex_);
   target_ = std::string(target);
   return true;

@@ -25,14 +25,10 @@ std::string ClientOptions::validate() const {
   if (max_queued_bytes == 0) return "max_queued_bytes must be positive";
   if (send_queue_limit == 0) return "send_queue_limit must be positive";
   if (max_message_size == 0) return "max_message_size must be positive";
-  if (origin.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) {
-    return "origin has a line break or NUL";
-  }
+  if (protocol::breaks_header_line(origin)) return "origin has a line break or NUL";
   for (const auto& [name, value] : headers) {
     if (!protocol::is_http_token(name)) return "bad header name '" + name + "' (not an HTTP token)";
-    if (value.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) {
-      return "header '" + name + "' has a line break or NUL in its value";
-    }
+    if (protocol::breaks_header_line(value)) return "header '" + name + "' has a line break or NUL in its value";
   }
   for (const auto& offered : subprotocols) {
     if (!protocol::is_http_token(offered)) return "bad subprotocol '" + offered + "' (not an HTTP token)";

@@ -2,6 +2,8 @@
 
 #include <charconv>
 
+#include "sluice/protocol/handshake.hpp"
+
 namespace sluice::net {
 
 std::string WsUrl::host_header() const {
@@ -20,9 +22,7 @@ std::optional<WsUrl> parse_ws_url(std::string_view url) {
   WsUrl out;
   // Spaces and control bytes have no place in a URL; in the request line
   // they would split it (CR/LF: header injection).
-  for (const char c : url) {
-    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return std::nullopt;
-  }
+  if (protocol::has_space_or_control(url)) return std::nullopt;
   if (url.find('#') != std::string_view::npos) return std::nullopt;  // RFC 6455 §3: no fragment
   if (url.starts_with("ws://")) {
     url.remove_prefix(5);

@@ -410,15 +410,20 @@ bool is_http_token(std::string_view text) noexcept {
   });
 }
 
+bool breaks_header_line(std::string_view text) noexcept {
+  return text.find_first_of(std::string_view("\r\n\0", 3)) != std::string_view::npos;
+}
+
+bool has_space_or_control(std::string_view text) noexcept {
+  return std::any_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f; });
+}
+
 std::error_code check_request_options(const ClientHandshakeOptions& options) {
-  auto breaks_line = [](std::string_view v) { return v.find_first_of(std::string_view("\r\n\0", 3)) != v.npos; };
   // Host and target go into the request line and Host: no space or control byte at all.
-  auto has_space_or_control = [](std::string_view v) {
-    return std::any_of(v.begin(), v.end(), [](char c) { return static_cast<unsigned char>(c) <= 0x20 || c == 0x7f; });
-  };
-  bool bad = has_space_or_control(options.host) || has_space_or_control(options.target) || breaks_line(options.origin);
+  bool bad = has_space_or_control(options.host) || has_space_or_control(options.target) ||
+             breaks_header_line(options.origin);
   for (const auto& protocol : options.subprotocols) bad = bad || !is_http_token(protocol);
-  for (const auto& [name, value] : options.headers) bad = bad || !is_http_token(name) || breaks_line(value);
+  for (const auto& [name, value] : options.headers) bad = bad || !is_http_token(name) || breaks_header_line(value);
   return bad ? make_error_code(Error::bad_request_option) : std::error_code();
 }
 

@@ -27,6 +27,18 @@ TEST(ClientRules, TerminalAndRateLimitedCloseCodes) {
   EXPECT_EQ(rule_for_close_code(4000, o), RetryRule::stop);
 }
 
+TEST(ClientRules, SetTargetRefusesWhatWouldBreakTheRequestLine) {
+  Client c("ws://127.0.0.1:9/");  // never connected
+  EXPECT_TRUE(c.set_target("/v1/subscriptions/s1/stream?since=42"));
+  EXPECT_FALSE(c.set_target(""));
+  EXPECT_FALSE(c.set_target("v1/no-slash"));
+  EXPECT_FALSE(c.set_target("/a b"));
+  EXPECT_FALSE(c.set_target("/a\r\nX-Injected: 1"));
+  EXPECT_FALSE(c.set_target("/a\t"));
+  EXPECT_FALSE(c.set_target("/a\x7f"));
+  EXPECT_FALSE(c.set_target("/a#fragment"));
+}
+
 TEST(ClientRules, OptionsValidation) {
   EXPECT_EQ(ClientOptions{}.validate(), "");
   auto bad = [](auto change) {

@@ -108,6 +108,12 @@ struct ClientHandshakeOptions {
 
 /// True for an HTTP token (RFC 9110 §5.6.2): a valid header name or subprotocol. Pure.
 bool is_http_token(std::string_view text) noexcept;
+/// True when `text` has a CR, LF or NUL: as a header value it would end the
+/// line early (header injection). Pure.
+bool breaks_header_line(std::string_view text) noexcept;
+/// True when `text` has a space or a control byte (<= 0x20, 0x7f): in a
+/// request line or Host value it would split it. Pure.
+bool has_space_or_control(std::string_view text) noexcept;
 
 /// Error::bad_request_option when a value would break the request head (CR,
 /// LF or NUL: header injection) or a header name is not an HTTP token; else {}.
