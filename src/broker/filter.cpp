@@ -9,7 +9,10 @@
 #include <utility>
 #include <vector>
 
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+
+#include "sluice/util/json_numbers.hpp"
 
 namespace json = boost::json;
 
@@ -169,6 +172,27 @@ std::partial_ordering subject_compare(const Subject& s, const json::value& v) no
     return compare_numbers(*s.value, v);
   }
   return std::partial_ordering::unordered;
+}
+
+// ---- Numbers a double cannot hold ------------------------------------------
+
+constexpr std::string_view kRangeNote =
+    "filters compare numbers as doubles: a number must be 0 or between about 4.9e-324 and 1.8e308 in magnitude";
+
+// The first infinite number inside `v` (a parser turns 1e400 into one), or nullptr.
+const json::value* first_non_finite(const json::value& v) noexcept {
+  if (v.is_double()) return std::isfinite(v.get_double()) ? nullptr : &v;
+  if (const json::array* a = v.if_array()) {
+    for (const json::value& item : *a) {
+      if (const json::value* bad = first_non_finite(item)) return bad;
+    }
+  }
+  if (const json::object* o = v.if_object()) {
+    for (const auto& kv : *o) {
+      if (const json::value* bad = first_non_finite(kv.value())) return bad;
+    }
+  }
+  return nullptr;
 }
 
 // ---- Messages ---------------------------------------------------------------
@@ -417,6 +441,10 @@ class Compiler {
       }
       p.operand = *value;
     }
+    if (const json::value* bad = first_non_finite(p.operand)) {
+      fail(value_path + ": " + std::string(kind_name(*bad)) + " beyond the range of a double (" + std::string(kRangeNote) + ")");
+      return std::nullopt;
+    }
 
     canonical = json::object{{"field", field_name}, {"op", op_name}, {"value", p.operand}};
     const auto index = static_cast<std::uint32_t>(out_.nodes.size());
@@ -574,6 +602,20 @@ std::optional<Filter> Filter::compile(const json::value& spec, std::string& erro
   }
   error.clear();
   return Filter(std::move(compiled));
+}
+
+std::optional<Filter> Filter::compile(std::string_view json_text, std::string& error) {
+  std::error_code ec;
+  const json::value spec = json::parse(json::string_view(json_text.data(), json_text.size()), ec);
+  if (ec) {
+    error = "filter: not valid JSON: " + ec.message();
+    return std::nullopt;
+  }
+  if (const std::string_view literal = first_number_beyond_double(json_text); !literal.empty()) {
+    error = "filter: the number " + std::string(literal) + " is beyond the range of a double (" + std::string(kRangeNote) + ")";
+    return std::nullopt;
+  }
+  return compile(spec, error);
 }
 
 bool Filter::matches(std::string_view topic, std::string_view type, std::string_view key,

@@ -58,6 +58,12 @@ int run(ServeOptions& o) {
     spdlog::error("{}", error);
     return 1;
   }
+  // An acknowledged subscription that did not come back must not pass unnoticed.
+  for (const auto& problem : sluice.load_errors()) spdlog::error("{}", problem);
+  if (!sluice.load_errors().empty()) {
+    spdlog::error("{} stored subscription(s) could not be loaded: they stay in {} but are not served; "
+                  "fix or delete them there", sluice.load_errors().size(), s.data_dir);
+  }
   const bool tls = !s.tls_cert.empty();
   spdlog::info("sluice {} listening on {}://{}:{}/v1/ws ({} event loops, send queue {} bytes, overflow policy {})",
                server::kVersion, tls ? "wss" : "ws", s.address, sluice.port(),
@@ -90,7 +96,7 @@ void add_serve_command(CLI::App& app) {
   serve->add_option("--port", s.port, "Port to listen on (0: any free port)")->envname("SLUICE_PORT")->capture_default_str();
   serve->add_option("--threads", s.threads, "Event loops, one thread each (0: one per core)")
       ->envname("SLUICE_THREADS")->capture_default_str();
-  serve->add_option("--max-connections", s.max_connections, "Connections beyond this get 503 on the upgrade")
+  serve->add_option("--max-connections", s.max_connections, "WebSocket connections beyond this get 503 on the upgrade (plain HTTP is still answered)")
       ->envname("SLUICE_MAX_CONNECTIONS")->capture_default_str();
   serve->add_option("--send-queue-limit", s.send_queue_limit, "Bytes queued per connection before the overflow policy applies")
       ->envname("SLUICE_SEND_QUEUE_LIMIT")->capture_default_str();
@@ -105,6 +111,11 @@ void add_serve_command(CLI::App& app) {
       ->envname("SLUICE_MAX_BODY_BYTES")->capture_default_str();
   serve->add_option("--max-subscriptions", s.max_subscriptions, "Subscriptions per connection")
       ->envname("SLUICE_MAX_SUBSCRIPTIONS")->capture_default_str();
+  serve->add_option("--rate-limit", s.rate_limit,
+                    "HTTP requests per second per client IP, health probes exempt; over it: 429 (0: no limit)")
+      ->envname("SLUICE_RATE_LIMIT")->capture_default_str();
+  serve->add_option("--rate-burst", s.rate_burst, "Requests a client IP may save up for a burst (0: the rate)")
+      ->envname("SLUICE_RATE_BURST")->capture_default_str();
   serve->add_option("--ping-interval", options->ping_interval, "Seconds of quiet before the server pings (0: never)")
       ->envname("SLUICE_PING_INTERVAL")->capture_default_str();
   serve->add_option("--pong-timeout", options->pong_timeout, "Seconds a pinged peer has to show life")

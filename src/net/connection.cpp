@@ -4,6 +4,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/http/status.hpp>
 
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -43,8 +44,10 @@ iovec* thread_iovecs() {
   return iovecs.data();
 }
 
-std::string plain_response(unsigned status, std::string_view reason, std::string_view body) {
-  return "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason) +
+// A refusal before any handler ran, with the standard reason phrase (RFC 9110 §15).
+std::string plain_response(unsigned status, std::string_view body) {
+  const auto reason = boost::beast::http::obsolete_reason(static_cast<boost::beast::http::status>(status));
+  return "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason.data(), reason.size()) +
          "\r\nContent-Type: text/plain\r\nContent-Length: " + std::to_string(body.size() + 1) +
          "\r\nConnection: close\r\n\r\n" + std::string(body) + "\n";
 }
@@ -417,18 +420,10 @@ void Connection::process_requests() {
     const auto status = http_reader_->next();
     if (status == HttpRequestReader::Status::need_more) return;
     if (status == HttpRequestReader::Status::error) {
-      return reject_request(plain_response(http_reader_->error_status(),
-                                           http_reader_->error_status() == 431   ? "Request Header Fields Too Large"
-                                           : http_reader_->error_status() == 413 ? "Payload Too Large"
-                                                                                  : "Bad Request",
-                                           http_reader_->error_message()),
+      return reject_request(plain_response(http_reader_->error_status(), http_reader_->error_message()),
                             protocol::Error::bad_http_request);
     }
     auto& request = http_reader_->request();
-    if (over_capacity_) {
-      return reject_request(plain_response(503, "Service Unavailable", "too many connections"),
-                            std::make_error_code(std::errc::too_many_files_open));
-    }
     // Only a request with an Upgrade field can be a WebSocket upgrade: the
     // Beast header the handshake checks is built for those alone.
     std::optional<boost::beast::http::request_header<>> head;
@@ -437,7 +432,9 @@ void Connection::process_requests() {
       // Plain HTTP: one request at a time, answered (maybe later) through the responder.
       http_busy_ = true;
       Deadlines::cancel(*this);  // the answer re-arms it (a slow handler is not a slow client)
-      const bool keep_alive = request.keep_alive();
+      // Over the connection limit, plain HTTP (probes above all) is still answered,
+      // one request per connection, so such a connection cannot hold its place.
+      const bool keep_alive = request.keep_alive() && !over_capacity_;
       auto responder = [self = shared_from_this(), keep_alive](std::string response, bool close) {
         close = close || !keep_alive;
         // Answered before the handler returned (on this loop, so the slot is
@@ -460,9 +457,16 @@ void Connection::process_requests() {
       if (!answer.given || !take_http_response(std::move(answer.response), answer.close)) return;
       continue;  // the next pipelined request, if one is buffered: answers are corked into one write
     }
-    if (server_config_->websocket_route && !server_config_->websocket_route(request.target())) {
-      return reject_request(plain_response(404, "Not Found", "no WebSocket endpoint at " + std::string(request.target())),
-                            std::make_error_code(std::errc::no_such_file_or_directory));
+    if (over_capacity_) {
+      return reject_request(plain_response(503, "too many connections"),
+                            std::make_error_code(std::errc::too_many_files_open));
+    }
+    if (server_config_->websocket_route) {
+      if (auto refusal = server_config_->websocket_route(request.target())) {
+        return reject_request(plain_response(refusal->status, refusal->message),
+                              refusal->status == 404 ? std::make_error_code(std::errc::no_such_file_or_directory)
+                                                     : make_error_code(protocol::Error::bad_http_request));
+      }
     }
     auto decision = protocol::accept_upgrade(*head, server_config_->handshake);
     if (decision.error) return reject_request(decision.response, decision.error);

@@ -72,6 +72,9 @@ class HttpRequestReader::Parser final : public http::basic_parser<true> {
     request_->clear();
   }
 
+  /// Why the request was refused, when the refusal is ours rather than Beast's.
+  std::string_view problem() const noexcept { return problem_; }
+
  private:
   Parser& operator=(Parser&&) = default;
 
@@ -83,13 +86,21 @@ class HttpRequestReader::Parser final : public http::basic_parser<true> {
     request_->version_ = static_cast<unsigned>(version);
   }
   void on_response_impl(int, boost::beast::string_view, int, boost::beast::error_code&) override {}
-  void on_field_impl(http::field, boost::beast::string_view name, boost::beast::string_view value,
+  void on_field_impl(http::field field, boost::beast::string_view name, boost::beast::string_view value,
                      boost::beast::error_code&) override {
+    if (field == http::field::host) ++hosts_;
     HttpField& f = request_->add_field();
     f.name.assign(name.data(), name.size());
     f.value.assign(value.data(), value.size());
   }
-  void on_header_impl(boost::beast::error_code&) override { request_->keep_alive_ = keep_alive(); }
+  void on_header_impl(boost::beast::error_code& ec) override {
+    request_->keep_alive_ = keep_alive();
+    // RFC 9112 §3.2: an HTTP/1.1 request without Host, or with more than one, gets 400.
+    if (hosts_ > 1 || (hosts_ == 0 && request_->version_ >= 11)) {
+      problem_ = hosts_ > 1 ? "more than one Host header" : "an HTTP/1.1 request needs a Host header";
+      ec = http::error::bad_field;
+    }
+  }
   void on_body_init_impl(const boost::optional<std::uint64_t>& content_length, boost::beast::error_code&) override {
     // Beast has checked the length against body_limit already.
     if (content_length) request_->body_.reserve(static_cast<std::size_t>(*content_length));
@@ -106,6 +117,8 @@ class HttpRequestReader::Parser final : public http::basic_parser<true> {
   void on_finish_impl(boost::beast::error_code&) override {}
 
   ParsedRequest* request_;
+  int hosts_ = 0;
+  std::string_view problem_;
 };
 
 HttpRequestReader::HttpRequestReader(std::size_t max_header_bytes, std::size_t max_body_bytes)
@@ -137,6 +150,7 @@ HttpRequestReader::Status HttpRequestReader::next() {
       error_status_ = ec == http::error::header_limit ? 431 : ec == http::error::body_limit ? 413 : 400;
       error_message_ = error_status_ == 431   ? "request head too large"
                        : error_status_ == 413 ? "request body too large"
+                       : !parser_->problem().empty() ? "malformed HTTP request: " + std::string(parser_->problem())
                                               : "malformed HTTP request: " + ec.message();
       return Status::error;
     }

@@ -50,6 +50,18 @@ std::optional<HttpResponse> parse_json_body(const HttpRequest& request, json::va
   return std::nullopt;
 }
 
+std::optional<HttpResponse> unknown_query_param(const HttpRequest& request,
+                                                std::initializer_list<std::string_view> known) {
+  for (const std::string& name : request.query_names()) {
+    if (std::find(known.begin(), known.end(), name) != known.end()) continue;
+    std::string allowed;
+    for (const std::string_view k : known) allowed += (allowed.empty() ? "" : ", ") + std::string(k);
+    return bad_request("unknown query parameter " + quoted(name) + " (" +
+                       (allowed.empty() ? std::string("this route takes none") : "this route takes " + allowed) + ")");
+  }
+  return std::nullopt;
+}
+
 HttpResponse bad_request(std::string_view message) { return HttpResponse::error(400, "bad_request", message); }
 HttpResponse not_found(std::string_view message) { return HttpResponse::error(404, "not_found", message); }
 
@@ -321,8 +333,16 @@ std::optional<HttpResponse> HttpApi::dispatch(const HttpRequest& request, HttpRe
 
   constexpr std::string_view kEvents = "/v1/events";
   constexpr std::string_view kSubscriptions = "/v1/subscriptions";
+  // Only the paged GETs below take query parameters; elsewhere any is a mistake.
+  const bool takes_query = get && (path == kEvents || path == kSubscriptions || path.ends_with("/stream"));
+  if (!takes_query) {
+    if (auto bad = detail::unknown_query_param(request, {})) return bad;
+  }
   if (path == kEvents) {
-    if (get) return get_events(request);
+    if (get) {
+      if (auto bad = detail::unknown_query_param(request, {"topic", "key", "since", "limit", "cursor"})) return bad;
+      return get_events(request);
+    }
     if (!post) return method_not_allowed(request, "GET, POST");
     if (auto bad = check_body(request)) return bad;
     return post_event(request, respond);
@@ -338,7 +358,10 @@ std::optional<HttpResponse> HttpApi::dispatch(const HttpRequest& request, HttpRe
     return get ? get_event(std::string(id)) : method_not_allowed(request, "GET");
   }
   if (path == kSubscriptions) {
-    if (get) return list_subscriptions(request);
+    if (get) {
+      if (auto bad = detail::unknown_query_param(request, {"limit", "cursor"})) return bad;
+      return list_subscriptions(request);
+    }
     if (!post) return method_not_allowed(request, "GET, POST");
     if (auto bad = check_body(request)) return bad;
     return post_subscription(request);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -24,6 +25,11 @@ void append_quoted(std::string& out, std::string_view s);
 /// (default: the heap); a 400 invalid_json otherwise.
 std::optional<HttpResponse> parse_json_body(const HttpRequest& request, boost::json::value& out,
                                             boost::json::storage_ptr storage = {});
+
+/// A 400 bad_request naming the first query parameter that is not one of
+/// `known` (a typo such as ?limt=5 must not pass unnoticed), or nullopt.
+std::optional<HttpResponse> unknown_query_param(const HttpRequest& request,
+                                                std::initializer_list<std::string_view> known);
 
 /// A 400 bad_request.
 HttpResponse bad_request(std::string_view message);

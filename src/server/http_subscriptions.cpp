@@ -6,6 +6,7 @@
 
 #include "server/http_api_internal.hpp"
 #include "sluice/broker/topic.hpp"
+#include "sluice/util/json_numbers.hpp"
 #include "sluice/server/http_api.hpp"
 
 namespace sluice::server {
@@ -66,12 +67,19 @@ HttpResponse HttpApi::post_subscription(const HttpRequest& request) {
   }
   if (const json::value* filter = o->if_contains("filter"); filter && !filter->is_null()) {
     std::string why;
-    spec.filter = broker::Filter::compile(*filter, why);
+    // From its text, so a number a double cannot hold (1e-400) is refused, not read as 0.
+    const auto text = detail::raw_member(request.body, "filter");
+    spec.filter = text ? broker::Filter::compile(*text, why) : broker::Filter::compile(*filter, why);
     if (!spec.filter) return HttpResponse::error(400, "invalid_filter", why);
   }
   if (const json::value* webhook = o->if_contains("webhook"); webhook && !webhook->is_null()) {
     if (!webhook->is_object()) {
       return bad_request("\"webhook\" must be an object, got " + std::string(detail::kind_of(*webhook)));
+    }
+    // Kept as parsed: a number a double cannot hold would be stored as non-JSON.
+    if (const std::string_view literal = first_number_beyond_double(detail::raw_member(request.body, "webhook").value_or(""));
+        !literal.empty()) {
+      return bad_request("webhook: the number " + std::string(literal) + " is beyond the range of a double");
     }
     spec.webhook = *webhook;
   }

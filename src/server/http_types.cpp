@@ -65,6 +65,19 @@ bool HttpRequest::query_param(std::string_view name, std::string& value) const {
   return false;
 }
 
+std::vector<std::string> HttpRequest::query_names() const {
+  std::vector<std::string> names;
+  std::string_view rest = query;
+  while (!rest.empty()) {
+    const std::size_t amp = rest.find('&');
+    const std::string_view pair = rest.substr(0, amp);
+    if (!pair.empty()) names.push_back(percent_decode(pair.substr(0, pair.find('='))));
+    if (amp == std::string_view::npos) break;
+    rest.remove_prefix(amp + 1);
+  }
+  return names;
+}
+
 HttpResponse HttpResponse::error(unsigned status, std::string_view code, std::string_view message) {
   return json(status, "{\"error\":" + boost::json::serialize(boost::json::string(code)) +
                           ",\"message\":" + boost::json::serialize(boost::json::string(message)) + "}");

@@ -109,7 +109,7 @@ const std::string& InbandSession::stream_id() const noexcept {
   return stream_ ? stream_->id : none;
 }
 
-void InbandSession::open_stream(SubscriptionPtr subscription, const std::string& since) {
+void InbandSession::open_stream(SubscriptionPtr subscription, std::optional<std::uint64_t> since) {
   if (!connection_) return;
   if (!subscription) return connection_->close(4404, "subscription not found");
   stream_ = std::move(subscription);
@@ -118,12 +118,8 @@ void InbandSession::open_stream(SubscriptionPtr subscription, const std::string&
     context_.hub.subscribe(pattern, this);
   }
   send_json("{\"type\":\"connected\",\"subscription\":" + stream_->to_json() + "}");
-  if (since.empty()) return;
-  std::uint64_t value = 0;
-  const auto [end, ec] = std::from_chars(since.data(), since.data() + since.size(), value);
-  if (ec != std::errc() || end != since.data() + since.size()) {
-    return connection_->close(1008, "since must be a number");
-  }
+  if (!since) return;
+  const std::uint64_t value = *since;
   broker::ReplayRequest request;
   const bool one_topic = stream_->patterns.size() == 1 && !broker::is_wildcard_pattern(stream_->patterns[0]);
   for (const auto& pattern : stream_->patterns) {

@@ -10,6 +10,7 @@ std::string ServerSettings::validate() const {
   if (max_message_size < 128) return "max-message-size must be at least 128 bytes";
   if (max_header_bytes < 1024) return "max-header-bytes must be at least 1024 bytes";
   if (max_subscriptions == 0) return "max-subscriptions must be at least 1";
+  if (!(rate_limit >= 0) || !(rate_burst >= 0)) return "rate-limit and rate-burst must be >= 0";
   if (ping_interval.count() < 0 || pong_timeout.count() <= 0 || idle_timeout.count() < 0) {
     return "ping-interval and idle-timeout must be >= 0 and pong-timeout > 0";
   }

@@ -1,5 +1,6 @@
 #include "sluice/server/sluice_server.hpp"
 
+#include <boost/beast/http/status.hpp>
 #include <boost/beast/http/verb.hpp>
 #include <boost/json/parse.hpp>
 
@@ -16,23 +17,10 @@ namespace http = boost::beast::http;
 
 namespace {
 
+// The standard reason phrase of every registered status code (RFC 9110 §15).
 std::string_view reason_phrase(unsigned status) {
-  switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 413: return "Payload Too Large";
-    case 415: return "Unsupported Media Type";
-    case 426: return "Upgrade Required";
-    case 429: return "Too Many Requests";
-    case 503: return "Service Unavailable";
-    default: return status < 400 ? "OK" : status < 500 ? "Bad Request" : "Internal Server Error";
-  }
+  const auto text = http::obsolete_reason(static_cast<http::status>(status));
+  return {text.data(), text.size()};
 }
 
 // The status line, headers and body in one buffer, sized first.
@@ -92,6 +80,45 @@ void fill_request(HttpRequest& r, const net::ParsedRequest& in, std::string_view
   r.remote_ip.assign(remote_ip);
 }
 
+// /v1/subscriptions/{id}/stream[?since=N], checked before the upgrade so a
+// bad parameter is a 400, not a close after `connected`.
+struct StreamTarget {
+  std::string subscription_id;
+  std::optional<std::uint64_t> since;
+  std::string error;  ///< set when the path is a stream's but a parameter is bad
+};
+
+bool parse_stream_target(std::string_view target, StreamTarget& out) {
+  constexpr std::string_view kPrefix = "/v1/subscriptions/", kSuffix = "/stream";
+  HttpRequest request;  // for its query parsing (percent-decoding)
+  const auto q = target.find('?');
+  const std::string_view path = target.substr(0, q);
+  if (q != std::string_view::npos) request.query.assign(target.substr(q + 1));
+  if (!path.starts_with(kPrefix) || !path.ends_with(kSuffix) || path.size() <= kPrefix.size() + kSuffix.size()) {
+    return false;
+  }
+  out.subscription_id.assign(path.substr(kPrefix.size(), path.size() - kPrefix.size() - kSuffix.size()));
+  if (out.subscription_id.find('/') != std::string::npos) return false;
+  for (const std::string& name : request.query_names()) {
+    if (name != "since") {
+      out.error = "unknown query parameter \"" + name + "\" (a stream takes since)";
+      return false;
+    }
+  }
+  std::string since;
+  if (request.query_param("since", since)) {
+    std::uint64_t value = 0;
+    const auto [end, ec] = std::from_chars(since.data(), since.data() + since.size(), value);
+    if (since.empty() || ec != std::errc() || end != since.data() + since.size()) {
+      out.error = "since must be an integer >= 0: an offset (a subscription of one topic) or "
+                  "milliseconds since the Unix epoch (patterns)";
+      return false;
+    }
+    out.since = value;
+  }
+  return true;
+}
+
 }  // namespace
 
 SluiceServer::SluiceServer(ServerSettings settings) : settings_(std::move(settings)) {
@@ -113,7 +140,7 @@ bool SluiceServer::start(std::string& error) {
   // does one trie walk. One drain delivers a whole batch, so each connection
   // gets one corked write for it.
   subscriptions_ = std::make_unique<SubscriptionRegistry>(store_.get());
-  if (store_) subscriptions_->load();  // subscriptions survive a restart
+  if (store_) load_errors_ = subscriptions_->load().errors;  // subscriptions survive a restart
   subscriptions_->set_on_removed([this](const std::string& id) { close_streams_of(id); });
   broker_ = std::make_unique<broker::Broker>([this](const broker::EventPtr& event) {
     // Counters of the subscriptions this event matches (streams or not).
@@ -151,6 +178,8 @@ bool SluiceServer::start(std::string& error) {
   }
   ApiLimits api_limits;
   api_limits.max_body_bytes = settings_.max_body_bytes;
+  api_limits.rate_per_second = settings_.rate_limit;
+  api_limits.rate_burst = settings_.rate_burst;
   api_ = std::make_unique<HttpApi>(*broker_, *subscriptions_, store_.get(), api_limits, HttpApi::Clock{},
                                    idempotency_.get());
   http_ = api_->handler();
@@ -175,9 +204,13 @@ bool SluiceServer::start(std::string& error) {
   c.send_queue_limit = settings_.send_queue_limit;
   c.overflow = settings_.overflow;
   c.max_body_bytes = settings_.max_body_bytes;
-  c.websocket_route = [](std::string_view target) {
+  c.websocket_route = [](std::string_view target) -> std::optional<net::RouteRefusal> {
     const auto path = target.substr(0, target.find('?'));
-    return path == "/v1/ws" || (path.starts_with("/v1/subscriptions/") && path.ends_with("/stream"));
+    if (path == "/v1/ws") return std::nullopt;
+    StreamTarget stream;
+    if (parse_stream_target(target, stream)) return std::nullopt;
+    if (!stream.error.empty()) return net::RouteRefusal{400, stream.error};
+    return net::RouteRefusal{404, "no WebSocket endpoint at " + std::string(path)};
   };
   if (!http_) http_ = [this](const HttpRequest& request, HttpRespond respond) { basic_routes(request, std::move(respond)); };
   // The peer's address costs a getpeername() per request: only the rate limiter needs it.
@@ -216,8 +249,8 @@ bool SluiceServer::start(std::string& error) {
         log_->release_wakeups();
       });
     }
-    http_(r, [this, loop, reply = std::move(reply)](HttpResponse response) mutable {
-      const bool close = response.status >= 500;
+    http_(r, [this, loop, last = connection.over_capacity(), reply = std::move(reply)](HttpResponse response) mutable {
+      const bool close = last || response.status >= 500;
       std::string bytes = serialize(response, close);
       net::EventLoop& owner = loops_->at(loop);
       if (owner.in_loop_thread()) return reply(std::move(bytes), close);
@@ -278,13 +311,9 @@ bool SluiceServer::on_accept(net::EventLoop& loop, const std::shared_ptr<net::Co
 
 void SluiceServer::session_opened(InbandSession& session, net::Connection& connection) {
   // /v1/subscriptions/{id}/stream: the session follows that subscription.
-  const std::string& target = connection.request_target();
-  const std::string path = target.substr(0, target.find('?'));
-  if (!path.starts_with("/v1/subscriptions/")) return;
-  const std::string subscription_id = path.substr(18, path.size() - 18 - 7);
-  std::string since;
-  if (const auto q = target.find("since="); q != std::string::npos) since = target.substr(q + 6, target.find('&', q) - q - 6);
-  session.open_stream(subscriptions_->attach_stream(subscription_id), since);
+  StreamTarget stream;
+  if (!parse_stream_target(connection.request_target(), stream)) return;  // /v1/ws (the route checked the rest)
+  session.open_stream(subscriptions_->attach_stream(stream.subscription_id), stream.since);
 }
 
 void SluiceServer::session_closed(InbandSession& session) {

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <string>
 #include <thread>
 #include <vector>
@@ -418,3 +419,32 @@ TEST(FilterThreads, CopiesMatchConcurrently) {
 }
 
 }  // namespace
+
+namespace sluice::broker {
+namespace {
+
+// A filter number a double cannot hold is refused: parsed, 1e400 would be
+// infinity (stored as non-JSON) and 1e-400 would be 0 and equal 0.
+TEST(Filter, NumbersADoubleCannotHoldAreRefused) {
+  std::string error;
+  for (const std::string value : {"1e400", "-1E400", "1e-400", "-2e-324", "[1,1e999]", "{\"a\":1e-999}"}) {
+    const std::string text = R"([{"field":"data.x","op":"==","value":)" + value + "}]";
+    EXPECT_FALSE(Filter::compile(std::string_view(text), error).has_value()) << value;
+    EXPECT_NE(error.find("beyond the range of a double"), std::string::npos) << error;
+  }
+  // The value form cannot tell 1e-400 from 0, but refuses an infinity with its path.
+  const json::value infinite = json::array{json::object{{"field", "data.x"}, {"op", "<"}, {"value", HUGE_VAL}}};
+  EXPECT_FALSE(Filter::compile(infinite, error).has_value());
+  EXPECT_NE(error.find("filter[0].value"), std::string::npos) << error;
+  // Every number a double holds, 0 written any way, and number-like strings are fine.
+  for (const std::string value : {"0", "-0", "0e-999", "0.0E+5", "1e-300", "4.9e-324", "1.7e308",
+                                  "123456789012345678901234567890", "\"1e-400\"", "\"\\\"1e400\""}) {
+    const std::string text = R"([{"field":"data.x","op":"==","value":)" + value + "}]";
+    EXPECT_TRUE(Filter::compile(std::string_view(text), error).has_value()) << value << ": " << error;
+  }
+  EXPECT_FALSE(Filter::compile(std::string_view("[{\"field\":"), error).has_value());
+  EXPECT_NE(error.find("not valid JSON"), std::string::npos) << error;
+}
+
+}  // namespace
+}  // namespace sluice::broker

@@ -72,14 +72,14 @@ TEST(HttpRequestReader, SplitInputChunkedBodyAndKeepAlive) {
 TEST(HttpRequestReader, LimitsAndMalformedInput) {
   {
     HttpRequestReader r(8192, 10);
-    feed(r, "POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\n");
+    feed(r, "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n");
     EXPECT_EQ(r.next(), Status::error);
     EXPECT_EQ(r.error_status(), 413u);
     EXPECT_EQ(r.next(), Status::error);  // the stream cannot go on
   }
   {
     HttpRequestReader r(8192, 10);
-    feed(r, "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nb\r\n01234567890\r\n0\r\n\r\n");
+    feed(r, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nb\r\n01234567890\r\n0\r\n\r\n");
     EXPECT_EQ(r.next(), Status::error);
     EXPECT_EQ(r.error_status(), 413u);
   }
@@ -94,6 +94,22 @@ TEST(HttpRequestReader, LimitsAndMalformedInput) {
     feed(r, "NOT HTTP\r\n\r\n");
     EXPECT_EQ(r.next(), Status::error);
     EXPECT_EQ(r.error_status(), 400u);
+  }
+}
+
+// RFC 9112 §3.2: exactly one Host in HTTP/1.1; HTTP/1.0 may omit it.
+TEST(HttpRequestReader, Http11NeedsExactlyOneHost) {
+  for (const std::string head : {"GET / HTTP/1.1\r\n\r\n", "GET / HTTP/1.1\r\nHost: a\r\nhost: b\r\n\r\n"}) {
+    HttpRequestReader r(8192, 1024);
+    feed(r, head);
+    EXPECT_EQ(r.next(), Status::error) << head;
+    EXPECT_EQ(r.error_status(), 400u);
+    EXPECT_NE(r.error_message().find("Host"), std::string::npos) << r.error_message();
+  }
+  for (const std::string head : {"GET / HTTP/1.0\r\n\r\n", "GET / HTTP/1.1\r\nHOST: a\r\n\r\n"}) {
+    HttpRequestReader r(8192, 1024);
+    feed(r, head);
+    EXPECT_EQ(r.next(), Status::request) << head;
   }
 }
 

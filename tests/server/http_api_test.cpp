@@ -100,6 +100,31 @@ TEST(HttpApi, TrailingSlashIsTheSameRoute) {
   EXPECT_EQ(f.get("/v1/subscriptions/").status, 200u);
 }
 
+// Unknown query parameters are refused like unknown body fields: ?limt=5
+// must not silently give the default page size.
+TEST(HttpApi, UnknownQueryParametersAre400NamingThem) {
+  ApiFixture f;
+  auto r = f.get("/v1/events?topic=a&limt=5");
+  EXPECT_EQ(r.status, 400u);
+  EXPECT_EQ(r.error(), "bad_request");
+  EXPECT_NE(r.message().find("\"limt\""), std::string::npos) << r.message();
+  EXPECT_NE(r.message().find("limit"), std::string::npos) << r.message();  // says what is allowed
+  r = f.get("/v1/subscriptions?limit=5&cursr=x");
+  EXPECT_EQ(r.status, 400u);
+  EXPECT_NE(r.message().find("\"cursr\""), std::string::npos) << r.message();
+  r = f.post("/v1/events?dry=1", R"({"topic":"a","data":1})");
+  EXPECT_EQ(r.status, 400u);
+  EXPECT_NE(r.message().find("\"dry\""), std::string::npos) << r.message();
+  EXPECT_EQ(f.get("/v1/events?topic=a").status, 200u);  // nothing was published:
+  EXPECT_EQ(f.get("/v1/events?topic=a").body.at("events").as_array().size(), 0u);
+  EXPECT_EQ(f.get("/v1/subscriptions/sub_x?verbose=1").status, 400u);
+  EXPECT_EQ(f.get("/v1/events/evt_x?x").status, 400u);
+  // Every known parameter still works, percent-encoded names included.
+  EXPECT_EQ(f.get("/v1/events?topic=a&key=k&limit=5&%73ince=0").status, 200u);
+  EXPECT_EQ(f.get("/v1/subscriptions?limit=5").status, 200u);
+  EXPECT_EQ(f.get("/health?probe=lb").status, 200u);  // probes take anything (load balancers add cache busters)
+}
+
 TEST(HttpApi, BodyOverTheLimitIs413) {
   server::ApiLimits limits;
   limits.max_body_bytes = 100;

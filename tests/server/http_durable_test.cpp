@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "server/http_test_util.hpp"
+#include "server/server_harness.hpp"
 #include "store/store_test_util.hpp"
 
 namespace sluice::test {
@@ -35,6 +36,9 @@ struct DurableFixture {
   Reply get(const std::string& target) { return call(api, make_request("GET", target)); }
   Reply post(const std::string& target, const json::value& body) {
     return call(api, make_request("POST", target, json::serialize(body)));
+  }
+  Reply post_text(const std::string& target, const std::string& body) {
+    return call(api, make_request("POST", target, body));
   }
 
   std::unique_ptr<store::EventStore> store;
@@ -232,6 +236,60 @@ TEST(HttpApiDurable, SubscriptionsSurviveARestartInSqlite) {
   EXPECT_EQ(f.get("/v1/subscriptions/" + deleted_id).status, 404u);
   EXPECT_EQ(f.registry.matching("p.1", "", "", json::parse(R"({"n":3})")).size(), 1u);
   EXPECT_EQ(f.registry.matching("p.1", "", "", json::parse(R"({"n":1})")).size(), 0u);
+}
+
+// A number a double cannot hold was acknowledged (201 with -Infinity, not
+// JSON), then lost on restart; 1e-400 came back as 0 and matched x == 0.
+TEST(HttpApiDurable, FilterNumbersADoubleCannotHoldAreRefusedAndTheOthersSurviveARestart) {
+  TempDir dir;
+  std::string kept_json, kept_id;
+  {
+    DurableFixture f(dir.str());
+    for (const std::string value : {"1E400", "-1e400", "1e-400", "[1,2e999]"}) {
+      const auto r = f.post_text("/v1/subscriptions",
+                                 R"({"topic":"m.>","filter":[{"field":"data.x","op":"==","value":)" + value + "}]}");
+      EXPECT_EQ(r.status, 400u) << value;
+      EXPECT_EQ(r.error(), "invalid_filter") << value;
+      EXPECT_NE(r.message().find("beyond the range of a double"), std::string::npos) << r.message();
+    }
+    const auto hook = f.post_text("/v1/subscriptions", R"({"topic":"m.>","webhook":{"url":"https://h.test","n":1e400}})");
+    EXPECT_EQ(hook.status, 400u);
+    // A string that looks like such a number is a string.
+    auto r = f.post_text("/v1/subscriptions", R"({"topic":"m.>","filter":{"any":[
+        {"field":"data.x","op":"==","value":1e-300},{"field":"data.s","op":"==","value":"1e-400"}]}})");
+    ASSERT_EQ(r.status, 201u) << json::serialize(r.body);
+    kept_id = std::string(r.body.at("id").as_string());
+    kept_json = json::serialize(r.body);
+    EXPECT_EQ(f.store->load_subscriptions().size(), 1u);
+  }
+  DurableFixture f(dir.str());
+  EXPECT_EQ(f.registry.size(), 1u);
+  const auto r = f.get("/v1/subscriptions/" + kept_id);
+  ASSERT_EQ(r.status, 200u);
+  EXPECT_EQ(json::serialize(r.body), kept_json);
+  EXPECT_EQ(f.registry.matching("m.a", "", "", json::parse(R"({"x":0})")).size(), 0u);
+  EXPECT_EQ(f.registry.matching("m.a", "", "", json::parse(R"({"x":1e-300})")).size(), 1u);
+  EXPECT_EQ(f.registry.matching("m.a", "", "", json::parse(R"({"s":"1e-400"})")).size(), 1u);
+}
+
+// A stored subscription that cannot be loaded is reported by the server (and
+// logged by `sluice serve`), and stays in the store.
+TEST(HttpApiDurable, AStoredSubscriptionThatCannotBeLoadedIsReportedAtStart) {
+  TempDir dir;
+  {
+    auto store = open_or_fail(dir.str());
+    ASSERT_FALSE(store->put_subscription({"sub_bad", R"({"id":"sub_bad","topics":["m.>"],)"
+                                                     R"("filter":{"all":[{"field":"data.x","op":"==","value":-Infinity}]},"createdMs":1})"}));
+    ASSERT_FALSE(store->put_subscription({"sub_good", R"({"id":"sub_good","topics":["m.>"],"createdMs":1})"}));
+  }
+  auto settings = test_settings();
+  settings.store = "sqlite";
+  settings.data_dir = dir.str();
+  TestServer server(settings);
+  ASSERT_EQ(server.server->load_errors().size(), 1u);
+  EXPECT_NE(server.server->load_errors()[0].find("sub_bad"), std::string::npos) << server.server->load_errors()[0];
+  EXPECT_TRUE(server.server->subscriptions().get("sub_good"));
+  EXPECT_EQ(server.server->event_store()->load_subscriptions().size(), 2u);
 }
 
 }  // namespace

@@ -131,5 +131,121 @@ TEST(ServerHttp, DurablePublishesOnManyConnectionsAreEachAnsweredOnce) {
   EXPECT_EQ(stored.size(), offsets.size());
 }
 
+// Every status line carries its own reason phrase (409 said "Bad Request").
+TEST(ServerHttp, StatusLinesCarryTheirStandardReasonPhrase) {
+  TestServer server;
+  RawHttp c(server.server->port());
+  c.post("/v1/events", R"({"topic":"r.p","idempotencyKey":"k1","data":1})");
+  EXPECT_EQ(c.post("/v1/events", R"({"topic":"r.p","idempotencyKey":"k1","data":2})").substr(0, 3), "409");
+  EXPECT_TRUE(c.head.starts_with("HTTP/1.1 409 Conflict\r\n")) << c.head;
+  c.write("DELETE /health HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(c.read_response().substr(0, 3), "405");
+  EXPECT_TRUE(c.head.starts_with("HTTP/1.1 405 Method Not Allowed\r\n")) << c.head;
+  c.write("GET /v1/ws HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(c.read_response().substr(0, 3), "426");
+  EXPECT_TRUE(c.head.starts_with("HTTP/1.1 426 Upgrade Required\r\n")) << c.head;
+}
+
+// RFC 9112 §3.2: an HTTP/1.1 request without Host, or with two, is a 400.
+TEST(ServerHttp, Http11RequestWithoutExactlyOneHostIs400) {
+  TestServer server;
+  {
+    RawHttp c(server.server->port());
+    c.write("GET /health HTTP/1.1\r\n\r\n");
+    const std::string r = c.read_response();
+    EXPECT_EQ(r.substr(0, 3), "400") << r;
+    EXPECT_NE(r.find("Host"), std::string::npos) << r;
+    EXPECT_TRUE(c.head.starts_with("HTTP/1.1 400 Bad Request\r\n")) << c.head;
+    EXPECT_TRUE(c.closed_by_peer());
+  }
+  {
+    RawHttp c(server.server->port());
+    c.write("GET /health HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n");
+    EXPECT_EQ(c.read_response().substr(0, 3), "400");
+  }
+  {
+    RawHttp c(server.server->port());  // HTTP/1.0 has no such rule
+    c.write("GET /health HTTP/1.0\r\n\r\n");
+    EXPECT_EQ(c.read_response(), "200 {\"status\":\"ok\"}");
+  }
+  {
+    RawHttp c(server.server->port());  // nor does the upgrade get past it
+    c.write("GET /v1/ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n");
+    EXPECT_EQ(c.read_response().substr(0, 3), "400");
+  }
+}
+
+// At --max-connections, upgrades get 503 but probes and the API are still
+// answered (one request per such connection), so a liveness probe never fails
+// a healthy server.
+TEST(ServerHttp, AtMaxConnectionsProbesAreAnsweredAndUpgradesGet503) {
+  auto settings = test_settings();
+  settings.max_connections = 2;
+  TestServer server(settings);
+  std::vector<std::unique_ptr<RawHttp>> holders;
+  for (int i = 0; i < 2; ++i) {
+    holders.push_back(std::make_unique<RawHttp>(server.server->port()));
+    holders.back()->upgrade("/v1/ws");
+    EXPECT_TRUE(holders.back()->read_status_line().starts_with("HTTP/1.1 101")) << holders.back()->head;
+  }
+  {
+    RawHttp probe(server.server->port());
+    probe.write("GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_EQ(probe.read_response(), "200 {\"status\":\"ok\"}");
+    EXPECT_NE(probe.head.find("Connection: close"), std::string::npos) << probe.head;
+    EXPECT_TRUE(probe.closed_by_peer());  // it cannot hold a place beyond the limit
+  }
+  {
+    RawHttp api(server.server->port());
+    EXPECT_EQ(api.post("/v1/events", R"({"topic":"m.c","data":1})").substr(0, 3), "201");
+  }
+  {
+    RawHttp over(server.server->port());
+    over.upgrade("/v1/ws");
+    EXPECT_TRUE(over.read_status_line().starts_with("HTTP/1.1 503 Service Unavailable")) << over.head;
+  }
+}
+
+// A bad query parameter on a subscription stream is a 400 before the upgrade,
+// not a `connected` message followed by a close.
+TEST(ServerHttp, StreamWithABadParameterIs400BeforeTheUpgrade) {
+  TestServer server;
+  server::SubscriptionSpec spec;
+  spec.patterns = {"s.one"};
+  const auto created = server.server->subscriptions().create(std::move(spec), 0);
+  ASSERT_TRUE(created.subscription) << created.error;
+  const std::string stream = "/v1/subscriptions/" + created.subscription->id + "/stream";
+  for (const std::string query : {"?since=abc", "?since=", "?since=-1", "?sincex=1", "?since=1&limit=2"}) {
+    RawHttp c(server.server->port());
+    c.upgrade(stream + query);
+    EXPECT_TRUE(c.read_status_line().starts_with("HTTP/1.1 400 Bad Request")) << query << "\n" << c.head;
+  }
+  for (const std::string query : {"", "?since=0", "?since=%33"}) {
+    RawHttp c(server.server->port());
+    c.upgrade(stream + query);
+    EXPECT_TRUE(c.read_status_line().starts_with("HTTP/1.1 101")) << query << "\n" << c.head;
+  }
+}
+
+// The per-IP request limit, off by default, is turned on by a setting
+// (`--rate-limit`, `--rate-burst`); health probes are exempt.
+TEST(ServerHttp, RateLimitSettingGives429WithRetryAfter) {
+  auto settings = test_settings();
+  settings.rate_limit = 0.5;
+  settings.rate_burst = 2;
+  TestServer server(settings);
+  RawHttp c(server.server->port());
+  for (int i = 0; i < 2; ++i) {
+    c.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_EQ(c.read_response().substr(0, 3), "200");
+  }
+  c.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(c.read_response().substr(0, 3), "429");
+  EXPECT_NE(c.head.find("Retry-After: "), std::string::npos) << c.head;
+  c.write("GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(c.read_response().substr(0, 3), "200");
+}
+
 }  // namespace
 }  // namespace sluice::test

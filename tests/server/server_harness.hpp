@@ -114,6 +114,7 @@ struct RawHttp {
   boost::asio::io_context io;
   net::tcp::socket socket{io};
   boost::asio::streambuf in;
+  std::string head;  ///< the head (status line and headers) of the last response read
 
   explicit RawHttp(std::uint16_t port) { socket.connect({boost::asio::ip::make_address("127.0.0.1"), port}); }
   void write(const std::string& bytes) { boost::asio::write(socket, boost::asio::buffer(bytes)); }
@@ -122,7 +123,7 @@ struct RawHttp {
     boost::asio::read_until(socket, in, "\r\n\r\n");
     std::string all(boost::asio::buffers_begin(in.data()), boost::asio::buffers_end(in.data()));
     const auto head_end = all.find("\r\n\r\n") + 4;
-    const std::string head = all.substr(0, head_end);
+    head = all.substr(0, head_end);
     std::size_t length = 0;
     if (auto at = head.find("Content-Length: "); at != std::string::npos) length = std::stoul(head.substr(at + 16));
     in.consume(head_end);
@@ -130,6 +131,19 @@ struct RawHttp {
     std::string body(boost::asio::buffers_begin(in.data()), boost::asio::buffers_begin(in.data()) + static_cast<std::ptrdiff_t>(length));
     in.consume(length);
     return head.substr(9, 3) + " " + body;
+  }
+  /// Sends a WebSocket upgrade request for `target`.
+  void upgrade(const std::string& target) {
+    write("GET " + target + " HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+          "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n");
+  }
+  /// Reads the head of the next response and returns its status line.
+  std::string read_status_line() {
+    boost::asio::read_until(socket, in, "\r\n\r\n");
+    std::string all(boost::asio::buffers_begin(in.data()), boost::asio::buffers_end(in.data()));
+    head = all.substr(0, all.find("\r\n\r\n") + 4);
+    in.consume(head.size());
+    return head.substr(0, head.find("\r\n"));
   }
   /// POSTs `body` (JSON) to `target`; returns "STATUS BODY".
   std::string post(const std::string& target, const std::string& body) {

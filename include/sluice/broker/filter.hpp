@@ -40,6 +40,13 @@ class Filter {
   /// Thread-safe (pure).
   static std::optional<Filter> compile(const boost::json::value& spec, std::string& error);
 
+  /// Compiles a filter from its JSON text. Besides compile()'s checks, refuses a
+  /// number that a double cannot hold (1e400, 1e-400): once parsed it would be
+  /// infinity, or 0 and equal to 0, so the filter would not say what was written.
+  /// compile(value) refuses infinities too, but cannot tell 1e-400 from 0.
+  /// `json_text` is only read during the call. Thread-safe (pure).
+  static std::optional<Filter> compile(std::string_view json_text, std::string& error);
+
   /// True if the event matches. `type` and `key` are "" when the event has none
   /// (an empty type or key counts as absent); `data` is the event's parsed data,
   /// which always exists (it may be null). Reads its arguments only during the call;

@@ -100,6 +100,13 @@ enum class OverflowPolicy : std::uint8_t {
 /// The outcome of queueing a frame: never silent.
 enum class SendStatus { queued, dropped, closed };
 
+/// Why an upgrade request is refused before its handshake: sent as a plain
+/// text HTTP answer with this status, then the connection closes.
+struct RouteRefusal {
+  unsigned status = 404;
+  std::string message;
+};
+
 /// Server-side settings shared by every connection of one listener.
 struct ServerConnectionConfig {
   protocol::ServerHandshakeOptions handshake;
@@ -109,8 +116,10 @@ struct ServerConnectionConfig {
   OverflowPolicy overflow = OverflowPolicy::close;
   /// Largest HTTP request body accepted (413 beyond).
   std::size_t max_body_bytes = 1024 * 1024;
-  /// Which targets accept a WebSocket upgrade (404 for others). Unset: all.
-  std::function<bool(std::string_view target)> websocket_route;
+  /// Checks an upgrade's target before the handshake completes: returns
+  /// nullopt to accept, or the refusal (e.g. 404 for an unknown path, 400 for a
+  /// bad query parameter). Runs on the connection's loop. Unset: all accepted.
+  std::function<std::optional<RouteRefusal>(std::string_view target)> websocket_route;
   /// Handles each complete request that is not a WebSocket upgrade, on the
   /// connection's loop; it must not block, and answers through the responder
   /// (any thread, exactly once). Requests on one connection are handled one
@@ -180,6 +189,9 @@ class Connection : public std::enable_shared_from_this<Connection>,
   const protocol::ClientHandshake* client_handshake() const noexcept { return client_ ? client_->handshake.get() : nullptr; }
   /// Server: the request target (path and query) of the upgrade request.
   const std::string& request_target() const noexcept { return request_target_; }
+  /// Accepted beyond the connection limit: plain HTTP gets one answer, then the
+  /// connection closes (the answer should say `Connection: close`). Loop thread.
+  bool over_capacity() const noexcept { return over_capacity_; }
   std::string remote_address() const;  ///< "ip:port"
   std::string remote_ip() const;       ///< "ip"
   /// The peer's address; empty once the socket is closed.
@@ -203,7 +215,8 @@ class Connection : public std::enable_shared_from_this<Connection>,
   void set_handler(ConnectionHandler* handler) noexcept;
 
   // --- used by Server and connect() ---
-  /// `over_capacity`: answer the request with 503 and close (max connections).
+  /// `over_capacity` (max connections reached): a WebSocket upgrade gets 503;
+  /// plain HTTP is answered, one request, then the connection closes.
   void start_server(std::shared_ptr<const ServerConnectionConfig> config, bool over_capacity = false);
   void start_client(const WsUrl& url, ClientOptions options);
 

@@ -23,6 +23,8 @@ struct HttpRequest {
   std::string_view header(std::string_view name) const;
   /// A query parameter, percent-decoded; nullopt-like empty + found=false when absent.
   bool query_param(std::string_view name, std::string& value) const;
+  /// The name of each query parameter, percent-decoded, in order (repeats included).
+  std::vector<std::string> query_names() const;
 };
 
 struct HttpResponse {

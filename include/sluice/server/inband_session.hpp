@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -82,8 +83,8 @@ class InbandSession final : public broker::LoopHub::Subscriber,
   /// Turns this session into a stream of `subscription` (null: it does not
   /// exist, and the connection is closed with 4404): a "connected" message,
   /// then every matching event, from `since` (an offset for a one-topic
-  /// subscription, else milliseconds since the Unix epoch) when not empty.
-  void open_stream(SubscriptionPtr subscription, const std::string& since);
+  /// subscription, else milliseconds since the Unix epoch) when given.
+  void open_stream(SubscriptionPtr subscription, std::optional<std::uint64_t> since);
   /// The subscription id this session streams, or "" for /v1/ws.
   const std::string& stream_id() const noexcept;
 

@@ -24,6 +24,10 @@ struct ServerSettings {
   std::size_t max_header_bytes = 8192;              ///< largest HTTP request head
   std::size_t max_body_bytes = 1024 * 1024;         ///< largest HTTP request body
   std::size_t max_subscriptions = 256;              ///< per connection
+  /// HTTP requests per second per client IP (token bucket; health probes are
+  /// exempt); over it: 429 with Retry-After. 0: no limit.
+  double rate_limit = 0;
+  double rate_burst = 0;                            ///< requests saved up; 0: max(1, rate_limit)
   std::chrono::milliseconds ping_interval{25'000};  ///< server pings when the peer was quiet this long
   std::chrono::milliseconds pong_timeout{10'000};   ///< no sign of life after a ping: closed
   std::chrono::milliseconds idle_timeout{0};        ///< no message for this long: closed; 0: never

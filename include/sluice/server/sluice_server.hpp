@@ -60,6 +60,11 @@ class SluiceServer final : private InbandSession::Owner {
   void drop_topic(const std::string& pattern);
   void close_connection(std::uint64_t connection_id, std::uint16_t code, const std::string& reason);
 
+  /// Stored subscriptions that start() could not load, one message each (they
+  /// stay in the store, untouched). The caller reports them: serve logs each
+  /// as an error. Set by start(); read it after start() returned.
+  const std::vector<std::string>& load_errors() const noexcept { return load_errors_; }
+
   /// Ids of the open connections (a snapshot). Blocks until every loop answered.
   std::vector<std::uint64_t> connection_ids();
 
@@ -99,6 +104,7 @@ class SluiceServer final : private InbandSession::Owner {
   std::unique_ptr<IdempotencyIndex> idempotency_;  // shared by HTTP and /v1/ws publishes
   std::unique_ptr<HttpApi> api_;
   std::unique_ptr<net::Server> listener_;
+  std::vector<std::string> load_errors_;
   std::atomic<std::size_t> connections_{0};
   std::mutex mutex_;
   std::condition_variable drained_;
