@@ -80,6 +80,17 @@ void fill_request(HttpRequest& r, const net::ParsedRequest& in, std::string_view
   r.remote_ip.assign(remote_ip);
 }
 
+// A connection id: a per-loop sequence number above the loop's index. 16
+// bits hold every loop ServerSettings allows (at most 1024).
+constexpr unsigned kLoopBits = 16;
+static_assert((std::size_t{1} << kLoopBits) > 1024, "a connection id must hold every loop index");
+std::uint64_t make_connection_id(std::uint64_t sequence, std::size_t loop) {
+  return (sequence << kLoopBits) | static_cast<std::uint64_t>(loop);
+}
+std::size_t loop_of(std::uint64_t connection_id) {
+  return static_cast<std::size_t>(connection_id & ((std::uint64_t{1} << kLoopBits) - 1));
+}
+
 // /v1/subscriptions/{id}/stream[?since=N], checked before the upgrade so a
 // bad parameter is a 400, not a close after `connected`.
 struct StreamTarget {
@@ -301,8 +312,8 @@ void SluiceServer::basic_routes(const HttpRequest& request, HttpRespond respond)
 bool SluiceServer::on_accept(net::EventLoop& loop, const std::shared_ptr<net::Connection>& connection) {
   LoopState& state = *states_[loop.index()];
   const bool admitted = connections_.fetch_add(1) < settings_.max_connections;
-  // Ids carry their loop in the low byte, so an operator request finds its owner.
-  const std::uint64_t id = (++state.next_id << 8) | loop.index();
+  // Ids carry their loop, so an operator request (and the close) finds its owner.
+  const std::uint64_t id = make_connection_id(++state.next_id, loop.index());
   // The session is the connection's handler (one pointer, no callbacks to
   // allocate: idle memory); state.sessions owns it until session_closed.
   state.sessions.emplace(id, std::make_shared<InbandSession>(id, *state.session_context, connection));
@@ -318,7 +329,7 @@ void SluiceServer::session_opened(InbandSession& session, net::Connection& conne
 
 void SluiceServer::session_closed(InbandSession& session) {
   const std::uint64_t session_id = session.id();
-  states_[session_id & 0xff]->sessions.erase(session_id);  // the session goes here
+  states_[loop_of(session_id)]->sessions.erase(session_id);  // the session goes here (its own loop)
   connection_ended();
 }
 
@@ -354,7 +365,7 @@ void SluiceServer::drop_topic(const std::string& pattern) {
 }
 
 void SluiceServer::close_connection(std::uint64_t connection_id, std::uint16_t code, const std::string& reason) {
-  const std::size_t loop = connection_id & 0xFF;
+  const std::size_t loop = loop_of(connection_id);
   if (loop >= loops_->size()) return;
   loops_->at(loop).post([state = states_[loop].get(), connection_id, code, reason] {
     auto it = state->sessions.find(connection_id);

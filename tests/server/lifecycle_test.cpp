@@ -8,6 +8,7 @@
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <thread>
 
@@ -305,6 +306,31 @@ TEST(ServerLifecycle, ConcurrentCloseRequestsForOneConnection) {
   for (auto id : ids) server.server->close_connection(id, 4000, "late");
   JsonClient fresh(io, server.url());
   ASSERT_TRUE(run_until(io, [&] { return fresh.open; }));
+}
+
+// More loops than a byte holds: each connection's id names its own loop, so a
+// close request reaches it and a closing session leaves its own loop's map
+// (ids once kept the loop in 8 bits: loop 256's sessions were erased from loop
+// 0's map, a race and a leak).
+TEST(ServerLifecycle, ConnectionIdsNameTheirLoopWithMoreThan256Loops) {
+  auto settings = test_settings();
+  settings.threads = 260;
+  TestServer server(settings);
+  asio::io_context io;
+  auto clients = subscribed_clients(io, server, 260, "many.loops");  // round robin: one per loop
+  auto ids = server.server->connection_ids();
+  ASSERT_EQ(ids.size(), 260u);
+  std::sort(ids.begin(), ids.end());
+  EXPECT_EQ(std::unique(ids.begin(), ids.end()), ids.end()) << "two connections share an id";
+  for (auto id : ids) server.server->close_connection(id, 4000, "by id");
+  ASSERT_TRUE(run_until(io, [&] {
+    for (auto& c : clients) {
+      if (!c->closed) return false;
+    }
+    return server.server->connection_count() == 0;
+  }));
+  for (auto& c : clients) EXPECT_EQ(c->close_info.code, 4000);
+  EXPECT_TRUE(server.server->connection_ids().empty()) << "sessions left behind in the loops' maps";
 }
 
 // Max connections: the one over the limit gets a clean 503, the others work.
