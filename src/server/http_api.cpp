@@ -24,23 +24,6 @@ namespace json = boost::json;
 
 namespace detail {
 
-void append_quoted(std::string& out, std::string_view s) {
-  for (const char c : s) {
-    if (static_cast<unsigned char>(c) < 0x20 || c == '"' || c == '\\') {
-      out += json::serialize(json::string(s));  // escapes exactly as Boost.JSON does
-      return;
-    }
-  }
-  out += '"';
-  out += s;
-  out += '"';
-}
-
-std::string quoted(std::string_view s) {
-  std::string out;
-  append_quoted(out, s);
-  return out;
-}
 
 std::optional<HttpResponse> parse_json_body(const HttpRequest& request, json::value& out, json::storage_ptr storage) {
   if (request.body.empty()) return HttpResponse::error(400, "invalid_json", "the request body is empty; send a JSON object");
@@ -124,128 +107,6 @@ bool base64url_decode(std::string_view text, std::string& out) {
   return bits < 6;  // a lone trailing character carries no whole byte
 }
 
-namespace {
-bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
-
-std::size_t skip_ws(std::string_view t, std::size_t i) {
-  while (i < t.size() && is_ws(t[i])) ++i;
-  return i;
-}
-
-// `i` at an opening quote; returns one past the closing quote.
-std::size_t skip_string(std::string_view t, std::size_t i) {
-  for (++i; i < t.size(); ++i) {
-    if (t[i] == '\\') {
-      ++i;
-    } else if (t[i] == '"') {
-      return i + 1;
-    }
-  }
-  return i;
-}
-
-// `i` at a value's first character; returns one past its last.
-std::size_t skip_value(std::string_view t, std::size_t i) {
-  if (i >= t.size()) return i;
-  if (t[i] == '"') return skip_string(t, i);
-  if (t[i] == '{' || t[i] == '[') {
-    int depth = 0;
-    while (i < t.size()) {
-      const char c = t[i];
-      if (c == '"') {
-        i = skip_string(t, i);
-        continue;
-      }
-      if (c == '{' || c == '[') {
-        ++depth;
-      } else if ((c == '}' || c == ']') && --depth == 0) {
-        return i + 1;
-      }
-      ++i;
-    }
-    return i;
-  }
-  // A number, true, false or null.
-  while (i < t.size() && t[i] != ',' && t[i] != '}' && t[i] != ']' && !is_ws(t[i])) ++i;
-  return i;
-}
-
-// Calls visit(raw key with quotes, raw value) for each member of an object,
-// or each element (key empty) of an array.
-template <class Visit>
-void each_item(std::string_view t, Visit&& visit) {
-  std::size_t i = skip_ws(t, 0);
-  if (i >= t.size() || (t[i] != '{' && t[i] != '[')) return;
-  const bool object = t[i] == '{';
-  i = skip_ws(t, i + 1);
-  while (i < t.size() && t[i] != '}' && t[i] != ']') {
-    std::string_view key;
-    if (object) {
-      if (t[i] != '"') return;  // not JSON a parser accepted: give up, never loop
-      const std::size_t key_end = skip_value(t, i);
-      key = t.substr(i, key_end - i);
-      i = skip_ws(t, key_end);
-      i = skip_ws(t, i + 1);  // ':'
-    }
-    const std::size_t end = skip_value(t, i);
-    if (end == i) return;
-    visit(key, t.substr(i, end - i));
-    i = skip_ws(t, end);
-    if (i < t.size() && t[i] == ',') i = skip_ws(t, i + 1);
-  }
-}
-}  // namespace
-
-std::optional<std::string_view> raw_member(std::string_view object, std::string_view name) {
-  std::optional<std::string_view> found;
-  each_item(object, [&](std::string_view key, std::string_view value) {
-    std::string_view inner = key.size() >= 2 ? key.substr(1, key.size() - 2) : key;
-    if (inner.find('\\') != std::string_view::npos) {
-      std::error_code ec;
-      const json::value decoded = json::parse(key, ec);  // a key with escapes
-      if (!ec && decoded.is_string() && decoded.get_string() == name) found = value;
-      return;
-    }
-    if (inner == name) found = value;
-  });
-  return found;
-}
-
-std::vector<std::string_view> raw_elements(std::string_view array) {
-  std::vector<std::string_view> out;
-  each_item(array, [&](std::string_view, std::string_view value) { out.push_back(value); });
-  return out;
-}
-
-std::string minify(std::string_view value) {
-  std::string out;
-  out.reserve(value.size());
-  for (std::size_t i = 0; i < value.size(); ++i) {
-    const char c = value[i];
-    if (c == '"') {
-      const std::size_t end = skip_string(value, i);
-      out.append(value.substr(i, end - i));
-      i = end - 1;
-    } else if (!is_ws(c)) {
-      out += c;
-    }
-  }
-  return out;
-}
-
-std::string_view kind_of(const json::value& value) {
-  switch (value.kind()) {
-    case json::kind::null: return "null";
-    case json::kind::bool_: return "a boolean";
-    case json::kind::int64:
-    case json::kind::uint64:
-    case json::kind::double_: return "a number";
-    case json::kind::string: return "a string";
-    case json::kind::array: return "an array";
-    case json::kind::object: return "an object";
-  }
-  return "a value";
-}
 
 }  // namespace detail
 
@@ -284,18 +145,20 @@ bool is_probe(std::string_view path) { return path == "/health" || path == "/rea
 }  // namespace
 
 HttpApi::HttpApi(broker::Broker& broker, SubscriptionRegistry& subscriptions, store::EventStore* store,
-                 ApiLimits limits, Clock clock, IdempotencyIndex* idempotency)
+                 ApiLimits limits, Clock clock, PublishService* publisher)
     : broker_(broker),
       subscriptions_(subscriptions),
       store_(store),
       limits_(limits),
       clock_(clock ? std::move(clock) : Clock(unix_time_ms)),
-      idempotency_(idempotency) {
-  if (!idempotency_) {
+      publisher_(publisher) {
+  if (!publisher_) {
     own_idempotency_ = std::make_unique<IdempotencyIndex>(
         store, IdempotencyLimits{limits.idempotency_window, limits.max_idempotency_keys}, clock_);
-    idempotency_ = own_idempotency_.get();
+    own_publisher_ = std::make_unique<PublishService>(broker, *own_idempotency_);
+    publisher_ = own_publisher_.get();
   }
+  idempotency_ = &publisher_->idempotency();
 }
 
 HttpHandler HttpApi::handler() {

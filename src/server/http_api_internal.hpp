@@ -12,14 +12,10 @@
 #include <boost/json/storage_ptr.hpp>
 #include <boost/json/value.hpp>
 
+#include "server/json_text.hpp"
 #include "sluice/server/http_types.hpp"
 
 namespace sluice::server::detail {
-
-/// A JSON string literal for `s`, escaped.
-std::string quoted(std::string_view s);
-/// Appends quoted(s) to `out` (no temporary when nothing needs escaping).
-void append_quoted(std::string& out, std::string_view s);
 
 /// Parses the request body as JSON into `out`, its memory from `storage`
 /// (default: the heap); a 400 invalid_json otherwise.
@@ -45,19 +41,5 @@ bool parse_uint(std::string_view text, std::uint64_t& out);
 /// Base64url without padding (RFC 4648 §5): cursors are opaque and URL-safe.
 std::string base64url_encode(std::string_view bytes);
 bool base64url_decode(std::string_view text, std::string& out);
-
-/// Raw text of JSON that a parser already accepted, so `data` is published
-/// exactly as the client wrote it (boost::json would round integers beyond
-/// 64 bits and rewrite 1.10 as 1.1E0).
-/// The text of member `name` of the object `object` (the last one if the
-/// name repeats, as the parser keeps), or nullopt.
-std::optional<std::string_view> raw_member(std::string_view object, std::string_view name);
-/// The text of each element of the array `array`.
-std::vector<std::string_view> raw_elements(std::string_view array);
-/// `value` without the whitespace between tokens.
-std::string minify(std::string_view value);
-
-/// The kind of JSON value, for messages: "a string", "an object", ...
-std::string_view kind_of(const boost::json::value& value);
 
 }  // namespace sluice::server::detail

@@ -99,202 +99,57 @@ bool decode_cursor(std::string_view text, Cursor& out) {
 
 }  // namespace
 
-// Validates one event object (`raw`: its text, for `data` as written);
-// `where` prefixes field names in messages ("" for POST /v1/events,
-// "events[3]." in a batch).
+// Validates one event object through the publish door (`raw`: its text, for
+// `data` as written); `where` prefixes field names in messages ("" for POST
+// /v1/events, "events[3]." in a batch).
 std::optional<HttpResponse> HttpApi::parse_event(const json::value& value, std::string_view raw,
-                                                 const std::string& where, PublishInput& out) const {
-  auto name = [&](std::string_view field) {
-    return where.empty() ? "\"" + std::string(field) + "\"" : where + std::string(field);
-  };
-  const json::object* o = value.if_object();
-  if (!o) {
-    return bad_request((where.empty() ? std::string("the body") : where.substr(0, where.size() - 1)) +
-                       " must be a JSON object, got " + std::string(detail::kind_of(value)));
-  }
-  for (const auto& [field, v] : *o) {
-    if (field != "topic" && field != "data" && field != "type" && field != "key" && field != "idempotencyKey") {
-      return bad_request("unknown field " + name(field) + " (an event has topic, data, type, key and idempotencyKey)");
-    }
-  }
-  const json::value* topic = o->if_contains("topic");
-  if (!topic || !topic->is_string()) {
-    return bad_request(name("topic") + (topic ? " must be a string, got " + std::string(detail::kind_of(*topic))
-                                              : std::string(" is required (a string)")));
-  }
-  out.request.topic = std::string(topic->get_string());
-  if (auto why = broker::topic_error(out.request.topic); !why.empty()) {
-    return HttpResponse::error(400, "invalid_topic", name("topic") + ": invalid topic " + quoted(out.request.topic) +
-                                                         ": " + why);
-  }
-  const json::value* data = o->if_contains("data");
-  if (!data) return bad_request(name("data") + " is required (any JSON value, null included)");
-  // Published as written (minus whitespace); compared in canonical form.
-  const auto raw_data = detail::raw_member(raw, "data");
-  std::string canonical;
-  if (raw_data) {
-    out.request.data = detail::minify(*raw_data);
-  } else {
-    canonical = json::serialize(*data);
-    out.request.data = canonical;
-  }
-  for (auto [field, target, max] : {std::tuple{"type", &out.request.type, kMaxKeyLength},
-                                    std::tuple{"key", &out.request.key, kMaxKeyLength},
-                                    std::tuple{"idempotencyKey", &out.idempotency_key, kMaxIdempotencyKeyLength}}) {
-    const json::value* v = o->if_contains(field);
-    if (!v || v->is_null()) continue;
-    if (!v->is_string()) {
-      return bad_request(name(field) + " must be a string, got " + std::string(detail::kind_of(*v)));
-    }
-    if (v->get_string().size() > max) {
-      return bad_request(name(field) + " is longer than " + std::to_string(max) + " bytes");
-    }
-    *target = std::string(v->get_string());
-  }
-  if (!out.idempotency_key.empty()) {
-    if (canonical.empty()) canonical = json::serialize(*data);
-    out.fingerprint = IdempotencyIndex::fingerprint(out.request.topic, out.request.type, out.request.key, canonical);
-    out.request.idempotency_key = out.idempotency_key;  // stored with the event, found again after a restart
-  }
-  return std::nullopt;
-}
-
-std::string HttpApi::publish_result(const broker::Event& event) const {
-  return result_json(event.id, event.topic, event.offset, event.epoch);
+                                                 const std::string& where, PublishService::Input& out) const {
+  const auto refused = publisher_->parse(value, raw, where, {}, out);
+  if (refused.error == PublishError::none) return std::nullopt;
+  return HttpResponse::error(400, refused.error == PublishError::invalid_topic ? "invalid_topic" : "bad_request",
+                             refused.message);
 }
 
 // Indexes an event published here so GET /v1/events/{id} finds it without a
 // store: its topic and offset, in the slot of its id's sequence number.
-void HttpApi::remember_event(const broker::EventPtr& event) {
+void HttpApi::remember_event(const PublishedEvent& event) {
   // With a store every event is found there (it is stored before it is answered).
   if (store_ || limits_.event_index_size == 0) return;
-  const auto sequence = broker_.id_sequence(event->id);
+  const auto sequence = broker_.id_sequence(event.id);
   if (!sequence) return;
   const std::size_t slot = static_cast<std::size_t>(*sequence % limits_.event_index_size);
   std::lock_guard lock(index_mutex_);
   if (slot >= event_index_.size()) event_index_.resize(slot + 1);
   IndexedEvent& entry = event_index_[slot];
   entry.sequence = *sequence;
-  entry.topic.assign(event->topic);  // reuses the slot's buffer
-  entry.offset = event->offset;
-}
-
-// Hands `requests` to the broker in order and calls `done` exactly once when
-// every one has completed (durable, or failed), with no lock of ours held:
-// on this thread in memory mode, else on the thread that completed last (the
-// store's writer). After a failure the remaining requests are not submitted.
-void HttpApi::publish_all(std::vector<broker::PublishRequest> requests, bool exclusive, PublishDone done) {
-  struct State {
-    std::vector<PublishOutcome> outcomes;
-    std::unique_ptr<std::atomic<bool>[]> completed;  // per request: its outcome is in
-    std::atomic<std::size_t> pending{0};
-    std::atomic<bool> failed{false};
-    PublishDone done;
-  };
-  const std::size_t n = requests.size();
-  auto state = std::make_shared<State>();
-  state->outcomes.resize(n);
-  state->completed = std::make_unique<std::atomic<bool>[]>(n);
-  state->pending = n + 1;  // + 1 for this thread, released once it let go of the publish lock
-  state->done = std::move(done);
-  auto finish = [](const std::shared_ptr<State>& s) {
-    if (s->pending.fetch_sub(1, std::memory_order_acq_rel) == 1) s->done(std::move(s->outcomes));
-  };
-  auto complete = [finish](const std::shared_ptr<State>& s, std::size_t i, broker::EventPtr event, std::error_code ec) {
-    if (s->completed[i].exchange(true)) return;  // at most once per request
-    if (event) {
-      s->outcomes[i].event = std::move(event);
-    } else {
-      s->outcomes[i].error = ec ? ec : std::make_error_code(std::errc::io_error);
-      s->failed.store(true);
-    }
-    finish(s);
-  };
-  {
-    std::shared_lock shared(publish_mutex_, std::defer_lock);
-    std::unique_lock unique(publish_mutex_, std::defer_lock);
-    if (exclusive) {
-      unique.lock();
-    } else {
-      shared.lock();
-    }
-    for (std::size_t i = 0; i < n; ++i) {
-      if (state->failed.load()) {
-        complete(state, i, nullptr, std::make_error_code(std::errc::operation_canceled));
-        continue;
-      }
-      try {
-        // Queues the event (no I/O): in memory mode `complete` runs inline, under
-        // our lock, but only records; `done` waits for this thread's + 1.
-        broker_.publish_async(std::move(requests[i]), [state, i, complete](broker::EventPtr event, std::error_code ec) {
-          complete(state, i, std::move(event), ec);
-        });
-      } catch (...) {
-        complete(state, i, nullptr, std::make_error_code(std::errc::io_error));
-      }
-    }
-  }
-  finish(state);
+  entry.topic.assign(event.topic);  // reuses the slot's buffer
+  entry.offset = event.offset;
 }
 
 namespace {
 
-// A publish the store could not take: 503, with Retry-After when it is only busy.
-HttpResponse store_error(std::error_code ec, std::string_view what) {
-  if (ec == std::errc::resource_unavailable_try_again || ec == std::errc::operation_canceled) {
-    return detail::with_header(
-        HttpResponse::error(503, "store_busy", std::string(what) + ": the event store is busy; retry shortly"),
-        "Retry-After", "1");
-  }
-  return HttpResponse::error(503, "store_unavailable", std::string(what) + ": the event store failed: " + ec.message());
-}
-
-// What a request that repeated `key` gets: the first publish's result (200,
-// Idempotent-Replayed), 409 for other content, or the first publish's failure.
-HttpResponse repeat_answer(const std::string& key, const IdempotencyIndex::Answer& answer) {
-  using Kind = IdempotencyIndex::Answer::Kind;
-  switch (answer.kind) {
-    case Kind::duplicate:
-      return replayed(result_json(answer.event.id, answer.event.topic, answer.event.offset, answer.event.epoch));
-    case Kind::conflict:
+// The HTTP wording of a publish that was not published (or of a repeat).
+HttpResponse failure(const PublishService::Outcome& o, std::string_view key, std::string_view what) {
+  switch (o.error) {
+    case PublishError::key_conflict:
       return key_conflict(key);
-    case Kind::failed:
+    case PublishError::key_in_flight:
+      return HttpResponse::error(409, "idempotency_conflict", "idempotencyKey " + quoted(key) +
+                                                                  " was claimed by a request that did not publish it; retry");
+    case PublishError::store_busy:
+      return detail::with_header(HttpResponse::error(503, "store_busy", std::string(what) + ": " + o.message),
+                                 "Retry-After", "1");
+    case PublishError::invalid:
+    case PublishError::invalid_topic:
+      return HttpResponse::error(400, o.error == PublishError::invalid ? "bad_request" : "invalid_topic", o.message);
+    case PublishError::none:
+    case PublishError::store_failed:
       break;
   }
-  if (answer.error == std::errc::operation_canceled) {
-    return HttpResponse::error(409, "idempotency_conflict",
-                               "idempotencyKey " + quoted(key) + " was claimed by a request that did not publish it; retry");
-  }
-  return store_error(answer.error, "the event was not published");
+  return HttpResponse::error(503, "store_unavailable", std::string(what) + ": " + o.message);
 }
 
 }  // namespace
-
-// One POST /v1/events between its hand-off to the broker and its answer.
-// Owned by whichever of the two finishes last: the broker's completion, or
-// the submitting thread once it let go of the publish lock.
-struct HttpApi::SinglePublish {
-  HttpRespond respond;
-  std::string key;  // idempotencyKey, "" when none
-  broker::EventPtr event;
-  std::error_code error;
-  std::atomic<bool> completed{false};  // the broker's outcome is in (at most once)
-  std::atomic<int> pending{2};
-};
-
-// Settles the key and answers, once both sides of `single` are done.
-void HttpApi::finish_single(SinglePublish* single) {
-  if (single->pending.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
-  std::unique_ptr<SinglePublish> owned(single);
-  const broker::EventPtr& e = owned->event;
-  if (!e) {
-    if (!owned->key.empty()) idempotency_->abandon(owned->key, owned->error);
-    return owned->respond(store_error(owned->error, "the event was not published"));
-  }
-  remember_event(e);
-  if (!owned->key.empty()) idempotency_->complete(owned->key, PublishedEvent::of(*e));
-  owned->respond(created(publish_result(*e), e->id));
-}
 
 // POST /v1/events: 201 {id, topic, offset, epoch} once the event is durable;
 // a repeated idempotencyKey within the window: 200 with the first result and
@@ -306,56 +161,23 @@ std::optional<HttpResponse> HttpApi::post_event(const HttpRequest& request, Http
   json::storage_ptr storage(&dom_memory);
   json::value body(storage);
   if (auto bad = detail::parse_json_body(request, body, storage)) return bad;
-  PublishInput in;
+  PublishService::Input in;
   if (auto bad = parse_event(body, request.body, "", in)) return bad;
-  const std::string& key = in.idempotency_key;
-
-  if (!key.empty()) {
-    // A repeat of a key in flight keeps `respond` and is answered when the first completes.
-    auto held = std::make_shared<HttpRespond>(std::exchange(respond, nullptr));
-    IdempotencyIndex::Answer answer;
-    IdempotencyIndex::Claim claim;
-    try {
-      claim = idempotency_->claim(key, in.fingerprint, answer, [held, key](const IdempotencyIndex::Answer& a) {
-        (*held)(repeat_answer(key, a));
-      });
-    } catch (...) {
-      respond = std::move(*held);
-      throw;
-    }
-    if (claim == IdempotencyIndex::Claim::waiting) return std::nullopt;
-    respond = std::move(*held);  // not handed to the index: ours again
-    if (claim == IdempotencyIndex::Claim::answered) return repeat_answer(key, answer);
-    // Claim::owned: this request publishes, then settles the key.
-  }
-
-  auto* single = new SinglePublish;
-  single->respond = std::exchange(respond, nullptr);
-  single->key = std::move(in.idempotency_key);
-  // [this, single]: small enough for std::function to keep without allocating.
-  auto complete = [this, single](broker::EventPtr event, std::error_code ec) {
-    if (single->completed.exchange(true)) return;  // at most once
-    single->event = std::move(event);
-    if (!single->event) single->error = ec ? ec : std::make_error_code(std::errc::io_error);
-    finish_single(single);
-  };
-  {
-    // Queues the event (no I/O): in memory mode `complete` runs inline, under
-    // our lock, but only records; the answer waits for this thread's share.
-    std::shared_lock shared(publish_mutex_);
-    try {
-      broker_.publish_async(std::move(in.request), complete);
-    } catch (...) {
-      complete(nullptr, std::make_error_code(std::errc::io_error));
-    }
-  }
-  finish_single(single);
+  std::string key = in.request.idempotency_key;
+  publisher_->publish(std::move(in), [this, key = std::move(key), respond = std::exchange(respond, nullptr)](
+                                         PublishService::Outcome o) {
+    if (o.error != PublishError::none) return respond(failure(o, key, "the event was not published"));
+    std::string result = result_json(o.event.id, o.event.topic, o.event.offset, o.event.epoch);
+    if (o.replayed) return respond(replayed(std::move(result)));
+    remember_event(o.event);
+    respond(created(std::move(result), o.event.id));
+  });
   return std::nullopt;
 }
 
 // A batch between validation and its answer (shared with the completions).
 struct HttpApi::BatchState {
-  std::vector<PublishInput> inputs;
+  std::vector<PublishService::Input> inputs;
   std::vector<std::string> results;    // per event, once known
   std::vector<bool> answered;          // known from an idempotencyKey: not published
   std::vector<std::size_t> claimed;    // events whose key this batch owns
@@ -393,7 +215,7 @@ std::optional<HttpResponse> HttpApi::post_batch(const HttpRequest& request, Http
     const std::string where = "events[" + std::to_string(i) + "].";
     const std::string_view raw = raw_events.size() == list.size() ? raw_events[i] : std::string_view();
     if (auto bad = parse_event(list[i], raw, where, inputs[i])) return bad;
-    const std::string& key = inputs[i].idempotency_key;
+    const std::string& key = inputs[i].request.idempotency_key;
     if (key.empty()) continue;
     auto [it, fresh] = keys.try_emplace(key, i);
     if (!fresh) {
@@ -407,13 +229,13 @@ std::optional<HttpResponse> HttpApi::post_batch(const HttpRequest& request, Http
   batch->answered.assign(inputs.size(), false);
   auto release_claims = [&] {
     for (std::size_t i : batch->claimed) {
-      idempotency_->abandon(inputs[i].idempotency_key, std::make_error_code(std::errc::operation_canceled));
+      idempotency_->abandon(inputs[i].request.idempotency_key, std::make_error_code(std::errc::operation_canceled));
     }
   };
   std::vector<broker::PublishRequest> requests;
   try {
     for (std::size_t i = 0; i < inputs.size(); ++i) {
-      const std::string& key = inputs[i].idempotency_key;
+      const std::string& key = inputs[i].request.idempotency_key;
       if (key.empty()) continue;
       IdempotencyIndex::Answer answer;
       const auto claim = idempotency_->claim(key, inputs[i].fingerprint, answer);
@@ -433,6 +255,7 @@ std::optional<HttpResponse> HttpApi::post_batch(const HttpRequest& request, Http
       if (batch->answered[i]) continue;
       batch->published.push_back(i);
       requests.push_back(std::move(inputs[i].request));
+      inputs[i].request.idempotency_key = requests.back().idempotency_key;  // kept: finish_batch settles it
     }
   } catch (...) {
     release_claims();
@@ -442,22 +265,23 @@ std::optional<HttpResponse> HttpApi::post_batch(const HttpRequest& request, Http
   if (requests.empty()) {
     finish_batch(*batch, {});
   } else {
-    publish_all(std::move(requests), true,
-                [this, batch](std::vector<PublishOutcome> outcomes) { finish_batch(*batch, std::move(outcomes)); });
+    publisher_->publish_batch(std::move(requests), [this, batch](std::vector<PublishService::BatchResult> outcomes) {
+      finish_batch(*batch, std::move(outcomes));
+    });
   }
   return std::nullopt;
 }
 
 // Settles a batch's keys and answers it: 201 with every result in request
 // order (200 if nothing needed publishing), or 503 naming what was not published.
-void HttpApi::finish_batch(BatchState& batch, std::vector<PublishOutcome> outcomes) {
+void HttpApi::finish_batch(BatchState& batch, std::vector<PublishService::BatchResult> outcomes) {
   std::vector<std::size_t> failed;
   std::error_code error;
   for (std::size_t k = 0; k < outcomes.size(); ++k) {
     const std::size_t i = batch.published[k];
-    if (outcomes[k].event) {
-      remember_event(outcomes[k].event);
-      batch.results[i] = publish_result(*outcomes[k].event);
+    if (const auto& e = outcomes[k].event) {
+      remember_event(PublishedEvent::of(*e));
+      batch.results[i] = result_json(e->id, e->topic, e->offset, e->epoch);
     } else {
       failed.push_back(i);
       if (!error || error == std::errc::operation_canceled) error = outcomes[k].error;
@@ -465,7 +289,7 @@ void HttpApi::finish_batch(BatchState& batch, std::vector<PublishOutcome> outcom
   }
   // Every claimed key was published (or failed): settle each.
   for (std::size_t k = 0; k < outcomes.size(); ++k) {
-    const std::string& key = batch.inputs[batch.published[k]].idempotency_key;
+    const std::string& key = batch.inputs[batch.published[k]].request.idempotency_key;
     if (key.empty()) continue;
     if (const auto& e = outcomes[k].event) {
       idempotency_->complete(key, PublishedEvent::of(*e));
@@ -477,8 +301,7 @@ void HttpApi::finish_batch(BatchState& batch, std::vector<PublishOutcome> outcom
     std::string which;
     for (std::size_t f = 0; f < failed.size() && f < 10; ++f) which += (f ? ", events[" : "events[") + std::to_string(failed[f]) + "]";
     if (failed.size() > 10) which += " and " + std::to_string(failed.size() - 10) + " more";
-    return batch.respond(store_error(
-        error, std::to_string(failed.size()) + " of " + std::to_string(batch.results.size()) +
+    return batch.respond(failure(PublishService::store_outcome(error), "", std::to_string(failed.size()) + " of " + std::to_string(batch.results.size()) +
                    " events were not published (" + which +
                    "), the others were; retry with idempotencyKeys to publish each exactly once"));
   }

@@ -5,6 +5,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
+#include "server/json_text.hpp"
 #include "sluice/broker/topic.hpp"
 
 #include <charconv>
@@ -13,10 +14,9 @@
 namespace sluice::server {
 
 namespace json = boost::json;
+using detail::quoted;
 
 namespace {
-
-std::string quoted(std::string_view s) { return json::serialize(json::string(s)); }
 
 // The frame for a small message that only this connection receives.
 std::shared_ptr<const std::string> text_frame(const std::string& payload) {
@@ -247,83 +247,32 @@ void InbandSession::handle_request(std::string_view text) {
     return send_json("{\"type\":\"ack\",\"id\":" + id + ",\"op\":\"unsubscribe\",\"topic\":" + quoted(pattern) + "}");
   }
 
-  if (op == "publish") return publish(id, object);
+  if (op == "publish") return publish(id, request, text);
 
   reply_error(id, "unknown_op", "unknown op \"" + std::string(op) + "\" (subscribe, unsubscribe, publish, ping)");
 }
 
 // {"op":"publish","id":N,"topic":T,"data":...,"type"?,"key"?,"idempotencyKey"?}:
-// acked once the event is durable. A repeated idempotencyKey is acked with
-// the first publish's event and "duplicate":true, and publishes nothing.
-void InbandSession::publish(const std::string& id, const json::object& object) {
-  constexpr std::size_t kMaxIdempotencyKeyLength = 256;  // as over HTTP
-  broker::PublishRequest publish;
-  const json::value* topic = object.if_contains("topic");
-  if (!topic || !topic->is_string()) return reply_error(id, "bad_request", "\"topic\" (a string) is required");
-  publish.topic = std::string(topic->get_string());
-  if (auto why = broker::topic_error(publish.topic); !why.empty()) return reply_error(id, "invalid_topic", why);
-  const json::value* data = object.if_contains("data");
-  if (!data) return reply_error(id, "bad_request", "\"data\" is required");
-  for (auto [field, out] : {std::pair{"type", &publish.type}, std::pair{"key", &publish.key},
-                            std::pair{"idempotencyKey", &publish.idempotency_key}}) {
-    if (const json::value* v = object.if_contains(field)) {
-      if (v->is_null()) continue;
-      if (!v->is_string()) return reply_error(id, "bad_request", std::string("\"") + field + "\" must be a string");
-      *out = std::string(v->get_string());
-    }
+// acked once the event is durable, through the publish door (the same limits
+// and idempotency rule as HTTP; data published as written). A repeated
+// idempotencyKey is acked with the first publish's event and "duplicate":true.
+void InbandSession::publish(const std::string& id, const json::value& request, std::string_view text) {
+  PublishService::Input input;
+  const auto refused = context_.publisher.parse(request, text, "", {"op", "id"}, input);
+  if (refused.error != PublishError::none) {
+    return reply_error(id, refused.error == PublishError::invalid_topic ? "invalid_topic" : "bad_request",
+                       refused.message);
   }
-  if (publish.idempotency_key.size() > kMaxIdempotencyKeyLength) {
-    return reply_error(id, "bad_request",
-                       "\"idempotencyKey\" is longer than " + std::to_string(kMaxIdempotencyKeyLength) + " bytes");
-  }
-  publish.data = json::serialize(*data);
-  const std::string key = publish.idempotency_key;
-  if (!key.empty()) {
-    const auto print = IdempotencyIndex::fingerprint(publish.topic, publish.type, publish.key, publish.data);
-    IdempotencyIndex::Answer answer;
-    IdempotencyIndex::Claim claim;
-    // A repeat is answered through the loop's queue, never inline: the first
-    // publish's ack is posted there before its key completes, so on one
-    // connection the first is acked before its repeats even when the key
-    // completed while this connection's input was still being read.
-    auto answer_later = [weak = weak_from_this(), executor = connection_->executor(),
-                         id](const IdempotencyIndex::Answer& a) {
-      boost::asio::post(executor, [weak, id, a] {
-        if (auto self = weak.lock()) self->answer_repeat(id, a);
-      });
-    };
-    try {
-      // A repeat of a key still in flight is answered once the first one is.
-      claim = context_.idempotency.claim(key, print, answer, answer_later);
-    } catch (...) {
-      return send_publish_failure(id, std::make_error_code(std::errc::io_error));
-    }
-    if (claim == IdempotencyIndex::Claim::waiting) return;
-    if (claim == IdempotencyIndex::Claim::answered) return answer_later(answer);
-    // Claim::owned: this publish settles the key once it is stored (or not).
-  }
-  // The ack waits until the event is durable; it comes back to this loop.
-  auto done = [weak = weak_from_this(), executor = connection_->executor(), id, key,
-               index = &context_.idempotency](broker::EventPtr event, std::error_code result) {
-    // Our ack is posted before the key's waiters are answered: on one
-    // connection the first publish is acked before its repeats.
-    boost::asio::post(executor, [weak, id, event, result] {
-      if (auto self = weak.lock()) self->on_published(id, event, result);
+  // Every answer comes back through the loop's queue, never inline: the first
+  // publish's ack is posted before its key completes, so on one connection
+  // the first is acked before its repeats even when the key completed while
+  // this connection's input was still being read.
+  context_.publisher.publish(std::move(input), [weak = weak_from_this(), executor = connection_->executor(),
+                                                id](PublishService::Outcome outcome) {
+    boost::asio::post(executor, [weak, id, outcome = std::move(outcome)] {
+      if (auto self = weak.lock()) self->on_published(id, outcome);
     });
-    if (key.empty()) return;
-    if (event) {
-      index->complete(key, PublishedEvent::of(*event));
-    } else {
-      index->abandon(key, result);
-    }
-  };
-  try {
-    context_.broker.publish_async(std::move(publish), std::move(done));
-  } catch (...) {
-    // Not queued (e.g. out of memory): `done` never runs.
-    if (!key.empty()) context_.idempotency.abandon(key, std::make_error_code(std::errc::io_error));
-    send_publish_failure(id, std::make_error_code(std::errc::io_error));
-  }
+  });
 }
 
 void InbandSession::send_publish_ack(const std::string& id_json, const PublishedEvent& event, bool duplicate) {
@@ -332,39 +281,28 @@ void InbandSession::send_publish_ack(const std::string& id_json, const Published
             ",\"epoch\":" + quoted(event.epoch) + (duplicate ? ",\"duplicate\":true}" : "}"));
 }
 
-// The server's trouble, not the client's: not counted against its error budget.
-void InbandSession::send_publish_failure(const std::string& id_json, std::error_code ec) {
-  const bool busy = ec == std::errc::resource_unavailable_try_again;
-  send_json("{\"type\":\"error\",\"id\":" + id_json + ",\"code\":" + quoted(busy ? "server_busy" : "store_failed") +
-            ",\"message\":" +
-            quoted(busy ? "too many publishes waiting to be stored; retry" : "event not stored: " + ec.message()) + "}");
-}
-
-void InbandSession::answer_repeat(const std::string& id_json, const IdempotencyIndex::Answer& answer) {
+// A store failure is the server's trouble, not the client's: not counted
+// against its error budget.
+void InbandSession::on_published(const std::string& id_json, const PublishService::Outcome& outcome) {
   if (!connection_) return;
-  using Kind = IdempotencyIndex::Answer::Kind;
-  switch (answer.kind) {
-    case Kind::duplicate:
-      return send_publish_ack(id_json, answer.event, true);
-    case Kind::conflict:
-      return reply_error(id_json, "idempotency_conflict",
-                         "idempotencyKey was already used for a different event (topic, type, key or data differ)");
-    case Kind::failed:
+  switch (outcome.error) {
+    case PublishError::none:
+      return send_publish_ack(id_json, outcome.event, outcome.replayed);
+    case PublishError::key_conflict:
+      return reply_error(id_json, "idempotency_conflict", outcome.message);
+    case PublishError::key_in_flight:
+      return send_json("{\"type\":\"error\",\"id\":" + id_json + ",\"code\":\"idempotency_in_flight\",\"message\":" +
+                       quoted(outcome.message) + "}");
+    case PublishError::store_busy:
+      return send_json("{\"type\":\"error\",\"id\":" + id_json + ",\"code\":\"server_busy\",\"message\":" +
+                       quoted("too many publishes waiting to be stored; retry") + "}");
+    case PublishError::invalid:
+    case PublishError::invalid_topic:
+    case PublishError::store_failed:
       break;
   }
-  if (answer.error == std::errc::operation_canceled) {
-    // Claimed by an HTTP batch that then did not publish it: nothing was published.
-    return send_json("{\"type\":\"error\",\"id\":" + id_json +
-                     ",\"code\":\"idempotency_in_flight\",\"message\":" +
-                     quoted("idempotencyKey was being published by another request that did not complete; retry") + "}");
-  }
-  send_publish_failure(id_json, answer.error);
-}
-
-void InbandSession::on_published(const std::string& id_json, const broker::EventPtr& event, std::error_code ec) {
-  if (!connection_) return;
-  if (!event) return send_publish_failure(id_json, ec);
-  send_publish_ack(id_json, PublishedEvent::of(*event), false);
+  send_json("{\"type\":\"error\",\"id\":" + id_json + ",\"code\":\"store_failed\",\"message\":" +
+            quoted("event not stored: " + outcome.message) + "}");
 }
 
 void InbandSession::start_replay(broker::ReplayResult replay) {

@@ -181,18 +181,19 @@ bool SluiceServer::start(std::string& error) {
   }
   idempotency_ = std::make_unique<IdempotencyIndex>(
       store_.get(), IdempotencyLimits{settings_.idempotency_window, settings_.idempotency_max_keys});
+  publisher_ = std::make_unique<PublishService>(*broker_, *idempotency_);
   InbandLimits session_limits;
   session_limits.max_subscriptions = settings_.max_subscriptions;
   for (auto& state : states_) {
     state->session_context.reset(
-        new InbandSession::Context{state->hub, *broker_, *idempotency_, session_limits, *this});
+        new InbandSession::Context{state->hub, *broker_, *publisher_, session_limits, *this});
   }
   ApiLimits api_limits;
   api_limits.max_body_bytes = settings_.max_body_bytes;
   api_limits.rate_per_second = settings_.rate_limit;
   api_limits.rate_burst = settings_.rate_burst;
   api_ = std::make_unique<HttpApi>(*broker_, *subscriptions_, store_.get(), api_limits, HttpApi::Clock{},
-                                   idempotency_.get());
+                                   publisher_.get());
   http_ = api_->handler();
   net::ServerOptions options;
   options.address = settings_.address;

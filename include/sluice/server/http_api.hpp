@@ -13,7 +13,6 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -22,6 +21,7 @@
 #include "sluice/broker/broker.hpp"
 #include "sluice/server/http_types.hpp"
 #include "sluice/server/idempotency_index.hpp"
+#include "sluice/server/publish_service.hpp"
 #include "sluice/server/subscription_registry.hpp"
 
 namespace sluice::store {
@@ -71,11 +71,11 @@ class HttpApi {
 
   /// `broker` and `subscriptions` (and `store`, which may be null: memory
   /// mode) must outlive the HttpApi. `clock` defaults to the system clock.
-  /// `idempotency` is the key index shared with the other ways to publish
-  /// (it must outlive the HttpApi); null: the HttpApi makes its own, from
-  /// `limits`, `store` and `clock`.
+  /// `publisher` is the publish door shared with the other ways to publish
+  /// (it must outlive the HttpApi); null: the HttpApi makes its own, with an
+  /// idempotency index from `limits`, `store` and `clock`.
   HttpApi(broker::Broker& broker, SubscriptionRegistry& subscriptions, store::EventStore* store,
-          ApiLimits limits = {}, Clock clock = {}, IdempotencyIndex* idempotency = nullptr);
+          ApiLimits limits = {}, Clock clock = {}, PublishService* publisher = nullptr);
   HttpApi(const HttpApi&) = delete;
   HttpApi& operator=(const HttpApi&) = delete;
 
@@ -93,19 +93,7 @@ class HttpApi {
   void set_ready(bool ready) noexcept { ready_.store(ready); }
 
  private:
-  // One event of a publish request, validated.
-  struct PublishInput {
-    broker::PublishRequest request;
-    std::string idempotency_key;  // "" when none
-    std::uint64_t fingerprint = 0;
-  };
-  struct PublishOutcome {
-    broker::EventPtr event;  // null if it was not published
-    std::error_code error;
-  };
-  using PublishDone = std::function<void(std::vector<PublishOutcome>)>;
   struct BatchState;
-  struct SinglePublish;
   struct RateBucket {
     double tokens = 0;
     std::int64_t at_ms = 0;
@@ -121,15 +109,12 @@ class HttpApi {
   // Events (http_events.cpp).
   std::optional<HttpResponse> post_event(const HttpRequest& request, HttpRespond& respond);
   std::optional<HttpResponse> post_batch(const HttpRequest& request, HttpRespond& respond);
-  void publish_all(std::vector<broker::PublishRequest> requests, bool exclusive, PublishDone done);
-  void finish_single(SinglePublish* single);
-  void finish_batch(BatchState& batch, std::vector<PublishOutcome> outcomes);
+  void finish_batch(BatchState& batch, std::vector<PublishService::BatchResult> outcomes);
   HttpResponse get_events(const HttpRequest& request);
   HttpResponse get_event(const std::string& id);
   std::optional<HttpResponse> parse_event(const boost::json::value& value, std::string_view raw,
-                                          const std::string& where, PublishInput& out) const;
-  std::string publish_result(const broker::Event& event) const;
-  void remember_event(const broker::EventPtr& event);
+                                          const std::string& where, PublishService::Input& out) const;
+  void remember_event(const PublishedEvent& event);
   std::vector<broker::EventPtr> fetch_topic(const std::string& topic, std::uint64_t after, std::size_t limit);
 
   // Subscriptions (http_subscriptions.cpp).
@@ -148,13 +133,10 @@ class HttpApi {
   Clock clock_;
   std::atomic<bool> ready_{true};
 
-  // Held while handing events to the broker (publish_async queues them; no
-  // I/O). Single publishes share it, a batch takes it alone: a batch's events
-  // of one topic get consecutive offsets (against other HTTP publishers).
-  std::shared_mutex publish_mutex_;
-
-  std::unique_ptr<IdempotencyIndex> own_idempotency_;  // when none was given
-  IdempotencyIndex* idempotency_;
+  std::unique_ptr<IdempotencyIndex> own_idempotency_;  // when no publisher was given
+  std::unique_ptr<PublishService> own_publisher_;
+  PublishService* publisher_;
+  IdempotencyIndex* idempotency_;  // the publisher's
 
   // Memory mode: where GET /v1/events/{id} finds an event published here
   // (its topic and offset; history holds the event). A ring indexed by the

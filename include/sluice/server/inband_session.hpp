@@ -20,6 +20,7 @@
 #include "sluice/broker/loop_hub.hpp"
 #include "sluice/net/connection.hpp"
 #include "sluice/server/idempotency_index.hpp"
+#include "sluice/server/publish_service.hpp"
 #include "sluice/server/subscription_registry.hpp"
 
 namespace sluice::server {
@@ -49,12 +50,12 @@ class InbandSession final : public broker::LoopHub::Subscriber,
   };
 
   /// What the sessions of one loop share (one pointer per session instead of
-  /// a copy each: idle memory). Outlives them; `idempotency` is shared with
-  /// the HTTP API.
+  /// a copy each: idle memory). Outlives them; `publisher` is the publish
+  /// door shared with the HTTP API.
   struct Context {
     broker::LoopHub& hub;
     broker::Broker& broker;
-    IdempotencyIndex& idempotency;
+    PublishService& publisher;
     InbandLimits limits;
     Owner& owner;
   };
@@ -111,11 +112,9 @@ class InbandSession final : public broker::LoopHub::Subscriber,
 
  private:
   void deliver_now(const broker::EventPtr& event);
-  void publish(const std::string& id_json, const boost::json::object& request);
-  void on_published(const std::string& id_json, const broker::EventPtr& event, std::error_code ec);
+  void publish(const std::string& id_json, const boost::json::value& request, std::string_view text);
+  void on_published(const std::string& id_json, const PublishService::Outcome& outcome);
   void send_publish_ack(const std::string& id_json, const PublishedEvent& event, bool duplicate);
-  void send_publish_failure(const std::string& id_json, std::error_code ec);
-  void answer_repeat(const std::string& id_json, const IdempotencyIndex::Answer& answer);
   void start_replay(broker::ReplayResult replay);
   void handle_request(std::string_view text);
   void send_json(const std::string& json);

@@ -20,6 +20,7 @@
 #include "sluice/server/http_api.hpp"
 #include "sluice/server/http_types.hpp"
 #include "sluice/server/idempotency_index.hpp"
+#include "sluice/server/publish_service.hpp"
 #include "sluice/server/subscription_registry.hpp"
 #include "sluice/server/inband_session.hpp"
 #include "sluice/server/reply_inbox.hpp"
@@ -101,7 +102,8 @@ class SluiceServer final : private InbandSession::Owner {
   std::unique_ptr<broker::Broker> broker_;
   std::unique_ptr<StoreRetention> retention_;  // with a store: trims it to what history keeps
   std::unique_ptr<SubscriptionRegistry> subscriptions_;
-  std::unique_ptr<IdempotencyIndex> idempotency_;  // shared by HTTP and /v1/ws publishes
+  std::unique_ptr<IdempotencyIndex> idempotency_;
+  std::unique_ptr<PublishService> publisher_;  // the one publish door of HTTP and /v1/ws
   std::unique_ptr<HttpApi> api_;
   std::unique_ptr<net::Server> listener_;
   std::vector<std::string> load_errors_;

@@ -1,0 +1,96 @@
+// The one publish door (server::PublishService): HTTP and /v1/ws publishes
+// follow the same limits and keep `data` as written, and a /v1/ws publish
+// cannot land inside an HTTP batch.
+#include <gtest/gtest.h>
+
+#include "server/http_test_util.hpp"
+#include "server/server_harness.hpp"
+
+namespace sluice::test {
+namespace {
+
+namespace asio = boost::asio;
+
+// The event objects of a topic's history, as the HTTP API writes them.
+std::string history_text(TestServer& server, const std::string& topic) {
+  RawHttp c(server.server->port());
+  c.write("GET /v1/events?topic=" + topic + " HTTP/1.1\r\nHost: x\r\n\r\n");
+  return c.read_response();
+}
+
+TEST(PublishDoor, WebSocketDataIsPublishedAsWrittenLikeHttp) {
+  TestServer server;
+  asio::io_context io;
+  JsonClient client(io, server.url());
+  ASSERT_TRUE(run_until(io, [&] { return client.open; }));
+  // Numbers a double cannot hold, and spellings a parser would rewrite.
+  (void)client.connection->send_text(R"({"op":"publish","id":1,"topic":"door.ws","data": {"big": 1e400, "n": 1.10, "i": 123456789012345678901234567890}})");
+  ASSERT_TRUE(run_until(io, [&] { return client.count("ack") == 1; }));
+  RawHttp http(server.server->port());
+  EXPECT_EQ(http.post("/v1/events", R"({"topic":"door.http","data": {"big": 1e400, "n": 1.10, "i": 123456789012345678901234567890}})")
+                .substr(0, 3),
+            "201");
+  const std::string written = R"("data":{"big":1e400,"n":1.10,"i":123456789012345678901234567890})";
+  EXPECT_NE(history_text(server, "door.ws").find(written), std::string::npos) << history_text(server, "door.ws");
+  EXPECT_NE(history_text(server, "door.http").find(written), std::string::npos) << history_text(server, "door.http");
+}
+
+TEST(PublishDoor, WebSocketFollowsTheSameLimitsAsHttp) {
+  TestServer server;
+  asio::io_context io;
+  JsonClient client(io, server.url());
+  ASSERT_TRUE(run_until(io, [&] { return client.open; }));
+  const std::string long_type(257, 't');
+  client.send({{"op", "publish"}, {"id", 1}, {"topic", "door.l"}, {"data", 1}, {"type", long_type}});
+  client.send({{"op", "publish"}, {"id", 2}, {"topic", "door.l"}, {"data", 1}, {"key", long_type}});
+  client.send({{"op", "publish"}, {"id", 3}, {"topic", "door.l"}, {"data", 1}, {"idempotencyKey", long_type}});
+  client.send({{"op", "publish"}, {"id", 4}, {"topic", "door.l"}, {"data", 1}, {"tpye", "x"}});
+  client.send({{"op", "publish"}, {"id", 5}, {"topic", "door.l"}, {"data", 1}, {"type", std::string(256, 't')}});
+  ASSERT_TRUE(run_until(io, [&] { return client.count("error") + client.count("ack") == 5; }));
+  const auto errors = client.of_type("error");
+  ASSERT_EQ(errors.size(), 4u);
+  EXPECT_NE(errors[0].at("message").as_string().find("longer than 256 bytes"), std::string::npos);
+  EXPECT_NE(errors[3].at("message").as_string().find("unknown field \"tpye\""), std::string::npos);
+  EXPECT_EQ(client.count("ack"), 1u);  // 256 bytes is allowed, over HTTP too
+  EXPECT_EQ(server.server->broker().published(), 1u);
+  RawHttp http(server.server->port());
+  EXPECT_EQ(http.post("/v1/events", R"({"topic":"door.l","data":1,"type":")" + long_type + "\"}").substr(0, 3), "400");
+}
+
+// A batch takes the door alone: its events of one topic get consecutive
+// offsets even while /v1/ws publishes the same topic (they used to bypass
+// the batch's lock).
+TEST(PublishDoor, AWebSocketPublishNeverLandsInsideAnHttpBatch) {
+  TestServer server;
+  asio::io_context io;
+  JsonClient client(io, server.url());
+  ASSERT_TRUE(run_until(io, [&] { return client.open; }));
+  std::atomic<bool> stop{false};
+  std::thread ws_publisher([&] {
+    asio::io_context own;
+    JsonClient flood(own, server.url());
+    run_until(own, [&] { return flood.open; });
+    int n = 0;
+    while (!stop.load()) {
+      flood.publish("door.b", n++);
+      own.run_for(std::chrono::microseconds(200));
+    }
+  });
+  std::string body = R"({"events":[)";
+  for (int i = 0; i < 50; ++i) body += std::string(i ? "," : "") + R"({"topic":"door.b","data":"batch"})";
+  body += "]}";
+  for (int round = 0; round < 20; ++round) {
+    RawHttp http(server.server->port());
+    const std::string r = http.post("/v1/events/batch", body);
+    ASSERT_EQ(r.substr(0, 3), "201") << r;
+    const auto events = json::parse(r.substr(4)).at("events").as_array();
+    for (std::size_t i = 1; i < events.size(); ++i) {
+      EXPECT_EQ(events[i].at("offset").as_int64(), events[i - 1].at("offset").as_int64() + 1) << "round " << round;
+    }
+  }
+  stop = true;
+  ws_publisher.join();
+}
+
+}  // namespace
+}  // namespace sluice::test
