@@ -163,9 +163,9 @@ void Core::close(std::uint16_t code, std::string_view reason) {
 
 bool Core::flush(std::chrono::milliseconds timeout) {
   std::unique_lock lock(mutex_);
-  if (loop_.in_loop_thread()) return queued_bytes_ == 0;
+  if (loop_.in_loop_thread()) return queued_bytes_ == 0 && dropped_bytes_ == 0;
   changed_.wait_for(lock, timeout, [&] { return queued_bytes_ == 0 || close_done_; });
-  return queued_bytes_ == 0;
+  return queued_bytes_ == 0 && dropped_bytes_ == 0;
 }
 
 ConnectionInfo Core::info() const {
@@ -373,7 +373,10 @@ void Core::session_ready() {
 // --- sending (loop thread) ---
 
 void Core::enqueue(OutMessage message) {
-  if (finished_) return release(message.data.size());
+  if (finished_) {  // accepted just before the client stopped: dropped like the rest of the queue
+    outbox_.push_back(std::move(message));
+    return drop_outbox();
+  }
   outbox_.push_back(std::move(message));
   pump();
 }
@@ -581,6 +584,11 @@ void Core::drop_outbox() {
   std::size_t bytes = 0;
   for (const auto& m : outbox_) bytes += m.data.size();
   outbox_.clear();
+  if (bytes == 0) return;
+  {
+    std::lock_guard lock(mutex_);
+    dropped_bytes_ += bytes;  // before release() wakes flush()
+  }
   release(bytes);
 }
 

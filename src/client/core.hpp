@@ -116,6 +116,7 @@ class Core {
   bool accepting_ = true;
   bool close_done_ = false;
   std::size_t queued_bytes_ = 0;
+  std::size_t dropped_bytes_ = 0;  // accepted, then dropped because the client stopped: flush() fails
   std::string target_;  // request target of the next attempt (set_target)
 
   // guarded by info_mutex_

@@ -298,4 +298,18 @@ TEST(Client, AttemptCountGrowsForShortLivedConnectionsAndResetsAfterAStableOne) 
   EXPECT_EQ(c.info().attempt, 1u);
 }
 
+TEST(Client, FlushFailsWhenTheClientStoppedWithMessagesQueued) {
+  RawServer refused("", /*close_on_accept=*/true);
+  auto o = fast_options();
+  o.reconnect.enabled = false;
+  Recorder rec;
+  Client c(refused.url(), o);
+  rec.attach(c);
+  EXPECT_EQ(c.send_text("never sent"), SendStatus::queued);
+  c.connect();
+  ASSERT_TRUE(rec.wait([&] { return rec.closes.size() == 1; }));
+  EXPECT_EQ(c.queued_bytes(), 0u);  // dropped...
+  EXPECT_FALSE(c.flush(kWait));     // ...not sent
+}
+
 }  // namespace
