@@ -237,7 +237,9 @@ void Core::start_attempt() {
   net::ConnectionCallbacks callbacks;
   callbacks.on_open = [this, generation](net::Connection& c) { on_transport_open(generation, c); };
   callbacks.on_message = [this, generation](net::Connection&, MessageType type, std::span<const std::uint8_t> data) {
-    if (generation == generation_) listeners.emit(listeners.message, Message{type, data});
+    if (generation != generation_) return;
+    if (session_ready_) delivered_ = true;
+    listeners.emit(listeners.message, Message{type, data});
   };
   callbacks.on_ping = [this, generation](net::Connection&, std::span<const std::uint8_t>) {
     if (generation == generation_) last_server_ping_ = Clock::now();
@@ -289,6 +291,7 @@ void Core::on_transport_open(std::uint64_t generation, net::Connection& connecti
     return;
   }
   arm_ping_watch();
+  delivered_ = false;
   hook_attempt_ = 0;
   run_hook();
 }
@@ -469,7 +472,11 @@ void Core::on_transport_closed(std::uint64_t generation, net::Connection& connec
     rule = rule_for_http_status(info.http_status, options_.reconnect);
     if (rule == RetryRule::stop) stop_error = make_error_code(Error::terminal_http_status);
   }
-  if (was_ready && Clock::now() - ready_at_ >= options_.reconnect.stable_after) failures_ = 0;
+  // Progress resets the count: a connection that stayed up stable_after, or one
+  // that got through its session hook and delivered data (frequent cuts must
+  // not push the delay to its maximum; the floor and jitter still apply).
+  if (was_ready && (delivered_ || Clock::now() - ready_at_ >= options_.reconnect.stable_after)) failures_ = 0;
+  delivered_ = false;
   if (failures_ < UINT32_MAX) ++failures_;
   const auto max_attempts = options_.reconnect.max_attempts;
   if (!stop_error && !options_.reconnect.enabled) stop_error = make_error_code(Error::reconnect_disabled);

@@ -28,7 +28,9 @@ struct ReconnectOptions {
   BackoffOptions backoff;       ///< 500 ms floor, 20 s max, factor 2, full jitter
   /// Consecutive failed attempts before giving up (client closed with Error::gave_up); 0 = forever.
   std::uint32_t max_attempts = 0;
-  /// A connection that stayed open this long resets the attempt count.
+  /// A connection that stayed open this long resets the attempt count. So
+  /// does one that made progress sooner: session hook done, then a message
+  /// received (the next delay is then drawn for attempt 1: floor and jitter stay).
   milliseconds stable_after{10'000};
   /// The shortest wait after a "slow down" answer (4429, 1013, HTTP 429).
   milliseconds rate_limited_delay{5'000};
