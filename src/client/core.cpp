@@ -72,11 +72,6 @@ Core::Core(std::string_view url, ClientOptions options)
   std::string proxy_error;
   proxy_ = select_proxy(url_, options_.proxy, proxy_error);
   if (!proxy_error.empty()) throw std::invalid_argument(proxy_error);
-  if (proxy_ && url_.secure && options_.proxy.url.empty()) proxy_.reset();  // https_proxy: not supported yet, direct
-  if (proxy_ && url_.secure) {
-    throw std::invalid_argument("wss:// through an HTTP proxy (" + proxy_->host + ":" + std::to_string(proxy_->port) +
-                                ") is not supported yet; unset the proxy or add the host to no_proxy");
-  }
   if (proxy_) {
     const bool ipv6 = url_.host.find(':') != std::string::npos;
     relay_ = std::make_unique<ProxyRelay>(loop_.io(), *proxy_,
@@ -252,8 +247,9 @@ void Core::start_attempt() {
   callbacks.on_closed = [this, generation](net::Connection& c, const net::CloseInfo& info) {
     on_transport_closed(generation, c, info);
   };
-  net::WsUrl dial = url_;
-  dial.target = net_options_.handshake.target;
+  net::WsUrl url = url_;
+  url.target = net_options_.handshake.target;
+  net::ClientOptions attempt_options = net_options_;
   if (relay_) {
     std::error_code error;
     const std::uint16_t port = relay_->begin(
@@ -263,14 +259,16 @@ void Core::start_attempt() {
           recycle_message_ = std::move(message);
         },
         error);
-    dial = net::WsUrl{false, "127.0.0.1", port, net_options_.handshake.target};
+    // TCP goes to the relay; TLS (SNI, certificate check) and the handshake still name the real host.
+    attempt_options.dial_host = "127.0.0.1";
+    attempt_options.dial_port = port;
     if (error) {
       recycle_error_ = make_error_code(Error::proxy_failed);
       recycle_message_ = "cannot open the local proxy relay: " + error.message();
-      dial.port = 0;  // fails at once, through the normal path
+      attempt_options.dial_port = 0;  // fails at once, through the normal path
     }
   }
-  connection_ = net::connect(loop_.io(), dial, net_options_, std::move(callbacks));
+  connection_ = net::connect(loop_.io(), url, std::move(attempt_options), std::move(callbacks));
 }
 
 void Core::on_transport_open(std::uint64_t generation, net::Connection& connection) {
