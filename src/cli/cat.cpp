@@ -2,8 +2,9 @@
 // sluice::Client. Lines from stdin go out as text messages; messages received
 // are printed to stdout, one per line; what happens to the connection is said
 // in plain words on stderr. Reconnects with the client's backoff unless
-// --no-reconnect. Exit status: 0 after stdin ended and the close completed,
-// 1 when the connection ended for good on its own, 2 for bad arguments.
+// --no-reconnect. Exit status: 0 after stdin ended, every line was handed to
+// the connection and the close completed; 1 when lines were never sent or
+// the connection ended for good on its own; 2 for bad arguments.
 #include <CLI/CLI.hpp>
 
 #include <atomic>
@@ -105,6 +106,12 @@ int run(const CatOptions& o) {
     if (e.will_retry) return;  // reported by report_connection
     if (e.error == client::Error::closed_by_user) return;  // our own close, after stdin ended
     if (!quiet) std::fprintf(stderr, "%s\n", e.description.c_str());
+    if (!quiet && e.error == client::Error::terminal_http_status && c->info().http_status == 404 &&
+        c->url().target == "/") {
+      // Unlike pub and sub, cat talks to any WebSocket server, so it takes the path as given.
+      std::fprintf(stderr, "hint: a Sluice server's WebSocket endpoint is /v1/ws: try %s\n",
+                   server_endpoint(o.url, "/v1/ws").c_str());
+    }
     std::lock_guard lock(exit.mutex);
     exit.client_done = true;
     exit.changed.notify_all();
@@ -128,11 +135,14 @@ int run(const CatOptions& o) {
 
   int status = ended_by_client ? 1 : 0;
   if (!ended_by_client && g_stop_signal == 0) {
-    // stdin ended: let what was typed go out before closing.
+    // stdin ended: let what was typed go out before closing. flush() is false
+    // on timeout, and when the client stopped for good and dropped lines.
     if (!c->flush(seconds_to_ms(o.drain_timeout))) {
-      if (!quiet) std::fprintf(stderr, "sluice cat: %zu bytes were never sent\n", c->queued_bytes());
+      if (!quiet) std::fprintf(stderr, "sluice cat: lines were never sent\n");
       status = 1;
     }
+    std::lock_guard lock(exit.mutex);
+    if (exit.client_done) status = 1;  // the connection ended on its own meanwhile
   }
   c->close(1000, "");
   c.reset();

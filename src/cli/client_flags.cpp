@@ -34,7 +34,8 @@ void add_connection_flags(CLI::App* command, ConnectionFlags& flags) {
       ->allow_extra_args(false);
   command->add_option("--ca", flags.ca_file, "PEM CA bundle to verify a wss:// server with");
   command->add_flag("-k,--insecure", flags.insecure, "Do not verify the wss:// server's certificate");
-  command->add_option("--proxy", flags.proxy, "HTTP CONNECT proxy http://host:port (default: $http_proxy for ws://)");
+  command->add_option("--proxy", flags.proxy,
+                      "HTTP CONNECT proxy http://host:port (default: $http_proxy for ws://, $https_proxy for wss://)");
   command->add_flag("--no-reconnect", flags.no_reconnect, "Exit when the connection ends instead of reconnecting");
   command->add_option("--max-attempts", flags.max_attempts, "Give up after this many failed reconnects (0: never)")
       ->capture_default_str();

@@ -1,10 +1,12 @@
-// `sluice pub TOPIC [DATA]`: publishes DATA (JSON; text that is not JSON is
-// sent as a JSON string), or each line of stdin when DATA is not given, and
-// prints each acknowledgement as a JSON line ({"id","topic","offset","epoch"})
-// on stdout, in order. Publishes survive reconnects (resent with their
-// idempotency keys). Exit status: 0 when every publish was acknowledged, 1
-// when one failed or was not acknowledged within --timeout, 2 for bad
-// arguments.
+// `sluice pub TOPIC [DATA]`: publishes DATA, or each line of stdin when DATA
+// is not given, and prints each acknowledgement as a JSON line
+// ({"id","topic","offset","epoch"}) on stdout, in order. Data is JSON; text
+// that is not JSON is refused (a typo must not become a string event), unless
+// --string sends it as a JSON string as it is. Publishes survive reconnects
+// (resent with their idempotency keys). Exit status: 0 when every publish was
+// acknowledged, 1 when one failed, was refused (a stdin line that is not
+// JSON) or was not acknowledged within --timeout, 2 for bad arguments (DATA
+// that is not JSON included).
 #include <CLI/CLI.hpp>
 
 #include <boost/json.hpp>
@@ -13,6 +15,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -33,6 +36,7 @@ struct PubOptions {
   std::string url;
   std::string type;
   std::string key;
+  bool as_string = false;  // --string
   double timeout = 30;
   ConnectionFlags connection;
 };
@@ -41,15 +45,22 @@ struct PubOptions {
 struct Tally {
   std::mutex mutex;
   std::condition_variable changed;
-  std::uint64_t sent = 0, acked = 0, failed = 0;
+  std::uint64_t sent = 0, acked = 0, failed = 0;  // failed: answered, not published
+  std::uint64_t refused = 0;  // never sent (not JSON, or refused by the client): no answer will come
   bool input_done = false;
   bool client_done = false;  // the client stopped for good on its own
 };
 
-json::value as_json(const std::string& text) {
+// The event data `text` stands for: a JSON string of it with --string, else
+// the JSON it holds (nullopt and `why` when it is not JSON).
+std::optional<json::value> event_data(const std::string& text, bool as_string, std::string& why) {
+  if (as_string) return json::value(json::string(text));
   boost::system::error_code ec;
   json::value v = json::parse(text, ec);
-  if (ec) return json::string(text);
+  if (ec) {
+    why = ec.message();
+    return std::nullopt;
+  }
   return v;
 }
 
@@ -57,6 +68,16 @@ int run(const PubOptions& o) {
   if (auto why = broker::topic_error(o.topic); !why.empty()) {
     std::fprintf(stderr, "sluice pub: '%s' is not a topic: %s\n", o.topic.c_str(), why.c_str());
     return 2;
+  }
+  std::optional<json::value> argument_data;
+  if (o.data) {
+    std::string why;
+    argument_data = event_data(*o.data, o.as_string, why);
+    if (!argument_data) {
+      std::fprintf(stderr, "sluice pub: DATA is not JSON (%s): '%s'; add --string to send it as a string\n",
+                   why.c_str(), o.data->c_str());
+      return 2;
+    }
   }
   client::TopicClientOptions options;
   if (auto why = apply_connection_flags(o.connection, options.client); !why.empty()) {
@@ -82,8 +103,8 @@ int run(const PubOptions& o) {
   publish_options.type = o.type;
   publish_options.key = o.key;
   // Acks come in publish order (one connection, one server loop), so printing as they come keeps the order.
-  auto publish = [&](const std::string& text) {
-    const auto status = c->publish(o.topic, as_json(text), publish_options, [&, quiet](const client::PublishResult& r) {
+  auto publish = [&](const json::value& data) {
+    const auto status = c->publish(o.topic, data, publish_options, [&, quiet](const client::PublishResult& r) {
       if (r.ok) {
         const json::object ack{{"id", r.event_id}, {"topic", r.topic}, {"offset", r.offset}, {"epoch", r.epoch}};
         std::printf("%s\n", json::serialize(ack).c_str());
@@ -100,7 +121,7 @@ int run(const PubOptions& o) {
     if (client::accepted(status)) {
       ++tally.sent;
     } else {
-      ++tally.failed;
+      ++tally.refused;
       if (!quiet) std::fprintf(stderr, "sluice pub: not sent: %s\n", client::to_string(status));
     }
   };
@@ -108,14 +129,24 @@ int run(const PubOptions& o) {
   install_stop_signals();
   std::atomic<bool> stop_reading{false};
   std::thread reader;
-  if (o.data) {
-    publish(*o.data);
+  if (argument_data) {
+    publish(*argument_data);
     std::lock_guard lock(tally.mutex);
     tally.input_done = true;
   } else {
-    reader = std::thread([&] {
+    reader = std::thread([&, quiet] {
+      std::uint64_t line_number = 0;
       read_stdin_lines(stop_reading, [&](std::string line) {
-        if (!line.empty()) publish(line);
+        ++line_number;
+        if (line.empty()) return;
+        std::string why;
+        if (auto data = event_data(line, o.as_string, why)) return publish(*data);
+        if (!quiet) {
+          std::fprintf(stderr, "sluice pub: line %llu is not JSON (%s); not published (--string sends lines as strings)\n",
+                       static_cast<unsigned long long>(line_number), why.c_str());
+        }
+        std::lock_guard lock(tally.mutex);
+        ++tally.refused;
       });
       std::lock_guard lock(tally.mutex);
       tally.input_done = true;
@@ -139,7 +170,7 @@ int run(const PubOptions& o) {
     if (unanswered > 0 && !quiet) {
       std::fprintf(stderr, "sluice pub: %llu publishes not acknowledged\n", static_cast<unsigned long long>(unanswered));
     }
-    status = (tally.failed > 0 || unanswered > 0) ? 1 : 0;
+    status = (tally.failed > 0 || tally.refused > 0 || unanswered > 0) ? 1 : 0;
   }
   stop_reading = true;
   if (reader.joinable()) reader.join();
@@ -154,8 +185,9 @@ void add_pub_command(CLI::App& app) {
   CLI::App* pub = app.add_subcommand(
       "pub", "Publish DATA (or each stdin line) on TOPIC; prints each acknowledgement as a JSON line");
   pub->add_option("topic", o->topic, "Topic to publish on (e.g. orders.eu)")->required();
-  pub->add_option("data", o->data, "Event data: JSON (text that is not JSON is sent as a string); "
+  pub->add_option("data", o->data, "Event data, as JSON (e.g. '{\"amount\":120}' or '\"text\"'); "
                                    "without it, each line of stdin is one event");
+  pub->add_flag("--string", o->as_string, "Send DATA (or each stdin line) as a JSON string, as it is");
   add_server_option(pub, o->url);
   pub->add_option("-t,--type", o->type, "The events' type");
   pub->add_option("--key", o->key, "The events' key");

@@ -50,13 +50,43 @@ struct Exit {
   }
 };
 
-// "--since": N (an offset for one exact topic; otherwise a time in ms since
-// the Unix epoch), or a duration ago: 30s, 5m, 2h, 1d.
+// "2026-11-22T18:08:11.426Z" -> ms since the Unix epoch (0 if unreadable or out of range).
+std::int64_t parse_time(const std::string& text) {
+  std::tm tm{};
+  int millis = 0;
+  if (std::sscanf(text.c_str(), "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
+                  &tm.tm_min, &tm.tm_sec, &millis) < 6) {
+    return 0;
+  }
+  // timegm() would roll a month 13 or an hour 99 over instead of refusing it.
+  if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 ||
+      tm.tm_sec > 60 || tm.tm_hour < 0 || tm.tm_min < 0 || tm.tm_sec < 0 || millis < 0 || millis > 999) {
+    return 0;
+  }
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return static_cast<std::int64_t>(timegm(&tm)) * 1000 + millis;
+}
+
+// "--since": N, an offset (per topic: one exact topic only); a duration ago
+// (30s, 5m, 2h, 1d); or a UTC time (2026-11-22T18:08:11Z, optionally with
+// .mmm). A bare number is never a time: read as ms since the epoch on a
+// pattern it silently replayed all history (issue 11 item 13).
 struct SinceArg {
   bool is_time = false;
   std::int64_t value = 0;
 };
+const char* const kSinceForms = "an offset (one exact topic), a duration ago such as 10m, or a UTC time such as "
+                                "2026-11-22T18:08:11Z";
 std::optional<SinceArg> parse_since(const std::string& text, std::string& why) {
+  if (text.find('T') != std::string::npos && text.ends_with('Z')) {
+    const std::int64_t ms = parse_time(text);
+    if (ms <= 0) {
+      why = "--since: '" + text + "' is not a UTC time such as 2026-11-22T18:08:11Z";
+      return std::nullopt;
+    }
+    return SinceArg{true, ms};
+  }
   std::size_t used = 0;
   long long n = -1;
   try {
@@ -64,7 +94,7 @@ std::optional<SinceArg> parse_since(const std::string& text, std::string& why) {
   } catch (const std::exception&) {
   }
   if (n < 0) {
-    why = "--since wants an offset, a time in ms, or a duration like 10m (got '" + text + "')";
+    why = std::string("--since wants ") + kSinceForms + " (got '" + text + "')";
     return std::nullopt;
   }
   const std::string unit = text.substr(used);
@@ -76,19 +106,6 @@ std::optional<SinceArg> parse_since(const std::string& text, std::string& why) {
     return std::nullopt;
   }
   return SinceArg{true, unix_time_ms() - n * it->second};
-}
-
-// "2026-11-22T18:08:11.426Z" -> ms since the Unix epoch (0 if unreadable).
-std::int64_t parse_time(const std::string& text) {
-  std::tm tm{};
-  int millis = 0;
-  if (std::sscanf(text.c_str(), "%d-%d-%dT%d:%d:%d.%dZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
-                  &tm.tm_min, &tm.tm_sec, &millis) < 6) {
-    return 0;
-  }
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
-  return static_cast<std::int64_t>(timegm(&tm)) * 1000 + millis;
 }
 
 void print_line(std::string_view text) {
@@ -125,8 +142,14 @@ int follow_topic(const SubOptions& o, client::ClientOptions options) {
       std::fprintf(stderr, "sluice sub: %s\n", why.c_str());
       return 2;
     }
+    if (!since->is_time && broker::is_wildcard_pattern(o.pattern)) {
+      std::fprintf(stderr, "sluice sub: --since %s is an offset, and offsets are per topic: '%s' is a pattern; "
+                   "give a duration ago (10m) or a UTC time (2026-11-22T18:08:11Z)\n",
+                   o.since.c_str(), o.pattern.c_str());
+      return 2;
+    }
     client::Since s;
-    if (since->is_time || broker::is_wildcard_pattern(o.pattern)) {
+    if (since->is_time) {
       s.time_ms = since->value;
     } else {
       s.topics[o.pattern] = client::Position{static_cast<std::uint64_t>(since->value), ""};
@@ -201,8 +224,10 @@ int follow_subscription(const SubOptions& o, client::ClientOptions options) {
   client::Positions positions;
   std::int64_t last_time_ms = 0;
   bool one_topic = false;
+  bool since_refused = false;  // --since does not fit this subscription: print nothing
   std::uint64_t printed = 0;
   c->on_message([&, quiet](const client::Message& m) {
+    if (since_refused) return;
     json::value v;
     try {
       v = json::parse(m.text());
@@ -217,6 +242,15 @@ int follow_subscription(const SubOptions& o, client::ClientOptions options) {
       one_topic = topics && topics->is_array() && topics->as_array().size() == 1 &&
                   topics->as_array()[0].is_string() &&
                   !broker::is_wildcard_pattern(topics->as_array()[0].as_string());
+      // The server reads ?since= as an offset for a one-topic subscription, as a time otherwise.
+      if (since && printed == 0 && positions.empty() && since->is_time == one_topic) {
+        since_refused = true;
+        std::fprintf(stderr, "sluice sub: subscription %s %s\n", o.subscription.c_str(),
+                     one_topic ? "follows one topic, and its stream starts from an offset: give --since an offset"
+                               : "follows several topics or a pattern: give --since a duration ago (10m) or a UTC "
+                                 "time (2026-11-22T18:08:11Z), not an offset");
+        return exit.set(2);
+      }
       if (!quiet) std::fprintf(stderr, "following subscription %s\n", o.subscription.c_str());
       return;
     }
@@ -279,8 +313,8 @@ void add_sub_command(CLI::App& app) {
   sub->add_option("--subscription", o->subscription, "Follow this server-side subscription's stream instead");
   add_server_option(sub, o->url);
   sub->add_option("--since", o->since,
-                  "Start from history: an offset (one exact topic), a time in ms since the Unix epoch "
-                  "(patterns, subscriptions), or a duration ago such as 10m");
+                  "Start from history: an offset (one exact topic, or a one-topic subscription), a duration "
+                  "ago such as 10m, or a UTC time such as 2026-11-22T18:08:11Z");
   sub->add_option("--fallback", o->fallback,
                   "When history no longer covers the start: oldest (what is left) or latest (from now)")
       ->capture_default_str();

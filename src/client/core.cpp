@@ -72,11 +72,6 @@ Core::Core(std::string_view url, ClientOptions options)
   std::string proxy_error;
   proxy_ = select_proxy(url_, options_.proxy, proxy_error);
   if (!proxy_error.empty()) throw std::invalid_argument(proxy_error);
-  if (proxy_ && url_.secure && options_.proxy.url.empty()) proxy_.reset();  // https_proxy: not supported yet, direct
-  if (proxy_ && url_.secure) {
-    throw std::invalid_argument("wss:// through an HTTP proxy (" + proxy_->host + ":" + std::to_string(proxy_->port) +
-                                ") is not supported yet; unset the proxy or add the host to no_proxy");
-  }
   if (proxy_) {
     const bool ipv6 = url_.host.find(':') != std::string::npos;
     relay_ = std::make_unique<ProxyRelay>(loop_.io(), *proxy_,
@@ -163,9 +158,9 @@ void Core::close(std::uint16_t code, std::string_view reason) {
 
 bool Core::flush(std::chrono::milliseconds timeout) {
   std::unique_lock lock(mutex_);
-  if (loop_.in_loop_thread()) return queued_bytes_ == 0;
+  if (loop_.in_loop_thread()) return queued_bytes_ == 0 && dropped_bytes_ == 0;
   changed_.wait_for(lock, timeout, [&] { return queued_bytes_ == 0 || close_done_; });
-  return queued_bytes_ == 0;
+  return queued_bytes_ == 0 && dropped_bytes_ == 0;
 }
 
 ConnectionInfo Core::info() const {
@@ -237,7 +232,9 @@ void Core::start_attempt() {
   net::ConnectionCallbacks callbacks;
   callbacks.on_open = [this, generation](net::Connection& c) { on_transport_open(generation, c); };
   callbacks.on_message = [this, generation](net::Connection&, MessageType type, std::span<const std::uint8_t> data) {
-    if (generation == generation_) listeners.emit(listeners.message, Message{type, data});
+    if (generation != generation_) return;
+    if (session_ready_) delivered_ = true;
+    listeners.emit(listeners.message, Message{type, data});
   };
   callbacks.on_ping = [this, generation](net::Connection&, std::span<const std::uint8_t>) {
     if (generation == generation_) last_server_ping_ = Clock::now();
@@ -250,8 +247,9 @@ void Core::start_attempt() {
   callbacks.on_closed = [this, generation](net::Connection& c, const net::CloseInfo& info) {
     on_transport_closed(generation, c, info);
   };
-  net::WsUrl dial = url_;
-  dial.target = net_options_.handshake.target;
+  net::WsUrl url = url_;
+  url.target = net_options_.handshake.target;
+  net::ClientOptions attempt_options = net_options_;
   if (relay_) {
     std::error_code error;
     const std::uint16_t port = relay_->begin(
@@ -261,14 +259,16 @@ void Core::start_attempt() {
           recycle_message_ = std::move(message);
         },
         error);
-    dial = net::WsUrl{false, "127.0.0.1", port, net_options_.handshake.target};
+    // TCP goes to the relay; TLS (SNI, certificate check) and the handshake still name the real host.
+    attempt_options.dial_host = "127.0.0.1";
+    attempt_options.dial_port = port;
     if (error) {
       recycle_error_ = make_error_code(Error::proxy_failed);
       recycle_message_ = "cannot open the local proxy relay: " + error.message();
-      dial.port = 0;  // fails at once, through the normal path
+      attempt_options.dial_port = 0;  // fails at once, through the normal path
     }
   }
-  connection_ = net::connect(loop_.io(), dial, net_options_, std::move(callbacks));
+  connection_ = net::connect(loop_.io(), url, std::move(attempt_options), std::move(callbacks));
 }
 
 void Core::on_transport_open(std::uint64_t generation, net::Connection& connection) {
@@ -289,6 +289,7 @@ void Core::on_transport_open(std::uint64_t generation, net::Connection& connecti
     return;
   }
   arm_ping_watch();
+  delivered_ = false;
   hook_attempt_ = 0;
   run_hook();
 }
@@ -373,7 +374,10 @@ void Core::session_ready() {
 // --- sending (loop thread) ---
 
 void Core::enqueue(OutMessage message) {
-  if (finished_) return release(message.data.size());
+  if (finished_) {  // accepted just before the client stopped: dropped like the rest of the queue
+    outbox_.push_back(std::move(message));
+    return drop_outbox();
+  }
   outbox_.push_back(std::move(message));
   pump();
 }
@@ -466,7 +470,11 @@ void Core::on_transport_closed(std::uint64_t generation, net::Connection& connec
     rule = rule_for_http_status(info.http_status, options_.reconnect);
     if (rule == RetryRule::stop) stop_error = make_error_code(Error::terminal_http_status);
   }
-  if (was_ready && Clock::now() - ready_at_ >= options_.reconnect.stable_after) failures_ = 0;
+  // Progress resets the count: a connection that stayed up stable_after, or one
+  // that got through its session hook and delivered data (frequent cuts must
+  // not push the delay to its maximum; the floor and jitter still apply).
+  if (was_ready && (delivered_ || Clock::now() - ready_at_ >= options_.reconnect.stable_after)) failures_ = 0;
+  delivered_ = false;
   if (failures_ < UINT32_MAX) ++failures_;
   const auto max_attempts = options_.reconnect.max_attempts;
   if (!stop_error && !options_.reconnect.enabled) stop_error = make_error_code(Error::reconnect_disabled);
@@ -581,6 +589,11 @@ void Core::drop_outbox() {
   std::size_t bytes = 0;
   for (const auto& m : outbox_) bytes += m.data.size();
   outbox_.clear();
+  if (bytes == 0) return;
+  {
+    std::lock_guard lock(mutex_);
+    dropped_bytes_ += bytes;  // before release() wakes flush()
+  }
   release(bytes);
 }
 

@@ -116,6 +116,7 @@ class Core {
   bool accepting_ = true;
   bool close_done_ = false;
   std::size_t queued_bytes_ = 0;
+  std::size_t dropped_bytes_ = 0;  // accepted, then dropped because the client stopped: flush() fails
   std::string target_;  // request target of the next attempt (set_target)
 
   // guarded by info_mutex_
@@ -131,6 +132,7 @@ class Core {
   std::uint32_t failures_ = 0;           // consecutive failed attempts
   bool transport_open_ = false;
   bool session_ready_ = false;
+  bool delivered_ = false;               // a message arrived after the session hook: the connection made progress
   bool stopping_ = false;                // do_close ran, or stopped for good
   bool finished_ = false;                // the final on_close was handled
   std::uint16_t close_code_ = 1000;

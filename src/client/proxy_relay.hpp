@@ -1,7 +1,8 @@
-// ws:// through an HTTP CONNECT proxy, without changing the transport:
-// net::Connection always dials its URL itself, so for a proxied attempt it
-// dials a one-shot listener on loopback, and the relay joins that socket to
-// a CONNECT tunnel it opened through the proxy (bytes copied both ways).
+// ws:// and wss:// through an HTTP CONNECT proxy, without changing the
+// transport: net::Connection dials its socket itself, so for a proxied
+// attempt it dials (ClientOptions::dial_host/port) a one-shot listener on
+// loopback, and the relay joins that socket to a CONNECT tunnel it opened
+// through the proxy (bytes copied both ways, so TLS runs end to end inside).
 // The listener accepts one connection per attempt, only while an attempt is
 // pending. Not thread-safe: lives on the client's loop.
 #pragma once

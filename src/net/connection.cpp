@@ -260,8 +260,9 @@ void Connection::start_client(const WsUrl& url, ClientOptions options) {
   arm_timer(timeouts().connect, DeadlineAction::finish_timed_out);
 
   auto resolver = std::make_shared<tcp::resolver>(stream_.get_executor());
+  const bool redirected = !options.dial_host.empty();
   resolver->async_resolve(
-      url.host, std::to_string(url.port),
+      redirected ? options.dial_host : url.host, std::to_string(redirected ? options.dial_port : url.port),
       [self = shared_from_this(), resolver, host = url.host](const boost::system::error_code& ec,
                                                               const tcp::resolver::results_type& results) {
         if (ec) return self->finish(ec);

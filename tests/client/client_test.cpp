@@ -298,4 +298,44 @@ TEST(Client, AttemptCountGrowsForShortLivedConnectionsAndResetsAfterAStableOne) 
   EXPECT_EQ(c.info().attempt, 1u);
 }
 
+TEST(Client, AConnectionThatDeliveredDataResetsTheAttemptCount) {
+  // Every connection says hello, then the server closes it at once: never
+  // stable, but each one made progress, so every reconnect is attempt 1
+  // (its delay still at least the floor).
+  WsServer::Script script;
+  script.on_open = [](net::Connection& c) {
+    const std::string hello = "hello";
+    (void)c.send(protocol::MessageType::text, {reinterpret_cast<const std::uint8_t*>(hello.data()), hello.size()});
+    c.close(1001, "bounce");
+  };
+  WsServer server(script);
+  auto o = fast_options();
+  o.reconnect.stable_after = 10s;
+  Recorder rec;
+  Client c(server.url(), o);
+  rec.attach(c);
+  c.connect();
+  ASSERT_TRUE(rec.wait([&] { return rec.reconnects.size() >= 4 && rec.messages.size() >= 4; }));
+  c.close();
+  for (const auto& [attempt, delay] : rec.copy(rec.reconnects)) {
+    EXPECT_EQ(attempt, 1u);
+    EXPECT_GE(delay, o.reconnect.backoff.floor);
+  }
+  EXPECT_EQ(c.info().attempt, 1u);
+}
+
+TEST(Client, FlushFailsWhenTheClientStoppedWithMessagesQueued) {
+  RawServer refused("", /*close_on_accept=*/true);
+  auto o = fast_options();
+  o.reconnect.enabled = false;
+  Recorder rec;
+  Client c(refused.url(), o);
+  rec.attach(c);
+  EXPECT_EQ(c.send_text("never sent"), SendStatus::queued);
+  c.connect();
+  ASSERT_TRUE(rec.wait([&] { return rec.closes.size() == 1; }));
+  EXPECT_EQ(c.queued_bytes(), 0u);  // dropped...
+  EXPECT_FALSE(c.flush(kWait));     // ...not sent
+}
+
 }  // namespace

@@ -4,8 +4,9 @@ store, loopback, a free port): events published from arguments and stdin
 reach a follower as JSON lines with their acknowledgements on pub's stdout;
 --since replays history; a follower keeps following across a server restart
 and prints every event exactly once; --subscription follows a server-side
-subscription's stream; bad arguments exit 2 with a clear message. Every
-step is bounded in time."""
+subscription's stream; data that is not JSON is refused unless --string;
+--since on a pattern takes no offset; usage errors of every command exit 2
+with the message and a hint to --help. Every step is bounded in time."""
 import argparse
 import json
 import os
@@ -89,7 +90,7 @@ def main():
         acks = [json.loads(l) for l in done.stdout.splitlines()]
         if done.returncode != 0 or len(acks) != 1 or acks[0]["offset"] != 1 or acks[0]["topic"] != "orders.eu":
             fail(f"pub one: rc={done.returncode} out={done.stdout!r} err={done.stderr!r}")
-        done = run("pub", "orders.us", input="hello\n{\"x\": 1}\n")
+        done = run("pub", "orders.us", input="\"hello\"\n{\"x\": 1}\n")
         acks = [json.loads(l) for l in done.stdout.splitlines()]
         if done.returncode != 0 or [a["offset"] for a in acks] != [1, 2]:
             fail(f"pub stdin: rc={done.returncode} out={done.stdout!r} err={done.stderr!r}")
@@ -133,14 +134,70 @@ def main():
         if done.returncode != 0 or [json.loads(l)["offset"] for l in done.stdout.splitlines()] != [4]:
             fail(f"--subscription: rc={done.returncode} out={done.stdout!r} err={done.stderr!r}")
 
+        # Data is JSON: not JSON is refused (2 for DATA; for a stdin line, that line only, then 1),
+        # unless --string sends the text as a string.
+        done = run("pub", "cli.eu", '{"a":')
+        if done.returncode != 2 or "DATA is not JSON" not in done.stderr or "--string" not in done.stderr:
+            fail(f"DATA not JSON: rc={done.returncode} out={done.stdout!r} err={done.stderr!r}")
+        done = run("pub", "cli.eu", '{"a":', "--string")
+        if done.returncode != 0 or json.loads(done.stdout)["offset"] != 1:
+            fail(f"--string: rc={done.returncode} out={done.stdout!r} err={done.stderr!r}")
+        done = run("pub", "cli.eu", input='1\nnot json\n{"b": 2}\n')
+        if done.returncode != 1 or "line 2 is not JSON" not in done.stderr or \
+                [json.loads(l)["offset"] for l in done.stdout.splitlines()] != [2, 3]:
+            fail(f"stdin line not JSON: rc={done.returncode} out={done.stdout!r} err={done.stderr!r}")
+        done = run("pub", "cli.eu", "--string", input="plain text\n")
+        if done.returncode != 0:
+            fail(f"stdin --string: rc={done.returncode} err={done.stderr!r}")
+        done = run("sub", "cli.eu", "--since", "0", "-n", "4", "-q")
+        if done.returncode != 0 or [json.loads(l)["data"] for l in done.stdout.splitlines()] != \
+                ['{"a":', 1, {"b": 2}, "plain text"]:
+            fail(f"published data: rc={done.returncode} out={done.stdout!r} err={done.stderr!r}")
+
+        # --since on a pattern: an offset is refused (it used to mean 5 ms after 1970: all history);
+        # a UTC time or a duration works.
+        done = run("sub", "orders.*", "--since", "5")
+        if done.returncode != 2 or "is an offset" not in done.stderr:
+            fail(f"--since offset on a pattern: rc={done.returncode} err={done.stderr!r}")
+        done = run("sub", "orders.*", "--since", "2000-01-01T00:00:00Z", "-n", "1", "-q")
+        if done.returncode != 0 or json.loads(done.stdout)["topic"] not in ("orders.eu", "orders.us"):
+            fail(f"--since UTC time: rc={done.returncode} out={done.stdout!r} err={done.stderr!r}")
+        done = run("sub", "cli.*", "--since", "1h", "-n", "1", "-q")
+        if done.returncode != 0 or json.loads(done.stdout)["data"] != '{"a":':
+            fail(f"--since duration: rc={done.returncode} out={done.stdout!r} err={done.stderr!r}")
+        # A pattern subscription's stream takes a time, not an offset, likewise.
+        body = json.dumps({"topics": ["orders.*"]}).encode()
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/subscriptions", data=body,
+                                         headers={"Content-Type": "application/json"})
+        pattern_subscription = json.load(urllib.request.urlopen(request, timeout=TIMEOUT))
+        done = run("sub", "--subscription", pattern_subscription["id"], "--since", "3", "-n", "1")
+        if done.returncode != 2 or "not an offset" not in done.stderr or done.stdout:
+            fail(f"--subscription pattern with an offset: rc={done.returncode} out={done.stdout!r} err={done.stderr!r}")
+
         # Bad arguments: exit 2, in plain words.
         for argv, words in [(["pub", "bad topic", "1"], "is not a topic"),
                             (["sub"], "give a TOPIC pattern or --subscription ID"),
                             (["sub", "a..b"], "is not a valid topic pattern"),
-                            (["sub", "x", "--since", "soon"], "--since wants")]:
+                            (["sub", "x", "--since", "soon"], "--since wants"),
+                            (["sub", "x", "--since", "2026-13-45T99:00:00Z"], "not a UTC time")]:
             done = run(*argv)
             if done.returncode != 2 or words not in done.stderr:
                 fail(f"{argv}: rc={done.returncode} err={done.stderr!r}")
+        # Usage errors (CLI11's parse errors) exit 2 too, with a hint to the command's --help.
+        for argv, words, command in [(["serve", "--port", "abc"], "--port", "sluice serve"),
+                                     (["serve", "--overflow", "dropp"], "dropp", "sluice serve"),
+                                     (["--bogus"], "", "sluice"),
+                                     (["pub"], "topic is required", "sluice pub"),
+                                     ([], "A subcommand is required", "sluice"),
+                                     (["cat"], "url is required", "sluice cat")]:
+            done = run(*argv)
+            if done.returncode != 2 or words not in done.stderr or \
+                    f"Run '{command} --help' for more information." not in done.stderr:
+                fail(f"usage error {argv}: rc={done.returncode} err={done.stderr!r}")
+        done = run("pub", "--help")
+        if done.returncode != 0 or "--string" not in done.stdout:
+            fail(f"pub --help: rc={done.returncode} out={done.stdout!r}")
+
         # Nobody listening, no reconnect: exit 1 and say why.
         done = run("pub", "x", "1", "-u", f"ws://127.0.0.1:{free_port()}", "--no-reconnect")
         if done.returncode != 1 or "connection refused" not in done.stderr:

@@ -1,5 +1,6 @@
-// A throwaway self-signed certificate for "localhost" (EC P-256), written to a
-// temporary directory, for wss:// tests. Not thread-safe; one per test.
+// A throwaway self-signed certificate (EC P-256), by default for "localhost"
+// and 127.0.0.1, written to a temporary directory, for wss:// tests. Not
+// thread-safe; one per test.
 #pragma once
 
 #include <openssl/evp.h>
@@ -19,7 +20,8 @@ struct SelfSignedCert {
   std::string cert_file;
   std::string key_file;
 
-  SelfSignedCert() {
+  /// `subject_alt_names` in OpenSSL's syntax, e.g. "DNS:localhost".
+  explicit SelfSignedCert(const char* subject_alt_names = "DNS:localhost,IP:127.0.0.1") {
     char pattern[] = "/tmp/sluice-tls-XXXXXX";
     if (!mkdtemp(pattern)) throw std::runtime_error("mkdtemp failed");
     dir = pattern;
@@ -40,7 +42,7 @@ struct SelfSignedCert {
     X509V3_CTX ctx;
     X509V3_set_ctx_nodb(&ctx);
     X509V3_set_ctx(&ctx, cert, cert, nullptr, nullptr, 0);
-    X509_EXTENSION* san = X509V3_EXT_conf_nid(nullptr, &ctx, NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1");
+    X509_EXTENSION* san = X509V3_EXT_conf_nid(nullptr, &ctx, NID_subject_alt_name, subject_alt_names);
     X509_add_ext(cert, san, -1);
     X509_EXTENSION_free(san);
     X509_sign(cert, key, EVP_sha256());

@@ -43,7 +43,7 @@ class BackoffPolicy {
   /// Stateful use: counts one more attempt (saturating at UINT32_MAX) and
   /// returns its delay.
   std::chrono::milliseconds next();
-  /// Back to attempt 0, after a connection stayed up for the stable period.
+  /// Back to attempt 0, after a connection made progress (stable, or delivered data).
   void reset() noexcept { attempts_ = 0; }
   /// Attempts counted by next() since the last reset().
   std::uint32_t attempts() const noexcept { return attempts_; }

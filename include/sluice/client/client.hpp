@@ -81,8 +81,10 @@ class Client {
 
   /// Waits until every accepted message has been handed to the connection
   /// (the offline queue is empty), the client is closed, or `timeout` passed.
-  /// Returns true when nothing is left queued. From inside a callback it does
-  /// not wait. Thread-safe.
+  /// Returns true when every message accepted so far was handed to a
+  /// connection; false on timeout, or when the client closed or stopped for
+  /// good with messages still queued (those were dropped, never sent). From
+  /// inside a callback it does not wait. Thread-safe.
   bool flush(std::chrono::milliseconds timeout);
 
   /// The current state (atomic). Thread-safe.

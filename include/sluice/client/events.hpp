@@ -80,7 +80,7 @@ struct ConnectionInfo {
   std::error_code last_error;    ///< the last failure, if any
   std::string last_error_message;
   std::uint64_t connections = 0; ///< successful opens so far
-  std::uint32_t attempt = 0;     ///< consecutive failed attempts as of the last ending (reset by a stable connection)
+  std::uint32_t attempt = 0;     ///< consecutive failed attempts as of the last ending (reset by a connection that was stable or delivered data)
 };
 
 /// How long a listener stays registered.

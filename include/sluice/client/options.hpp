@@ -28,7 +28,9 @@ struct ReconnectOptions {
   BackoffOptions backoff;       ///< 500 ms floor, 20 s max, factor 2, full jitter
   /// Consecutive failed attempts before giving up (client closed with Error::gave_up); 0 = forever.
   std::uint32_t max_attempts = 0;
-  /// A connection that stayed open this long resets the attempt count.
+  /// A connection that stayed open this long resets the attempt count. So
+  /// does one that made progress sooner: session hook done, then a message
+  /// received (the next delay is then drawn for attempt 1: floor and jitter stay).
   milliseconds stable_after{10'000};
   /// The shortest wait after a "slow down" answer (4429, 1013, HTTP 429).
   milliseconds rate_limited_delay{5'000};
@@ -67,14 +69,15 @@ struct TlsOptions {
   std::shared_ptr<boost::asio::ssl::context> context;
 };
 
-/// An HTTP CONNECT proxy. ws:// only for now: a wss:// URL with an explicit
-/// proxy url is rejected at construction with a clear error, and https_proxy
-/// from the environment is not used (wss:// connects directly).
+/// An HTTP CONNECT proxy, for ws:// and wss:// alike. A wss:// connection's
+/// TLS runs inside the tunnel, end to end with the server: SNI and the
+/// certificate check name the URL's host, never the proxy.
 struct ProxyOptions {
   /// "http://host:port". Empty: from the environment (see use_environment).
   std::string url;
-  /// When url is empty, read http_proxy / HTTP_PROXY (ws://), skipping hosts
-  /// listed in no_proxy / NO_PROXY and loopback hosts.
+  /// When url is empty, read http_proxy / HTTP_PROXY (ws://) or https_proxy /
+  /// HTTPS_PROXY (wss://), skipping hosts listed in no_proxy / NO_PROXY and
+  /// loopback hosts.
   bool use_environment = true;
   /// Extra "Name: value" headers for the CONNECT request (e.g. Proxy-Authorization).
   std::vector<std::pair<std::string, std::string>> headers;

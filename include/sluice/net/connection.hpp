@@ -139,6 +139,11 @@ struct ClientOptions {
   std::size_t send_queue_limit = 64 * 1024 * 1024;  ///< bytes queued; beyond: slow-consumer close
   /// TLS context for wss://; null: verify the server against the system CAs.
   std::shared_ptr<boost::asio::ssl::context> tls;
+  /// Open the TCP connection here instead of the URL's host and port (a local
+  /// relay into a proxy tunnel); empty host: the URL's. The handshake's Host,
+  /// the TLS SNI and the certificate's host name check still use the URL's host.
+  std::string dial_host;
+  std::uint16_t dial_port = 0;
 };
 
 class Connection : public std::enable_shared_from_this<Connection>,
