@@ -29,4 +29,12 @@ std::vector<std::string_view> split_tokens(std::string_view text);
 /// definition; TopicTrie does the same without scanning every pattern.
 bool pattern_matches(std::string_view pattern, std::string_view topic);
 
+/// True if every topic `requested` matches is also matched by `granted`
+/// (pattern containment; both assumed valid, and a topic is a pattern
+/// without wildcards). `orders.>` covers `orders.eu`, `orders.*` and
+/// `orders.eu.>`; `orders.*` covers `orders.eu` but not `orders.>`; neither
+/// covers `orders`. Used for permissions: a grant allows what it covers.
+/// Pure, thread-safe, no allocation.
+bool pattern_covers(std::string_view granted, std::string_view requested) noexcept;
+
 }  // namespace sluice::broker
