@@ -13,6 +13,13 @@ int main(int argc, char** argv) {
   sluice::cli::add_pub_command(app);
   sluice::cli::add_sub_command(app);
   sluice::cli::add_cat_command(app);
-  CLI11_PARSE(app, argc, argv);
+  sluice::cli::add_key_command(app);
+  sluice::cli::add_token_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // CLI11 prints the message; usage errors exit 2 (SPEC §5), --help and --version 0.
+    return app.exit(e) == 0 ? 0 : 2;
+  }
   return 0;
 }
