@@ -3,10 +3,10 @@
 // reloaded (SIGHUP), never edited in place.
 #pragma once
 
-#include <atomic>
 #include <cstddef>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -66,20 +66,28 @@ class KeyRing {
 
 /// The current KeyRing of a running server: readers on any thread take a
 /// snapshot (a shared_ptr that keeps that ring alive while they use it); a
-/// reload swaps in a whole new ring. Thread-safe; lock-free for readers
-/// where the platform's atomic<shared_ptr> is.
+/// reload swaps in a whole new ring. Thread-safe. A mutex held only to copy
+/// the pointer (never across authenticate() or I/O): libstdc++ 12's
+/// atomic<shared_ptr> is a lock bit ThreadSanitizer cannot see, and it let
+/// readers starve a writer in our tests.
 class KeyRingSlot {
  public:
   explicit KeyRingSlot(std::shared_ptr<const KeyRing> ring = std::make_shared<const KeyRing>(std::vector<KeyEntry>{}))
-      : ring_(std::move(ring)) {}
-  std::shared_ptr<const KeyRing> get() const { return ring_.load(std::memory_order_acquire); }
+      : ring_(ring ? std::move(ring) : std::make_shared<const KeyRing>(std::vector<KeyEntry>{})) {}
+  std::shared_ptr<const KeyRing> get() const {
+    std::lock_guard lock(mutex_);
+    return ring_;
+  }
   /// Replaces the ring; readers holding the old one finish with it. Null is ignored.
   void set(std::shared_ptr<const KeyRing> ring) {
-    if (ring) ring_.store(std::move(ring), std::memory_order_release);
+    if (!ring) return;
+    std::lock_guard lock(mutex_);
+    ring_.swap(ring);  // the old ring is released after the lock, in `ring`'s destructor
   }
 
  private:
-  std::atomic<std::shared_ptr<const KeyRing>> ring_;
+  mutable std::mutex mutex_;
+  std::shared_ptr<const KeyRing> ring_;
 };
 
 }  // namespace sluice::auth
