@@ -52,6 +52,7 @@ std::optional<std::string> read_key_file_text(const std::filesystem::path& path,
 std::optional<std::vector<KeyEntry>> load_key_file(const std::filesystem::path& path, std::string& error);
 
 /// "NAME SCOPES HASH" (no newline), the line parse_key_file reads back.
+/// Pure, thread-safe.
 std::string format_key_line(const KeyEntry& entry);
 
 }  // namespace sluice::auth

@@ -27,9 +27,11 @@ struct KeyIdentity {
 /// in the ring matches (malformed keys are `unknown` too: telling the two
 /// apart would only help a guesser). Both mean 401.
 enum class KeyFailure { missing, unknown };
+/// "missing" or "unknown" (a static string). Pure, thread-safe.
 std::string_view to_string(KeyFailure f) noexcept;
 
-/// authenticate()'s answer: an identity, or why not.
+/// authenticate()'s answer: an identity, or why not. A plain value (owns
+/// its strings): thread-safe to copy and read, valid after the ring is gone.
 struct KeyCheck {
   std::optional<KeyIdentity> identity;
   KeyFailure failure = KeyFailure::missing;  ///< meaningful only without identity
@@ -41,7 +43,8 @@ struct KeyCheck {
 
 class KeyRing {
  public:
-  /// A ring of `entries` (as load_key_file gives them; unique names and hashes).
+  /// A ring of `entries` (as load_key_file gives them; unique names and
+  /// hashes). Immutable from then on: share it as shared_ptr<const KeyRing>.
   explicit KeyRing(std::vector<KeyEntry> entries);
 
   /// Loads the keys file at `path`; null with `error` ("keys file PATH, line
@@ -55,9 +58,11 @@ class KeyRing {
   /// the credential is only read during the call and never kept or logged.
   KeyCheck authenticate(std::string_view credential) const;
 
+  /// Number of keys. Thread-safe (const).
   std::size_t size() const noexcept { return entries_.size(); }
   bool empty() const noexcept { return entries_.empty(); }
-  /// The keys, in file order (names, scopes, hashes). Thread-safe (const).
+  /// The keys, in file order (names, scopes, hashes); valid while the ring
+  /// lives. Thread-safe (const).
   const std::vector<KeyEntry>& entries() const noexcept { return entries_; }
 
  private:

@@ -35,10 +35,10 @@ class Scopes {
   std::uint8_t bits_ = 0;
 };
 
-/// "publish", "read" or "admin".
+/// "publish", "read" or "admin" (a static string). Pure, thread-safe.
 std::string_view to_string(Scope s) noexcept;
 /// The scopes comma-separated in a fixed order (publish,read,admin), as the
-/// keys file stores them; "" for none.
+/// keys file stores them; "" for none. Pure, thread-safe.
 std::string to_string(Scopes s);
 
 /// Parses "publish,read" (comma-separated, no spaces, each scope once, at

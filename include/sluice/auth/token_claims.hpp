@@ -34,9 +34,9 @@ struct TokenClaims {
 
   /// True if some `subscribe` pattern covers `pattern` (a topic or a
   /// pattern): `orders.>` allows `orders.eu` and `orders.*`, not `orders`
-  /// or `>`. `pattern` must be valid (pattern_error empty).
+  /// or `>`. `pattern` must be valid (pattern_error empty). Thread-safe (const).
   bool may_subscribe(std::string_view pattern) const;
-  /// True if some `publish` pattern covers the topic `topic`.
+  /// True if some `publish` pattern covers the topic `topic`. Thread-safe (const).
   bool may_publish(std::string_view topic) const;
 };
 

@@ -13,9 +13,9 @@ namespace sluice::auth {
 /// The algorithms Sluice accepts for connection tokens, one per server.
 enum class TokenAlgorithm { hs256, rs256, es256 };
 
-/// "HS256", "RS256" or "ES256" (the JWS `alg` names).
+/// "HS256", "RS256" or "ES256" (the JWS `alg` names). Pure, thread-safe.
 std::string_view to_string(TokenAlgorithm a) noexcept;
-/// The inverse of to_string (exact, case-sensitive as RFC 7515 says).
+/// The inverse of to_string (exact, case-sensitive as RFC 7515 says). Pure, thread-safe.
 std::optional<TokenAlgorithm> parse_token_algorithm(std::string_view name) noexcept;
 
 /// RFC 7518 §3.2: an HS256 key must be at least as long as the hash (32 bytes).

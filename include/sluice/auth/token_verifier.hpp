@@ -33,7 +33,8 @@ struct TokenVerifierSettings {
   /// Clock skew tolerated on `exp` and `nbf` (0 to 300 s).
   std::chrono::seconds leeway{0};
 
-  /// Why these settings are invalid; empty if valid (the file is read later).
+  /// Why these settings are invalid; empty if valid (the file is read by
+  /// TokenVerifier::create). Pure, thread-safe.
   std::string validate() const;
 };
 
@@ -47,10 +48,12 @@ enum class TokenFailure {
   expired,          ///< now >= exp + leeway
   not_yet_valid,    ///< now + leeway < nbf
 };
-/// "missing", "malformed", "wrong_algorithm", "bad_signature", ...
+/// "missing", "malformed", "wrong_algorithm", "bad_signature", ... (static
+/// strings, for logs and metrics labels). Pure, thread-safe.
 std::string_view to_string(TokenFailure f) noexcept;
 
-/// verify()'s answer: the claims, or why not.
+/// verify()'s answer: the claims, or why not. A plain value: thread-safe to
+/// copy and read, independent of the verifier and the token.
 struct TokenCheck {
   std::optional<TokenClaims> claims;
   TokenFailure failure = TokenFailure::missing;  ///< meaningful only without claims
@@ -66,9 +69,11 @@ class TokenVerifier {
  public:
   /// A verifier from `settings`, reading its key file now. Null with
   /// `error` (never holding the key) if the settings or the file are bad.
+  /// Thread-safe; the verifier lives as long as its last shared_ptr.
   static std::shared_ptr<const TokenVerifier> create(const TokenVerifierSettings& settings, std::string& error);
   /// A verifier from key material in memory: the secret for HS256, the PEM
-  /// public key for RS256/ES256. Null with `error` if the key is unfit.
+  /// public key for RS256/ES256. Null with `error` (never holding the key)
+  /// if the key is unfit. Thread-safe.
   static std::shared_ptr<const TokenVerifier> from_key(TokenAlgorithm algorithm, std::string key,
                                                        std::chrono::seconds leeway, std::string& error);
 
@@ -78,6 +83,7 @@ class TokenVerifier {
   /// during the call; nothing of it is kept but the returned claims.
   TokenCheck verify(std::string_view token, std::chrono::system_clock::time_point now) const;
 
+  /// The configured algorithm and leeway. Thread-safe (const).
   TokenAlgorithm algorithm() const noexcept { return algorithm_; }
   std::chrono::seconds leeway() const noexcept { return leeway_; }
 
