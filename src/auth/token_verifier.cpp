@@ -30,6 +30,10 @@ std::optional<json::object> json_part(std::string_view part) {
   return std::move(v.get_object());
 }
 
+bool iequals_jwt(std::string_view s) {
+  return s.size() == 3 && (s[0] | 0x20) == 'j' && (s[1] | 0x20) == 'w' && (s[2] | 0x20) == 't';
+}
+
 struct JwtFree {
   void operator()(jwt_t* j) const noexcept { jwt_free(j); }
 };
@@ -133,7 +137,8 @@ TokenCheck TokenVerifier::verify(std::string_view token, std::chrono::system_clo
   }
   // RFC 7515 §4.1.11: extensions marked critical that we do not know must be refused.
   if (header->contains("crit")) return refuse(TokenFailure::malformed, "token malformed: crit header not supported");
-  if (const auto* typ = header->if_contains("typ"); typ && !(typ->is_string() && typ->get_string() == "JWT")) {
+  // typ, when present, is "JWT" in any case (RFC 7519 §5.1), as libjwt 1.10 also insists.
+  if (const auto* typ = header->if_contains("typ"); typ && !(typ->is_string() && iequals_jwt(typ->get_string()))) {
     return refuse(TokenFailure::malformed, "token malformed: typ is not JWT");
   }
   const auto payload = json_part(token.substr(dot1 + 1, dot2 - dot1 - 1));

@@ -249,6 +249,9 @@ TEST_F(TokenVerifierTest, RefusesGarbage) {
         std::string(kMaxTokenLength + 1, 'a')}) {
     expect_refused(v->verify(bad, kNowTp), TokenFailure::malformed, bad);
   }
+  // typ is case-insensitive: "jwt" is a JWT too.
+  const auto lower = py_sign("HS256", "secret", claims(), R"({"typ":"jwt"})");
+  EXPECT_TRUE(v->verify(lower, kNowTp)) << v->verify(lower, kNowTp).message;
   // Right shape, no signature at all.
   expect_refused(v->verify(good.substr(0, dot2 + 1), kNowTp), TokenFailure::bad_signature, good);
 }
