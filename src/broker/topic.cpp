@@ -87,24 +87,4 @@ bool pattern_matches(std::string_view pattern, std::string_view topic) {
   return topic_done;
 }
 
-// Token by token: `>` only ends a pattern, so no backtracking is needed.
-bool pattern_covers(std::string_view granted, std::string_view requested) noexcept {
-  auto next = [](std::string_view& rest) {
-    const std::size_t dot = rest.find('.');
-    const std::string_view token = rest.substr(0, dot);
-    rest = dot == std::string_view::npos ? std::string_view() : rest.substr(dot + 1);
-    return token;
-  };
-  while (!granted.empty()) {
-    const std::string_view g = next(granted);
-    if (g == ">") return !requested.empty();  // one or more tokens, whatever they are
-    if (requested.empty()) return false;      // granted needs more tokens than requested has
-    const std::string_view r = next(requested);
-    if (r == ">") return false;                // only `>` covers `>`
-    if (g == "*") continue;                    // one token: a literal or `*`
-    if (r == "*" || g != r) return false;      // a literal covers only itself
-  }
-  return requested.empty();
-}
-
 }  // namespace sluice::broker
