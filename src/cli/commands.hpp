@@ -13,5 +13,9 @@ void add_cat_command(CLI::App& app);
 void add_pub_command(CLI::App& app);
 /// `sluice sub TOPIC|--subscription ID`: follow, printing events as JSON lines.
 void add_sub_command(CLI::App& app);
+/// `sluice key create|list|revoke --keys-file PATH`: API keys.
+void add_key_command(CLI::App& app);
+/// `sluice token --jwt-secret-file PATH --sub NAME ...`: print a connection token.
+void add_token_command(CLI::App& app);
 
 }  // namespace sluice::cli

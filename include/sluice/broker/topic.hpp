@@ -29,4 +29,31 @@ std::vector<std::string_view> split_tokens(std::string_view text);
 /// definition; TopicTrie does the same without scanning every pattern.
 bool pattern_matches(std::string_view pattern, std::string_view topic);
 
+/// True if every topic `requested` matches is also matched by `granted`
+/// (pattern containment; both assumed valid, and a topic is a pattern
+/// without wildcards). `orders.>` covers `orders.eu`, `orders.*` and
+/// `orders.eu.>`; `orders.*` covers `orders.eu` but not `orders.>`; neither
+/// covers `orders`. Used for permissions: a grant allows what it covers.
+/// Pure, thread-safe, no allocation. (Inline here so that src/broker need
+/// not change for it; token by token: `>` only ends a pattern, so no
+/// backtracking is needed.)
+inline bool pattern_covers(std::string_view granted, std::string_view requested) noexcept {
+  auto next = [](std::string_view& rest) {
+    const std::size_t dot = rest.find('.');
+    const std::string_view token = rest.substr(0, dot);
+    rest = dot == std::string_view::npos ? std::string_view() : rest.substr(dot + 1);
+    return token;
+  };
+  while (!granted.empty()) {
+    const std::string_view g = next(granted);
+    if (g == ">") return !requested.empty();  // one or more tokens, whatever they are
+    if (requested.empty()) return false;      // granted needs more tokens than requested has
+    const std::string_view r = next(requested);
+    if (r == ">") return false;                // only `>` covers `>`
+    if (g == "*") continue;                    // one token: a literal or `*`
+    if (r == "*" || g != r) return false;      // a literal covers only itself
+  }
+  return requested.empty();
+}
+
 }  // namespace sluice::broker
