@@ -124,11 +124,13 @@ TEST(TopicClientFrequentCuts, StaysCaughtUpWhenEveryConnectionIsCutWithinSeconds
 
   // Never far behind: a cut costs at most one first-step delay (500 ms to
   // 1 s), a reconnect and a replay; growing delays would cost 2, 4, 8 s...
+  // (the bounds leave room for a sanitizer build on a loaded machine; the
+  // attempt numbers above are the exact check).
   const bool caught_up =
-      signal.wait([&] { return locked([&] { return static_cast<std::int64_t>(seen.size()); }) >= kEvents; }, 3s);
+      signal.wait([&] { return locked([&] { return static_cast<std::int64_t>(seen.size()); }) >= kEvents; }, 4s);
   EXPECT_TRUE(caught_up) << "seen " << locked([&] { return seen.size(); }) << " of " << kEvents
-                         << " 3 s after publishing stopped, after " << cuts.load() << " cuts";
-  EXPECT_LT(locked([&] { return worst_lag; }), 2500ms)
+                         << " 4 s after publishing stopped, after " << cuts.load() << " cuts";
+  EXPECT_LT(locked([&] { return worst_lag; }), 4000ms)
       << "an event arrived " << std::chrono::duration_cast<std::chrono::milliseconds>(locked([&] { return worst_lag; })).count()
       << " ms after it was published";
   publisher.close();
