@@ -27,8 +27,6 @@ using detail::quoted;
 
 namespace {
 
-constexpr std::size_t kMaxKeyLength = 256;             // type, key
-constexpr std::size_t kMaxIdempotencyKeyLength = 256;
 constexpr std::uint64_t kTopicDone = std::numeric_limits<std::uint64_t>::max();  // nothing after it
 
 broker::EventPtr from_stored(const store::StoredEvent& s) {
