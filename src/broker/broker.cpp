@@ -31,8 +31,12 @@ std::string random_hex(std::size_t bytes) {
 
 std::string new_epoch() { return random_hex(8); }
 
-Broker::Broker(Dispatch dispatch, HistoryPolicy history, store::GroupCommitLog* log)
-    : dispatch_(std::move(dispatch)), history_(std::move(history)), log_(log), id_prefix_(random_hex(4)) {}
+Broker::Broker(Dispatch dispatch, HistoryPolicy history, store::GroupCommitLog* log, std::size_t id_index_size)
+    : dispatch_(std::move(dispatch)),
+      history_(std::move(history)),
+      log_(log),
+      id_prefix_(random_hex(4)),
+      id_index_size_(log ? 0 : id_index_size) {}
 
 bool Broker::trim(TopicState& state, std::int64_t now_ms) const {
   auto& h = state.history;
@@ -56,9 +60,10 @@ void Broker::mark_moved(Shard& shard, const std::string& topic, TopicState& stat
 
 // "evt_" + the process prefix + 16 hex digits of a counter (by hand: snprintf
 // showed in publish profiles).
-std::string_view Broker::next_id(IdBuffer& buffer) {
+std::string_view Broker::next_id(IdBuffer& buffer, std::uint64_t& sequence) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::uint64_t n = id_counter_.fetch_add(1, std::memory_order_relaxed);
+  sequence = n;
   const std::size_t size = 4 + id_prefix_.size() + 16;
   char* out = buffer.data();
   std::copy_n("evt_", 4, out);
@@ -84,8 +89,9 @@ std::optional<std::uint64_t> Broker::id_sequence(std::string_view id) const {
 
 void Broker::publish_async(PublishRequest request, Published done) {
   IdBuffer id;
+  std::uint64_t sequence = 0;
   EventFields fields;
-  fields.id = next_id(id);
+  fields.id = next_id(id, sequence);
   fields.type = request.type;
   fields.key = request.key;
   fields.data = request.data;
@@ -104,6 +110,7 @@ void Broker::publish_async(PublishRequest request, Published done) {
   if (!log_) {
     commit(shard, event);
     lock.unlock();
+    index_id(sequence, event->topic, event->offset);
     return done(event, {});
   }
   // Views into the event (which the record keeps alive): nothing is copied here.
@@ -240,6 +247,35 @@ std::vector<EventPtr> Broker::history(const std::string& topic, std::uint64_t af
     if (e->offset > after) out.push_back(e);
   }
   return out;
+}
+
+// Memory mode: where find_event() looks for an id. A ring by the id's
+// sequence number; a slot's buffers are reused, so no allocation once warm.
+void Broker::index_id(std::uint64_t sequence, std::string_view topic, std::uint64_t offset) {
+  if (id_index_size_ == 0) return;
+  const std::size_t slot = static_cast<std::size_t>(sequence % id_index_size_);
+  std::lock_guard lock(id_index_mutex_);
+  if (slot >= id_index_.size()) id_index_.resize(slot + 1);
+  IndexedId& entry = id_index_[slot];
+  entry.sequence = sequence;
+  entry.topic.assign(topic);
+  entry.offset = offset;
+}
+
+EventPtr Broker::find_event(std::string_view id) const {
+  const auto sequence = id_sequence(id);
+  if (!sequence || id_index_size_ == 0) return nullptr;
+  std::string topic;
+  std::uint64_t offset = 0;
+  {
+    std::lock_guard lock(id_index_mutex_);
+    const std::size_t slot = static_cast<std::size_t>(*sequence % id_index_size_);
+    if (slot >= id_index_.size() || id_index_[slot].sequence != *sequence) return nullptr;
+    topic = id_index_[slot].topic;
+    offset = id_index_[slot].offset;
+  }
+  EventPtr event = history_event(topic, offset);
+  return event && event->id == id ? event : nullptr;
 }
 
 EventPtr Broker::history_event(const std::string& topic, std::uint64_t offset) const {

@@ -108,22 +108,6 @@ std::optional<HttpResponse> HttpApi::parse_event(const json::value& value, std::
                              refused.message);
 }
 
-// Indexes an event published here so GET /v1/events/{id} finds it without a
-// store: its topic and offset, in the slot of its id's sequence number.
-void HttpApi::remember_event(const PublishedEvent& event) {
-  // With a store every event is found there (it is stored before it is answered).
-  if (store_ || limits_.event_index_size == 0) return;
-  const auto sequence = broker_.id_sequence(event.id);
-  if (!sequence) return;
-  const std::size_t slot = static_cast<std::size_t>(*sequence % limits_.event_index_size);
-  std::lock_guard lock(index_mutex_);
-  if (slot >= event_index_.size()) event_index_.resize(slot + 1);
-  IndexedEvent& entry = event_index_[slot];
-  entry.sequence = *sequence;
-  entry.topic.assign(event.topic);  // reuses the slot's buffer
-  entry.offset = event.offset;
-}
-
 namespace {
 
 // The HTTP wording of a publish that was not published (or of a repeat).
@@ -167,7 +151,6 @@ std::optional<HttpResponse> HttpApi::post_event(const HttpRequest& request, Http
     if (o.error != PublishError::none) return respond(failure(o, key, "the event was not published"));
     std::string result = result_json(o.event.id, o.event.topic, o.event.offset, o.event.epoch);
     if (o.replayed) return respond(replayed(std::move(result)));
-    remember_event(o.event);
     respond(created(std::move(result), o.event.id));
   });
   return std::nullopt;
@@ -278,7 +261,6 @@ void HttpApi::finish_batch(BatchState& batch, std::vector<PublishService::BatchR
   for (std::size_t k = 0; k < outcomes.size(); ++k) {
     const std::size_t i = batch.published[k];
     if (const auto& e = outcomes[k].event) {
-      remember_event(PublishedEvent::of(*e));
       batch.results[i] = result_json(e->id, e->topic, e->offset, e->epoch);
     } else {
       failed.push_back(i);
@@ -423,29 +405,16 @@ HttpResponse HttpApi::get_events(const HttpRequest& request) {
 // GET /v1/events/{id}: the event object, or 404.
 HttpResponse HttpApi::get_event(const std::string& id) {
   if (id.empty() || id.size() > 128) return detail::not_found("no event " + quoted(id));
-  broker::EventPtr event;
-  if (const auto sequence = broker_.id_sequence(id); sequence && !store_ && limits_.event_index_size > 0) {
-    std::string topic;
-    std::uint64_t offset = 0;
-    {
-      std::lock_guard lock(index_mutex_);
-      const std::size_t slot = static_cast<std::size_t>(*sequence % limits_.event_index_size);
-      if (slot < event_index_.size() && event_index_[slot].sequence == *sequence) {
-        topic = event_index_[slot].topic;
-        offset = event_index_[slot].offset;
-      }
-    }
-    if (!topic.empty()) event = broker_.history_event(topic, offset);
-    if (event && event->id != id) event = nullptr;
-  }
+  // The broker knows recent ids in memory mode; the store knows every stored one.
+  broker::EventPtr event = broker_.find_event(id);
   if (!event && store_) {
     if (auto stored = store_->find(id)) event = from_stored(std::move(*stored));
   }
   if (event) return HttpResponse::json(200, std::string(event->json));
   return detail::not_found("no event " + quoted(id) +
                            (store_ ? std::string()
-                                   : std::string(" (without a store, only events published over the HTTP API that "
-                                                 "are still in history can be found by id)")));
+                                   : std::string(" (without a store, only recent events still in history can be "
+                                                 "found by id)")));
 }
 
 }  // namespace sluice::server

@@ -593,13 +593,11 @@ TEST(HttpApiEvents, GetEventByIdIsForgottenOnceOutOfHistoryWithoutAStore) {
   EXPECT_EQ(f.get("/v1/events/" + first).status, 404u);
 }
 
-// Without a store the id index remembers the last event_index_size events
-// published (a ring by id sequence): an older id is no longer found even
-// while history still holds its event; a newer one is.
+// Without a store the broker's id index remembers the last id_index_size
+// events published (a ring by id sequence): an older id is no longer found
+// even while history still holds its event; a newer one is.
 TEST(HttpApiEvents, GetEventByIdRemembersTheLastIndexSizeEvents) {
-  server::ApiLimits limits;
-  limits.event_index_size = 3;
-  ApiFixture f(limits);
+  ApiFixture f({}, nullptr, {}, /*id_index_size=*/3);
   std::vector<std::string> ids;
   for (int i = 0; i < 5; ++i) ids.emplace_back(f.post("/v1/events", event("ring.t" + std::to_string(i % 2), i)).body.at("id").as_string());
   EXPECT_EQ(f.broker.history("ring.t0", 0, 10).size(), 3u);  // history still has the first event

@@ -226,8 +226,8 @@ class MemoryStore : public store::EventStore {
 /// A broker (no loops to dispatch to), a registry and the API over them.
 struct ApiFixture {
   explicit ApiFixture(server::ApiLimits limits = {}, store::EventStore* store = nullptr,
-                      broker::HistoryLimits history = {})
-      : broker([](const broker::EventPtr&) {}, history),
+                      broker::HistoryLimits history = {}, std::size_t id_index_size = 100'000)
+      : broker([](const broker::EventPtr&) {}, history, nullptr, id_index_size),
         registry(store),
         api(broker, registry, store, limits, clock.clock()) {}
 

@@ -92,5 +92,25 @@ TEST(PublishDoor, AWebSocketPublishNeverLandsInsideAnHttpBatch) {
   ws_publisher.join();
 }
 
+// GET /v1/events/{id} finds events from every front door, also without a
+// store (the id index lived in the HTTP API and knew only its own publishes).
+TEST(PublishDoor, EventsPublishedOverWebSocketAreFoundByIdWithoutAStore) {
+  TestServer server;  // memory store
+  asio::io_context io;
+  JsonClient client(io, server.url());
+  ASSERT_TRUE(run_until(io, [&] { return client.open; }));
+  client.publish("door.id", json::value{{"n", 7}});
+  ASSERT_TRUE(run_until(io, [&] { return client.count("ack") == 1; }));
+  const std::string id(client.of_type("ack")[0].at("eventId").as_string());
+  RawHttp http(server.server->port());
+  http.write("GET /v1/events/" + id + " HTTP/1.1\r\nHost: x\r\n\r\n");
+  const std::string r = http.read_response();
+  ASSERT_EQ(r.substr(0, 4), "200 ") << r;
+  const auto event = json::parse(r.substr(4)).as_object();
+  EXPECT_EQ(event.at("id").as_string(), id);
+  EXPECT_EQ(event.at("topic").as_string(), "door.id");
+  EXPECT_EQ(event.at("data").at("n").as_int64(), 7);
+}
+
 }  // namespace
 }  // namespace sluice::test

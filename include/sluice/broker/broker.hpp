@@ -70,7 +70,10 @@ class Broker {
   /// `log` (optional, with the store it writes to) makes publishes durable
   /// before they are delivered or acknowledged; without it they are in memory.
   /// `history` bounds each topic's history (plain HistoryLimits: the same for all).
-  explicit Broker(Dispatch dispatch, HistoryPolicy history = {}, store::GroupCommitLog* log = nullptr);
+  /// `id_index_size`: without a log, find_event() knows the ids of the last
+  /// this many events published (with a log, the store finds any event).
+  explicit Broker(Dispatch dispatch, HistoryPolicy history = {}, store::GroupCommitLog* log = nullptr,
+                  std::size_t id_index_size = 100'000);
 
   /// Called once the event is durable (or with an error and a null event:
   /// "store_busy" when the log is full, or the store's error). Runs on the
@@ -96,6 +99,10 @@ class Broker {
 
   /// Events of `topic` with offset > `after`, oldest first, at most `limit`.
   std::vector<EventPtr> history(const std::string& topic, std::uint64_t after, std::size_t limit) const;
+  /// Without a log: the event with this id, if it is among the last
+  /// `id_index_size` published and history still holds it; else (and always
+  /// with a log: ask the store) null. Thread-safe.
+  EventPtr find_event(std::string_view id) const;
   /// The event at `offset` of `topic` while history still holds it, else null.
   EventPtr history_event(const std::string& topic, std::uint64_t offset) const;
   /// The sequence number inside an id this broker gave (ids count up from 0),
@@ -143,7 +150,8 @@ class Broker {
 
   // Room for "evt_" + the prefix (8 hex digits) + 16 hex digits.
   using IdBuffer = std::array<char, 32>;
-  std::string_view next_id(IdBuffer& buffer);
+  std::string_view next_id(IdBuffer& buffer, std::uint64_t& sequence);
+  void index_id(std::uint64_t sequence, std::string_view topic, std::uint64_t offset);
 
   void commit(Shard& shard, const EventPtr& event);
 
@@ -153,6 +161,16 @@ class Broker {
   std::array<Shard, kShards> shards_;
   std::string id_prefix_;  // random per process: ids stay unique across restarts
   std::atomic<std::uint64_t> id_counter_{0};
+
+  // Memory mode: id sequence -> where the event is (find_event).
+  struct IndexedId {
+    std::uint64_t sequence = UINT64_MAX;  // UINT64_MAX: empty slot
+    std::string topic;
+    std::uint64_t offset = 0;
+  };
+  std::size_t id_index_size_;  // 0: no index (a log, or turned off)
+  mutable std::mutex id_index_mutex_;
+  std::vector<IndexedId> id_index_;  // slot: sequence % id_index_size_, grown on demand
 };
 
 /// A fresh random epoch string (16 hex digits). Thread-safe.

@@ -42,10 +42,6 @@ struct ApiLimits {
   /// Keys remembered in memory; beyond it the oldest are forgotten early
   /// (the store, when there is one, still finds them).
   std::size_t max_idempotency_keys = 100'000;
-  /// Without a store, GET /v1/events/{id} finds events published through this
-  /// API among the last `event_index_size` events published (and only while
-  /// the event is still in history).
-  std::size_t event_index_size = 100'000;
   /// Events (and topics) one history query may examine when a key filter or a
   /// pattern makes it scan; past it the page ends early with a nextCursor.
   std::size_t max_scan = 10'000;
@@ -61,7 +57,7 @@ struct ApiLimits {
 /// EventStore when there is one, and keeps subscriptions in the registry.
 ///
 /// Thread safety: handle() may be called from several threads at once. Shared
-/// state (idempotency keys, the event id index, rate buckets) is guarded by
+/// state (idempotency keys, rate buckets) is guarded by
 /// mutexes held only for in-memory work: never across store I/O, never while
 /// calling an HttpRespond.
 class HttpApi {
@@ -114,7 +110,6 @@ class HttpApi {
   HttpResponse get_event(const std::string& id);
   std::optional<HttpResponse> parse_event(const boost::json::value& value, std::string_view raw,
                                           const std::string& where, PublishService::Input& out) const;
-  void remember_event(const PublishedEvent& event);
   std::vector<broker::EventPtr> fetch_topic(const std::string& topic, std::uint64_t after, std::size_t limit);
 
   // Subscriptions (http_subscriptions.cpp).
@@ -137,17 +132,6 @@ class HttpApi {
   std::unique_ptr<PublishService> own_publisher_;
   PublishService* publisher_;
   IdempotencyIndex* idempotency_;  // the publisher's
-
-  // Memory mode: where GET /v1/events/{id} finds an event published here
-  // (its topic and offset; history holds the event). A ring indexed by the
-  // id's sequence number: no allocation per publish once the slots have room.
-  struct IndexedEvent {
-    std::uint64_t sequence = UINT64_MAX;  // the id's sequence (Broker::id_sequence); MAX: empty slot
-    std::string topic;
-    std::uint64_t offset = 0;
-  };
-  std::mutex index_mutex_;
-  std::vector<IndexedEvent> event_index_;  // slot: sequence % event_index_size, grown on demand
 
   std::mutex rate_mutex_;
   std::unordered_map<std::string, RateBucket> rate_buckets_;
