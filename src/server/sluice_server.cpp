@@ -153,18 +153,14 @@ bool SluiceServer::start(std::string& error) {
   subscriptions_ = std::make_unique<SubscriptionRegistry>(store_.get());
   if (store_) load_errors_ = subscriptions_->load().errors;  // subscriptions survive a restart
   subscriptions_->set_on_removed([this](const std::string& id) { close_streams_of(id); });
+  // Called under the topic's shard lock: it only posts (the broker's rule).
   broker_ = std::make_unique<broker::Broker>([this](const broker::EventPtr& event) {
-    // Counters of the subscriptions this event matches (streams or not).
-    if (subscriptions_->size() > 0) {
-      for (const auto& sub : subscriptions_->matching(event->topic, event->type, event->key, event->parsed_data())) {
-        sub->record_match(event->time_ms);
-      }
-    }
     for (std::size_t i = 0; i < loops_->size(); ++i) {
       LoopState* state = states_[i].get();
       if (!state->inbox.push(event)) continue;
-      loops_->at(i).post([state] {
+      loops_->at(i).post([this, state, i] {
         state->inbox.drain(state->draining);
+        count_matches(i, state->draining);
         state->hub.deliver_batch(state->draining);
         state->draining.clear();
       });
@@ -332,6 +328,19 @@ void SluiceServer::session_closed(InbandSession& session) {
   const std::uint64_t session_id = session.id();
   states_[loop_of(session_id)]->sessions.erase(session_id);  // the session goes here (its own loop)
   connection_ended();
+}
+
+// The counters of the subscriptions each event matches (streams or not),
+// on a loop thread, off the broker's locks. Every loop sees every event; the
+// loop a topic hashes to counts its events, so each is counted once.
+void SluiceServer::count_matches(std::size_t loop, std::span<const broker::EventPtr> events) const {
+  if (subscriptions_->size() == 0) return;
+  for (const auto& event : events) {
+    if (std::hash<std::string_view>{}(event->topic) % loops_->size() != loop) continue;
+    for (const auto& sub : subscriptions_->matching(event->topic, event->type, event->key, event->parsed_data())) {
+      sub->record_match(event->time_ms);
+    }
+  }
 }
 
 void SluiceServer::connection_ended() {

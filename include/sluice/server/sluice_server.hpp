@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <string>
 #include <system_error>
 #include <unordered_map>
@@ -91,6 +92,7 @@ class SluiceServer final : private InbandSession::Owner {
   /// The built-in routes (/, health probes, 404) for what the API does not serve.
   void basic_routes(const HttpRequest& request, HttpRespond respond) const;
   void connection_ended();
+  void count_matches(std::size_t loop, std::span<const broker::EventPtr> events) const;
   void close_streams_of(const std::string& subscription_id);
 
   ServerSettings settings_;
