@@ -50,6 +50,7 @@ int run(ServeOptions& o) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   server::SluiceServer sluice(s);
@@ -77,8 +78,27 @@ int run(ServeOptions& o) {
   if (s.address == "127.0.0.1" || s.address == "::1" || s.address == "localhost") {
     spdlog::info("bound to loopback only: pass --address 0.0.0.0 to accept remote clients");
   }
+  if (!s.keys_file.empty()) {
+    spdlog::info("API keys required on the HTTP API and subscription streams ({}; SIGHUP reloads it); "
+                 "/v1/ws does not check tokens yet",
+                 s.keys_file);
+  }
   int signal_number = 0;
-  sigwait(&signals, &signal_number);
+  for (;;) {
+    sigwait(&signals, &signal_number);
+    if (signal_number != SIGHUP) break;
+    if (s.keys_file.empty()) {
+      spdlog::info("SIGHUP: nothing to reload (no --keys-file)");
+      continue;
+    }
+    std::size_t count = 0;
+    std::string why;
+    if (sluice.reload_keys(count, why)) {
+      spdlog::info("SIGHUP: {} API keys loaded from {}", count, s.keys_file);
+    } else {
+      spdlog::error("SIGHUP: keys not reloaded, the previous ones stay in force: {}", why);
+    }
+  }
   spdlog::info("{} received: closing {} connections with 1001, draining up to {} s",
                signal_number == SIGINT ? "SIGINT" : "SIGTERM", sluice.connection_count(), o.shutdown_drain);
   sluice.shutdown(s.shutdown_drain);
@@ -157,6 +177,10 @@ void add_serve_command(CLI::App& app) {
   serve->add_flag("--no-deflate", options->no_deflate, "Refuse permessage-deflate")->envname("SLUICE_NO_DEFLATE");
   serve->add_option("--allowed-origin", s.allowed_origins, "Accept only these Origin values (repeatable; default: any)")
       ->envname("SLUICE_ALLOWED_ORIGINS")->delimiter(',');
+  serve->add_option("--keys-file", s.keys_file,
+                    "API keys file (sluice key create): the HTTP API and subscription streams then require "
+                    "Authorization: Bearer <key> with the route's scope; reloaded on SIGHUP")
+      ->envname("SLUICE_KEYS_FILE");
   serve->add_option("--tls-cert", s.tls_cert, "PEM certificate chain: serve wss:// (with --tls-key)")
       ->envname("SLUICE_TLS_CERT")->check(CLI::ExistingFile);
   serve->add_option("--tls-key", s.tls_key, "PEM private key for --tls-cert")->envname("SLUICE_TLS_KEY")->check(CLI::ExistingFile);

@@ -45,11 +45,14 @@ iovec* thread_iovecs() {
 }
 
 // A refusal before any handler ran, with the standard reason phrase (RFC 9110 §15).
-std::string plain_response(unsigned status, std::string_view body) {
+std::string plain_response(unsigned status, std::string_view body,
+                           const std::vector<std::pair<std::string, std::string>>& headers = {}) {
   const auto reason = boost::beast::http::obsolete_reason(static_cast<boost::beast::http::status>(status));
+  std::string extra;
+  for (const auto& [name, value] : headers) extra += name + ": " + value + "\r\n";
   return "HTTP/1.1 " + std::to_string(status) + " " + std::string(reason.data(), reason.size()) +
          "\r\nContent-Type: text/plain\r\nContent-Length: " + std::to_string(body.size() + 1) +
-         "\r\nConnection: close\r\n\r\n" + std::string(body) + "\n";
+         "\r\n" + extra + "Connection: close\r\n\r\n" + std::string(body) + "\n";
 }
 }  // namespace
 
@@ -330,18 +333,23 @@ void Connection::on_ready(std::uint32_t events) {
     start_write();
     if (finished_) return;
   }
-  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) read_until_blocked();
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+    read_until_blocked((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0);
+  }
 }
 
-void Connection::read_until_blocked() {
+void Connection::read_until_blocked(bool peer_closed) {
   // Edge-triggered: no further report comes for bytes already there, so read
-  // until the kernel has no more (a short read says so too).
+  // until the kernel has no more (a short read says so too). When the peer's
+  // FIN came in the same wake-up as its last bytes, a short read is not the
+  // end: read on to the EOF, or no report would ever come for it (the socket
+  // would sit in CLOSE_WAIT until a timeout, or for ever without one).
   const auto buffer = thread_read_buffer();
   while (!finished_) {
     const ssize_t n = ::recv(raw_fd_, buffer.data(), buffer.size(), 0);
     if (n > 0) {
       handle_input(buffer.first(static_cast<std::size_t>(n)));
-      if (static_cast<std::size_t>(n) < buffer.size()) return;
+      if (static_cast<std::size_t>(n) < buffer.size() && !peer_closed) return;
       continue;
     }
     if (n == 0) return on_read_error(asio::error::eof);
@@ -463,8 +471,8 @@ void Connection::process_requests() {
                             std::make_error_code(std::errc::too_many_files_open));
     }
     if (server_config_->websocket_route) {
-      if (auto refusal = server_config_->websocket_route(request.target())) {
-        return reject_request(plain_response(refusal->status, refusal->message),
+      if (auto refusal = server_config_->websocket_route(request)) {
+        return reject_request(plain_response(refusal->status, refusal->message, refusal->headers),
                               refusal->status == 404 ? std::make_error_code(std::errc::no_such_file_or_directory)
                                                      : make_error_code(protocol::Error::bad_http_request));
       }
@@ -508,7 +516,11 @@ void Connection::open_with(protocol::Role role, const protocol::CodecSettings& s
   std::vector<std::uint8_t> early(leftover.begin(), leftover.end());
   if (handler_) handler_->on_open(*this);
   if (finished_) return;
-  if (!early.empty()) (void)codec_->receive(early, *this);
+  if (!early.empty()) {
+    early_input_ = true;
+    (void)codec_->receive(early, *this);
+    early_input_ = false;
+  }
   after_codec_activity();
 }
 
@@ -520,7 +532,12 @@ void Connection::on_ping(std::span<const std::uint8_t> payload) {
   if (!finished_ && !codec_->close_sent()) {
     std::vector<std::uint8_t> pong;
     protocol::append_frame(pong, role_, protocol::Opcode::pong, payload);
-    if (queue_.push_control(OutChunk::owned(std::move(pong))) == SendQueue::Result::over_limit) {
+    // A ping that came with the upgrade request: its pong must follow the 101,
+    // which waits in the data lane (a control frame would overtake it). The
+    // bytes that came with the request bound these pongs.
+    if (early_input_) {
+      queue_.push_unbounded(OutChunk::owned(std::move(pong)));
+    } else if (queue_.push_control(OutChunk::owned(std::move(pong))) == SendQueue::Result::over_limit) {
       // A peer that pings but never reads: it is a slow consumer too.
       return close_slow_consumer();
     }

@@ -15,6 +15,7 @@
 #include <boost/json/string.hpp>
 
 #include "server/http_api_internal.hpp"
+#include "sluice/auth/bearer.hpp"
 #include "sluice/server/sluice_server.hpp"
 #include "sluice/util/unix_time.hpp"
 
@@ -39,7 +40,7 @@ std::optional<HttpResponse> unknown_query_param(const HttpRequest& request,
     if (std::find(known.begin(), known.end(), name) != known.end()) continue;
     std::string allowed;
     for (const std::string_view k : known) allowed += (allowed.empty() ? "" : ", ") + std::string(k);
-    return bad_request("unknown query parameter " + quoted(name) + " (" +
+    return bad_request("unknown query parameter " + detail::quoted(name) + " (" +
                        (allowed.empty() ? std::string("this route takes none") : "this route takes " + allowed) + ")");
   }
   return std::nullopt;
@@ -201,31 +202,39 @@ std::optional<HttpResponse> HttpApi::dispatch(const HttpRequest& request, HttpRe
   if (!takes_query) {
     if (auto bad = detail::unknown_query_param(request, {})) return bad;
   }
+  using auth::Scope;
   if (path == kEvents) {
     if (get) {
       if (auto bad = detail::unknown_query_param(request, {"topic", "key", "since", "limit", "cursor"})) return bad;
+      if (auto refused = authorize(request, Scope::read)) return refused;
       return get_events(request);
     }
     if (!post) return method_not_allowed(request, "GET, POST");
+    if (auto refused = authorize(request, Scope::publish)) return refused;
     if (auto bad = check_body(request)) return bad;
     return post_event(request, respond);
   }
   if (path == "/v1/events/batch") {
     if (!post) return method_not_allowed(request, "POST");
+    if (auto refused = authorize(request, Scope::publish)) return refused;
     if (auto bad = check_body(request)) return bad;
     return post_batch(request, respond);
   }
   if (path.starts_with(kEvents) && path[kEvents.size()] == '/') {
     const std::string_view id = path.substr(kEvents.size() + 1);
     if (id.find('/') != std::string_view::npos) return detail::not_found("no route for " + request.path);
-    return get ? get_event(std::string(id)) : method_not_allowed(request, "GET");
+    if (!get) return method_not_allowed(request, "GET");
+    if (auto refused = authorize(request, Scope::read)) return refused;
+    return get_event(std::string(id));
   }
   if (path == kSubscriptions) {
     if (get) {
       if (auto bad = detail::unknown_query_param(request, {"limit", "cursor"})) return bad;
+      if (auto refused = authorize(request, Scope::read)) return refused;
       return list_subscriptions(request);
     }
     if (!post) return method_not_allowed(request, "GET, POST");
+    if (auto refused = authorize(request, Scope::admin)) return refused;
     if (auto bad = check_body(request)) return bad;
     return post_subscription(request);
   }
@@ -234,17 +243,48 @@ std::optional<HttpResponse> HttpApi::dispatch(const HttpRequest& request, HttpRe
     const std::size_t slash = rest.find('/');
     const std::string id(rest.substr(0, slash));
     if (slash == std::string_view::npos) {
-      if (get) return get_subscription(id);
-      if (method == "DELETE") return delete_subscription(id);
+      if (get) {
+        if (auto refused = authorize(request, Scope::read)) return refused;
+        return get_subscription(id);
+      }
+      if (method == "DELETE") {
+        if (auto refused = authorize(request, Scope::admin)) return refused;
+        return delete_subscription(id);
+      }
       return method_not_allowed(request, "GET, DELETE");
     }
     if (rest.substr(slash) == "/stream") {
       if (!get) return method_not_allowed(request, "GET");
+      if (auto refused = authorize(request, Scope::read)) return refused;
       if (!subscriptions_.get(id)) return detail::not_found("no subscription " + id);
       return upgrade_required(request.path);
     }
   }
   return detail::not_found("no route for " + request.path);
+}
+
+// API keys (SPEC §3 Security): the bearer credential, compared with every
+// key of the current ring in constant time; the key itself is never echoed.
+std::optional<HttpResponse> HttpApi::authorize(const HttpRequest& request, auth::Scope needed) const {
+  if (!keys_) return std::nullopt;
+  const std::string_view header = request.header("Authorization");
+  const auto credential = auth::bearer_credential(header);
+  const auto check = keys_->get()->authenticate(credential.value_or(std::string_view()));
+  if (!check) {
+    const bool missing = header.empty() || !credential || credential->empty();
+    return detail::with_header(
+        HttpResponse::error(401, "unauthorized",
+                            missing ? "an API key is required: send Authorization: Bearer <key>"
+                                    : "the API key is not valid (unknown or revoked)"),
+        "WWW-Authenticate", missing ? "Bearer" : "Bearer error=\"invalid_token\"");
+  }
+  if (!check.allows(needed)) {
+    return HttpResponse::error(403, "forbidden",
+                               "the API key " + detail::quoted(check.identity->name) + " lacks the " +
+                                   std::string(auth::to_string(needed)) + " scope (it has " +
+                                   auth::to_string(check.identity->scopes) + ")");
+  }
+  return std::nullopt;
 }
 
 // Per client IP token bucket (SPEC §3 Security: per-IP request rate limits).
@@ -296,6 +336,10 @@ std::optional<HttpResponse> HttpApi::check_body(const HttpRequest& request) cons
                                "the request body is " + std::to_string(request.body.size()) +
                                    " bytes; the limit is " + std::to_string(limits_.max_body_bytes));
   }
+  // Two media types: which one a proxy in front honoured is unknowable.
+  const auto types = std::count_if(request.headers.begin(), request.headers.end(),
+                                   [](const auto& h) { return iequals(h.first, "Content-Type"); });
+  if (types > 1) return detail::bad_request("more than one Content-Type header");
   const std::string_view content_type = request.header("Content-Type");
   if (!content_type.empty()) {
     const std::string_view media = trim(content_type.substr(0, content_type.find(';')));

@@ -23,7 +23,6 @@ namespace sluice::server {
 
 namespace json = boost::json;
 using detail::bad_request;
-using detail::quoted;
 
 namespace {
 
@@ -64,13 +63,13 @@ HttpResponse replayed(std::string body) {
 
 HttpResponse key_conflict(std::string_view key) {
   return HttpResponse::error(409, "idempotency_conflict",
-                             "idempotencyKey " + quoted(key) +
+                             "idempotencyKey " + detail::quoted(key) +
                                  " was already used for a different event (topic, type, key or data differ)");
 }
 
 HttpResponse key_in_flight(std::string_view key) {
   return HttpResponse::error(409, "idempotency_conflict",
-                             "idempotencyKey " + quoted(key) + " is being published by another request; retry");
+                             "idempotencyKey " + detail::quoted(key) + " is being published by another request; retry");
 }
 
 // Position in a paged history query: events of `topic` up to `offset` were
@@ -116,7 +115,7 @@ HttpResponse failure(const PublishService::Outcome& o, std::string_view key, std
     case PublishError::key_conflict:
       return key_conflict(key);
     case PublishError::key_in_flight:
-      return HttpResponse::error(409, "idempotency_conflict", "idempotencyKey " + quoted(key) +
+      return HttpResponse::error(409, "idempotency_conflict", "idempotencyKey " + detail::quoted(key) +
                                                                   " was claimed by a request that did not publish it; retry");
     case PublishError::store_busy:
       return detail::with_header(HttpResponse::error(503, "store_busy", std::string(what) + ": " + o.message),
@@ -322,7 +321,7 @@ HttpResponse HttpApi::get_events(const HttpRequest& request) {
   if (has_key && key.empty()) return bad_request("key must not be empty");
   if (!has_topic) pattern = ">";
   if (auto why = broker::pattern_error(pattern); !why.empty()) {
-    return HttpResponse::error(400, "invalid_topic", "invalid topic " + quoted(pattern) + ": " + why);
+    return HttpResponse::error(400, "invalid_topic", "invalid topic " + detail::quoted(pattern) + ": " + why);
   }
   const bool wildcard = broker::is_wildcard_pattern(pattern);
   std::size_t limit = 0;
@@ -397,21 +396,21 @@ HttpResponse HttpApi::get_events(const HttpRequest& request) {
     out += page[i]->json;
   }
   out += "],\"nextCursor\":";
-  out += next ? quoted(encode_cursor(*next)) : "null";
+  out += next ? detail::quoted(encode_cursor(*next)) : "null";
   out += '}';
   return HttpResponse::json(200, std::move(out));
 }
 
 // GET /v1/events/{id}: the event object, or 404.
 HttpResponse HttpApi::get_event(const std::string& id) {
-  if (id.empty() || id.size() > 128) return detail::not_found("no event " + quoted(id));
+  if (id.empty() || id.size() > 128) return detail::not_found("no event " + detail::quoted(id));
   // The broker knows recent ids in memory mode; the store knows every stored one.
   broker::EventPtr event = broker_.find_event(id);
   if (!event && store_) {
     if (auto stored = store_->find(id)) event = from_stored(std::move(*stored));
   }
   if (event) return HttpResponse::json(200, std::string(event->json));
-  return detail::not_found("no event " + quoted(id) +
+  return detail::not_found("no event " + detail::quoted(id) +
                            (store_ ? std::string()
                                    : std::string(" (without a store, only recent events still in history can be "
                                                  "found by id)")));

@@ -13,7 +13,6 @@ namespace sluice::server {
 
 namespace json = boost::json;
 using detail::bad_request;
-using detail::quoted;
 
 namespace {
 constexpr std::size_t kMaxPatterns = 64;  // per subscription
@@ -42,7 +41,7 @@ HttpResponse HttpApi::post_subscription(const HttpRequest& request) {
     if (!v.is_string()) return bad_request(where + " must be a string, got " + std::string(detail::kind_of(v)));
     std::string pattern(v.get_string());
     if (auto why = broker::pattern_error(pattern); !why.empty()) {
-      return HttpResponse::error(400, "invalid_topic", where + ": invalid topic pattern " + quoted(pattern) + ": " + why);
+      return HttpResponse::error(400, "invalid_topic", where + ": invalid topic pattern " + detail::quoted(pattern) + ": " + why);
     }
     if (std::find(spec.patterns.begin(), spec.patterns.end(), pattern) == spec.patterns.end()) {
       spec.patterns.push_back(std::move(pattern));
@@ -110,19 +109,19 @@ HttpResponse HttpApi::list_subscriptions(const HttpRequest& request) {
     out += page.items[i]->to_json();
   }
   out += "],\"nextCursor\":";
-  out += page.next_cursor ? quoted(*page.next_cursor) : "null";
+  out += page.next_cursor ? detail::quoted(*page.next_cursor) : "null";
   out += '}';
   return HttpResponse::json(200, std::move(out));
 }
 
 HttpResponse HttpApi::get_subscription(const std::string& id) const {
   if (auto sub = subscriptions_.get(id)) return HttpResponse::json(200, sub->to_json());
-  return detail::not_found("no subscription " + quoted(id));
+  return detail::not_found("no subscription " + detail::quoted(id));
 }
 
 // DELETE /v1/subscriptions/{id}: 204; unknown (or already deleted): 404.
 HttpResponse HttpApi::delete_subscription(const std::string& id) {
-  if (!subscriptions_.remove(id)) return detail::not_found("no subscription " + quoted(id));
+  if (!subscriptions_.remove(id)) return detail::not_found("no subscription " + detail::quoted(id));
   HttpResponse response;
   response.status = 204;
   response.content_type = {};  // no body

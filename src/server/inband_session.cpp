@@ -14,7 +14,6 @@
 namespace sluice::server {
 
 namespace json = boost::json;
-using detail::quoted;
 
 namespace {
 
@@ -160,8 +159,8 @@ void InbandSession::send_json(const std::string& payload) {
 }
 
 void InbandSession::reply_error(const std::string& id_json, std::string_view code, std::string_view message) {
-  send_json("{\"type\":\"error\",\"id\":" + id_json + ",\"code\":" + quoted(code) + ",\"message\":" +
-            quoted(message) + "}");
+  send_json("{\"type\":\"error\",\"id\":" + id_json + ",\"code\":" + detail::quoted(code) + ",\"message\":" +
+            detail::quoted(message) + "}");
   // Token bucket: a client that keeps sending bad requests is closed with 1008.
   const auto now = std::chrono::steady_clock::now();
   error_budget_ = std::min(context_.limits.error_burst,
@@ -187,8 +186,18 @@ void InbandSession::handle_request(std::string_view text) {
   if (ec) return reply_error("null", "invalid_json", "message is not valid JSON: " + ec.message());
   if (!request.is_object()) return reply_error("null", "bad_request", "message must be a JSON object");
   const json::object& object = request.get_object();
-  const json::value* id_value = object.if_contains("id");
-  const std::string id = id_value ? json::serialize(*id_value) : "null";
+  // The id is echoed as the client wrote it (minus whitespace): re-serialized,
+  // 18446744073709551617 would come back as a double and 1e999 as Infinity.
+  constexpr std::size_t kMaxIdBytes = 256;
+  std::string id = "null";
+  if (object.contains("id")) {
+    const auto raw_id = detail::raw_member(text, "id");
+    if (!raw_id) return reply_error("null", "bad_request", "\"id\" could not be read");
+    id = detail::minify(*raw_id);
+    if (id.size() > kMaxIdBytes) {
+      return reply_error("null", "bad_request", "\"id\" is longer than " + std::to_string(kMaxIdBytes) + " bytes");
+    }
+  }
   const json::value* op_value = object.if_contains("op");
   if (!op_value || !op_value->is_string()) return reply_error(id, "bad_request", "\"op\" (a string) is required");
   const std::string_view op = op_value->get_string();
@@ -226,7 +235,7 @@ void InbandSession::handle_request(std::string_view text) {
       subscriptions_.emplace(pattern, id);
       context_.hub.subscribe(pattern, this);
     }
-    std::string ack = "{\"type\":\"ack\",\"id\":" + id + ",\"op\":\"subscribe\",\"topic\":" + quoted(pattern);
+    std::string ack = "{\"type\":\"ack\",\"id\":" + id + ",\"op\":\"subscribe\",\"topic\":" + detail::quoted(pattern);
     if (!replay_request) return send_json(ack + "}");
     // On this loop's thread, so no drain of the inbox runs between the
     // snapshot and the replay: live events after it are held, older ones skipped.
@@ -244,7 +253,7 @@ void InbandSession::handle_request(std::string_view text) {
       return reply_error(id, "not_subscribed", "not subscribed to " + pattern);
     }
     context_.hub.unsubscribe(pattern, this);
-    return send_json("{\"type\":\"ack\",\"id\":" + id + ",\"op\":\"unsubscribe\",\"topic\":" + quoted(pattern) + "}");
+    return send_json("{\"type\":\"ack\",\"id\":" + id + ",\"op\":\"unsubscribe\",\"topic\":" + detail::quoted(pattern) + "}");
   }
 
   if (op == "publish") return publish(id, request, text);
@@ -276,9 +285,9 @@ void InbandSession::publish(const std::string& id, const json::value& request, s
 }
 
 void InbandSession::send_publish_ack(const std::string& id_json, const PublishedEvent& event, bool duplicate) {
-  send_json("{\"type\":\"ack\",\"id\":" + id_json + ",\"op\":\"publish\",\"eventId\":" + quoted(event.id) +
-            ",\"topic\":" + quoted(event.topic) + ",\"offset\":" + std::to_string(event.offset) +
-            ",\"epoch\":" + quoted(event.epoch) + (duplicate ? ",\"duplicate\":true}" : "}"));
+  send_json("{\"type\":\"ack\",\"id\":" + id_json + ",\"op\":\"publish\",\"eventId\":" + detail::quoted(event.id) +
+            ",\"topic\":" + detail::quoted(event.topic) + ",\"offset\":" + std::to_string(event.offset) +
+            ",\"epoch\":" + detail::quoted(event.epoch) + (duplicate ? ",\"duplicate\":true}" : "}"));
 }
 
 // A store failure is the server's trouble, not the client's: not counted
@@ -292,17 +301,17 @@ void InbandSession::on_published(const std::string& id_json, const PublishServic
       return reply_error(id_json, "idempotency_conflict", outcome.message);
     case PublishError::key_in_flight:
       return send_json("{\"type\":\"error\",\"id\":" + id_json + ",\"code\":\"idempotency_in_flight\",\"message\":" +
-                       quoted(outcome.message) + "}");
+                       detail::quoted(outcome.message) + "}");
     case PublishError::store_busy:
       return send_json("{\"type\":\"error\",\"id\":" + id_json + ",\"code\":\"server_busy\",\"message\":" +
-                       quoted("too many publishes waiting to be stored; retry") + "}");
+                       detail::quoted("too many publishes waiting to be stored; retry") + "}");
     case PublishError::invalid:
     case PublishError::invalid_topic:
     case PublishError::store_failed:
       break;
   }
   send_json("{\"type\":\"error\",\"id\":" + id_json + ",\"code\":\"store_failed\",\"message\":" +
-            quoted("event not stored: " + outcome.message) + "}");
+            detail::quoted("event not stored: " + outcome.message) + "}");
 }
 
 void InbandSession::start_replay(broker::ReplayResult replay) {
@@ -414,7 +423,7 @@ void InbandSession::drop_subscription(std::string_view pattern, std::string_view
   if (it == subscriptions_.end()) return;
   context_.hub.unsubscribe(pattern, this);
   subscriptions_.erase(it);
-  send_json("{\"type\":\"unsubscribed\",\"topic\":" + quoted(pattern) + ",\"reason\":" + quoted(reason) + "}");
+  send_json("{\"type\":\"unsubscribed\",\"topic\":" + detail::quoted(pattern) + ",\"reason\":" + detail::quoted(reason) + "}");
 }
 
 }  // namespace sluice::server

@@ -16,7 +16,6 @@
 namespace sluice::server {
 
 namespace json = boost::json;
-using detail::quoted;
 
 PublishService::PublishService(broker::Broker& broker, IdempotencyIndex& idempotency, PublishLimits limits)
     : broker_(broker), idempotency_(idempotency), limits_(limits) {}
@@ -53,7 +52,7 @@ PublishService::Outcome PublishService::parse(const json::value& value, std::str
   }
   out.request.topic = std::string(topic->get_string());
   if (auto why = broker::topic_error(out.request.topic); !why.empty()) {
-    return refuse(PublishError::invalid_topic, name("topic") + ": invalid topic " + quoted(out.request.topic) + ": " + why);
+    return refuse(PublishError::invalid_topic, name("topic") + ": invalid topic " + detail::quoted(out.request.topic) + ": " + why);
   }
   const json::value* data = o->if_contains("data");
   if (!data) return refuse(PublishError::invalid, name("data") + " is required (any JSON value, null included)");

@@ -3,6 +3,7 @@
 #include <boost/beast/http/status.hpp>
 #include <boost/beast/http/verb.hpp>
 #include <boost/json/parse.hpp>
+#include <boost/json/string.hpp>
 
 #include <charconv>
 #include <future>
@@ -14,6 +15,7 @@
 namespace sluice::server {
 
 namespace http = boost::beast::http;
+namespace json = boost::json;
 
 namespace {
 
@@ -184,12 +186,18 @@ bool SluiceServer::start(std::string& error) {
     state->session_context.reset(
         new InbandSession::Context{state->hub, *broker_, *publisher_, session_limits, *this});
   }
+  if (!settings_.keys_file.empty()) {
+    auto ring = auth::KeyRing::load(settings_.keys_file, error);
+    if (!ring) return false;
+    keys_.set(std::move(ring));
+  }
   ApiLimits api_limits;
   api_limits.max_body_bytes = settings_.max_body_bytes;
   api_limits.rate_per_second = settings_.rate_limit;
   api_limits.rate_burst = settings_.rate_burst;
   api_ = std::make_unique<HttpApi>(*broker_, *subscriptions_, store_.get(), api_limits, HttpApi::Clock{},
                                    publisher_.get());
+  if (!settings_.keys_file.empty()) api_->require_keys(keys_);
   http_ = api_->handler();
   net::ServerOptions options;
   options.address = settings_.address;
@@ -212,13 +220,24 @@ bool SluiceServer::start(std::string& error) {
   c.send_queue_limit = settings_.send_queue_limit;
   c.overflow = settings_.overflow;
   c.max_body_bytes = settings_.max_body_bytes;
-  c.websocket_route = [](std::string_view target) -> std::optional<net::RouteRefusal> {
+  c.websocket_route = [this](const net::ParsedRequest& request) -> std::optional<net::RouteRefusal> {
+    const std::string_view target = request.target();
     const auto path = target.substr(0, target.find('?'));
     if (path == "/v1/ws") return std::nullopt;
     StreamTarget stream;
-    if (parse_stream_target(target, stream)) return std::nullopt;
-    if (!stream.error.empty()) return net::RouteRefusal{400, stream.error};
-    return net::RouteRefusal{404, "no WebSocket endpoint at " + std::string(path)};
+    if (!parse_stream_target(target, stream)) {
+      if (!stream.error.empty()) return net::RouteRefusal{400, stream.error, {}};
+      return net::RouteRefusal{404, "no WebSocket endpoint at " + std::string(path), {}};
+    }
+    // A subscription stream needs a read key when keys are required.
+    HttpRequest head;
+    head.headers.emplace_back("Authorization", std::string(request.field("Authorization")));
+    if (auto refused = api_->authorize(head, auth::Scope::read)) {
+      net::RouteRefusal refusal{refused->status, json::parse(refused->body).at("message").as_string().c_str(), {}};
+      refusal.headers = refused->headers;
+      return refusal;
+    }
+    return std::nullopt;
   };
   if (!http_) http_ = [this](const HttpRequest& request, HttpRespond respond) { basic_routes(request, std::move(respond)); };
   // The peer's address costs a getpeername() per request: only the rate limiter needs it.
@@ -381,6 +400,18 @@ void SluiceServer::close_connection(std::uint64_t connection_id, std::uint16_t c
     auto it = state->sessions.find(connection_id);
     if (it != state->sessions.end()) it->second->close(code, reason);
   });
+}
+
+bool SluiceServer::reload_keys(std::size_t& count, std::string& error) {
+  if (settings_.keys_file.empty()) {
+    error = "no keys file is configured (--keys-file)";
+    return false;
+  }
+  auto ring = auth::KeyRing::load(settings_.keys_file, error);
+  if (!ring) return false;  // the previous keys stay in force
+  count = ring->size();
+  keys_.set(std::move(ring));
+  return true;
 }
 
 std::vector<std::uint64_t> SluiceServer::connection_ids() {

@@ -12,6 +12,7 @@
 #include <set>
 
 #include "server/server_harness.hpp"
+#include "sluice/auth/key_file_edit.hpp"
 #include "store/store_test_util.hpp"
 
 namespace sluice::test {
@@ -245,6 +246,43 @@ TEST(ServerHttp, RateLimitSettingGives429WithRetryAfter) {
   EXPECT_NE(c.head.find("Retry-After: "), std::string::npos) << c.head;
   c.write("GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
   EXPECT_EQ(c.read_response().substr(0, 3), "200");
+}
+
+// With --keys-file a subscription stream needs a read key on its upgrade,
+// and SIGHUP's reload_keys() makes a revoked key fail from then on.
+TEST(ServerHttp, KeysFileGuardsStreamsAndReloads) {
+  store::testing::TempDir dir;
+  const std::string keys = dir.str() + "/keys";
+  std::string error;
+  const auto reader = auth::create_key(keys, "reader", auth::Scopes(auth::Scope::read), error);
+  ASSERT_TRUE(reader) << error;
+  auto settings = test_settings();
+  settings.keys_file = keys;
+  TestServer server(settings);
+  server::SubscriptionSpec spec;
+  spec.patterns = {"k.one"};
+  const auto created = server.server->subscriptions().create(std::move(spec), 0);
+  ASSERT_TRUE(created.subscription);
+  const std::string stream = "/v1/subscriptions/" + created.subscription->id + "/stream";
+  auto upgrade = [&](const std::string& authorization) {
+    RawHttp c(server.server->port());
+    c.write("GET " + stream + " HTTP/1.1\r\nHost: x\r\n" + authorization + "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n");
+    const std::string line = c.read_status_line();
+    return line + (c.head.find("WWW-Authenticate: Bearer") != std::string::npos ? " +challenge" : "");
+  };
+  EXPECT_EQ(upgrade(""), "HTTP/1.1 401 Unauthorized +challenge");
+  EXPECT_EQ(upgrade("Authorization: Bearer " + *reader + "\r\n"), "HTTP/1.1 101 Switching Protocols");
+  RawHttp api(server.server->port());
+  EXPECT_EQ(api.post("/v1/events", R"({"topic":"k.one","data":1})").substr(0, 3), "401");
+  ASSERT_TRUE(auth::revoke_key(keys, "reader", error)) << error;
+  std::size_t count = 99;
+  ASSERT_TRUE(server.server->reload_keys(count, error)) << error;
+  EXPECT_EQ(count, 0u);
+  EXPECT_EQ(upgrade("Authorization: Bearer " + *reader + "\r\n"), "HTTP/1.1 401 Unauthorized +challenge");
+  std::filesystem::remove(keys);
+  EXPECT_FALSE(server.server->reload_keys(count, error));  // a missing file keeps the keys in force
+  EXPECT_FALSE(error.empty());
 }
 
 }  // namespace

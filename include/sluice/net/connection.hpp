@@ -105,6 +105,7 @@ enum class SendStatus { queued, dropped, closed };
 struct RouteRefusal {
   unsigned status = 404;
   std::string message;
+  std::vector<std::pair<std::string, std::string>> headers;  ///< extra headers, e.g. WWW-Authenticate
 };
 
 /// Server-side settings shared by every connection of one listener.
@@ -116,10 +117,12 @@ struct ServerConnectionConfig {
   OverflowPolicy overflow = OverflowPolicy::close;
   /// Largest HTTP request body accepted (413 beyond).
   std::size_t max_body_bytes = 1024 * 1024;
-  /// Checks an upgrade's target before the handshake completes: returns
-  /// nullopt to accept, or the refusal (e.g. 404 for an unknown path, 400 for a
-  /// bad query parameter). Runs on the connection's loop. Unset: all accepted.
-  std::function<std::optional<RouteRefusal>(std::string_view target)> websocket_route;
+  /// Checks an upgrade request (target and headers) before the handshake
+  /// completes: returns nullopt to accept, or the refusal (e.g. 404 for an
+  /// unknown path, 400 for a bad query parameter, 401 without credentials).
+  /// Runs on the connection's loop; the request is valid during the call
+  /// only. Unset: all accepted.
+  std::function<std::optional<RouteRefusal>(const ParsedRequest& request)> websocket_route;
   /// Handles each complete request that is not a WebSocket upgrade, on the
   /// connection's loop; it must not block, and answers through the responder
   /// (any thread, exactly once). Requests on one connection are handled one
@@ -237,7 +240,7 @@ class Connection : public std::enable_shared_from_this<Connection>,
 
   // Pollable (plain-TCP server connections): the loop's Readiness reports the socket.
   void on_ready(std::uint32_t events) override;
-  void read_until_blocked();
+  void read_until_blocked(bool peer_closed);
 
   void read_more();
   void on_readable();
@@ -310,6 +313,7 @@ class Connection : public std::enable_shared_from_this<Connection>,
   bool awaiting_pong_ = false;
   bool shut_down_send_ = false;
   bool over_capacity_ = false;
+  bool early_input_ = false;                // handling the frames that came with the upgrade request
   bool finished_ = false;
   bool was_open_ = false;                   // the WebSocket handshake completed
   bool http_busy_ = false;                  // a request is with the handler

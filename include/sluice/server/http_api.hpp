@@ -18,6 +18,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "sluice/auth/key_ring.hpp"
 #include "sluice/broker/broker.hpp"
 #include "sluice/server/http_types.hpp"
 #include "sluice/server/idempotency_index.hpp"
@@ -85,6 +86,18 @@ class HttpApi {
   /// handle() as an HttpHandler (the HttpApi must outlive it).
   HttpHandler handler();
 
+  /// Requires API keys from now on (`Authorization: Bearer <key>`): publish
+  /// for POST /v1/events(/batch), read for GET of events and subscriptions,
+  /// admin for creating and deleting subscriptions; `/` and the health probes
+  /// stay open. Missing or unknown key: 401 with WWW-Authenticate; a key
+  /// without the scope: 403. `keys` must outlive the HttpApi; call before
+  /// handle() is first called (not thread-safe against it).
+  void require_keys(const auth::KeyRingSlot& keys) noexcept { keys_ = &keys; }
+
+  /// The refusal for a request whose credential does not allow `needed`, or
+  /// nullopt when it does (or keys are not required). Thread-safe.
+  std::optional<HttpResponse> authorize(const HttpRequest& request, auth::Scope needed) const;
+
   /// GET /ready answers 503 while false (e.g. during shutdown). Thread-safe.
   void set_ready(bool ready) noexcept { ready_.store(ready); }
 
@@ -132,6 +145,8 @@ class HttpApi {
   std::unique_ptr<PublishService> own_publisher_;
   PublishService* publisher_;
   IdempotencyIndex* idempotency_;  // the publisher's
+
+  const auth::KeyRingSlot* keys_ = nullptr;  // null: no API keys required
 
   std::mutex rate_mutex_;
   std::unordered_map<std::string, RateBucket> rate_buckets_;

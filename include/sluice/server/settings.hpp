@@ -49,6 +49,9 @@ struct ServerSettings {
   store::Durability durability = store::Durability::fsync;  ///< when a publish counts as stored
   bool deflate = true;                   ///< accept permessage-deflate offers
   std::vector<std::string> allowed_origins;  ///< empty: any Origin
+  /// API keys file (`sluice key create`): when set, the HTTP API and
+  /// subscription streams require a key with the route's scope. Empty: open.
+  std::string keys_file;
   std::string tls_cert;                  ///< PEM chain: serve wss:// and https://
   std::string tls_key;                   ///< PEM key for tls_cert
 

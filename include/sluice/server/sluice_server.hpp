@@ -67,6 +67,12 @@ class SluiceServer final : private InbandSession::Owner {
   /// as an error. Set by start(); read it after start() returned.
   const std::vector<std::string>& load_errors() const noexcept { return load_errors_; }
 
+  /// Reads the keys file again (SIGHUP): on success the new keys apply to
+  /// every request from now on and `count` is their number; on error (missing
+  /// or invalid file) the previous keys stay in force and `error` says why.
+  /// Thread-safe.
+  bool reload_keys(std::size_t& count, std::string& error);
+
   /// Ids of the open connections (a snapshot). Blocks until every loop answered.
   std::vector<std::uint64_t> connection_ids();
 
@@ -106,6 +112,7 @@ class SluiceServer final : private InbandSession::Owner {
   std::unique_ptr<SubscriptionRegistry> subscriptions_;
   std::unique_ptr<IdempotencyIndex> idempotency_;
   std::unique_ptr<PublishService> publisher_;  // the one publish door of HTTP and /v1/ws
+  auth::KeyRingSlot keys_;  // the API keys in force (with --keys-file)
   std::unique_ptr<HttpApi> api_;
   std::unique_ptr<net::Server> listener_;
   std::vector<std::string> load_errors_;
