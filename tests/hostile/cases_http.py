@@ -286,3 +286,39 @@ query_case("probe_ignores_query", "/health?x=%00&y=" + "z" * 3000, 200)
 query_case("subscriptions_limit_overflow", "/v1/subscriptions?limit=18446744073709551617", 400)
 query_case("subscriptions_cursor_garbage", "/v1/subscriptions?cursor=../../etc", 200, 400)
 query_case("over_head_limit", "/v1/events?topic=" + "a" * 9000, 431, 414)
+
+
+# ------------------------------------------------------------ subscription bodies
+
+def subscription_case(name, body, *statuses):
+    def run(ctx):
+        resp = expect_status(wire.http_one(ctx.port, wire.request("POST", "/v1/subscriptions", body,
+                                                                  {"Content-Type": "application/json"})), *statuses)
+        doc = resp.json()  # strict: a reply must be JSON whatever the input held
+        if resp.status == 201:
+            wire.http_one(ctx.port, wire.request("DELETE", f"/v1/subscriptions/{doc['id']}"))
+    add_case("http.subscriptions." + name, run)
+
+
+subscription_case("filter_number_beyond_double",
+                  '{"topics":["a.>"],"filter":[{"field":"data.x","op":">","value":1e999}]}', 400)
+subscription_case("filter_in_beyond_double",
+                  '{"topics":["a.>"],"filter":[{"field":"data.x","op":"in","value":[1e999,-1e999]}]}', 400)
+subscription_case("webhook_number_beyond_double", '{"topics":["a.>"],"webhook":{"url":"http://x","n":1e999}}', 400)
+subscription_case("filter_deep_nesting", '{"topics":["a.>"],"filter":' + '{"all":[' * 3000 + "]}" * 3000 + "}", 400)
+subscription_case("topics_65", json.dumps({"topics": [f"a.t{i}" for i in range(65)]}), 400)
+subscription_case("topics_not_array", '{"topics":"a.>"}', 400)
+subscription_case("topic_and_topics", '{"topics":["a"],"topic":"b"}', 400)
+subscription_case("filter_unknown_op", '{"topic":"a","filter":[{"field":"type","op":"=>","value":1}]}', 400)
+subscription_case("filter_field_traversal", '{"topic":"a","filter":[{"field":"data.__proto__.x","op":"exists"}]}',
+                  201, 400)
+
+
+@case("http.subscriptions.delete_twice")
+def _delete_twice(ctx):
+    """SPEC §1.5: a second DELETE is a 404, never a 500."""
+    r = expect_status(wire.http_json(ctx.port, "POST", "/v1/subscriptions", {"topic": "hostile.del"}), 201)
+    sid = r.json()["id"]
+    expect_status(wire.http_one(ctx.port, wire.request("DELETE", f"/v1/subscriptions/{sid}")), 204)
+    expect_status(wire.http_one(ctx.port, wire.request("DELETE", f"/v1/subscriptions/{sid}")), 404)
+    expect_status(wire.http_one(ctx.port, wire.request("DELETE", "/v1/subscriptions/sub_%00")), 404, 400)

@@ -122,7 +122,7 @@ class Response:
         return None
 
     def json(self):
-        return json.loads(self.body)
+        return strict_json(self.body)
 
     def __repr__(self):
         return f"<{self.status} {self.body[:120]!r}>"
@@ -289,7 +289,7 @@ class WebSocket:
 
     def recv_json(self, timeout=5.0, deadline=None):
         _, data = self.recv_message(timeout, deadline)
-        return json.loads(data)
+        return strict_json(data)
 
     def recv_json_until(self, pred, timeout=5.0):
         """Reads messages until pred(msg) holds; returns that message."""
@@ -323,6 +323,22 @@ class WebSocket:
             self.sock.close()
         except OSError:
             pass
+
+
+class NotJson(ValueError):
+    """The server sent something that is not RFC 8259 JSON."""
+
+
+def _no_constant(name):
+    raise NotJson(f"not JSON: the server wrote {name}")
+
+
+def strict_json(data):
+    """json.loads without Python's extensions (NaN, Infinity, -Infinity)."""
+    try:
+        return json.loads(data, parse_constant=_no_constant)
+    except NotJson as e:
+        raise NotJson(f"{e} in {bytes(data[:160])!r}") from None
 
 
 def parse_close(payload):
