@@ -77,6 +77,7 @@ class Context:
         self.baseline = {}
         self.baseline_fds = 0
         self.crashes = []
+        self.notes = {}  # measurements cases leave for the report
         self.side_servers = []
         self.started_at = time.monotonic()
 
@@ -175,6 +176,8 @@ def run(args):
             if detail:
                 line += f"  {detail}"
             print(line, flush=True)
+        for key, value in ctx.notes.items():
+            print(f"# {key}: {value}", flush=True)
         for case_name, code, tail in ctx.crashes:
             print(f"# server crash during {case_name} (exit {code}); log tail:\n" +
                   "\n".join("#   " + l for l in tail.splitlines()[-15:]), flush=True)

@@ -3,6 +3,7 @@ child process (free loopback port, memory store, short timeouts), its memory
 read from /proc, and the well-behaved "canary" client that keeps publishing
 over HTTP and receiving over /v1/ws while the attacks run."""
 import json
+import mmap
 import os
 import signal
 import socket
@@ -63,14 +64,13 @@ def expect_close(ws, *codes, timeout=5.0, what=""):
 def sanitizer_of(binary):
     """'address', 'thread' or None: sanitizer builds need more memory and time."""
     try:
-        with open(binary, "rb") as f:
-            data = f.read()
-    except OSError:
-        return None
-    if b"__asan_init" in data:
-        return "address"
-    if b"__tsan_init" in data:
-        return "thread"
+        with open(binary, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            if data.find(b"__asan_init") >= 0:
+                return "address"
+            if data.find(b"__tsan_init") >= 0:
+                return "thread"
+    except (OSError, ValueError):
+        pass
     return None
 
 
