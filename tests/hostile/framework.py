@@ -193,6 +193,7 @@ class Canary:
         self.port = port
         self.interval = interval
         self.stop_flag = threading.Event()
+        self.publishing_done = False
         self.lock = threading.Lock()
         self.sent_at = {}        # seq -> monotonic time the POST was sent
         self.http_rtt = []       # seconds per publish
@@ -223,7 +224,7 @@ class Canary:
     def _publish(self):
         seq = 0
         sock, reader = None, None
-        while not self.stop_flag.is_set():
+        while not self.stop_flag.is_set() and not self.publishing_done:
             seq += 1
             body = json.dumps({"topic": self.TOPIC, "data": {"seq": seq}}).encode()
             raw = wire.request("POST", "/v1/events", body, {"Content-Type": "application/json"})
@@ -279,11 +280,17 @@ class Canary:
                     self.delivery.append(now - t0)
 
     def stop(self):
-        # Let the last publish arrive before stopping the reader.
-        time.sleep(min(1.0, 5 * self.interval))
+        """Stops publishing, waits (3 s at most) for the last events to arrive."""
+        self.publishing_done = True
+        self.threads[0].join(timeout=10)
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            with self.lock:
+                if len(self.received) >= len(self.sent_at):
+                    break
+            time.sleep(0.02)  # the reader thread is catching up
         self.stop_flag.set()
-        for t in self.threads:
-            t.join(timeout=10)
+        self.threads[1].join(timeout=10)
         self.ws.close()
 
     def report(self):
