@@ -88,6 +88,7 @@ class Context:
             raise RuntimeError("the server does not answer /health")
         self.baseline = self.server.memory()
         self.baseline_fds = self.server.fds()
+        self.baseline_fd_kinds = self.server.fd_kinds()
         self.canary = Canary(self.port).start()
 
     def stop_canary(self):
@@ -150,6 +151,7 @@ def run(args):
             if name.startswith("health.") and ctx.canary:
                 ctx.stop_canary()  # the health checks judge what the canary saw
             t0 = time.monotonic()
+            wire.current_case = name
             status, detail = "PASS", ""
             try:
                 fn(ctx)

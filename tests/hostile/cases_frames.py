@@ -11,6 +11,7 @@ import struct
 import time
 import zlib
 
+import framework
 import wire
 from framework import add_case, case, check, expect_close
 from wire import OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, frame
@@ -263,14 +264,25 @@ def _after_close(ctx):
     expect_close(ws, 1000)
 
 
-@case("frame.half_header_then_eof")
-def _half_header(ctx):
-    for cut in (1, 2, 5, 9, 13):
-        ws = wire.ws_connect(ctx.port)
-        ws.send_raw(frame(OP_TEXT, b"x" * 70000)[:cut])
-        ws.close()
-    r = wire.http_one(ctx.port, wire.request("GET", "/health"))
-    check(r is not None and r.status == 200, "health after truncated frames")
+def partial_frame_eof_case(name, cut):
+    def run(ctx):
+        """A peer that sends part of a frame and closes at once: the server
+        notices the EOF and releases the connection (not after the keep-alive
+        ping 25 s later, nor never with --ping-interval 0)."""
+        ports = []
+        full = frame(OP_TEXT, b"x" * 70000)
+        for _ in range(20):
+            ws = wire.ws_connect(ctx.port)
+            ports.append(ws.sock.getsockname()[1])
+            ws.send_raw(full[:cut])
+            ws.close()
+        held = framework.wait_released(ctx.server, ports, within=min(1.0 * ctx.slow, 1.5))
+        check(not held, f"{len(held)} of 20 server sockets still held: {held[:3]}")
+    add_case(f"frame.{name}", run)
+
+
+for _cut in (1, 5, 13):
+    partial_frame_eof_case(f"partial_frame_then_eof_{_cut}_bytes", _cut)
 
 
 # ------------------------------------------------------------ permessage-deflate

@@ -10,6 +10,7 @@ import json
 import socket
 import time
 
+import framework
 import wire
 from framework import add_case, case, check, expect_status
 
@@ -126,6 +127,27 @@ def _short_body(ctx):
         check(elapsed < ctx.handshake_timeout + 4, f"closed only after {elapsed:.1f} s")
     finally:
         sock.close()
+
+
+def partial_eof_case(name, data):
+    def run(ctx):
+        """A client that sends part of a request and closes at once: the
+        server notices the EOF and releases the connection at once, not only
+        when --handshake-timeout expires."""
+        ports = []
+        for _ in range(20):
+            s = wire.connect(ctx.port)
+            ports.append(s.getsockname()[1])
+            s.sendall(data)
+            s.close()
+        held = framework.wait_released(ctx.server, ports, within=min(1.0 * ctx.slow, 0.75 * ctx.handshake_timeout))
+        check(not held, f"{len(held)} of 20 server sockets still held: {held[:3]}")
+    add_case("http.framing." + name, run)
+
+
+partial_eof_case("partial_head_then_eof", b"GET /health HTTP/1.1\r\nHo")
+partial_eof_case("partial_body_then_eof", (POST + "Content-Length: 100\r\n\r\n" + EVENT).encode())
+partial_eof_case("partial_upgrade_then_eof", wire.upgrade_request()[0][:40])
 
 
 @case("http.framing.pipelined_then_garbage")

@@ -121,6 +121,7 @@ def _half_open(ctx):
             s = socket.socket()
             s.settimeout(5)
             s.connect(("127.0.0.1", ctx.port))
+            wire.note_port(s)
             s.setblocking(False)
             socks.append(s)
             sel.register(s, selectors.EVENT_READ)

@@ -95,6 +95,68 @@ def open_fds(pid):
         return -1
 
 
+TCP_STATES = {"01": "ESTABLISHED", "02": "SYN_SENT", "03": "SYN_RECV", "04": "FIN_WAIT1", "05": "FIN_WAIT2",
+              "06": "TIME_WAIT", "07": "CLOSE", "08": "CLOSE_WAIT", "09": "LAST_ACK", "0A": "LISTEN", "0B": "CLOSING"}
+
+
+def socket_states(pid):
+    """The TCP state and peer port of each socket a process holds, e.g.
+    ["LISTEN :0", "CLOSE_WAIT :41234"], from /proc/PID/fd and /proc/net/tcp."""
+    inodes = set()
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inodes.add(target[8:-1])
+    except OSError:
+        return []
+    out = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    cols = line.split()
+                    if cols[9] in inodes:
+                        peer = int(cols[2].split(":")[1], 16)
+                        who = f" ({wire.opened_by[peer]})" if peer in wire.opened_by else ""
+                        out.append(f"{TCP_STATES.get(cols[3], cols[3])} :{peer}{who}")
+        except OSError:
+            pass
+    return sorted(out)
+
+
+def wait_released(server, ports, within):
+    """Waits until the server holds no socket connected to any of `ports`;
+    returns the states of those it still holds after `within` seconds."""
+    ports = set(ports)
+    deadline = time.monotonic() + within
+    while True:
+        held = [st for st in socket_states(server.proc.pid) if int(st.split(":")[1].split()[0]) in ports]
+        if not held or time.monotonic() > deadline:
+            return held
+        time.sleep(0.05)  # the server's loops notice the EOFs
+
+
+def fd_kinds(pid):
+    """What a process's descriptors are: {"socket": n, "anon_inode:[eventfd]": n, ...}."""
+    kinds = {}
+    try:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            kind = target.split(":[")[0] if target.startswith("socket:") else target
+            kinds[kind] = kinds.get(kind, 0) + 1
+    except OSError:
+        pass
+    return kinds
+
+
 class Server:
     """`sluice serve` on a free loopback port with the given options."""
 
@@ -142,6 +204,12 @@ class Server:
 
     def fds(self):
         return open_fds(self.proc.pid)
+
+    def fd_kinds(self):
+        return fd_kinds(self.proc.pid)
+
+    def sockets(self):
+        return socket_states(self.proc.pid)
 
     def stop(self, timeout=30.0):
         """SIGTERM, then the exit code (SIGKILL and None if it hangs)."""

@@ -28,6 +28,18 @@ class TimedOut(Exception):
     """The deadline passed before the thing we waited for."""
 
 
+# Which case opened each client port: leaked server sockets name their case.
+current_case = None
+opened_by = {}
+
+
+def note_port(sock):
+    try:
+        opened_by[sock.getsockname()[1]] = current_case
+    except OSError:
+        pass
+
+
 def connect(port, timeout=5.0, rcvbuf=None):
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     if rcvbuf is not None:  # before connect, so the window is small from the start
@@ -35,6 +47,7 @@ def connect(port, timeout=5.0, rcvbuf=None):
     s.settimeout(timeout)
     s.connect(("127.0.0.1", port))
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    note_port(s)
     return s
 
 
