@@ -66,6 +66,9 @@ class Context:
         self.binary = binary
         self.sanitizer = framework.sanitizer_of(binary)
         self.slow = 4.0 if self.sanitizer else 1.0  # time scale for sanitizer builds
+        # Memory-growth scale: ASan keeps freed memory in quarantine (256 MiB by
+        # default) and TSan shadows every byte, so growth bounds are looser there.
+        self.mem_scale = 8 if self.sanitizer else 1
         self.handshake_timeout = HANDSHAKE_TIMEOUT
         self.max_message = MAX_MESSAGE
         self.max_body = MAX_BODY

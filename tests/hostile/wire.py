@@ -179,6 +179,10 @@ def http_exchange(port, raw, timeout=5.0, responses=1):
                 out.append(read_response(reader, deadline))
             except Closed:
                 break
+            except TimedOut:
+                if not out:
+                    raise TimedOut(f"no response within {timeout} s") from None
+                break  # some answered, the rest did not: the caller counts them
         return out
     finally:
         sock.close()
