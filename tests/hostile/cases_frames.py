@@ -6,10 +6,7 @@ continuations, 1-byte close payloads and close codes not allowed on the wire;
 1007 for invalid UTF-8 (text or close reason) and corrupt compressed data; 1009
 for a frame or message (after inflation) over --max-message-size."""
 import hashlib
-import json
-import struct
 import time
-import zlib
 
 import framework
 import wire

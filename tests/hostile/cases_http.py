@@ -7,7 +7,6 @@ body); where the docs are silent, what RFC 9112 asks of a careful server: a
 400 (or the one 4xx that fits), never a 2xx for a request it cannot parse,
 never a 500, never a crash or a hang."""
 import json
-import socket
 import time
 
 import framework

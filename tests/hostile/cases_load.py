@@ -6,7 +6,6 @@ docs/server.md: --handshake-timeout bounds the TLS and HTTP upgrade (and the
 wait for the next request on keep-alive); a connection whose send queue goes
 over --send-queue-limit is closed with 4008 "slow consumer"; a peer that sends
 pings but never reads is a slow consumer too."""
-import json
 import selectors
 import socket
 import struct
@@ -14,8 +13,8 @@ import threading
 import time
 
 import wire
-from framework import case, check, expect_close
-from wire import OP_PING, OP_TEXT, frame
+from framework import case, check
+from wire import OP_PING, frame
 
 
 def closed_by_peer(sock):

@@ -6,7 +6,6 @@ import json
 import mmap
 import os
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
