@@ -98,20 +98,29 @@ TCP_STATES = {"01": "ESTABLISHED", "02": "SYN_SENT", "03": "SYN_RECV", "04": "FI
               "06": "TIME_WAIT", "07": "CLOSE", "08": "CLOSE_WAIT", "09": "LAST_ACK", "0A": "LISTEN", "0B": "CLOSING"}
 
 
+def fd_targets(pid):
+    """What each descriptor of a process points at (readlink of /proc/PID/fd/N);
+    None when the process is gone."""
+    try:
+        names = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return None
+    targets = []
+    for fd in names:
+        try:
+            targets.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except OSError:
+            continue  # closed meanwhile
+    return targets
+
+
 def socket_states(pid):
     """The TCP state and peer port of each socket a process holds, e.g.
     ["LISTEN :0", "CLOSE_WAIT :41234"], from /proc/PID/fd and /proc/net/tcp."""
-    inodes = set()
-    try:
-        for fd in os.listdir(f"/proc/{pid}/fd"):
-            try:
-                target = os.readlink(f"/proc/{pid}/fd/{fd}")
-            except OSError:
-                continue
-            if target.startswith("socket:["):
-                inodes.add(target[8:-1])
-    except OSError:
+    targets = fd_targets(pid)
+    if targets is None:
         return []
+    inodes = {t[8:-1] for t in targets if t.startswith("socket:[")}
     out = []
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
@@ -143,16 +152,9 @@ def wait_released(server, ports, within):
 def fd_kinds(pid):
     """What a process's descriptors are: {"socket": n, "anon_inode:[eventfd]": n, ...}."""
     kinds = {}
-    try:
-        for fd in os.listdir(f"/proc/{pid}/fd"):
-            try:
-                target = os.readlink(f"/proc/{pid}/fd/{fd}")
-            except OSError:
-                continue
-            kind = target.split(":[")[0] if target.startswith("socket:") else target
-            kinds[kind] = kinds.get(kind, 0) + 1
-    except OSError:
-        pass
+    for target in fd_targets(pid) or []:
+        kind = target.split(":[")[0] if target.startswith("socket:") else target
+        kinds[kind] = kinds.get(kind, 0) + 1
     return kinds
 
 
