@@ -145,7 +145,7 @@ std::optional<HttpResponse> HttpApi::post_event(const HttpRequest& request, Http
   PublishService::Input in;
   if (auto bad = parse_event(body, request.body, "", in)) return bad;
   std::string key = in.request.idempotency_key;
-  publisher_->publish(std::move(in), [this, key = std::move(key), respond = std::exchange(respond, nullptr)](
+  publisher_->publish(std::move(in), [key = std::move(key), respond = std::exchange(respond, nullptr)](
                                          PublishService::Outcome o) {
     if (o.error != PublishError::none) return respond(failure(o, key, "the event was not published"));
     std::string result = result_json(o.event.id, o.event.topic, o.event.offset, o.event.epoch);
