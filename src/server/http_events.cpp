@@ -1,9 +1,7 @@
 // Events over HTTP: publish one (idempotent with a key), publish a batch,
 // query history page by page, and find one event by id.
 #include <algorithm>
-#include <atomic>
 #include <charconv>
-#include <functional>
 #include <memory>
 #include <limits>
 #include <set>
