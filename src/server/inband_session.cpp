@@ -389,6 +389,15 @@ void InbandSession::deliver_run(broker::EventRun& run) {
   if (connection_->send_shared(run.joined_frames()) == net::SendStatus::dropped) gap_ += run.events().size();
 }
 
+void InbandSession::missed(std::uint64_t count) {
+  if (!connection_) return;
+  if (connection_->overflow_policy() == net::OverflowPolicy::drop) {
+    gap_ += count;
+  } else {
+    connection_->close_slow_consumer();
+  }
+}
+
 void InbandSession::deliver_now(const broker::EventPtr& event) {
   if (!connection_) return;
   if (stream_ && stream_->filter &&

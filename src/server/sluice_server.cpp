@@ -132,9 +132,8 @@ bool SluiceServer::start(std::string& error) {
     if (!store_) return false;
     log_ = std::make_unique<store::GroupCommitLog>(*store_);
   }
-  // Each event goes to every loop's inbox; a loop with no matching subscriber
-  // does one trie walk. One drain delivers a whole batch, so each connection
-  // gets one corked write for it.
+  // Each event goes to every loop's fan-out; a loop with no matching
+  // subscriber does one trie walk.
   subscriptions_ = std::make_unique<SubscriptionRegistry>(store_.get());
   if (store_) load_errors_ = subscriptions_->load().errors;  // subscriptions survive a restart
   subscriptions_->set_on_removed([this](const std::string& id) { close_streams_of(id); });
@@ -142,12 +141,9 @@ bool SluiceServer::start(std::string& error) {
   broker_ = std::make_unique<broker::Broker>([this](const broker::EventPtr& event) {
     for (std::size_t i = 0; i < loops_->size(); ++i) {
       LoopState* state = states_[i].get();
-      if (!state->inbox.push(event)) continue;
+      if (!state->fan_out.offer(event)) continue;
       loops_->at(i).post([this, state, i] {
-        state->inbox.drain(state->draining);
-        count_matches(i, state->draining);
-        state->hub.deliver_batch(state->draining);
-        state->draining.clear();
+        state->fan_out.drain([&](std::span<const broker::EventPtr> batch) { count_matches(i, batch); });
       });
     }
   }, settings_.history_policy(), log_.get());
@@ -182,7 +178,7 @@ bool SluiceServer::start(std::string& error) {
   upgrade_gate_ = std::make_unique<detail::UpgradeGate>(settings_.allowed_origins, connection_auth_.get(),
                                                         *subscriptions_);
   for (auto& state : states_) {
-    state->session_context.reset(new InbandSession::Context{state->hub, *broker_, *publisher_, session_limits,
+    state->session_context.reset(new InbandSession::Context{state->fan_out.hub(), *broker_, *publisher_, session_limits,
                                                             *this, connection_auth_.get()});
   }
   ApiLimits api_limits;

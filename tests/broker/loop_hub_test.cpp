@@ -1,11 +1,13 @@
-// LoopHub delivery (SPEC §3 pub/sub): every matching subscriber gets each
+// LoopHub and FanOut delivery (SPEC §3 pub/sub): every matching subscriber gets each
 // event once and in order, whether events come one by one or in a batch whose
 // same-topic runs are handed over as one unit.
 #include <gtest/gtest.h>
 
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "sluice/broker/fan_out.hpp"
 #include "sluice/broker/loop_hub.hpp"
 
 namespace sluice::broker {
@@ -32,6 +34,7 @@ class Recorder : public LoopHub::Subscriber {
     wire += *run.joined_frames();
     joined.push_back(run.joined_frames());
   }
+  void missed(std::uint64_t count) override { seen.push_back("missed " + std::to_string(count)); }
   std::vector<std::string> seen;
   std::string wire;
   int runs = 0;
@@ -95,6 +98,61 @@ TEST(LoopHub, RunReachesNoSubscriberOfOtherTopics) {
   hub.deliver_batch({});
   EXPECT_TRUE(other.seen.empty());
   EXPECT_EQ(other.runs, 0);
+}
+
+
+TEST(FanOut, OverItsBoundTheMailboxRefusesUntilDrainedAndSubscribersHearOfTheHoleAfterWhatCameBefore) {
+  const auto first = event("orders.eu", 1);
+  FanOut fan_out(first->frame->size() * 2);  // room for two events
+  Recorder orders(false), users(false);
+  ASSERT_TRUE(fan_out.hub().subscribe("orders.*", &orders));
+  ASSERT_TRUE(fan_out.hub().subscribe("users.*", &users));
+  EXPECT_TRUE(fan_out.offer(first));                       // empty: the caller posts a drain
+  EXPECT_FALSE(fan_out.offer(event("orders.eu", 2)));      // a drain is pending
+  EXPECT_FALSE(fan_out.offer(event("orders.eu", 3)));      // over the bound: refused
+  EXPECT_FALSE(fan_out.offer(event("users.x", 1)));        // refused too: nothing passes a hole
+  std::size_t observed = 0;
+  fan_out.drain([&](std::span<const EventPtr> batch) { observed = batch.size(); });
+  EXPECT_EQ(observed, 2u);
+  EXPECT_EQ(orders.seen, (std::vector<std::string>{"orders.eu/1", "orders.eu/2", "missed 1"}));
+  EXPECT_EQ(users.seen, (std::vector<std::string>{"missed 1"}));
+  EXPECT_EQ(fan_out.missed_total(), 2u);
+  // Drained: accepted again, and the hole is reported once.
+  EXPECT_TRUE(fan_out.offer(event("orders.eu", 4)));
+  fan_out.drain([](std::span<const EventPtr>) {});
+  EXPECT_EQ(orders.seen.back(), "orders.eu/4");
+  EXPECT_EQ(orders.seen.size(), 4u);
+}
+
+TEST(FanOut, ASingleEventLargerThanTheBoundStillPassesAlone) {
+  FanOut fan_out(1);
+  Recorder r(false);
+  ASSERT_TRUE(fan_out.hub().subscribe(">", &r));
+  EXPECT_TRUE(fan_out.offer(event("a", 1)));
+  fan_out.drain([](std::span<const EventPtr>) {});
+  EXPECT_EQ(r.seen, (std::vector<std::string>{"a/1"}));
+}
+
+TEST(LoopMailbox, ManyThreadsPushOneDrainsEverythingInEachThreadsOrder) {
+  net::LoopMailbox<std::pair<int, int>> mailbox;
+  constexpr int kThreads = 4, kEach = 5000;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) (void)mailbox.push({t, i}, 1);
+    });
+  }
+  std::vector<std::pair<int, int>> all, batch;
+  std::vector<int> next(kThreads, 0);
+  while (all.size() < static_cast<std::size_t>(kThreads * kEach)) {
+    mailbox.drain(batch);
+    for (const auto& [t, i] : batch) {
+      ASSERT_EQ(i, next[t]++);
+      all.emplace_back(t, i);
+    }
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(mailbox.bytes(), 0u);
 }
 
 }  // namespace

@@ -4,7 +4,7 @@
 // left behind, and every subscriber saw each topic's events in strictly
 // increasing offset order, without duplicates. (It caught a real bug: events
 // posted to a loop from that loop's own thread ran behind later offsets posted
-// from other threads; broker::EventInbox is the fix.)
+// from other threads; broker::FanOut's mailbox is the fix.)
 #include <gtest/gtest.h>
 
 #include <map>

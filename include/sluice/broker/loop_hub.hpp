@@ -60,6 +60,10 @@ class LoopHub {
     virtual void deliver_run(EventRun& run) {
       for (const auto& event : run.events()) deliver(event);
     }
+    /// `count` events of a topic this subscriber matches never reached its
+    /// loop (the loop's mailbox was over its bound): apply the overflow
+    /// policy (close so the client recovers from history, or mark a gap).
+    virtual void missed(std::uint64_t count) = 0;
 
    private:
     friend class LoopHub;
@@ -90,6 +94,12 @@ class LoopHub {
       }
       begin = end;
     }
+  }
+
+  /// Tells every local subscriber matching `topic` (once each) that `count`
+  /// of its events were missed.
+  void report_missed(std::string_view topic, std::uint64_t count) {
+    each_subscriber_once(topic, [&](Subscriber* s) { s->missed(count); });
   }
 
   /// Calls visit(subscriber) for each subscriber whose pattern matches `topic`.

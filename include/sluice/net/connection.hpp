@@ -195,6 +195,7 @@ class Connection : public std::enable_shared_from_this<Connection>,
   void abort();
 
   State state() const noexcept { return state_; }
+  OverflowPolicy overflow_policy() const noexcept { return overflow_; }
   const std::string& subprotocol() const noexcept { return subprotocol_; }
   bool deflate_enabled() const noexcept { return codec_ && codec_->deflate_enabled(); }
   /// Client: the server's handshake response head (valid after it arrived).

@@ -115,6 +115,9 @@ class InbandSession final : public broker::LoopHub::Subscriber,
   }
 
   void deliver(const broker::EventPtr& event) override;
+  /// Events this session matches never reached its loop: closed with 4008
+  /// (the client recovers from history), or a gap marker under the drop policy.
+  void missed(std::uint64_t count) override;
   /// Sends the run's joined frames as one chunk when every event goes out
   /// unchanged (no filter, no replay, no gap to report); else one by one.
   void deliver_run(broker::EventRun& run) override;

@@ -3,14 +3,16 @@
 // hands each answer to its connection. One post to the loop per batch, not one
 // per answer: a group commit of N publishes wakes the loop once.
 //
-// Thread-safe; the lock is held only to push or to swap the list (no I/O).
+// Thread-safe (a net::LoopMailbox without a byte bound: there is at most one
+// answer in flight per connection).
 #pragma once
 
 #include <functional>
-#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "sluice/net/loop_mailbox.hpp"
 
 namespace sluice::server {
 
@@ -23,17 +25,13 @@ class ReplyInbox {
   /// Appends one answer. Returns true when the inbox was empty: the caller
   /// then posts one drain() to the loop (a drain already pending covers the rest).
   bool push(Reply reply, std::string bytes, bool close) {
-    std::lock_guard lock(mutex_);
-    entries_.push_back({std::move(reply), std::move(bytes), close});
-    return entries_.size() == 1;
+    return mailbox_.push({std::move(reply), std::move(bytes), close}, 0) ==
+           net::LoopMailbox<Entry>::Push::first;
   }
 
   /// On the loop thread: hands every queued answer to its responder, in push order.
   void drain() {
-    {
-      std::lock_guard lock(mutex_);
-      draining_.swap(entries_);
-    }
+    mailbox_.drain(draining_);
     for (auto& entry : draining_) entry.reply(std::move(entry.bytes), entry.close);
     draining_.clear();  // keeps its capacity for the next batch
   }
@@ -44,8 +42,7 @@ class ReplyInbox {
     std::string bytes;
     bool close = false;
   };
-  std::mutex mutex_;
-  std::vector<Entry> entries_;
+  net::LoopMailbox<Entry> mailbox_;
   std::vector<Entry> draining_;  // only the loop thread touches it
 };
 

@@ -15,8 +15,7 @@
 
 #include "sluice/auth/connection_auth.hpp"
 #include "sluice/broker/broker.hpp"
-#include "sluice/broker/event_inbox.hpp"
-#include "sluice/broker/loop_hub.hpp"
+#include "sluice/broker/fan_out.hpp"
 #include "sluice/net/event_loop.hpp"
 #include "sluice/net/server.hpp"
 #include "sluice/server/http_api.hpp"
@@ -83,13 +82,11 @@ class SluiceServer final : private InbandSession::Owner {
 
  private:
   struct LoopState {
-    broker::EventInbox inbox;
-    std::vector<broker::EventPtr> draining;  // the batch being delivered
+    broker::FanOut fan_out;  // published events into this loop's subscribers
     ReplyInbox replies;  // HTTP answers completed on other threads (the store's writer)
     HttpRequest request;  // the request being handled, its buffers reused from one to the next
     bool request_busy = false;
     bool log_held = false;  // this loop holds the log writer's wake-up until its turn ends
-    broker::LoopHub hub;
     std::unique_ptr<InbandSession::Context> session_context;  // set in start(); outlives the sessions
     std::unordered_map<std::uint64_t, std::shared_ptr<InbandSession>> sessions;
     std::uint64_t next_id = 0;
