@@ -88,6 +88,7 @@ void ClientCore::release(const std::shared_ptr<Connection>& conn, bool reusable)
     return;
   }
   park_idle(conn);
+  pump();  // a waiter for another origin may now take this slot (by evicting it)
 }
 
 void ClientCore::park_idle(const std::shared_ptr<Connection>& conn) {
