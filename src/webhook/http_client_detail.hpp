@@ -114,6 +114,7 @@ class Exchange : public std::enable_shared_from_this<Exchange> {
   http::request<http::string_body> message_;
   std::optional<http::response_parser<http::string_body>> parser_;
   std::shared_ptr<Connection> conn_;
+  std::shared_ptr<Connection> retired_;  // a stale kept-alive connection given up (retry_on_fresh_connection)
   std::optional<tcp::resolver> resolver_;
   asio::steady_timer total_timer_;
   asio::steady_timer connect_timer_;

@@ -95,11 +95,10 @@ void Exchange::finish(HttpResult result) {
   connect_timer_.cancel();
   if (resolver_) resolver_->cancel();
   core_->forget_waiting(*this);
-  if (conn_) {  // still busy or connecting: it cannot carry another request
-    auto conn = std::move(conn_);
-    conn_.reset();
-    core_->discard(conn);
-  }
+  // Still busy or connecting: it cannot carry another request. conn_ itself
+  // stays: pending operations on its stream and buffer complete (aborted)
+  // into handlers that hold this exchange, so the connection must outlive them.
+  if (conn_) core_->discard(conn_);
   core_->forget(id_);
   asio::post(core_->io(), [callback = std::move(callback_), r = std::move(result)]() mutable { callback(std::move(r)); });
 }
@@ -279,9 +278,9 @@ void Exchange::on_read(const boost::system::error_code& ec) {
 bool Exchange::retry_on_fresh_connection() {
   if (!reused_ || retried_) return false;
   retried_ = true;
-  auto stale = std::move(conn_);
+  core_->discard(conn_);
+  retired_ = std::move(conn_);  // kept alive with this exchange, like any connection it used
   conn_.reset();
-  core_->discard(stale);
   core_->drop_idle(origin_);  // its siblings were likely closed at the same time
   core_->acquire(shared_from_this());
   return true;

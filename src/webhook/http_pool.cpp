@@ -141,7 +141,7 @@ void ClientCore::forget_waiting(Exchange& ex) {
 }
 
 void ClientCore::pump() {
-  if (pumping_) return;  // the outer pump() sees what changed
+  if (pumping_ || shut_down_) return;  // the outer pump() sees what changed; nothing starts after shutdown
   pumping_ = true;
   for (auto it = waiting_.begin(); it != waiting_.end();) {
     auto ex = *it;

@@ -55,8 +55,8 @@ class HttpClientTest : public ::testing::Test {
   HttpClientOptions options() {
     HttpClientOptions o;
     o.address_policy = loopback_only();
-    o.connect_timeout = 2s;
-    o.total_timeout = 5s;
+    o.connect_timeout = 10s;  // generous: TLS under valgrind or sanitizers is slow
+    o.total_timeout = 20s;
     o.on_connect_attempt = [this](const tcp::endpoint& ep) { attempts.push_back(ep); };
     return o;
   }
@@ -66,8 +66,8 @@ class HttpClientTest : public ::testing::Test {
     EXPECT_TRUE(client) << error;
     return client;
   }
-  // Runs the loop until `done` or 10 s; false on the deadline.
-  bool run_until(const std::function<bool()>& done, std::chrono::milliseconds limit = 10s) {
+  // Runs the loop until `done` or 30 s; false on the deadline.
+  bool run_until(const std::function<bool()>& done, std::chrono::milliseconds limit = 30s) {
     const auto deadline = std::chrono::steady_clock::now() + limit;
     while (!done()) {
       if (std::chrono::steady_clock::now() > deadline) return false;

@@ -23,11 +23,13 @@
 #include <boost/beast/ssl.hpp>
 
 #include <atomic>
+#include <cctype>
 #include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
