@@ -111,7 +111,7 @@ std::shared_ptr<const TokenVerifier> TokenVerifier::from_key(TokenAlgorithm algo
 }
 
 TokenCheck TokenVerifier::verify(std::string_view token, std::chrono::system_clock::time_point now) const {
-  if (token.empty()) return refuse(TokenFailure::missing, "token missing");
+  if (token.empty()) return refuse(TokenFailure::missing, "missing token");
   if (token.size() > kMaxTokenLength) {
     return refuse(TokenFailure::malformed, "token malformed: longer than " + std::to_string(kMaxTokenLength) + " bytes");
   }

@@ -24,6 +24,7 @@ struct ServeOptions {
   std::string overflow = "close";
   std::string durability = "fsync";
   bool no_deflate = false;
+  long long jwt_leeway = 0;
 };
 
 int run(ServeOptions& o) {
@@ -40,6 +41,7 @@ int run(ServeOptions& o) {
   s.overflow = o.overflow == "drop" ? net::OverflowPolicy::drop : net::OverflowPolicy::close;
   s.durability = o.durability == "os-buffered" ? store::Durability::os_buffered : store::Durability::fsync;
   s.deflate = !o.no_deflate;
+  s.jwt_leeway = std::chrono::seconds(o.jwt_leeway);
   if (auto why = s.validate(); !why.empty()) {
     spdlog::error("invalid setting: {}", why);
     return 2;
@@ -75,14 +77,24 @@ int run(ServeOptions& o) {
   } else {
     spdlog::info("store: memory (nothing survives a restart)");
   }
-  if (s.address == "127.0.0.1" || s.address == "::1" || s.address == "localhost") {
-    spdlog::info("bound to loopback only: pass --address 0.0.0.0 to accept remote clients");
+  if (!s.auth_required()) {
+    spdlog::warn("no authentication configured (--keys-file, --jwt-secret-file, --jwt-public-key): {}",
+                 s.loopback_only() ? "listening on loopback only, so only this machine can connect"
+                                   : "--insecure: anyone who can reach the port may publish, subscribe and delete");
+  } else {
+    if (!s.keys_file.empty()) {
+      spdlog::info("API keys required on the HTTP API ({}; SIGHUP reloads it)", s.keys_file);
+    } else {
+      spdlog::info("no --keys-file: the HTTP API refuses every request but the health probes");
+    }
+    if (!s.jwt_secret_file.empty() || !s.jwt_public_key.empty()) {
+      spdlog::info("connection tokens required on /v1/ws and subscription streams ({})",
+                   s.jwt_secret_file.empty() ? "RS256/ES256, " + s.jwt_public_key : "HS256, " + s.jwt_secret_file);
+    } else {
+      spdlog::info("/v1/ws and subscription streams take API keys (no connection-token key configured)");
+    }
   }
-  if (!s.keys_file.empty()) {
-    spdlog::info("API keys required on the HTTP API and subscription streams ({}; SIGHUP reloads it); "
-                 "/v1/ws does not check tokens yet",
-                 s.keys_file);
-  }
+  if (s.loopback_only()) spdlog::info("bound to loopback only: pass --address 0.0.0.0 to accept remote clients");
   int signal_number = 0;
   for (;;) {
     sigwait(&signals, &signal_number);
@@ -175,12 +187,28 @@ void add_serve_command(CLI::App& app) {
                     "(written to the OS: survives a crash of sluice, not a power loss)")
       ->check(CLI::IsMember({"fsync", "os-buffered"}))->envname("SLUICE_DURABILITY")->capture_default_str();
   serve->add_flag("--no-deflate", options->no_deflate, "Refuse permessage-deflate")->envname("SLUICE_NO_DEFLATE");
-  serve->add_option("--allowed-origin", s.allowed_origins, "Accept only these Origin values (repeatable; default: any)")
+  serve->add_option("--allowed-origin", s.allowed_origins,
+                    "Browser origins that may open WebSockets (repeatable; 'https://app.example.com', "
+                    "'https://*.example.com', or '*' for any; default: only the server's own origin)")
       ->envname("SLUICE_ALLOWED_ORIGINS")->delimiter(',');
+  serve->add_option("--cors-origin", s.cors_origins,
+                    "Browser origins that may call the HTTP API (CORS; repeatable, same forms; default: none)")
+      ->envname("SLUICE_CORS_ORIGINS")->delimiter(',');
   serve->add_option("--keys-file", s.keys_file,
-                    "API keys file (sluice key create): the HTTP API and subscription streams then require "
-                    "Authorization: Bearer <key> with the route's scope; reloaded on SIGHUP")
+                    "API keys file (sluice key create): the HTTP API then requires Authorization: Bearer <key> "
+                    "with the route's scope; reloaded on SIGHUP")
       ->envname("SLUICE_KEYS_FILE");
+  serve->add_option("--jwt-secret-file", s.jwt_secret_file,
+                    "HS256 secret for connection tokens (sluice token): /v1/ws and streams then require one")
+      ->envname("SLUICE_JWT_SECRET_FILE")->check(CLI::ExistingFile);
+  serve->add_option("--jwt-public-key", s.jwt_public_key,
+                    "PEM public key for RS256 (RSA) or ES256 (P-256) connection tokens")
+      ->envname("SLUICE_JWT_PUBLIC_KEY")->check(CLI::ExistingFile);
+  serve->add_option("--jwt-leeway", options->jwt_leeway, "Seconds of clock skew tolerated on exp and nbf (0-300)")
+      ->envname("SLUICE_JWT_LEEWAY")->capture_default_str();
+  serve->add_flag("--insecure", s.insecure,
+                  "Listen on a non-loopback address without any authentication (anyone may publish and subscribe)")
+      ->envname("SLUICE_INSECURE");
   serve->add_option("--tls-cert", s.tls_cert, "PEM certificate chain: serve wss:// (with --tls-key)")
       ->envname("SLUICE_TLS_CERT")->check(CLI::ExistingFile);
   serve->add_option("--tls-key", s.tls_key, "PEM private key for --tls-cert")->envname("SLUICE_TLS_KEY")->check(CLI::ExistingFile);

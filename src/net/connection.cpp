@@ -470,12 +470,13 @@ void Connection::process_requests() {
       return reject_request(plain_response(503, "too many connections"),
                             std::make_error_code(std::errc::too_many_files_open));
     }
-    if (server_config_->websocket_route) {
-      if (auto refusal = server_config_->websocket_route(request)) {
-        return reject_request(plain_response(refusal->status, refusal->message, refusal->headers),
-                              refusal->status == 404 ? std::make_error_code(std::errc::no_such_file_or_directory)
-                                                     : make_error_code(protocol::Error::bad_http_request));
-      }
+    std::optional<RouteRefusal> refusal;
+    if (server_config_->websocket_route) refusal = server_config_->websocket_route(request);
+    if (!refusal && handler_) refusal = handler_->on_upgrade_request(*this, request);
+    if (refusal) {
+      return reject_request(plain_response(refusal->status, refusal->message, refusal->headers),
+                            refusal->status == 404 ? std::make_error_code(std::errc::no_such_file_or_directory)
+                                                   : make_error_code(protocol::Error::bad_http_request));
     }
     auto decision = protocol::accept_upgrade(*head, server_config_->handshake);
     if (decision.error) return reject_request(decision.response, decision.error);

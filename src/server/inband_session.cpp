@@ -134,6 +134,7 @@ void InbandSession::open_stream(SubscriptionPtr subscription, std::optional<std:
 void InbandSession::on_closed() {
   if (closed_) return;
   closed_ = true;
+  if (access_ && access_->expiry) access_->expiry->cancel();
   if (stream_) SubscriptionRegistry::detach_stream(*stream_);
   for (const auto& [pattern, request_id] : subscriptions_) context_.hub.unsubscribe(pattern, this);
   subscriptions_.clear();
@@ -217,6 +218,7 @@ void InbandSession::handle_request(std::string_view text) {
     std::string pattern;
     if (!topic_field(pattern)) return;
     if (auto why = broker::pattern_error(pattern); !why.empty()) return reply_error(id, "invalid_topic", why);
+    if (!may_subscribe(id, pattern)) return;
     if (object.contains("filter")) {
       return reply_error(id, "not_supported", "subscription filters are not supported on /v1/ws yet");
     }
@@ -256,8 +258,9 @@ void InbandSession::handle_request(std::string_view text) {
   }
 
   if (op == "publish") return publish(id, request, text);
+  if (op == "refresh") return refresh(id, object);
 
-  reply_error(id, "unknown_op", "unknown op \"" + std::string(op) + "\" (subscribe, unsubscribe, publish, ping)");
+  reply_error(id, "unknown_op", "unknown op \"" + std::string(op) + "\" (subscribe, unsubscribe, publish, ping, refresh)");
 }
 
 // {"op":"publish","id":N,"topic":T,"data":...,"type"?,"key"?,"idempotencyKey"?}:
@@ -271,6 +274,7 @@ void InbandSession::publish(const std::string& id, const json::value& request, s
     return reply_error(id, refused.error == PublishError::invalid_topic ? "invalid_topic" : "bad_request",
                        refused.message);
   }
+  if (!may_publish(id, input.request.topic)) return;
   // Every answer comes back through the loop's queue, never inline: the first
   // publish's ack is posted before its key completes, so on one connection
   // the first is acked before its repeats even when the key completed while

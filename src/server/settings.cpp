@@ -1,9 +1,37 @@
 #include "sluice/server/settings.hpp"
 
+#include <boost/asio/ip/address.hpp>
+
 namespace sluice::server {
+
+namespace {
+
+// Loopback: 127.0.0.0/8, ::1 (also as ::ffff:127.x) and "localhost".
+bool is_loopback_address(const std::string& address) {
+  if (address == "localhost") return true;
+  boost::system::error_code ec;
+  auto ip = boost::asio::ip::make_address(address, ec);
+  if (ec) return false;
+  if (ip.is_v6() && ip.to_v6().is_v4_mapped()) ip = boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, ip.to_v6());
+  return ip.is_loopback();
+}
+
+}  // namespace
+
+bool ServerSettings::loopback_only() const { return is_loopback_address(address); }
 
 std::string ServerSettings::validate() const {
   if (address.empty()) return "address must not be empty";
+  // SPEC §3 Security: nothing authenticates, so nothing beyond this host may connect.
+  if (!auth_required() && !insecure && !loopback_only()) {
+    return "refusing to listen on " + address +
+           " without authentication: give --keys-file and/or --jwt-secret-file/--jwt-public-key, "
+           "or --insecure to serve anyone who can reach the port";
+  }
+  if (!jwt_secret_file.empty() && !jwt_public_key.empty()) {
+    return "jwt-secret-file (HS256) and jwt-public-key (RS256/ES256) exclude each other: one token algorithm per server";
+  }
+  if (jwt_leeway.count() < 0 || jwt_leeway.count() > 300) return "jwt-leeway must be 0 to 300 seconds";
   if (threads > 1024) return "threads must be at most 1024 (0 means one per core)";
   if (max_connections == 0) return "max-connections must be at least 1";
   if (send_queue_limit < 1024) return "send-queue-limit must be at least 1024 bytes";

@@ -9,6 +9,9 @@
 #include <future>
 #include <thread>
 
+#include "server/cors.hpp"
+#include "server/upgrade_gate.hpp"
+#include "sluice/auth/token_verifier.hpp"
 #include "sluice/net/tls.hpp"
 #include "sluice/util/unix_time.hpp"
 
@@ -82,6 +85,25 @@ void fill_request(HttpRequest& r, const net::ParsedRequest& in, std::string_view
   r.remote_ip.assign(remote_ip);
 }
 
+// The verifier of connection tokens: HS256 with the secret file, or RS256 /
+// ES256 as the public key's type says (an EC P-256 key: ES256).
+std::shared_ptr<const auth::TokenVerifier> make_token_verifier(const ServerSettings& s, std::string& error) {
+  auth::TokenVerifierSettings v;
+  v.leeway = s.jwt_leeway;
+  if (!s.jwt_secret_file.empty()) {
+    v.algorithm = auth::TokenAlgorithm::hs256;
+    v.key_file = s.jwt_secret_file;
+  } else {
+    v.key_file = s.jwt_public_key;
+    std::string not_ec;
+    const bool ec = auth::read_public_key_file(auth::TokenAlgorithm::es256, v.key_file, not_ec).has_value();
+    v.algorithm = ec ? auth::TokenAlgorithm::es256 : auth::TokenAlgorithm::rs256;
+  }
+  auto verifier = auth::TokenVerifier::create(v, error);
+  if (!verifier) error = (s.jwt_secret_file.empty() ? "--jwt-public-key: " : "--jwt-secret-file: ") + error;
+  return verifier;
+}
+
 // A connection id: a per-loop sequence number above the loop's index. 16
 // bits hold every loop ServerSettings allows (at most 1024).
 constexpr unsigned kLoopBits = 16;
@@ -91,45 +113,6 @@ std::uint64_t make_connection_id(std::uint64_t sequence, std::size_t loop) {
 }
 std::size_t loop_of(std::uint64_t connection_id) {
   return static_cast<std::size_t>(connection_id & ((std::uint64_t{1} << kLoopBits) - 1));
-}
-
-// /v1/subscriptions/{id}/stream[?since=N], checked before the upgrade so a
-// bad parameter is a 400, not a close after `connected`.
-struct StreamTarget {
-  std::string subscription_id;
-  std::optional<std::uint64_t> since;
-  std::string error;  ///< set when the path is a stream's but a parameter is bad
-};
-
-bool parse_stream_target(std::string_view target, StreamTarget& out) {
-  constexpr std::string_view kPrefix = "/v1/subscriptions/", kSuffix = "/stream";
-  HttpRequest request;  // for its query parsing (percent-decoding)
-  const auto q = target.find('?');
-  const std::string_view path = target.substr(0, q);
-  if (q != std::string_view::npos) request.query.assign(target.substr(q + 1));
-  if (!path.starts_with(kPrefix) || !path.ends_with(kSuffix) || path.size() <= kPrefix.size() + kSuffix.size()) {
-    return false;
-  }
-  out.subscription_id.assign(path.substr(kPrefix.size(), path.size() - kPrefix.size() - kSuffix.size()));
-  if (out.subscription_id.find('/') != std::string::npos) return false;
-  for (const std::string& name : request.query_names()) {
-    if (name != "since") {
-      out.error = "unknown query parameter \"" + name + "\" (a stream takes since)";
-      return false;
-    }
-  }
-  std::string since;
-  if (request.query_param("since", since)) {
-    std::uint64_t value = 0;
-    const auto [end, ec] = std::from_chars(since.data(), since.data() + since.size(), value);
-    if (since.empty() || ec != std::errc() || end != since.data() + since.size()) {
-      out.error = "since must be an integer >= 0: an offset (a subscription of one topic) or "
-                  "milliseconds since the Unix epoch (patterns)";
-      return false;
-    }
-    out.since = value;
-  }
-  return true;
 }
 
 }  // namespace
@@ -182,14 +165,25 @@ bool SluiceServer::start(std::string& error) {
   publisher_ = std::make_unique<PublishService>(*broker_, *idempotency_);
   InbandLimits session_limits;
   session_limits.max_subscriptions = settings_.max_subscriptions;
-  for (auto& state : states_) {
-    state->session_context.reset(
-        new InbandSession::Context{state->hub, *broker_, *publisher_, session_limits, *this});
-  }
   if (!settings_.keys_file.empty()) {
     auto ring = auth::KeyRing::load(settings_.keys_file, error);
     if (!ring) return false;
     keys_.set(std::move(ring));
+  }
+  if (settings_.auth_required()) {
+    std::shared_ptr<const auth::TokenVerifier> tokens;
+    if (!settings_.jwt_secret_file.empty() || !settings_.jwt_public_key.empty()) {
+      tokens = make_token_verifier(settings_, error);
+      if (!tokens) return false;
+    }
+    connection_auth_ = std::make_unique<auth::ConnectionAuthenticator>(
+        settings_.keys_file.empty() ? nullptr : &keys_, std::move(tokens));
+  }
+  upgrade_gate_ = std::make_unique<detail::UpgradeGate>(settings_.allowed_origins, connection_auth_.get(),
+                                                        *subscriptions_);
+  for (auto& state : states_) {
+    state->session_context.reset(new InbandSession::Context{state->hub, *broker_, *publisher_, session_limits,
+                                                            *this, connection_auth_.get()});
   }
   ApiLimits api_limits;
   api_limits.max_body_bytes = settings_.max_body_bytes;
@@ -197,19 +191,17 @@ bool SluiceServer::start(std::string& error) {
   api_limits.rate_burst = settings_.rate_burst;
   api_ = std::make_unique<HttpApi>(*broker_, *subscriptions_, store_.get(), api_limits, HttpApi::Clock{},
                                    publisher_.get());
-  if (!settings_.keys_file.empty()) api_->require_keys(keys_);
+  // With auth on, the HTTP API takes API keys only: with a token key and no
+  // keys file, every API request but the probes is refused.
+  if (settings_.auth_required()) api_->require_keys(keys_);
   http_ = api_->handler();
+  if (!settings_.cors_origins.empty()) http_ = detail::with_cors(std::move(http_), settings_.cors_origins);
   net::ServerOptions options;
   options.address = settings_.address;
   options.port = settings_.port;
   auto& c = options.connection;
   c.handshake.max_header_bytes = settings_.max_header_bytes;
   c.handshake.deflate.enabled = settings_.deflate;
-  if (!settings_.allowed_origins.empty()) {
-    c.handshake.origin_check = [allowed = settings_.allowed_origins](std::string_view origin) {
-      return std::find(allowed.begin(), allowed.end(), origin) != allowed.end();
-    };
-  }
   c.codec.max_message_size = settings_.max_message_size;
   c.codec.max_frame_size = settings_.max_message_size;
   c.timeouts.handshake = settings_.handshake_timeout;
@@ -220,25 +212,7 @@ bool SluiceServer::start(std::string& error) {
   c.send_queue_limit = settings_.send_queue_limit;
   c.overflow = settings_.overflow;
   c.max_body_bytes = settings_.max_body_bytes;
-  c.websocket_route = [this](const net::ParsedRequest& request) -> std::optional<net::RouteRefusal> {
-    const std::string_view target = request.target();
-    const auto path = target.substr(0, target.find('?'));
-    if (path == "/v1/ws") return std::nullopt;
-    StreamTarget stream;
-    if (!parse_stream_target(target, stream)) {
-      if (!stream.error.empty()) return net::RouteRefusal{400, stream.error, {}};
-      return net::RouteRefusal{404, "no WebSocket endpoint at " + std::string(path), {}};
-    }
-    // A subscription stream needs a read key when keys are required.
-    HttpRequest head;
-    head.headers.emplace_back("Authorization", std::string(request.field("Authorization")));
-    if (auto refused = api_->authorize(head, auth::Scope::read)) {
-      net::RouteRefusal refusal{refused->status, json::parse(refused->body).at("message").as_string().c_str(), {}};
-      refusal.headers = refused->headers;
-      return refusal;
-    }
-    return std::nullopt;
-  };
+  c.websocket_route = [gate = upgrade_gate_.get()](const net::ParsedRequest& request) { return gate->check(request); };
   if (!http_) http_ = [this](const HttpRequest& request, HttpRespond respond) { basic_routes(request, std::move(respond)); };
   // The peer's address costs a getpeername() per request: only the rate limiter needs it.
   const bool needs_ip = api_limits.rate_per_second > 0;
@@ -338,8 +312,8 @@ bool SluiceServer::on_accept(net::EventLoop& loop, const std::shared_ptr<net::Co
 
 void SluiceServer::session_opened(InbandSession& session, net::Connection& connection) {
   // /v1/subscriptions/{id}/stream: the session follows that subscription.
-  StreamTarget stream;
-  if (!parse_stream_target(connection.request_target(), stream)) return;  // /v1/ws (the route checked the rest)
+  detail::StreamTarget stream;
+  if (!detail::parse_stream_target(connection.request_target(), stream)) return;  // /v1/ws (the route checked the rest)
   session.open_stream(subscriptions_->attach_stream(stream.subscription_id), stream.since);
 }
 

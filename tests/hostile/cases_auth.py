@@ -20,7 +20,7 @@ PLACEHOLDERS = [
     ("http_basic_scheme", "Authorization: Basic with a valid key as password", "401"),
     ("http_missing_scope", "a publish-only key on DELETE /v1/subscriptions/{id}", "403"),
     ("http_revoked_key_after_sighup", "a key revoked in the keys file, after SIGHUP", "401"),
-    ("ws_token_missing", "/v1/ws upgrade without a token", "close 4401 \"token missing\""),
+    ("ws_token_missing", "/v1/ws upgrade without a token", "close 4401 \"missing token\""),
     ("ws_jwt_forged_signature", "HS256 token with a flipped signature byte", "close 4401 \"token signature invalid\""),
     ("ws_jwt_wrong_key", "HS256 token signed with another secret", "close 4401 \"token signature invalid\""),
     ("ws_jwt_expired", "exp in the past", "close 4401 \"token expired\""),

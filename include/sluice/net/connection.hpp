@@ -54,9 +54,21 @@ struct CloseInfo {
 /// holds one pointer to it rather than six std::functions (idle memory,
 /// docs/benchmarks.md). Called on the connection's loop; on_closed is the
 /// last call. Every member has an empty default.
+/// Why an upgrade request is refused before its handshake: sent as a plain
+/// text HTTP answer with this status, then the connection closes.
+struct RouteRefusal {
+  unsigned status = 404;
+  std::string message;
+  std::vector<std::pair<std::string, std::string>> headers;  ///< extra headers, e.g. WWW-Authenticate
+};
+
 class ConnectionHandler {
  public:
   virtual ~ConnectionHandler() = default;
+  /// Server side, after the route accepted an upgrade request and before the
+  /// handshake is answered: may refuse it, or keep what it needs of it (the
+  /// request is valid during the call only). On the connection's loop.
+  virtual std::optional<RouteRefusal> on_upgrade_request(Connection&, const ParsedRequest&) { return std::nullopt; }
   virtual void on_open(Connection&) {}
   virtual void on_message(Connection&, protocol::MessageType, std::span<const std::uint8_t>) {}
   virtual void on_ping(Connection&, std::span<const std::uint8_t>) {}
@@ -99,14 +111,6 @@ enum class OverflowPolicy : std::uint8_t {
 
 /// The outcome of queueing a frame: never silent.
 enum class SendStatus { queued, dropped, closed };
-
-/// Why an upgrade request is refused before its handshake: sent as a plain
-/// text HTTP answer with this status, then the connection closes.
-struct RouteRefusal {
-  unsigned status = 404;
-  std::string message;
-  std::vector<std::pair<std::string, std::string>> headers;  ///< extra headers, e.g. WWW-Authenticate
-};
 
 /// Server-side settings shared by every connection of one listener.
 struct ServerConnectionConfig {

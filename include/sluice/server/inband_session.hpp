@@ -5,6 +5,7 @@
 // subscriptions in the loop's hub and removes every one of them on close.
 #pragma once
 
+#include <boost/asio/steady_timer.hpp>
 #include <boost/json/object.hpp>
 
 #include <cstdint>
@@ -16,6 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "sluice/auth/connection_auth.hpp"
 #include "sluice/broker/broker.hpp"
 #include "sluice/broker/loop_hub.hpp"
 #include "sluice/net/connection.hpp"
@@ -58,6 +60,9 @@ class InbandSession final : public broker::LoopHub::Subscriber,
     PublishService& publisher;
     InbandLimits limits;
     Owner& owner;
+    /// Null: /v1/ws is open. Otherwise every /v1/ws connection authenticates
+    /// (token or API key) and its grant decides each subscribe and publish.
+    const auth::ConnectionAuthenticator* auth = nullptr;
   };
 
   /// Becomes `connection`'s handler (set_handler); on the connection's loop.
@@ -89,8 +94,15 @@ class InbandSession final : public broker::LoopHub::Subscriber,
   /// The subscription id this session streams, or "" for /v1/ws.
   const std::string& stream_id() const noexcept;
 
+  /// Who the connection authenticated as ("" when /v1/ws is open or for a stream).
+  const std::string& subject() const noexcept;
+
   // net::ConnectionHandler
-  void on_open(net::Connection& connection) override { context_.owner.session_opened(*this, connection); }
+  /// /v1/ws with auth on: checks the credential the upgrade brings (the
+  /// answer is given after the handshake: 4401 with the reason).
+  std::optional<net::RouteRefusal> on_upgrade_request(net::Connection& connection,
+                                                      const net::ParsedRequest& request) override;
+  void on_open(net::Connection& connection) override;
   void on_message(net::Connection&, protocol::MessageType type, std::span<const std::uint8_t> payload) override {
     on_message(type, payload);
   }
@@ -119,6 +131,11 @@ class InbandSession final : public broker::LoopHub::Subscriber,
   void handle_request(std::string_view text);
   void send_json(const std::string& json);
   void reply_error(const std::string& id_json, std::string_view code, std::string_view message);
+  // Connection tokens (inband_access.cpp).
+  bool may_subscribe(const std::string& id_json, const std::string& pattern);
+  bool may_publish(const std::string& id_json, const std::string& topic);
+  void refresh(const std::string& id_json, const boost::json::object& request);
+  void arm_expiry();
 
   std::uint64_t id_;
   const Context& context_;
@@ -142,6 +159,15 @@ class InbandSession final : public broker::LoopHub::Subscriber,
   std::chrono::steady_clock::time_point budget_at_;
   bool closed_ = false;
   SubscriptionPtr stream_;  // set in stream mode
+  // /v1/ws with auth on: the grant, or why there is none (closed with 4401
+  // on open), and the timer that closes at its expiry. Behind a pointer: an
+  // open server's sessions pay one null pointer.
+  struct Access {
+    std::optional<auth::ConnectionGrant> grant;
+    std::string refusal;
+    std::unique_ptr<boost::asio::steady_timer> expiry;
+  };
+  std::unique_ptr<Access> access_;
 };
 
 }  // namespace sluice::server

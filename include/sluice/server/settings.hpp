@@ -48,15 +48,37 @@ struct ServerSettings {
   std::string data_dir = "sluice-data";  ///< where the sqlite store lives
   store::Durability durability = store::Durability::fsync;  ///< when a publish counts as stored
   bool deflate = true;                   ///< accept permessage-deflate offers
-  std::vector<std::string> allowed_origins;  ///< empty: any Origin
+  /// Origins a browser upgrade (one with an Origin header) may come from:
+  /// exact origins ("https://app.example.com"), "https://*.example.com" for
+  /// its subdomains, or "*" for any. Empty: only the server's own origin
+  /// (the Origin's host equals the Host header). Clients that send no
+  /// Origin (not browsers) are not checked.
+  std::vector<std::string> allowed_origins;
+  /// Origins the HTTP API answers cross-origin requests from (CORS, with
+  /// preflight), same forms as allowed_origins. Empty: none.
+  std::vector<std::string> cors_origins;
   /// API keys file (`sluice key create`): when set, the HTTP API and
-  /// subscription streams require a key with the route's scope. Empty: open.
+  /// subscription streams require a key with the route's scope.
   std::string keys_file;
+  /// HS256 secret file for connection tokens (its contents less one trailing newline).
+  std::string jwt_secret_file;
+  /// PEM public key file for RS256 (RSA) or ES256 (P-256) connection tokens.
+  std::string jwt_public_key;
+  std::chrono::seconds jwt_leeway{0};    ///< clock skew tolerated on exp and nbf (0 to 300 s)
+  /// Without keys or a token key nothing authenticates, so the server only
+  /// listens on loopback unless this is set.
+  bool insecure = false;
   std::string tls_cert;                  ///< PEM chain: serve wss:// and https://
   std::string tls_key;                   ///< PEM key for tls_cert
 
   /// A clear message naming the first invalid setting, or "" when all are valid.
   std::string validate() const;
+  /// True when `address` is loopback (127.0.0.0/8, ::1, "localhost").
+  bool loopback_only() const;
+  /// True when clients must authenticate: a keys file or a token key is set.
+  bool auth_required() const noexcept {
+    return !keys_file.empty() || !jwt_secret_file.empty() || !jwt_public_key.empty();
+  }
   /// The history bounds: the history_max_* defaults plus history_overrides
   /// (which must be valid: see validate()).
   broker::HistoryPolicy history_policy() const;

@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "sluice/auth/connection_auth.hpp"
 #include "sluice/broker/broker.hpp"
 #include "sluice/broker/event_inbox.hpp"
 #include "sluice/broker/loop_hub.hpp"
@@ -31,6 +32,10 @@
 namespace sluice::server {
 
 inline constexpr std::string_view kVersion = "0.1.0";
+
+namespace detail {
+class UpgradeGate;
+}
 
 class SluiceServer final : private InbandSession::Owner {
  public:
@@ -113,6 +118,8 @@ class SluiceServer final : private InbandSession::Owner {
   std::unique_ptr<IdempotencyIndex> idempotency_;
   std::unique_ptr<PublishService> publisher_;  // the one publish door of HTTP and /v1/ws
   auth::KeyRingSlot keys_;  // the API keys in force (with --keys-file)
+  std::unique_ptr<auth::ConnectionAuthenticator> connection_auth_;  // null: auth off
+  std::unique_ptr<detail::UpgradeGate> upgrade_gate_;
   std::unique_ptr<HttpApi> api_;
   std::unique_ptr<net::Server> listener_;
   std::vector<std::string> load_errors_;

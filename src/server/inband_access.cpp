@@ -1,0 +1,106 @@
+// /v1/ws with authentication on (SPEC §3 Security): the credential of the
+// upgrade, the grant it gives, the per-request checks, the in-band refresh,
+// and the close with 4401 when a token expires unrefreshed.
+#include <boost/json/object.hpp>
+
+#include <chrono>
+
+#include "server/json_text.hpp"
+#include "server/upgrade_gate.hpp"
+#include "sluice/server/inband_session.hpp"
+
+namespace sluice::server {
+
+namespace {
+
+std::int64_t unix_seconds_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+}  // namespace
+
+const std::string& InbandSession::subject() const noexcept {
+  static const std::string none;
+  return access_ && access_->grant ? access_->grant->subject : none;
+}
+
+std::optional<net::RouteRefusal> InbandSession::on_upgrade_request(net::Connection&,
+                                                                   const net::ParsedRequest& request) {
+  // Streams too: the UpgradeGate refused them without a fitting grant, and a
+  // stream opened with a token is closed when that token expires.
+  if (!context_.auth || !context_.auth->required()) return std::nullopt;
+  access_ = std::make_unique<Access>();
+  auto checked = context_.auth->check(detail::upgrade_credential(request), std::chrono::system_clock::now());
+  if (checked) {
+    access_->grant = std::move(checked.grant);
+  } else {
+    access_->refusal = std::move(checked.message);
+  }
+  return std::nullopt;  // refused after the handshake, so the client can read why
+}
+
+void InbandSession::on_open(net::Connection& connection) {
+  if (access_ && !access_->grant) return connection.close(4401, access_->refusal);
+  arm_expiry();
+  context_.owner.session_opened(*this, connection);
+}
+
+// A timer at the grant's expiry; a refresh moves it. Token grants only.
+void InbandSession::arm_expiry() {
+  if (!access_ || !access_->grant || access_->grant->expires_at == 0 || !connection_) return;
+  if (!access_->expiry) access_->expiry = std::make_unique<boost::asio::steady_timer>(connection_->executor());
+  const auto left = std::chrono::seconds(std::max<std::int64_t>(0, access_->grant->expires_at - unix_seconds_now()));
+  access_->expiry->expires_after(left);
+  access_->expiry->async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+    if (ec) return;  // cancelled: refreshed or closed
+    auto self = weak.lock();
+    if (!self || !self->access_ || !self->access_->grant) return;
+    if (self->access_->grant->expires_at > unix_seconds_now()) return self->arm_expiry();  // the clock was early
+    self->close(4401, "token expired");
+  });
+}
+
+bool InbandSession::may_subscribe(const std::string& id_json, const std::string& pattern) {
+  if (!access_ || !access_->grant || access_->grant->may_subscribe(pattern)) return true;
+  reply_error(id_json, "forbidden",
+              access_->grant->token ? "the token does not allow subscribing to " + pattern
+                                    : "the API key lacks the read scope");
+  return false;
+}
+
+bool InbandSession::may_publish(const std::string& id_json, const std::string& topic) {
+  if (!access_ || !access_->grant || access_->grant->may_publish(topic)) return true;
+  reply_error(id_json, "forbidden",
+              access_->grant->token ? "the token does not allow publishing on " + topic
+                                    : "the API key lacks the publish scope");
+  return false;
+}
+
+// {"op":"refresh","id":N,"token":JWT}: a new token for the same subject
+// replaces the grant in place; subscriptions it no longer allows are
+// dropped with an "unsubscribed" message. A refused token changes nothing
+// (the old one still closes the connection when it expires).
+void InbandSession::refresh(const std::string& id_json, const boost::json::object& request) {
+  if (!context_.auth || !context_.auth->accepts_tokens()) {
+    return reply_error(id_json, "not_supported", "this server does not use connection tokens");
+  }
+  const boost::json::value* token = request.if_contains("token");
+  if (!token || !token->is_string()) return reply_error(id_json, "bad_request", "\"token\" (a string) is required");
+  auto checked = context_.auth->check_token(token->get_string(), std::chrono::system_clock::now());
+  if (!checked) return reply_error(id_json, "unauthorized", checked.message);
+  if (!access_) access_ = std::make_unique<Access>();
+  if (access_->grant && access_->grant->token && access_->grant->subject != checked.grant->subject) {
+    return reply_error(id_json, "forbidden", "the new token is for another subject");
+  }
+  access_->grant = std::move(checked.grant);
+  const std::int64_t expires_at = access_->grant->expires_at;
+  std::vector<std::string> revoked;
+  for (const auto& [pattern, subscribe_id] : subscriptions_) {
+    if (!access_->grant->may_subscribe(pattern)) revoked.push_back(pattern);
+  }
+  send_json("{\"type\":\"ack\",\"id\":" + id_json + ",\"op\":\"refresh\",\"expiresAt\":" + std::to_string(expires_at) + "}");
+  for (const auto& pattern : revoked) drop_subscription(pattern, "the refreshed token does not allow it");
+  arm_expiry();
+}
+
+}  // namespace sluice::server
