@@ -52,6 +52,17 @@ bool Broker::trim(TopicState& state, std::int64_t now_ms) const {
   return dropped;
 }
 
+// A reservation first, then the check: two shards creating topics at once
+// can never both take the last place.
+bool Broker::admit_topic() noexcept {
+  const std::size_t max = max_topics_.load(std::memory_order_relaxed);
+  const std::size_t before = topic_count_.fetch_add(1, std::memory_order_relaxed);
+  if (max == 0 || before < max) return true;
+  topic_count_.fetch_sub(1, std::memory_order_relaxed);
+  topics_refused_.fetch_add(1, std::memory_order_relaxed);
+  return false;
+}
+
 void Broker::mark_moved(Shard& shard, const std::string& topic, TopicState& state) {
   if (state.moved) return;
   state.moved = true;
@@ -100,6 +111,11 @@ void Broker::publish_async(PublishRequest request, Published done) {
   std::unique_lock lock(shard.mutex);
   auto [it, inserted] = shard.topics.try_emplace(request.topic);
   if (inserted) {
+    if (!admit_topic()) {
+      shard.topics.erase(it);
+      lock.unlock();
+      return done(nullptr, make_error_code(Error::too_many_topics));
+    }
     it->second.epoch = new_epoch();
     it->second.limits = history_.limits_for(it->first);  // once per topic: not per publish
   }
@@ -160,7 +176,10 @@ void Broker::restore(const std::vector<store::TopicPosition>& positions,
     std::lock_guard lock(shard.mutex);
     auto [it, inserted] = shard.topics.try_emplace(p.topic);
     TopicState& state = it->second;
-    if (inserted) state.limits = history_.limits_for(it->first);
+    if (inserted) {
+      state.limits = history_.limits_for(it->first);
+      topic_count_.fetch_add(1, std::memory_order_relaxed);  // counted, never refused: the store has it
+    }
     state.epoch = p.epoch;
     state.next_offset = p.last_offset + 1;
     state.committed = p.last_offset;
@@ -173,7 +192,10 @@ void Broker::restore(const std::vector<store::TopicPosition>& positions,
     std::lock_guard lock(shard.mutex);
     auto [it, inserted] = shard.topics.try_emplace(e.topic);
     TopicState& state = it->second;
-    if (inserted) state.limits = history_.limits_for(it->first);
+    if (inserted) {
+      state.limits = history_.limits_for(it->first);
+      topic_count_.fetch_add(1, std::memory_order_relaxed);
+    }
     auto event = make_event({e.id, e.topic, e.offset, e.epoch, e.type, e.key, e.time_ms, e.data});
     state.history_bytes += event->frame->size();
     state.history.push_back(std::move(event));

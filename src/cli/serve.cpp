@@ -148,6 +148,31 @@ void add_serve_command(CLI::App& app) {
       ->envname("SLUICE_RATE_LIMIT")->capture_default_str();
   serve->add_option("--rate-burst", s.rate_burst, "Requests a client IP may save up for a burst (0: the rate)")
       ->envname("SLUICE_RATE_BURST")->capture_default_str();
+  serve->add_option("--key-rate-limit", s.key_rate_limit,
+                    "HTTP requests per second per API key (with --keys-file), counted once the key is valid; "
+                    "over it: 429 (0: no limit)")
+      ->envname("SLUICE_KEY_RATE_LIMIT")->capture_default_str();
+  serve->add_option("--key-rate-burst", s.key_rate_burst, "Requests an API key may save up for a burst (0: the rate)")
+      ->envname("SLUICE_KEY_RATE_BURST")->capture_default_str();
+  serve->add_option("--max-topics", s.max_topics,
+                    "Topics the server keeps at most; a publish creating one more is refused (HTTP 507, in-band "
+                    "too_many_topics) (0: no limit)")
+      ->envname("SLUICE_MAX_TOPICS")->capture_default_str();
+  serve->add_option("--max-connections-per-ip", s.max_connections_per_ip,
+                    "WebSocket connections one client IP may hold; beyond: closed with 4429 (0: no limit; "
+                    "loopback exempt unless --limit-loopback)")
+      ->envname("SLUICE_MAX_CONNECTIONS_PER_IP")->capture_default_str();
+  serve->add_option("--new-connections-per-ip-per-second", s.new_connections_per_ip_per_second,
+                    "New WebSocket connections per second per client IP; beyond: closed with 4429 (0: no limit; "
+                    "loopback exempt unless --limit-loopback)")
+      ->envname("SLUICE_NEW_CONNECTIONS_PER_IP_PER_SECOND")->capture_default_str();
+  serve->add_option("--new-connections-per-ip-burst", s.new_connections_per_ip_burst,
+                    "New connections a client IP may save up for a burst (0: the rate)")
+      ->envname("SLUICE_NEW_CONNECTIONS_PER_IP_BURST")->capture_default_str();
+  serve->add_flag("--limit-loopback", s.limit_loopback,
+                  "Apply the per-IP connection limits to loopback peers too (off: a local reverse proxy or "
+                  "benchmark is not limited)")
+      ->envname("SLUICE_LIMIT_LOOPBACK");
   serve->add_option("--ping-interval", options->ping_interval, "Seconds of quiet before the server pings (0: never)")
       ->envname("SLUICE_PING_INTERVAL")->capture_default_str();
   serve->add_option("--pong-timeout", options->pong_timeout, "Seconds a pinged peer has to show life")

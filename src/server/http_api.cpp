@@ -4,8 +4,6 @@
 #include "sluice/server/http_api.hpp"
 
 #include <algorithm>
-#include <chrono>
-#include <cmath>
 #include <exception>
 #include <utility>
 
@@ -141,6 +139,13 @@ HttpResponse upgrade_required(const std::string& path) {
       "Upgrade", "websocket");
 }
 
+// 429 with Retry-After; `who` says whose rate it was.
+HttpResponse too_many_requests(const std::string& who, std::int64_t retry_after_s) {
+  const std::string seconds = std::to_string(retry_after_s);
+  return detail::with_header(HttpResponse::error(429, "rate_limited", who + "; retry in " + seconds + " s"),
+                             "Retry-After", seconds);
+}
+
 bool is_probe(std::string_view path) { return path == "/health" || path == "/ready" || path == "/live"; }
 
 }  // namespace
@@ -152,7 +157,9 @@ HttpApi::HttpApi(broker::Broker& broker, SubscriptionRegistry& subscriptions, st
       store_(store),
       limits_(limits),
       clock_(clock ? std::move(clock) : Clock(unix_time_ms)),
-      publisher_(publisher) {
+      publisher_(publisher),
+      ip_rate_({limits.rate_per_second, limits.rate_burst, limits.max_rate_clients}, clock_),
+      key_rate_({limits.key_rate_per_second, limits.key_rate_burst, limits.max_rate_keys}, clock_) {
   if (!publisher_) {
     own_idempotency_ = std::make_unique<IdempotencyIndex>(
         store, IdempotencyLimits{limits.idempotency_window, limits.max_idempotency_keys}, clock_);
@@ -278,6 +285,12 @@ std::optional<HttpResponse> HttpApi::authorize(const HttpRequest& request, auth:
                                     : "the API key is not valid (unknown or revoked)"),
         "WWW-Authenticate", missing ? "Bearer" : "Bearer error=\"invalid_token\"");
   }
+  // Per key, after authentication: only a valid key has a name to count
+  // against, and the answer names that key, never its secret.
+  if (const auto verdict = key_rate_.acquire(check.identity->name); !verdict) {
+    return too_many_requests("too many requests with the API key " + detail::quoted(check.identity->name),
+                             verdict.retry_after_s);
+  }
   if (!check.allows(needed)) {
     return HttpResponse::error(403, "forbidden",
                                "the API key " + detail::quoted(check.identity->name) + " lacks the " +
@@ -289,44 +302,9 @@ std::optional<HttpResponse> HttpApi::authorize(const HttpRequest& request, auth:
 
 // Per client IP token bucket (SPEC §3 Security: per-IP request rate limits).
 std::optional<HttpResponse> HttpApi::rate_limit(const HttpRequest& request) {
-  const double rate = limits_.rate_per_second;
-  if (rate <= 0) return std::nullopt;
-  const double burst = limits_.rate_burst > 0 ? limits_.rate_burst : std::max(1.0, rate);
-  const std::int64_t now = now_ms();
-  double tokens;
-  {
-    std::lock_guard lock(rate_mutex_);
-    auto it = rate_buckets_.find(request.remote_ip);
-    if (it == rate_buckets_.end()) {
-      if (rate_buckets_.size() >= limits_.max_rate_clients) {
-        // Drop the clients whose buckets have refilled: forgetting them changes
-        // nothing. At most one such sweep a second (many new IPs must not make
-        // every request walk the table); otherwise forget an arbitrary one.
-        if (now - rate_swept_ms_ >= 1000) {
-          rate_swept_ms_ = now;
-          std::erase_if(rate_buckets_, [&](const auto& entry) {
-            return entry.second.tokens + rate * static_cast<double>(now - entry.second.at_ms) / 1000.0 >= burst;
-          });
-        }
-        if (rate_buckets_.size() >= limits_.max_rate_clients) rate_buckets_.erase(rate_buckets_.begin());
-      }
-      it = rate_buckets_.emplace(request.remote_ip, RateBucket{burst, now}).first;
-    }
-    RateBucket& bucket = it->second;
-    const double elapsed = static_cast<double>(std::max<std::int64_t>(0, now - bucket.at_ms)) / 1000.0;
-    bucket.tokens = std::min(burst, bucket.tokens + rate * elapsed);
-    bucket.at_ms = std::max(bucket.at_ms, now);
-    if (bucket.tokens >= 1) {
-      bucket.tokens -= 1;
-      return std::nullopt;
-    }
-    tokens = bucket.tokens;
-  }
-  const auto retry_after = static_cast<long long>(std::max(1.0, std::ceil((1 - tokens) / rate)));
-  return detail::with_header(HttpResponse::error(429, "rate_limited",
-                                                 "too many requests from " + request.remote_ip + "; retry in " +
-                                                     std::to_string(retry_after) + " s"),
-                             "Retry-After", std::to_string(retry_after));
+  const auto verdict = ip_rate_.acquire(request.remote_ip);
+  if (verdict) return std::nullopt;
+  return too_many_requests("too many requests from " + request.remote_ip, verdict.retry_after_s);
 }
 
 // The checks every POST body passes first: size, then media type.

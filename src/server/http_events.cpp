@@ -5,6 +5,7 @@
 #include <memory>
 #include <limits>
 #include <set>
+#include <unordered_map>
 #include <utility>
 
 #include <boost/json/monotonic_resource.hpp>
@@ -118,6 +119,10 @@ HttpResponse failure(const PublishService::Outcome& o, std::string_view key, std
     case PublishError::store_busy:
       return detail::with_header(HttpResponse::error(503, "store_busy", std::string(what) + ": " + o.message),
                                  "Retry-After", "1");
+    case PublishError::too_many_topics:
+      // 507 Insufficient Storage: the server cannot keep one more topic; no
+      // Retry-After, as topics are not removed while it runs.
+      return HttpResponse::error(507, "too_many_topics", std::string(what) + ": " + o.message);
     case PublishError::invalid:
     case PublishError::invalid_topic:
       return HttpResponse::error(400, o.error == PublishError::invalid ? "bad_request" : "invalid_topic", o.message);

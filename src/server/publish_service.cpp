@@ -88,7 +88,11 @@ PublishService::Outcome PublishService::parse(const json::value& value, std::str
 
 PublishService::Outcome PublishService::store_outcome(std::error_code error) {
   Outcome o;
-  if (error == std::errc::resource_unavailable_try_again || error == std::errc::operation_canceled) {
+  if (error == broker::Error::too_many_topics) {
+    o.error = PublishError::too_many_topics;
+    o.message = "the topic does not exist and the server already has as many topics as it allows (max-topics); "
+                "publish to an existing topic";
+  } else if (error == std::errc::resource_unavailable_try_again || error == std::errc::operation_canceled) {
     o.error = PublishError::store_busy;
     o.message = "the event store is busy; retry shortly";
   } else {

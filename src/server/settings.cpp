@@ -2,6 +2,8 @@
 
 #include <boost/asio/ip/address.hpp>
 
+#include <cmath>
+
 namespace sluice::server {
 
 namespace {
@@ -15,6 +17,12 @@ bool is_loopback_address(const std::string& address) {
   if (ip.is_v6() && ip.to_v6().is_v4_mapped()) ip = boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, ip.to_v6());
   return ip.is_loopback();
 }
+
+// A token bucket's rate: finite, >= 0 (0: off).
+bool valid_rate(double rate) { return std::isfinite(rate) && rate >= 0; }
+// Its burst: 0 (the rate) or at least one request (a burst below one token
+// would never admit anything).
+bool valid_burst(double burst) { return std::isfinite(burst) && (burst == 0 || burst >= 1); }
 
 }  // namespace
 
@@ -38,7 +46,16 @@ std::string ServerSettings::validate() const {
   if (max_message_size < 128) return "max-message-size must be at least 128 bytes";
   if (max_header_bytes < 1024) return "max-header-bytes must be at least 1024 bytes";
   if (max_subscriptions == 0) return "max-subscriptions must be at least 1";
-  if (!(rate_limit >= 0) || !(rate_burst >= 0)) return "rate-limit and rate-burst must be >= 0";
+  if (!valid_rate(rate_limit)) return "rate-limit must be a number >= 0 (0: no limit)";
+  if (!valid_burst(rate_burst)) return "rate-burst must be 0 (the rate) or at least 1";
+  if (!valid_rate(key_rate_limit)) return "key-rate-limit must be a number >= 0 (0: no limit)";
+  if (!valid_burst(key_rate_burst)) return "key-rate-burst must be 0 (the rate) or at least 1";
+  if (!valid_rate(new_connections_per_ip_per_second)) {
+    return "new-connections-per-ip-per-second must be a number >= 0 (0: no limit)";
+  }
+  if (!valid_burst(new_connections_per_ip_burst)) {
+    return "new-connections-per-ip-burst must be 0 (the rate) or at least 1";
+  }
   if (ping_interval.count() < 0 || pong_timeout.count() <= 0 || idle_timeout.count() < 0) {
     return "ping-interval and idle-timeout must be >= 0 and pong-timeout > 0";
   }

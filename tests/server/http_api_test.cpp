@@ -345,5 +345,100 @@ TEST(HttpApiKeys, AReloadedRingAppliesToTheNextRequest) {
   EXPECT_EQ(send(f, "GET", "/v1/subscriptions", "", keys.bearer("reader")).status, 401u);
 }
 
+// Issue #13, limits per client: requests per API key, counted once the key
+// is valid; 429 with Retry-After names the key, never its secret.
+TEST(HttpApiKeys, KeyRateLimitIs429NamingTheKey) {
+  Keys keys;
+  server::ApiLimits limits;
+  limits.key_rate_per_second = 1;
+  limits.key_rate_burst = 2;
+  ApiFixture f(limits);
+  f.api.require_keys(keys.slot);
+  // Bad credentials are refused before the limit and take nothing from it.
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(send(f, "GET", "/v1/subscriptions", "", {}).status, 401u);
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(send(f, "POST", "/v1/events", R"({"topic":"k.t","data":1})", keys.bearer("pub", true)).status, 201u);
+  }
+  auto r = send(f, "POST", "/v1/events", R"({"topic":"k.t","data":1})", keys.bearer("pub", true));
+  EXPECT_EQ(r.status, 429u);
+  EXPECT_EQ(r.error(), "rate_limited");
+  EXPECT_EQ(r.header("Retry-After"), "1");
+  EXPECT_NE(r.message().find("API key \"pub\""), std::string::npos) << r.message();
+  EXPECT_EQ(r.message().find(keys.secret["pub"]), std::string::npos);
+  EXPECT_EQ(f.broker.published(), 2u);
+  EXPECT_EQ(f.api.refused_by_key_rate(), 1u);
+  EXPECT_EQ(f.api.refused_by_ip_rate(), 0u);
+  // Another key has its own bucket, though the client IP is the same.
+  EXPECT_EQ(send(f, "GET", "/v1/subscriptions", "", keys.bearer("reader")).status, 200u);
+  // A second refills one request.
+  f.clock.advance(1'000);
+  EXPECT_EQ(send(f, "GET", "/v1/events?topic=k.t", "", keys.bearer("root")).status, 200u);
+  EXPECT_EQ(send(f, "POST", "/v1/events", R"({"topic":"k.t","data":1})", keys.bearer("pub", true)).status, 201u);
+  EXPECT_EQ(send(f, "POST", "/v1/events", R"({"topic":"k.t","data":1})", keys.bearer("pub", true)).status, 429u);
+  // Open routes take no key and so no token.
+  EXPECT_EQ(f.get("/").status, 200u);
+}
+
+// Every authenticated request costs its key a token, one its scope does not
+// allow (403) too: a key hammering the wrong route is still limited.
+TEST(HttpApiKeys, KeyRateLimitCountsRequestsTheScopeRefuses) {
+  Keys keys;
+  server::ApiLimits limits;
+  limits.key_rate_per_second = 0.5;  // burst: max(1, rate) = 1
+  ApiFixture f(limits);
+  f.api.require_keys(keys.slot);
+  EXPECT_EQ(send(f, "POST", "/v1/subscriptions", R"({"topic":"k.>"})", keys.bearer("reader", true)).status, 403u);
+  const auto r = send(f, "GET", "/v1/subscriptions", "", keys.bearer("reader"));
+  EXPECT_EQ(r.status, 429u);
+  EXPECT_EQ(r.header("Retry-After"), "2");
+}
+
+// Without keys required, there is no key to count: the setting does nothing.
+TEST(HttpApiKeys, KeyRateLimitNeedsKeys) {
+  server::ApiLimits limits;
+  limits.key_rate_per_second = 0.001;
+  ApiFixture f(limits);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(f.get("/v1/subscriptions").status, 200u);
+  EXPECT_EQ(f.api.refused_by_key_rate(), 0u);
+}
+
+// Topics per server: a publish creating a topic past the broker's limit is
+// 507 too_many_topics, alone or in a batch; existing topics go on.
+TEST(HttpApiLimits, PublishToANewTopicPastMaxTopicsIs507) {
+  ApiFixture f;
+  f.broker.set_max_topics(1);
+  EXPECT_EQ(f.post("/v1/events", R"({"topic":"t.one","data":1})").status, 201u);
+  auto r = f.post("/v1/events", R"({"topic":"t.two","data":1})");
+  EXPECT_EQ(r.status, 507u);
+  EXPECT_EQ(r.error(), "too_many_topics");
+  EXPECT_NE(r.message().find("max-topics"), std::string::npos) << r.message();
+  EXPECT_TRUE(r.header("Retry-After").empty());
+  EXPECT_EQ(f.post("/v1/events", R"({"topic":"t.one","data":2})").status, 201u);
+  r = f.post("/v1/events/batch", R"({"events":[{"topic":"t.one","data":3},{"topic":"t.three","data":1},{"topic":"t.one","data":4}]})");
+  EXPECT_EQ(r.status, 507u);
+  EXPECT_EQ(r.error(), "too_many_topics");
+  EXPECT_NE(r.message().find("2 of 3 events were not published (events[1], events[2])"), std::string::npos)
+      << r.message();
+  EXPECT_EQ(f.broker.topics_refused(), 2u);
+  EXPECT_EQ(f.broker.published(), 3u);
+  // A refused idempotent publish is not remembered as published: the same
+  // key publishes once there is room.
+  const std::string keyed = R"({"topic":"t.four","data":1,"idempotencyKey":"once"})";
+  EXPECT_EQ(f.post("/v1/events", keyed).status, 507u);
+  f.broker.set_max_topics(2);
+  EXPECT_EQ(f.post("/v1/events", keyed).status, 201u);
+}
+
+// The per-IP limit's refusals are counted for metrics.
+TEST(HttpApiLimits, IpRateRefusalsAreCounted) {
+  server::ApiLimits limits;
+  limits.rate_per_second = 1;
+  ApiFixture f(limits);
+  EXPECT_EQ(f.get("/", "10.0.0.1").status, 200u);
+  EXPECT_EQ(f.get("/", "10.0.0.1").status, 429u);
+  EXPECT_EQ(f.get("/", "10.0.0.1").status, 429u);
+  EXPECT_EQ(f.api.refused_by_ip_rate(), 2u);
+}
+
 }  // namespace
 }  // namespace sluice::test

@@ -114,3 +114,33 @@ TEST(PublishDoor, EventsPublishedOverWebSocketAreFoundByIdWithoutAStore) {
 
 }  // namespace
 }  // namespace sluice::test
+
+namespace sluice::test {
+namespace {
+
+// Topics per server over /v1/ws: a publish that would create a topic past
+// the limit gets an error reply with code too_many_topics; the connection
+// stays open and existing topics go on.
+TEST(PublishDoor, WebSocketPublishPastMaxTopicsIsTooManyTopics) {
+  TestServer server;
+  server.server->broker().set_max_topics(1);
+  asio::io_context io;
+  JsonClient client(io, server.url());
+  ASSERT_TRUE(run_until(io, [&] { return client.open; }));
+  client.publish("lim.one", 1, 1);
+  ASSERT_TRUE(run_until(io, [&] { return client.count("ack") == 1; }));
+  client.publish("lim.two", 1, 2);
+  ASSERT_TRUE(run_until(io, [&] { return client.count("error") == 1; }));
+  const auto error = client.of_type("error").at(0);
+  EXPECT_EQ(error.at("code").as_string(), "too_many_topics");
+  EXPECT_EQ(error.at("id").as_int64(), 2);
+  EXPECT_NE(error.at("message").as_string().find("max-topics"), std::string::npos);
+  client.publish("lim.one", 2, 3);
+  ASSERT_TRUE(run_until(io, [&] { return client.count("ack") == 2; }));
+  EXPECT_TRUE(client.open);
+  EXPECT_EQ(server.server->broker().topics_refused(), 1u);
+  EXPECT_EQ(server.server->broker().topic_count(), 1u);
+}
+
+}  // namespace
+}  // namespace sluice::test

@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "sluice/broker/error.hpp"
 #include "sluice/broker/event.hpp"
 #include "sluice/broker/history_policy.hpp"
 #include "sluice/store/event_store.hpp"
@@ -81,8 +82,22 @@ class Broker {
   using Published = std::function<void(EventPtr, std::error_code)>;
 
   /// Publishes one event. Once durable it enters history, then every loop,
-  /// then `done` runs. Thread-safe. The caller validated the topic.
+  /// then `done` runs. Thread-safe. The caller validated the topic. A publish
+  /// that would create a topic beyond max_topics() is refused at once:
+  /// `done(nullptr, Error::too_many_topics)`, on the calling thread.
   void publish_async(PublishRequest request, Published done);
+
+  /// Topics a server keeps by default (SPEC §3 Security: topics per server).
+  static constexpr std::size_t kDefaultMaxTopics = 100'000;
+  /// The most topics publishes may create (topics are never removed, so this
+  /// bounds the broker's memory for them); 0: no limit. Topics restore()
+  /// brings back count but are never refused. Thread-safe; meant for start-up.
+  void set_max_topics(std::size_t max) noexcept { max_topics_.store(max, std::memory_order_relaxed); }
+  std::size_t max_topics() const noexcept { return max_topics_.load(std::memory_order_relaxed); }
+  /// Topics that exist now. Thread-safe.
+  std::size_t topic_count() const noexcept { return topic_count_.load(std::memory_order_relaxed); }
+  /// Publishes refused with Error::too_many_topics so far (for metrics). Thread-safe.
+  std::uint64_t topics_refused() const noexcept { return topics_refused_.load(std::memory_order_relaxed); }
 
   /// publish_async, waiting for the result: returns the event (id, offset,
   /// epoch), or null if it could not be stored. Blocks the calling thread for
@@ -134,6 +149,9 @@ class Broker {
     bool moved = false;    // history start moved since take_history_starts
   };
   struct Shard;
+  /// Counts a new topic in, or refuses it (and counts the refusal) when
+  /// max_topics() are there already.
+  bool admit_topic() noexcept;
   /// Drops what is over the bounds; true if anything was dropped.
   bool trim(TopicState& state, std::int64_t now_ms) const;
   static void mark_moved(Shard& shard, const std::string& topic, TopicState& state);
@@ -161,6 +179,9 @@ class Broker {
   std::array<Shard, kShards> shards_;
   std::string id_prefix_;  // random per process: ids stay unique across restarts
   std::atomic<std::uint64_t> id_counter_{0};
+  std::atomic<std::size_t> max_topics_{kDefaultMaxTopics};
+  std::atomic<std::size_t> topic_count_{0};
+  std::atomic<std::uint64_t> topics_refused_{0};
 
   // Memory mode: id sequence -> where the event is (find_event).
   struct IndexedId {

@@ -11,15 +11,14 @@
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 #include "sluice/auth/key_ring.hpp"
 #include "sluice/broker/broker.hpp"
+#include "sluice/limits/keyed_rate_limiter.hpp"
 #include "sluice/server/http_types.hpp"
 #include "sluice/server/idempotency_index.hpp"
 #include "sluice/server/publish_service.hpp"
@@ -52,6 +51,12 @@ struct ApiLimits {
   double rate_per_second = 0;
   double rate_burst = 0;
   std::size_t max_rate_clients = 100'000;  ///< IPs tracked; idle ones are dropped first
+  /// Per API key (by its name), once require_keys() is on and the key is
+  /// valid: `key_rate_per_second` requests per second, `key_rate_burst`
+  /// saved up (0: max(1, key_rate_per_second)). 0 requests per second: no limit.
+  double key_rate_per_second = 0;
+  double key_rate_burst = 0;
+  std::size_t max_rate_keys = 10'000;  ///< key names tracked; idle ones are dropped first
 };
 
 /// The HTTP API. Owns no I/O: it publishes through the Broker, reads the
@@ -95,18 +100,22 @@ class HttpApi {
   void require_keys(const auth::KeyRingSlot& keys) noexcept { keys_ = &keys; }
 
   /// The refusal for a request whose credential does not allow `needed`, or
-  /// nullopt when it does (or keys are not required). Thread-safe.
+  /// nullopt when it does (or keys are not required): 401 for a missing or
+  /// unknown key, 429 when a valid key is over its request rate (each
+  /// authenticated call takes a token), 403 for a key without the scope.
+  /// Thread-safe.
   std::optional<HttpResponse> authorize(const HttpRequest& request, auth::Scope needed) const;
+
+  /// Requests refused with 429 so far, per client IP and per API key (for
+  /// metrics). Thread-safe.
+  std::uint64_t refused_by_ip_rate() const noexcept { return ip_rate_.refused(); }
+  std::uint64_t refused_by_key_rate() const noexcept { return key_rate_.refused(); }
 
   /// GET /ready answers 503 while false (e.g. during shutdown). Thread-safe.
   void set_ready(bool ready) noexcept { ready_.store(ready); }
 
  private:
   struct BatchState;
-  struct RateBucket {
-    double tokens = 0;
-    std::int64_t at_ms = 0;
-  };
 
   std::optional<HttpResponse> dispatch(const HttpRequest& request, HttpRespond& respond);
   std::optional<HttpResponse> rate_limit(const HttpRequest& request);
@@ -148,9 +157,8 @@ class HttpApi {
 
   const auth::KeyRingSlot* keys_ = nullptr;  // null: no API keys required
 
-  std::mutex rate_mutex_;
-  std::unordered_map<std::string, RateBucket> rate_buckets_;
-  std::int64_t rate_swept_ms_ = 0;
+  limits::KeyedRateLimiter ip_rate_;           // per client IP, every request but the probes
+  mutable limits::KeyedRateLimiter key_rate_;  // per API key name, in authorize() (thread-safe)
 };
 
 }  // namespace sluice::server

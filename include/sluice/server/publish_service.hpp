@@ -30,6 +30,9 @@ enum class PublishError {
   key_in_flight,  ///< the key was claimed by a publish that did not complete; retry (HTTP 409)
   store_busy,     ///< the store is behind or stopping; retry shortly (HTTP 503 + Retry-After)
   store_failed,   ///< the store failed to write (HTTP 503)
+  /// The topic is new and the server has max-topics already (HTTP 507
+  /// too_many_topics; /v1/ws error code too_many_topics)
+  too_many_topics,
 };
 
 /// Limits every front door applies to an event.
@@ -92,7 +95,8 @@ class PublishService {
   /// business (claimed with idempotency()). Thread-safe.
   void publish_batch(std::vector<broker::PublishRequest> requests, BatchDone done);
 
-  /// The outcome for a store error (busy: the log is full or stopping).
+  /// The outcome for an error of the broker (too many topics) or of the store
+  /// (busy: the log is full or stopping).
   static Outcome store_outcome(std::error_code error);
   /// The outcome for a request that repeated a key, from the index's answer.
   static Outcome repeat_outcome(const IdempotencyIndex::Answer& answer);

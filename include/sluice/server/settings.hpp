@@ -28,6 +28,29 @@ struct ServerSettings {
   /// exempt); over it: 429 with Retry-After. 0: no limit.
   double rate_limit = 0;
   double rate_burst = 0;                            ///< requests saved up; 0: max(1, rate_limit)
+  /// HTTP requests per second per API key (by the key's name), counted once
+  /// the key is valid; over it: 429 with Retry-After. 0: no limit.
+  double key_rate_limit = 0;
+  double key_rate_burst = 0;                        ///< requests saved up; 0: max(1, key_rate_limit)
+  /// Topics the server keeps at most (they are never removed while it runs);
+  /// a publish that would create one more is refused (HTTP 507 / in-band
+  /// too_many_topics). 0: no limit.
+  std::size_t max_topics = 100'000;
+  /// WebSocket connections one client IP may hold at once; beyond: closed
+  /// with 4429. 0: no limit. 1000 is 5% of max_connections: one address
+  /// cannot fill the server, and a NAT's worth of users still fits.
+  std::size_t max_connections_per_ip = 1000;
+  /// New WebSocket connections per second per client IP (token bucket),
+  /// beyond: closed with 4429. 0: no limit. Far above what one client
+  /// needs (it reconnects with backoff); the burst lets the clients behind
+  /// one NAT reconnect together after a restart.
+  double new_connections_per_ip_per_second = 50;
+  double new_connections_per_ip_burst = 200;        ///< 0: max(1, the rate)
+  /// Apply the two per-IP connection limits to loopback peers (127.0.0.0/8,
+  /// ::1) too. Off by default: a local peer is the operator's own (a reverse
+  /// proxy, whose one address carries every client; a benchmark opening
+  /// thousands of connections), and limiting it would limit everyone.
+  bool limit_loopback = false;
   std::chrono::milliseconds ping_interval{25'000};  ///< server pings when the peer was quiet this long
   std::chrono::milliseconds pong_timeout{10'000};   ///< no sign of life after a ping: closed
   std::chrono::milliseconds idle_timeout{0};        ///< no message for this long: closed; 0: never

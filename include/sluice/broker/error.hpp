@@ -1,0 +1,21 @@
+// Errors the broker itself reports through a publish's completion, next to
+// the store's (std::errc, sqlite).
+#pragma once
+
+#include <system_error>
+
+namespace sluice::broker {
+
+enum class Error {
+  too_many_topics = 1,  ///< the publish would create a topic beyond Broker::max_topics()
+};
+
+/// The category named "sluice.broker". Thread-safe singleton.
+const std::error_category& broker_category() noexcept;
+
+inline std::error_code make_error_code(Error e) noexcept { return {static_cast<int>(e), broker_category()}; }
+
+}  // namespace sluice::broker
+
+template <>
+struct std::is_error_code_enum<sluice::broker::Error> : std::true_type {};

@@ -1,0 +1,25 @@
+#include "sluice/broker/error.hpp"
+
+#include <string>
+
+namespace sluice::broker {
+
+namespace {
+class BrokerCategory final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "sluice.broker"; }
+  std::string message(int value) const override {
+    switch (static_cast<Error>(value)) {
+      case Error::too_many_topics: return "the server has as many topics as it allows (max-topics)";
+    }
+    return "unknown broker error";
+  }
+};
+}  // namespace
+
+const std::error_category& broker_category() noexcept {
+  static const BrokerCategory category;
+  return category;
+}
+
+}  // namespace sluice::broker
