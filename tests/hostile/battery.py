@@ -82,6 +82,7 @@ class Context:
         self.crashes = []
         self.notes = {}  # measurements cases leave for the report
         self.side_servers = []
+        self.cleanups = []  # callables run at the end (temporary files of side servers)
         self.started_at = time.monotonic()
 
     def start(self):
@@ -112,7 +113,7 @@ class Context:
         self.start()
 
     def side_server(self, options):
-        """Another server with other options (limits cases); stopped at the end."""
+        """Another server with other options (limits and auth cases); stopped at the end."""
         s = Server(self.binary, options, name="side").start()
         self.side_servers.append(s)
         return s
@@ -122,6 +123,8 @@ class Context:
             self.canary.stop_flag.set()
         for s in self.side_servers + ([self.server] if self.server else []):
             s.cleanup()
+        for fn in self.cleanups:
+            fn()
 
 
 def raise_fd_limit():
