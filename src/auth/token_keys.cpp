@@ -63,8 +63,11 @@ std::optional<std::string> read_hs256_secret_file(const std::filesystem::path& p
   auto secret = read_small_file(path, error);
   if (!secret) return std::nullopt;
   // Editors and `echo` end files with a newline the secret does not include.
-  if (secret->ends_with('\n')) secret->pop_back();
-  if (secret->ends_with('\r')) secret->pop_back();
+  // Exactly one "\n" or "\r\n" (the rule): a lone "\r" is the secret's.
+  if (secret->ends_with('\n')) {
+    secret->pop_back();
+    if (secret->ends_with('\r')) secret->pop_back();
+  }
   if (secret->size() < kMinHs256SecretBytes) {
     error = "the HS256 secret in " + path.string() + " is " + std::to_string(secret->size()) +
             " bytes; at least " + std::to_string(kMinHs256SecretBytes) +

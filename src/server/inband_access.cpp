@@ -1,6 +1,7 @@
-// /v1/ws with authentication on (SPEC §3 Security): the credential of the
-// upgrade, the grant it gives, the per-request checks, the in-band refresh,
-// and the close with 4401 when a token expires unrefreshed.
+// Who may hold a WebSocket (SPEC §3 Security): the per-IP connection limits
+// (4429), and with authentication on the credential of the upgrade, the
+// grant it gives, the per-request checks, the in-band refresh, and the close
+// with 4401 when a token expires unrefreshed.
 #include <boost/json/object.hpp>
 
 #include <chrono>
@@ -24,23 +25,46 @@ const std::string& InbandSession::subject() const noexcept {
   return access_ && access_->grant ? access_->grant->subject : none;
 }
 
-std::optional<net::RouteRefusal> InbandSession::on_upgrade_request(net::Connection&,
+std::optional<net::RouteRefusal> InbandSession::on_upgrade_request(net::Connection& connection,
                                                                    const net::ParsedRequest& request) {
+  admit(connection);
+  if (access_ && access_->refusal_code != 0) return std::nullopt;  // refused after the handshake, so the client can read why
   // Streams too: the UpgradeGate refused them without a fitting grant, and a
   // stream opened with a token is closed when that token expires.
   if (!context_.auth || !context_.auth->required()) return std::nullopt;
-  access_ = std::make_unique<Access>();
+  if (!access_) access_ = std::make_unique<Access>();
   auto checked = context_.auth->check(detail::upgrade_credential(request), std::chrono::system_clock::now());
   if (checked) {
     access_->grant = std::move(checked.grant);
   } else {
+    access_->refusal_code = 4401;
     access_->refusal = std::move(checked.message);
   }
-  return std::nullopt;  // refused after the handshake, so the client can read why
+  return std::nullopt;
+}
+
+// Per client IP (SPEC §3 Security): new connections a second, then open ones.
+void InbandSession::admit(net::Connection& connection) {
+  if (!context_.connections_per_ip && !context_.new_connections_per_ip) return;
+  const std::string ip = connection.remote_ip();
+  if (!context_.limit_loopback && limits::is_loopback(ip)) return;
+  access_ = std::make_unique<Access>();
+  if (context_.new_connections_per_ip && !context_.new_connections_per_ip->acquire(ip)) {
+    access_->refusal_code = 4429;
+    access_->refusal = "too many new connections from " + ip + "; retry later";
+    return;
+  }
+  if (context_.connections_per_ip) {
+    access_->ip_lease = context_.connections_per_ip->lease(ip);
+    if (!access_->ip_lease) {
+      access_->refusal_code = 4429;
+      access_->refusal = "too many connections from " + ip;
+    }
+  }
 }
 
 void InbandSession::on_open(net::Connection& connection) {
-  if (access_ && !access_->grant) return connection.close(4401, access_->refusal);
+  if (access_ && access_->refusal_code != 0) return connection.close(access_->refusal_code, access_->refusal);
   arm_expiry();
   context_.owner.session_opened(*this, connection);
 }

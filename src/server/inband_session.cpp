@@ -134,7 +134,10 @@ void InbandSession::open_stream(SubscriptionPtr subscription, std::optional<std:
 void InbandSession::on_closed() {
   if (closed_) return;
   closed_ = true;
-  if (access_ && access_->expiry) access_->expiry->cancel();
+  if (access_) {
+    if (access_->expiry) access_->expiry->cancel();
+    access_->ip_lease.release();
+  }
   if (stream_) SubscriptionRegistry::detach_stream(*stream_);
   for (const auto& [pattern, request_id] : subscriptions_) context_.hub.unsubscribe(pattern, this);
   subscriptions_.clear();

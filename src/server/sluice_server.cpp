@@ -10,6 +10,8 @@
 #include <thread>
 
 #include "server/cors.hpp"
+#include "server/server_metrics.hpp"
+#include "sluice/metrics/process.hpp"
 #include "server/upgrade_gate.hpp"
 #include "sluice/auth/token_verifier.hpp"
 #include "sluice/net/tls.hpp"
@@ -127,6 +129,7 @@ SluiceServer::SluiceServer(ServerSettings settings) : settings_(std::move(settin
 SluiceServer::~SluiceServer() { shutdown(std::chrono::milliseconds(0)); }
 
 bool SluiceServer::start(std::string& error) {
+  metrics_ = std::make_unique<detail::ServerMetrics>(metrics_registry_);
   if (settings_.store == "sqlite") {
     store_ = store::open_sqlite_store(settings_.data_dir, settings_.durability, error);
     if (!store_) return false;
@@ -147,6 +150,7 @@ bool SluiceServer::start(std::string& error) {
       });
     }
   }, settings_.history_policy(), log_.get());
+  broker_->set_max_topics(settings_.max_topics);
   if (store_) {
     // Offsets continue where they were; recent events refill history.
     const auto now_ms = unix_time_ms();
@@ -177,20 +181,33 @@ bool SluiceServer::start(std::string& error) {
   }
   upgrade_gate_ = std::make_unique<detail::UpgradeGate>(settings_.allowed_origins, connection_auth_.get(),
                                                         *subscriptions_);
+  if (settings_.max_connections_per_ip > 0) {
+    connections_per_ip_ = std::make_unique<limits::PerKeyCounter>(settings_.max_connections_per_ip);
+  }
+  if (settings_.new_connections_per_ip_per_second > 0) {
+    new_connections_per_ip_ = std::make_unique<limits::KeyedRateLimiter>(
+        limits::RateLimit{settings_.new_connections_per_ip_per_second, settings_.new_connections_per_ip_burst});
+  }
   for (auto& state : states_) {
     state->session_context.reset(new InbandSession::Context{state->fan_out.hub(), *broker_, *publisher_, session_limits,
-                                                            *this, connection_auth_.get()});
+                                                            *this, connection_auth_.get(), connections_per_ip_.get(),
+                                                            new_connections_per_ip_.get(), settings_.limit_loopback});
   }
   ApiLimits api_limits;
   api_limits.max_body_bytes = settings_.max_body_bytes;
   api_limits.rate_per_second = settings_.rate_limit;
   api_limits.rate_burst = settings_.rate_burst;
+  api_limits.key_rate_per_second = settings_.key_rate_limit;
+  api_limits.key_rate_burst = settings_.key_rate_burst;
   api_ = std::make_unique<HttpApi>(*broker_, *subscriptions_, store_.get(), api_limits, HttpApi::Clock{},
                                    publisher_.get());
   // With auth on, the HTTP API takes API keys only: with a token key and no
   // keys file, every API request but the probes is refused.
   if (settings_.auth_required()) api_->require_keys(keys_);
   http_ = api_->handler();
+  http_ = detail::with_metrics(std::move(http_), *metrics_,
+                               [this](const HttpRequest& request) { return api_->authorize(request, auth::Scope::read); });
+  register_metrics();
   if (!settings_.cors_origins.empty()) http_ = detail::with_cors(std::move(http_), settings_.cors_origins);
   net::ServerOptions options;
   options.address = settings_.address;
@@ -246,7 +263,9 @@ bool SluiceServer::start(std::string& error) {
         log_->release_wakeups();
       });
     }
-    http_(r, [this, loop, last = connection.over_capacity(), reply = std::move(reply)](HttpResponse response) mutable {
+    http_(r, [this, loop, route = detail::ServerMetrics::route_of(r.path), last = connection.over_capacity(),
+              reply = std::move(reply)](HttpResponse response) mutable {
+      metrics_->http_request(route, response.status);
       const bool close = last || response.status >= 500;
       std::string bytes = serialize(response, close);
       net::EventLoop& owner = loops_->at(loop);
@@ -298,6 +317,7 @@ void SluiceServer::basic_routes(const HttpRequest& request, HttpRespond respond)
 bool SluiceServer::on_accept(net::EventLoop& loop, const std::shared_ptr<net::Connection>& connection) {
   LoopState& state = *states_[loop.index()];
   const bool admitted = connections_.fetch_add(1) < settings_.max_connections;
+  metrics_->connections_accepted.add();
   // Ids carry their loop, so an operator request (and the close) finds its owner.
   const std::uint64_t id = make_connection_id(++state.next_id, loop.index());
   // The session is the connection's handler (one pointer, no callbacks to
@@ -323,13 +343,49 @@ void SluiceServer::session_closed(InbandSession& session) {
 // on a loop thread, off the broker's locks. Every loop sees every event; the
 // loop a topic hashes to counts its events, so each is counted once.
 void SluiceServer::count_matches(std::size_t loop, std::span<const broker::EventPtr> events) const {
-  if (subscriptions_->size() == 0) return;
+  const bool any_subscription = subscriptions_->size() > 0;
+  const std::int64_t now_ms = unix_time_ms();
   for (const auto& event : events) {
     if (std::hash<std::string_view>{}(event->topic) % loops_->size() != loop) continue;
+    metrics_->published(event->time_ms, now_ms);
+    if (!any_subscription) continue;
     for (const auto& sub : subscriptions_->matching(event->topic, event->type, event->key, event->parsed_data())) {
       sub->record_match(event->time_ms);
     }
   }
+}
+
+// Series read at each scrape from the state that already counts them.
+void SluiceServer::register_metrics() {
+  using Type = metrics::Registry::Type;
+  auto& r = metrics_registry_;
+  metrics::register_process_metrics(r);
+  r.callback("sluice_connections", "Open TCP connections (WebSocket and HTTP).", Type::gauge, {},
+             [this] { return static_cast<double>(connections_.load(std::memory_order_relaxed)); });
+  r.callback("sluice_topics", "Topics the broker keeps.", Type::gauge, {},
+             [this] { return static_cast<double>(broker_->topic_count()); });
+  r.callback("sluice_subscriptions", "Server-side subscriptions.", Type::gauge, {},
+             [this] { return static_cast<double>(subscriptions_->size()); });
+  r.callback("sluice_fanout_missed_events_total",
+             "Events a loop's fan-out mailbox refused (their subscribers were closed with 4008 or got a gap marker).",
+             Type::counter, {}, [this] {
+               double sum = 0;
+               for (const auto& state : states_) sum += static_cast<double>(state->fan_out.missed_total());
+               return sum;
+             });
+  const std::string refusals = "sluice_limit_refusals_total", help = "Requests and connections refused by a limit.";
+  r.callback(refusals, help, Type::counter, {{"limit", "http_requests_per_ip"}},
+             [this] { return static_cast<double>(api_->refused_by_ip_rate()); });
+  r.callback(refusals, help, Type::counter, {{"limit", "http_requests_per_key"}},
+             [this] { return static_cast<double>(api_->refused_by_key_rate()); });
+  r.callback(refusals, help, Type::counter, {{"limit", "topics"}},
+             [this] { return static_cast<double>(broker_->topics_refused()); });
+  r.callback(refusals, help, Type::counter, {{"limit", "connections_per_ip"}}, [this] {
+    return connections_per_ip_ ? static_cast<double>(connections_per_ip_->refused()) : 0.0;
+  });
+  r.callback(refusals, help, Type::counter, {{"limit", "new_connections_per_ip"}}, [this] {
+    return new_connections_per_ip_ ? static_cast<double>(new_connections_per_ip_->refused()) : 0.0;
+  });
 }
 
 void SluiceServer::connection_ended() {

@@ -123,6 +123,11 @@ TEST_F(TokenVerifierTest, SecretFileLosesOneTrailingNewline) {
   write_file(*dir_ / "secret_nl2", kSecret + "\n\n");
   const auto token = py_sign("HS256", "secret", claims());
   expect_refused(verifier(TokenAlgorithm::hs256, "secret_nl2")->verify(token, kNowTp), TokenFailure::bad_signature, token);
+  // "\r\n" counts as the newline; a lone "\r" is part of the secret.
+  write_file(*dir_ / "secret_crlf", kSecret + "\r\n");
+  expect_alice(verifier(TokenAlgorithm::hs256, "secret_crlf")->verify(token, kNowTp));
+  write_file(*dir_ / "secret_cr", kSecret + "\r");
+  expect_refused(verifier(TokenAlgorithm::hs256, "secret_cr")->verify(token, kNowTp), TokenFailure::bad_signature, token);
 }
 
 TEST_F(TokenVerifierTest, RefusesWrongKey) {

@@ -7,6 +7,7 @@
 // offer() is thread-safe; everything else runs on the loop's thread.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -43,7 +44,7 @@ class FanOut {
     hub_.deliver_batch(batch_);
     batch_.clear();
     for (const auto& [topic, count] : missed_.counts) {
-      missed_total_ += count;
+      missed_total_.fetch_add(count, std::memory_order_relaxed);
       hub_.report_missed(topic, count);
     }
     missed_.counts.clear();
@@ -51,8 +52,8 @@ class FanOut {
 
   /// This loop's subscribers. The loop's thread only.
   LoopHub& hub() noexcept { return hub_; }
-  /// Events refused by the mailbox so far (reported at their drains). The loop's thread.
-  std::uint64_t missed_total() const noexcept { return missed_total_; }
+  /// Events refused by the mailbox so far (reported at their drains). Thread-safe.
+  std::uint64_t missed_total() const noexcept { return missed_total_.load(std::memory_order_relaxed); }
 
  private:
   // Refused events, per topic (bounded by the number of topics).
@@ -65,7 +66,7 @@ class FanOut {
   LoopHub hub_;
   std::vector<EventPtr> batch_;  // the batch being delivered (keeps its capacity)
   Missed missed_;
-  std::uint64_t missed_total_ = 0;
+  std::atomic<std::uint64_t> missed_total_{0};
 };
 
 }  // namespace sluice::broker

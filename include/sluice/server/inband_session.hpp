@@ -19,6 +19,8 @@
 
 #include "sluice/auth/connection_auth.hpp"
 #include "sluice/broker/broker.hpp"
+#include "sluice/limits/keyed_rate_limiter.hpp"
+#include "sluice/limits/per_key_counter.hpp"
 #include "sluice/broker/loop_hub.hpp"
 #include "sluice/net/connection.hpp"
 #include "sluice/server/idempotency_index.hpp"
@@ -63,6 +65,12 @@ class InbandSession final : public broker::LoopHub::Subscriber,
     /// Null: /v1/ws is open. Otherwise every /v1/ws connection authenticates
     /// (token or API key) and its grant decides each subscribe and publish.
     const auth::ConnectionAuthenticator* auth = nullptr;
+    /// Per client IP: WebSocket connections open at once, and new ones a
+    /// second (over either: close 4429). Null: not limited. Loopback is
+    /// exempt unless `limit_loopback`.
+    limits::PerKeyCounter* connections_per_ip = nullptr;
+    limits::KeyedRateLimiter* new_connections_per_ip = nullptr;
+    bool limit_loopback = false;
   };
 
   /// Becomes `connection`'s handler (set_handler); on the connection's loop.
@@ -162,14 +170,18 @@ class InbandSession final : public broker::LoopHub::Subscriber,
   std::chrono::steady_clock::time_point budget_at_;
   bool closed_ = false;
   SubscriptionPtr stream_;  // set in stream mode
-  // /v1/ws with auth on: the grant, or why there is none (closed with 4401
-  // on open), and the timer that closes at its expiry. Behind a pointer: an
-  // open server's sessions pay one null pointer.
+  // With auth or per-IP limits on: the grant, or why the connection is
+  // refused (closed with `refusal_code` on open), the timer that closes at
+  // the grant's expiry, and the connection's place in its IP's count. Behind
+  // a pointer: a session with neither pays one null pointer.
   struct Access {
     std::optional<auth::ConnectionGrant> grant;
+    std::uint16_t refusal_code = 0;  // 0: admitted
     std::string refusal;
     std::unique_ptr<boost::asio::steady_timer> expiry;
+    limits::PerKeyCounter::Lease ip_lease;
   };
+  void admit(net::Connection& connection);
   std::unique_ptr<Access> access_;
 };
 

@@ -16,6 +16,7 @@
 #include "sluice/auth/connection_auth.hpp"
 #include "sluice/broker/broker.hpp"
 #include "sluice/broker/fan_out.hpp"
+#include "sluice/metrics/registry.hpp"
 #include "sluice/net/event_loop.hpp"
 #include "sluice/net/server.hpp"
 #include "sluice/server/http_api.hpp"
@@ -34,6 +35,7 @@ inline constexpr std::string_view kVersion = "0.1.0";
 
 namespace detail {
 class UpgradeGate;
+class ServerMetrics;
 }
 
 class SluiceServer final : private InbandSession::Owner {
@@ -100,6 +102,7 @@ class SluiceServer final : private InbandSession::Owner {
   /// The built-in routes (/, health probes, 404) for what the API does not serve.
   void basic_routes(const HttpRequest& request, HttpRespond respond) const;
   void connection_ended();
+  void register_metrics();
   void count_matches(std::size_t loop, std::span<const broker::EventPtr> events) const;
   void close_streams_of(const std::string& subscription_id);
 
@@ -117,6 +120,10 @@ class SluiceServer final : private InbandSession::Owner {
   auth::KeyRingSlot keys_;  // the API keys in force (with --keys-file)
   std::unique_ptr<auth::ConnectionAuthenticator> connection_auth_;  // null: auth off
   std::unique_ptr<detail::UpgradeGate> upgrade_gate_;
+  metrics::Registry metrics_registry_;               // what /metrics shows
+  std::unique_ptr<detail::ServerMetrics> metrics_;   // the server's own series in it
+  std::unique_ptr<limits::PerKeyCounter> connections_per_ip_;       // null: off
+  std::unique_ptr<limits::KeyedRateLimiter> new_connections_per_ip_;  // null: off
   std::unique_ptr<HttpApi> api_;
   std::unique_ptr<net::Server> listener_;
   std::vector<std::string> load_errors_;
