@@ -169,8 +169,7 @@ def main():
             cat.stdin.write('{"op":"ping","id":7}\n')
             cat.stdin.flush()
             line = cat.stdout.readline()  # bounded: cat's connect timeout ends it, and communicate() below
-            cat.stdin.close()
-            rest, err = cat.communicate(timeout=TIMEOUT)
+            rest, err = cat.communicate(timeout=TIMEOUT)  # closes stdin: cat then closes and exits
         finally:
             if cat.poll() is None:
                 cat.kill()
