@@ -1,6 +1,7 @@
 #include "cli/client_flags.hpp"
 
 #include <poll.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -32,6 +33,11 @@ void add_connection_flags(CLI::App* command, ConnectionFlags& flags) {
   // One value per flag (repeat the flag), so a vector option never swallows a positional.
   command->add_option("-H,--header", flags.headers, "Extra handshake header \"Name: value\" (repeatable)")
       ->allow_extra_args(false);
+  command->add_option("--token", flags.token,
+                      "Connection token (JWT, see `sluice token`), sent as Authorization: Bearer "
+                      "(default: $SLUICE_TOKEN)");
+  command->add_option("--api-key", flags.api_key,
+                      "API key, sent as Authorization: Bearer (default: $SLUICE_API_KEY)");
   command->add_option("--ca", flags.ca_file, "PEM CA bundle to verify a wss:// server with");
   command->add_flag("-k,--insecure", flags.insecure, "Do not verify the wss:// server's certificate");
   command->add_option("--proxy", flags.proxy,
@@ -52,13 +58,32 @@ void add_connection_flags(CLI::App* command, ConnectionFlags& flags) {
 }
 
 std::string apply_connection_flags(const ConnectionFlags& flags, client::ClientOptions& options) {
+  if (!flags.token.empty() && !flags.api_key.empty()) return "give --token or --api-key, not both";
+  bool header_credential = false;
   for (const auto& header : flags.headers) {
     const auto colon = header.find(':');
     if (colon == std::string::npos || colon == 0) return "-H wants \"Name: value\", not '" + header + "'";
     std::string value = header.substr(colon + 1);
     value.erase(0, value.find_first_not_of(" \t"));
+    header_credential = header_credential || strncasecmp(header.c_str(), "authorization:", colon + 1) == 0;
     options.headers.emplace_back(header.substr(0, colon), value);
   }
+  // A flag wins over the variables; so does a credential given with -H.
+  std::string credential = !flags.token.empty() ? flags.token : flags.api_key;
+  if (!credential.empty() && header_credential) {
+    return "-H Authorization and --token/--api-key both give a credential: give one";
+  }
+  if (credential.empty() && !header_credential) {
+    const char* token = std::getenv("SLUICE_TOKEN");
+    const char* key = std::getenv("SLUICE_API_KEY");
+    const bool has_token = token && *token;
+    const bool has_key = key && *key;
+    if (has_token && has_key) {
+      return "SLUICE_TOKEN and SLUICE_API_KEY are both set: unset one, or give --token or --api-key";
+    }
+    credential = has_token ? token : has_key ? key : "";
+  }
+  options.auth.bearer = std::move(credential);
   options.tls.ca_file = flags.ca_file;
   options.tls.verify_peer = !flags.insecure;
   options.proxy.url = flags.proxy;

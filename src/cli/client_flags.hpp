@@ -28,14 +28,20 @@ struct ConnectionFlags {
   bool insecure = false;
   bool no_reconnect = false;
   bool quiet = false;
+  std::string token;    ///< --token, else $SLUICE_TOKEN
+  std::string api_key;  ///< --api-key, else $SLUICE_API_KEY
   std::uint32_t max_attempts = 0;
   double connect_timeout = 10, ping_interval = 15, backoff_min = 0.5, backoff_max = 20;
 };
 
-/// Adds -H, --ca, -k, --proxy, --no-reconnect, --max-attempts,
-/// --connect-timeout, --ping-interval, --backoff-min/max and -q to `command`.
+/// Adds -H, --token, --api-key, --ca, -k, --proxy, --no-reconnect,
+/// --max-attempts, --connect-timeout, --ping-interval, --backoff-min/max and
+/// -q to `command`.
 void add_connection_flags(CLI::App* command, ConnectionFlags& flags);
-/// Fills `options` from the flags; "" or a message for a bad value (a header without ':').
+/// Fills `options` from the flags; "" or a message for a bad value (a header
+/// without ':', both --token and --api-key). The credential comes from
+/// --token / --api-key, else from $SLUICE_TOKEN / $SLUICE_API_KEY (a flag
+/// wins over both variables); it is never printed.
 std::string apply_connection_flags(const ConnectionFlags& flags, client::ClientOptions& options);
 
 /// Set by SIGINT/SIGTERM once install_stop_signals() ran.

@@ -36,7 +36,8 @@ Core::Core(std::string_view url, ClientOptions options)
       retry_timer_(loop_.io()),
       hook_timer_(loop_.io()),
       ping_watch_(loop_.io()),
-      drain_timer_(loop_.io()) {
+      drain_timer_(loop_.io()),
+      refresh_timer_(loop_.io()) {
   auto parsed = net::parse_ws_url(url);
   if (!parsed) {
     throw std::invalid_argument("not a ws:// or wss:// URL: '" + std::string(url) + "'");
@@ -78,6 +79,7 @@ Core::Core(std::string_view url, ClientOptions options)
                                           (ipv6 ? "[" + url_.host + "]" : url_.host) + ":" + std::to_string(url_.port));
   }
 
+  renewal_ = options_.auth.renewal == TokenRenewal::in_band ? TokenRenewal::in_band : TokenRenewal::on_expiry;
   info_.url = url_text_;
   target_ = url_.target;
   loop_.start();
@@ -228,12 +230,18 @@ void Core::start_attempt() {
     std::lock_guard lock(mutex_);
     net_options_.handshake.target = target_;
   }
+  if (options_.auth.enabled() && !prepare_credential()) return;  // stopped for good, or closing
   const std::uint64_t generation = ++generation_;
   net::ConnectionCallbacks callbacks;
   callbacks.on_open = [this, generation](net::Connection& c) { on_transport_open(generation, c); };
   callbacks.on_message = [this, generation](net::Connection&, MessageType type, std::span<const std::uint8_t> data) {
     if (generation != generation_) return;
+    got_message_ = true;
     if (session_ready_) delivered_ = true;
+    if (!refresh_id_.empty() && type == MessageType::text &&
+        take_refresh_reply({reinterpret_cast<const char*>(data.data()), data.size()})) {
+      return;  // the answer to our own refresh request
+    }
     listeners.emit(listeners.message, Message{type, data});
   };
   callbacks.on_ping = [this, generation](net::Connection&, std::span<const std::uint8_t>) {
@@ -250,6 +258,7 @@ void Core::start_attempt() {
   net::WsUrl url = url_;
   url.target = net_options_.handshake.target;
   net::ClientOptions attempt_options = net_options_;
+  if (!credential_.empty()) attempt_options.handshake.headers.emplace_back("Authorization", "Bearer " + credential_);
   if (relay_) {
     std::error_code error;
     const std::uint16_t port = relay_->begin(
@@ -290,6 +299,10 @@ void Core::on_transport_open(std::uint64_t generation, net::Connection& connecti
   }
   arm_ping_watch();
   delivered_ = false;
+  got_message_ = false;
+  opened_at_ = Clock::now();
+  opened_wall_ = std::chrono::system_clock::now();
+  arm_refresh();
   hook_attempt_ = 0;
   run_hook();
 }
@@ -441,6 +454,8 @@ void Core::on_transport_closed(std::uint64_t generation, net::Connection& connec
   session_ready_ = false;
   end_session();
   cancel_timers();
+  refresh_id_.clear();
+  refresh_token_.clear();
 
   if (!info.was_open && info.http_status != 0) {  // a rejected handshake: its response is complete
     std::lock_guard lock(info_mutex_);
@@ -470,6 +485,20 @@ void Core::on_transport_closed(std::uint64_t generation, net::Connection& connec
     rule = rule_for_http_status(info.http_status, options_.reconnect);
     if (rule == RetryRule::stop) stop_error = make_error_code(Error::terminal_http_status);
   }
+  // A token refused (or expired): the provider gets one more chance, on the next attempt.
+  const bool got_through = credential_got_through(info);
+  const bool unauthorized = (server_closed && info.code == 4401) || (!info.was_open && info.http_status == 401);
+  if (options_.auth.token_provider && unauthorized) {
+    if (may_ask_again(got_through)) {
+      rule = RetryRule::retry;
+      stop_error = {};
+    } else {
+      rule = RetryRule::stop;
+      stop_error = make_error_code(Error::unauthorized);
+    }
+  } else if (got_through) {
+    auth_retry_ = false;
+  }
   // Progress resets the count: a connection that stayed up stable_after, or one
   // that got through its session hook and delivered data (frequent cuts must
   // not push the delay to its maximum; the floor and jitter still apply).
@@ -492,6 +521,9 @@ void Core::on_transport_closed(std::uint64_t generation, net::Connection& connec
     if (stop_error == Error::terminal_http_status) why = message + "; not reconnecting";
     if (stop_error == Error::gave_up) why = message + "; giving up after " + std::to_string(max_attempts) + " reconnect attempts";
     if (stop_error == Error::reconnect_disabled) why = message + "; not reconnecting (reconnect disabled)";
+    if (stop_error == Error::unauthorized) {
+      why = message + "; the token provider's new token was refused too; not reconnecting";
+    }
     return stop_for_good(code, info.reason, std::move(why), stop_error, rule == RetryRule::stop);
   }
 
@@ -602,6 +634,7 @@ void Core::cancel_timers() {
   hook_timer_.cancel();
   ping_watch_.cancel();
   drain_timer_.cancel();
+  refresh_timer_.cancel();
 }
 
 void Core::report_error(std::error_code error, std::string message) {

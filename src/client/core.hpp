@@ -99,6 +99,22 @@ class Core {
   bool close_requested() const;
   void mark_close_done();
 
+  // credentials (loop thread; core_auth.cpp)
+  enum class Asked : std::uint8_t { token, none, closing };
+  Asked ask_provider(std::string& token, std::string& why);
+  bool prepare_credential();
+  void arm_refresh();
+  void refresh_now(std::uint64_t generation);
+  bool take_refresh_reply(std::string_view text);
+  void set_credential(std::string token, std::optional<std::int64_t> exp);
+  /// For an ending refused as unauthorized (4401 / HTTP 401): whether a
+  /// provider may be asked again (true), or the refusal is final.
+  bool may_ask_again(bool got_through);
+  /// The connection that just ended got through with its credential: it
+  /// received a message, stayed open reconnect.stable_after, or was opened
+  /// with a token that was valid then and has expired since.
+  bool credential_got_through(const net::CloseInfo& info) const;
+
   // fixed after construction
   net::WsUrl url_;
   std::string url_text_;
@@ -150,6 +166,19 @@ class Core {
   boost::asio::steady_timer hook_timer_;
   boost::asio::steady_timer ping_watch_;
   boost::asio::steady_timer drain_timer_;
+
+  // credentials (loop thread). The token is never logged or reported.
+  TokenRenewal renewal_ = TokenRenewal::on_expiry;  // resolved from options_.auth.renewal
+  std::string credential_;                        // the bearer of the current (or last) attempt
+  std::optional<std::int64_t> credential_exp_;    // its `exp`, when it is a JWT that has one
+  bool auth_retry_ = false;     // a refusal was answered by asking the provider again; the next one is final
+  bool got_message_ = false;    // this connection received a message: its credential got through
+  std::chrono::steady_clock::time_point opened_at_;
+  std::chrono::system_clock::time_point opened_wall_;  // compared with the token's exp
+  std::uint64_t refresh_count_ = 0;
+  std::string refresh_id_;      // the in-band refresh awaiting its answer ("" none)
+  std::string refresh_token_;   // its token, adopted when acknowledged
+  boost::asio::steady_timer refresh_timer_;
 };
 
 }  // namespace sluice::client::detail

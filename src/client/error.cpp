@@ -20,6 +20,9 @@ class ClientCategory final : public std::error_category {
       case Error::session_hook_failed: return "the session hook failed";
       case Error::session_hook_timeout: return "the session hook did not complete in time";
       case Error::proxy_failed: return "the HTTP proxy could not open a tunnel";
+      case Error::no_token: return "the token provider gave no usable token";
+      case Error::unauthorized: return "the server refused the connection token, also after asking for a new one";
+      case Error::token_refresh_failed: return "the in-band token refresh failed";
     }
     return "unknown client error";
   }

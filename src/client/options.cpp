@@ -1,11 +1,22 @@
 #include "sluice/client/options.hpp"
 
+#include <cctype>
+#include <string_view>
+
 #include "sluice/protocol/handshake.hpp"
 
 namespace sluice::client {
 
 namespace {
 bool positive(milliseconds d) { return d.count() > 0; }
+
+bool ascii_iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+  }
+  return true;
+}
 }  // namespace
 
 std::string ClientOptions::validate() const {
@@ -26,7 +37,16 @@ std::string ClientOptions::validate() const {
   if (send_queue_limit == 0) return "send_queue_limit must be positive";
   if (max_message_size == 0) return "max_message_size must be positive";
   if (protocol::breaks_header_line(origin)) return "origin has a line break or NUL";
+  if (auth.refresh_margin.count() < 0 || auth.refresh_margin > std::chrono::hours(24 * 365)) {
+    return "auth.refresh_margin must be between 0 and a year";
+  }
+  if (!positive(auth.min_refresh_delay)) return "auth.min_refresh_delay must be positive";
+  // Never quote the credential itself in a message.
+  if (protocol::breaks_header_line(auth.bearer)) return "auth.bearer has a line break or NUL";
   for (const auto& [name, value] : headers) {
+    if (auth.enabled() && ascii_iequals(name, "authorization")) {
+      return "an Authorization header and auth are both set: give the credential in auth only";
+    }
     if (!protocol::is_http_token(name)) return "bad header name '" + name + "' (not an HTTP token)";
     if (protocol::breaks_header_line(value)) return "header '" + name + "' has a line break or NUL in its value";
   }

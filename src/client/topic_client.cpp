@@ -23,6 +23,8 @@ ClientOptions raw_options(TopicClientOptions& options, const std::shared_ptr<det
   // Every pending publish fits the raw queue, so an open connection never refuses one.
   raw.max_queued_bytes = std::max(raw.max_queued_bytes, options.max_pending_publish_bytes + 64 * 1024);
   raw.session.hook = [state](Session& session) { return state->on_session(session); };
+  // /v1/ws speaks the in-band refresh: tokens are renewed without a reconnect.
+  if (raw.auth.renewal == TokenRenewal::automatic) raw.auth.renewal = TokenRenewal::in_band;
   return raw;
 }
 

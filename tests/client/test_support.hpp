@@ -18,6 +18,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sluice/client/client.hpp"
@@ -124,6 +125,8 @@ class WsServer {
     bool echo = true;
     /// Called on the server's loop for each new connection.
     std::function<void(net::Connection&)> on_open;
+    /// Called on the server's loop for each message, after it was recorded (instead of the echo).
+    std::function<void(net::Connection&, std::string_view)> on_message;
   };
 
   WsServer() : WsServer(Script{}) {}
@@ -146,6 +149,7 @@ class WsServer {
         received_.emplace_back(reinterpret_cast<const char*>(p.data()), p.size());
       }
       signal.notify();
+      if (script_.on_message) return script_.on_message(c, {reinterpret_cast<const char*>(p.data()), p.size()});
       if (script_.echo) (void)c.send(type, p);
     };
     callbacks.on_closed = [this](net::Connection& c, const net::CloseInfo& info) {

@@ -17,6 +17,9 @@ enum class Error {
   session_hook_failed,    ///< the session hook reported a failure
   session_hook_timeout,   ///< a pending session hook did not complete in time
   proxy_failed,           ///< the HTTP CONNECT proxy refused or failed the tunnel
+  no_token,               ///< the token provider returned no token, an unusable one, or threw
+  unauthorized,           ///< the server refused the provider's new token too (4401 or HTTP 401 twice in a row)
+  token_refresh_failed,   ///< an in-band token refresh was refused (on_error only: the connection goes on)
 };
 
 /// The category named "sluice.client". Thread-safe singleton.

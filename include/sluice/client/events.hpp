@@ -81,6 +81,9 @@ struct ConnectionInfo {
   std::string last_error_message;
   std::uint64_t connections = 0; ///< successful opens so far
   std::uint32_t attempt = 0;     ///< consecutive failed attempts as of the last ending (reset by a connection that was stable or delivered data)
+  /// The `exp` of the token in use (ClientAuth), when it is a JWT that has one.
+  std::optional<std::chrono::system_clock::time_point> token_expires_at;
+  std::uint64_t token_refreshes = 0;  ///< in-band token refreshes the server acknowledged, over all connections
 };
 
 /// How long a listener stays registered.

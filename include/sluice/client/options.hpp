@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "sluice/client/auth.hpp"
 #include "sluice/client/backoff.hpp"
 #include "sluice/client/session.hpp"
 
@@ -97,6 +98,10 @@ struct ClientOptions {
   std::vector<std::string> subprotocols;  ///< offered, in order of preference
   std::string origin;                     ///< Origin header; empty: not sent
   bool deflate = false;                   ///< offer permessage-deflate
+  /// The credential (Authorization: Bearer): an API key, a token, or a token
+  /// provider asked before every (re)connect and before expiry (auth.hpp).
+  /// `headers` must then hold no Authorization header of its own.
+  ClientAuth auth;
 
   TimeoutOptions timeouts;
   TlsOptions tls;

@@ -43,6 +43,8 @@ class TopicState;
 struct TopicClientOptions {
   /// The raw client's options. session.hook must stay empty: the topic layer
   /// uses it to resubscribe and resend before the offline queue is flushed.
+  /// client.auth: with TokenRenewal::automatic, a provider's token is
+  /// refreshed in band before it expires (no reconnect).
   ClientOptions client;
   /// Publishes accepted but not yet acknowledged (their JSON bytes). Beyond
   /// it publish() fails fast with "queue_full". The raw client's
