@@ -94,7 +94,8 @@ int run(ServeOptions& o) {
       spdlog::info("/v1/ws and subscription streams take API keys (no connection-token key configured)");
     }
   }
-  if (s.loopback_only()) spdlog::info("bound to loopback only: pass --address 0.0.0.0 to accept remote clients");
+  // Without auth the warning above says it already (and --address alone would be refused).
+  if (s.loopback_only() && s.auth_required()) spdlog::info("bound to loopback only: pass --address 0.0.0.0 to accept remote clients");
   int signal_number = 0;
   for (;;) {
     sigwait(&signals, &signal_number);
