@@ -4,14 +4,20 @@
 #   echo     500 connections, one 512-byte message each in flight (messages/s)
 #   idle     19,000 open connections (server RSS per connection, KiB)
 # against a Boost.Beast server and a websocketpp server (bench/peers/, built
-# here when their headers are installed) and Node's ws (bench/peers/, npm).
+# here when their headers are installed), Node's ws (bench/peers/, npm) and,
+# when it has been built outside the repository (../shared/peers/ or --uws),
+# a uWebSockets C++ server.
 # Every server runs pinned to core 0 (taskset -c 0), the load client
 # (sluice_loadgen) to core 1; loopback only. See docs/benchmarks.md.
 #
 # Usage: bench/run_server_bench.sh [--quick] [--reps N] [--duration S] [--warmup S]
-#          [--servers "sluice beast websocketpp ws"] [--scenarios "fanout1k fanout10k echo idle"]
+#          [--servers "sluice uws beast websocketpp ws"] [--scenarios "fanout1k fanout10k echo idle"]
 #          [--no-install] [--no-build] [--sluice-args "--store memory"]
-#          [--build-dir DIR] [--baseline DIR]
+#          [--build-dir DIR] [--baseline DIR] [--uws PATH]
+#
+# --uws: the uWebSockets peer binary (default $UWS_PEER, else
+# $TMPDIR/wstools/peers/uws-peer, where its build script puts it); skipped
+# when absent. uWebSockets is published only as source: it is never vendored.
 #
 # --build-dir: the build tree to use (default build/bench); --baseline: the
 # tree (or a copy: DIR/sluice, DIR/examples/echo_server) of another Sluice
@@ -32,7 +38,8 @@ LOGS="$BUILD/logs"
 CSV="$BUILD/results.csv"
 
 REPS=3 WARMUP=2 DURATION=10
-SERVERS="sluice beast websocketpp ws"
+SERVERS="sluice uws beast websocketpp ws"
+UWS_PEER=${UWS_PEER:-$(dirname "$(mktemp -u)")/wstools/peers/uws-peer}
 SCENARIOS="fanout1k fanout10k echo idle"
 INSTALL=1 BUILD_IT=1
 SLUICE_ARGS=""  # extra `sluice serve` flags, e.g. "--store memory"
@@ -56,7 +63,8 @@ while [[ $# -gt 0 ]]; do
     --sluice-args) SLUICE_ARGS=$2; shift 2 ;;
     --build-dir) BUILD=$(realpath -m "$2"); LOGS="$BUILD/logs"; CSV="$BUILD/results.csv"; shift 2 ;;
     --baseline) BASELINE=$(realpath "$2"); shift 2 ;;
-    -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --uws) UWS_PEER=$(realpath "$2"); shift 2 ;;
+    -h|--help) sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -122,6 +130,7 @@ available() {
     beast) [[ -x $BUILD/bench/peers/beast_broadcast ]] ;;
     websocketpp) [[ -x $BUILD/bench/peers/websocketpp_broadcast ]] ;;
     ws) command -v node > /dev/null && [[ -d $PEERS/node_modules/ws ]] ;;
+    uws) [[ -x $UWS_PEER ]] ;;
     *) return 1 ;;
   esac
 }
@@ -159,6 +168,7 @@ server_command() {
     beast) echo "$BUILD/bench/peers/beast_broadcast --mode $mode --port $port" ;;
     websocketpp) echo "$BUILD/bench/peers/websocketpp_broadcast --mode $mode --port $port" ;;
     ws) echo "node $PEERS/ws_broadcast.mjs --mode $mode --port $port" ;;
+    uws) echo "$UWS_PEER $port" ;;  # echoes, and publishes messages starting with "b:"
   esac
 }
 
@@ -213,6 +223,7 @@ measure() {
     idle) n=$IDLE_CONNECTIONS ;;
   esac
   [[ -n $in_flight ]] && extra+=(--in-flight "$in_flight")
+  [[ $server == uws && $mode == fanout ]] && extra+=(--message-prefix "b:")
   PORT=$((PORT + 1))
   rm -rf "$SLUICE_DATA"
   local tag="$scenario-$server-$rep" status=ok result="" before=0 after=0 per_conn=""

@@ -18,8 +18,8 @@ SCENARIOS = {
     "echo": ("echo, 500 connections, 512 B", "messages/s", True),
     "idle": ("idle, 19,000 connections", "KiB/connection", False),
 }
-SERVERS = ["sluice", "sluice-base", "beast", "websocketpp", "ws"]
-NAMES = {"sluice": "Sluice", "sluice-base": "Sluice (baseline)", "beast": "Boost.Beast", "websocketpp": "websocketpp", "ws": "Node ws"}
+SERVERS = ["sluice", "sluice-base", "uws", "beast", "websocketpp", "ws"]
+NAMES = {"sluice": "Sluice", "sluice-base": "Sluice (baseline)", "uws": "uWebSockets", "beast": "Boost.Beast", "websocketpp": "websocketpp", "ws": "Node ws"}
 
 
 def number(text):

@@ -117,6 +117,8 @@ void Fanout::on_message(Client& c, protocol::MessageType, std::span<const std::u
       return;
     }
     payload = text.substr(text.size() - 2 - o_.payload, o_.payload);
+  } else if (payload.starts_with(o_.message_prefix)) {
+    payload.remove_prefix(o_.message_prefix.size());
   }
   const auto fields = decode_payload(payload);
   if (!fields) {
@@ -161,6 +163,10 @@ void Fanout::publish(PayloadKind kind, std::uint64_t seq, std::uint64_t now) {
     message_ = "{\"op\":\"publish\",\"id\":" + std::to_string(seq) + ",\"topic\":\"" + o_.topic + "\",\"data\":";
     message_ += payload_;
     message_ += '}';
+    publisher_->queue_text(message_);
+  } else if (!o_.message_prefix.empty()) {
+    message_ = o_.message_prefix;
+    message_ += payload_;
     publisher_->queue_text(message_);
   } else {
     publisher_->queue_text(payload_);

@@ -37,6 +37,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--server-pid", o.server_pid, "Server process: report its CPU use over the window too");
   app.add_flag("--lag-report", o.lag_report, "fanout: print how far subscribers lag behind the publisher at the end");
+  app.add_option("--message-prefix", o.message_prefix,
+                 "broadcast: prefix of every published message, stripped on receipt (uWebSockets peer: b:)");
   app.add_option("--label", o.label, "Free text copied into the RESULT line (no spaces)");
   CLI11_PARSE(app, argc, argv);
 

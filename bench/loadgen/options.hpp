@@ -32,6 +32,9 @@ struct Options {
   pid_t server_pid = 0;             ///< when set, the server's CPU use is reported too
   bool lag_report = false;          ///< fanout: print each subscriber's lag at the end (stderr)
   std::string label;                ///< free text copied into the RESULT line
+  /// broadcast: put before every published message and strip from what arrives
+  /// (the uWebSockets peer publishes only messages that start with "b:").
+  std::string message_prefix;
 };
 
 }  // namespace sluice::bench
