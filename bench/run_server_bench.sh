@@ -4,9 +4,9 @@
 #   echo     500 connections, one 512-byte message each in flight (messages/s)
 #   idle     19,000 open connections (server RSS per connection, KiB)
 # against a Boost.Beast server and a websocketpp server (bench/peers/, built
-# here when their headers are installed), Node's ws (bench/peers/, npm) and,
-# when it has been built outside the repository (../shared/peers/ or --uws),
-# a uWebSockets C++ server.
+# here when their headers are installed), Node's ws (bench/peers/, npm) and
+# uWebSockets (bench/peers/uws_broadcast.cpp, built by build_uws_peer.sh from
+# uWebSockets' own sources in build/bench/uws/, never vendored).
 # Every server runs pinned to core 0 (taskset -c 0), the load client
 # (sluice_loadgen) to core 1; loopback only. See docs/benchmarks.md.
 #
@@ -15,9 +15,9 @@
 #          [--no-install] [--no-build] [--sluice-args "--store memory"]
 #          [--build-dir DIR] [--baseline DIR] [--uws PATH]
 #
-# --uws: the uWebSockets peer binary (default $UWS_PEER, else
-# $TMPDIR/wstools/peers/uws-peer, where its build script puts it); skipped
-# when absent. uWebSockets is published only as source: it is never vendored.
+# --uws: a prebuilt uws_broadcast (default: build/bench/uws/uws_broadcast,
+# built on first use from git dirs named by UWS_GIT and USOCKETS_GIT, or from
+# clones of GitHub; skipped when that fails).
 #
 # --build-dir: the build tree to use (default build/bench); --baseline: the
 # tree (or a copy: DIR/sluice, DIR/examples/echo_server) of another Sluice
@@ -39,7 +39,7 @@ CSV="$BUILD/results.csv"
 
 REPS=3 WARMUP=2 DURATION=10
 SERVERS="sluice uws beast websocketpp ws"
-UWS_PEER=${UWS_PEER:-$(dirname "$(mktemp -u)")/wstools/peers/uws-peer}
+UWS_PEER=""
 SCENARIOS="fanout1k fanout10k echo idle"
 INSTALL=1 BUILD_IT=1
 SLUICE_ARGS=""  # extra `sluice serve` flags, e.g. "--store memory"
@@ -120,6 +120,12 @@ if [[ $BUILD_IT == 1 ]]; then
   cmake --build "$BUILD" --target $targets > "$LOGS/build.log" 2>&1 \
     || die "build failed (build/bench/logs/build.log)"
 fi
+[[ -n $UWS_PEER ]] || UWS_PEER="$BUILD/uws/uws_broadcast"
+if [[ $BUILD_IT == 1 && $SERVERS == *uws* && ! -x $UWS_PEER ]]; then
+  log "building the uWebSockets peer in $BUILD/uws"
+  "$PEERS/build_uws_peer.sh" "$BUILD/uws" > "$LOGS/build-uws.log" 2>&1 \
+    || log "could not build the uWebSockets peer (build/bench/logs/build-uws.log): uws is skipped"
+fi
 LOADGEN="$BUILD/bench/sluice_loadgen"
 [[ -x $LOADGEN ]] || die "$LOADGEN is missing (run without --no-build)"
 
@@ -168,7 +174,7 @@ server_command() {
     beast) echo "$BUILD/bench/peers/beast_broadcast --mode $mode --port $port" ;;
     websocketpp) echo "$BUILD/bench/peers/websocketpp_broadcast --mode $mode --port $port" ;;
     ws) echo "node $PEERS/ws_broadcast.mjs --mode $mode --port $port" ;;
-    uws) echo "$UWS_PEER $port" ;;  # echoes, and publishes messages starting with "b:"
+    uws) echo "$UWS_PEER --mode $mode --port $port" ;;
   esac
 }
 
@@ -223,7 +229,6 @@ measure() {
     idle) n=$IDLE_CONNECTIONS ;;
   esac
   [[ -n $in_flight ]] && extra+=(--in-flight "$in_flight")
-  [[ $server == uws && $mode == fanout ]] && extra+=(--message-prefix "b:")
   PORT=$((PORT + 1))
   rm -rf "$SLUICE_DATA"
   local tag="$scenario-$server-$rep" status=ok result="" before=0 after=0 per_conn=""

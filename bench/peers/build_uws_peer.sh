@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Builds bench/peers/uws_broadcast.cpp against uWebSockets and uSockets, from
+# their own sources, outside the repository (they are never vendored):
+#
+#   bench/peers/build_uws_peer.sh OUT_DIR
+#
+# Sources: git dirs named by UWS_GIT and USOCKETS_GIT (e.g. bare clones), or
+# else clones of github.com/uNetworking/{uWebSockets,uSockets} made in
+# OUT_DIR/src. Builds as uWebSockets' own examples do (-O3 -flto, epoll, no
+# SSL, no zlib) and writes OUT_DIR/uws_broadcast and OUT_DIR/uws_broadcast.version.
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+out=$(realpath -m "${1:?usage: build_uws_peer.sh OUT_DIR}")
+src="$out/src"
+mkdir -p "$src"
+for repo in uWebSockets uSockets; do
+  var=UWS_GIT
+  [[ $repo == uSockets ]] && var=USOCKETS_GIT
+  if [[ -z ${!var:-} ]]; then
+    if [[ ! -d $src/$repo.git ]]; then
+      echo "build_uws_peer: cloning uNetworking/$repo into $src" >&2
+      timeout 300 git clone --quiet --bare "https://github.com/uNetworking/$repo" "$src/$repo.git"
+    fi
+    printf -v "$var" '%s' "$src/$repo.git"
+  fi
+done
+rm -rf "$src/tree" && mkdir -p "$src/tree/uSockets"
+git --git-dir="$UWS_GIT" archive HEAD | tar x -C "$src/tree"
+rm -rf "$src/tree/uSockets" && mkdir -p "$src/tree/uSockets"
+git --git-dir="$USOCKETS_GIT" archive HEAD | tar x -C "$src/tree/uSockets"
+make -C "$src/tree/uSockets" WITH_OPENSSL=0 WITH_LTO=1 > "$out/usockets-build.log" 2>&1
+g++ -std=c++20 -O3 -flto -march=native -DUWS_NO_ZLIB -DLIBUS_NO_SSL -w \
+    -I"$src/tree/src" -I"$src/tree/uSockets/src" \
+    "$here/uws_broadcast.cpp" "$src/tree/uSockets/uSockets.a" -o "$out/uws_broadcast"
+echo "uWebSockets $(git --git-dir="$UWS_GIT" rev-parse HEAD), uSockets $(git --git-dir="$USOCKETS_GIT" rev-parse HEAD)" \
+  > "$out/uws_broadcast.version"
+echo "built $out/uws_broadcast ($(cat "$out/uws_broadcast.version"))"
