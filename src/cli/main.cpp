@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   sluice::cli::add_cat_command(app);
   sluice::cli::add_key_command(app);
   sluice::cli::add_token_command(app);
+  sluice::cli::add_bench_command(app);
   try {
     app.parse(argc, argv);  // a command's callback runs it and exits with its status
   } catch (const CLI::ParseError& e) {

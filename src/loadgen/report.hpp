@@ -1,7 +1,10 @@
 // The measured window of a run (wall time, this process's CPU, the server's
-// CPU) and the one-line machine-readable result every scenario prints:
+// CPU), the result every scenario prints (Options::output: one machine-readable
+// line, a table, JSON or CSV):
 //
 //   RESULT mode=fanout protocol=sluice connections=1000 rate=4.1e6 ... loadgen_cpu_pct=97
+//
+// and the live progress line. Thread safety: none; one run, one thread.
 #pragma once
 
 #include <sys/types.h>
@@ -40,9 +43,13 @@ class MeasuredWindow {
   std::optional<double> self_wait_start_, self_wait_stop_, server_wait_start_, server_wait_stop_;
 };
 
-/// Key/value pairs printed as one "RESULT k=v ..." line on stdout.
+/// Key/value pairs printed on stdout in the run's output format. A load
+/// client above kBusyPercent of its core is warned about on stderr: it, not
+/// the server, may then be what limits the figure.
 class ResultLine {
  public:
+  static constexpr double kBusyPercent = 90;
+
   explicit ResultLine(const Options& options);
   ResultLine& add(const std::string& key, const std::string& value);
   ResultLine& add(const std::string& key, double value, int decimals = 1);
@@ -52,7 +59,38 @@ class ResultLine {
   void print() const;
 
  private:
-  std::vector<std::pair<std::string, std::string>> fields_;
+  struct Field {
+    std::string key, value;
+    bool number = false;
+  };
+  void print_table() const;
+  void print_json() const;
+  void print_csv() const;
+
+  Output output_;
+  std::string mode_;
+  std::vector<Field> fields_;
+};
+
+/// A live line on stderr, rewritten at most once a second while a run goes
+/// on: phase, elapsed time, rate of `count` over the last second, errors.
+/// Does nothing unless enabled.
+class ProgressLine {
+ public:
+  ProgressLine(bool enabled, std::string unit) : enabled_(enabled), unit_(std::move(unit)) {}
+  ~ProgressLine() { finish(); }
+  ProgressLine(const ProgressLine&) = delete;
+  ProgressLine& operator=(const ProgressLine&) = delete;
+
+  void update(std::uint64_t now_ns, const char* phase, std::uint64_t count, std::uint64_t errors = 0);
+  /// Ends the line (a newline) if anything was printed.
+  void finish();
+
+ private:
+  bool enabled_;
+  std::string unit_;
+  std::uint64_t started_ns_ = 0, last_ns_ = 0, last_count_ = 0;
+  bool printed_ = false;
 };
 
 }  // namespace sluice::bench

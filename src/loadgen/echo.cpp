@@ -16,7 +16,8 @@ namespace {
 
 class Echo final : public ClientEvents {
  public:
-  explicit Echo(const Options& o) : o_(o), pool_({o.host, o.port, o.path}, *this), window_(o.server_pid) {}
+  explicit Echo(const Options& o)
+      : o_(o), pool_({o.host, o.port, o.path}, *this), window_(o.server_pid), progress_(o.progress, "replies") {}
   int run();
 
  private:
@@ -36,6 +37,7 @@ class Echo final : public ClientEvents {
       ++unexpected_;
       return;
     }
+    ++all_replies_;
     if (phase_ == Phase::measuring) {
       ++replies_;
       latency_.record(received_ns - fields->sent_ns);
@@ -50,8 +52,10 @@ class Echo final : public ClientEvents {
   Options o_;
   ClientPool pool_;
   MeasuredWindow window_;
+  ProgressLine progress_;
   Phase phase_ = Phase::connecting;
-  std::uint64_t replies_ = 0;
+  std::uint64_t replies_ = 0;      // in the measured window
+  std::uint64_t all_replies_ = 0;  // since the start (the progress line)
   std::uint64_t unexpected_ = 0;
   LatencyHistogram latency_;
   std::string payload_;
@@ -66,6 +70,8 @@ int Echo::run() {
   while (phase_ != Phase::done) {
     pool_.poll(5);
     const std::uint64_t now = now_ns();
+    static constexpr const char* kPhaseNames[] = {"connecting", "warm-up", "measuring", "done"};
+    progress_.update(now, kPhaseNames[static_cast<int>(phase_)], all_replies_, unexpected_);
     if (phase_ == Phase::connecting) {
       if (pool_.open_count() == o_.connections) {
         connected_at = now;
@@ -84,6 +90,7 @@ int Echo::run() {
       phase_ = Phase::done;
     }
   }
+  progress_.finish();
   if (!error_.empty()) {
     std::fprintf(stderr, "echo: %s\n", error_.c_str());
     return 1;

@@ -1,4 +1,5 @@
-// sluice_loadgen: the load client of the server benchmarks (docs/benchmarks.md).
+// sluice_loadgen: the load client of bench/run_server_bench.sh (docs/benchmarks.md);
+// the same scenarios as `sluice bench`, printing one RESULT line the script parses.
 // One thread, raw epoll, non-blocking sockets, Sluice's sans-I/O protocol
 // core for the handshake and framing. Pin it to its own core (taskset).
 #include <CLI/CLI.hpp>

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
@@ -47,15 +48,15 @@ void Client::on_close(std::uint16_t code, std::string_view reason) {
 
 ClientPool::ClientPool(Target target, ClientEvents& events)
     : target_(std::move(target)), events_(events), read_buffer_(kReadBufferSize) {
-  in_addr address{};
-  if (inet_pton(AF_INET, target_.host.c_str(), &address) != 1) {
-    throw std::runtime_error("--host must be an IPv4 address, not " + target_.host);
+  addrinfo hints{};
+  hints.ai_family = AF_INET;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (const int rc = getaddrinfo(target_.host.c_str(), nullptr, &hints, &found); rc != 0 || found == nullptr) {
+    throw std::runtime_error("cannot resolve " + target_.host + " to an IPv4 address: " + gai_strerror(rc));
   }
-  // A load generator points at this machine only.
-  if ((ntohl(address.s_addr) >> 24) != 127) {
-    throw std::runtime_error("--host must be a loopback address (127.0.0.0/8), not " + target_.host);
-  }
-  address_ = address.s_addr;
+  address_ = reinterpret_cast<const sockaddr_in*>(found->ai_addr)->sin_addr.s_addr;
+  freeaddrinfo(found);
   epoll_ = epoll_create1(EPOLL_CLOEXEC);
   if (epoll_ < 0) throw std::runtime_error("epoll_create1: " + errno_text(errno));
 }

@@ -1,7 +1,7 @@
 // Many WebSocket client connections on one epoll instance and one thread:
 // non-blocking TCP, the opening handshake and framing from Sluice's sans-I/O
 // protocol core (ClientHandshake, Codec in the client role), and nothing
-// else. Built for the load client: no TLS, no deflate, loopback targets only.
+// else. Built for the load client: no TLS, no deflate, IPv4.
 //
 // Thread safety: none; everything runs on the thread that calls poll().
 // Callbacks run inside poll() and may queue messages, flush, or connect more
@@ -27,7 +27,7 @@ namespace sluice::bench {
 std::uint64_t now_ns() noexcept;
 
 struct Target {
-  std::string host = "127.0.0.1";  ///< an IPv4 loopback address (127.0.0.0/8)
+  std::string host = "127.0.0.1";  ///< an IPv4 address or a name that resolves to one
   std::uint16_t port = 0;
   std::string path = "/";
 };
@@ -84,7 +84,8 @@ class ClientEvents {
 
 class ClientPool {
  public:
-  /// Throws std::runtime_error if the target is not a loopback IPv4 address.
+  /// Resolves the target's host (blocking, once, before any connection) and
+  /// throws std::runtime_error when it has no IPv4 address.
   ClientPool(Target target, ClientEvents& events);
   ~ClientPool();
   ClientPool(const ClientPool&) = delete;

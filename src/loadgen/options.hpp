@@ -1,4 +1,4 @@
-// Command-line settings of the load client, shared by every scenario.
+// Settings of the load client (sluice_loadgen, `sluice bench`), shared by every scenario.
 #pragma once
 
 #include <sys/types.h>
@@ -9,6 +9,14 @@
 
 namespace sluice::bench {
 
+/// How a run reports its result on stdout.
+enum class Output {
+  result_line,  ///< one "RESULT k=v ..." line (bench/run_server_bench.sh parses it)
+  table,        ///< a summary table for a person
+  json,         ///< the table, then one JSON object as the last line
+  csv,          ///< a header line and one row
+};
+
 enum class Protocol {
   sluice,     ///< Sluice's in-band JSON protocol on /v1/ws (subscribe, publish)
   broadcast,  ///< the peers' protocol: every message goes to all other clients
@@ -17,7 +25,7 @@ enum class Protocol {
 struct Options {
   std::string mode;  ///< fanout, echo or idle
   Protocol protocol = Protocol::sluice;
-  std::string host = "127.0.0.1";
+  std::string host = "127.0.0.1";   ///< a name or an IPv4 address
   std::uint16_t port = 9001;
   std::string path;                 ///< default: /v1/ws for sluice, / otherwise
   std::size_t connections = 1000;   ///< fanout: subscribers; echo, idle: connections
@@ -35,6 +43,9 @@ struct Options {
   /// broadcast: put before every published message and strip from what arrives
   /// (the uWebSockets peer publishes only messages that start with "b:").
   std::string message_prefix;
+  Output output = Output::result_line;
+  bool progress = false;            ///< a live progress line on stderr, once a second
+  bool hold_until_stdin_eof = true; ///< idle: also stop holding when stdin closes
 };
 
 }  // namespace sluice::bench

@@ -1,7 +1,8 @@
-// Idle: opens N connections (handshake only), prints "READY open=N" and holds
-// them until standard input closes or --duration seconds pass, so a runner
-// can read the server's memory while they are open. Fails if the server
-// closes any of them meanwhile.
+// Idle: opens N connections (handshake only), prints "READY open=N" (in the
+// RESULT-line output) and holds them for --duration seconds, or until standard
+// input closes when Options::hold_until_stdin_eof, so a runner can read the
+// server's memory while they are open. Fails if the server closes any of them
+// meanwhile.
 #include <cstdio>
 #include <string>
 
@@ -15,7 +16,8 @@ namespace {
 
 class Idle final : public ClientEvents {
  public:
-  explicit Idle(const Options& o) : o_(o), pool_({o.host, o.port, o.path}, *this), window_(o.server_pid) {}
+  explicit Idle(const Options& o)
+      : o_(o), pool_({o.host, o.port, o.path}, *this), window_(o.server_pid), progress_(o.progress, "opened") {}
   int run();
 
  private:
@@ -28,6 +30,7 @@ class Idle final : public ClientEvents {
   Options o_;
   ClientPool pool_;
   MeasuredWindow window_;
+  ProgressLine progress_;
   std::string error_;
 };
 
@@ -38,6 +41,7 @@ int Idle::run() {
   pool_.open(o_.connections, o_.connect_concurrency);
   while (error_.empty() && pool_.open_count() < o_.connections) {
     pool_.poll(50);
+    progress_.update(now_ns(), "connecting", pool_.open_count());
     if (now_ns() > connect_deadline) error_ = "start-up timed out: " + std::to_string(pool_.open_count()) + " open";
   }
   window_.stop(now_ns());
@@ -45,11 +49,17 @@ int Idle::run() {
     std::fprintf(stderr, "idle: %s\n", error_.c_str());
     return 1;
   }
-  std::printf("READY open=%zu\n", pool_.open_count());
-  std::fflush(stdout);
-  pool_.watch_stdin();
+  if (o_.output == Output::result_line) {
+    std::printf("READY open=%zu\n", pool_.open_count());
+    std::fflush(stdout);
+  }
+  if (o_.hold_until_stdin_eof) pool_.watch_stdin();
   const std::uint64_t hold_until = now_ns() + static_cast<std::uint64_t>(o_.duration * 1e9);
-  while (error_.empty() && !pool_.stdin_closed() && now_ns() < hold_until) pool_.poll(100);
+  while (error_.empty() && !pool_.stdin_closed() && now_ns() < hold_until) {
+    pool_.poll(100);
+    progress_.update(now_ns(), "holding", pool_.open_count());
+  }
+  progress_.finish();
   if (!error_.empty()) {
     std::fprintf(stderr, "idle: %s\n", error_.c_str());
     return 1;

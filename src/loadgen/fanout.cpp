@@ -31,6 +31,7 @@ class Fanout final : public ClientEvents {
       : o_(o),
         pool_({o.host, o.port, o.path}, *this),
         window_(o.server_pid),
+        progress_(o.progress, "deliveries"),
         last_seq_(o.connections, 0),
         synced_(o.connections, 0) {
     std::size_t ring = 1;
@@ -62,6 +63,7 @@ class Fanout final : public ClientEvents {
   Options o_;
   ClientPool pool_;
   MeasuredWindow window_;
+  ProgressLine progress_;
   Phase phase_ = Phase::connecting;
   Client* publisher_ = nullptr;
   std::size_t subscribed_ = 0;
@@ -77,6 +79,7 @@ class Fanout final : public ClientEvents {
   std::uint64_t progress_ns_ = 0;        // last time complete_ moved
   std::uint64_t phase_end_ns_ = 0;
   std::uint64_t deliveries_ = 0;         // in the measured window
+  std::uint64_t all_deliveries_ = 0;     // since the start (the progress line)
   std::uint64_t published_in_window_ = 0;
   std::uint64_t reads_at_start_ = 0, reads_in_window_ = 0;
   std::uint64_t in_flight_sum_ = 0, in_flight_samples_ = 0;  // sampled before each pump
@@ -139,6 +142,7 @@ void Fanout::on_data(Client& c, std::uint64_t seq, std::uint64_t sent_ns, std::u
   std::uint64_t& last = last_seq_[c.index()];
   if (seq != last + 1) ++out_of_order_;
   last = seq;
+  ++all_deliveries_;
   if (phase_ == Phase::measuring) {
     ++deliveries_;
     latency_.record(received_ns - sent_ns);
@@ -250,11 +254,14 @@ int Fanout::run() {
       if (o_.lag_report) report_lag();
       phase_ = Phase::done;
     }
+    static constexpr const char* kPhaseNames[] = {"connecting", "syncing", "warm-up", "measuring", "done"};
+    progress_.update(now, kPhaseNames[static_cast<int>(phase_)], all_deliveries_, out_of_order_ + unexpected_);
     if ((phase_ == Phase::warmup || phase_ == Phase::measuring) && now - progress_ns_ > stall_ns) {
       abort("stalled: no message reached every subscriber for " + std::to_string(o_.stall_timeout) +
             " s (sent " + std::to_string(sent_) + ", complete " + std::to_string(complete_) + ")");
     }
   }
+  progress_.finish();
   if (!error_.empty()) {
     std::fprintf(stderr, "fanout: %s\n", error_.c_str());
     return 1;

@@ -1,0 +1,172 @@
+#include "report.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+
+namespace sluice::bench {
+
+void MeasuredWindow::start(std::uint64_t now_ns) {
+  start_ns_ = now_ns;
+  self_start_ = self_cpu_time();
+  self_wait_start_ = process_run_queue_wait(0);
+  if (server_pid_ > 0) {
+    server_start_ = process_cpu_time(server_pid_);
+    server_wait_start_ = process_run_queue_wait(server_pid_);
+  }
+}
+
+void MeasuredWindow::stop(std::uint64_t now_ns) {
+  stop_ns_ = now_ns;
+  self_stop_ = self_cpu_time();
+  self_wait_stop_ = process_run_queue_wait(0);
+  if (server_pid_ > 0) {
+    server_stop_ = process_cpu_time(server_pid_);
+    server_wait_stop_ = process_run_queue_wait(server_pid_);
+  }
+}
+
+double MeasuredWindow::loadgen_cpu_percent() const noexcept {
+  const double wall = seconds();
+  return wall > 0 ? 100.0 * (self_stop_.total() - self_start_.total()) / wall : 0;
+}
+
+std::optional<double> MeasuredWindow::server_cpu_percent() const noexcept {
+  const double wall = seconds();
+  if (!server_start_ || !server_stop_ || wall <= 0) return std::nullopt;
+  return 100.0 * (server_stop_->total() - server_start_->total()) / wall;
+}
+
+namespace {
+std::optional<double> percent_of(const std::optional<double>& start, const std::optional<double>& stop, double wall) {
+  if (!start || !stop || wall <= 0) return std::nullopt;
+  return 100.0 * (*stop - *start) / wall;
+}
+}  // namespace
+
+std::optional<double> MeasuredWindow::loadgen_wait_percent() const noexcept {
+  return percent_of(self_wait_start_, self_wait_stop_, seconds());
+}
+
+std::optional<double> MeasuredWindow::server_wait_percent() const noexcept {
+  return percent_of(server_wait_start_, server_wait_stop_, seconds());
+}
+
+ResultLine::ResultLine(const Options& o) : output_(o.output), mode_(o.mode) {
+  add("mode", o.mode);
+  add("protocol", o.protocol == Protocol::sluice ? "sluice" : "broadcast");
+  if (!o.label.empty()) add("label", o.label);
+  add("connections", static_cast<std::uint64_t>(o.connections));
+  add("payload", static_cast<std::uint64_t>(o.payload));
+}
+
+ResultLine& ResultLine::add(const std::string& key, const std::string& value) {
+  fields_.push_back({key, value, false});
+  return *this;
+}
+
+ResultLine& ResultLine::add(const std::string& key, double value, int decimals) {
+  char text[64];
+  std::snprintf(text, sizeof text, "%.*f", decimals, value);
+  fields_.push_back({key, text, true});
+  return *this;
+}
+
+ResultLine& ResultLine::add(const std::string& key, std::uint64_t value) {
+  fields_.push_back({key, std::to_string(value), true});
+  return *this;
+}
+
+ResultLine& ResultLine::add(const MeasuredWindow& w) {
+  add("window_s", w.seconds(), 2);
+  add("loadgen_cpu_pct", w.loadgen_cpu_percent());
+  if (auto wait = w.loadgen_wait_percent()) add("loadgen_wait_pct", *wait);
+  if (auto server = w.server_cpu_percent()) add("server_cpu_pct", *server);
+  if (auto wait = w.server_wait_percent()) add("server_wait_pct", *wait);
+  return *this;
+}
+
+void ResultLine::print() const {
+  for (const Field& f : fields_) {
+    if (f.key == "loadgen_cpu_pct" && std::strtod(f.value.c_str(), nullptr) > kBusyPercent) {
+      std::fprintf(stderr,
+                   "warning: the load client used %s%% of its core: it, not the server, may be the limit "
+                   "(the figure is then a lower bound)\n",
+                   f.value.c_str());
+    }
+  }
+  switch (output_) {
+    case Output::result_line: {
+      std::string line = "RESULT";
+      for (const Field& f : fields_) line += " " + f.key + "=" + f.value;
+      std::printf("%s\n", line.c_str());
+      break;
+    }
+    case Output::table: print_table(); break;
+    case Output::json: print_table(); print_json(); break;
+    case Output::csv: print_csv(); break;
+  }
+  std::fflush(stdout);
+}
+
+void ResultLine::print_table() const {
+  std::size_t width = 0;
+  for (const Field& f : fields_) width = std::max(width, f.key.size());
+  for (const Field& f : fields_) std::printf("  %-*s  %s\n", static_cast<int>(width), f.key.c_str(), f.value.c_str());
+}
+
+namespace {
+// Values are our own keys, numbers and mode names: only '"' and '\\' need escaping.
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + '"';
+}
+}  // namespace
+
+void ResultLine::print_json() const {
+  std::string line = "{";
+  for (const Field& f : fields_) {
+    if (line.size() > 1) line += ',';
+    line += json_string(f.key) + ':' + (f.number ? f.value : json_string(f.value));
+  }
+  std::printf("%s}\n", line.c_str());
+}
+
+void ResultLine::print_csv() const {
+  std::string header, row;
+  for (const Field& f : fields_) {
+    if (!header.empty()) header += ',', row += ',';
+    header += f.key;
+    row += f.value;  // keys and values never hold commas or quotes
+  }
+  std::printf("%s\n%s\n", header.c_str(), row.c_str());
+}
+
+void ProgressLine::update(std::uint64_t now_ns, const char* phase, std::uint64_t count, std::uint64_t errors) {
+  if (!enabled_) return;
+  if (started_ns_ == 0) {
+    started_ns_ = last_ns_ = now_ns;
+    last_count_ = count;
+    return;
+  }
+  if (now_ns - last_ns_ < 1'000'000'000) return;
+  const double rate = static_cast<double>(count - last_count_) * 1e9 / static_cast<double>(now_ns - last_ns_);
+  std::fprintf(stderr, "\r%-10s %6.1f s  %12.0f %s/s  errors %llu   ", phase,
+               static_cast<double>(now_ns - started_ns_) / 1e9, rate, unit_.c_str(),
+               static_cast<unsigned long long>(errors));
+  std::fflush(stderr);
+  printed_ = true;
+  last_ns_ = now_ns;
+  last_count_ = count;
+}
+
+void ProgressLine::finish() {
+  if (printed_) std::fputc('\n', stderr);
+  printed_ = false;
+}
+
+}  // namespace sluice::bench
