@@ -283,6 +283,10 @@ def case_signatures_order_and_libraries(tmp):
             check(py["verify_sluice"](c["secret"], c["headers"], body), "docs python verify_sluice")
             check(py["verify_standard"](c["secret"], c["headers"], body), "docs python verify_standard")
         check(not any(given in line or secret2 in line for line in srv.log), "a secret in the log")
+        with urllib.request.urlopen(f"http://127.0.0.1:{srv.port}/metrics", timeout=10) as r:
+            metrics = r.read().decode()
+        check('sluice_webhook_attempts_total{outcome="delivered"} 60' in metrics, "delivered attempts metric")
+        check(re.search(r'sluice_webhook_request_seconds_count(\{\})? 60', metrics), "webhook latency histogram")
     finally:
         srv.stop()
         rx.close()
