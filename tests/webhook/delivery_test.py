@@ -88,6 +88,9 @@ class Receiver:
                     receiver.release.wait(60)
                     self.close_connection = True
                     return
+                if action == "close":  # no answer: the connection closes mid-request
+                    self.close_connection = True
+                    return
                 status, headers = (action, {}) if isinstance(action, int) else action
                 self.send_response(status)
                 for k, v in headers.items():
@@ -313,9 +316,12 @@ def case_filter_decides(tmp):
 
 
 def case_retry_then_success(tmp):
-    """500, 500, 429 with Retry-After, then 200: delivered once accepted, and
+    """500, a connection closed without an answer, 429 with Retry-After, then
+    200: delivered once accepted, and
     the next event only after it (one request in flight, in order)."""
-    answers = {"first": [500, 500, (429, {"Retry-After": "1"}), 200]}
+    # The client resends once, unseen, a request that failed on a reused
+    # connection before any answer: the second "close" is the failed attempt.
+    answers = {"first": [500, "close", "close", (429, {"Retry-After": "1"}), 200]}
 
     def behave(req, n):
         if json.loads(req["body"])["data"]["n"] == 1 and answers["first"]:
@@ -327,17 +333,20 @@ def case_retry_then_success(tmp):
         sub = srv.subscribe(["r"], rx.url)
         srv.publish("r", {"n": 1})
         srv.publish("r", {"n": 2})
-        wait_for(lambda: rx.count() >= 5, what="4 attempts and the second event")
+        wait_for(lambda: rx.count() >= 6, what="4 attempts (5 requests) and the second event")
         ns = [b["data"]["n"] for b in rx.bodies()]
-        check(ns == [1, 1, 1, 1, 2], f"attempt sequence {ns}")
+        check(ns == [1, 1, 1, 1, 1, 2], f"request sequence {ns}")
         reqs = rx.requests
-        check(len({r["headers"]["webhook-id"] for r in reqs[:4]}) == 1, "retries keep the webhook-id")
-        check(reqs[3]["at"] - reqs[2]["at"] >= 0.9, "Retry-After: 1 was not honoured")
+        check(len({r["headers"]["webhook-id"] for r in reqs[:5]}) == 1, "retries keep the webhook-id")
+        check(reqs[4]["at"] - reqs[3]["at"] >= 0.9, "Retry-After: 1 was not honoured")
         page = wait_for(lambda: (lambda p: p if len(p["deliveries"]) == 5 else None)(
             srv.deliveries(sub["id"], "?kind=attempt")), what="5 attempts recorded")
         outcomes = [d["outcome"] for d in page["deliveries"]]
         check(outcomes == ["delivered", "delivered", "retry", "retry", "retry"], f"attempts {outcomes}")
         check(page["deliveries"][2]["status"] == 429, "429 recorded")
+        closed = page["deliveries"][3]
+        check(closed["status"] is None and closed["error"].startswith("connection_error"), f"closed: {closed}")
+        check("token=abc" not in json.dumps(page), "the URL's query in an error")
         state = srv.state(sub["id"])
         check(state["consecutiveFailures"] == 0 and state["lastStatus"] == 200, f"state {state}")
     finally:
