@@ -1,17 +1,31 @@
 #include "cli/serve_webhook.hpp"
 
 #include <chrono>
+#include <cstdio>
+#include <string>
 
 namespace sluice::cli {
 
 namespace {
+
+// "0.05", "15", "86400": the default as a user would type it.
+std::string seconds_text(std::chrono::milliseconds d) {
+  std::string text = std::to_string(d.count() / 1000);
+  if (const auto ms = d.count() % 1000; ms != 0) {
+    char fraction[8];
+    std::snprintf(fraction, sizeof fraction, ".%03lld", static_cast<long long>(ms));
+    text += fraction;
+    while (text.back() == '0') text.pop_back();
+  }
+  return text;
+}
 
 // A duration flag given in seconds (fractions allowed), stored in milliseconds.
 void seconds_option(CLI::App& app, const std::string& name, std::chrono::milliseconds& target,
                     const std::string& help, const std::string& env) {
   app.add_option_function<double>(
          name, [&target](double seconds) { target = std::chrono::milliseconds(static_cast<long long>(seconds * 1000)); },
-         help + " (default " + std::to_string(static_cast<double>(target.count()) / 1000) + ")")
+         help + " (default " + seconds_text(target) + ")")
       ->envname(env);
 }
 
