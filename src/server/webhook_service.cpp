@@ -69,7 +69,10 @@ bool WebhookService::start(const std::vector<SubscriptionPtr>& existing, std::st
       problems.push_back("subscription " + sub->id + ": its webhook is not delivered: " + why);
       continue;
     }
-    worker->restore(std::move(positions[sub->id]), std::move(dead_letters[sub->id]));
+    auto& stored = positions[sub->id];
+    const bool set_up = !stored.empty();
+    worker->restore(std::move(stored), std::move(dead_letters[sub->id]));
+    if (!set_up) worker->seed_positions();  // a webhook stored before delivery existed: from now on
     {
       std::lock_guard lock(mutex_);
       workers_[sub->id] = worker;

@@ -140,6 +140,10 @@ void WebhookWorker::restore(std::map<std::string, std::uint64_t> positions, std:
 
 void WebhookWorker::seed_positions() {
   std::lock_guard lock(view_mutex_);
+  // "" (no topic has that name) marks a webhook whose state was set up: after
+  // a restart, a webhook without any position is one from before delivery
+  // existed, and starts at the current end too instead of replaying history.
+  if (positions_.emplace(std::string(), 0).second) store_position({}, 0);
   for (const auto& pattern : subscription_->patterns) {
     broker::ReplayRequest probe;  // lists the matching topics and their last offsets, copies no events
     probe.pattern = pattern;
@@ -509,7 +513,9 @@ json::object WebhookWorker::state_json() const {
   std::lock_guard lock(view_mutex_);
   json::object o;
   json::object positions;
-  for (const auto& [topic, offset] : positions_) positions[topic] = offset;
+  for (const auto& [topic, offset] : positions_) {
+    if (!topic.empty()) positions[topic] = offset;
+  }
   o["position"] = std::move(positions);
   o["inFlight"] = in_flight_.empty() ? json::value(nullptr) : json::value(in_flight_);
   o["attempt"] = in_flight_attempts_;

@@ -94,8 +94,9 @@ class WebhookWorker : public std::enable_shared_from_this<WebhookWorker> {
 
   /// Before the worker runs (any thread, nobody else has it yet): stored state.
   void restore(std::map<std::string, std::uint64_t> positions, std::vector<DeadLetter> dead_letters);
-  /// A new subscription: positions at the current end of every matching topic
-  /// (it delivers what is published from now on), queued to the store.
+  /// A new subscription (or one stored before webhook delivery existed):
+  /// positions at the current end of every matching topic (it delivers what
+  /// is published from now on), queued to the store with a "" marker.
   void seed_positions();
 
   // --- loop thread only ---

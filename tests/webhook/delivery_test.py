@@ -506,6 +506,32 @@ def case_ssrf_refusals(tmp):
         rx.close()
 
 
+def case_webhook_stored_before_delivery_existed(tmp):
+    """A webhook subscription with no stored position (kept by a version that
+    did not deliver) starts at the current end after a restart: it does not
+    replay the history that was published before."""
+    import sqlite3
+    rx = Receiver()
+    srv = Server(tmp)
+    try:
+        for i in range(3):
+            srv.publish("old", {"n": i})
+        sub = srv.subscribe(["old"], rx.url)
+        srv.stop()
+        db = sqlite3.connect(os.path.join(tmp, "sluice.db"))
+        db.execute("DELETE FROM webhook_positions")
+        db.commit()
+        db.close()
+        srv.start()
+        new = srv.publish("old", {"n": 3})
+        wait_for(lambda: rx.count() >= 1, what="the new event")
+        wait_for(lambda: srv.state(sub["id"])["position"].get("old") == new["offset"], what="the position")
+        check([b["data"]["n"] for b in rx.bodies()] == [3], f"delivered {[b['data']['n'] for b in rx.bodies()]}")
+    finally:
+        srv.stop()
+        rx.close()
+
+
 def case_kill9_mid_flood(tmp):
     """kill -9 while events are published and delivered; after a restart every
     acknowledged event is delivered at least once, in order per topic."""
