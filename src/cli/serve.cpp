@@ -7,6 +7,7 @@
 #include <pthread.h>
 
 #include "cli/commands.hpp"
+#include "cli/serve_webhook.hpp"
 #include "sluice/server/sluice_server.hpp"
 
 namespace sluice::cli {
@@ -238,6 +239,7 @@ void add_serve_command(CLI::App& app) {
   serve->add_option("--tls-cert", s.tls_cert, "PEM certificate chain: serve wss:// (with --tls-key)")
       ->envname("SLUICE_TLS_CERT")->check(CLI::ExistingFile);
   serve->add_option("--tls-key", s.tls_key, "PEM private key for --tls-cert")->envname("SLUICE_TLS_KEY")->check(CLI::ExistingFile);
+  add_webhook_options(*serve, s.webhook);
   serve->callback([options] { std::exit(run(*options)); });
 }
 

@@ -205,7 +205,8 @@ std::optional<HttpResponse> HttpApi::dispatch(const HttpRequest& request, HttpRe
   constexpr std::string_view kEvents = "/v1/events";
   constexpr std::string_view kSubscriptions = "/v1/subscriptions";
   // Only the paged GETs below take query parameters; elsewhere any is a mistake.
-  const bool takes_query = get && (path == kEvents || path == kSubscriptions || path.ends_with("/stream"));
+  const bool takes_query = get && (path == kEvents || path == kSubscriptions || path.ends_with("/stream") ||
+                                   path.ends_with("/deliveries"));
   if (!takes_query) {
     if (auto bad = detail::unknown_query_param(request, {})) return bad;
   }
@@ -265,6 +266,27 @@ std::optional<HttpResponse> HttpApi::dispatch(const HttpRequest& request, HttpRe
       if (auto refused = authorize(request, Scope::read)) return refused;
       if (!subscriptions_.get(id)) return detail::not_found("no subscription " + id);
       return upgrade_required(request.path);
+    }
+    // Webhook deliveries: /deliveries, /deliveries/retry, /deliveries/{deliveryId}/retry.
+    const std::string_view tail = rest.substr(slash);
+    if (tail == "/deliveries") {
+      if (!get) return method_not_allowed(request, "GET");
+      if (auto bad = detail::unknown_query_param(request, {"kind", "limit", "cursor"})) return bad;
+      if (auto refused = authorize(request, Scope::read)) return refused;
+      return get_deliveries(id, request);
+    }
+    if (tail == "/deliveries/retry" || (tail.starts_with("/deliveries/") && tail.ends_with("/retry"))) {
+      // "/deliveries/retry": every dead letter; "/deliveries/{deliveryId}/retry": that one.
+      std::string_view middle;
+      if (tail != "/deliveries/retry") {
+        middle = tail.substr(12, tail.size() - 12 - 6);
+        if (middle.empty() || middle.find('/') != std::string_view::npos) {
+          return detail::not_found("no route for " + request.path);
+        }
+      }
+      if (!post) return method_not_allowed(request, "POST");
+      if (auto refused = authorize(request, Scope::admin)) return refused;
+      return retry_deliveries(id, middle);
     }
   }
   return detail::not_found("no route for " + request.path);

@@ -3,11 +3,15 @@
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 
 #include "server/http_api_internal.hpp"
 #include "sluice/broker/topic.hpp"
 #include "sluice/util/json_numbers.hpp"
 #include "sluice/server/http_api.hpp"
+#include "sluice/server/webhook_config.hpp"
+#include "sluice/webhook/signature.hpp"
 
 namespace sluice::server {
 
@@ -82,12 +86,25 @@ HttpResponse HttpApi::post_subscription(const HttpRequest& request) {
     }
     spec.webhook = *webhook;
   }
+  std::string generated_secret;
+  if (spec.webhook.is_object()) {
+    if (auto bad = check_webhook(spec.webhook, generated_secret)) return *bad;
+  }
 
   auto result = subscriptions_.create(std::move(spec), now_ms());
   switch (result.status) {
-    case SubscriptionRegistry::CreateStatus::ok:
-      return detail::with_header(HttpResponse::json(201, result.subscription->to_json()), "Location",
+    case SubscriptionRegistry::CreateStatus::ok: {
+      if (webhooks_) webhooks_->add(result.subscription);
+      std::string created = result.subscription->to_json();
+      if (!generated_secret.empty()) {
+        // Shown this once: the receiver needs it, and no later answer holds it.
+        json::value shown = json::parse(created);
+        shown.as_object()["webhook"].as_object()["secret"] = generated_secret;
+        created = json::serialize(shown);
+      }
+      return detail::with_header(HttpResponse::json(201, std::move(created)), "Location",
                                  "/v1/subscriptions/" + result.subscription->id);
+    }
     case SubscriptionRegistry::CreateStatus::too_many:
       return HttpResponse::error(409, "too_many_subscriptions", result.error);
     case SubscriptionRegistry::CreateStatus::store_failed:
@@ -114,9 +131,36 @@ HttpResponse HttpApi::list_subscriptions(const HttpRequest& request) {
   return HttpResponse::json(200, std::move(out));
 }
 
+// The webhook object of a new subscription: its URL (a literal refused
+// address is refused now), secret and options; a secret is generated when
+// none is given (returned in `generated_secret`, and stored).
+std::optional<HttpResponse> HttpApi::check_webhook(json::value& object, std::string& generated_secret) const {
+  static const WebhookSettings default_settings;
+  static const webhook::AddressPolicy default_policy;
+  std::string why;
+  auto config = parse_webhook_config(object.get_object(), webhooks_ ? webhooks_->settings() : default_settings,
+                                     webhooks_ ? webhooks_->policy() : default_policy, why);
+  if (!config) return HttpResponse::error(400, "invalid_webhook", why);
+  if (config->secret.empty()) {
+    auto secret = webhook::generate_secret();
+    if (!secret) return HttpResponse::error(500, "internal_error", "could not generate a webhook secret");
+    generated_secret = *secret;
+    object.as_object()["secret"] = generated_secret;
+  }
+  return std::nullopt;
+}
+
 HttpResponse HttpApi::get_subscription(const std::string& id) const {
-  if (auto sub = subscriptions_.get(id)) return HttpResponse::json(200, sub->to_json());
-  return detail::not_found("no subscription " + detail::quoted(id));
+  auto sub = subscriptions_.get(id);
+  if (!sub) return detail::not_found("no subscription " + detail::quoted(id));
+  if (webhooks_ && sub->webhook.is_object()) {
+    if (auto state = webhooks_->state(id)) {
+      json::value shown = json::parse(sub->to_json());
+      shown.as_object()["webhookState"] = std::move(*state);
+      return HttpResponse::json(200, json::serialize(shown));
+    }
+  }
+  return HttpResponse::json(200, sub->to_json());
 }
 
 // DELETE /v1/subscriptions/{id}: 204; unknown (or already deleted): 404.

@@ -48,7 +48,27 @@ ServerMetrics::ServerMetrics(metrics::Registry& registry)
       events_published_(registry.counter("sluice_events_published_total", "Events published (committed).")),
       publish_latency_(registry.histogram("sluice_publish_to_fanout_seconds",
                                           "Time from an event's publish to its fan-out on the event loops.",
-                                          metrics::exponential_buckets(0.0005, 2, 14))) {}
+                                          metrics::exponential_buckets(0.0005, 2, 14))),
+      webhook_delivered_(registry.counter("sluice_webhook_attempts_total", "Webhook requests, by what came of them.",
+                                          {{"outcome", "delivered"}})),
+      webhook_retry_(registry.counter("sluice_webhook_attempts_total", "Webhook requests, by what came of them.",
+                                      {{"outcome", "retry"}})),
+      webhook_dead_letter_(registry.counter("sluice_webhook_attempts_total", "Webhook requests, by what came of them.",
+                                            {{"outcome", "dead_letter"}})),
+      webhook_latency_(registry.histogram("sluice_webhook_request_seconds",
+                                          "Duration of webhook requests, from sending to the response or failure.",
+                                          metrics::exponential_buckets(0.001, 2, 15))) {}
+
+void ServerMetrics::webhook_attempt(std::string_view outcome, double seconds) {
+  if (outcome == "delivered") {
+    webhook_delivered_.add();
+  } else if (outcome == "retry") {
+    webhook_retry_.add();
+  } else {
+    webhook_dead_letter_.add();
+  }
+  webhook_latency_.observe(seconds);
+}
 
 void ServerMetrics::http_request(std::size_t route, unsigned status) {
   const std::size_t code = code_index(status);

@@ -29,6 +29,10 @@ class ServerMetrics {
   /// their fan-out (counted once per event).
   void published(std::int64_t publish_time_ms, std::int64_t now_ms);
 
+  /// One finished webhook attempt: `outcome` "delivered", "retry" or
+  /// "dead_letter", and how long the request took.
+  void webhook_attempt(std::string_view outcome, double seconds);
+
   metrics::Registry& registry() noexcept { return registry_; }
   metrics::Counter& connections_accepted;
 
@@ -37,6 +41,10 @@ class ServerMetrics {
   metrics::Registry& registry_;
   metrics::Counter& events_published_;
   metrics::Histogram& publish_latency_;
+  metrics::Counter& webhook_delivered_;
+  metrics::Counter& webhook_retry_;
+  metrics::Counter& webhook_dead_letter_;
+  metrics::Histogram& webhook_latency_;
   std::array<std::array<std::atomic<metrics::Counter*>, kCodeSlots>, kRoutes> http_{};
 };
 

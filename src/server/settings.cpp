@@ -72,7 +72,7 @@ std::string ServerSettings::validate() const {
   if (idempotency_window.count() <= 0) return "idempotency-window must be > 0";
   if (store != "sqlite" && store != "memory") return "store must be 'sqlite' or 'memory', not '" + store + "'";
   if (store == "sqlite" && data_dir.empty()) return "data-dir must not be empty with the sqlite store";
-  return {};
+  return webhook.validate();
 }
 
 broker::HistoryPolicy ServerSettings::history_policy() const {

@@ -139,14 +139,20 @@ bool SluiceServer::start(std::string& error) {
   // subscriber does one trie walk.
   subscriptions_ = std::make_unique<SubscriptionRegistry>(store_.get());
   if (store_) load_errors_ = subscriptions_->load().errors;  // subscriptions survive a restart
-  subscriptions_->set_on_removed([this](const std::string& id) { close_streams_of(id); });
+  subscriptions_->set_on_removed([this](const std::string& id) {
+    close_streams_of(id);
+    if (webhooks_) webhooks_->remove(id);  // its deliveries stop at once
+  });
   // Called under the topic's shard lock: it only posts (the broker's rule).
   broker_ = std::make_unique<broker::Broker>([this](const broker::EventPtr& event) {
     for (std::size_t i = 0; i < loops_->size(); ++i) {
       LoopState* state = states_[i].get();
       if (!state->fan_out.offer(event)) continue;
       loops_->at(i).post([this, state, i] {
-        state->fan_out.drain([&](std::span<const broker::EventPtr> batch) { count_matches(i, batch); });
+        state->fan_out.drain([&](std::span<const broker::EventPtr> batch) {
+          count_matches(i, batch);
+          if (webhooks_) webhooks_->on_events(i, batch);
+        });
       });
     }
   }, settings_.history_policy(), log_.get());
@@ -159,6 +165,18 @@ bool SluiceServer::start(std::string& error) {
     broker_->restore(store_->load_positions(),
                      store_->load_recent(widest.max_events, now_ms - widest.max_age.count()));
     retention_ = std::make_unique<StoreRetention>(*broker_, *store_, settings_.retention_interval);
+  }
+  webhooks_ = std::make_unique<WebhookService>(
+      *loops_, *broker_, store_.get(), settings_.webhook,
+      [metrics = metrics_.get()](std::string_view outcome, double seconds) { metrics->webhook_attempt(outcome, seconds); });
+  {
+    std::vector<SubscriptionPtr> existing;
+    for (SubscriptionRegistry::Page page = subscriptions_->list(1000, {});;
+         page = subscriptions_->list(1000, existing.back()->id)) {
+      existing.insert(existing.end(), page.items.begin(), page.items.end());
+      if (!page.next_cursor) break;
+    }
+    if (!webhooks_->start(existing, error, load_errors_)) return false;
   }
   idempotency_ = std::make_unique<IdempotencyIndex>(
       store_.get(), IdempotencyLimits{settings_.idempotency_window, settings_.idempotency_max_keys});
@@ -203,6 +221,7 @@ bool SluiceServer::start(std::string& error) {
                                    publisher_.get());
   // With auth on, the HTTP API takes API keys only: with a token key and no
   // keys file, every API request but the probes is refused.
+  api_->set_webhooks(webhooks_.get());
   if (settings_.auth_required()) api_->require_keys(keys_);
   http_ = api_->handler();
   http_ = detail::with_metrics(std::move(http_), *metrics_,
@@ -500,6 +519,7 @@ void SluiceServer::shutdown(std::chrono::milliseconds drain) {
     drained_.wait_for(lock, std::chrono::seconds(2), [this] { return connections_.load() == 0; });
   }
   // 4. Flush durable state: whatever was submitted is written before we go.
+  if (webhooks_) webhooks_->stop();  // in-flight webhook requests abandoned (redelivered after a restart)
   if (retention_) retention_->stop();
   if (log_) log_->stop();
   // 5. Stop the loops; what is left is freed with them, from this thread.

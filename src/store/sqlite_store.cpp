@@ -42,7 +42,9 @@ using detail::ResetOnExit;
 using detail::Statement;
 using detail::sqlite_error;
 
-constexpr int kSchemaVersion = 1;
+// 1: events, topics, subscriptions. 2: webhook positions and dead letters
+// (added by CREATE ... IF NOT EXISTS: a version 1 file is migrated in place).
+constexpr int kSchemaVersion = 2;
 constexpr int kBusyTimeoutMs = 5000;
 constexpr auto kMaxSqlInt = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
 
@@ -74,6 +76,28 @@ CREATE TABLE IF NOT EXISTS subscriptions (
   id TEXT PRIMARY KEY,
   json TEXT NOT NULL
 ) WITHOUT ROWID;
+-- Webhook delivery: per subscription and topic, the offset up to which every
+-- event was delivered or dead-lettered; and the dead letters.
+CREATE TABLE IF NOT EXISTS webhook_positions (
+  subscription TEXT NOT NULL,
+  topic TEXT NOT NULL,
+  "offset" INTEGER NOT NULL,
+  PRIMARY KEY (subscription, topic)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS webhook_dead_letters (
+  subscription TEXT NOT NULL,
+  id TEXT NOT NULL,
+  json TEXT NOT NULL,
+  PRIMARY KEY (subscription, id)
+) WITHOUT ROWID;
+-- A deleted subscription's webhook state goes with it, in the same transaction.
+CREATE TRIGGER IF NOT EXISTS subscriptions_webhook_state AFTER DELETE ON subscriptions BEGIN
+  DELETE FROM webhook_positions WHERE subscription = old.id;
+  DELETE FROM webhook_dead_letters WHERE subscription = old.id;
+END;
+-- State a writer queued just before its subscription's delete landed after it.
+DELETE FROM webhook_positions WHERE subscription NOT IN (SELECT id FROM subscriptions);
+DELETE FROM webhook_dead_letters WHERE subscription NOT IN (SELECT id FROM subscriptions);
 )sql";
 
 constexpr const char* kEventColumns =
@@ -125,6 +149,9 @@ class SqliteStore final : public EventStore {
   std::error_code put_subscription(const StoredSubscription& subscription) override;
   bool delete_subscription(std::string_view id) override;
   std::vector<StoredSubscription> load_subscriptions() override;
+  std::error_code write_webhook_state(std::span<const WebhookStateChange> changes) override;
+  std::vector<WebhookPosition> load_webhook_positions() override;
+  std::vector<WebhookDeadLetter> load_webhook_dead_letters() override;
   std::string last_error() const override {
     std::lock_guard lock(error_mutex_);
     return last_error_;
@@ -134,11 +161,12 @@ class SqliteStore final : public EventStore {
   struct Writer {
     Connection db;  // declared first: destroyed after its statements
     Statement begin, commit, rollback, insert_event, upsert_topic, trim, oldest, put_subscription,
-        delete_subscription;
+        delete_subscription, put_webhook_position, put_dead_letter, delete_dead_letter;
   };
   struct Reader {
     Connection db;
-    Statement begin, commit, positions, newest, read, find, find_idempotent, newest_idempotent, subscriptions;
+    Statement begin, commit, positions, newest, read, find, find_idempotent, newest_idempotent, subscriptions,
+        webhook_positions, dead_letters;
   };
 
   // Records "<what>: <sqlite message>" as the last error and returns the code.
@@ -265,7 +293,7 @@ bool SqliteStore::open(const std::string& directory, Durability durability, std:
   }
   if ((rc = writer_.db.exec("BEGIN IMMEDIATE")) != SQLITE_OK) return sql_error("cannot create the schema", db, rc);
   if ((rc = writer_.db.exec(kSchema)) != SQLITE_OK ||
-      (rc = writer_.db.exec("PRAGMA user_version=1")) != SQLITE_OK ||
+      (rc = writer_.db.exec(("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str())) != SQLITE_OK ||
       (rc = writer_.db.exec("COMMIT")) != SQLITE_OK) {
     sql_error("cannot create the schema", db, rc);
     writer_.db.exec("ROLLBACK");
@@ -303,6 +331,13 @@ bool SqliteStore::open(const std::string& directory, Durability durability, std:
        "INSERT INTO subscriptions (id, json) VALUES (?1, ?2) "
        "ON CONFLICT (id) DO UPDATE SET json = excluded.json"},
       {writer_.delete_subscription, "DELETE FROM subscriptions WHERE id = ?1"},
+      {writer_.put_webhook_position,
+       R"sql(INSERT INTO webhook_positions (subscription, topic, "offset") VALUES (?1, ?2, ?3)
+             ON CONFLICT (subscription, topic) DO UPDATE SET "offset" = excluded."offset")sql"},
+      {writer_.put_dead_letter,
+       "INSERT INTO webhook_dead_letters (subscription, id, json) VALUES (?1, ?2, ?3) "
+       "ON CONFLICT (subscription, id) DO UPDATE SET json = excluded.json"},
+      {writer_.delete_dead_letter, "DELETE FROM webhook_dead_letters WHERE subscription = ?1 AND id = ?2"},
   };
   for (const auto& p : writer_statements) {
     if ((rc = p.statement.prepare(db, p.sql)) != SQLITE_OK) return sql_error("cannot prepare a statement", db, rc);
@@ -329,6 +364,8 @@ bool SqliteStore::open(const std::string& directory, Durability durability, std:
                                     "AND time_ms >= ?2 ORDER BY time_ms DESC LIMIT 1"},
       {reader_.newest_idempotent, "SELECT MAX(time_ms) FROM events WHERE idempotency_key <> ''"},
       {reader_.subscriptions, "SELECT id, json FROM subscriptions ORDER BY id"},
+      {reader_.webhook_positions, R"sql(SELECT subscription, topic, "offset" FROM webhook_positions)sql"},
+      {reader_.dead_letters, "SELECT subscription, id, json FROM webhook_dead_letters ORDER BY subscription, id"},
   };
   for (const auto& p : reader_statements) {
     if ((rc = p.statement.prepare(db, p.sql)) != SQLITE_OK) return sql_error("cannot prepare a statement", db, rc);
@@ -571,6 +608,67 @@ std::vector<StoredSubscription> SqliteStore::load_subscriptions() {
   int rc;
   while ((rc = s.step()) == SQLITE_ROW) out.push_back({s.column_string(0), s.column_string(1)});
   if (rc != SQLITE_DONE) fail(reader_.db.get(), rc, "load_subscriptions");
+  return out;
+}
+
+std::error_code SqliteStore::write_webhook_state(std::span<const WebhookStateChange> changes) {
+  if (changes.empty()) return {};
+  std::lock_guard lock(writer_mutex_);
+  if (auto ec = run_simple(writer_.begin, "webhook state: BEGIN")) return ec;
+  for (const auto& c : changes) {
+    Statement* s = nullptr;
+    switch (c.kind) {
+      case WebhookStateChange::Kind::position:
+        s = &writer_.put_webhook_position;
+        s->bind(1, c.subscription);
+        s->bind(2, c.key);
+        s->bind(3, clamp_to_sql(c.offset));
+        break;
+      case WebhookStateChange::Kind::put_dead_letter:
+        s = &writer_.put_dead_letter;
+        s->bind(1, c.subscription);
+        s->bind(2, c.key);
+        s->bind(3, c.json);
+        break;
+      case WebhookStateChange::Kind::delete_dead_letter:
+        s = &writer_.delete_dead_letter;
+        s->bind(1, c.subscription);
+        s->bind(2, c.key);
+        break;
+    }
+    if (auto ec = run_simple(*s, "webhook state of '" + c.subscription + "'")) {
+      rollback_if_open();
+      return ec;
+    }
+  }
+  if (auto ec = run_simple(writer_.commit, "webhook state: COMMIT")) {
+    rollback_if_open();
+    return ec;
+  }
+  return {};
+}
+
+std::vector<WebhookPosition> SqliteStore::load_webhook_positions() {
+  std::lock_guard lock(reader_mutex_);
+  Statement& s = reader_.webhook_positions;
+  ResetOnExit reset(s);
+  std::vector<WebhookPosition> out;
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) {
+    out.push_back({s.column_string(0), s.column_string(1), static_cast<std::uint64_t>(s.column_int64(2))});
+  }
+  if (rc != SQLITE_DONE) fail(reader_.db.get(), rc, "load_webhook_positions");
+  return out;
+}
+
+std::vector<WebhookDeadLetter> SqliteStore::load_webhook_dead_letters() {
+  std::lock_guard lock(reader_mutex_);
+  Statement& s = reader_.dead_letters;
+  ResetOnExit reset(s);
+  std::vector<WebhookDeadLetter> out;
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) out.push_back({s.column_string(0), s.column_string(1), s.column_string(2)});
+  if (rc != SQLITE_DONE) fail(reader_.db.get(), rc, "load_webhook_dead_letters");
   return out;
 }
 

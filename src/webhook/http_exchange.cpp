@@ -79,11 +79,12 @@ void Exchange::start() {
   message_.body() = std::move(request_.body);
   message_.prepare_payload();
 
-  total_timer_.expires_after(options.total_timeout);
-  total_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+  const auto total = request_.total_timeout.count() > 0 ? request_.total_timeout : options.total_timeout;
+  total_timer_.expires_after(total);
+  total_timer_.async_wait([self = shared_from_this(), total](const boost::system::error_code& ec) {
     if (ec || self->finished_) return;
     self->finish(self->failure(HttpResult::Kind::timeout, "no complete response from " + self->origin_ +
-                                                              " within " + millis(self->core_->options().total_timeout)));
+                                                              " within " + millis(total)));
   });
   core_->acquire(shared_from_this());
 }
@@ -123,11 +124,12 @@ void Exchange::use_idle(std::shared_ptr<Connection> conn) {
 
 void Exchange::resolve() {
   const auto& options = core_->options();
-  connect_timer_.expires_after(options.connect_timeout);
-  connect_timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+  const auto connect = request_.connect_timeout.count() > 0 ? request_.connect_timeout : options.connect_timeout;
+  connect_timer_.expires_after(connect);
+  connect_timer_.async_wait([self = shared_from_this(), connect](const boost::system::error_code& ec) {
     if (ec || self->finished_) return;
     self->finish(self->failure(HttpResult::Kind::timeout, "could not connect to " + self->origin_ + " within " +
-                                                              millis(self->core_->options().connect_timeout)));
+                                                              millis(connect)));
   });
   const auto& url = request_.url;
   auto self = shared_from_this();

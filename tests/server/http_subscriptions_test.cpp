@@ -45,7 +45,13 @@ TEST(Subscriptions, CreateReturns201WithTheResource) {
   EXPECT_EQ(json::serialize(o.at("topics")), R"(["payments.*","refunds.>"])");  // deduplicated
   // The filter in its canonical form (docs/filters.md).
   EXPECT_EQ(json::serialize(o.at("filter")), R"({"all":[{"field":"data.amount","op":">","value":100}]})");
-  EXPECT_EQ(json::serialize(o.at("webhook")), R"({"url":"https://example.com/hook"})");
+  // No secret was given: one is generated and shown in this answer only.
+  const std::string secret(o.at("webhook").at("secret").as_string());
+  EXPECT_TRUE(secret.starts_with("whsec_")) << secret;
+  EXPECT_EQ(secret.size(), 6u + 44u);  // base64 of 32 bytes
+  json::value without_secret = r.body;
+  without_secret.as_object()["webhook"].as_object().erase("secret");
+  EXPECT_EQ(json::serialize(without_secret.at("webhook")), R"({"url":"https://example.com/hook"})");
   EXPECT_TRUE(o.at("createdAt").as_string().ends_with("Z"));
   EXPECT_EQ(o.at("createdAt").as_string(), "2027-01-15T08:00:00.000Z");  // the fake clock
   const auto& counters = o.at("counters").as_object();
@@ -54,10 +60,10 @@ TEST(Subscriptions, CreateReturns201WithTheResource) {
   EXPECT_EQ(counters.at("attachedStreams").as_int64(), 0);
   EXPECT_EQ(o.at("links").at("stream").as_string(), "/v1/subscriptions/" + id + "/stream");
   EXPECT_EQ(o.at("links").at("self").as_string(), "/v1/subscriptions/" + id);
-  // GET gives the same resource.
+  // GET gives the same resource, without the secret.
   const auto got = f.get("/v1/subscriptions/" + id);
   ASSERT_EQ(got.status, 200u);
-  EXPECT_EQ(got.body, r.body);
+  EXPECT_EQ(got.body, without_secret);
 }
 
 TEST(Subscriptions, OneTopicAndNoFilter) {
@@ -106,6 +112,21 @@ TEST(Subscriptions, CreateErrors) {
            Case{R"({"topic":"a","filter":"type == x"})", "invalid_filter", "filter"},
            Case{R"({"topic":"a","webhook":"https://x"})", "bad_request", "\"webhook\" must be an object"},
            Case{R"({"topic":"a","hook":{}})", "bad_request", "unknown field \"hook\""},
+           // Webhooks (issue #14): checked at creation, with clear messages.
+           Case{R"({"topic":"a","webhook":{}})", "invalid_webhook", "webhook.url is required"},
+           Case{R"({"topic":"a","webhook":{"url":"ftp://x.test/h"}})", "invalid_webhook", "webhook.url"},
+           Case{R"({"topic":"a","webhook":{"url":"http://127.0.0.1:9/h"}})", "invalid_webhook", "loopback"},
+           Case{R"({"topic":"a","webhook":{"url":"http://169.254.169.254/latest"}})", "invalid_webhook", "link-local"},
+           Case{R"({"topic":"a","webhook":{"url":"http://[::ffff:10.0.0.1]/"}})", "invalid_webhook", "10.0.0.1"},
+           Case{R"({"topic":"a","webhook":{"url":"http://localhost/"}})", "invalid_webhook", "loopback"},
+           Case{R"({"topic":"a","webhook":{"url":"https://x.test/","secret":""}})", "invalid_webhook", "webhook.secret"},
+           Case{R"({"topic":"a","webhook":{"url":"https://x.test/","secret":"whsec_!!"}})", "invalid_webhook",
+                "webhook.secret"},
+           Case{R"({"topic":"a","webhook":{"url":"https://x.test/","maxAttempts":0}})", "invalid_webhook", "maxAttempts"},
+           Case{R"({"topic":"a","webhook":{"url":"https://x.test/","maxAge":0.5}})", "invalid_webhook", "maxAge"},
+           Case{R"({"topic":"a","webhook":{"url":"https://x.test/","timeout":"5s"}})", "invalid_webhook", "timeout"},
+           Case{R"({"topic":"a","webhook":{"url":"https://x.test/","retries":3}})", "invalid_webhook",
+                "unknown webhook field \"retries\""},
        }) {
     const auto r = f.post("/v1/subscriptions", c.body);
     EXPECT_EQ(r.status, 400u) << c.body;
@@ -116,6 +137,18 @@ TEST(Subscriptions, CreateErrors) {
   for (int i = 0; i < 65; ++i) many.push_back(json::string("t" + std::to_string(i)));
   EXPECT_EQ(f.post("/v1/subscriptions", json::object{{"topics", many}}).status, 400u);
   EXPECT_EQ(f.registry.size(), 0u);
+}
+
+TEST(Subscriptions, WebhookErrorsNeverRepeatTheSecretOrTheQuery) {
+  ApiFixture f;
+  const auto r = f.post("/v1/subscriptions",
+                        R"({"topic":"a","webhook":{"url":"http://10.1.2.3/h?token=TOPSECRETQ","secret":"whsec_TOPSECRET!"}})");
+  EXPECT_EQ(r.status, 400u);
+  const std::string text = json::serialize(r.body);
+  EXPECT_EQ(text.find("TOPSECRET"), std::string::npos) << text;
+  const auto bad_secret = f.post("/v1/subscriptions", R"({"topic":"a","webhook":{"url":"https://x.test/","secret":"whsec_TOPSECRET!"}})");
+  EXPECT_EQ(bad_secret.status, 400u);
+  EXPECT_EQ(json::serialize(bad_secret.body).find("TOPSECRET"), std::string::npos);
 }
 
 TEST(Subscriptions, GetShowsLiveCounters) {

@@ -23,6 +23,7 @@
 #include "sluice/server/idempotency_index.hpp"
 #include "sluice/server/publish_service.hpp"
 #include "sluice/server/subscription_registry.hpp"
+#include "sluice/server/webhook_service.hpp"
 
 namespace sluice::store {
 class EventStore;
@@ -111,6 +112,13 @@ class HttpApi {
   std::uint64_t refused_by_ip_rate() const noexcept { return ip_rate_.refused(); }
   std::uint64_t refused_by_key_rate() const noexcept { return key_rate_.refused(); }
 
+  /// Webhook delivery: new webhook subscriptions are checked against its
+  /// settings and handed to it; GET shows their state; the deliveries routes
+  /// use it. Without it, webhooks are checked against the default settings
+  /// and stored only. `webhooks` must outlive the HttpApi; call before
+  /// handle() is first called.
+  void set_webhooks(WebhookService* webhooks) noexcept { webhooks_ = webhooks; }
+
   /// GET /ready answers 503 while false (e.g. during shutdown). Thread-safe.
   void set_ready(bool ready) noexcept { ready_.store(ready); }
 
@@ -139,6 +147,10 @@ class HttpApi {
   HttpResponse list_subscriptions(const HttpRequest& request);
   HttpResponse get_subscription(const std::string& id) const;
   HttpResponse delete_subscription(const std::string& id);
+  std::optional<HttpResponse> check_webhook(boost::json::value& object, std::string& generated_secret) const;
+  // Webhook deliveries (http_deliveries.cpp).
+  HttpResponse get_deliveries(const std::string& id, const HttpRequest& request) const;
+  HttpResponse retry_deliveries(const std::string& id, std::string_view delivery_id);
 
   std::optional<HttpResponse> page_limit(const HttpRequest& request, std::size_t& limit) const;
   std::int64_t now_ms() const { return clock_(); }
@@ -156,6 +168,7 @@ class HttpApi {
   IdempotencyIndex* idempotency_;  // the publisher's
 
   const auth::KeyRingSlot* keys_ = nullptr;  // null: no API keys required
+  WebhookService* webhooks_ = nullptr;        // null: webhooks stored, not delivered
 
   limits::KeyedRateLimiter ip_rate_;           // per client IP, every request but the probes
   mutable limits::KeyedRateLimiter key_rate_;  // per API key name, in authorize() (thread-safe)

@@ -10,6 +10,7 @@
 #include "sluice/broker/history_policy.hpp"
 #include "sluice/net/connection.hpp"
 #include "sluice/store/event_store.hpp"
+#include "sluice/server/webhook_settings.hpp"
 
 namespace sluice::server {
 
@@ -93,6 +94,7 @@ struct ServerSettings {
   bool insecure = false;
   std::string tls_cert;                  ///< PEM chain: serve wss:// and https://
   std::string tls_key;                   ///< PEM key for tls_cert
+  WebhookSettings webhook;               ///< webhook delivery: allowlist, bounds, defaults
 
   /// A clear message naming the first invalid setting, or "" when all are valid.
   std::string validate() const;

@@ -28,6 +28,7 @@
 #include "sluice/server/reply_inbox.hpp"
 #include "sluice/server/settings.hpp"
 #include "sluice/server/store_retention.hpp"
+#include "sluice/server/webhook_service.hpp"
 
 namespace sluice::server {
 
@@ -60,6 +61,8 @@ class SluiceServer final : private InbandSession::Owner {
   std::size_t connection_count() const noexcept { return connections_.load(); }
   broker::Broker& broker() noexcept { return *broker_; }
   SubscriptionRegistry& subscriptions() noexcept { return *subscriptions_; }
+  /// Webhook delivery (set by start()).
+  WebhookService* webhooks() noexcept { return webhooks_.get(); }
   /// The durable store, or null with the memory store.
   store::EventStore* event_store() noexcept { return store_.get(); }
 
@@ -124,6 +127,7 @@ class SluiceServer final : private InbandSession::Owner {
   std::unique_ptr<detail::ServerMetrics> metrics_;   // the server's own series in it
   std::unique_ptr<limits::PerKeyCounter> connections_per_ip_;       // null: off
   std::unique_ptr<limits::KeyedRateLimiter> new_connections_per_ip_;  // null: off
+  std::unique_ptr<WebhookService> webhooks_;  // delivery to subscriptions' webhooks, on the loops
   std::unique_ptr<HttpApi> api_;
   std::unique_ptr<net::Server> listener_;
   std::vector<std::string> load_errors_;

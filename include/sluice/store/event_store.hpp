@@ -64,6 +64,33 @@ struct StoredSubscription {
   std::string json;
 };
 
+/// Where a subscription's webhook stands on one topic: every event up to
+/// `offset` was delivered or became a dead letter.
+struct WebhookPosition {
+  std::string subscription;
+  std::string topic;
+  std::uint64_t offset = 0;
+};
+
+/// A webhook dead letter, stored as its JSON document.
+struct WebhookDeadLetter {
+  std::string subscription;
+  std::string id;
+  std::string json;
+};
+
+/// One change to webhook state. Changes are applied in order, a batch in one
+/// transaction: a position never becomes durable before a dead letter that
+/// precedes it.
+struct WebhookStateChange {
+  enum class Kind { position, put_dead_letter, delete_dead_letter };
+  Kind kind = Kind::position;
+  std::string subscription;
+  std::string key;  ///< position: the topic; dead letters: the dead letter's id
+  std::uint64_t offset = 0;  ///< position
+  std::string json;          ///< put_dead_letter
+};
+
 /// When an append counts as durable.
 enum class Durability {
   fsync,        ///< each batch is fsync'ed before it is acknowledged (default)
@@ -115,6 +142,18 @@ class EventStore {
   /// Returns true if it existed.
   virtual bool delete_subscription(std::string_view id) = 0;
   virtual std::vector<StoredSubscription> load_subscriptions() = 0;
+
+  /// Webhook delivery state (issue #14). Applies `changes` in order, in one
+  /// transaction. Called from one thread (the webhook state writer). Stores
+  /// without webhook state accept and forget them.
+  virtual std::error_code write_webhook_state(std::span<const WebhookStateChange> changes) {
+    (void)changes;
+    return {};
+  }
+  /// Every stored webhook position and dead letter (at start-up). delete_subscription()
+  /// removes a subscription's along with it.
+  virtual std::vector<WebhookPosition> load_webhook_positions() { return {}; }
+  virtual std::vector<WebhookDeadLetter> load_webhook_dead_letters() { return {}; }
 
   /// The full text of the most recent failure of any call (e.g. SQLite's
   /// "UNIQUE constraint failed: events.id"), "" if none: the error_code says

@@ -80,6 +80,9 @@ struct HttpRequest {
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
   std::string content_type = "application/json";
+  /// Per-request timeouts (a subscription's own); 0: the client's options.
+  std::chrono::milliseconds connect_timeout{0};
+  std::chrono::milliseconds total_timeout{0};
 };
 
 /// How one request ended.

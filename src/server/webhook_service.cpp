@@ -1,0 +1,198 @@
+#include "sluice/server/webhook_service.hpp"
+
+#include <future>
+
+#include "server/webhook_state_writer.hpp"
+#include "server/webhook_worker.hpp"
+#include "sluice/server/webhook_config.hpp"
+
+namespace sluice::server {
+
+using detail::DeadLetter;
+using detail::WebhookLoop;
+using detail::WebhookWorker;
+
+namespace {
+
+// Which loop a subscription's worker lives on: by its id, so it is stable.
+std::size_t loop_for(std::string_view id, std::size_t loops) { return std::hash<std::string_view>{}(id) % loops; }
+
+}  // namespace
+
+WebhookService::WebhookService(net::LoopGroup& loops, broker::Broker& broker, store::EventStore* store,
+                               WebhookSettings settings, WebhookAttemptObserver observer)
+    : loops_(loops), broker_(broker), store_(store), settings_(std::move(settings)), observer_(std::move(observer)) {
+  std::string ignored;  // settings are valid (ServerSettings::validate)
+  if (auto p = webhook::AddressPolicy::from_strings(settings_.allow, ignored)) policy_ = std::move(*p);
+  if (store_) writer_ = std::make_unique<detail::WebhookStateWriter>(*store_);
+}
+
+// Without stop() (the loops no longer run): nothing to wait for; write what is queued.
+WebhookService::~WebhookService() {
+  if (writer_) writer_->stop();
+}
+
+bool WebhookService::start(const std::vector<SubscriptionPtr>& existing, std::string& error,
+                           std::vector<std::string>& problems) {
+  webhook::HttpClientOptions options;
+  options.address_policy = policy_;
+  options.connect_timeout = settings_.connect_timeout;
+  options.total_timeout = settings_.timeout;
+  options.max_connections = settings_.max_connections;
+  options.max_connections_per_host = settings_.max_connections_per_host;
+  options.extra_ca_file = settings_.ca_file;
+  for (std::size_t i = 0; i < loops_.size(); ++i) {
+    auto state = std::make_unique<WebhookLoop>();
+    state->loop = &loops_.at(i);
+    // Before the loops run: the client may be made here (see HttpClient).
+    state->client = webhook::HttpClient::create(state->loop->io(), options, error);
+    if (!state->client) {
+      error = "webhook client: " + error;
+      return false;
+    }
+    per_loop_.push_back(std::move(state));
+  }
+  // Stored state, by subscription.
+  std::unordered_map<std::string, std::map<std::string, std::uint64_t>> positions;
+  std::unordered_map<std::string, std::vector<DeadLetter>> dead_letters;
+  if (store_) {
+    for (auto& p : store_->load_webhook_positions()) positions[p.subscription][p.topic] = p.offset;
+    for (auto& d : store_->load_webhook_dead_letters()) {
+      if (auto letter = DeadLetter::from_stored_json(d.json)) dead_letters[d.subscription].push_back(std::move(*letter));
+    }
+  }
+  for (const auto& sub : existing) {
+    if (!sub->webhook.is_object()) continue;
+    std::string why;
+    auto worker = make_worker(sub, why);
+    if (!worker) {
+      problems.push_back("subscription " + sub->id + ": its webhook is not delivered: " + why);
+      continue;
+    }
+    auto& stored = positions[sub->id];
+    const bool set_up = !stored.empty();
+    worker->restore(std::move(stored), std::move(dead_letters[sub->id]));
+    if (!set_up) worker->seed_positions();  // a webhook stored before delivery existed: from now on
+    {
+      std::lock_guard lock(mutex_);
+      workers_[sub->id] = worker;
+    }
+    loops_.at(loop_for(sub->id, loops_.size())).post([worker] { worker->start_on_loop(); });
+  }
+  return true;
+}
+
+std::shared_ptr<WebhookWorker> WebhookService::make_worker(const SubscriptionPtr& sub, std::string& error) {
+  if (per_loop_.empty()) return nullptr;
+  // Stored webhooks were checked at creation; their target is judged again at
+  // connect time, where a refusal becomes a dead letter (forbidden_address).
+  auto config = parse_webhook_config(sub->webhook.get_object(), settings_, permit_all_policy(), error);
+  if (!config) return nullptr;
+  auto signer = webhook::WebhookSigner::from_secret(config->secret, error);
+  if (!signer) return nullptr;
+  WebhookLoop& loop = *per_loop_[loop_for(sub->id, loops_.size())];
+  return std::make_shared<WebhookWorker>(
+      WebhookWorker::Deps{loop, broker_, writer_.get(), observer_, settings_.max_dead_letters}, sub,
+      std::move(*config), std::move(*signer));
+}
+
+void WebhookService::add(const SubscriptionPtr& sub) {
+  if (!sub || !sub->webhook.is_object()) return;
+  std::string why;
+  auto worker = make_worker(sub, why);
+  if (!worker) return;
+  worker->seed_positions();
+  {
+    std::lock_guard lock(mutex_);
+    if (stopped_) return;
+    workers_[sub->id] = worker;
+  }
+  loops_.at(loop_for(sub->id, loops_.size())).post([worker] { worker->start_on_loop(); });
+}
+
+void WebhookService::remove(const std::string& id) {
+  std::shared_ptr<WebhookWorker> worker;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = workers_.find(id);
+    if (it == workers_.end()) return;
+    worker = std::move(it->second);
+    workers_.erase(it);
+  }
+  if (writer_) writer_->forget(id);
+  loops_.at(loop_for(id, loops_.size())).post([worker] { worker->stop_on_loop(); });
+}
+
+void WebhookService::on_events(std::size_t loop, std::span<const broker::EventPtr> events) {
+  if (loop >= per_loop_.size()) return;
+  WebhookLoop& state = *per_loop_[loop];
+  if (state.by_pattern.empty()) return;
+  for (const auto& event : events) {
+    state.by_pattern.match(event->topic, [&](const std::shared_ptr<WebhookWorker>& w) { w->notify(*event); });
+  }
+}
+
+std::shared_ptr<WebhookWorker> WebhookService::find(std::string_view id) const {
+  std::lock_guard lock(mutex_);
+  auto it = workers_.find(std::string(id));
+  return it == workers_.end() ? nullptr : it->second;
+}
+
+std::optional<boost::json::object> WebhookService::state(std::string_view id) const {
+  auto worker = find(id);
+  if (!worker) return std::nullopt;
+  return worker->state_json();
+}
+
+std::optional<WebhookService::Page> WebhookService::deliveries(std::string_view id, std::string_view kind,
+                                                               std::size_t limit, std::string_view cursor) const {
+  auto worker = find(id);
+  if (!worker) return std::nullopt;
+  Page page;
+  worker->deliveries(kind, limit, cursor, page);
+  return page;
+}
+
+WebhookService::RetryResult WebhookService::retry(const std::string& id, std::string_view delivery_id) {
+  auto worker = find(id);
+  if (!worker) return {RetryStatus::no_webhook, 0, 0};
+  std::vector<std::string> claimed;
+  auto result = worker->claim_for_retry(delivery_id, claimed);
+  if (!claimed.empty()) {
+    loops_.at(loop_for(id, loops_.size())).post([worker, claimed = std::move(claimed)]() mutable {
+      worker->redeliver(std::move(claimed));
+    });
+  }
+  return result;
+}
+
+void WebhookService::stop() {
+  std::unordered_map<std::string, std::shared_ptr<WebhookWorker>> workers;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopped_) return;
+    stopped_ = true;
+    workers.swap(workers_);
+  }
+  // Each loop stops its workers; wait for every loop, so no request or timer survives.
+  std::vector<std::promise<void>> done(per_loop_.size());
+  for (std::size_t i = 0; i < per_loop_.size(); ++i) {
+    std::vector<std::shared_ptr<WebhookWorker>> mine;
+    for (auto& [id, w] : workers) {
+      if (loop_for(id, loops_.size()) == i) mine.push_back(w);
+    }
+    loops_.at(i).post([mine = std::move(mine), &done, i] {
+      for (auto& w : mine) w->stop_on_loop();
+      done[i].set_value();
+    });
+  }
+  for (auto& d : done) d.get_future().wait();
+  if (writer_) writer_->stop();
+}
+
+std::size_t WebhookService::worker_count() const {
+  std::lock_guard lock(mutex_);
+  return workers_.size();
+}
+
+}  // namespace sluice::server

@@ -1,0 +1,595 @@
+#include "server/webhook_worker.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "server/webhook_state_writer.hpp"
+#include "sluice/broker/event.hpp"
+#include "sluice/util/unix_time.hpp"
+
+namespace sluice::server::detail {
+
+namespace json = boost::json;
+using store::WebhookStateChange;
+
+namespace {
+
+constexpr std::size_t kAttemptRing = 200;      // attempts kept for GET .../deliveries
+constexpr std::size_t kSkipBudget = 1000;      // unmatched events examined per loop turn
+constexpr std::size_t kMaxErrorText = 300;
+
+json::value time_or_null(std::int64_t ms) { return ms > 0 ? json::value(broker::format_time(ms)) : json::value(nullptr); }
+
+std::string clip(std::string text) {
+  if (text.size() > kMaxErrorText) text.resize(kMaxErrorText);
+  return text;
+}
+
+// A short description of a result for the API, never the URL's path or query
+// (the HTTP client's messages name the origin only) and never the secret.
+std::string describe(const webhook::HttpResult& r) {
+  if (r.kind == webhook::HttpResult::Kind::response) {
+    std::string text = "HTTP " + std::to_string(r.status);
+    if (!r.retry_after.empty()) text += " (Retry-After: " + clip(r.retry_after) + ")";
+    return text;
+  }
+  return clip(std::string(webhook::to_string(r.kind)) + ": " + r.error);
+}
+
+}  // namespace
+
+// --- records ---
+
+json::object DeadLetter::to_json() const {
+  json::object o;
+  o["id"] = id;
+  o["kind"] = "dead_letter";
+  o["eventId"] = event_id.empty() ? json::value(nullptr) : json::value(event_id);
+  o["topic"] = topic;
+  o["offset"] = offset;
+  if (reason == "expired") o["toOffset"] = to_offset;
+  o["reason"] = reason;
+  o["attempts"] = attempts;
+  o["lastStatus"] = last_status ? json::value(last_status) : json::value(nullptr);
+  o["lastError"] = last_error.empty() ? json::value(nullptr) : json::value(last_error);
+  o["firstAttemptAt"] = time_or_null(first_attempt_ms);
+  o["deadAt"] = time_or_null(dead_ms);
+  o["redelivering"] = redelivering;
+  return o;
+}
+
+std::string DeadLetter::to_stored_json() const {
+  json::object o;
+  o["id"] = id;
+  o["eventId"] = event_id;
+  o["topic"] = topic;
+  o["offset"] = offset;
+  o["toOffset"] = to_offset;
+  o["reason"] = reason;
+  o["attempts"] = attempts;
+  o["lastStatus"] = last_status;
+  o["lastError"] = last_error;
+  o["firstAttemptMs"] = first_attempt_ms;
+  o["deadMs"] = dead_ms;
+  return json::serialize(o);
+}
+
+std::optional<DeadLetter> DeadLetter::from_stored_json(std::string_view text) {
+  std::error_code ec;
+  const json::value v = json::parse(text, ec);
+  if (ec || !v.is_object()) return std::nullopt;
+  const json::object& o = v.get_object();
+  try {
+    DeadLetter d;
+    d.id = std::string(o.at("id").as_string());
+    d.event_id = std::string(o.at("eventId").as_string());
+    d.topic = std::string(o.at("topic").as_string());
+    d.offset = o.at("offset").to_number<std::uint64_t>();
+    d.to_offset = o.at("toOffset").to_number<std::uint64_t>();
+    d.reason = std::string(o.at("reason").as_string());
+    d.attempts = o.at("attempts").to_number<std::uint32_t>();
+    d.last_status = o.at("lastStatus").to_number<unsigned>();
+    d.last_error = std::string(o.at("lastError").as_string());
+    d.first_attempt_ms = o.at("firstAttemptMs").to_number<std::int64_t>();
+    d.dead_ms = o.at("deadMs").to_number<std::int64_t>();
+    return d;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+json::object AttemptRecord::to_json() const {
+  json::object o;
+  o["id"] = id;
+  o["kind"] = "attempt";
+  o["eventId"] = event_id;
+  o["topic"] = topic;
+  o["offset"] = offset;
+  o["attempt"] = attempt;
+  o["at"] = broker::format_time(at_ms);
+  o["durationMs"] = duration_ms;
+  o["outcome"] = outcome;
+  o["status"] = status ? json::value(status) : json::value(nullptr);
+  o["error"] = error.empty() ? json::value(nullptr) : json::value(error);
+  o["redelivery"] = redelivery;
+  return o;
+}
+
+// --- the worker ---
+
+WebhookWorker::WebhookWorker(Deps deps, SubscriptionPtr subscription, WebhookConfig config,
+                             webhook::WebhookSigner signer)
+    : loop_(deps.loop),
+      broker_(deps.broker),
+      writer_(deps.writer),
+      observer_(deps.observer),
+      max_dead_letters_(deps.max_dead_letters),
+      subscription_(std::move(subscription)),
+      config_(std::move(config)),
+      signer_(std::move(signer)),
+      timer_(deps.loop.loop->io()) {}
+
+void WebhookWorker::restore(std::map<std::string, std::uint64_t> positions, std::vector<DeadLetter> dead_letters) {
+  std::lock_guard lock(view_mutex_);
+  for (auto& [topic, offset] : positions) positions_[topic] = offset;
+  for (auto& d : dead_letters) dead_letters_.emplace(d.id, std::move(d));
+}
+
+void WebhookWorker::seed_positions() {
+  std::lock_guard lock(view_mutex_);
+  // "" (no topic has that name) marks a webhook whose state was set up: after
+  // a restart, a webhook without any position is one from before delivery
+  // existed, and starts at the current end too instead of replaying history.
+  if (positions_.emplace(std::string(), 0).second) store_position({}, 0);
+  for (const auto& pattern : subscription_->patterns) {
+    broker::ReplayRequest probe;  // lists the matching topics and their last offsets, copies no events
+    probe.pattern = pattern;
+    probe.since_time_ms = INT64_MAX;
+    for (const auto& [topic, last] : broker_.replay(probe).covered) {
+      if (positions_.emplace(topic, last).second) store_position(topic, last);
+    }
+  }
+}
+
+void WebhookWorker::store_position(const std::string& topic, std::uint64_t offset) {
+  if (!writer_) return;
+  WebhookStateChange c;
+  c.kind = WebhookStateChange::Kind::position;
+  c.subscription = id();
+  c.key = topic;
+  c.offset = offset;
+  writer_->queue(std::move(c));
+}
+
+void WebhookWorker::start_on_loop() {
+  if (stopped_) return;
+  for (const auto& pattern : subscription_->patterns) loop_.by_pattern.insert(pattern, shared_from_this());
+  // Where each matching topic ends now; later events arrive through notify().
+  for (const auto& pattern : subscription_->patterns) {
+    broker::ReplayRequest probe;
+    probe.pattern = pattern;
+    probe.since_time_ms = INT64_MAX;
+    for (const auto& [topic, last] : broker_.replay(probe).covered) {
+      auto& head = heads_[topic];
+      head = std::max(head, last);
+      auto it = positions_.find(topic);
+      if (head > (it == positions_.end() ? 0 : it->second)) ready_.insert(topic);
+    }
+  }
+  std::vector<std::string> queued;
+  {
+    std::lock_guard lock(view_mutex_);
+    for (auto& [dl_id, letter] : dead_letters_) {
+      if (letter.redelivering) queued.push_back(dl_id);
+    }
+  }
+  for (auto& q : queued) redeliver_.push_back(std::move(q));
+  schedule_pump();
+}
+
+void WebhookWorker::notify(const broker::Event& event) {
+  if (stopped_) return;
+  auto& head = heads_[event.topic];
+  if (event.offset <= head) return;
+  head = event.offset;
+  ready_.insert(event.topic);
+  if (!current_) schedule_pump();
+}
+
+void WebhookWorker::stop_on_loop() {
+  if (stopped_) return;
+  stopped_ = true;
+  for (const auto& pattern : subscription_->patterns) loop_.by_pattern.erase(pattern, shared_from_this());
+  timer_.cancel();
+  request_.cancel();  // the callback then sees `cancelled` and stopped_
+  current_.reset();
+  redeliver_.clear();
+}
+
+void WebhookWorker::redeliver(std::vector<std::string> ids) {
+  if (stopped_) return;
+  for (auto& i : ids) redeliver_.push_back(std::move(i));
+  if (!current_) schedule_pump();
+}
+
+void WebhookWorker::schedule_pump() {
+  if (pump_scheduled_ || stopped_) return;
+  pump_scheduled_ = true;
+  loop_.loop->post([self = shared_from_this()] {
+    self->pump_scheduled_ = false;
+    self->pump();
+  });
+}
+
+// Starts the next delivery: a dead letter asked for again first, then the
+// oldest pending event across topics; events the filter refuses are passed.
+void WebhookWorker::pump() {
+  if (stopped_ || current_) return;
+  while (!redeliver_.empty()) {
+    const std::string dl_id = std::move(redeliver_.front());
+    redeliver_.pop_front();
+    std::string topic, event_id;
+    std::uint64_t offset = 0;
+    {
+      std::lock_guard lock(view_mutex_);
+      auto it = dead_letters_.find(dl_id);
+      if (it == dead_letters_.end()) continue;
+      topic = it->second.topic;
+      offset = it->second.offset;
+      event_id = it->second.event_id;
+    }
+    broker::EventPtr event = broker_.history_event(topic, offset);
+    if (!event || event->id != event_id) {
+      std::lock_guard lock(view_mutex_);
+      auto it = dead_letters_.find(dl_id);
+      if (it != dead_letters_.end()) {
+        it->second.redelivering = false;
+        it->second.last_error = "not redelivered: the event is no longer in history";
+      }
+      continue;
+    }
+    return start_delivery(std::move(event), dl_id);
+  }
+  for (std::size_t budget = kSkipBudget; budget > 0; --budget) {
+    broker::EventPtr event = next_event();
+    if (!event) return;
+    if (!subscription_->matches(event->topic, event->type, event->key, event->parsed_data())) {
+      advance(event->topic, event->offset);
+      continue;
+    }
+    return start_delivery(std::move(event), {});
+  }
+  schedule_pump();  // many unmatched events: let the loop breathe, then go on
+}
+
+// The oldest (by publish time) next event of the topics with something
+// pending. What left history before it was delivered becomes an `expired`
+// dead letter, and the position moves past it.
+broker::EventPtr WebhookWorker::next_event() {
+  broker::EventPtr best;
+  for (auto it = ready_.begin(); it != ready_.end();) {
+    const std::string& topic = *it;
+    const std::uint64_t head = heads_[topic];
+    auto p = positions_.find(topic);
+    const std::uint64_t position = p == positions_.end() ? 0 : p->second;
+    if (head <= position) {
+      it = ready_.erase(it);
+      continue;
+    }
+    broker::EventPtr event = broker_.history_event(topic, position + 1);
+    if (!event) {
+      const auto info = broker_.topic_info(topic);
+      const std::uint64_t first = info ? info->first : head + 1;
+      if (first > position + 1) {
+        const std::uint64_t last_gone = std::min(first - 1, head);
+        DeadLetter letter;
+        letter.id = next_record_id("dl_");
+        letter.topic = topic;
+        letter.offset = position + 1;
+        letter.to_offset = last_gone;
+        letter.reason = "expired";
+        letter.last_error = "left history before it was delivered";
+        letter.dead_ms = unix_time_ms();
+        add_dead_letter(std::move(letter));
+        advance(topic, last_gone);
+        continue;  // the same topic again, from its new position
+      }
+      // A hole in the offsets (a publish whose store write failed): skip it.
+      const auto after = broker_.history(topic, position, 1);
+      if (after.empty()) {
+        advance(topic, head);
+        continue;
+      }
+      advance(topic, after.front()->offset - 1);
+      event = after.front();
+    }
+    // Oldest publish first; ids (a per-process sequence) break ties in publish order.
+    if (!best || event->time_ms < best->time_ms || (event->time_ms == best->time_ms && event->id < best->id)) {
+      best = std::move(event);
+    }
+    ++it;
+  }
+  return best;
+}
+
+void WebhookWorker::advance(const std::string& topic, std::uint64_t offset) {
+  {
+    std::lock_guard lock(view_mutex_);
+    auto& position = positions_[topic];
+    if (offset <= position) return;
+    position = offset;
+  }
+  store_position(topic, offset);
+}
+
+void WebhookWorker::add_dead_letter(DeadLetter letter) {
+  if (writer_) {
+    WebhookStateChange c;
+    c.kind = WebhookStateChange::Kind::put_dead_letter;
+    c.subscription = id();
+    c.key = letter.id;
+    c.json = letter.to_stored_json();
+    writer_->queue(std::move(c));
+  }
+  std::string dropped;
+  {
+    std::lock_guard lock(view_mutex_);
+    ++dead_letters_total_;
+    dead_letters_[letter.id] = std::move(letter);
+    if (dead_letters_.size() > max_dead_letters_) {
+      dropped = dead_letters_.begin()->first;  // the oldest
+      dead_letters_.erase(dead_letters_.begin());
+      ++dead_letters_dropped_;
+    }
+  }
+  if (!dropped.empty() && writer_) {
+    WebhookStateChange c;
+    c.kind = WebhookStateChange::Kind::delete_dead_letter;
+    c.subscription = id();
+    c.key = dropped;
+    writer_->queue(std::move(c));
+  }
+}
+
+void WebhookWorker::start_delivery(broker::EventPtr event, std::string dead_letter_id) {
+  Current c;
+  c.event = std::move(event);
+  c.dead_letter_id = std::move(dead_letter_id);
+  c.first_attempt_ms = unix_time_ms();
+  c.first_attempt = std::chrono::steady_clock::now();
+  current_ = std::move(c);
+  send();
+}
+
+void WebhookWorker::send() {
+  if (stopped_ || !current_) return;
+  Current& c = *current_;
+  ++c.attempts;
+  c.attempt_started = std::chrono::steady_clock::now();
+  const broker::Event& event = *c.event;
+  const std::int64_t now_s = unix_time_ms() / 1000;
+  webhook::HttpRequest request;
+  request.url = config_.url;
+  request.body.assign(event.json);
+  const auto signature = signer_.sign(event.id, now_s, request.body);
+  request.headers = {
+      {"X-Sluice-Event-Id", std::string(event.id)},
+      {"X-Sluice-Subscription", id()},
+      {std::string(webhook::kSluiceTimestampHeader), signature.sluice_timestamp},
+      {std::string(webhook::kSluiceSignatureHeader), signature.sluice_signature},
+      {std::string(webhook::kWebhookIdHeader), signature.webhook_id},
+      {std::string(webhook::kWebhookTimestampHeader), signature.webhook_timestamp},
+      {std::string(webhook::kWebhookSignatureHeader), signature.webhook_signature},
+  };
+  request.connect_timeout = config_.connect_timeout;
+  request.total_timeout = config_.timeout;
+  {
+    std::lock_guard lock(view_mutex_);
+    in_flight_ = std::string(event.id);
+    in_flight_attempts_ = c.attempts;
+    next_attempt_ms_ = 0;
+  }
+  request_ = loop_.client->post(std::move(request), [self = shared_from_this()](webhook::HttpResult result) {
+    self->on_result(std::move(result));
+  });
+}
+
+void WebhookWorker::on_result(webhook::HttpResult result) {
+  if (stopped_ || !current_ || result.kind == webhook::HttpResult::Kind::cancelled) return;
+  Current& c = *current_;
+  const auto now = std::chrono::steady_clock::now();
+  const std::int64_t now_ms = unix_time_ms();
+  const auto duration = std::chrono::duration_cast<std::chrono::milliseconds>(now - c.attempt_started);
+  const auto age = std::chrono::duration_cast<std::chrono::milliseconds>(now - c.first_attempt);
+  const auto classification = webhook::classify(result.outcome(), std::chrono::system_clock::now());
+  const auto decision = webhook::decide(config_.retry, classification, c.attempts, age, loop_.rng);
+  const bool ok = decision.action == webhook::RetryDecision::Action::done;
+  const char* outcome = ok ? "delivered"
+                        : decision.action == webhook::RetryDecision::Action::retry ? "retry"
+                                                                                   : "dead_letter";
+  const unsigned status = result.kind == webhook::HttpResult::Kind::response ? result.status : 0;
+  const std::string error = ok ? std::string() : describe(result);
+  const broker::Event& event = *c.event;
+
+  AttemptRecord record;
+  record.id = next_record_id("att_");
+  record.event_id = std::string(event.id);
+  record.topic = event.topic;
+  record.offset = event.offset;
+  record.attempt = c.attempts;
+  record.at_ms = now_ms - duration.count();
+  record.duration_ms = duration.count();
+  record.outcome = outcome;
+  record.status = status;
+  record.error = error;
+  record.redelivery = !c.dead_letter_id.empty();
+  {
+    std::lock_guard lock(view_mutex_);
+    attempts_.push_back(std::move(record));
+    if (attempts_.size() > kAttemptRing) attempts_.pop_front();
+    last_status_ = status;
+    last_error_ = error;
+    last_attempt_ms_ = now_ms;
+    if (ok) {
+      consecutive_failures_ = 0;
+      ++delivered_;
+    } else {
+      ++consecutive_failures_;
+    }
+    if (decision.action != webhook::RetryDecision::Action::retry) {
+      in_flight_.clear();
+      in_flight_attempts_ = 0;
+      next_attempt_ms_ = 0;
+    } else {
+      next_attempt_ms_ = now_ms + decision.delay.count();
+    }
+  }
+  if (observer_) observer_(outcome, static_cast<double>(duration.count()) / 1000);
+
+  switch (decision.action) {
+    case webhook::RetryDecision::Action::retry:
+      timer_.expires_after(decision.delay);
+      timer_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+        if (!ec) self->send();
+      });
+      return;
+    case webhook::RetryDecision::Action::done:
+      if (!c.dead_letter_id.empty()) {
+        {
+          std::lock_guard lock(view_mutex_);
+          dead_letters_.erase(c.dead_letter_id);
+        }
+        if (writer_) {
+          WebhookStateChange change;
+          change.kind = WebhookStateChange::Kind::delete_dead_letter;
+          change.subscription = id();
+          change.key = c.dead_letter_id;
+          writer_->queue(std::move(change));
+        }
+      } else {
+        advance(event.topic, event.offset);
+      }
+      break;
+    case webhook::RetryDecision::Action::dead_letter: {
+      DeadLetter letter;
+      letter.id = c.dead_letter_id.empty() ? next_record_id("dl_") : c.dead_letter_id;
+      letter.event_id = std::string(event.id);
+      letter.topic = event.topic;
+      letter.offset = event.offset;
+      letter.to_offset = event.offset;
+      letter.reason = std::string(webhook::to_string(decision.reason));
+      letter.attempts = c.attempts;
+      letter.last_status = status;
+      letter.last_error = error;
+      letter.first_attempt_ms = c.first_attempt_ms;
+      letter.dead_ms = now_ms;
+      const bool redelivery = !c.dead_letter_id.empty();
+      add_dead_letter(std::move(letter));  // queued to the store before the position moves past it
+      if (!redelivery) {
+        advance(event.topic, event.offset);
+      } else {
+        std::lock_guard lock(view_mutex_);
+        --dead_letters_total_;  // the same dead letter again, not a new one
+      }
+      break;
+    }
+  }
+  current_.reset();
+  schedule_pump();
+}
+
+std::string WebhookWorker::next_record_id(const char* prefix) {
+  // Milliseconds and a counter: unique and in creation order, also across restarts.
+  const auto seq = (static_cast<std::uint64_t>(unix_time_ms()) << 16) | (++record_counter_ & 0xffff);
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%s%016llx", prefix, static_cast<unsigned long long>(seq));
+  return buffer;
+}
+
+json::object WebhookWorker::state_json() const {
+  std::lock_guard lock(view_mutex_);
+  json::object o;
+  json::object positions;
+  for (const auto& [topic, offset] : positions_) {
+    if (!topic.empty()) positions[topic] = offset;
+  }
+  o["position"] = std::move(positions);
+  o["inFlight"] = in_flight_.empty() ? json::value(nullptr) : json::value(in_flight_);
+  o["attempt"] = in_flight_attempts_;
+  o["consecutiveFailures"] = consecutive_failures_;
+  o["lastStatus"] = last_status_ ? json::value(last_status_) : json::value(nullptr);
+  o["lastError"] = last_error_.empty() ? json::value(nullptr) : json::value(last_error_);
+  o["lastAttemptAt"] = time_or_null(last_attempt_ms_);
+  o["nextAttemptAt"] = time_or_null(next_attempt_ms_);
+  o["delivered"] = delivered_;
+  o["deadLetters"] = dead_letters_.size();
+  o["deadLettersDropped"] = dead_letters_dropped_;
+  return o;
+}
+
+void WebhookWorker::deliveries(std::string_view kind, std::size_t limit, std::string_view cursor,
+                               WebhookService::Page& page) const {
+  // Both lists are in id order, and ids sort by creation time after their
+  // prefix: merge them newest first, by the 16 hex digits.
+  auto seq_of = [](std::string_view record_id) { return record_id.substr(record_id.find('_') + 1); };
+  std::lock_guard lock(view_mutex_);
+  const bool attempts = kind.empty() || kind == "attempt";
+  const bool dead = kind.empty() || kind == "dead_letter";
+  auto a = attempts_.rbegin();
+  auto d = dead_letters_.rbegin();
+  auto skip = [&](std::string_view seq) { return !cursor.empty() && seq >= cursor; };
+  while (attempts && a != attempts_.rend() && skip(seq_of(a->id))) ++a;
+  while (dead && d != dead_letters_.rend() && skip(seq_of(d->first))) ++d;
+  std::string last;
+  for (;;) {
+    const bool has_a = attempts && a != attempts_.rend();
+    const bool has_d = dead && d != dead_letters_.rend();
+    if (!has_a && !has_d) return;
+    if (page.items.size() == limit) {
+      page.next_cursor = last;
+      return;
+    }
+    if (has_a && (!has_d || seq_of(a->id) > seq_of(d->first))) {
+      last = std::string(seq_of(a->id));
+      page.items.push_back(a->to_json());
+      ++a;
+    } else {
+      last = std::string(seq_of(d->first));
+      page.items.push_back(d->second.to_json());
+      ++d;
+    }
+  }
+}
+
+WebhookService::RetryResult WebhookWorker::claim_for_retry(std::string_view dl_id, std::vector<std::string>& claimed) {
+  WebhookService::RetryResult r;
+  std::lock_guard lock(view_mutex_);
+  auto claim = [&](DeadLetter& letter) {
+    if (letter.reason == "expired") {
+      ++r.not_redeliverable;
+      return;
+    }
+    if (!letter.redelivering) {
+      letter.redelivering = true;
+      claimed.push_back(letter.id);
+    }
+    ++r.queued;
+  };
+  if (dl_id.empty()) {
+    for (auto& entry : dead_letters_) claim(entry.second);
+    return r;
+  }
+  auto it = dead_letters_.find(dl_id);
+  if (it == dead_letters_.end()) {
+    r.status = WebhookService::RetryStatus::no_such_delivery;
+    return r;
+  }
+  claim(it->second);
+  if (r.not_redeliverable) r.status = WebhookService::RetryStatus::not_redeliverable;
+  return r;
+}
+
+}  // namespace sluice::server::detail
