@@ -246,7 +246,7 @@ void Session::refresh(const Command& c, std::string& replies) {
   // Subscriptions the new grant no longer allows end with an unsubscribe push.
   std::vector<std::string> revoked;
   for (const auto& [topic, subscription] : subscriptions_) {
-    if (!grant_->may_subscribe(topic)) revoked.push_back(topic);
+    if (!may_read(subscription.channel, topic)) revoked.push_back(topic);
   }
   append_line(replies, encode_result(c.id, "refresh", connect_result()));
   for (const auto& topic : revoked) drop_subscription(topic, "permission denied");
@@ -269,6 +269,17 @@ void Session::arm_expiry() {
   });
 }
 
+// A token's Centrifugo `channels` claim lists channels by name; its
+// `subscribe` patterns cover topics; an API key's read scope covers all.
+bool Session::may_read(const std::string& channel, const std::string& topic) const {
+  if (!grant_) return true;
+  if (grant_->token) {
+    const auto& channels = grant_->token->channels;
+    if (std::find(channels.begin(), channels.end(), channel) != channels.end()) return true;
+  }
+  return grant_->may_subscribe(topic);
+}
+
 std::optional<std::string> Session::topic_of(const Command& c, std::string& replies) {
   std::string why;
   auto topic = channel_to_topic(c.channel, why);
@@ -285,7 +296,7 @@ void Session::subscribe(const Command& c, std::string& replies) {
   if (subscriptions_.size() >= context_.settings.max_subscriptions) {
     return append_line(replies, encode_error(c.id, error_code::limit_exceeded, "limit exceeded"));
   }
-  if (grant_ && !grant_->may_subscribe(*topic)) {
+  if (!may_read(c.channel, *topic)) {
     return append_line(replies, encode_error(c.id, error_code::permission_denied, "permission denied"));
   }
   broker::ReplayRequest request;
@@ -295,10 +306,22 @@ void Session::subscribe(const Command& c, std::string& replies) {
   // snapshot and the reply, so live events after it are the ones above
   // `covered`, and older ones still on their way are skipped.
   auto replay = context_.broker.replay(request);
+  const std::uint64_t covered = replay.covered.empty() ? 0 : replay.covered.front().second;
+  // The missed publications travel inside the reply, one message: more than
+  // half the send queue would make the client a slow consumer again at each
+  // reconnect. Past that, the newest that fit are sent, with recovered:false.
+  std::size_t bytes = 0;
+  std::size_t keep_from = replay.events.size();
+  while (keep_from > 0 && bytes + replay.events[keep_from - 1]->data.size() + 64 <= connection_->send_queue_limit() / 2) {
+    bytes += replay.events[--keep_from]->data.size() + 64;
+  }
+  if (keep_from > 0) {
+    replay.events.erase(replay.events.begin(), replay.events.begin() + static_cast<std::ptrdiff_t>(keep_from));
+    replay.recovered = false;
+  }
   if (c.recover && !replay.recovered && (c.flag & kRejectUnrecovered) != 0) {
     return append_line(replies, encode_error(c.id, error_code::unrecoverable_position, "unrecoverable position"));
   }
-  const std::uint64_t covered = replay.covered.empty() ? 0 : replay.covered.front().second;
   const auto info = context_.broker.topic_info(*topic);
   const std::string epoch = info ? info->second : std::string();
   subscriptions_.emplace(*topic, Subscription{c.channel, covered});
@@ -393,7 +416,7 @@ void Session::on_published(std::uint32_t id, const server::PublishService::Outco
 void Session::history(const Command& c, std::string& replies) {
   auto topic = topic_of(c, replies);
   if (!topic) return;
-  if (grant_ && !grant_->may_subscribe(*topic)) {
+  if (!may_read(c.channel, *topic)) {
     return append_line(replies, encode_error(c.id, error_code::permission_denied, "permission denied"));
   }
   broker::ReplayRequest request;

@@ -4,11 +4,13 @@
 // same offsets), history, 108 for presence, a client that stops ponging
 // closed with 3012, and 1,000 events received exactly once and in order
 // through a server restart (durable store, close 3001) by the SDK's own
-// recovery. Every wait is bounded.
+// recovery; with connection tokens: 3500 for an invalid one, 109 and the
+// SDK's getToken for an expired one, 103 for a channel the token does not
+// list. Every wait is bounded.
 //
 //   node centrifuge_sdk.mjs /path/to/sluice
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,10 +52,10 @@ function freePort() {
   });
 }
 
-async function startServer(port) {
+async function startServer(port, extra = ['--store', 'sqlite', '--data-dir', dataDir]) {
   let log = '';
-  const child = spawn(SLUICE, ['serve', '--port', String(port), '--threads', '2', '--store', 'sqlite',
-    '--data-dir', dataDir, '--ping-interval', '2', '--pong-timeout', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(SLUICE, ['serve', '--port', String(port), '--threads', '2', '--ping-interval', '2',
+    '--pong-timeout', '1', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout.on('data', (d) => { log += d; poke(); });
   child.stderr.on('data', (d) => { log += d; poke(); });
   child.on('exit', () => poke());
@@ -208,9 +210,65 @@ async function main() {
 
   client.disconnect();
   await stopServer(child);
+  await authScenario();
   clearTimeout(overall);
   rmSync(dataDir, { recursive: true, force: true });
-  console.log(`OK: connect, subscribe, publish both ways, history, 108, no-pong 3012, ${TOTAL} events through a restart`);
+  console.log(`OK: connect, subscribe, publish both ways, history, 108, no-pong 3012, ${TOTAL} events through a restart, tokens (3500, 109 + getToken, 103)`);
+}
+
+// Connection tokens (sluice token; HS256): the connect command's token.
+async function authScenario() {
+  const secret = join(dataDir, 'jwt.secret');
+  writeFileSync(secret, 'centrifuge-interop-secret-0123456789abcdef\n');
+  const token = (ttl) => {
+    const out = spawnSync(SLUICE, ['token', '--jwt-secret-file', secret, '--sub', 'alice', '--channel', 'room:ok',
+      '--ttl', ttl], { encoding: 'utf8' });
+    check(out.status === 0, 'sluice token failed: ' + out.stderr);
+    return out.stdout.trim().split('\n').pop();
+  };
+  const port = await freePort();
+  const child = await startServer(port, ['--store', 'memory', '--jwt-secret-file', secret]);
+  const url = `ws://127.0.0.1:${port}/connection/websocket`;
+
+  // An invalid token: closed with 3500, and the SDK does not reconnect.
+  {
+    const c = new Centrifuge(url, { websocket: WebSocket, token: 'not-a-valid-token' });
+    let disconnected = null;
+    c.on('disconnected', (ctx) => { disconnected = ctx; poke(); });
+    c.connect();
+    await until('the invalid-token disconnect', () => disconnected !== null);
+    check(disconnected.code === 3500, 'invalid token: ' + JSON.stringify(disconnected));
+  }
+
+  // An expired token: error 109, the SDK asks getToken for a new one and connects.
+  const expired = token('1s');
+  await new Promise((r) => setTimeout(r, 2200));  // past its exp (whole seconds)
+  let fetched = 0;
+  const c = new Centrifuge(url, {
+    websocket: WebSocket, token: expired, minReconnectDelay: 100, maxReconnectDelay: 400,
+    getToken: async () => { fetched++; return token('1h'); },
+  });
+  let connected = false;
+  c.on('connected', () => { connected = true; poke(); });
+  c.connect();
+  await until('connected with a refreshed token', () => connected);
+  check(fetched >= 1, 'getToken was not called for an expired token');
+
+  // The channels claim: room:ok is allowed, room:no is 103.
+  const ok = c.newSubscription('room:ok');
+  let okSubscribed = false;
+  ok.on('subscribed', () => { okSubscribed = true; poke(); });
+  ok.subscribe();
+  await until('subscribed to an allowed channel', () => okSubscribed);
+  const no = c.newSubscription('room:no');
+  let refused = null;
+  no.on('error', (ctx) => { if (ctx.error) refused = ctx.error.code; poke(); });
+  no.on('unsubscribed', (ctx) => { if (refused === null) refused = ctx.code; poke(); });
+  no.subscribe();
+  await until('the refused subscription', () => refused !== null);
+  check(refused === 103, 'a channel the token does not list: ' + refused + ', not 103');
+  c.disconnect();
+  await stopServer(child);
 }
 
 main().catch((e) => fail(e.stack || String(e)));

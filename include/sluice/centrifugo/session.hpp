@@ -148,6 +148,9 @@ class Session final : public broker::LoopHub::Subscriber,
   void history(const Command& command, std::string& replies);
   void refresh(const Command& command, std::string& replies);
   void on_published(std::uint32_t id, const server::PublishService::Outcome& outcome);
+  /// True if the grant (if any) lets this connection subscribe to, and read
+  /// the history of, `channel` (the topic `topic`).
+  bool may_read(const std::string& channel, const std::string& topic) const;
   /// The topic of the command's channel, or nullopt after an error reply.
   std::optional<std::string> topic_of(const Command& command, std::string& replies);
   std::string connect_result() const;
