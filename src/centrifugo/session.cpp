@@ -125,8 +125,8 @@ void Session::on_timer() {
     if (!self || ec || !self->connection_) return;
     if (self->pong_pending_) return self->close_with(disconnect::no_pong);
     self->timer_.expires_at(next);
-    self->timer_.async_wait([weak = self->weak_from_this()](const boost::system::error_code& inner) {
-      if (auto again = weak.lock(); again && !inner) again->on_timer();
+    self->timer_.async_wait([later = self->weak_from_this()](const boost::system::error_code& inner) {
+      if (auto again = later.lock(); again && !inner) again->on_timer();
     });
   });
 }

@@ -354,7 +354,7 @@ net::ConnectionHandler* SluiceServer::hand_over(InbandSession& session, net::Con
   state.centrifugo_sessions.emplace(id, next);
   session.release_connection();
   // The InbandSession is inside its own call: it goes once that returned.
-  loops_->at(loop_of(id)).post([gone = std::move(it->second)] {});
+  loops_->at(loop_of(id)).post([gone = std::move(it->second)]() mutable { gone.reset(); });
   state.sessions.erase(it);
   return next.get();
 }
