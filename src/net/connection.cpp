@@ -765,7 +765,7 @@ void Connection::close_slow_consumer() {
   if (finished_ || !codec_ || codec_->close_sent()) return;
   queue_.drop_pending_data();
   close_error_ = std::make_error_code(std::errc::no_buffer_space);
-  close(4008, "slow consumer");
+  close(slow_close_code_, slow_close_reason_);
 }
 
 void Connection::abort() { finish(std::make_error_code(std::errc::operation_canceled)); }

@@ -27,6 +27,10 @@ const std::string& InbandSession::subject() const noexcept {
 
 std::optional<net::RouteRefusal> InbandSession::on_upgrade_request(net::Connection& connection,
                                                                    const net::ParsedRequest& request) {
+  // Another protocol's path (/connection/websocket): its session takes over.
+  if (auto* other = context_.owner.hand_over(*this, connection, request)) {
+    return other->on_upgrade_request(connection, request);
+  }
   admit(connection);
   if (access_ && access_->refusal_code != 0) return std::nullopt;  // refused after the handshake, so the client can read why
   // Streams too: the UpgradeGate refused them without a fitting grant, and a

@@ -210,6 +210,14 @@ bool SluiceServer::start(std::string& error) {
     state->session_context.reset(new InbandSession::Context{state->fan_out.hub(), *broker_, *publisher_, session_limits,
                                                             *this, connection_auth_.get(), connections_per_ip_.get(),
                                                             new_connections_per_ip_.get(), settings_.limit_loopback});
+    centrifugo::SessionSettings centrifugo_settings;
+    centrifugo_settings.ping_interval = settings_.ping_interval;
+    centrifugo_settings.pong_timeout = settings_.pong_timeout;
+    centrifugo_settings.connect_timeout = std::max(settings_.handshake_timeout, std::chrono::milliseconds(10'000));
+    centrifugo_settings.max_subscriptions = settings_.max_subscriptions;
+    state->centrifugo_context.reset(new centrifugo::Session::Context{
+        state->fan_out.hub(), *broker_, *publisher_, centrifugo_settings, *this, connection_auth_.get(),
+        connections_per_ip_.get(), new_connections_per_ip_.get(), settings_.limit_loopback, std::string(kVersion)});
   }
   ApiLimits api_limits;
   api_limits.max_body_bytes = settings_.max_body_bytes;
@@ -234,6 +242,7 @@ bool SluiceServer::start(std::string& error) {
   auto& c = options.connection;
   c.handshake.max_header_bytes = settings_.max_header_bytes;
   c.handshake.deflate.enabled = settings_.deflate;
+  c.handshake.subprotocols.emplace_back(centrifugo::kSubprotocol);  // accepted when a Centrifugo client offers it
   c.codec.max_message_size = settings_.max_message_size;
   c.codec.max_frame_size = settings_.max_message_size;
   c.timeouts.handshake = settings_.handshake_timeout;
@@ -352,6 +361,29 @@ void SluiceServer::session_opened(InbandSession& session, net::Connection& conne
   session.open_stream(subscriptions_->attach_stream(stream.subscription_id), stream.since);
 }
 
+net::ConnectionHandler* SluiceServer::hand_over(InbandSession& session, net::Connection& connection,
+                                                const net::ParsedRequest& request) {
+  const std::string_view target = request.target();
+  if (target.substr(0, target.find('?')) != centrifugo::kPath) return nullptr;
+  const std::uint64_t id = session.id();
+  LoopState& state = *states_[loop_of(id)];
+  auto it = state.sessions.find(id);
+  if (it == state.sessions.end()) return nullptr;
+  auto next = std::make_shared<centrifugo::Session>(id, *state.centrifugo_context, connection.shared_from_this());
+  state.centrifugo_sessions.emplace(id, next);
+  session.release_connection();
+  // The InbandSession is inside its own call: it goes once that returned.
+  loops_->at(loop_of(id)).post([gone = std::move(it->second)]() mutable { gone.reset(); });
+  state.sessions.erase(it);
+  return next.get();
+}
+
+void SluiceServer::session_closed(centrifugo::Session& session) {
+  const std::uint64_t session_id = session.id();
+  states_[loop_of(session_id)]->centrifugo_sessions.erase(session_id);
+  connection_ended();
+}
+
 void SluiceServer::session_closed(InbandSession& session) {
   const std::uint64_t session_id = session.id();
   states_[loop_of(session_id)]->sessions.erase(session_id);  // the session goes here (its own loop)
@@ -434,6 +466,9 @@ void SluiceServer::drop_topic(const std::string& pattern) {
       std::vector<InbandSession*> affected;
       for (auto& [id, session] : state->sessions) affected.push_back(session.get());
       for (auto* session : affected) session->drop_subscription(pattern, "topic dropped");
+      std::vector<std::shared_ptr<centrifugo::Session>> centrifugo;
+      for (auto& [id, session] : state->centrifugo_sessions) centrifugo.push_back(session);
+      for (auto& session : centrifugo) session->drop_subscription(pattern, "topic dropped");
     });
   }
 }
@@ -444,6 +479,9 @@ void SluiceServer::close_connection(std::uint64_t connection_id, std::uint16_t c
   loops_->at(loop).post([state = states_[loop].get(), connection_id, code, reason] {
     auto it = state->sessions.find(connection_id);
     if (it != state->sessions.end()) it->second->close(code, reason);
+    if (auto c = state->centrifugo_sessions.find(connection_id); c != state->centrifugo_sessions.end()) {
+      c->second->close(code, reason);
+    }
   });
 }
 
@@ -466,6 +504,7 @@ std::vector<std::uint64_t> SluiceServer::connection_ids() {
     loops_->at(i).post([state = states_[i].get(), &answer] {
       std::vector<std::uint64_t> local;
       for (const auto& [id, session] : state->sessions) local.push_back(id);
+      for (const auto& [id, session] : state->centrifugo_sessions) local.push_back(id);
       answer.set_value(std::move(local));
     });
     auto local = answer.get_future().get();
@@ -494,6 +533,9 @@ void SluiceServer::shutdown(std::chrono::milliseconds drain) {
       std::vector<std::shared_ptr<InbandSession>> sessions;
       for (auto& [id, session] : state->sessions) sessions.push_back(session);
       for (auto& session : sessions) session->close(1001, "server shutting down");
+      std::vector<std::shared_ptr<centrifugo::Session>> centrifugo;
+      for (auto& [id, session] : state->centrifugo_sessions) centrifugo.push_back(session);
+      for (auto& session : centrifugo) session->close(1001, "server shutting down");  // 3001 shutdown
     });
   }
   // 3. Let queues drain and close handshakes finish, up to the deadline.
@@ -510,6 +552,9 @@ void SluiceServer::shutdown(std::chrono::milliseconds drain) {
         std::vector<std::shared_ptr<InbandSession>> sessions;
         for (auto& [id, session] : state->sessions) sessions.push_back(session);
         for (auto& session : sessions) session->abort();
+        std::vector<std::shared_ptr<centrifugo::Session>> centrifugo;
+        for (auto& [id, session] : state->centrifugo_sessions) centrifugo.push_back(session);
+        for (auto& session : centrifugo) session->abort();
         done[i].set_value();
       });
     }
@@ -527,6 +572,8 @@ void SluiceServer::shutdown(std::chrono::milliseconds drain) {
   for (auto& state : states_) {
     for (auto& [id, session] : state->sessions) session->on_closed();
     state->sessions.clear();
+    for (auto& [id, session] : state->centrifugo_sessions) session->on_closed();
+    state->centrifugo_sessions.clear();
   }
 }
 

@@ -66,7 +66,7 @@ std::optional<net::RouteRefusal> UpgradeGate::check(const net::ParsedRequest& re
   const auto path = target.substr(0, target.find('?'));
   StreamTarget stream;
   const bool is_stream = parse_stream_target(target, stream);
-  if (path != "/v1/ws" && !is_stream) {
+  if (path != "/v1/ws" && path != "/connection/websocket" && !is_stream) {
     if (!stream.error.empty()) return net::RouteRefusal{400, stream.error, {}};
     return net::RouteRefusal{404, "no WebSocket endpoint at " + std::string(path), {}};
   }

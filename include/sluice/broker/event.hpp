@@ -73,6 +73,32 @@ struct Event {
   };
   ParsedData parsed;
 
+  /// A frame another client protocol sends for this event (the `pub` push of
+  /// /connection/websocket, src/centrifugo), built on the first use and then
+  /// shared by every recipient, like `frame`: serialized once per protocol,
+  /// not per subscriber. Thread-safe (published with one compare-and-swap).
+  class LazyFrame {
+   public:
+    using Frame = std::shared_ptr<const std::string>;
+    LazyFrame() = default;
+    LazyFrame(const LazyFrame&) = delete;
+    LazyFrame& operator=(const LazyFrame&) = delete;
+    ~LazyFrame() { delete value_.load(std::memory_order_acquire); }
+    /// The cached frame, or the one `build()` (returning a Frame) makes now.
+    template <class Build>
+    const Frame& get(Build&& build) const {
+      if (const Frame* value = value_.load(std::memory_order_acquire)) return *value;
+      auto fresh = std::make_unique<Frame>(build());
+      const Frame* expected = nullptr;
+      if (value_.compare_exchange_strong(expected, fresh.get(), std::memory_order_acq_rel)) return *fresh.release();
+      return *expected;  // another thread built it first
+    }
+
+   private:
+    mutable std::atomic<const Frame*> value_{nullptr};
+  };
+  LazyFrame centrifugo_frame;
+
   /// An id or epoch the frame holds escaped (never one of ours): the raw text.
   std::string spill;
 };

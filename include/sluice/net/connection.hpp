@@ -189,8 +189,16 @@ class Connection : public std::enable_shared_from_this<Connection>,
   /// later calls are no-ops. The connection ends when the peer answers, or
   /// after the close timeout.
   void close(std::uint16_t code = 1000, std::string_view reason = {});
-  /// Drops queued data and closes with 4008 "slow consumer" (SPEC §3).
+  /// Drops queued data and closes with 4008 "slow consumer" (SPEC §3), or
+  /// with what set_slow_consumer_close() chose.
   void close_slow_consumer();
+  /// The close code and reason of close_slow_consumer() on this connection,
+  /// for a protocol with its own (Centrifugo's 3008 "slow"). `reason` must
+  /// outlive the connection (a literal). On the connection's loop.
+  void set_slow_consumer_close(std::uint16_t code, const char* reason) noexcept {
+    slow_close_code_ = code;
+    slow_close_reason_ = reason;
+  }
   /// Ends the connection at once, without a close handshake. Idempotent.
   void abort();
 
@@ -307,6 +315,8 @@ class Connection : public std::enable_shared_from_this<Connection>,
 
   SendQueue queue_;
   OverflowPolicy overflow_ = OverflowPolicy::close;
+  std::uint16_t slow_close_code_ = 4008;
+  const char* slow_close_reason_ = "slow consumer";
   bool finish_after_write_ = false;         // end the connection once the queue is written
   bool reading_ = false;
   bool write_wanted_ = false;               // queued output waits for start_write()

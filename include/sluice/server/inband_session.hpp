@@ -48,6 +48,13 @@ class InbandSession final : public broker::LoopHub::Subscriber,
     virtual void session_opened(InbandSession& session, net::Connection& connection) = 0;
     /// The last call about `session`; the owner may destroy it here.
     virtual void session_closed(InbandSession& session) = 0;
+    /// An upgrade request arrived: returns the handler of another protocol
+    /// that took the connection (`session` then holds it no more, and its
+    /// owner lets it go after this call), or null to keep it here.
+    virtual net::ConnectionHandler* hand_over(InbandSession& /*session*/, net::Connection& /*connection*/,
+                                              const net::ParsedRequest& /*request*/) {
+      return nullptr;
+    }
 
    protected:
     ~Owner() = default;
@@ -80,6 +87,12 @@ class InbandSession final : public broker::LoopHub::Subscriber,
   ~InbandSession();
 
   std::uint64_t id() const noexcept { return id_; }
+  /// Another session took the connection before its handshake (see
+  /// Owner::hand_over): forgets it without touching it. Idempotent.
+  void release_connection() noexcept {
+    closed_ = true;
+    connection_.reset();
+  }
   void on_message(protocol::MessageType type, std::span<const std::uint8_t> payload);
   /// The connection ended: leaves every subscription. Idempotent.
   void on_closed();

@@ -16,6 +16,7 @@
 #include "sluice/auth/connection_auth.hpp"
 #include "sluice/broker/broker.hpp"
 #include "sluice/broker/fan_out.hpp"
+#include "sluice/centrifugo/session.hpp"
 #include "sluice/metrics/registry.hpp"
 #include "sluice/net/event_loop.hpp"
 #include "sluice/net/server.hpp"
@@ -39,7 +40,7 @@ class UpgradeGate;
 class ServerMetrics;
 }
 
-class SluiceServer final : private InbandSession::Owner {
+class SluiceServer final : private InbandSession::Owner, private centrifugo::Session::Owner {
  public:
   /// `settings` must be valid (see ServerSettings::validate()).
   explicit SluiceServer(ServerSettings settings);
@@ -94,12 +95,19 @@ class SluiceServer final : private InbandSession::Owner {
     bool log_held = false;  // this loop holds the log writer's wake-up until its turn ends
     std::unique_ptr<InbandSession::Context> session_context;  // set in start(); outlives the sessions
     std::unordered_map<std::uint64_t, std::shared_ptr<InbandSession>> sessions;
+    // /connection/websocket (Centrifugo's protocol): the same, for its sessions.
+    std::unique_ptr<centrifugo::Session::Context> centrifugo_context;
+    std::unordered_map<std::uint64_t, std::shared_ptr<centrifugo::Session>> centrifugo_sessions;
     std::uint64_t next_id = 0;
   };
 
   // InbandSession::Owner
   void session_opened(InbandSession& session, net::Connection& connection) override;
   void session_closed(InbandSession& session) override;
+  net::ConnectionHandler* hand_over(InbandSession& session, net::Connection& connection,
+                                    const net::ParsedRequest& request) override;
+  // centrifugo::Session::Owner
+  void session_closed(centrifugo::Session& session) override;
 
   bool on_accept(net::EventLoop& loop, const std::shared_ptr<net::Connection>& connection);
   /// The built-in routes (/, health probes, 404) for what the API does not serve.

@@ -1,0 +1,494 @@
+#include "sluice/centrifugo/session.hpp"
+
+#include <boost/asio/post.hpp>
+
+#include <algorithm>
+#include <random>
+
+#include "sluice/broker/topic.hpp"
+#include "sluice/centrifugo/channel.hpp"
+
+namespace sluice::centrifugo {
+
+namespace {
+
+std::int64_t unix_seconds_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
+// A random RFC 4122 version 4 UUID: the client id a connect reply carries.
+std::string random_client_id() {
+  thread_local std::mt19937_64 random{std::random_device{}()};
+  const std::uint64_t a = random(), b = random();
+  unsigned char bytes[16];
+  for (int i = 0; i < 8; ++i) {
+    bytes[i] = static_cast<unsigned char>(a >> (8 * i));
+    bytes[8 + i] = static_cast<unsigned char>(b >> (8 * i));
+  }
+  bytes[6] = static_cast<unsigned char>((bytes[6] & 0x0F) | 0x40);
+  bytes[8] = static_cast<unsigned char>((bytes[8] & 0x3F) | 0x80);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (int i = 0; i < 16; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
+    out += kHex[bytes[i] >> 4];
+    out += kHex[bytes[i] & 0xF];
+  }
+  return out;
+}
+
+void append_line(std::string& replies, std::string_view line) {
+  if (!replies.empty()) replies += '\n';
+  replies += line;
+}
+
+}  // namespace
+
+Session::Session(std::uint64_t id, Context& context, std::shared_ptr<net::Connection> connection)
+    : id_(id), context_(context), connection_(std::move(connection)), timer_(connection_->executor()) {
+  connection_->set_handler(this);
+}
+
+Session::~Session() { on_closed(); }
+
+// --- lifecycle ---
+
+std::optional<net::RouteRefusal> Session::on_upgrade_request(net::Connection& connection, const net::ParsedRequest&) {
+  // Per client IP, as on /v1/ws; refused after the handshake with 3013 (the
+  // client retries later). The credential comes with the connect command.
+  if (!context_.connections_per_ip && !context_.new_connections_per_ip) return std::nullopt;
+  const std::string ip = connection.remote_ip();
+  if (!context_.limit_loopback && limits::is_loopback(ip)) return std::nullopt;
+  if (context_.new_connections_per_ip && !context_.new_connections_per_ip->acquire(ip)) {
+    refusal_ = disconnect::too_many_requests;
+    return std::nullopt;
+  }
+  if (context_.connections_per_ip) {
+    ip_lease_ = context_.connections_per_ip->lease(ip);
+    if (!ip_lease_) refusal_ = disconnect::too_many_requests;
+  }
+  return std::nullopt;
+}
+
+void Session::on_open(net::Connection& connection) {
+  connection.set_slow_consumer_close(disconnect::slow.code, disconnect::slow.reason);
+  if (refusal_) return close_with(*refusal_);
+  timer_.expires_after(context_.settings.connect_timeout);
+  timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+    if (auto self = weak.lock(); self && !ec) self->on_timer();
+  });
+}
+
+void Session::on_closed() {
+  if (closed_) return;
+  closed_ = true;
+  timer_.cancel();
+  if (expiry_) expiry_->cancel();
+  ip_lease_.release();
+  for (const auto& [topic, subscription] : subscriptions_) context_.hub.unsubscribe(topic, this);
+  subscriptions_.clear();
+  covering_ = 0;
+  if (connection_) connection_->set_handler(nullptr);  // no call can reach a destroyed session
+  connection_.reset();  // breaks the session <-> connection cycle
+}
+
+void Session::close(std::uint16_t sluice_code, std::string_view reason) {
+  if (!connection_) return;
+  const CloseRequest request = centrifugo_close(sluice_code, reason);
+  if (connection_->state() == net::Connection::State::open) {
+    connection_->close(request.code, request.reason);
+  } else if (connection_->state() != net::Connection::State::closing) {
+    connection_->abort();  // still in the handshake: nothing to hand-shake
+  }
+}
+
+void Session::close_with(const Disconnect& disconnect) {
+  if (connection_ && connection_->state() == net::Connection::State::open) {
+    connection_->close(disconnect.code, disconnect.reason);
+  }
+}
+
+// Before connect: the stale deadline. After: a ping is due.
+void Session::on_timer() {
+  if (!connection_) return;
+  if (!connected_) return close_with(disconnect::stale);
+  const auto interval = context_.settings.ping_interval;
+  const auto pong_timeout = std::min(context_.settings.pong_timeout, interval / 2);
+  send_reply("{}");  // a ping: no id, no push
+  pong_pending_ = true;
+  // The client expects the next ping one interval after this one (the SDK
+  // reconnects when it is late); the pong deadline falls in between.
+  const auto now = std::chrono::steady_clock::now();
+  timer_.expires_at(now + pong_timeout);
+  timer_.async_wait([weak = weak_from_this(), next = now + interval](const boost::system::error_code& ec) {
+    auto self = weak.lock();
+    if (!self || ec || !self->connection_) return;
+    if (self->pong_pending_) return self->close_with(disconnect::no_pong);
+    self->timer_.expires_at(next);
+    self->timer_.async_wait([later = self->weak_from_this()](const boost::system::error_code& inner) {
+      if (auto again = later.lock(); again && !inner) again->on_timer();
+    });
+  });
+}
+
+void Session::schedule_ping(std::chrono::milliseconds after) {
+  timer_.cancel();
+  if (after.count() <= 0) return;
+  timer_.expires_after(after);
+  timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+    if (auto self = weak.lock(); self && !ec) self->on_timer();
+  });
+}
+
+// --- commands ---
+
+void Session::send_reply(std::string_view payload) {
+  // Replies take the connection's own path: over the queue limit it closes
+  // with 3008, so a reply is never dropped silently.
+  if (connection_) (void)connection_->send_text(payload);
+}
+
+void Session::on_message(net::Connection&, protocol::MessageType type, std::span<const std::uint8_t> payload) {
+  if (closed_ || !connection_) return;
+  if (type != protocol::MessageType::text) return close_with(disconnect::bad_request);  // JSON protocol only
+  std::vector<Command> commands;
+  const std::string why = decode_commands({reinterpret_cast<const char*>(payload.data()), payload.size()}, commands);
+  // Replies of one message go out together, in order, as one frame.
+  std::string replies;
+  for (const auto& command : commands) {
+    handle(command, replies);
+    if (!connection_ || connection_->state() != net::Connection::State::open) return;
+  }
+  if (!replies.empty()) send_reply(replies);
+  if (!why.empty()) close_with(disconnect::bad_request);
+}
+
+void Session::handle(const Command& c, std::string& replies) {
+  if (c.method == Method::pong && c.id == 0) {
+    pong_pending_ = false;
+    return;
+  }
+  if (!connected_ && c.method != Method::connect) {
+    // Centrifugo's order: connect first; anything else is a protocol error.
+    return close_with(disconnect::bad_request);
+  }
+  if (!c.invalid.empty()) return append_line(replies, encode_error(c.id, error_code::bad_request, c.invalid));
+  switch (c.method) {
+    case Method::connect: return connect(c, replies);
+    case Method::subscribe: return subscribe(c, replies);
+    case Method::unsubscribe: return unsubscribe(c, replies);
+    case Method::publish: return publish(c, replies);
+    case Method::history: return history(c, replies);
+    case Method::refresh: return refresh(c, replies);
+    case Method::send: return;  // asynchronous message to the server: no handler here, ignored
+    case Method::ping: return append_line(replies, encode_result(c.id, "ping", "{}"));
+    case Method::presence:
+    case Method::presence_stats:
+    case Method::rpc:
+    case Method::sub_refresh:
+      return append_line(replies, encode_error(c.id, error_code::not_available, "not available"));
+    case Method::pong:
+    case Method::unknown:
+      break;
+  }
+  append_line(replies, encode_error(c.id, error_code::method_not_found, "method not found"));
+}
+
+std::string Session::connect_result() const {
+  std::string result = "{\"client\":\"" + client_id_ + "\",\"version\":" + centrifugo::quoted(context_.version);
+  const auto interval = context_.settings.ping_interval;
+  if (interval.count() > 0) {
+    const auto seconds = std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::seconds>(interval).count());
+    result += ",\"ping\":" + std::to_string(seconds) + ",\"pong\":true";
+  }
+  if (grant_ && grant_->expires_at > 0) {
+    result += ",\"expires\":true,\"ttl\":" + std::to_string(std::max<std::int64_t>(1, grant_->expires_at - unix_seconds_now()));
+  }
+  return result + "}";
+}
+
+void Session::connect(const Command& c, std::string& replies) {
+  if (connected_) return close_with(disconnect::bad_request);  // a second connect
+  if (context_.auth && context_.auth->required()) {
+    auto checked = context_.auth->check(c.token, std::chrono::system_clock::now());
+    if (!checked) {
+      // An expired token gets 109: the SDK fetches a new one and connects again.
+      if (checked.message.find("expired") != std::string::npos) {
+        return append_line(replies, encode_error(c.id, error_code::token_expired, "token expired"));
+      }
+      return close_with(disconnect::invalid_token);
+    }
+    grant_ = std::move(checked.grant);
+  }
+  connected_ = true;
+  client_id_ = random_client_id();
+  append_line(replies, encode_result(c.id, "connect", connect_result()));
+  timer_.cancel();
+  schedule_ping(context_.settings.ping_interval);
+  arm_expiry();
+}
+
+void Session::refresh(const Command& c, std::string& replies) {
+  if (!context_.auth || !context_.auth->accepts_tokens()) {
+    return append_line(replies, encode_error(c.id, error_code::not_available, "not available"));
+  }
+  auto checked = context_.auth->check_token(c.token, std::chrono::system_clock::now());
+  if (!checked) {
+    if (checked.message.find("expired") != std::string::npos) {
+      return append_line(replies, encode_error(c.id, error_code::token_expired, "token expired"));
+    }
+    return close_with(disconnect::invalid_token);
+  }
+  if (grant_ && grant_->token && grant_->subject != checked.grant->subject) {
+    return close_with(disconnect::invalid_token);  // a token for someone else
+  }
+  grant_ = std::move(checked.grant);
+  // Subscriptions the new grant no longer allows end with an unsubscribe push.
+  std::vector<std::string> revoked;
+  for (const auto& [topic, subscription] : subscriptions_) {
+    if (!may_read(subscription.channel, topic)) revoked.push_back(topic);
+  }
+  append_line(replies, encode_result(c.id, "refresh", connect_result()));
+  for (const auto& topic : revoked) drop_subscription(topic, "permission denied");
+  arm_expiry();
+}
+
+// A timer at the grant's expiry (moved by a refresh): the connection then
+// closes with 3005 and the SDK reconnects with a fresh token.
+void Session::arm_expiry() {
+  if (!grant_ || grant_->expires_at == 0 || !connection_) return;
+  if (!expiry_) expiry_ = std::make_unique<boost::asio::steady_timer>(connection_->executor());
+  const auto left = std::chrono::seconds(std::max<std::int64_t>(0, grant_->expires_at - unix_seconds_now()));
+  expiry_->expires_after(left);
+  expiry_->async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+    if (ec) return;  // cancelled: refreshed or closed
+    auto self = weak.lock();
+    if (!self || !self->grant_) return;
+    if (self->grant_->expires_at > unix_seconds_now()) return self->arm_expiry();  // the clock was early
+    self->close_with(disconnect::expired);
+  });
+}
+
+// A token's Centrifugo `channels` claim lists channels by name; its
+// `subscribe` patterns cover topics; an API key's read scope covers all.
+bool Session::may_read(const std::string& channel, const std::string& topic) const {
+  if (!grant_) return true;
+  if (grant_->token) {
+    const auto& channels = grant_->token->channels;
+    if (std::find(channels.begin(), channels.end(), channel) != channels.end()) return true;
+  }
+  return grant_->may_subscribe(topic);
+}
+
+std::optional<std::string> Session::topic_of(const Command& c, std::string& replies) {
+  std::string why;
+  auto topic = channel_to_topic(c.channel, why);
+  if (!topic) append_line(replies, encode_error(c.id, error_code::bad_request, why));
+  return topic;
+}
+
+void Session::subscribe(const Command& c, std::string& replies) {
+  auto topic = topic_of(c, replies);
+  if (!topic) return;
+  if (subscriptions_.contains(*topic)) {
+    return append_line(replies, encode_error(c.id, error_code::already_subscribed, "already subscribed"));
+  }
+  if (subscriptions_.size() >= context_.settings.max_subscriptions) {
+    return append_line(replies, encode_error(c.id, error_code::limit_exceeded, "limit exceeded"));
+  }
+  if (!may_read(c.channel, *topic)) {
+    return append_line(replies, encode_error(c.id, error_code::permission_denied, "permission denied"));
+  }
+  broker::ReplayRequest request;
+  request.pattern = *topic;
+  if (c.recover) request.positions[*topic] = broker::Position{c.offset, c.epoch};
+  // On this loop's thread: no drain of the loop's inbox runs between the
+  // snapshot and the reply, so live events after it are the ones above
+  // `covered`, and older ones still on their way are skipped.
+  auto replay = context_.broker.replay(request);
+  const std::uint64_t covered = replay.covered.empty() ? 0 : replay.covered.front().second;
+  // The missed publications travel inside the reply, one message: more than
+  // half the send queue would make the client a slow consumer again at each
+  // reconnect. Past that, the newest that fit are sent, with recovered:false.
+  std::size_t bytes = 0;
+  std::size_t keep_from = replay.events.size();
+  while (keep_from > 0 && bytes + replay.events[keep_from - 1]->data.size() + 64 <= connection_->send_queue_limit() / 2) {
+    bytes += replay.events[--keep_from]->data.size() + 64;
+  }
+  if (keep_from > 0) {
+    replay.events.erase(replay.events.begin(), replay.events.begin() + static_cast<std::ptrdiff_t>(keep_from));
+    replay.recovered = false;
+  }
+  if (c.recover && !replay.recovered && (c.flag & kRejectUnrecovered) != 0) {
+    return append_line(replies, encode_error(c.id, error_code::unrecoverable_position, "unrecoverable position"));
+  }
+  const auto info = context_.broker.topic_info(*topic);
+  const std::string epoch = info ? info->second : std::string();
+  subscriptions_.emplace(*topic, Subscription{c.channel, covered});
+  if (covered > 0) ++covering_;
+  context_.hub.subscribe(*topic, this);
+
+  std::string result = "{\"recoverable\":true,\"positioned\":true,\"epoch\":" + centrifugo::quoted(epoch) +
+                       ",\"offset\":" + std::to_string(covered);
+  if (c.recover) {
+    result += std::string(",\"was_recovering\":true,\"recovered\":") + (replay.recovered ? "true" : "false");
+  }
+  if (!replay.events.empty()) {
+    result += ",\"publications\":[";
+    bool first = true;
+    for (const auto& event : replay.events) {
+      if (!first) result += ',';
+      first = false;
+      append_publication(result, *event);
+    }
+    result += ']';
+  }
+  result += '}';
+  append_line(replies, encode_result(c.id, "subscribe", result));
+}
+
+void Session::unsubscribe(const Command& c, std::string& replies) {
+  auto topic = topic_of(c, replies);
+  if (!topic) return;
+  auto it = subscriptions_.find(*topic);
+  if (it != subscriptions_.end()) {
+    if (it->second.covered > 0) --covering_;
+    subscriptions_.erase(it);
+    context_.hub.unsubscribe(*topic, this);
+  }
+  append_line(replies, encode_result(c.id, "unsubscribe", "{}"));
+}
+
+void Session::drop_subscription(std::string_view pattern, std::string_view reason) {
+  std::vector<std::string> dropped;
+  for (const auto& [topic, subscription] : subscriptions_) {
+    if (topic == pattern || broker::pattern_matches(pattern, topic)) dropped.push_back(topic);
+  }
+  for (const auto& topic : dropped) {
+    auto it = subscriptions_.find(topic);
+    if (it->second.covered > 0) --covering_;
+    const std::string channel = it->second.channel;
+    subscriptions_.erase(it);
+    context_.hub.unsubscribe(topic, this);
+    send_reply(encode_unsubscribe_push(channel, 2000, reason));
+  }
+}
+
+void Session::publish(const Command& c, std::string& replies) {
+  auto topic = topic_of(c, replies);
+  if (!topic) return;
+  if (!c.has_data) return append_line(replies, encode_error(c.id, error_code::bad_request, "\"data\" is required"));
+  if (grant_ && !grant_->may_publish(*topic)) {
+    return append_line(replies, encode_error(c.id, error_code::permission_denied, "permission denied"));
+  }
+  server::PublishService::Input input;
+  input.request.topic = std::move(*topic);
+  input.request.data = c.data;
+  // The answer comes back through the loop's queue, never inline (as on /v1/ws).
+  context_.publisher.publish(std::move(input), [weak = weak_from_this(), executor = connection_->executor(),
+                                                id = c.id](server::PublishService::Outcome outcome) {
+    boost::asio::post(executor, [weak, id, outcome = std::move(outcome)] {
+      if (auto self = weak.lock()) self->on_published(id, outcome);
+    });
+  });
+}
+
+void Session::on_published(std::uint32_t id, const server::PublishService::Outcome& outcome) {
+  if (!connection_) return;
+  switch (outcome.error) {
+    case server::PublishError::none:
+      return send_reply(encode_result(id, "publish", "{}"));
+    case server::PublishError::too_many_topics:
+      return send_reply(encode_error(id, error_code::limit_exceeded, "limit exceeded"));
+    case server::PublishError::invalid:
+    case server::PublishError::invalid_topic:
+      return send_reply(encode_error(id, error_code::bad_request, outcome.message));
+    default:
+      // The store is busy or failed: nothing was published; the client may retry.
+      return send_reply(encode_error(id, error_code::internal, "internal server error", true));
+  }
+}
+
+// history: {channel, limit, since?, reverse?}. limit 0 gives only the
+// stream's position; a negative limit, everything history holds (bounded by
+// max_history). With `since`, publications after since.offset (reverse:
+// before it, newest first), in since.epoch (another epoch: 112).
+void Session::history(const Command& c, std::string& replies) {
+  auto topic = topic_of(c, replies);
+  if (!topic) return;
+  if (!may_read(c.channel, *topic)) {
+    return append_line(replies, encode_error(c.id, error_code::permission_denied, "permission denied"));
+  }
+  broker::ReplayRequest request;
+  request.pattern = *topic;
+  const auto position = context_.broker.replay(request);  // covered: the top offset
+  const std::uint64_t top = position.covered.empty() ? 0 : position.covered.front().second;
+  const auto info = context_.broker.topic_info(*topic);
+  const std::string epoch = info ? info->second : std::string();
+  if (c.has_since && !c.since_epoch.empty() && c.since_epoch != epoch) {
+    return append_line(replies, encode_error(c.id, error_code::unrecoverable_position, "unrecoverable position"));
+  }
+  const std::size_t cap = context_.settings.max_history;
+  const std::size_t limit = c.limit < 0 ? cap : std::min<std::size_t>(cap, static_cast<std::size_t>(c.limit));
+  std::vector<broker::EventPtr> events;
+  if (limit > 0) {
+    if (!c.reverse) {
+      events = context_.broker.history(*topic, c.has_since ? c.since_offset : 0, limit);
+    } else {
+      auto all = context_.broker.history(*topic, 0, SIZE_MAX);
+      for (auto it = all.rbegin(); it != all.rend() && events.size() < limit; ++it) {
+        if (!c.has_since || (*it)->offset < c.since_offset) events.push_back(*it);
+      }
+    }
+  }
+  std::string result = "{\"publications\":[";
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    if (i > 0) result += ',';
+    append_publication(result, *events[i]);
+  }
+  result += "],\"epoch\":" + centrifugo::quoted(epoch) + ",\"offset\":" + std::to_string(top) + "}";
+  append_line(replies, encode_result(c.id, "history", result));
+}
+
+// --- delivery ---
+
+void Session::deliver(const broker::EventPtr& event) {
+  if (!connection_) return;
+  if (covering_ > 0) {
+    auto it = subscriptions_.find(event->topic);
+    if (it != subscriptions_.end() && it->second.covered > 0) {
+      if (event->offset <= it->second.covered) return;  // the subscribe reply's snapshot had it
+      it->second.covered = 0;  // later events of this topic are all newer
+      --covering_;
+    }
+  }
+  if (connection_->send_shared(pub_frame(*event)) == net::SendStatus::dropped) connection_->close_slow_consumer();
+}
+
+void Session::deliver_run(broker::EventRun& run) {
+  if (!connection_) return;
+  const auto events = run.events();
+  if (covering_ > 0 || events.empty()) {
+    for (const auto& event : events) deliver(event);
+    return;
+  }
+  // One frame of newline-separated pushes, built once for every subscriber on this loop.
+  auto& cache = context_.run_cache;
+  if (cache.first != events.front() || cache.count != events.size() || !cache.frame) {
+    std::string payload;
+    for (const auto& event : events) {
+      if (!payload.empty()) payload += '\n';
+      payload += frame_payload(*pub_frame(*event));
+    }
+    cache.first = events.front();
+    cache.count = events.size();
+    cache.frame = text_frame(payload);
+  }
+  if (connection_->send_shared(cache.frame) == net::SendStatus::dropped) connection_->close_slow_consumer();
+}
+
+void Session::missed(std::uint64_t) {
+  if (connection_) connection_->close_slow_consumer();
+}
+
+}  // namespace sluice::centrifugo

@@ -1,0 +1,274 @@
+// The official Centrifugo JavaScript SDK (npm `centrifuge`, with `ws` as its
+// WebSocket) against a real `sluice serve` on /connection/websocket:
+// connect, subscribe, publish both ways (SDK <-> POST /v1/events and /v1/ws,
+// same offsets), history, 108 for presence, a client that stops ponging
+// closed with 3012, and 1,000 events received exactly once and in order
+// through a server restart (durable store, close 3001) by the SDK's own
+// recovery; with connection tokens: 3500 for an invalid one, 109 and the
+// SDK's getToken for an expired one, 103 for a channel the token does not
+// list. Every wait is bounded.
+//
+//   node centrifuge_sdk.mjs /path/to/sluice
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Centrifuge } from 'centrifuge';
+import WebSocket from 'ws';
+
+const SLUICE = process.argv[2];
+if (!SLUICE) throw new Error('usage: centrifuge_sdk.mjs SLUICE_BINARY');
+const TOTAL = 1000;
+const dataDir = mkdtempSync(join(tmpdir(), 'sluice-centrifuge-'));
+let server = null;
+
+function fail(message) {
+  console.error('FAIL: ' + message);
+  if (server) server.kill('SIGKILL');
+  rmSync(dataDir, { recursive: true, force: true });
+  process.exit(1);
+}
+const overall = setTimeout(() => fail('the test did not finish within 100 s'), 100_000);
+
+// Resolves when predicate() holds, checked on every event-loop turn that
+// calls poke(); rejects after `ms`.
+const waiters = new Set();
+function poke() { for (const w of [...waiters]) if (w.predicate()) { waiters.delete(w); clearTimeout(w.timer); w.resolve(); } }
+function until(what, predicate, ms = 15_000) {
+  return new Promise((resolve, reject) => {
+    if (predicate()) return resolve();
+    const w = { predicate, resolve };
+    w.timer = setTimeout(() => { waiters.delete(w); reject(new Error('timed out waiting for ' + what)); }, ms);
+    waiters.add(w);
+  });
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
+    s.on('error', reject);
+  });
+}
+
+async function startServer(port, extra = ['--store', 'sqlite', '--data-dir', dataDir]) {
+  let log = '';
+  const child = spawn(SLUICE, ['serve', '--port', String(port), '--threads', '2', '--ping-interval', '2',
+    '--pong-timeout', '1', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout.on('data', (d) => { log += d; poke(); });
+  child.stderr.on('data', (d) => { log += d; poke(); });
+  child.on('exit', () => poke());
+  server = child;
+  await until('the server to listen', () => log.includes('listening on'), 20_000);
+  return child;
+}
+
+async function stopServer(child) {
+  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  child.kill('SIGTERM');
+  const { code } = await Promise.race([exited, new Promise((r) => setTimeout(() => r({ code: 'timeout' }), 20_000))]);
+  if (code !== 0) fail('the server did not exit 0 on SIGTERM: ' + code);
+}
+
+async function httpPublish(port, topic, data) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/v1/events`, {
+        method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ topic, data }),
+      });
+      if (res.status === 201) return await res.json();
+      if (attempt > 200) fail('POST /v1/events answered ' + res.status + ': ' + await res.text());
+    } catch (e) {
+      if (attempt > 200) fail('POST /v1/events failed: ' + e.message);
+    }
+    await new Promise((r) => setTimeout(r, 25));  // the server is restarting: retry
+  }
+}
+
+function check(condition, message) { if (!condition) fail(message); }
+
+async function main() {
+  const port = await freePort();
+  await startServer(port);
+  const url = `ws://127.0.0.1:${port}/connection/websocket`;
+
+  // The subprotocol is accepted when offered.
+  {
+    const ws = new WebSocket(url, 'centrifuge-json');
+    await new Promise((resolve, reject) => { ws.on('open', resolve); ws.on('error', reject); });
+    check(ws.protocol === 'centrifuge-json', 'subprotocol not selected: ' + ws.protocol);
+    ws.close();
+  }
+
+  // A client that never answers pings is closed with 3012 "no pong".
+  {
+    const ws = new WebSocket(url);
+    let closed = null;
+    let connectReply = null;
+    ws.on('message', (d) => { const line = JSON.parse(String(d).split('\n')[0]); if (line.id === 1) connectReply = line; poke(); });
+    ws.on('close', (code) => { closed = code; poke(); });
+    await new Promise((resolve, reject) => { ws.on('open', resolve); ws.on('error', reject); });
+    ws.send(JSON.stringify({ id: 1, connect: {} }));
+    await until('the connect reply', () => connectReply !== null);
+    check(connectReply.connect && connectReply.connect.ping === 2 && connectReply.connect.pong === true,
+      'connect reply: ' + JSON.stringify(connectReply));
+    await until('the no-pong close', () => closed !== null, 10_000);
+    check(closed === 3012, 'a client that does not pong was closed with ' + closed + ', not 3012');
+  }
+
+  const client = new Centrifuge(url, { websocket: WebSocket, minReconnectDelay: 100, maxReconnectDelay: 400 });
+  const connecting = [];
+  let connectedCount = 0;
+  client.on('connecting', (ctx) => { connecting.push(ctx); poke(); });
+  client.on('connected', () => { connectedCount++; poke(); });
+  client.on('error', (ctx) => console.log('client error', JSON.stringify(ctx)));
+  client.connect();
+  await until('connected', () => connectedCount === 1);
+
+  // Subscribe; publish from the SDK, from HTTP, and from /v1/ws.
+  const chat = client.newSubscription('chat:index');
+  const chatPubs = [];
+  chat.on('publication', (ctx) => { chatPubs.push(ctx); poke(); });
+  let chatSubscribed = null;
+  chat.on('subscribed', (ctx) => { chatSubscribed = ctx; poke(); });
+  chat.subscribe();
+  await until('subscribed to chat:index', () => chatSubscribed !== null);
+
+  const v1 = new WebSocket(`ws://127.0.0.1:${port}/v1/ws`);
+  const v1Events = [];
+  let v1Acked = false;
+  v1.on('message', (d) => {
+    const m = JSON.parse(String(d));
+    if (m.type === 'event') v1Events.push(m.event);
+    if (m.type === 'ack' && m.op === 'subscribe') v1Acked = true;
+    poke();
+  });
+  await new Promise((resolve, reject) => { v1.on('open', resolve); v1.on('error', reject); });
+  v1.send(JSON.stringify({ op: 'subscribe', id: 1, topic: 'chat:index' }));
+  await until('the /v1/ws subscribe ack', () => v1Acked);
+
+  await client.publish('chat:index', { from: 'sdk', text: 'hello' });
+  await until('the SDK publication back', () => chatPubs.length === 1);
+  await until('the SDK publication on /v1/ws', () => v1Events.length === 1);
+  check(chatPubs[0].data.from === 'sdk' && chatPubs[0].offset === v1Events[0].offset,
+    'SDK publication: ' + JSON.stringify(chatPubs[0]) + ' vs /v1/ws ' + JSON.stringify(v1Events[0]));
+
+  const posted = await httpPublish(port, 'chat:index', { from: 'http', n: 2 });
+  await until('the HTTP publication on the SDK', () => chatPubs.length === 2);
+  check(chatPubs[1].data.from === 'http' && chatPubs[1].offset === posted.offset,
+    'HTTP publication: ' + JSON.stringify(chatPubs[1]) + ' vs ' + JSON.stringify(posted));
+
+  v1.send(JSON.stringify({ op: 'publish', id: 2, topic: 'chat:index', data: { from: 'v1ws' } }));
+  await until('the /v1/ws publication on the SDK', () => chatPubs.length === 3);
+  await until('the /v1/ws publication echoed', () => v1Events.length === 3);
+  check(chatPubs[2].data.from === 'v1ws' && chatPubs[2].offset === v1Events[2].offset, '/v1/ws publication offsets differ');
+  v1.close();
+
+  // History: forward, since, reverse; the epoch is the topic's.
+  const all = await client.history('chat:index', { limit: -1 });
+  check(all.publications.length === 3 && all.offset === chatPubs[2].offset && all.epoch === posted.epoch,
+    'history: ' + JSON.stringify(all));
+  const since = await client.history('chat:index', { limit: 10, since: { offset: chatPubs[0].offset, epoch: all.epoch } });
+  check(since.publications.length === 2 && since.publications[0].data.from === 'http', 'history since: ' + JSON.stringify(since));
+  const latest = await client.history('chat:index', { limit: 1, reverse: true });
+  check(latest.publications.length === 1 && latest.publications[0].data.from === 'v1ws', 'history reverse: ' + JSON.stringify(latest));
+
+  // Presence is not offered: 108.
+  for (const call of [() => client.presence('chat:index'), () => client.presenceStats('chat:index'), () => client.rpc('m', {})]) {
+    let code = null;
+    try { await call(); } catch (e) { code = e.code; }
+    check(code === 108, 'presence/rpc answered ' + code + ', not 108');
+  }
+
+  // 1,000 events through a server restart, each once and in order.
+  const bulk = client.newSubscription('bulk.feed');
+  const got = [];
+  const subscribedCtx = [];
+  bulk.on('publication', (ctx) => { got.push(ctx); poke(); });
+  bulk.on('subscribed', (ctx) => { subscribedCtx.push(ctx); poke(); });
+  bulk.subscribe();
+  await until('subscribed to bulk.feed', () => subscribedCtx.length === 1);
+  let child = server;
+  for (let n = 0; n < TOTAL; n++) {
+    if (n === 400) {
+      await stopServer(child);
+      child = await startServer(port);
+    }
+    await httpPublish(port, 'bulk.feed', { n });
+  }
+  await until('all 1,000 events', () => got.length >= TOTAL, 30_000);
+  await new Promise((r) => setTimeout(r, 300));  // a duplicate would arrive right behind the last
+  check(got.length === TOTAL, `received ${got.length} events, not ${TOTAL}`);
+  for (let i = 0; i < TOTAL; i++) {
+    check(got[i].data.n === i, `event ${i} is ${JSON.stringify(got[i].data)}`);
+    if (i > 0) check(got[i].offset === got[i - 1].offset + 1, `offset gap at ${i}`);
+  }
+  check(connecting.some((c) => c.code === 3001), 'no reconnect with 3001 shutdown was seen: ' + JSON.stringify(connecting));
+  check(subscribedCtx.length >= 2 && subscribedCtx.slice(1).every((c) => c.wasRecovering && c.recovered),
+    'resubscribe did not recover: ' + JSON.stringify(subscribedCtx));
+
+  client.disconnect();
+  await stopServer(child);
+  await authScenario();
+  clearTimeout(overall);
+  rmSync(dataDir, { recursive: true, force: true });
+  console.log(`OK: connect, subscribe, publish both ways, history, 108, no-pong 3012, ${TOTAL} events through a restart, tokens (3500, 109 + getToken, 103)`);
+}
+
+// Connection tokens (sluice token; HS256): the connect command's token.
+async function authScenario() {
+  const secret = join(dataDir, 'jwt.secret');
+  writeFileSync(secret, 'centrifuge-interop-secret-0123456789abcdef\n');
+  const token = (ttl) => {
+    const out = spawnSync(SLUICE, ['token', '--jwt-secret-file', secret, '--sub', 'alice', '--channel', 'room:ok',
+      '--ttl', ttl], { encoding: 'utf8' });
+    check(out.status === 0, 'sluice token failed: ' + out.stderr);
+    return out.stdout.trim().split('\n').pop();
+  };
+  const port = await freePort();
+  const child = await startServer(port, ['--store', 'memory', '--jwt-secret-file', secret]);
+  const url = `ws://127.0.0.1:${port}/connection/websocket`;
+
+  // An invalid token: closed with 3500, and the SDK does not reconnect.
+  {
+    const c = new Centrifuge(url, { websocket: WebSocket, token: 'not-a-valid-token' });
+    let disconnected = null;
+    c.on('disconnected', (ctx) => { disconnected = ctx; poke(); });
+    c.connect();
+    await until('the invalid-token disconnect', () => disconnected !== null);
+    check(disconnected.code === 3500, 'invalid token: ' + JSON.stringify(disconnected));
+  }
+
+  // An expired token: error 109, the SDK asks getToken for a new one and connects.
+  const expired = token('1s');
+  await new Promise((r) => setTimeout(r, 2200));  // past its exp (whole seconds)
+  let fetched = 0;
+  const c = new Centrifuge(url, {
+    websocket: WebSocket, token: expired, minReconnectDelay: 100, maxReconnectDelay: 400,
+    getToken: async () => { fetched++; return token('1h'); },
+  });
+  let connected = false;
+  c.on('connected', () => { connected = true; poke(); });
+  c.connect();
+  await until('connected with a refreshed token', () => connected);
+  check(fetched >= 1, 'getToken was not called for an expired token');
+
+  // The channels claim: room:ok is allowed, room:no is 103.
+  const ok = c.newSubscription('room:ok');
+  let okSubscribed = false;
+  ok.on('subscribed', () => { okSubscribed = true; poke(); });
+  ok.subscribe();
+  await until('subscribed to an allowed channel', () => okSubscribed);
+  const no = c.newSubscription('room:no');
+  let refused = null;
+  no.on('error', (ctx) => { if (ctx.error) refused = ctx.error.code; poke(); });
+  no.on('unsubscribed', (ctx) => { if (refused === null) refused = ctx.code; poke(); });
+  no.subscribe();
+  await until('the refused subscription', () => refused !== null);
+  check(refused === 103, 'a channel the token does not list: ' + refused + ', not 103');
+  c.disconnect();
+  await stopServer(child);
+}
+
+main().catch((e) => fail(e.stack || String(e)));
