@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -97,6 +98,12 @@ class SluiceServer final : private InbandSession::Owner {
   // InbandSession::Owner
   void session_opened(InbandSession& session, net::Connection& connection) override;
   void session_closed(InbandSession& session) override;
+
+  struct AccessLine {
+    std::string method, path, remote;
+    std::chrono::steady_clock::time_point start;
+  };
+  static void log_access(const AccessLine& line, unsigned status, std::size_t bytes);
 
   bool on_accept(net::EventLoop& loop, const std::shared_ptr<net::Connection>& connection);
   /// The built-in routes (/, health probes, 404) for what the API does not serve.
