@@ -63,10 +63,10 @@ void reload(const ServeCommand& command, ServeConfig& current, server::SluiceSer
     for (const OptionSpec* spec : command.table.changed(current, *next)) {
       (spec->live ? applied : restart).push_back(spec->name);
     }
-    if (next->log_level != current.log_level) apply_log_level(next->log_level);
     for (const auto& name : applied) {
       spdlog::info("SIGHUP: {} changed and applied", name);
     }
+    if (next->log_level != current.log_level) apply_log_level(next->log_level);
     for (const auto& name : restart) {
       spdlog::warn("SIGHUP: {} changed but needs a restart to apply; the running value stays", name);
     }
