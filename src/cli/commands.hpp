@@ -3,10 +3,16 @@
 
 #include <CLI/CLI.hpp>
 
+#include <string>
+
 namespace sluice::cli {
 
 /// `sluice serve`: runs the server until SIGINT/SIGTERM.
 void add_serve_command(CLI::App& app);
+/// `sluice config check FILE`: validates a serve config file without starting.
+void add_config_command(CLI::App& app);
+/// The path given to `sluice --config` (read by serve). Not thread-safe: set while parsing.
+std::string& global_config_path();
 /// `sluice cat URL`: interactive WebSocket client (stdin lines out, messages to stdout).
 void add_cat_command(CLI::App& app);
 /// `sluice pub TOPIC [DATA]`: publish and print the acknowledgements.

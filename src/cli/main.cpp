@@ -23,7 +23,9 @@ int usage_error(const CLI::App& app, const CLI::ParseError& e) {
 int main(int argc, char** argv) {
   CLI::App app{"Sluice: real-time event delivery over WebSocket"};
   app.set_version_flag("--version", std::string(sluice::server::kVersion));
-  app.set_config("--config", "", "Read options from a TOML/INI file (a [serve] section for `serve`)");
+  // `serve` reads it (serve.cpp), strictly: keys under [serve], precedence flag > env > file.
+  app.add_option("--config", sluice::cli::global_config_path(),
+                 "TOML config file for `serve` (keys under [serve]; same as `sluice serve --config`)");
   app.require_subcommand(1);
   sluice::cli::add_serve_command(app);
   sluice::cli::add_pub_command(app);
@@ -32,6 +34,7 @@ int main(int argc, char** argv) {
   sluice::cli::add_key_command(app);
   sluice::cli::add_token_command(app);
   sluice::cli::add_bench_command(app);
+  sluice::cli::add_config_command(app);
   try {
     app.parse(argc, argv);  // a command's callback runs it and exits with its status
   } catch (const CLI::ParseError& e) {

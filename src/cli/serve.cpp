@@ -1,53 +1,93 @@
-// `sluice serve`: flags (or SLUICE_* environment variables, or a config file)
-// to ServerSettings, validated at start, then run until SIGINT/SIGTERM.
+// `sluice serve`: the options of serve_options.cpp resolved from flags,
+// SLUICE_* environment variables and a config file (in that precedence),
+// validated at start, then run until SIGINT/SIGTERM; SIGHUP reloads.
 #include <spdlog/spdlog.h>
 
 #include <csignal>
 #include <cstdlib>
+#include <iostream>
 #include <pthread.h>
 
 #include "cli/commands.hpp"
-#include "cli/serve_webhook.hpp"
+#include "cli/log_setup.hpp"
+#include "cli/option_table.hpp"
 #include "sluice/server/sluice_server.hpp"
 
 namespace sluice::cli {
 
 namespace {
 
-using Seconds = double;
-std::chrono::milliseconds ms(Seconds s) { return std::chrono::milliseconds(static_cast<long long>(s * 1000)); }
-
-struct ServeOptions {
-  server::ServerSettings settings;
-  Seconds ping_interval = 25, pong_timeout = 10, idle_timeout = 0, handshake_timeout = 10, close_timeout = 5,
-          shutdown_drain = 10, history_max_age = 24 * 3600, idempotency_window = 24 * 3600,
-          retention_interval = 1;
-  std::string overflow = "close";
-  std::string durability = "fsync";
-  bool no_deflate = false;
-  long long jwt_leeway = 0;
+struct ServeCommand {
+  OptionTable table{serve_option_specs()};
+  std::string config_path;  // serve --config (else sluice --config, else SLUICE_CONFIG)
+  bool print_config = false;
 };
 
-int run(ServeOptions& o) {
-  auto& s = o.settings;
-  s.ping_interval = ms(o.ping_interval);
-  s.pong_timeout = ms(o.pong_timeout);
-  s.idle_timeout = ms(o.idle_timeout);
-  s.handshake_timeout = ms(o.handshake_timeout);
-  s.close_timeout = ms(o.close_timeout);
-  s.shutdown_drain = ms(o.shutdown_drain);
-  s.history_max_age = ms(o.history_max_age);
-  s.idempotency_window = ms(o.idempotency_window);
-  s.retention_interval = ms(o.retention_interval);
-  s.overflow = o.overflow == "drop" ? net::OverflowPolicy::drop : net::OverflowPolicy::close;
-  s.durability = o.durability == "os-buffered" ? store::Durability::os_buffered : store::Durability::fsync;
-  s.deflate = !o.no_deflate;
-  s.jwt_leeway = std::chrono::seconds(o.jwt_leeway);
-  if (auto why = s.validate(); !why.empty()) {
-    spdlog::error("invalid setting: {}", why);
-    return 2;
-  }
+const char* process_env(const char* name) { return std::getenv(name); }
 
+// A configuration error: one message, the usual hint, exit code 2.
+int config_error(const std::string& command, const std::string& message) {
+  std::cerr << command << ": " << message << "\nRun '" << command << " --help' for more information.\n";
+  return 2;
+}
+
+// The effective config from every source; nullopt with the message in `error`.
+std::optional<ServeConfig> load(const ServeCommand& command, std::map<std::string, Source>& sources,
+                                std::string& error) {
+  std::string path = command.config_path;
+  if (path.empty()) path = global_config_path();
+  if (path.empty() && std::getenv("SLUICE_CONFIG")) path = std::getenv("SLUICE_CONFIG");
+  std::optional<std::vector<TomlEntry>> file;
+  if (!path.empty()) {
+    file = read_config_file(path, error);
+    if (!file) return std::nullopt;
+  }
+  auto config = command.table.resolve(file ? &*file : nullptr, path, process_env, error, &sources);
+  if (!config) return std::nullopt;
+  if (auto why = config->server.validate(); !why.empty()) {
+    error = "invalid setting: " + why;
+    return std::nullopt;
+  }
+  return config;
+}
+
+// SIGHUP: read every source again; apply what can change live, name the rest.
+void reload(const ServeCommand& command, ServeConfig& current, server::SluiceServer& sluice) {
+  std::map<std::string, Source> sources;
+  std::string error;
+  auto next = load(command, sources, error);
+  if (!next) {
+    spdlog::error("SIGHUP: configuration not reloaded, the running one stays in force: {}", error);
+  } else {
+    std::vector<std::string> applied, restart;
+    for (const OptionSpec* spec : command.table.changed(current, *next)) {
+      (spec->live ? applied : restart).push_back(spec->name);
+    }
+    for (const auto& name : applied) {
+      spdlog::info("SIGHUP: {} changed and applied", name);
+    }
+    if (next->log_level != current.log_level) apply_log_level(next->log_level);
+    for (const auto& name : restart) {
+      spdlog::warn("SIGHUP: {} changed but needs a restart to apply; the running value stays", name);
+    }
+    if (applied.empty() && restart.empty()) spdlog::info("SIGHUP: configuration unchanged");
+    // What applied is now current; what needs a restart keeps its running value.
+    for (const OptionSpec* spec : command.table.changed(current, *next)) {
+      if (spec->live) spec->copy(current, *next);
+    }
+  }
+  if (current.server.keys_file.empty()) return;
+  std::size_t count = 0;
+  std::string why;
+  if (sluice.reload_keys(count, why)) {
+    spdlog::info("SIGHUP: {} API keys loaded from {}", count, current.server.keys_file);
+  } else {
+    spdlog::error("SIGHUP: keys not reloaded, the previous ones stay in force: {}", why);
+  }
+}
+
+int run(const ServeCommand& command, ServeConfig config) {
+  const auto& s = config.server;
   // Block the signals before any thread starts, so only sigwait() below sees them.
   sigset_t signals;
   sigemptyset(&signals);
@@ -72,9 +112,10 @@ int run(ServeOptions& o) {
   spdlog::info("sluice {} listening on {}://{}:{}/v1/ws ({} event loops, send queue {} bytes, overflow policy {})",
                server::kVersion, tls ? "wss" : "ws", s.address, sluice.port(),
                s.threads ? s.threads : std::max(1u, std::thread::hardware_concurrency()), s.send_queue_limit,
-               o.overflow);
+               s.overflow == net::OverflowPolicy::drop ? "drop" : "close");
   if (s.store == "sqlite") {
-    spdlog::info("events and subscriptions stored in {} (sqlite, durability {})", s.data_dir, o.durability);
+    spdlog::info("events and subscriptions stored in {} (sqlite, durability {})", s.data_dir,
+                 s.durability == store::Durability::fsync ? "fsync" : "os-buffered");
   } else {
     spdlog::info("store: memory (nothing survives a restart)");
   }
@@ -101,146 +142,78 @@ int run(ServeOptions& o) {
   for (;;) {
     sigwait(&signals, &signal_number);
     if (signal_number != SIGHUP) break;
-    if (s.keys_file.empty()) {
-      spdlog::info("SIGHUP: nothing to reload (no --keys-file)");
-      continue;
-    }
-    std::size_t count = 0;
-    std::string why;
-    if (sluice.reload_keys(count, why)) {
-      spdlog::info("SIGHUP: {} API keys loaded from {}", count, s.keys_file);
-    } else {
-      spdlog::error("SIGHUP: keys not reloaded, the previous ones stay in force: {}", why);
-    }
+    reload(command, config, sluice);
   }
   spdlog::info("{} received: closing {} connections with 1001, draining up to {} s",
-               signal_number == SIGINT ? "SIGINT" : "SIGTERM", sluice.connection_count(), o.shutdown_drain);
+               signal_number == SIGINT ? "SIGINT" : "SIGTERM", sluice.connection_count(),
+               std::chrono::duration<double>(s.shutdown_drain).count());
   sluice.shutdown(s.shutdown_drain);
   spdlog::info("stopped");
   return 0;
 }
 
+int serve_main(const ServeCommand& command) {
+  std::map<std::string, Source> sources;
+  std::string error;
+  auto config = load(command, sources, error);
+  if (!config) return config_error("sluice serve", error);
+  if (command.print_config) {
+    std::cout << command.table.to_toml(*config, sources) << std::flush;
+    return 0;
+  }
+  setup_logging(config->log_format, config->log_level);
+  try {
+    return run(command, std::move(*config));
+  } catch (const std::exception& e) {
+    spdlog::critical("sluice serve stopped on an unexpected error: {}", e.what());
+    return 1;
+  }
+}
+
+// `sluice config check FILE`: the file alone (no flags, no environment) is
+// resolved and validated like `serve` would, without starting anything.
+int config_check(const std::string& path) {
+  std::string error;
+  auto file = read_config_file(path, error);
+  if (!file) return config_error("sluice config check", error);
+  const OptionTable table(serve_option_specs());
+  auto config = table.resolve(&*file, path, [](const char*) -> const char* { return nullptr; }, error);
+  if (!config) return config_error("sluice config check", error);
+  if (auto why = config->server.validate(); !why.empty()) {
+    return config_error("sluice config check", "invalid setting: " + why);
+  }
+  std::cout << path << ": ok (" << file->size() << " keys set; the rest default)\n";
+  return 0;
+}
+
 }  // namespace
 
+std::string& global_config_path() {
+  static std::string path;
+  return path;
+}
+
 void add_serve_command(CLI::App& app) {
-  auto options = std::make_shared<ServeOptions>();
-  auto& s = options->settings;
+  auto command = std::make_shared<ServeCommand>();
   CLI::App* serve = app.add_subcommand("serve", "Run the Sluice server");
-  serve->add_option("--address", s.address, "Address to listen on")->envname("SLUICE_ADDRESS")->capture_default_str();
-  serve->add_option("--port", s.port, "Port to listen on (0: any free port)")->envname("SLUICE_PORT")->capture_default_str();
-  serve->add_option("--threads", s.threads, "Event loops, one thread each (0: one per core)")
-      ->envname("SLUICE_THREADS")->capture_default_str();
-  serve->add_option("--max-connections", s.max_connections, "WebSocket connections beyond this get 503 on the upgrade (plain HTTP is still answered)")
-      ->envname("SLUICE_MAX_CONNECTIONS")->capture_default_str();
-  serve->add_option("--send-queue-limit", s.send_queue_limit, "Bytes queued per connection before the overflow policy applies")
-      ->envname("SLUICE_SEND_QUEUE_LIMIT")->capture_default_str();
-  serve->add_option("--overflow", options->overflow,
-                    "When a send queue is full: 'close' (4008 slow consumer) or 'drop' (skip, then mark the gap)")
-      ->check(CLI::IsMember({"close", "drop"}))->envname("SLUICE_OVERFLOW")->capture_default_str();
-  serve->add_option("--max-message-size", s.max_message_size, "Largest message a client may send, in bytes")
-      ->envname("SLUICE_MAX_MESSAGE_SIZE")->capture_default_str();
-  serve->add_option("--max-header-bytes", s.max_header_bytes, "Largest HTTP request head, in bytes")
-      ->envname("SLUICE_MAX_HEADER_BYTES")->capture_default_str();
-  serve->add_option("--max-body-bytes", s.max_body_bytes, "Largest HTTP request body, in bytes")
-      ->envname("SLUICE_MAX_BODY_BYTES")->capture_default_str();
-  serve->add_option("--max-subscriptions", s.max_subscriptions, "Subscriptions per connection")
-      ->envname("SLUICE_MAX_SUBSCRIPTIONS")->capture_default_str();
-  serve->add_option("--rate-limit", s.rate_limit,
-                    "HTTP requests per second per client IP, health probes exempt; over it: 429 (0: no limit)")
-      ->envname("SLUICE_RATE_LIMIT")->capture_default_str();
-  serve->add_option("--rate-burst", s.rate_burst, "Requests a client IP may save up for a burst (0: the rate)")
-      ->envname("SLUICE_RATE_BURST")->capture_default_str();
-  serve->add_option("--key-rate-limit", s.key_rate_limit,
-                    "HTTP requests per second per API key (with --keys-file), counted once the key is valid; "
-                    "over it: 429 (0: no limit)")
-      ->envname("SLUICE_KEY_RATE_LIMIT")->capture_default_str();
-  serve->add_option("--key-rate-burst", s.key_rate_burst, "Requests an API key may save up for a burst (0: the rate)")
-      ->envname("SLUICE_KEY_RATE_BURST")->capture_default_str();
-  serve->add_option("--max-topics", s.max_topics,
-                    "Topics the server keeps at most; a publish creating one more is refused (HTTP 507, in-band "
-                    "too_many_topics) (0: no limit)")
-      ->envname("SLUICE_MAX_TOPICS")->capture_default_str();
-  serve->add_option("--max-connections-per-ip", s.max_connections_per_ip,
-                    "WebSocket connections one client IP may hold; beyond: closed with 4429 (0: no limit; "
-                    "loopback exempt unless --limit-loopback)")
-      ->envname("SLUICE_MAX_CONNECTIONS_PER_IP")->capture_default_str();
-  serve->add_option("--new-connections-per-ip-per-second", s.new_connections_per_ip_per_second,
-                    "New WebSocket connections per second per client IP; beyond: closed with 4429 (0: no limit; "
-                    "loopback exempt unless --limit-loopback)")
-      ->envname("SLUICE_NEW_CONNECTIONS_PER_IP_PER_SECOND")->capture_default_str();
-  serve->add_option("--new-connections-per-ip-burst", s.new_connections_per_ip_burst,
-                    "New connections a client IP may save up for a burst (0: the rate)")
-      ->envname("SLUICE_NEW_CONNECTIONS_PER_IP_BURST")->capture_default_str();
-  serve->add_flag("--limit-loopback", s.limit_loopback,
-                  "Apply the per-IP connection limits to loopback peers too (off: a local reverse proxy or "
-                  "benchmark is not limited)")
-      ->envname("SLUICE_LIMIT_LOOPBACK");
-  serve->add_option("--ping-interval", options->ping_interval, "Seconds of quiet before the server pings (0: never)")
-      ->envname("SLUICE_PING_INTERVAL")->capture_default_str();
-  serve->add_option("--pong-timeout", options->pong_timeout, "Seconds a pinged peer has to show life")
-      ->envname("SLUICE_PONG_TIMEOUT")->capture_default_str();
-  serve->add_option("--idle-timeout", options->idle_timeout, "Seconds without a client message before closing (0: never)")
-      ->envname("SLUICE_IDLE_TIMEOUT")->capture_default_str();
-  serve->add_option("--handshake-timeout", options->handshake_timeout, "Seconds to complete the TLS and HTTP upgrade")
-      ->envname("SLUICE_HANDSHAKE_TIMEOUT")->capture_default_str();
-  serve->add_option("--close-timeout", options->close_timeout, "Seconds to complete a close handshake")
-      ->envname("SLUICE_CLOSE_TIMEOUT")->capture_default_str();
-  serve->add_option("--shutdown-drain", options->shutdown_drain, "Seconds to drain queues on SIGINT/SIGTERM")
-      ->envname("SLUICE_SHUTDOWN_DRAIN")->capture_default_str();
-  serve->add_option("--history-max-events", s.history_max_events, "Events kept per topic for replay")
-      ->envname("SLUICE_HISTORY_MAX_EVENTS")->capture_default_str();
-  serve->add_option("--history-max-bytes", s.history_max_bytes, "Bytes kept per topic for replay")
-      ->envname("SLUICE_HISTORY_MAX_BYTES")->capture_default_str();
-  serve->add_option("--history-max-age", options->history_max_age, "Seconds an event stays in history")
-      ->envname("SLUICE_HISTORY_MAX_AGE")->capture_default_str();
-  serve->add_option("--history", s.history_overrides,
-                    "History bounds for the topics matching a pattern, overriding --history-max-*: "
-                    "'PATTERN=count:N,bytes:SIZE,age:DURATION' (each bound optional; SIZE in bytes or with "
-                    "KiB/MiB/GiB, DURATION in s or with ms/s/m/h/d), e.g. 'orders.>=count:100000,age:7d'. "
-                    "Repeatable; the most specific pattern wins (literal token > '*' > '>', from the left)")
-      ->envname("SLUICE_HISTORY")->delimiter(';');
-  serve->add_option("--retention-interval", options->retention_interval,
-                    "Seconds between trims of the sqlite store to what history keeps (the --history-* bounds)")
-      ->envname("SLUICE_RETENTION_INTERVAL")->capture_default_str();
-  serve->add_option("--idempotency-window", options->idempotency_window,
-                    "Seconds a publish's idempotencyKey is remembered: a repeat within it returns the first result")
-      ->envname("SLUICE_IDEMPOTENCY_WINDOW")->capture_default_str();
-  serve->add_option("--store", s.store, "Where events and subscriptions live: 'sqlite' (durable, in --data-dir) or 'memory'")
-      ->check(CLI::IsMember({"sqlite", "memory"}))->envname("SLUICE_STORE")->capture_default_str();
-  serve->add_option("--data-dir", s.data_dir, "Directory of the sqlite store (created if missing)")
-      ->envname("SLUICE_DATA_DIR")->capture_default_str();
-  serve->add_option("--durability", options->durability,
-                    "When a publish is acknowledged: 'fsync' (each batch synced to disk) or 'os-buffered' "
-                    "(written to the OS: survives a crash of sluice, not a power loss)")
-      ->check(CLI::IsMember({"fsync", "os-buffered"}))->envname("SLUICE_DURABILITY")->capture_default_str();
-  serve->add_flag("--no-deflate", options->no_deflate, "Refuse permessage-deflate")->envname("SLUICE_NO_DEFLATE");
-  serve->add_option("--allowed-origin", s.allowed_origins,
-                    "Browser origins that may open WebSockets (repeatable; 'https://app.example.com', "
-                    "'https://*.example.com', or '*' for any; default: only the server's own origin)")
-      ->envname("SLUICE_ALLOWED_ORIGINS")->delimiter(',');
-  serve->add_option("--cors-origin", s.cors_origins,
-                    "Browser origins that may call the HTTP API (CORS; repeatable, same forms; default: none)")
-      ->envname("SLUICE_CORS_ORIGINS")->delimiter(',');
-  serve->add_option("--keys-file", s.keys_file,
-                    "API keys file (sluice key create): the HTTP API then requires Authorization: Bearer <key> "
-                    "with the route's scope; reloaded on SIGHUP")
-      ->envname("SLUICE_KEYS_FILE");
-  serve->add_option("--jwt-secret-file", s.jwt_secret_file,
-                    "HS256 secret for connection tokens (sluice token): /v1/ws and streams then require one")
-      ->envname("SLUICE_JWT_SECRET_FILE")->check(CLI::ExistingFile);
-  serve->add_option("--jwt-public-key", s.jwt_public_key,
-                    "PEM public key for RS256 (RSA) or ES256 (P-256) connection tokens")
-      ->envname("SLUICE_JWT_PUBLIC_KEY")->check(CLI::ExistingFile);
-  serve->add_option("--jwt-leeway", options->jwt_leeway, "Seconds of clock skew tolerated on exp and nbf (0-300)")
-      ->envname("SLUICE_JWT_LEEWAY")->capture_default_str();
-  serve->add_flag("--insecure", s.insecure,
-                  "Listen on a non-loopback address without any authentication (anyone may publish and subscribe)")
-      ->envname("SLUICE_INSECURE");
-  serve->add_option("--tls-cert", s.tls_cert, "PEM certificate chain: serve wss:// (with --tls-key)")
-      ->envname("SLUICE_TLS_CERT")->check(CLI::ExistingFile);
-  serve->add_option("--tls-key", s.tls_key, "PEM private key for --tls-cert")->envname("SLUICE_TLS_KEY")->check(CLI::ExistingFile);
-  add_webhook_options(*serve, s.webhook);
-  serve->callback([options] { std::exit(run(*options)); });
+  serve->footer(
+      "Every option can also be given as a SLUICE_* environment variable (shown with each option) or as a key of "
+      "a TOML config file (--config FILE, keys under [serve]). Precedence: flag > environment > file > default.");
+  serve->add_option("--config", command->config_path,
+                    "TOML config file, keys as the options without '--' under [serve] (also: SLUICE_CONFIG)");
+  serve->add_flag("--print-config", command->print_config,
+                  "Print the effective configuration as TOML (secrets masked) and exit; --config reads it back");
+  command->table.add_flags(*serve);
+  serve->callback([command] { std::exit(serve_main(*command)); });
+}
+
+void add_config_command(CLI::App& app) {
+  CLI::App* config = app.add_subcommand("config", "Work with `sluice serve` config files");
+  config->require_subcommand(1);
+  CLI::App* check = config->add_subcommand("check", "Validate a config file without starting the server (exit 0: valid, 2: not)");
+  auto path = std::make_shared<std::string>();
+  check->add_option("file", *path, "The TOML file (keys under [serve])")->required();
+  check->callback([path] { std::exit(config_check(*path)); });
 }
 
 }  // namespace sluice::cli

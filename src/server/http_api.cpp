@@ -1,6 +1,7 @@
 // The HTTP API's routing, request checks (size, media type, rate limit), the
 // service and health endpoints, and the helpers its other files share.
 // Events are in http_events.cpp, subscriptions in http_subscriptions.cpp.
+#include "sluice/log/log.hpp"
 #include "sluice/server/http_api.hpp"
 
 #include <algorithm>
@@ -301,6 +302,12 @@ std::optional<HttpResponse> HttpApi::authorize(const HttpRequest& request, auth:
   const auto check = keys_->get()->authenticate(credential.value_or(std::string_view()));
   if (!check) {
     const bool missing = header.empty() || !credential || credential->empty();
+    // Rate-limited: a flood of bad clients must not fill the disk. Never the credential itself.
+    const log::Field fields[] = {{"path", request.path}, {"reason", missing ? "missing_api_key" : "invalid_api_key"}};
+    log::Context context;
+    context.remote = request.remote_ip;
+    context.extra = fields;
+    log::limited(spdlog::level::warn, "http_unauthorized", context, "HTTP request refused: 401 unauthorized");
     return detail::with_header(
         HttpResponse::error(401, "unauthorized",
                             missing ? "an API key is required: send Authorization: Bearer <key>"

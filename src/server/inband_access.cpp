@@ -7,6 +7,7 @@
 #include <chrono>
 
 #include "server/json_text.hpp"
+#include "sluice/log/log.hpp"
 #include "server/upgrade_gate.hpp"
 #include "sluice/server/inband_session.hpp"
 
@@ -68,7 +69,18 @@ void InbandSession::admit(net::Connection& connection) {
 }
 
 void InbandSession::on_open(net::Connection& connection) {
-  if (access_ && access_->refusal_code != 0) return connection.close(access_->refusal_code, access_->refusal);
+  if (access_ && access_->refusal_code != 0) {
+    // Rate-limited per kind; the reason never holds the credential.
+    const std::string code = std::to_string(access_->refusal_code);
+    const log::Field fields[] = {{"close_code", code, true}, {"reason", access_->refusal}};
+    const std::string remote = log::enabled(spdlog::level::warn) ? connection.remote_ip() : std::string();
+    log::Context context;
+    context.connection = id();
+    context.remote = remote;
+    context.extra = fields;
+    log::limited(spdlog::level::warn, "websocket_refused_" + code, context, "WebSocket refused with " + code);
+    return connection.close(access_->refusal_code, access_->refusal);
+  }
   arm_expiry();
   context_.owner.session_opened(*this, connection);
 }

@@ -14,6 +14,7 @@
 #include "sluice/metrics/process.hpp"
 #include "server/upgrade_gate.hpp"
 #include "sluice/auth/token_verifier.hpp"
+#include "sluice/log/log.hpp"
 #include "sluice/net/tls.hpp"
 #include "sluice/util/unix_time.hpp"
 
@@ -118,6 +119,24 @@ std::size_t loop_of(std::uint64_t connection_id) {
 }
 
 }  // namespace
+
+// One line per answered HTTP request (--access-log): never the query string
+// (it may carry ?token=) nor a header.
+void SluiceServer::log_access(const AccessLine& line, unsigned status, std::size_t bytes) {
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - line.start).count();
+  char duration[32];
+  std::snprintf(duration, sizeof duration, "%.3f", ms);
+  const std::string status_text = std::to_string(status), bytes_text = std::to_string(bytes);
+  const log::Field fields[] = {{"method", line.method},
+                               {"path", line.path},
+                               {"status", status_text, true},
+                               {"duration_ms", duration, true},
+                               {"bytes", bytes_text, true}};
+  log::Context context;
+  context.remote = line.remote;
+  context.extra = fields;
+  log::write(spdlog::level::info, context, "http " + line.method + " " + line.path + " " + status_text);
+}
 
 SluiceServer::SluiceServer(ServerSettings settings) : settings_(std::move(settings)) {
   std::size_t threads = settings_.threads;
@@ -256,7 +275,7 @@ bool SluiceServer::start(std::string& error) {
   c.websocket_route = [gate = upgrade_gate_.get()](const net::ParsedRequest& request) { return gate->check(request); };
   if (!http_) http_ = [this](const HttpRequest& request, HttpRespond respond) { basic_routes(request, std::move(respond)); };
   // The peer's address costs a getpeername() per request: only the rate limiter needs it.
-  const bool needs_ip = api_limits.rate_per_second > 0;
+  const bool needs_ip = api_limits.rate_per_second > 0 || settings_.access_log;
   // An answer given on the connection's loop goes straight to it; one given
   // elsewhere (a durable publish completes on the store's writer thread) goes
   // through the loop's ReplyInbox, so a group commit wakes each loop once.
@@ -291,11 +310,15 @@ bool SluiceServer::start(std::string& error) {
         log_->release_wakeups();
       });
     }
+    // The access log's view of the request (copied: the buffers are reused); null when off.
+    std::shared_ptr<AccessLine> access;
+    if (settings_.access_log) access = std::make_shared<AccessLine>(AccessLine{r.method, r.path, r.remote_ip, std::chrono::steady_clock::now()});
     http_(r, [this, loop, route = detail::ServerMetrics::route_of(r.path), last = connection.over_capacity(),
-              reply = std::move(reply)](HttpResponse response) mutable {
+              reply = std::move(reply), access = std::move(access)](HttpResponse response) mutable {
       metrics_->http_request(route, response.status);
       const bool close = last || response.status >= 500;
       std::string bytes = serialize(response, close);
+      if (access) log_access(*access, response.status, bytes.size());
       net::EventLoop& owner = loops_->at(loop);
       if (owner.in_loop_thread()) return reply(std::move(bytes), close);
       LoopState* state = states_[loop].get();

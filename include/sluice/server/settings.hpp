@@ -92,6 +92,9 @@ struct ServerSettings {
   /// Without keys or a token key nothing authenticates, so the server only
   /// listens on loopback unless this is set.
   bool insecure = false;
+  /// Log every HTTP request answered (method, path without the query,
+  /// status, duration, bytes, remote address) at info level.
+  bool access_log = false;
   std::string tls_cert;                  ///< PEM chain: serve wss:// and https://
   std::string tls_key;                   ///< PEM key for tls_cert
   WebhookSettings webhook;               ///< webhook delivery: allowlist, bounds, defaults

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -108,6 +109,12 @@ class SluiceServer final : private InbandSession::Owner, private centrifugo::Ses
                                     const net::ParsedRequest& request) override;
   // centrifugo::Session::Owner
   void session_closed(centrifugo::Session& session) override;
+
+  struct AccessLine {
+    std::string method, path, remote;
+    std::chrono::steady_clock::time_point start;
+  };
+  static void log_access(const AccessLine& line, unsigned status, std::size_t bytes);
 
   bool on_accept(net::EventLoop& loop, const std::shared_ptr<net::Connection>& connection);
   /// The built-in routes (/, health probes, 404) for what the API does not serve.
