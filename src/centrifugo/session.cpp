@@ -307,12 +307,15 @@ void Session::subscribe(const Command& c, std::string& replies) {
   // `covered`, and older ones still on their way are skipped.
   auto replay = context_.broker.replay(request);
   const std::uint64_t covered = replay.covered.empty() ? 0 : replay.covered.front().second;
-  // The missed publications travel inside the reply, one message: more than
-  // half the send queue would make the client a slow consumer again at each
-  // reconnect. Past that, the newest that fit are sent, with recovered:false.
+  // The missed publications travel inside the reply, one message: one the
+  // send queue cannot take would make the client a slow consumer again at
+  // each reconnect. Up to 3/4 of the queue's room (a slow consumer's backlog
+  // is about one queue); past that, the newest that fit, with recovered:false.
+  const std::size_t limit = connection_->send_queue_limit();
+  const std::size_t room = limit - std::min(limit, connection_->queued_bytes());
   std::size_t bytes = 0;
   std::size_t keep_from = replay.events.size();
-  while (keep_from > 0 && bytes + replay.events[keep_from - 1]->data.size() + 64 <= connection_->send_queue_limit() / 2) {
+  while (keep_from > 0 && bytes + replay.events[keep_from - 1]->data.size() + 64 <= room / 4 * 3) {
     bytes += replay.events[--keep_from]->data.size() + 64;
   }
   if (keep_from > 0) {
