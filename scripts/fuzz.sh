@@ -9,7 +9,7 @@ seconds=${1:-60}
 jobs=${SLUICE_FUZZ_JOBS:-$(nproc)}
 bash scripts/install-deps.sh
 cmake --preset fuzz >/dev/null
-cmake --build --preset fuzz
+cmake --build --preset fuzz --target sluice_fuzzers  # the fuzzers only (the rest of the tree is built by gcc in the other steps)
 work=build/fuzz/run
 artifacts=build/fuzz/artifacts
 mkdir -p "$work" "$artifacts"
