@@ -215,19 +215,6 @@ class Parser {
     }
   }
 
-  // Inside an array, newlines and comments between items are allowed.
-  void skip_array_space() {
-    while (!at_end()) {
-      skip_spaces();
-      skip_comment();
-      if (peek() == '\n' || peek() == '\r') {
-        newline();
-      } else {
-        return;
-      }
-    }
-  }
-
   bool read_value(TomlValue& v, bool allow_array, std::string& error) {
     const char c = peek();
     if (c == '"' || c == '\'') return read_string(v, error);
@@ -239,7 +226,7 @@ class Parser {
       ++pos_;
       v.kind = TomlValue::Kind::array;
       while (true) {
-        skip_array_space();
+        skip_blank_lines();  // inside an array, newlines and comments between items are allowed
         if (peek() == ']') {
           ++pos_;
           return true;
@@ -247,7 +234,7 @@ class Parser {
         TomlValue item;
         if (!read_value(item, false, error)) return false;
         v.items.push_back(std::move(item));
-        skip_array_space();
+        skip_blank_lines();
         if (peek() == ',') {
           ++pos_;
         } else if (peek() != ']') {
