@@ -69,6 +69,7 @@ class Context:
         # Memory-growth scale: ASan keeps freed memory in quarantine (256 MiB by
         # default) and TSan shadows every byte, so growth bounds are looser there.
         self.mem_scale = 8 if self.sanitizer else 1
+        self.server_options = SERVER_OPTIONS
         self.handshake_timeout = HANDSHAKE_TIMEOUT
         self.max_message = MAX_MESSAGE
         self.max_body = MAX_BODY

@@ -273,7 +273,7 @@ def partial_frame_eof_case(name, cut):
             ports.append(ws.sock.getsockname()[1])
             ws.send_raw(full[:cut])
             ws.close()
-        held = framework.wait_released(ctx.server, ports, within=min(1.0 * ctx.slow, 1.5))
+        held = framework.wait_released(ctx.server, ports, within=5.0 * ctx.slow)  # the alternative, a ping 25 s later, is far beyond
         check(not held, f"{len(held)} of 20 server sockets still held: {held[:3]}")
     add_case(f"frame.{name}", run)
 

@@ -80,7 +80,7 @@ def _fds(ctx):
     """Every connection the battery opened is gone from the server (after the
     close timeout at most): no descriptor leaks on any error path. Sockets
     are compared (the loops create some epoll sets lazily, on first use)."""
-    deadline = time.monotonic() + 5 + ctx.handshake_timeout
+    deadline = time.monotonic() + 5 * ctx.slow + ctx.handshake_timeout
     while True:
         held = [s for s in ctx.server.sockets() if not s.startswith("LISTEN")]
         if not held or time.monotonic() > deadline:
