@@ -148,6 +148,9 @@ SluiceServer::SluiceServer(ServerSettings settings) : settings_(std::move(settin
 SluiceServer::~SluiceServer() { shutdown(std::chrono::milliseconds(0)); }
 
 bool SluiceServer::start(std::string& error) {
+  // spdlog's registry is a lazy static in an uninstrumented library: make it
+  // here, before any thread this server starts, so no two of them race to build it.
+  spdlog::default_logger_raw();
   metrics_ = std::make_unique<detail::ServerMetrics>(metrics_registry_);
   if (settings_.store == "sqlite") {
     store_ = store::open_sqlite_store(settings_.data_dir, settings_.durability, error);

@@ -79,6 +79,8 @@ TEST(BrokerReplay, CoversOnlyCommittedEventsWhileOthersAreBeingStored) {
   std::unique_lock lock(mutex);
   ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(20), [&] { return dispatched.size() == 3; }));
   EXPECT_EQ(dispatched.back(), 3u);
+  lock.unlock();
+  log.stop();  // the commit thread may still be inside the dispatch lambda: join it before the broker goes
 }
 
 }  // namespace
