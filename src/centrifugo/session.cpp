@@ -7,6 +7,7 @@
 
 #include "sluice/broker/topic.hpp"
 #include "sluice/centrifugo/channel.hpp"
+#include "sluice/centrifugo/history.hpp"
 
 namespace sluice::centrifugo {
 
@@ -422,34 +423,16 @@ void Session::history(const Command& c, std::string& replies) {
   if (!may_read(c.channel, *topic)) {
     return append_line(replies, encode_error(c.id, error_code::permission_denied, "permission denied"));
   }
-  broker::ReplayRequest request;
-  request.pattern = *topic;
-  const auto position = context_.broker.replay(request);  // covered: the top offset
-  const std::uint64_t top = position.covered.empty() ? 0 : position.covered.front().second;
-  const auto info = context_.broker.topic_info(*topic);
-  const std::string epoch = info ? info->second : std::string();
-  if (c.has_since && !c.since_epoch.empty() && c.since_epoch != epoch) {
-    return append_line(replies, encode_error(c.id, error_code::unrecoverable_position, "unrecoverable position"));
+  HistoryQuery query;
+  query.limit = c.limit;
+  query.has_since = c.has_since;
+  query.since_offset = c.since_offset;
+  query.since_epoch = c.since_epoch;
+  query.reverse = c.reverse;
+  std::string result;
+  if (const int error = history_result(context_.broker, *topic, query, context_.settings.max_history, result)) {
+    return append_line(replies, encode_error(c.id, error, "unrecoverable position"));
   }
-  const std::size_t cap = context_.settings.max_history;
-  const std::size_t limit = c.limit < 0 ? cap : std::min<std::size_t>(cap, static_cast<std::size_t>(c.limit));
-  std::vector<broker::EventPtr> events;
-  if (limit > 0) {
-    if (!c.reverse) {
-      events = context_.broker.history(*topic, c.has_since ? c.since_offset : 0, limit);
-    } else {
-      auto all = context_.broker.history(*topic, 0, SIZE_MAX);
-      for (auto it = all.rbegin(); it != all.rend() && events.size() < limit; ++it) {
-        if (!c.has_since || (*it)->offset < c.since_offset) events.push_back(*it);
-      }
-    }
-  }
-  std::string result = "{\"publications\":[";
-  for (std::size_t i = 0; i < events.size(); ++i) {
-    if (i > 0) result += ',';
-    append_publication(result, *events[i]);
-  }
-  result += "],\"epoch\":" + centrifugo::quoted(epoch) + ",\"offset\":" + std::to_string(top) + "}";
   append_line(replies, encode_result(c.id, "history", result));
 }
 

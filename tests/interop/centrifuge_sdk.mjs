@@ -1,12 +1,11 @@
 // The official Centrifugo JavaScript SDK (npm `centrifuge`, with `ws` as its
 // WebSocket) against a real `sluice serve` on /connection/websocket:
-// connect, subscribe, publish both ways (SDK <-> POST /v1/events and /v1/ws,
-// same offsets), history, 108 for presence, a client that stops ponging
-// closed with 3012, and 1,000 events received exactly once and in order
-// through a server restart (durable store, close 3001) by the SDK's own
-// recovery; with connection tokens: 3500 for an invalid one, 109 and the
-// SDK's getToken for an expired one, 103 for a channel the token does not
-// list. Every wait is bounded.
+// connect, subscribe, publish both ways (SDK <-> POST /v1/events, /v1/ws and
+// Centrifugo's POST /api/publish, same offsets), history (and /api/history),
+// 108 for presence, a client that stops ponging closed with 3012, 1,000
+// events received exactly once and in order through a server restart
+// (durable store, close 3001) by the SDK's own recovery; with connection tokens: 3500 for an invalid one, 109 and the SDK's getToken for
+// an expired one, 103 for a channel the token does not list. Every wait is bounded.
 //
 //   node centrifuge_sdk.mjs /path/to/sluice
 import { spawn, spawnSync } from 'node:child_process';
@@ -52,10 +51,11 @@ function freePort() {
   });
 }
 
-async function startServer(port, extra = ['--store', 'sqlite', '--data-dir', dataDir]) {
+async function startServer(port, extra = ['--store', 'sqlite', '--data-dir', dataDir],
+  pings = ['--ping-interval', '2', '--pong-timeout', '1']) {
   let log = '';
-  const child = spawn(SLUICE, ['serve', '--port', String(port), '--threads', '2', '--ping-interval', '2',
-    '--pong-timeout', '1', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(SLUICE, ['serve', '--port', String(port), '--threads', '2', ...pings, ...extra],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout.on('data', (d) => { log += d; poke(); });
   child.stderr.on('data', (d) => { log += d; poke(); });
   child.on('exit', () => poke());
@@ -87,6 +87,16 @@ async function httpPublish(port, topic, data) {
 }
 
 function check(condition, message) { if (!condition) fail(message); }
+
+// Centrifugo's server API (POST /api/<method>): the parsed answer, HTTP 200 expected.
+async function apiCall(port, method, params) {
+  const res = await fetch(`http://127.0.0.1:${port}/api/${method}`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(params),
+  });
+  const text = await res.text();
+  if (res.status !== 200) fail(`/api/${method} answered ${res.status}: ${text}`);
+  return JSON.parse(text);
+}
 
 async function main() {
   const port = await freePort();
@@ -163,16 +173,28 @@ async function main() {
   await until('the /v1/ws publication on the SDK', () => chatPubs.length === 3);
   await until('the /v1/ws publication echoed', () => v1Events.length === 3);
   check(chatPubs[2].data.from === 'v1ws' && chatPubs[2].offset === v1Events[2].offset, '/v1/ws publication offsets differ');
+
+  // Centrifugo's server API: POST /api/publish answers {"result":{offset, epoch}}; the SDK gets it.
+  const api = await apiCall(port, 'publish', { channel: 'chat:index', data: { from: 'api' } });
+  check(api.result && api.result.offset === chatPubs[2].offset + 1 && api.result.epoch === posted.epoch,
+    '/api/publish: ' + JSON.stringify(api));
+  await until('the /api/publish publication on the SDK', () => chatPubs.length === 4);
+  await until('the /api/publish publication on /v1/ws', () => v1Events.length === 4);
+  check(chatPubs[3].data.from === 'api' && chatPubs[3].offset === api.result.offset &&
+    v1Events[3].offset === api.result.offset, '/api/publish publication: ' + JSON.stringify(chatPubs[3]));
   v1.close();
 
-  // History: forward, since, reverse; the epoch is the topic's.
+  // History: forward, since, reverse; the epoch is the topic's; /api/history answers the same.
   const all = await client.history('chat:index', { limit: -1 });
-  check(all.publications.length === 3 && all.offset === chatPubs[2].offset && all.epoch === posted.epoch,
+  check(all.publications.length === 4 && all.offset === chatPubs[3].offset && all.epoch === posted.epoch,
     'history: ' + JSON.stringify(all));
+  const apiHistory = await apiCall(port, 'history', { channel: 'chat:index', limit: -1 });
+  check(JSON.stringify(apiHistory.result) === JSON.stringify({ publications: all.publications.map((p) => ({ data: p.data, offset: p.offset })), epoch: all.epoch, offset: all.offset }),
+    '/api/history: ' + JSON.stringify(apiHistory) + ' vs ' + JSON.stringify(all));
   const since = await client.history('chat:index', { limit: 10, since: { offset: chatPubs[0].offset, epoch: all.epoch } });
-  check(since.publications.length === 2 && since.publications[0].data.from === 'http', 'history since: ' + JSON.stringify(since));
+  check(since.publications.length === 3 && since.publications[0].data.from === 'http', 'history since: ' + JSON.stringify(since));
   const latest = await client.history('chat:index', { limit: 1, reverse: true });
-  check(latest.publications.length === 1 && latest.publications[0].data.from === 'v1ws', 'history reverse: ' + JSON.stringify(latest));
+  check(latest.publications.length === 1 && latest.publications[0].data.from === 'api', 'history reverse: ' + JSON.stringify(latest));
 
   // Presence is not offered: 108.
   for (const call of [() => client.presence('chat:index'), () => client.presenceStats('chat:index'), () => client.rpc('m', {})]) {
@@ -213,7 +235,7 @@ async function main() {
   await authScenario();
   clearTimeout(overall);
   rmSync(dataDir, { recursive: true, force: true });
-  console.log(`OK: connect, subscribe, publish both ways, history, 108, no-pong 3012, ${TOTAL} events through a restart, tokens (3500, 109 + getToken, 103)`);
+  console.log(`OK: connect, subscribe, publish both ways and from /api/publish, history (and /api/history), 108, no-pong 3012, ${TOTAL} events through a restart, tokens (3500, 109 + getToken, 103)`);
 }
 
 // Connection tokens (sluice token; HS256): the connect command's token.
