@@ -310,13 +310,20 @@ void Session::subscribe(const Command& c, std::string& replies) {
   const std::uint64_t covered = replay.covered.empty() ? 0 : replay.covered.front().second;
   // The missed publications travel inside the reply, one message: one the
   // send queue cannot take would make the client a slow consumer again at
-  // each reconnect. Up to 3/4 of the queue's room (a slow consumer's backlog
-  // is about one queue); past that, the newest that fit, with recovered:false.
+  // each reconnect. A slow consumer's backlog is a whole queue (dropped at
+  // its 3008) plus what came after, so with an empty queue the replies of
+  // one message (the SDK sends connect and its subscribes together) may
+  // carry up to twice its limit (an empty queue accepts one message of any
+  // size, sent whole before anything else: each reconnect makes progress);
+  // with a busy one, 3/4 of its room. Past that, the newest that fit, with
+  // recovered:false.
   const std::size_t limit = connection_->send_queue_limit();
-  const std::size_t room = limit - std::min(limit, connection_->queued_bytes());
+  const std::size_t queued = connection_->queued_bytes();
+  const std::size_t budget = queued == 0 ? 2 * limit - std::min(2 * limit, replies.size())
+                                         : (limit - std::min(limit, queued + replies.size())) / 4 * 3;
   std::size_t bytes = 0;
   std::size_t keep_from = replay.events.size();
-  while (keep_from > 0 && bytes + replay.events[keep_from - 1]->data.size() + 64 <= room / 4 * 3) {
+  while (keep_from > 0 && bytes + replay.events[keep_from - 1]->data.size() + 64 <= budget) {
     bytes += replay.events[--keep_from]->data.size() + 64;
   }
   if (keep_from > 0) {
