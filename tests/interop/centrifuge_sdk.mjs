@@ -302,10 +302,21 @@ async function slowConsumerScenario() {
   // Fill the kernel's buffers: 128 KiB at a time until they take no more (twice).
   let last = -1;
   let still = 0;
+  // The kernel's count once the round's fan-out has reached the socket: the
+  // same for 3 reads 50 ms apart (slow builds, e.g. under TSan, take longer).
+  const settled = async () => {
+    let value = kernelQueued(clientPort, port);
+    for (let same = 0, i = 0; same < 3 && i < 100; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      const next = kernelQueued(clientPort, port);
+      same = next === value ? same + 1 : 0;
+      value = next;
+    }
+    return value;
+  };
   for (let round = 0; round < 400 && still < 2; round++) {
     await publish(8);
-    await new Promise((r) => setTimeout(r, 100));  // the fan-out reaches the socket
-    const queued = kernelQueued(clientPort, port);
+    const queued = await settled();
     still = queued - last < 16 * 1024 ? still + 1 : 0;
     last = queued;
   }
