@@ -219,6 +219,8 @@ void Session::connect(const Command& c, std::string& replies) {
       }
       return close_with(disconnect::invalid_token);
     }
+    // A subscription token (it names a `channel`) is not a connection token.
+    if (checked.grant->token && !checked.grant->token->channel.empty()) return close_with(disconnect::invalid_token);
     grant_ = std::move(checked.grant);
   }
   connected_ = true;
@@ -281,6 +283,30 @@ bool Session::may_read(const std::string& channel, const std::string& topic) con
   return grant_->may_subscribe(topic);
 }
 
+// Centrifugo's subscription token (the `token` of subscribe): a JWT from the
+// same verifier as connection tokens, whose `channel` is this channel and
+// whose `sub` is the connection's user (a token's `sub`; "" otherwise). An
+// expired one is error 109 (the SDK fetches a new one and subscribes again);
+// any other fault closes with 3500, as Centrifugo does.
+Session::SubscriptionToken Session::check_subscription_token(const Command& c, std::string& replies) {
+  const auto checked = context_.auth->check_token(c.token, std::chrono::system_clock::now());
+  if (!checked) {
+    if (checked.message.find("expired") != std::string::npos) {
+      append_line(replies, encode_error(c.id, error_code::token_expired, "token expired"));
+    } else {
+      close_with(disconnect::invalid_token);
+    }
+    return SubscriptionToken::refused;
+  }
+  const std::string user = grant_ && grant_->token ? grant_->token->sub : std::string();
+  const auto& claims = *checked.grant->token;
+  if (claims.channel != c.channel || claims.sub != user) {
+    close_with(disconnect::invalid_token);
+    return SubscriptionToken::refused;
+  }
+  return SubscriptionToken::valid;
+}
+
 std::optional<std::string> Session::topic_of(const Command& c, std::string& replies) {
   std::string why;
   auto topic = channel_to_topic(c.channel, why);
@@ -297,7 +323,13 @@ void Session::subscribe(const Command& c, std::string& replies) {
   if (subscriptions_.size() >= context_.settings.max_subscriptions) {
     return append_line(replies, encode_error(c.id, error_code::limit_exceeded, "limit exceeded"));
   }
-  if (!may_read(c.channel, *topic)) {
+  bool allowed = may_read(c.channel, *topic);
+  if (!c.token.empty() && context_.auth && context_.auth->accepts_tokens()) {
+    const auto token = check_subscription_token(c, replies);
+    if (token == SubscriptionToken::refused) return;
+    allowed = allowed || token == SubscriptionToken::valid;
+  }
+  if (!allowed) {
     return append_line(replies, encode_error(c.id, error_code::permission_denied, "permission denied"));
   }
   broker::ReplayRequest request;
