@@ -97,6 +97,14 @@ bool claims_from_json(const json::object& payload, TokenClaims& claims, std::str
     }
     claims.sub = std::string(*s);
   }
+  if (const auto* channel = payload.if_contains("channel")) {
+    const auto* s = channel->if_string();
+    if (!s || s->empty()) {
+      why = "channel is not a non-empty string";
+      return false;
+    }
+    claims.channel = std::string(*s);
+  }
   return string_array(payload, "subscribe", true, claims.subscribe, why) &&
          string_array(payload, "publish", true, claims.publish, why) &&
          string_array(payload, "channels", false, claims.channels, why);
@@ -116,6 +124,7 @@ json::object claims_to_json(const TokenClaims& claims) {
   o["subscribe"] = array(claims.subscribe);
   o["publish"] = array(claims.publish);
   if (!claims.channels.empty()) o["channels"] = array(claims.channels);
+  if (!claims.channel.empty()) o["channel"] = claims.channel;
   return o;
 }
 

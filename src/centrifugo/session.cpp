@@ -7,6 +7,7 @@
 
 #include "sluice/broker/topic.hpp"
 #include "sluice/centrifugo/channel.hpp"
+#include "sluice/centrifugo/history.hpp"
 
 namespace sluice::centrifugo {
 
@@ -218,6 +219,8 @@ void Session::connect(const Command& c, std::string& replies) {
       }
       return close_with(disconnect::invalid_token);
     }
+    // A subscription token (it names a `channel`) is not a connection token.
+    if (checked.grant->token && !checked.grant->token->channel.empty()) return close_with(disconnect::invalid_token);
     grant_ = std::move(checked.grant);
   }
   connected_ = true;
@@ -280,6 +283,30 @@ bool Session::may_read(const std::string& channel, const std::string& topic) con
   return grant_->may_subscribe(topic);
 }
 
+// Centrifugo's subscription token (the `token` of subscribe): a JWT from the
+// same verifier as connection tokens, whose `channel` is this channel and
+// whose `sub` is the connection's user (a token's `sub`; "" otherwise). An
+// expired one is error 109 (the SDK fetches a new one and subscribes again);
+// any other fault closes with 3500, as Centrifugo does.
+Session::SubscriptionToken Session::check_subscription_token(const Command& c, std::string& replies) {
+  const auto checked = context_.auth->check_token(c.token, std::chrono::system_clock::now());
+  if (!checked) {
+    if (checked.message.find("expired") != std::string::npos) {
+      append_line(replies, encode_error(c.id, error_code::token_expired, "token expired"));
+    } else {
+      close_with(disconnect::invalid_token);
+    }
+    return SubscriptionToken::refused;
+  }
+  const std::string user = grant_ && grant_->token ? grant_->token->sub : std::string();
+  const auto& claims = *checked.grant->token;
+  if (claims.channel != c.channel || claims.sub != user) {
+    close_with(disconnect::invalid_token);
+    return SubscriptionToken::refused;
+  }
+  return SubscriptionToken::valid;
+}
+
 std::optional<std::string> Session::topic_of(const Command& c, std::string& replies) {
   std::string why;
   auto topic = channel_to_topic(c.channel, why);
@@ -296,7 +323,13 @@ void Session::subscribe(const Command& c, std::string& replies) {
   if (subscriptions_.size() >= context_.settings.max_subscriptions) {
     return append_line(replies, encode_error(c.id, error_code::limit_exceeded, "limit exceeded"));
   }
-  if (!may_read(c.channel, *topic)) {
+  bool allowed = may_read(c.channel, *topic);
+  if (!c.token.empty() && context_.auth && context_.auth->accepts_tokens()) {
+    const auto token = check_subscription_token(c, replies);
+    if (token == SubscriptionToken::refused) return;
+    allowed = allowed || token == SubscriptionToken::valid;
+  }
+  if (!allowed) {
     return append_line(replies, encode_error(c.id, error_code::permission_denied, "permission denied"));
   }
   broker::ReplayRequest request;
@@ -309,13 +342,20 @@ void Session::subscribe(const Command& c, std::string& replies) {
   const std::uint64_t covered = replay.covered.empty() ? 0 : replay.covered.front().second;
   // The missed publications travel inside the reply, one message: one the
   // send queue cannot take would make the client a slow consumer again at
-  // each reconnect. Up to 3/4 of the queue's room (a slow consumer's backlog
-  // is about one queue); past that, the newest that fit, with recovered:false.
+  // each reconnect. A slow consumer's backlog is a whole queue (dropped at
+  // its 3008) plus what came after, so with an empty queue the replies of
+  // one message (the SDK sends connect and its subscribes together) may
+  // carry up to twice its limit (an empty queue accepts one message of any
+  // size, sent whole before anything else: each reconnect makes progress);
+  // with a busy one, 3/4 of its room. Past that, the newest that fit, with
+  // recovered:false.
   const std::size_t limit = connection_->send_queue_limit();
-  const std::size_t room = limit - std::min(limit, connection_->queued_bytes());
+  const std::size_t queued = connection_->queued_bytes();
+  const std::size_t budget = queued == 0 ? 2 * limit - std::min(2 * limit, replies.size())
+                                         : (limit - std::min(limit, queued + replies.size())) / 4 * 3;
   std::size_t bytes = 0;
   std::size_t keep_from = replay.events.size();
-  while (keep_from > 0 && bytes + replay.events[keep_from - 1]->data.size() + 64 <= room / 4 * 3) {
+  while (keep_from > 0 && bytes + replay.events[keep_from - 1]->data.size() + 64 <= budget) {
     bytes += replay.events[--keep_from]->data.size() + 64;
   }
   if (keep_from > 0) {
@@ -422,34 +462,16 @@ void Session::history(const Command& c, std::string& replies) {
   if (!may_read(c.channel, *topic)) {
     return append_line(replies, encode_error(c.id, error_code::permission_denied, "permission denied"));
   }
-  broker::ReplayRequest request;
-  request.pattern = *topic;
-  const auto position = context_.broker.replay(request);  // covered: the top offset
-  const std::uint64_t top = position.covered.empty() ? 0 : position.covered.front().second;
-  const auto info = context_.broker.topic_info(*topic);
-  const std::string epoch = info ? info->second : std::string();
-  if (c.has_since && !c.since_epoch.empty() && c.since_epoch != epoch) {
-    return append_line(replies, encode_error(c.id, error_code::unrecoverable_position, "unrecoverable position"));
+  HistoryQuery query;
+  query.limit = c.limit;
+  query.has_since = c.has_since;
+  query.since_offset = c.since_offset;
+  query.since_epoch = c.since_epoch;
+  query.reverse = c.reverse;
+  std::string result;
+  if (const int error = history_result(context_.broker, *topic, query, context_.settings.max_history, result)) {
+    return append_line(replies, encode_error(c.id, error, "unrecoverable position"));
   }
-  const std::size_t cap = context_.settings.max_history;
-  const std::size_t limit = c.limit < 0 ? cap : std::min<std::size_t>(cap, static_cast<std::size_t>(c.limit));
-  std::vector<broker::EventPtr> events;
-  if (limit > 0) {
-    if (!c.reverse) {
-      events = context_.broker.history(*topic, c.has_since ? c.since_offset : 0, limit);
-    } else {
-      auto all = context_.broker.history(*topic, 0, SIZE_MAX);
-      for (auto it = all.rbegin(); it != all.rend() && events.size() < limit; ++it) {
-        if (!c.has_since || (*it)->offset < c.since_offset) events.push_back(*it);
-      }
-    }
-  }
-  std::string result = "{\"publications\":[";
-  for (std::size_t i = 0; i < events.size(); ++i) {
-    if (i > 0) result += ',';
-    append_publication(result, *events[i]);
-  }
-  result += "],\"epoch\":" + centrifugo::quoted(epoch) + ",\"offset\":" + std::to_string(top) + "}";
   append_line(replies, encode_result(c.id, "history", result));
 }
 

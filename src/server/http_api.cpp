@@ -202,6 +202,10 @@ std::optional<HttpResponse> HttpApi::dispatch(const HttpRequest& request, HttpRe
   if (path == "/") return get ? root() : method_not_allowed(request, "GET");
   if (is_probe(path)) return get ? probe(path) : method_not_allowed(request, "GET");
   if (path == "/v1/ws") return get ? upgrade_required(request.path) : method_not_allowed(request, "GET");
+  // Centrifugo's server API (docs/centrifugo.md): POST /api/<method>.
+  if (path.starts_with("/api/") && path.find('/', 5) == std::string_view::npos) {
+    return centrifugo_api(path.substr(5), request, respond);
+  }
 
   constexpr std::string_view kEvents = "/v1/events";
   constexpr std::string_view kSubscriptions = "/v1/subscriptions";
@@ -293,40 +297,65 @@ std::optional<HttpResponse> HttpApi::dispatch(const HttpRequest& request, HttpRe
   return detail::not_found("no route for " + request.path);
 }
 
-// API keys (SPEC §3 Security): the bearer credential, compared with every
-// key of the current ring in constant time; the key itself is never echoed.
-std::optional<HttpResponse> HttpApi::authorize(const HttpRequest& request, auth::Scope needed) const {
-  if (!keys_) return std::nullopt;
-  const std::string_view header = request.header("Authorization");
-  const auto credential = auth::bearer_credential(header);
+// API keys (SPEC §3 Security): `credential` compared with every key of the
+// current ring in constant time; the key itself is never echoed or logged.
+HttpApi::KeyVerdict HttpApi::check_key(const HttpRequest& request, std::optional<std::string_view> credential,
+                                       bool missing, auth::Scope needed) const {
+  KeyVerdict verdict;
   const auto check = keys_->get()->authenticate(credential.value_or(std::string_view()));
   if (!check) {
-    const bool missing = header.empty() || !credential || credential->empty();
+    missing = missing || !credential || credential->empty();
     // Rate-limited: a flood of bad clients must not fill the disk. Never the credential itself.
     const log::Field fields[] = {{"path", request.path}, {"reason", missing ? "missing_api_key" : "invalid_api_key"}};
     log::Context context;
     context.remote = request.remote_ip;
     context.extra = fields;
     log::limited(spdlog::level::warn, "http_unauthorized", context, "HTTP request refused: 401 unauthorized");
-    return detail::with_header(
-        HttpResponse::error(401, "unauthorized",
-                            missing ? "an API key is required: send Authorization: Bearer <key>"
-                                    : "the API key is not valid (unknown or revoked)"),
-        "WWW-Authenticate", missing ? "Bearer" : "Bearer error=\"invalid_token\"");
+    verdict.status = missing ? KeyVerdict::Status::missing : KeyVerdict::Status::invalid;
+    return verdict;
   }
+  verdict.key_name = check.identity->name;
   // Per key, after authentication: only a valid key has a name to count
   // against, and the answer names that key, never its secret.
-  if (const auto verdict = key_rate_.acquire(check.identity->name); !verdict) {
-    return too_many_requests("too many requests with the API key " + detail::quoted(check.identity->name),
-                             verdict.retry_after_s);
+  if (const auto rate = key_rate_.acquire(check.identity->name); !rate) {
+    verdict.status = KeyVerdict::Status::rate_limited;
+    verdict.retry_after_s = rate.retry_after_s;
+    return verdict;
   }
   if (!check.allows(needed)) {
-    return HttpResponse::error(403, "forbidden",
-                               "the API key " + detail::quoted(check.identity->name) + " lacks the " +
-                                   std::string(auth::to_string(needed)) + " scope (it has " +
-                                   auth::to_string(check.identity->scopes) + ")");
+    verdict.status = KeyVerdict::Status::forbidden;
+    verdict.scopes = auth::to_string(check.identity->scopes);
   }
-  return std::nullopt;
+  return verdict;
+}
+
+// /v1's wording: `Authorization: Bearer <key>`, errors as {"error":{...}} with 401/403/429.
+std::optional<HttpResponse> HttpApi::authorize(const HttpRequest& request, auth::Scope needed) const {
+  if (!keys_) return std::nullopt;
+  const std::string_view header = request.header("Authorization");
+  const auto verdict = check_key(request, auth::bearer_credential(header), header.empty(), needed);
+  using Status = KeyVerdict::Status;
+  switch (verdict.status) {
+    case Status::ok:
+      return std::nullopt;
+    case Status::missing:
+    case Status::invalid: {
+      const bool missing = verdict.status == Status::missing;
+      return detail::with_header(
+          HttpResponse::error(401, "unauthorized",
+                              missing ? "an API key is required: send Authorization: Bearer <key>"
+                                      : "the API key is not valid (unknown or revoked)"),
+          "WWW-Authenticate", missing ? "Bearer" : "Bearer error=\"invalid_token\"");
+    }
+    case Status::rate_limited:
+      return too_many_requests("too many requests with the API key " + detail::quoted(verdict.key_name),
+                               verdict.retry_after_s);
+    case Status::forbidden:
+      break;
+  }
+  return HttpResponse::error(403, "forbidden",
+                             "the API key " + detail::quoted(verdict.key_name) + " lacks the " +
+                                 std::string(auth::to_string(needed)) + " scope (it has " + verdict.scopes + ")");
 }
 
 // Per client IP token bucket (SPEC §3 Security: per-IP request rate limits).

@@ -1,16 +1,17 @@
 // The official Centrifugo JavaScript SDK (npm `centrifuge`, with `ws` as its
 // WebSocket) against a real `sluice serve` on /connection/websocket:
-// connect, subscribe, publish both ways (SDK <-> POST /v1/events and /v1/ws,
-// same offsets), history, 108 for presence, a client that stops ponging
-// closed with 3012, and 1,000 events received exactly once and in order
-// through a server restart (durable store, close 3001) by the SDK's own
-// recovery; with connection tokens: 3500 for an invalid one, 109 and the
-// SDK's getToken for an expired one, 103 for a channel the token does not
-// list. Every wait is bounded.
+// connect, subscribe, publish both ways (SDK <-> POST /v1/events, /v1/ws and
+// Centrifugo's POST /api/publish, same offsets), history (and /api/history),
+// 108 for presence, a client that stops ponging closed with 3012, 1,000
+// events received exactly once and in order through a server restart
+// (durable store, close 3001) by the SDK's own recovery, and a client that
+// stops reading closed with 3008 that then recovers every event; with
+// connection tokens: 3500 for an invalid one, 109 and the SDK's getToken for
+// an expired one, 103 for a channel the token does not list. Every wait is bounded.
 //
 //   node centrifuge_sdk.mjs /path/to/sluice
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,7 +30,7 @@ function fail(message) {
   rmSync(dataDir, { recursive: true, force: true });
   process.exit(1);
 }
-const overall = setTimeout(() => fail('the test did not finish within 100 s'), 100_000);
+const overall = setTimeout(() => fail('the test did not finish within 130 s'), 130_000);
 
 // Resolves when predicate() holds, checked on every event-loop turn that
 // calls poke(); rejects after `ms`.
@@ -52,10 +53,11 @@ function freePort() {
   });
 }
 
-async function startServer(port, extra = ['--store', 'sqlite', '--data-dir', dataDir]) {
+async function startServer(port, extra = ['--store', 'sqlite', '--data-dir', dataDir],
+  pings = ['--ping-interval', '2', '--pong-timeout', '1']) {
   let log = '';
-  const child = spawn(SLUICE, ['serve', '--port', String(port), '--threads', '2', '--ping-interval', '2',
-    '--pong-timeout', '1', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(SLUICE, ['serve', '--port', String(port), '--threads', '2', ...pings, ...extra],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout.on('data', (d) => { log += d; poke(); });
   child.stderr.on('data', (d) => { log += d; poke(); });
   child.on('exit', () => poke());
@@ -87,6 +89,16 @@ async function httpPublish(port, topic, data) {
 }
 
 function check(condition, message) { if (!condition) fail(message); }
+
+// Centrifugo's server API (POST /api/<method>): the parsed answer, HTTP 200 expected.
+async function apiCall(port, method, params) {
+  const res = await fetch(`http://127.0.0.1:${port}/api/${method}`, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(params),
+  });
+  const text = await res.text();
+  if (res.status !== 200) fail(`/api/${method} answered ${res.status}: ${text}`);
+  return JSON.parse(text);
+}
 
 async function main() {
   const port = await freePort();
@@ -163,16 +175,28 @@ async function main() {
   await until('the /v1/ws publication on the SDK', () => chatPubs.length === 3);
   await until('the /v1/ws publication echoed', () => v1Events.length === 3);
   check(chatPubs[2].data.from === 'v1ws' && chatPubs[2].offset === v1Events[2].offset, '/v1/ws publication offsets differ');
+
+  // Centrifugo's server API: POST /api/publish answers {"result":{offset, epoch}}; the SDK gets it.
+  const api = await apiCall(port, 'publish', { channel: 'chat:index', data: { from: 'api' } });
+  check(api.result && api.result.offset === chatPubs[2].offset + 1 && api.result.epoch === posted.epoch,
+    '/api/publish: ' + JSON.stringify(api));
+  await until('the /api/publish publication on the SDK', () => chatPubs.length === 4);
+  await until('the /api/publish publication on /v1/ws', () => v1Events.length === 4);
+  check(chatPubs[3].data.from === 'api' && chatPubs[3].offset === api.result.offset &&
+    v1Events[3].offset === api.result.offset, '/api/publish publication: ' + JSON.stringify(chatPubs[3]));
   v1.close();
 
-  // History: forward, since, reverse; the epoch is the topic's.
+  // History: forward, since, reverse; the epoch is the topic's; /api/history answers the same.
   const all = await client.history('chat:index', { limit: -1 });
-  check(all.publications.length === 3 && all.offset === chatPubs[2].offset && all.epoch === posted.epoch,
+  check(all.publications.length === 4 && all.offset === chatPubs[3].offset && all.epoch === posted.epoch,
     'history: ' + JSON.stringify(all));
+  const apiHistory = await apiCall(port, 'history', { channel: 'chat:index', limit: -1 });
+  check(JSON.stringify(apiHistory.result) === JSON.stringify({ publications: all.publications.map((p) => ({ data: p.data, offset: p.offset })), epoch: all.epoch, offset: all.offset }),
+    '/api/history: ' + JSON.stringify(apiHistory) + ' vs ' + JSON.stringify(all));
   const since = await client.history('chat:index', { limit: 10, since: { offset: chatPubs[0].offset, epoch: all.epoch } });
-  check(since.publications.length === 2 && since.publications[0].data.from === 'http', 'history since: ' + JSON.stringify(since));
+  check(since.publications.length === 3 && since.publications[0].data.from === 'http', 'history since: ' + JSON.stringify(since));
   const latest = await client.history('chat:index', { limit: 1, reverse: true });
-  check(latest.publications.length === 1 && latest.publications[0].data.from === 'v1ws', 'history reverse: ' + JSON.stringify(latest));
+  check(latest.publications.length === 1 && latest.publications[0].data.from === 'api', 'history reverse: ' + JSON.stringify(latest));
 
   // Presence is not offered: 108.
   for (const call of [() => client.presence('chat:index'), () => client.presenceStats('chat:index'), () => client.rpc('m', {})]) {
@@ -210,10 +234,111 @@ async function main() {
 
   client.disconnect();
   await stopServer(child);
+  await slowConsumerScenario();
   await authScenario();
   clearTimeout(overall);
   rmSync(dataDir, { recursive: true, force: true });
-  console.log(`OK: connect, subscribe, publish both ways, history, 108, no-pong 3012, ${TOTAL} events through a restart, tokens (3500, 109 + getToken, 103)`);
+  console.log(`OK: connect, subscribe, publish both ways and from /api/publish, history (and /api/history), 108, no-pong 3012, ${TOTAL} events through a restart, a slow consumer closed with 3008 recovering every event, tokens (3500, 109 + getToken, 103)`);
+}
+
+// Bytes of the connection between client port `a` and server port `b` that
+// sit in the kernel: the client's receive queue and the server's send queue
+// (Linux /proc/net/tcp, loopback IPv4).
+function kernelQueued(a, b) {
+  let total = 0;
+  for (const line of readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)) {
+    const f = line.trim().split(/\s+/);
+    if (f.length < 5) continue;
+    const local = parseInt(f[1].split(':')[1], 16);
+    const remote = parseInt(f[2].split(':')[1], 16);
+    const [tx, rx] = f[4].split(':').map((h) => parseInt(h, 16));
+    if (local === a && remote === b) total += rx;
+    if (local === b && remote === a) total += tx;
+  }
+  return total;
+}
+
+// A client that stops reading: once the kernel's buffers are full, the
+// server's send queue (1 MiB here) overflows and the server closes with 3008;
+// when the client reads again it gets what was buffered, then the close, and
+// the SDK reconnects and recovers the rest from history: every event once, in order.
+async function slowConsumerScenario() {
+  const port = await freePort();
+  const queueLimit = 1 << 20;
+  const child = await startServer(port, ['--store', 'memory', '--send-queue-limit', String(queueLimit),
+    '--history-max-bytes', String(256 << 20), '--history-max-events', '100000'],
+  ['--ping-interval', '60', '--pong-timeout', '30']);  // no pings while the client is stalled
+  const sockets = [];
+  class TrackedWebSocket extends WebSocket {
+    constructor(...args) { super(...args); sockets.push(this); }
+  }
+  const c = new Centrifuge(`ws://127.0.0.1:${port}/connection/websocket`,
+    { websocket: TrackedWebSocket, minReconnectDelay: 100, maxReconnectDelay: 400 });
+  const connecting = [];
+  let connected = 0;
+  c.on('connecting', (ctx) => { connecting.push(ctx); poke(); });
+  c.on('connected', () => { connected++; poke(); });
+  c.connect();
+  await until('connected (slow consumer)', () => connected === 1);
+  const sub = c.newSubscription('slow.feed');
+  const got = [];
+  const subscribed = [];
+  sub.on('publication', (ctx) => { got.push(ctx); poke(); });
+  sub.on('subscribed', (ctx) => { subscribed.push(ctx); poke(); });
+  sub.subscribe();
+  await until('subscribed (slow consumer)', () => subscribed.length === 1);
+
+  const ws = sockets[sockets.length - 1];
+  const clientPort = ws._socket.localPort;
+  ws._socket.pause();  // stops reading: TCP's window closes, then the server's queue grows
+  const pad = 'x'.repeat(16 * 1024);
+  let n = 0;
+  const publish = async (count) => {
+    for (let i = 0; i < count; i++, n++) {
+      const r = await apiCall(port, 'publish', { channel: 'slow.feed', data: { n, pad } });
+      check(r.result && r.result.offset === n + 1, '/api/publish: ' + JSON.stringify(r));
+    }
+  };
+  // Fill the kernel's buffers: 128 KiB at a time until they take no more (twice).
+  let last = -1;
+  let still = 0;
+  // The kernel's count once the round's fan-out has reached the socket: the
+  // same for 3 reads 50 ms apart (slow builds, e.g. under TSan, take longer).
+  const settled = async () => {
+    let value = kernelQueued(clientPort, port);
+    for (let same = 0, i = 0; same < 3 && i < 100; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      const next = kernelQueued(clientPort, port);
+      same = next === value ? same + 1 : 0;
+      value = next;
+    }
+    return value;
+  };
+  for (let round = 0; round < 400 && still < 2; round++) {
+    await publish(8);
+    const queued = await settled();
+    still = queued - last < 16 * 1024 ? still + 1 : 0;
+    last = queued;
+  }
+  check(still >= 2, 'the kernel buffers of a stalled client never filled up');
+  // 1.25 queues more overflow the server's send queue: close 3008.
+  await publish(Math.ceil(1.25 * queueLimit / pad.length));
+  const total = n;
+  ws._socket.resume();
+  await until(`all ${total} events after the slow-consumer close`, () => got.length >= total, 30_000).catch((e) => {
+    fail(e.message + `: got ${got.length}, last ${got.length ? got[got.length - 1].offset : 0}; connecting ` +
+      JSON.stringify(connecting) + '; subscribed ' + JSON.stringify(subscribed.map((x) => [x.wasRecovering, x.recovered])));
+  });
+  await new Promise((r) => setTimeout(r, 300));  // a duplicate would arrive right behind the last
+  check(connecting.some((x) => x.code === 3008), 'no reconnect after a 3008 close: ' + JSON.stringify(connecting));
+  check(subscribed.length >= 2 && subscribed.slice(1).every((x) => x.wasRecovering && x.recovered),
+    'the slow consumer did not recover: ' + JSON.stringify(subscribed.map((x) => ({ wasRecovering: x.wasRecovering, recovered: x.recovered }))));
+  check(got.length === total, `slow consumer: received ${got.length} events, not ${total}`);
+  for (let i = 0; i < total; i++) {
+    check(got[i].data.n === i && got[i].offset === i + 1, `slow consumer: event ${i} is ${got[i].data.n} at offset ${got[i].offset}`);
+  }
+  c.disconnect();
+  await stopServer(child);
 }
 
 // Connection tokens (sluice token; HS256): the connect command's token.

@@ -31,6 +31,10 @@ struct TokenClaims {
   /// Centrifugo's `channels` claim, kept as given for the Centrifugo
   /// protocol endpoint (not checked or used by /v1/ws).
   std::vector<std::string> channels;
+  /// Centrifugo's subscription-token claim: the one channel the token lets
+  /// its `sub` subscribe to (the Centrifugo endpoint's `subscribe` token);
+  /// empty in a connection token.
+  std::string channel;
 
   /// True if some `subscribe` pattern covers `pattern` (a topic or a
   /// pattern): `orders.>` allows `orders.eu` and `orders.*`, not `orders`

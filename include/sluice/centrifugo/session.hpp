@@ -140,6 +140,9 @@ class Session final : public broker::LoopHub::Subscriber,
     std::uint64_t covered = 0;
   };
 
+  enum class SubscriptionToken { valid, refused };
+  /// Checks the subscribe command's token; `refused`: answered (109) or closed (3500).
+  SubscriptionToken check_subscription_token(const Command& command, std::string& replies);
   void handle(const Command& command, std::string& replies);
   void connect(const Command& command, std::string& replies);
   void subscribe(const Command& command, std::string& replies);

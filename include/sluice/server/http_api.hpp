@@ -16,6 +16,8 @@
 #include <string_view>
 #include <vector>
 
+#include <boost/json/object.hpp>
+
 #include "sluice/auth/key_ring.hpp"
 #include "sluice/broker/broker.hpp"
 #include "sluice/limits/keyed_rate_limiter.hpp"
@@ -124,6 +126,21 @@ class HttpApi {
 
  private:
   struct BatchState;
+  struct BroadcastState;
+
+  /// What check_key() found.
+  struct KeyVerdict {
+    enum class Status { ok, missing, invalid, rate_limited, forbidden };
+    Status status = Status::ok;
+    std::string key_name;         ///< the key's name (never its secret), once authenticated
+    std::string scopes;           ///< forbidden: the scopes the key has
+    std::int64_t retry_after_s = 0;  ///< rate_limited
+  };
+  /// Checks `credential` (nullopt: none or unreadable; `missing`: no header
+  /// at all) against the key ring for `needed`; logs refusals (rate-limited),
+  /// takes a token of the key's rate. keys_ must be set. Thread-safe.
+  KeyVerdict check_key(const HttpRequest& request, std::optional<std::string_view> credential, bool missing,
+                       auth::Scope needed) const;
 
   std::optional<HttpResponse> dispatch(const HttpRequest& request, HttpRespond& respond);
   std::optional<HttpResponse> rate_limit(const HttpRequest& request);
@@ -141,6 +158,16 @@ class HttpApi {
   std::optional<HttpResponse> parse_event(const boost::json::value& value, std::string_view raw,
                                           const std::string& where, PublishService::Input& out) const;
   std::vector<broker::EventPtr> fetch_topic(const std::string& topic, std::uint64_t after, std::size_t limit);
+
+  // Centrifugo's server API shim, /api/* (http_centrifugo.cpp).
+  std::optional<HttpResponse> centrifugo_api(std::string_view method, const HttpRequest& request,
+                                             HttpRespond& respond);
+  std::optional<HttpResponse> centrifugo_authorize(const HttpRequest& request, auth::Scope needed) const;
+  std::optional<HttpResponse> centrifugo_publish(const boost::json::object& params, const HttpRequest& request,
+                                                 HttpRespond& respond);
+  std::optional<HttpResponse> centrifugo_broadcast(const boost::json::object& params, const HttpRequest& request,
+                                                   HttpRespond& respond);
+  HttpResponse centrifugo_history(const boost::json::object& params);
 
   // Subscriptions (http_subscriptions.cpp).
   HttpResponse post_subscription(const HttpRequest& request);

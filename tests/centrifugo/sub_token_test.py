@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""Centrifugo subscription tokens (the `token` of `subscribe`) on
+/connection/websocket of a real `sluice serve --jwt-secret-file`, with tokens
+made independently by PyJWT (python3-jwt): a channel the connection token
+does not grant is error 103 without a token and allowed with a subscription
+token for that channel and user; an expired one is error 109 (the connection
+stays); one for another channel or user, a bad signature, or a subscription
+token used to connect close with 3500. Loopback, a free port, bounded in time."""
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import jwt
+import websockets
+
+TIMEOUT = 15
+SECRET = b"sluice-sub-token-test-secret-0123456789abcdef"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def fail(message):
+    print("FAIL: " + message)
+    sys.exit(1)
+
+
+def token(key=SECRET, ttl=3600, **claims):
+    return jwt.encode({"exp": int(time.time()) + ttl, **claims}, key, algorithm="HS256")
+
+
+class Client:
+    """One Centrifugo-protocol connection: commands with ids, replies by id."""
+
+    def __init__(self, ws):
+        self.ws = ws
+        self.next_id = 0
+        self.pushes = []
+
+    async def call(self, command):
+        self.next_id += 1
+        await self.ws.send(json.dumps({"id": self.next_id, **command}))
+        while True:
+            frame = await asyncio.wait_for(self.ws.recv(), TIMEOUT)
+            for line in frame.split("\n"):
+                if not line:
+                    continue
+                reply = json.loads(line)
+                if reply == {}:
+                    await self.ws.send("{}")  # the server's ping
+                elif reply.get("id") == self.next_id:
+                    return reply
+                else:
+                    self.pushes.append(reply)
+
+    async def push(self):
+        while not self.pushes:
+            frame = await asyncio.wait_for(self.ws.recv(), TIMEOUT)
+            self.pushes += [json.loads(line) for line in frame.split("\n") if line and line != "{}"]
+        return self.pushes.pop(0)
+
+
+async def closed_with(ws):
+    """The close code the server ends the connection with."""
+    try:
+        while True:
+            await asyncio.wait_for(ws.recv(), TIMEOUT)
+    except websockets.ConnectionClosed as e:
+        return e.code
+
+
+async def scenario(url):
+    alice = token(sub="alice", publish=["room:vip"], channels=["room:open"])
+    async with websockets.connect(url) as ws:
+        c = Client(ws)
+        reply = await c.call({"connect": {"token": alice}})
+        if "connect" not in reply:
+            fail(f"connect: {reply}")
+        reply = await c.call({"subscribe": {"channel": "room:vip"}})
+        if reply.get("error", {}).get("code") != 103:
+            fail(f"a channel the connection token does not grant, without a token: {reply}")
+        reply = await c.call({"subscribe": {"channel": "room:vip", "token": token(sub="alice", channel="room:vip",
+                                                                                       ttl=-60)}})
+        if reply.get("error", {}).get("code") != 109:
+            fail(f"an expired subscription token: {reply}")
+        reply = await c.call({"subscribe": {"channel": "room:vip", "token": token(sub="alice", channel="room:vip")}})
+        if "subscribe" not in reply:
+            fail(f"a valid subscription token: {reply}")
+        reply = await c.call({"publish": {"channel": "room:vip", "data": {"hello": "vip"}}})
+        if "publish" not in reply:
+            fail(f"publish: {reply}")
+        push = await c.push()
+        if push.get("push", {}).get("channel") != "room:vip" or push["push"]["pub"]["data"] != {"hello": "vip"}:
+            fail(f"the publication on the token's channel: {push}")
+
+    refused = {
+        "a token for another channel": token(sub="alice", channel="room:other"),
+        "a token for another user": token(sub="bob", channel="room:vip"),
+        "a token signed with another secret": token(key=b"another-secret-of-at-least-32-bytes!!", sub="alice",
+                                                   channel="room:vip"),
+        "a token that is not a JWT": "not-a-token",
+    }
+    for what, sub_token in refused.items():
+        async with websockets.connect(url) as ws:
+            c = Client(ws)
+            await c.call({"connect": {"token": alice}})
+            await ws.send(json.dumps({"id": 99, "subscribe": {"channel": "room:vip", "token": sub_token}}))
+            code = await closed_with(ws)
+            if code != 3500:
+                fail(f"{what}: closed with {code}, not 3500")
+    # A subscription token is not a connection token.
+    async with websockets.connect(url) as ws:
+        await ws.send(json.dumps({"id": 1, "connect": {"token": token(sub="alice", channel="room:vip")}}))
+        code = await closed_with(ws)
+        if code != 3500:
+            fail(f"a subscription token used to connect: closed with {code}, not 3500")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sluice", required=True)
+    args = parser.parse_args()
+    tmp = tempfile.mkdtemp(prefix="sluice-subtoken-")
+    server = None
+    try:
+        secret_file = os.path.join(tmp, "secret")
+        with open(secret_file, "wb") as f:
+            f.write(SECRET)
+        port = free_port()
+        server = subprocess.Popen([args.sluice, "serve", "--port", str(port), "--threads", "1", "--store", "memory",
+                                   "--jwt-secret-file", secret_file],
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = server.stdout.readline()
+            if "listening on" in line:
+                break
+            if not line:
+                fail("sluice serve did not start")
+        asyncio.run(asyncio.wait_for(scenario(f"ws://127.0.0.1:{port}/connection/websocket"), 60))
+        print("OK: subscription tokens: 103 without, allowed with, 109 expired, 3500 for another channel, user, "
+              "secret or garbage, and as a connection token")
+    finally:
+        if server:
+            server.terminate()
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                server.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
