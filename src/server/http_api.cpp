@@ -302,6 +302,7 @@ std::optional<HttpResponse> HttpApi::authorize(const HttpRequest& request, auth:
   const auto check = keys_->get()->authenticate(credential.value_or(std::string_view()));
   if (!check) {
     const bool missing = header.empty() || !credential || credential->empty();
+    if (on_auth_refused_) on_auth_refused_(missing ? "missing" : "invalid_key");
     // Rate-limited: a flood of bad clients must not fill the disk. Never the credential itself.
     const log::Field fields[] = {{"path", request.path}, {"reason", missing ? "missing_api_key" : "invalid_api_key"}};
     log::Context context;
@@ -321,6 +322,7 @@ std::optional<HttpResponse> HttpApi::authorize(const HttpRequest& request, auth:
                              verdict.retry_after_s);
   }
   if (!check.allows(needed)) {
+    if (on_auth_refused_) on_auth_refused_("forbidden");
     return HttpResponse::error(403, "forbidden",
                                "the API key " + detail::quoted(check.identity->name) + " lacks the " +
                                    std::string(auth::to_string(needed)) + " scope (it has " +
