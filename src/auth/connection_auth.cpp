@@ -22,17 +22,24 @@ bool ConnectionGrant::may_publish(std::string_view topic) const {
   return key_scopes.allows(Scope::publish);
 }
 
+ConnectionCheck ConnectionAuthenticator::refused(ConnectionCheck check) const {
+  if (on_refused_) on_refused_(check.reason);
+  return check;
+}
+
 ConnectionCheck ConnectionAuthenticator::check_token(std::string_view token,
                                                      std::chrono::system_clock::time_point now) const {
   ConnectionCheck out;
   if (!tokens_) {
     out.message = "connection tokens are not enabled on this server";
-    return out;
+    out.reason = "not_configured";
+    return refused(std::move(out));
   }
   auto verified = tokens_->verify(token, now);
   if (!verified) {
     out.message = verified.failure == TokenFailure::missing ? "missing token" : std::move(verified.message);
-    return out;
+    out.reason = to_string(verified.failure);
+    return refused(std::move(out));
   }
   ConnectionGrant grant;
   grant.subject = verified.claims->sub;
@@ -45,18 +52,20 @@ ConnectionCheck ConnectionAuthenticator::check_token(std::string_view token,
 ConnectionCheck ConnectionAuthenticator::check(std::string_view credential,
                                                std::chrono::system_clock::time_point now) const {
   if (credential.empty()) {
-    return ConnectionCheck{std::nullopt, tokens_ ? "missing token" : "missing API key"};
+    return refused(ConnectionCheck{std::nullopt, tokens_ ? "missing token" : "missing API key", "missing"});
   }
   if (tokens_ && (looks_like_jwt(credential) || !keys_)) return check_token(credential, now);
   ConnectionCheck out;
   if (!keys_) {
     out.message = "authentication is not configured";
-    return out;
+    out.reason = "not_configured";
+    return refused(std::move(out));
   }
   const auto key = keys_->get()->authenticate(credential);
   if (!key) {
     out.message = "unknown API key";
-    return out;
+    out.reason = "invalid_key";
+    return refused(std::move(out));
   }
   ConnectionGrant grant;
   grant.subject = "key:" + key.identity->name;

@@ -46,6 +46,8 @@ bool Broker::trim(TopicState& state, std::int64_t now_ms) const {
   while (!h.empty() && (h.size() > limits.max_events || state.history_bytes > limits.max_bytes ||
                         h.front()->time_ms < oldest_allowed)) {
     state.history_bytes -= h.front()->frame->size();
+    history_events_.fetch_sub(1, std::memory_order_relaxed);
+    history_bytes_.fetch_sub(h.front()->frame->size(), std::memory_order_relaxed);
     h.pop_front();
     dropped = true;
   }
@@ -157,6 +159,8 @@ void Broker::commit(Shard& shard, const EventPtr& event) {
   ++shard.published;
   state.history.push_back(event);
   state.history_bytes += event->frame->size();
+  history_events_.fetch_add(1, std::memory_order_relaxed);
+  history_bytes_.fetch_add(event->frame->size(), std::memory_order_relaxed);
   state.committed = event->offset;
   if (trim(state, event->time_ms)) mark_moved(shard, it->first, state);
   dispatch_(event);
@@ -198,6 +202,8 @@ void Broker::restore(const std::vector<store::TopicPosition>& positions,
     }
     auto event = make_event({e.id, e.topic, e.offset, e.epoch, e.type, e.key, e.time_ms, e.data});
     state.history_bytes += event->frame->size();
+    history_events_.fetch_add(1, std::memory_order_relaxed);
+    history_bytes_.fetch_add(event->frame->size(), std::memory_order_relaxed);
     state.history.push_back(std::move(event));
     if (state.epoch.empty()) state.epoch = e.epoch;
     state.next_offset = std::max(state.next_offset, e.offset + 1);

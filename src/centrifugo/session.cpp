@@ -73,7 +73,10 @@ std::optional<net::RouteRefusal> Session::on_upgrade_request(net::Connection& co
 
 void Session::on_open(net::Connection& connection) {
   connection.set_slow_consumer_close(disconnect::slow.code, disconnect::slow.reason);
-  if (refusal_) return close_with(*refusal_);
+  if (refusal_) {
+    if (context_.metrics) context_.metrics->rejected_limits->add();
+    return close_with(*refusal_);
+  }
   timer_.expires_after(context_.settings.connect_timeout);
   timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
     if (auto self = weak.lock(); self && !ec) self->on_timer();
@@ -217,6 +220,7 @@ void Session::connect(const Command& c, std::string& replies) {
       if (checked.message.find("expired") != std::string::npos) {
         return append_line(replies, encode_error(c.id, error_code::token_expired, "token expired"));
       }
+      if (context_.metrics) context_.metrics->rejected_auth->add();
       return close_with(disconnect::invalid_token);
     }
     // A subscription token (it names a `channel`) is not a connection token.
@@ -330,6 +334,7 @@ void Session::subscribe(const Command& c, std::string& replies) {
     allowed = allowed || token == SubscriptionToken::valid;
   }
   if (!allowed) {
+    if (context_.metrics) context_.metrics->auth_forbidden->add();
     return append_line(replies, encode_error(c.id, error_code::permission_denied, "permission denied"));
   }
   broker::ReplayRequest request;
@@ -422,6 +427,7 @@ void Session::publish(const Command& c, std::string& replies) {
   if (!topic) return;
   if (!c.has_data) return append_line(replies, encode_error(c.id, error_code::bad_request, "\"data\" is required"));
   if (grant_ && !grant_->may_publish(*topic)) {
+    if (context_.metrics) context_.metrics->auth_forbidden->add();
     return append_line(replies, encode_error(c.id, error_code::permission_denied, "permission denied"));
   }
   server::PublishService::Input input;
@@ -460,6 +466,7 @@ void Session::history(const Command& c, std::string& replies) {
   auto topic = topic_of(c, replies);
   if (!topic) return;
   if (!may_read(c.channel, *topic)) {
+    if (context_.metrics) context_.metrics->auth_forbidden->add();
     return append_line(replies, encode_error(c.id, error_code::permission_denied, "permission denied"));
   }
   HistoryQuery query;
@@ -487,7 +494,7 @@ void Session::deliver(const broker::EventPtr& event) {
       --covering_;
     }
   }
-  if (connection_->send_shared(pub_frame(*event)) == net::SendStatus::dropped) connection_->close_slow_consumer();
+  count_delivery(connection_->send_shared(pub_frame(*event)), 1);
 }
 
 void Session::deliver_run(broker::EventRun& run) {
@@ -509,7 +516,14 @@ void Session::deliver_run(broker::EventRun& run) {
     cache.count = events.size();
     cache.frame = text_frame(payload);
   }
-  if (connection_->send_shared(cache.frame) == net::SendStatus::dropped) connection_->close_slow_consumer();
+  count_delivery(connection_->send_shared(cache.frame), events.size());
+}
+
+// Counts `events` handed to the connection as one send. Centrifugo's protocol
+// has no gap marker: an event that does not fit closes the connection (3008).
+void Session::count_delivery(net::SendStatus status, std::size_t events) {
+  if (status == net::SendStatus::dropped) connection_->close_slow_consumer();
+  if (context_.metrics && status == net::SendStatus::queued) context_.metrics->deliveries->add(events);
 }
 
 void Session::missed(std::uint64_t) {

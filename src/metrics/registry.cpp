@@ -23,6 +23,17 @@ std::uint64_t Counter::value() const noexcept {
   return sum;
 }
 
+void Gauge::set(std::int64_t v) noexcept {
+  for (auto& s : shards_) s.value.store(0, std::memory_order_relaxed);
+  shards_[0].value.store(v, std::memory_order_relaxed);
+}
+
+std::int64_t Gauge::value() const noexcept {
+  std::int64_t sum = 0;
+  for (const auto& s : shards_) sum += s.value.load(std::memory_order_relaxed);
+  return sum;
+}
+
 Histogram::Histogram(std::vector<double> bounds) : bounds_(std::move(bounds)) {
   std::sort(bounds_.begin(), bounds_.end());
   for (auto& s : shards_) {

@@ -217,6 +217,7 @@ std::string Connection::remote_ip() const {
 void Connection::start_server(std::shared_ptr<const ServerConnectionConfig> config, bool over_capacity) {
   server_config_ = std::move(config);
   queue_.set_limit(server_config_->send_queue_limit);
+  if (server_config_->metrics) queue_.set_bytes_gauge(server_config_->metrics->send_queue_bytes);
   overflow_ = server_config_->overflow;
   http_reader_ = std::make_unique<HttpRequestReader>(server_config_->handshake.max_header_bytes,
                                                      server_config_->max_body_bytes);
@@ -413,6 +414,7 @@ void Connection::handle_bytes(std::span<std::uint8_t> bytes) {
                      client_->handshake->leftover());
   }
   if (!codec_ || state_ == State::closed) return;
+  if (const auto* m = metrics()) m->bytes_received->add(bytes.size());
   (void)codec_->receive(bytes, *this);  // a failure is visible in codec_->failure()
   after_codec_activity();
 }
@@ -479,7 +481,10 @@ void Connection::process_requests() {
                                                    : make_error_code(protocol::Error::bad_http_request));
     }
     auto decision = protocol::accept_upgrade(*head, server_config_->handshake);
-    if (decision.error) return reject_request(decision.response, decision.error);
+    if (decision.error) {
+      if (const auto* m = metrics()) m->invalid_upgrades->add();
+      return reject_request(decision.response, decision.error);
+    }
     subprotocol_ = decision.subprotocol;
     request_target_ = std::string(request.target());
     write_raw(decision.response, /*finish_after=*/false);
@@ -511,6 +516,7 @@ void Connection::open_with(protocol::Role role, const protocol::CodecSettings& s
   codec_.emplace(role, codec_settings, deflate);
   state_ = State::open;
   was_open_ = true;
+  if (const auto* m = metrics(); m && m->opened) m->opened(request_target_);
   last_message_at_ = std::chrono::steady_clock::now();
   arm_keepalive();
   // Copy: the leftover lives in the handshake's buffer, and the codec unmasks in place.
@@ -527,6 +533,7 @@ void Connection::open_with(protocol::Role role, const protocol::CodecSettings& s
 
 void Connection::on_message(protocol::MessageType type, std::span<const std::uint8_t> payload) {
   last_message_at_ = std::chrono::steady_clock::now();
+  if (const auto* m = metrics()) m->messages_received->add();
   if (!finished_ && handler_) handler_->on_message(*this, type, payload);
 }
 void Connection::on_ping(std::span<const std::uint8_t> payload) {
@@ -554,7 +561,10 @@ void Connection::on_pong(std::span<const std::uint8_t> payload) {
 std::error_code Connection::send(protocol::MessageType type, std::span<const std::uint8_t> payload) {
   if (!codec_ || finished_) return protocol::Error::connection_closed;
   auto ec = codec_->send(type, payload);
-  if (!ec) flush();
+  if (!ec) {
+    if (const auto* m = metrics()) m->messages_sent->add();
+    flush();
+  }
   if (!ec && finished_) return protocol::Error::connection_closed;
   return ec;
 }
@@ -571,8 +581,12 @@ std::error_code Connection::send_fragment(protocol::MessageType type, std::span<
   return ec;
 }
 
-SendStatus Connection::send_shared(const std::shared_ptr<const std::string>& frame) {
-  return send_shared_all({&frame, 1});
+SendStatus Connection::send_shared(const std::shared_ptr<const std::string>& frame, std::size_t messages) {
+  const SendStatus status = send_shared_all({&frame, 1});
+  if (status == SendStatus::queued && messages > 1) {
+    if (const auto* m = metrics()) m->messages_sent->add(messages - 1);
+  }
+  return status;
 }
 
 SendStatus Connection::send_shared_all(std::span<const std::shared_ptr<const std::string>> frames) {
@@ -593,6 +607,7 @@ SendStatus Connection::send_shared_all(std::span<const std::shared_ptr<const std
     return SendStatus::closed;
   }
   for (const auto& frame : frames) queue_.push_unbounded(OutChunk::shared(frame));  // accepted as a whole
+  if (const auto* m = metrics()) m->messages_sent->add(frames.size());
   schedule_write();
   return SendStatus::queued;
 }
@@ -686,6 +701,9 @@ void Connection::start_write() {
       return finish(std::error_code(errno, std::system_category()));
     }
     queue_.consume(static_cast<std::size_t>(n));
+    if (was_open_) {
+      if (const auto* m = metrics()) m->bytes_sent->add(static_cast<std::size_t>(n));
+    }
     if (static_cast<std::size_t>(n) < offered) break;  // the socket buffer is full
   }
   if (queue_.has_pending()) {
@@ -708,8 +726,11 @@ void Connection::start_tls_write() {
     if (!queue_.writing()) after_write();
     return;
   }
-  asio::async_write(stream_, buffers, [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+  asio::async_write(stream_, buffers, [self = shared_from_this()](const boost::system::error_code& ec, std::size_t n) {
     self->queue_.finish_write();
+    if (self->was_open_) {
+      if (const auto* m = self->metrics()) m->bytes_sent->add(n);
+    }
     auto& done = self->stream_.tls_state().write_buffers;
     done.clear();
     done.shrink_to_fit();  // up to 4 KiB: not kept by an idle connection
@@ -755,7 +776,11 @@ void Connection::close(std::uint16_t code, std::string_view reason) {
   if (finished_) return;
   if (!codec_) return abort();  // no WebSocket yet: nothing to hand-shake
   if (codec_->close_sent()) return;
-  if (codec_->close(code, reason)) (void)codec_->close(protocol::close_code::normal, {});
+  close_code_sent_ = code;
+  if (codec_->close(code, reason)) {
+    close_code_sent_ = protocol::close_code::normal;
+    (void)codec_->close(protocol::close_code::normal, {});
+  }
   state_ = State::closing;
   arm_timer(timeouts().close, DeadlineAction::finish_timed_out);
   after_codec_activity();
@@ -763,6 +788,7 @@ void Connection::close(std::uint16_t code, std::string_view reason) {
 
 void Connection::close_slow_consumer() {
   if (finished_ || !codec_ || codec_->close_sent()) return;
+  if (const auto* m = metrics()) m->slow_consumer_closes->add();
   queue_.drop_pending_data();
   close_error_ = std::make_error_code(std::errc::no_buffer_space);
   close(slow_close_code_, slow_close_reason_);
@@ -812,9 +838,20 @@ void Connection::on_keepalive_tick() {
   if (!finished_) arm_keepalive();
 }
 
+std::uint16_t Connection::sent_close_code() const noexcept {
+  if (!codec_ || !codec_->close_sent()) return protocol::close_code::abnormal;
+  if (close_code_sent_ != 0) return close_code_sent_;
+  if (codec_->failure()) return protocol::close_code_for(codec_->failure());
+  // Otherwise the codec echoed the peer's close (no code: none was sent either).
+  return codec_->close_received() ? codec_->peer_close_code() : protocol::close_code::abnormal;
+}
+
 void Connection::finish(std::error_code error) {
   if (finished_) return;
   finished_ = true;
+  if (was_open_) {
+    if (const auto* m = metrics(); m && m->closed) m->closed(request_target_, sent_close_code());
+  }
   state_ = State::closed;
   if (error && !close_error_) close_error_ = error;
   Deadlines::cancel(*this);

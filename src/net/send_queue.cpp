@@ -128,6 +128,16 @@ void ChunkRing::clear() noexcept {
 
 // --- SendQueue ---
 
+SendQueue::~SendQueue() {
+  if (gauge_) gauge_->add(-static_cast<std::int64_t>(bytes_));
+}
+
+void SendQueue::set_bytes_gauge(metrics::Gauge* gauge) noexcept {
+  if (gauge_) gauge_->add(-static_cast<std::int64_t>(bytes_));
+  gauge_ = gauge;
+  if (gauge_) gauge_->add(static_cast<std::int64_t>(bytes_));
+}
+
 SendQueue::Result SendQueue::push(OutChunk chunk) {
   // An empty queue takes any one frame: a message larger than the limit is not
   // a slow consumer. Memory stays bounded by the limit plus one message.
@@ -138,13 +148,13 @@ SendQueue::Result SendQueue::push(OutChunk chunk) {
 
 void SendQueue::push_unbounded(OutChunk chunk) {
   if (chunk.size == 0) return;
-  bytes_ += chunk.size;
+  add_bytes(chunk.size);
   data_.push_back(std::move(chunk));
 }
 
 SendQueue::Result SendQueue::push_control(OutChunk chunk) {
   if (bytes_ + chunk.size > limit_ + control_headroom_) return Result::over_limit;
-  bytes_ += chunk.size;
+  add_bytes(chunk.size);
   control_.push_back(std::move(chunk));
   return Result::queued;
 }
@@ -171,7 +181,7 @@ std::size_t SendQueue::gather(iovec* out, std::size_t max_buffers, std::size_t& 
 }
 
 void SendQueue::consume(std::size_t n) {
-  bytes_ -= n;
+  sub_bytes(n);
   if (partial_.size != 0) {
     const std::size_t rest = partial_.size - partial_sent_;
     if (n < rest) {
@@ -218,7 +228,7 @@ bool SendQueue::start_write(std::vector<boost::asio::const_buffer>& out) {
 
 void SendQueue::finish_write() {
   while (!in_flight_.empty()) {
-    bytes_ -= in_flight_.front().size;
+    sub_bytes(in_flight_.front().size);
     in_flight_.pop_front();
   }
 }
@@ -229,7 +239,7 @@ std::size_t SendQueue::drop_pending_data() {
     dropped += data_.front().size;
     data_.pop_front();
   }
-  bytes_ -= dropped;
+  sub_bytes(dropped);
   return dropped;
 }
 

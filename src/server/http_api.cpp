@@ -305,6 +305,7 @@ HttpApi::KeyVerdict HttpApi::check_key(const HttpRequest& request, std::optional
   const auto check = keys_->get()->authenticate(credential.value_or(std::string_view()));
   if (!check) {
     missing = missing || !credential || credential->empty();
+    if (on_auth_refused_) on_auth_refused_(missing ? "missing" : "invalid_key");
     // Rate-limited: a flood of bad clients must not fill the disk. Never the credential itself.
     const log::Field fields[] = {{"path", request.path}, {"reason", missing ? "missing_api_key" : "invalid_api_key"}};
     log::Context context;
@@ -323,6 +324,7 @@ HttpApi::KeyVerdict HttpApi::check_key(const HttpRequest& request, std::optional
     return verdict;
   }
   if (!check.allows(needed)) {
+    if (on_auth_refused_) on_auth_refused_("forbidden");
     verdict.status = KeyVerdict::Status::forbidden;
     verdict.scopes = auth::to_string(check.identity->scopes);
   }

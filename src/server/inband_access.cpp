@@ -70,6 +70,9 @@ void InbandSession::admit(net::Connection& connection) {
 
 void InbandSession::on_open(net::Connection& connection) {
   if (access_ && access_->refusal_code != 0) {
+    if (context_.metrics) {
+      (access_->refusal_code == 4429 ? context_.metrics->rejected_limits : context_.metrics->rejected_auth)->add();
+    }
     // Rate-limited per kind; the reason never holds the credential.
     const std::string code = std::to_string(access_->refusal_code);
     const log::Field fields[] = {{"close_code", code, true}, {"reason", access_->refusal}};
@@ -102,6 +105,7 @@ void InbandSession::arm_expiry() {
 
 bool InbandSession::may_subscribe(const std::string& id_json, const std::string& pattern) {
   if (!access_ || !access_->grant || access_->grant->may_subscribe(pattern)) return true;
+  if (context_.metrics) context_.metrics->auth_forbidden->add();
   reply_error(id_json, "forbidden",
               access_->grant->token ? "the token does not allow subscribing to " + pattern
                                     : "the API key lacks the read scope");
@@ -110,6 +114,7 @@ bool InbandSession::may_subscribe(const std::string& id_json, const std::string&
 
 bool InbandSession::may_publish(const std::string& id_json, const std::string& topic) {
   if (!access_ || !access_->grant || access_->grant->may_publish(topic)) return true;
+  if (context_.metrics) context_.metrics->auth_forbidden->add();
   reply_error(id_json, "forbidden",
               access_->grant->token ? "the token does not allow publishing on " + topic
                                     : "the API key lacks the publish scope");

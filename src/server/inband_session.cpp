@@ -352,7 +352,7 @@ void InbandSession::pump_replay() {
     if (connection_->queued_bytes() > high_water) return connection_->notify_when_drained();
     const auto status = connection_->send_shared(events[replay_->next++]->frame);
     if (status == net::SendStatus::closed) return;
-    if (status == net::SendStatus::dropped) ++gap_;
+    count_delivery(status, 1);
   }
   if (events.empty()) return;
   events = {};
@@ -392,13 +392,14 @@ void InbandSession::deliver_run(broker::EventRun& run) {
     for (const auto& event : run.events()) deliver(event);
     return;
   }
-  if (connection_->send_shared(run.joined_frames()) == net::SendStatus::dropped) gap_ += run.events().size();
+  count_delivery(connection_->send_shared(run.joined_frames(), run.events().size()), run.events().size());
 }
 
 void InbandSession::missed(std::uint64_t count) {
   if (!connection_) return;
   if (connection_->overflow_policy() == net::OverflowPolicy::drop) {
     gap_ += count;
+    if (context_.metrics) context_.metrics->dropped->add(count);
   } else {
     connection_->close_slow_consumer();
   }
@@ -426,14 +427,23 @@ void InbandSession::deliver_now(const broker::EventPtr& event) {
     // frame stays the shared one.
     const std::shared_ptr<const std::string> marked[] = {
         text_frame("{\"type\":\"gap\",\"dropped\":" + std::to_string(gap_) + "}"), event->frame};
-    if (connection_->send_shared_all(marked) == net::SendStatus::dropped) {
-      ++gap_;
-      return;
+    const auto status = connection_->send_shared_all(marked);
+    if (status == net::SendStatus::queued) {
+      gap_ = 0;
+      if (context_.metrics) context_.metrics->gap_markers->add();
     }
-    gap_ = 0;
+    count_delivery(status, 1);
     return;
   }
-  if (connection_->send_shared(event->frame) == net::SendStatus::dropped) ++gap_;
+  count_delivery(connection_->send_shared(event->frame), 1);
+}
+
+// Counts `events` handed to the connection as one send: delivered, or (drop
+// policy) added to the gap the next marker reports.
+void InbandSession::count_delivery(net::SendStatus status, std::size_t events) {
+  if (status == net::SendStatus::dropped) gap_ += events;
+  if (!context_.metrics || status == net::SendStatus::closed) return;
+  (status == net::SendStatus::queued ? context_.metrics->deliveries : context_.metrics->dropped)->add(events);
 }
 
 void InbandSession::drop_subscription(std::string_view pattern, std::string_view reason) {

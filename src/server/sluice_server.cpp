@@ -156,6 +156,8 @@ bool SluiceServer::start(std::string& error) {
     store_ = store::open_sqlite_store(settings_.data_dir, settings_.durability, error);
     if (!store_) return false;
     log_ = std::make_unique<store::GroupCommitLog>(*store_);
+    log_->set_commit_observer(
+        [metrics = metrics_.get()](std::size_t events, double seconds) { metrics->store_commit(events, seconds); });
   }
   // Each event goes to every loop's fan-out; a loop with no matching
   // subscriber does one trie walk.
@@ -171,10 +173,15 @@ bool SluiceServer::start(std::string& error) {
       LoopState* state = states_[i].get();
       if (!state->fan_out.offer(event)) continue;
       loops_->at(i).post([this, state, i] {
-        state->fan_out.drain([&](std::span<const broker::EventPtr> batch) {
-          count_matches(i, batch);
-          if (webhooks_) webhooks_->on_events(i, batch);
-        });
+        const std::int64_t now_ms = unix_time_ms();
+        state->fan_out.drain(
+            [&](std::span<const broker::EventPtr> batch) {
+              count_matches(i, batch);
+              if (webhooks_) webhooks_->on_events(i, batch);
+            },
+            [&](const broker::EventPtr& delivered, std::size_t recipients) {
+              if (recipients > 0) metrics_->delivered(delivered->time_ms, now_ms);
+            });
       });
     }
   }, settings_.history_policy(), log_.get());
@@ -190,7 +197,9 @@ bool SluiceServer::start(std::string& error) {
   }
   webhooks_ = std::make_unique<WebhookService>(
       *loops_, *broker_, store_.get(), settings_.webhook,
-      [metrics = metrics_.get()](std::string_view outcome, double seconds) { metrics->webhook_attempt(outcome, seconds); });
+      [metrics = metrics_.get()](std::string_view outcome, double seconds, double since_publish) {
+        metrics->webhook_attempt(outcome, seconds, since_publish);
+      });
   {
     std::vector<SubscriptionPtr> existing;
     for (SubscriptionRegistry::Page page = subscriptions_->list(1000, {});;
@@ -217,10 +226,11 @@ bool SluiceServer::start(std::string& error) {
       if (!tokens) return false;
     }
     connection_auth_ = std::make_unique<auth::ConnectionAuthenticator>(
-        settings_.keys_file.empty() ? nullptr : &keys_, std::move(tokens));
+        settings_.keys_file.empty() ? nullptr : &keys_, std::move(tokens),
+        [metrics = metrics_.get()](std::string_view reason) { metrics->auth_refused(reason); });
   }
   upgrade_gate_ = std::make_unique<detail::UpgradeGate>(settings_.allowed_origins, connection_auth_.get(),
-                                                        *subscriptions_);
+                                                        *subscriptions_, metrics_.get());
   if (settings_.max_connections_per_ip > 0) {
     connections_per_ip_ = std::make_unique<limits::PerKeyCounter>(settings_.max_connections_per_ip);
   }
@@ -240,6 +250,8 @@ bool SluiceServer::start(std::string& error) {
     state->centrifugo_context.reset(new centrifugo::Session::Context{
         state->fan_out.hub(), *broker_, *publisher_, centrifugo_settings, *this, connection_auth_.get(),
         connections_per_ip_.get(), new_connections_per_ip_.get(), settings_.limit_loopback, std::string(kVersion)});
+    state->session_context->metrics = &metrics_->session_metrics();
+    state->centrifugo_context->metrics = &metrics_->session_metrics();
   }
   ApiLimits api_limits;
   api_limits.max_body_bytes = settings_.max_body_bytes;
@@ -252,6 +264,7 @@ bool SluiceServer::start(std::string& error) {
   // With auth on, the HTTP API takes API keys only: with a token key and no
   // keys file, every API request but the probes is refused.
   api_->set_webhooks(webhooks_.get());
+  api_->set_auth_refusal_observer([metrics = metrics_.get()](std::string_view reason) { metrics->auth_refused(reason); });
   if (settings_.auth_required()) api_->require_keys(keys_);
   http_ = api_->handler();
   http_ = detail::with_metrics(std::move(http_), *metrics_,
@@ -275,6 +288,7 @@ bool SluiceServer::start(std::string& error) {
   c.send_queue_limit = settings_.send_queue_limit;
   c.overflow = settings_.overflow;
   c.max_body_bytes = settings_.max_body_bytes;
+  c.metrics = &metrics_->connection_metrics();
   c.websocket_route = [gate = upgrade_gate_.get()](const net::ParsedRequest& request) { return gate->check(request); };
   if (!http_) http_ = [this](const HttpRequest& request, HttpRespond respond) { basic_routes(request, std::move(respond)); };
   // The peer's address costs a getpeername() per request: only the rate limiter needs it.
@@ -372,6 +386,7 @@ bool SluiceServer::on_accept(net::EventLoop& loop, const std::shared_ptr<net::Co
   LoopState& state = *states_[loop.index()];
   const bool admitted = connections_.fetch_add(1) < settings_.max_connections;
   metrics_->connections_accepted.add();
+  if (!admitted) metrics_->rejected(detail::Rejection::limits);
   // Ids carry their loop, so an operator request (and the close) finds its owner.
   const std::uint64_t id = make_connection_id(++state.next_id, loop.index());
   // The session is the connection's handler (one pointer, no callbacks to
@@ -437,8 +452,21 @@ void SluiceServer::register_metrics() {
   using Type = metrics::Registry::Type;
   auto& r = metrics_registry_;
   metrics::register_process_metrics(r);
-  r.callback("sluice_connections", "Open TCP connections (WebSocket and HTTP).", Type::gauge, {},
-             [this] { return static_cast<double>(connections_.load(std::memory_order_relaxed)); });
+  // By transport: WebSocket (/v1/ws and streams), Centrifugo's, and the rest (HTTP, handshakes).
+  const std::string connections = "sluice_connections", connections_help = "Open TCP connections, by transport.";
+  r.callback(connections, connections_help, Type::gauge, {{"transport", "websocket"}},
+             [this] { return static_cast<double>(metrics_->websocket_connections.value()); });
+  r.callback(connections, connections_help, Type::gauge, {{"transport", "centrifugo"}},
+             [this] { return static_cast<double>(metrics_->centrifugo_connections.value()); });
+  r.callback(connections, connections_help, Type::gauge, {{"transport", "http"}}, [this] {
+    const auto all = static_cast<std::int64_t>(connections_.load(std::memory_order_relaxed));
+    const auto ws = metrics_->websocket_connections.value() + metrics_->centrifugo_connections.value();
+    return static_cast<double>(std::max<std::int64_t>(0, all - ws));  // the two are read apart: never below 0
+  });
+  r.callback("sluice_history_events", "Events history holds (all topics).", Type::gauge, {},
+             [this] { return static_cast<double>(broker_->history_events()); });
+  r.callback("sluice_history_bytes", "Bytes of event frames history holds (all topics).", Type::gauge, {},
+             [this] { return static_cast<double>(broker_->history_bytes()); });
   r.callback("sluice_topics", "Topics the broker keeps.", Type::gauge, {},
              [this] { return static_cast<double>(broker_->topic_count()); });
   r.callback("sluice_subscriptions", "Server-side subscriptions.", Type::gauge, {},

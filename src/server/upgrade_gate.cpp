@@ -62,18 +62,31 @@ std::string upgrade_credential(const net::ParsedRequest& request) {
 }
 
 std::optional<net::RouteRefusal> UpgradeGate::check(const net::ParsedRequest& request) const {
+  Rejection why = Rejection::bad_upgrade;
+  auto refusal = decide(request, why);
+  if (refusal && metrics_) {
+    metrics_->rejected(why);
+    if (why == Rejection::auth && refusal->status == 403) metrics_->auth_refused("forbidden");
+  }
+  return refusal;
+}
+
+std::optional<net::RouteRefusal> UpgradeGate::decide(const net::ParsedRequest& request, Rejection& why) const {
   const std::string_view target = request.target();
   const auto path = target.substr(0, target.find('?'));
   StreamTarget stream;
   const bool is_stream = parse_stream_target(target, stream);
   if (path != "/v1/ws" && path != "/connection/websocket" && !is_stream) {
+    why = Rejection::bad_upgrade;
     if (!stream.error.empty()) return net::RouteRefusal{400, stream.error, {}};
     return net::RouteRefusal{404, "no WebSocket endpoint at " + std::string(path), {}};
   }
   const std::string_view origin = request.field("Origin");
   if (!upgrade_origin_allowed(origin, request.field("Host"), allowed_origins_)) {
+    why = Rejection::origin;
     return net::RouteRefusal{403, "origin " + std::string(origin.substr(0, 200)) + " is not allowed (--allowed-origin)", {}};
   }
+  why = Rejection::auth;
   if (is_stream) return check_stream(request, stream);
   return std::nullopt;
 }

@@ -13,6 +13,7 @@
 
 #include "sluice/auth/connection_auth.hpp"
 #include "sluice/net/connection.hpp"
+#include "server/server_metrics.hpp"
 #include "sluice/server/subscription_registry.hpp"
 
 namespace sluice::server::detail {
@@ -38,10 +39,11 @@ std::string upgrade_credential(const net::ParsedRequest& request);
 /// Everything given by reference must outlive the gate.
 class UpgradeGate {
  public:
-  /// `auth` null: nothing is authenticated.
+  /// `auth` null: nothing is authenticated. `metrics` (may be null) counts
+  /// each refusal by reason.
   UpgradeGate(std::vector<std::string> allowed_origins, const auth::ConnectionAuthenticator* auth,
-              const SubscriptionRegistry& subscriptions)
-      : allowed_origins_(std::move(allowed_origins)), auth_(auth), subscriptions_(subscriptions) {}
+              const SubscriptionRegistry& subscriptions, ServerMetrics* metrics = nullptr)
+      : allowed_origins_(std::move(allowed_origins)), auth_(auth), subscriptions_(subscriptions), metrics_(metrics) {}
 
   /// nullopt to go on with the handshake, or the HTTP refusal: 404 unknown
   /// route, 400 bad parameter, 403 origin not allowed, and for streams 401
@@ -49,11 +51,13 @@ class UpgradeGate {
   std::optional<net::RouteRefusal> check(const net::ParsedRequest& request) const;
 
  private:
+  std::optional<net::RouteRefusal> decide(const net::ParsedRequest& request, Rejection& why) const;
   std::optional<net::RouteRefusal> check_stream(const net::ParsedRequest& request, const StreamTarget& stream) const;
 
   std::vector<std::string> allowed_origins_;
   const auth::ConnectionAuthenticator* auth_;
   const SubscriptionRegistry& subscriptions_;
+  ServerMetrics* metrics_;
 };
 
 }  // namespace sluice::server::detail

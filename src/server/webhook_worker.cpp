@@ -447,7 +447,10 @@ void WebhookWorker::on_result(webhook::HttpResult result) {
       next_attempt_ms_ = now_ms + decision.delay.count();
     }
   }
-  if (observer_) observer_(outcome, static_cast<double>(duration.count()) / 1000);
+  if (observer_) {
+    observer_(outcome, static_cast<double>(duration.count()) / 1000,
+              static_cast<double>(std::max<std::int64_t>(0, now_ms - event.time_ms)) / 1000);
+  }
 
   switch (decision.action) {
     case webhook::RetryDecision::Action::retry:

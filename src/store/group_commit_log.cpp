@@ -57,6 +57,7 @@ struct GroupCommitLog::Impl {
   bool writer_waiting = false;    // the writer sleeps on `wake`
   bool stopping = false;
   std::uint64_t batches = 0;
+  CommitObserver observer;  // set before the writer sees work; read by it only
 
   std::mutex stop_mutex;  // serializes stop() callers around the join
   std::thread writer;
@@ -109,7 +110,11 @@ void GroupCommitLog::Impl::run() {
     } catch (...) {
       ec = std::make_error_code(std::errc::io_error);
     }
-    if (!ec) ec = append_guarded(std::span<const StoredEvent>(events.data(), n));
+    if (!ec) {
+      const auto started = std::chrono::steady_clock::now();
+      ec = append_guarded(std::span<const StoredEvent>(events.data(), n));
+      if (observer) observer(n, std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    }
     {
       std::lock_guard lock(mutex);
       pending_bytes -= batch_bytes;
@@ -181,6 +186,11 @@ void GroupCommitLog::stop() {
   if (std::this_thread::get_id() == impl_->writer_id) return;
   std::lock_guard lock(impl_->stop_mutex);
   if (impl_->writer.joinable()) impl_->writer.join();
+}
+
+void GroupCommitLog::set_commit_observer(CommitObserver observer) {
+  std::lock_guard lock(impl_->mutex);  // the writer takes its batches under it
+  impl_->observer = std::move(observer);
 }
 
 std::uint64_t GroupCommitLog::batches_written() const {

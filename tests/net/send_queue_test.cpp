@@ -114,6 +114,37 @@ std::string gathered(const SendQueue& q, std::size_t max_buffers = SendQueue::kM
   return out;
 }
 
+// /metrics' send-queue bytes: a gauge shared by many queues follows each
+// one's bytes through every way in and out, and loses them with the queue.
+TEST(SendQueue, MirrorsItsBytesIntoASharedGauge) {
+  sluice::metrics::Gauge gauge;
+  {
+    SendQueue a(100), b(100);
+    a.push(chunk("12345"));
+    a.set_bytes_gauge(&gauge);  // what was queued before counts from now on
+    b.set_bytes_gauge(&gauge);
+    EXPECT_EQ(gauge.value(), 5);
+    b.push(chunk("abc"));
+    b.push_control(chunk("P"));
+    EXPECT_EQ(gauge.value(), 9);
+    iovec iov[8];
+    std::size_t offered = 0;
+    b.gather(iov, 8, offered);
+    b.consume(2);  // a cut frame
+    EXPECT_EQ(gauge.value(), 7);
+    std::vector<boost::asio::const_buffer> out;
+    ASSERT_TRUE(a.start_write(out));
+    a.push(chunk("678"));
+    a.finish_write();
+    EXPECT_EQ(gauge.value(), 5);
+    a.push(chunk("9"));
+    EXPECT_EQ(a.drop_pending_data(), 4u);
+    EXPECT_EQ(gauge.value(), 2);  // b's cut frame
+    EXPECT_EQ(static_cast<std::size_t>(gauge.value()), a.bytes() + b.bytes());
+  }
+  EXPECT_EQ(gauge.value(), 0);
+}
+
 TEST(SendQueueGather, OffersControlThenDataAndConsumesByBytes) {
   SendQueue q(1000);
   q.push(chunk("d1"));

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -43,6 +44,9 @@ struct ConnectionCheck {
   /// Why not, in words fit for a close reason (at most 100 bytes): e.g.
   /// "token expired", "missing token". Never holds the credential or key.
   std::string message;
+  /// Why not, as a short static label for metrics: "missing", "invalid_key",
+  /// "not_configured" or a TokenFailure's name ("expired", "bad_signature", ...).
+  std::string_view reason;
   explicit operator bool() const noexcept { return grant.has_value(); }
 };
 
@@ -51,8 +55,13 @@ struct ConnectionCheck {
 /// thread-safe. `keys` (may be null) must outlive it; the verifier is shared.
 class ConnectionAuthenticator {
  public:
-  ConnectionAuthenticator(const KeyRingSlot* keys, std::shared_ptr<const TokenVerifier> tokens)
-      : keys_(keys), tokens_(std::move(tokens)) {}
+  /// Called with ConnectionCheck::reason on every refusal (metrics), on the
+  /// checking thread: must be thread-safe and quick. May be empty.
+  using RefusalObserver = std::function<void(std::string_view reason)>;
+
+  ConnectionAuthenticator(const KeyRingSlot* keys, std::shared_ptr<const TokenVerifier> tokens,
+                          RefusalObserver on_refused = {})
+      : keys_(keys), tokens_(std::move(tokens)), on_refused_(std::move(on_refused)) {}
 
   /// True when connections must authenticate (keys or a token key configured).
   bool required() const noexcept { return keys_ != nullptr || tokens_ != nullptr; }
@@ -72,6 +81,8 @@ class ConnectionAuthenticator {
  private:
   const KeyRingSlot* keys_;
   std::shared_ptr<const TokenVerifier> tokens_;
+  RefusalObserver on_refused_;
+  ConnectionCheck refused(ConnectionCheck check) const;
 };
 
 }  // namespace sluice::auth

@@ -128,6 +128,10 @@ class Broker {
 
   /// Events published so far (all topics). Thread-safe.
   std::uint64_t published() const;
+  /// Events and frame bytes history holds now, over all topics (for
+  /// metrics). Thread-safe, lock-free.
+  std::uint64_t history_events() const noexcept { return history_events_.load(std::memory_order_relaxed); }
+  std::uint64_t history_bytes() const noexcept { return history_bytes_.load(std::memory_order_relaxed); }
 
   /// For store retention: applies the age bound to every topic's history
   /// (as of `now_ms`), then returns each topic whose history start moved
@@ -182,6 +186,10 @@ class Broker {
   std::atomic<std::size_t> max_topics_{kDefaultMaxTopics};
   std::atomic<std::size_t> topic_count_{0};
   std::atomic<std::uint64_t> topics_refused_{0};
+  // History totals, changed under the topic's shard lock (one relaxed add per
+  // event in and out; mutable: trim() is const).
+  mutable std::atomic<std::uint64_t> history_events_{0};
+  mutable std::atomic<std::uint64_t> history_bytes_{0};
 
   // Memory mode: id sequence -> where the event is (find_event).
   struct IndexedId {

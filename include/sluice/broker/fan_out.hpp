@@ -39,9 +39,15 @@ class FanOut {
   /// the events refused after them to their subscribers.
   template <class Observe>
   void drain(Observe&& observe) {
+    drain(observe, [](const EventPtr&, std::size_t) {});
+  }
+  /// The same, calling delivered(event, recipients) as each event reaches
+  /// this loop's subscribers (LoopHub::deliver_batch).
+  template <class Observe, class Delivered>
+  void drain(Observe&& observe, Delivered&& delivered) {
     mailbox_.drain(batch_, missed_);
     observe(std::span<const EventPtr>(batch_));
-    hub_.deliver_batch(batch_);
+    hub_.deliver_batch(batch_, delivered);
     batch_.clear();
     for (const auto& [topic, count] : missed_.counts) {
       missed_total_.fetch_add(count, std::memory_order_relaxed);

@@ -73,24 +73,41 @@ class LoopHub {
   bool subscribe(std::string_view pattern, Subscriber* subscriber) { return trie_.insert(pattern, subscriber); }
   bool unsubscribe(std::string_view pattern, Subscriber* subscriber) { return trie_.erase(pattern, subscriber); }
 
-  /// Delivers `event` once to every local subscriber with a matching pattern.
-  void deliver(const EventPtr& event) {
-    each_subscriber_once(event->topic, [&](Subscriber* s) { s->deliver(event); });
+  /// Delivers `event` once to every local subscriber with a matching
+  /// pattern; returns how many there were.
+  std::size_t deliver(const EventPtr& event) {
+    std::size_t recipients = 0;
+    each_subscriber_once(event->topic, [&](Subscriber* s) {
+      s->deliver(event);
+      ++recipients;
+    });
+    return recipients;
   }
 
   /// Delivers `events` in order: consecutive events of one topic as one run
   /// (they have the same subscribers), each other event on its own.
   void deliver_batch(std::span<const EventPtr> events) {
+    deliver_batch(events, [](const EventPtr&, std::size_t) {});
+  }
+  /// The same, then calls delivered(event, recipients) for each event once
+  /// its local subscribers have it (e.g. a latency histogram).
+  template <class Delivered>
+  void deliver_batch(std::span<const EventPtr> events, Delivered&& delivered) {
     std::size_t begin = 0;
     while (begin < events.size()) {
       const std::string& topic = events[begin]->topic;
       std::size_t end = begin + 1;
       while (end < events.size() && events[end]->topic == topic) ++end;
       if (end - begin == 1) {
-        deliver(events[begin]);
+        delivered(events[begin], deliver(events[begin]));
       } else {
         EventRun run(events.subspan(begin, end - begin));
-        each_subscriber_once(topic, [&](Subscriber* s) { s->deliver_run(run); });
+        std::size_t recipients = 0;
+        each_subscriber_once(topic, [&](Subscriber* s) {
+          s->deliver_run(run);
+          ++recipients;
+        });
+        for (const auto& event : run.events()) delivered(event, recipients);
       }
       begin = end;
     }

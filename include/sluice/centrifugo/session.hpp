@@ -27,6 +27,7 @@
 #include "sluice/centrifugo/codec.hpp"
 #include "sluice/limits/keyed_rate_limiter.hpp"
 #include "sluice/limits/per_key_counter.hpp"
+#include "sluice/metrics/session_metrics.hpp"
 #include "sluice/net/connection.hpp"
 #include "sluice/server/publish_service.hpp"
 
@@ -89,6 +90,8 @@ class Session final : public broker::LoopHub::Subscriber,
     bool limit_loopback = false;
     std::string version;  ///< the server's, in connect replies
     RunCache run_cache{};
+    /// What the sessions count for /metrics; null: nothing.
+    const ::sluice::metrics::SessionMetrics* metrics = nullptr;
   };
 
   /// Becomes `connection`'s handler (set_handler); on the connection's loop.
@@ -159,6 +162,7 @@ class Session final : public broker::LoopHub::Subscriber,
   std::string connect_result() const;
   void send_reply(std::string_view payload);
   void close_with(const Disconnect& disconnect);
+  void count_delivery(net::SendStatus status, std::size_t events);
   void schedule_ping(std::chrono::milliseconds after);
   void on_timer();
   void arm_expiry();

@@ -45,16 +45,25 @@ class Counter {
   std::array<detail::PaddedCount, detail::kShards> shards_;
 };
 
-/// A value that goes up and down. Thread-safe and lock-free; lives as long
+/// A value that goes up and down. add() is thread-safe and lock-free (a
+/// relaxed add on the calling thread's shard, like Counter); lives as long
 /// as its Registry.
 class Gauge {
  public:
-  void set(std::int64_t v) noexcept { value_.store(v, std::memory_order_relaxed); }
-  void add(std::int64_t n) noexcept { value_.fetch_add(n, std::memory_order_relaxed); }
-  std::int64_t value() const noexcept { return value_.load(std::memory_order_relaxed); }
+  void add(std::int64_t n) noexcept {
+    shards_[detail::shard()].value.fetch_add(n, std::memory_order_relaxed);
+  }
+  /// Replaces the value. Thread-safe, but not atomic with concurrent add()s:
+  /// for a gauge that one thread sets and nobody adds to.
+  void set(std::int64_t v) noexcept;
+  /// The sum over shards (a scrape's view). Thread-safe.
+  std::int64_t value() const noexcept;
 
  private:
-  std::atomic<std::int64_t> value_{0};
+  struct alignas(64) Shard {
+    std::atomic<std::int64_t> value{0};
+  };
+  std::array<Shard, detail::kShards> shards_;
 };
 
 /// Observations counted into fixed buckets (upper bounds, ascending), with

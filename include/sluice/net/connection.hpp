@@ -27,6 +27,7 @@
 #include <system_error>
 #include <vector>
 
+#include "sluice/net/connection_metrics.hpp"
 #include "sluice/net/deadlines.hpp"
 #include "sluice/net/http_request_reader.hpp"
 #include "sluice/net/readiness.hpp"
@@ -136,6 +137,9 @@ struct ServerConnectionConfig {
   /// given later needs).
   std::function<void(Connection&, ParsedRequest&, std::function<void(std::string response, bool close)>)>
       http_handler;
+  /// What the connections count for /metrics; null: nothing. Must outlive
+  /// every connection of the listener.
+  const ConnectionMetrics* metrics = nullptr;
 };
 
 /// Client-side settings for one connect().
@@ -175,7 +179,9 @@ class Connection : public std::enable_shared_from_this<Connection>,
   /// see protocol::make_server_header). Server role only. Returns dropped when
   /// the queue is full under OverflowPolicy::drop, closed when the connection
   /// is closing or was just closed as a slow consumer.
-  SendStatus send_shared(const std::shared_ptr<const std::string>& frame);
+  /// `messages`: how many data messages the frame holds (a run of events
+  /// joined into one chunk), for /metrics.
+  SendStatus send_shared(const std::shared_ptr<const std::string>& frame, std::size_t messages = 1);
   /// Queues `frames` in order, all or none (e.g. a gap marker and the event
   /// it announces): under OverflowPolicy::drop none is queued unless the
   /// queue takes them all.
@@ -285,6 +291,9 @@ class Connection : public std::enable_shared_from_this<Connection>,
   void on_keepalive_tick();
   void finish(std::error_code error);
   void write_raw(std::string bytes, bool finish_after);
+  const ConnectionMetrics* metrics() const noexcept { return server_config_ ? server_config_->metrics : nullptr; }
+  /// The close code this connection sent (1006: none), for /metrics.
+  std::uint16_t sent_close_code() const noexcept;
 
   // Per-connection state is kept small (idle memory, docs/benchmarks.md): what
   // only TLS or only clients need lives behind pointers.
@@ -317,6 +326,7 @@ class Connection : public std::enable_shared_from_this<Connection>,
   OverflowPolicy overflow_ = OverflowPolicy::close;
   std::uint16_t slow_close_code_ = 4008;
   const char* slow_close_reason_ = "slow consumer";
+  std::uint16_t close_code_sent_ = 0;       // close()'s code once it sent one; 0: none (or the codec's own)
   bool finish_after_write_ = false;         // end the connection once the queue is written
   bool reading_ = false;
   bool write_wanted_ = false;               // queued output waits for start_write()

@@ -21,6 +21,8 @@
 #include <string>
 #include <vector>
 
+#include "sluice/metrics/registry.hpp"
+
 namespace sluice::net {
 
 /// Immutable bytes of one or more whole frames, kept alive by `owner`.
@@ -67,6 +69,14 @@ class SendQueue {
   /// Control frames may use `control_headroom` bytes beyond the limit.
   explicit SendQueue(std::size_t limit_bytes, std::size_t control_headroom = 64 * 1024)
       : limit_(limit_bytes), control_headroom_(control_headroom) {}
+  ~SendQueue();
+  SendQueue(const SendQueue&) = delete;
+  SendQueue& operator=(const SendQueue&) = delete;
+
+  /// Mirrors bytes() into `gauge` (shared by many queues, null: none) from
+  /// now on; the queue's bytes leave it when the queue is destroyed. The
+  /// gauge must outlive the queue.
+  void set_bytes_gauge(metrics::Gauge* gauge) noexcept;
 
   enum class Result { queued, over_limit };
 
@@ -126,7 +136,17 @@ class SendQueue {
  private:
   std::size_t limit_;
   std::size_t control_headroom_;
+  void add_bytes(std::size_t n) noexcept {
+    bytes_ += n;
+    if (gauge_) gauge_->add(static_cast<std::int64_t>(n));
+  }
+  void sub_bytes(std::size_t n) noexcept {
+    bytes_ -= n;
+    if (gauge_) gauge_->add(-static_cast<std::int64_t>(n));
+  }
+
   std::size_t bytes_ = 0;  // queued + in flight + the rest of a cut frame
+  metrics::Gauge* gauge_ = nullptr;  // /metrics' send-queue bytes, or null
   ChunkRing control_;
   ChunkRing data_;
   ChunkRing in_flight_;

@@ -120,6 +120,11 @@ class HttpApi {
   /// and stored only. `webhooks` must outlive the HttpApi; call before
   /// handle() is first called.
   void set_webhooks(WebhookService* webhooks) noexcept { webhooks_ = webhooks; }
+  /// Called with "missing", "invalid_key" or "forbidden" on each request
+  /// authorize() refuses (metrics). Set before serving; must be thread-safe.
+  void set_auth_refusal_observer(std::function<void(std::string_view reason)> observer) {
+    on_auth_refused_ = std::move(observer);
+  }
 
   /// GET /ready answers 503 while false (e.g. during shutdown). Thread-safe.
   void set_ready(bool ready) noexcept { ready_.store(ready); }
@@ -198,6 +203,7 @@ class HttpApi {
   WebhookService* webhooks_ = nullptr;        // null: webhooks stored, not delivered
 
   limits::KeyedRateLimiter ip_rate_;           // per client IP, every request but the probes
+  std::function<void(std::string_view)> on_auth_refused_;  // metrics, may be empty
   mutable limits::KeyedRateLimiter key_rate_;  // per API key name, in authorize() (thread-safe)
 };
 

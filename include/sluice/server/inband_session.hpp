@@ -21,6 +21,7 @@
 #include "sluice/broker/broker.hpp"
 #include "sluice/limits/keyed_rate_limiter.hpp"
 #include "sluice/limits/per_key_counter.hpp"
+#include "sluice/metrics/session_metrics.hpp"
 #include "sluice/broker/loop_hub.hpp"
 #include "sluice/net/connection.hpp"
 #include "sluice/server/idempotency_index.hpp"
@@ -78,6 +79,8 @@ class InbandSession final : public broker::LoopHub::Subscriber,
     limits::PerKeyCounter* connections_per_ip = nullptr;
     limits::KeyedRateLimiter* new_connections_per_ip = nullptr;
     bool limit_loopback = false;
+    /// What the sessions count for /metrics; null: nothing.
+    const ::sluice::metrics::SessionMetrics* metrics = nullptr;
   };
 
   /// Becomes `connection`'s handler (set_handler); on the connection's loop.
@@ -148,6 +151,7 @@ class InbandSession final : public broker::LoopHub::Subscriber,
 
  private:
   void deliver_now(const broker::EventPtr& event);
+  void count_delivery(net::SendStatus status, std::size_t events);
   void publish(const std::string& id_json, const boost::json::value& request, std::string_view text);
   void on_published(const std::string& id_json, const PublishService::Outcome& outcome);
   void send_publish_ack(const std::string& id_json, const PublishedEvent& event, bool duplicate);

@@ -125,6 +125,10 @@ class SluiceServer final : private InbandSession::Owner, private centrifugo::Ses
   void close_streams_of(const std::string& subscription_id);
 
   ServerSettings settings_;
+  // Before the loops: connections still held by a loop's handlers count into
+  // these (send-queue bytes, closes) until the loops are gone.
+  metrics::Registry metrics_registry_;               // what /metrics shows
+  std::unique_ptr<detail::ServerMetrics> metrics_;   // the server's own series in it
   HttpHandler http_;  // answers every plain HTTP request
   std::unique_ptr<net::LoopGroup> loops_;
   std::vector<std::unique_ptr<LoopState>> states_;
@@ -138,8 +142,6 @@ class SluiceServer final : private InbandSession::Owner, private centrifugo::Ses
   auth::KeyRingSlot keys_;  // the API keys in force (with --keys-file)
   std::unique_ptr<auth::ConnectionAuthenticator> connection_auth_;  // null: auth off
   std::unique_ptr<detail::UpgradeGate> upgrade_gate_;
-  metrics::Registry metrics_registry_;               // what /metrics shows
-  std::unique_ptr<detail::ServerMetrics> metrics_;   // the server's own series in it
   std::unique_ptr<limits::PerKeyCounter> connections_per_ip_;       // null: off
   std::unique_ptr<limits::KeyedRateLimiter> new_connections_per_ip_;  // null: off
   std::unique_ptr<WebhookService> webhooks_;  // delivery to subscriptions' webhooks, on the loops

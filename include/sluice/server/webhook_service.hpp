@@ -38,8 +38,10 @@ struct WebhookLoop;
 }  // namespace detail
 
 /// Metrics hooks: one call per finished attempt, on a loop thread.
-/// `outcome`: "delivered", "retry" or "dead_letter"; `seconds`: the attempt's duration.
-using WebhookAttemptObserver = std::function<void(std::string_view outcome, double seconds)>;
+/// `outcome`: "delivered", "retry" or "dead_letter"; `seconds`: the attempt's
+/// duration; `since_publish`: seconds from the event's publish time to the
+/// attempt's end.
+using WebhookAttemptObserver = std::function<void(std::string_view outcome, double seconds, double since_publish)>;
 
 class WebhookService {
  public:

@@ -208,6 +208,12 @@ class GroupCommitLog {
   /// Batches written so far (for tests and metrics).
   std::uint64_t batches_written() const;
 
+  /// Called on the writer thread after each batch's transaction with its
+  /// event count and how long the append (with its fsync) took. Set it
+  /// before the first submit(); it must be quick and thread-safe.
+  using CommitObserver = std::function<void(std::size_t events, double seconds)>;
+  void set_commit_observer(CommitObserver observer);
+
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
