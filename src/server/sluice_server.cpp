@@ -34,7 +34,7 @@ std::string_view reason_phrase(unsigned status) {
 // The status line, headers and body in one buffer, sized first.
 std::string serialize(const HttpResponse& r, bool close) {
   const std::string_view reason = reason_phrase(r.status);
-  const bool has_body = r.status != 204;
+  const bool has_body = r.status != 204 && r.status != 304;  // neither has a body (RFC 9110 §15.3.5, §15.4.5)
   std::size_t size = 64 + reason.size() + r.content_type.size() + (has_body ? r.body.size() : 0);
   for (const auto& [name, value] : r.headers) size += name.size() + value.size() + 4;
   std::string out;
