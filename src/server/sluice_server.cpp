@@ -6,6 +6,7 @@
 #include <boost/json/string.hpp>
 
 #include <charconv>
+#include <algorithm>
 #include <future>
 #include <thread>
 
@@ -518,6 +519,20 @@ bool SluiceServer::reload_keys(std::size_t& count, std::string& error) {
   count = ring->size();
   keys_.set(std::move(ring));
   return true;
+}
+
+bool SluiceServer::loops_answer(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::vector<std::future<void>> answers;
+  for (std::size_t i = 0; i < loops_->size(); ++i) {
+    // Shared: a loop that answers after the deadline still finds its promise.
+    auto answer = std::make_shared<std::promise<void>>();
+    answers.push_back(answer->get_future());
+    loops_->at(i).post([answer] { answer->set_value(); });
+  }
+  return std::all_of(answers.begin(), answers.end(), [&](std::future<void>& answer) {
+    return answer.wait_until(deadline) == std::future_status::ready;
+  });
 }
 
 std::vector<std::uint64_t> SluiceServer::connection_ids() {

@@ -84,6 +84,11 @@ class SluiceServer final : private InbandSession::Owner, private centrifugo::Ses
   /// Thread-safe.
   bool reload_keys(std::size_t& count, std::string& error);
 
+  /// True when every event loop ran a posted task within `timeout` (the
+  /// service manager's watchdog pings only then). Blocks up to `timeout`;
+  /// thread-safe; not from a loop thread, and only while running.
+  bool loops_answer(std::chrono::milliseconds timeout);
+
   /// Ids of the open connections (a snapshot). Blocks until every loop answered.
   std::vector<std::uint64_t> connection_ids();
 
