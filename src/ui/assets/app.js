@@ -8,9 +8,8 @@ const WINDOW_MS = 5 * 60 * 1000;  // the chart's span
 const KEY_STORAGE = 'sluice.apiKey';
 const MAX_ERRORS = 100;
 const MAX_WEBHOOK_LOOKUPS = 20;  // subscriptions whose webhook state is read each poll
-// Counters that count deliveries to clients, the first one the server exports.
-const DELIVERY_SERIES = ['sluice_deliveries_total', 'sluice_events_delivered_total',
-                         'sluice_websocket_messages_sent_total', 'sluice_messages_sent_total'];
+// Events queued to subscribers (a server without it shows "n/a").
+const DELIVERY_SERIES = ['sluice_deliveries_total'];
 
 const $ = (id) => document.getElementById(id);
 
@@ -169,6 +168,7 @@ const state = {
   timer: null,
   deliverySeries: null,
   lastTopics: null,      // the last /v1/topics page (the filter re-renders it)
+  samples: null,         // the last /metrics samples
 };
 
 // --- rendering --------------------------------------------------------------
@@ -233,8 +233,14 @@ function collectErrors(t, samples, previous) {
       what = s.labels.outcome === 'dead_letter' ? 'webhook delivery dead-lettered' : 'webhook attempt failed (retrying)';
     } else if (s.name === 'sluice_fanout_missed_events_total') {
       what = 'events missed by a loop\'s fan-out (subscribers closed with 4008 or sent a gap)';
-    } else if (s.name === 'sluice_slow_consumer_closes_total' || s.name === 'sluice_drops_total') {
-      what = s.name.replace(/^sluice_|_total$/g, '').replace(/_/g, ' ');
+    } else if (s.name === 'sluice_slow_consumer_closes_total') {
+      what = 'slow consumers closed (send queue full)';
+    } else if (s.name === 'sluice_deliveries_dropped_total') {
+      what = 'events dropped for slow consumers (drop policy)';
+    } else if (s.name === 'sluice_connections_rejected_total') {
+      what = 'connections refused: ' + (s.labels.reason || 'other');
+    } else if (s.name === 'sluice_auth_refusals_total') {
+      what = 'credentials refused: ' + (s.labels.reason || 'other').replace(/_/g, ' ');
     }
     if (!what) continue;
     now.set(what, (now.get(what) || 0) + s.value);
@@ -389,8 +395,10 @@ function renderTopics(t, page) {
   if (page.total > page.topics.length) note = 'Rates for the first ' + page.topics.length + ' of ' + page.total + ' topics (by name). ';
   if (shown.length === 100) note += 'The 100 busiest shown.';
   setText('topics-note', note);
-  const events = page.topics.reduce((sum, x) => sum + x.historyEvents, 0);
-  const bytes = page.topics.reduce((sum, x) => sum + x.historyBytes, 0);
+  // Every topic's history when the server exports the totals; else the page's topics.
+  const samples = state.samples || [];
+  const events = total(samples, 'sluice_history_events') ?? page.topics.reduce((sum, x) => sum + x.historyEvents, 0);
+  const bytes = total(samples, 'sluice_history_bytes') ?? page.topics.reduce((sum, x) => sum + x.historyBytes, 0);
   setText('stat-history', fmtNumber(events) + ' in history · ' + fmtBytes(bytes));
 }
 
@@ -470,6 +478,7 @@ async function poll() {
       try { details.set(s.id, await get('/v1/subscriptions/' + encodeURIComponent(s.id))); } catch (e) { /* deleted meanwhile */ }
     }));
     const samples = parseMetrics(text);
+    state.samples = samples;
     const counters = collectErrors(t, samples, state.previous && state.previous.counters);
     const totals = renderTiles(t, samples);
     updateTopicRates(t, topics);
