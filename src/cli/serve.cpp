@@ -79,6 +79,7 @@ void reload(const ServeCommand& command, ServeConfig& current, server::SluiceSer
     for (const OptionSpec* spec : command.table.changed(current, *next)) {
       if (spec->live) spec->copy(current, *next);
     }
+    if (!applied.empty()) sluice.apply_live_settings(current.server);
   }
   if (current.server.keys_file.empty()) return;
   std::size_t count = 0;

@@ -177,6 +177,7 @@ bool SluiceServer::start(std::string& error) {
     }
   }, settings_.history_policy(), log_.get());
   broker_->set_max_topics(settings_.max_topics);
+  max_connections_.store(settings_.max_connections, std::memory_order_relaxed);
   if (store_) {
     // Offsets continue where they were; recent events refill history.
     const auto now_ms = unix_time_ms();
@@ -368,7 +369,7 @@ void SluiceServer::basic_routes(const HttpRequest& request, HttpRespond respond)
 
 bool SluiceServer::on_accept(net::EventLoop& loop, const std::shared_ptr<net::Connection>& connection) {
   LoopState& state = *states_[loop.index()];
-  const bool admitted = connections_.fetch_add(1) < settings_.max_connections;
+  const bool admitted = connections_.fetch_add(1) < max_connections_.load(std::memory_order_relaxed);
   metrics_->connections_accepted.add();
   // Ids carry their loop, so an operator request (and the close) finds its owner.
   const std::uint64_t id = make_connection_id(++state.next_id, loop.index());
@@ -519,6 +520,12 @@ bool SluiceServer::reload_keys(std::size_t& count, std::string& error) {
   count = ring->size();
   keys_.set(std::move(ring));
   return true;
+}
+
+void SluiceServer::apply_live_settings(const ServerSettings& next) {
+  broker_->set_max_topics(next.max_topics);
+  max_connections_.store(next.max_connections, std::memory_order_relaxed);
+  upgrade_gate_->set_allowed_origins(next.allowed_origins);
 }
 
 bool SluiceServer::loops_answer(std::chrono::milliseconds timeout) {
