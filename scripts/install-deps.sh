@@ -8,15 +8,15 @@ cd "$(dirname "$0")/.."
 # runtime, the python3-websockets interop peer, and Python's jwt (with
 # cryptography, only recommended by it, for ES256/RS256) that makes the
 # independent tokens the auth tests verify, and Prometheus' own text parser
-# that reads /metrics in the tests; Chromium, its driver and Selenium for the
-# browser test (tests/centrifugo/browser_test.py).
+# that reads /metrics in the tests; chromium, its driver and selenium for the
+# /ui browser test; libsystemd for sd_notify (optional at build time).
 packages=(
   g++ cmake ninja-build pkg-config git openssl
   libboost1.81-dev libboost-json1.81-dev libssl-dev zlib1g-dev libsqlite3-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libfmt-dev libspdlog-dev libjwt-dev
   clang libclang-rt-14-dev
   python3 python3-websockets python3-jwt python3-cryptography python3-prometheus-client
-  chromium chromium-driver python3-selenium
+  chromium chromium-driver python3-selenium libsystemd-dev
 )
 # Node.js: use the machine's own if it has one, otherwise Debian's.
 command -v node >/dev/null 2>&1 || packages+=(nodejs)

@@ -3,14 +3,18 @@
 // validated at start, then run until SIGINT/SIGTERM; SIGHUP reloads.
 #include <spdlog/spdlog.h>
 
+#include <condition_variable>
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
+#include <mutex>
 #include <pthread.h>
+#include <thread>
 
 #include "cli/commands.hpp"
 #include "cli/log_setup.hpp"
 #include "cli/option_table.hpp"
+#include "cli/service_notify.hpp"
 #include "sluice/server/sluice_server.hpp"
 
 namespace sluice::cli {
@@ -75,6 +79,7 @@ void reload(const ServeCommand& command, ServeConfig& current, server::SluiceSer
     for (const OptionSpec* spec : command.table.changed(current, *next)) {
       if (spec->live) spec->copy(current, *next);
     }
+    if (!applied.empty()) sluice.apply_live_settings(current.server);
   }
   if (current.server.keys_file.empty()) return;
   std::size_t count = 0;
@@ -85,6 +90,49 @@ void reload(const ServeCommand& command, ServeConfig& current, server::SluiceSer
     spdlog::error("SIGHUP: keys not reloaded, the previous ones stay in force: {}", why);
   }
 }
+
+// WATCHDOG=1 to the service manager every period while the event loops
+// answer: a stuck loop stops the pings, and systemd restarts the server.
+class ServiceWatchdog {
+ public:
+  ServiceWatchdog(server::SluiceServer& sluice, std::chrono::microseconds period) {
+    if (period.count() <= 0) return;
+    thread_ = std::thread([this, &sluice, period] {
+      // Half a period to answer: a ping still comes within 1.5 periods (3/4 of WatchdogSec).
+      const auto wait = std::max(std::chrono::milliseconds(1), std::chrono::duration_cast<std::chrono::milliseconds>(period) / 2);
+      std::unique_lock lock(mutex_);
+      while (!stop_) {
+        lock.unlock();
+        if (sluice.loops_answer(wait)) {
+          notify_service("WATCHDOG=1");
+        } else {
+          spdlog::error("an event loop did not answer within {} ms: no watchdog ping", wait.count());
+        }
+        lock.lock();
+        stopped_.wait_for(lock, period, [this] { return stop_; });
+      }
+    });
+  }
+  ~ServiceWatchdog() { stop(); }
+  ServiceWatchdog(const ServiceWatchdog&) = delete;
+  ServiceWatchdog& operator=(const ServiceWatchdog&) = delete;
+
+  /// Stops the pings (before shutdown stops the loops). Idempotent.
+  void stop() {
+    {
+      std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    stopped_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable stopped_;
+  bool stop_ = false;
+  std::thread thread_;
+};
 
 int run(const ServeCommand& command, ServeConfig config) {
   const auto& s = config.server;
@@ -138,12 +186,17 @@ int run(const ServeCommand& command, ServeConfig config) {
   }
   // Without auth the warning above says it already (and --address alone would be refused).
   if (s.loopback_only() && s.auth_required()) spdlog::info("bound to loopback only: pass --address 0.0.0.0 to accept remote clients");
+  // systemd (Type=notify): started means listening, with the store open.
+  notify_service("READY=1\nSTATUS=listening on " + s.address + ":" + std::to_string(sluice.port()));
+  ServiceWatchdog watchdog(sluice, service_watchdog_period());
   int signal_number = 0;
   for (;;) {
     sigwait(&signals, &signal_number);
     if (signal_number != SIGHUP) break;
     reload(command, config, sluice);
   }
+  watchdog.stop();  // first: no ping may follow STOPPING=1
+  notify_service("STOPPING=1\nSTATUS=draining connections");
   spdlog::info("{} received: closing {} connections with 1001, draining up to {} s",
                signal_number == SIGINT ? "SIGINT" : "SIGTERM", sluice.connection_count(),
                std::chrono::duration<double>(s.shutdown_drain).count());

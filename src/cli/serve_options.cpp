@@ -48,7 +48,9 @@ std::vector<OptionSpec> serve_option_specs() {
       integer<std::uint16_t>("port", SLUICE_FIELD(server.port), 0, 65535, "Port to listen on (0: any free port)"),
       integer<std::size_t>("threads", SLUICE_FIELD(server.threads), 0, 1024, "Event loops, one thread each (0: one per core)"),
       integer<std::size_t>("max-connections", SLUICE_FIELD(server.max_connections), 1, kNoMax,
-                           "WebSocket connections beyond this get 503 on the upgrade (plain HTTP is still answered)"),
+                           "WebSocket connections beyond this get 503 on the upgrade (plain HTTP is still answered); "
+                           "SIGHUP applies a change")
+          .reloadable(),
       integer<std::size_t>("send-queue-limit", SLUICE_FIELD(server.send_queue_limit), 1024, kNoMax,
                            "Bytes queued per connection before the overflow policy applies"),
       choice<net::OverflowPolicy>("overflow", SLUICE_FIELD(server.overflow),
@@ -72,7 +74,8 @@ std::vector<OptionSpec> serve_option_specs() {
             "Requests an API key may save up for a burst (0: the rate)"),
       integer<std::size_t>("max-topics", SLUICE_FIELD(server.max_topics), 0, kNoMax,
                            "Topics the server keeps at most; a publish creating one more is refused (HTTP 507, in-band "
-                           "too_many_topics) (0: no limit)"),
+                           "too_many_topics) (0: no limit); SIGHUP applies a change")
+          .reloadable(),
       integer<std::size_t>("max-connections-per-ip", SLUICE_FIELD(server.max_connections_per_ip), 0, kNoMax,
                            "WebSocket connections one client IP may hold; beyond: closed with 4429 (0: no limit; "
                            "loopback exempt unless --limit-loopback)"),
@@ -118,8 +121,9 @@ std::vector<OptionSpec> serve_option_specs() {
       boolean("no-deflate", SLUICE_FIELD(server.deflate), "Refuse permessage-deflate", true),
       list("allowed-origin", SLUICE_FIELD(server.allowed_origins), ',',
            "Browser origins that may open WebSockets (repeatable; 'https://app.example.com', 'https://*.example.com', "
-           "or '*' for any; default: only the server's own origin)",
+           "or '*' for any; default: only the server's own origin); SIGHUP applies a change to new connections",
            "origins such as 'https://app.example.com', 'https://*.example.com' or '*'")
+          .reloadable()
           .env_name("SLUICE_ALLOWED_ORIGINS"),
       list("cors-origin", SLUICE_FIELD(server.cors_origins), ',',
            "Browser origins that may call the HTTP API (CORS; repeatable, same forms; default: none)",

@@ -14,6 +14,7 @@
 #include <boost/json/string.hpp>
 
 #include "server/http_api_internal.hpp"
+#include "server/http_ui.hpp"
 #include "sluice/auth/bearer.hpp"
 #include "sluice/server/sluice_server.hpp"
 #include "sluice/util/unix_time.hpp"
@@ -206,16 +207,24 @@ std::optional<HttpResponse> HttpApi::dispatch(const HttpRequest& request, HttpRe
   if (path.starts_with("/api/") && path.find('/', 5) == std::string_view::npos) {
     return centrifugo_api(path.substr(5), request, respond);
   }
+  // The dashboard's files are public; the data it shows needs the read scope (its own requests).
+  if (path == "/ui" || path.starts_with("/ui/")) return get ? detail::ui_file(request, path) : method_not_allowed(request, "GET");
 
   constexpr std::string_view kEvents = "/v1/events";
   constexpr std::string_view kSubscriptions = "/v1/subscriptions";
   // Only the paged GETs below take query parameters; elsewhere any is a mistake.
-  const bool takes_query = get && (path == kEvents || path == kSubscriptions || path.ends_with("/stream") ||
+  const bool takes_query = get && (path == kEvents || path == kSubscriptions || path == "/v1/topics" || path.ends_with("/stream") ||
                                    path.ends_with("/deliveries"));
   if (!takes_query) {
     if (auto bad = detail::unknown_query_param(request, {})) return bad;
   }
   using auth::Scope;
+  if (path == "/v1/topics") {
+    if (!get) return method_not_allowed(request, "GET");
+    if (auto bad = detail::unknown_query_param(request, {"limit", "cursor"})) return bad;
+    if (auto refused = authorize(request, Scope::read)) return refused;
+    return list_topics(request);
+  }
   if (path == kEvents) {
     if (get) {
       if (auto bad = detail::unknown_query_param(request, {"topic", "key", "since", "limit", "cursor"})) return bad;
@@ -408,6 +417,8 @@ HttpResponse HttpApi::root() const {
                      {"live", "/live"},
                      {"events", "/v1/events"},
                      {"subscriptions", "/v1/subscriptions"},
+                     {"topics", "/v1/topics"},
+                     {"ui", "/ui"},
                      {"ws", "/v1/ws"}};
   json::object body{{"service", "sluice"},
                     {"version", kVersion},

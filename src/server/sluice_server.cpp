@@ -6,6 +6,7 @@
 #include <boost/json/string.hpp>
 
 #include <charconv>
+#include <algorithm>
 #include <future>
 #include <thread>
 
@@ -34,7 +35,7 @@ std::string_view reason_phrase(unsigned status) {
 // The status line, headers and body in one buffer, sized first.
 std::string serialize(const HttpResponse& r, bool close) {
   const std::string_view reason = reason_phrase(r.status);
-  const bool has_body = r.status != 204;
+  const bool has_body = r.status != 204 && r.status != 304;  // neither has a body (RFC 9110 §15.3.5, §15.4.5)
   std::size_t size = 64 + reason.size() + r.content_type.size() + (has_body ? r.body.size() : 0);
   for (const auto& [name, value] : r.headers) size += name.size() + value.size() + 4;
   std::string out;
@@ -186,6 +187,7 @@ bool SluiceServer::start(std::string& error) {
     }
   }, settings_.history_policy(), log_.get());
   broker_->set_max_topics(settings_.max_topics);
+  max_connections_.store(settings_.max_connections, std::memory_order_relaxed);
   if (store_) {
     // Offsets continue where they were; recent events refill history.
     const auto now_ms = unix_time_ms();
@@ -384,7 +386,7 @@ void SluiceServer::basic_routes(const HttpRequest& request, HttpRespond respond)
 
 bool SluiceServer::on_accept(net::EventLoop& loop, const std::shared_ptr<net::Connection>& connection) {
   LoopState& state = *states_[loop.index()];
-  const bool admitted = connections_.fetch_add(1) < settings_.max_connections;
+  const bool admitted = connections_.fetch_add(1) < max_connections_.load(std::memory_order_relaxed);
   metrics_->connections_accepted.add();
   if (!admitted) metrics_->rejected(detail::Rejection::limits);
   // Ids carry their loop, so an operator request (and the close) finds its owner.
@@ -549,6 +551,26 @@ bool SluiceServer::reload_keys(std::size_t& count, std::string& error) {
   count = ring->size();
   keys_.set(std::move(ring));
   return true;
+}
+
+void SluiceServer::apply_live_settings(const ServerSettings& next) {
+  broker_->set_max_topics(next.max_topics);
+  max_connections_.store(next.max_connections, std::memory_order_relaxed);
+  upgrade_gate_->set_allowed_origins(next.allowed_origins);
+}
+
+bool SluiceServer::loops_answer(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::vector<std::future<void>> answers;
+  for (std::size_t i = 0; i < loops_->size(); ++i) {
+    // Shared: a loop that answers after the deadline still finds its promise.
+    auto answer = std::make_shared<std::promise<void>>();
+    answers.push_back(answer->get_future());
+    loops_->at(i).post([answer] { answer->set_value(); });
+  }
+  return std::all_of(answers.begin(), answers.end(), [&](std::future<void>& answer) {
+    return answer.wait_until(deadline) == std::future_status::ready;
+  });
 }
 
 std::vector<std::uint64_t> SluiceServer::connection_ids() {

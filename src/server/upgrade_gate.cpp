@@ -82,13 +82,24 @@ std::optional<net::RouteRefusal> UpgradeGate::decide(const net::ParsedRequest& r
     return net::RouteRefusal{404, "no WebSocket endpoint at " + std::string(path), {}};
   }
   const std::string_view origin = request.field("Origin");
-  if (!upgrade_origin_allowed(origin, request.field("Host"), allowed_origins_)) {
+  std::shared_ptr<const std::vector<std::string>> allowed;
+  {
+    std::lock_guard lock(origins_mutex_);
+    allowed = allowed_origins_;
+  }
+  if (!upgrade_origin_allowed(origin, request.field("Host"), *allowed)) {
     why = Rejection::origin;
     return net::RouteRefusal{403, "origin " + std::string(origin.substr(0, 200)) + " is not allowed (--allowed-origin)", {}};
   }
   why = Rejection::auth;
   if (is_stream) return check_stream(request, stream);
   return std::nullopt;
+}
+
+void UpgradeGate::set_allowed_origins(std::vector<std::string> origins) {
+  auto next = std::make_shared<const std::vector<std::string>>(std::move(origins));
+  std::lock_guard lock(origins_mutex_);
+  allowed_origins_.swap(next);  // the old list goes after the lock, with `next`
 }
 
 // A stream needs a read API key, or a token whose `subscribe` patterns cover

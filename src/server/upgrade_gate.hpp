@@ -6,6 +6,8 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,26 +37,34 @@ bool parse_stream_target(std::string_view target, StreamTarget& out);
 /// WebSocket); "" if neither. Pure.
 std::string upgrade_credential(const net::ParsedRequest& request);
 
-/// Decides upgrades for one server. Immutable; check() is thread-safe.
-/// Everything given by reference must outlive the gate.
+/// Decides upgrades for one server. check() and set_allowed_origins() are
+/// thread-safe. Everything given by reference must outlive the gate.
 class UpgradeGate {
  public:
   /// `auth` null: nothing is authenticated. `metrics` (may be null) counts
   /// each refusal by reason.
   UpgradeGate(std::vector<std::string> allowed_origins, const auth::ConnectionAuthenticator* auth,
               const SubscriptionRegistry& subscriptions, ServerMetrics* metrics = nullptr)
-      : allowed_origins_(std::move(allowed_origins)), auth_(auth), subscriptions_(subscriptions), metrics_(metrics) {}
+      : allowed_origins_(std::make_shared<const std::vector<std::string>>(std::move(allowed_origins))),
+        auth_(auth),
+        subscriptions_(subscriptions),
+        metrics_(metrics) {}
 
   /// nullopt to go on with the handshake, or the HTTP refusal: 404 unknown
   /// route, 400 bad parameter, 403 origin not allowed, and for streams 401
   /// (with WWW-Authenticate) or 403. On any loop.
   std::optional<net::RouteRefusal> check(const net::ParsedRequest& request) const;
 
+  /// The origins upgrades are checked against from now on (SIGHUP); an
+  /// upgrade being checked finishes with the list it started with.
+  void set_allowed_origins(std::vector<std::string> origins);
+
  private:
   std::optional<net::RouteRefusal> decide(const net::ParsedRequest& request, Rejection& why) const;
   std::optional<net::RouteRefusal> check_stream(const net::ParsedRequest& request, const StreamTarget& stream) const;
 
-  std::vector<std::string> allowed_origins_;
+  mutable std::mutex origins_mutex_;  // guards the pointer only; the list itself is immutable
+  std::shared_ptr<const std::vector<std::string>> allowed_origins_;
   const auth::ConnectionAuthenticator* auth_;
   const SubscriptionRegistry& subscriptions_;
   ServerMetrics* metrics_;

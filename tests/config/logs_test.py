@@ -139,9 +139,9 @@ def main():
         # SIGHUP: a new level applies; a new port needs a restart.
         with open(config, "w") as f:
             f.write("[serve]\nstore = 'memory'\nthreads = 1\nlog-format = 'json'\naccess-log = true\n"
-                    "log-level = 'warn'\nmax-topics = 5\n")
+                    "log-level = 'warn'\nmax-subscriptions = 5\n")
         proc.send_signal(signal.SIGHUP)
-        wait_for(lambda: any("max-topics changed but needs a restart" in l["message"] for l in lines()), "SIGHUP")
+        wait_for(lambda: any("max-subscriptions changed but needs a restart" in l["message"] for l in lines()), "SIGHUP")
         before = len(lines())
         # After the 10 s window, the next refusal says how many were suppressed.
         time.sleep(10.2)  # the limiter's window is 10 s of wall time

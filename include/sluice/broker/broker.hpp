@@ -33,6 +33,16 @@ struct PublishRequest {
 };
 
 
+/// One topic as an operator sees it (GET /v1/topics, the dashboard).
+struct TopicSummary {
+  std::string topic;
+  std::string epoch;
+  std::uint64_t last_offset = 0;     ///< the newest committed event's offset (0: none yet)
+  std::uint64_t history_events = 0;  ///< events history holds now
+  std::uint64_t history_bytes = 0;   ///< their frames' bytes
+  std::int64_t last_event_ms = 0;    ///< the newest event in history's time (0: history empty)
+};
+
 /// A point in a topic's history: the last offset seen, in an epoch.
 struct Position {
   std::uint64_t offset = 0;
@@ -125,6 +135,11 @@ class Broker {
   std::optional<std::uint64_t> id_sequence(std::string_view id) const;
   /// The first offset still in history and the epoch of `topic`, if it exists.
   std::optional<std::pair<std::uint64_t, std::string>> topic_info(const std::string& topic) const;
+
+  /// Up to `limit` topics whose names sort after `after` ("" for the first
+  /// page), in name order. Takes each shard's lock once, briefly; costs one
+  /// pass over every topic. Thread-safe.
+  std::vector<TopicSummary> topic_summaries(std::string_view after, std::size_t limit) const;
 
   /// Events published so far (all topics). Thread-safe.
   std::uint64_t published() const;

@@ -180,6 +180,8 @@ class HttpApi {
   HttpResponse get_subscription(const std::string& id) const;
   HttpResponse delete_subscription(const std::string& id);
   std::optional<HttpResponse> check_webhook(boost::json::value& object, std::string& generated_secret) const;
+  // Topics (http_topics.cpp).
+  HttpResponse list_topics(const HttpRequest& request) const;
   // Webhook deliveries (http_deliveries.cpp).
   HttpResponse get_deliveries(const std::string& id, const HttpRequest& request) const;
   HttpResponse retry_deliveries(const std::string& id, std::string_view delivery_id);

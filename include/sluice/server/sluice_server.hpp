@@ -84,6 +84,18 @@ class SluiceServer final : private InbandSession::Owner, private centrifugo::Ses
   /// Thread-safe.
   bool reload_keys(std::size_t& count, std::string& error);
 
+  /// Applies what can change while running (SIGHUP), from `next`:
+  /// max_topics (the next publish that would create a topic),
+  /// max_connections (connections accepted from now on) and allowed_origins
+  /// (upgrades from now on). Open connections are not touched; every other
+  /// field of `next` is ignored. Thread-safe; after start().
+  void apply_live_settings(const ServerSettings& next);
+
+  /// True when every event loop ran a posted task within `timeout` (the
+  /// service manager's watchdog pings only then). Blocks up to `timeout`;
+  /// thread-safe; not from a loop thread, and only while running.
+  bool loops_answer(std::chrono::milliseconds timeout);
+
   /// Ids of the open connections (a snapshot). Blocks until every loop answered.
   std::vector<std::uint64_t> connection_ids();
 
@@ -149,6 +161,7 @@ class SluiceServer final : private InbandSession::Owner, private centrifugo::Ses
   std::unique_ptr<net::Server> listener_;
   std::vector<std::string> load_errors_;
   std::atomic<std::size_t> connections_{0};
+  std::atomic<std::size_t> max_connections_{0};  // settings_.max_connections, changed by SIGHUP
   std::mutex mutex_;
   std::condition_variable drained_;
   bool running_ = false;
