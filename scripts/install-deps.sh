@@ -8,11 +8,13 @@ cd "$(dirname "$0")/.."
 # runtime, the python3-websockets interop peer, and Python's jwt (with
 # cryptography, only recommended by it, for ES256/RS256) that makes the
 # independent tokens the auth tests verify, and Prometheus' own text parser
-# that reads /metrics in the tests.
+# that reads /metrics in the tests. hiredis is the Redis engine's client; the
+# Redis tests start their own redis-server.
 packages=(
   g++ cmake ninja-build pkg-config git openssl
   libboost1.81-dev libboost-json1.81-dev libssl-dev zlib1g-dev libsqlite3-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libfmt-dev libspdlog-dev libjwt-dev
+  libhiredis-dev redis-server
   clang libclang-rt-14-dev
   python3 python3-websockets python3-jwt python3-cryptography python3-prometheus-client
 )
