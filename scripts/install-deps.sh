@@ -9,11 +9,14 @@ cd "$(dirname "$0")/.."
 # cryptography, only recommended by it, for ES256/RS256) that makes the
 # independent tokens the auth tests verify, and Prometheus' own text parser
 # that reads /metrics in the tests; chromium, its driver and selenium for the
-# /ui browser test; libsystemd for sd_notify (optional at build time).
+# /ui and Centrifugo browser tests; libsystemd for sd_notify (optional at
+# build time); hiredis, the Redis engine's client, and redis-server, which the
+# Redis tests start themselves.
 packages=(
   g++ cmake ninja-build pkg-config git openssl
   libboost1.81-dev libboost-json1.81-dev libssl-dev zlib1g-dev libsqlite3-dev
   libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev libfmt-dev libspdlog-dev libjwt-dev
+  libhiredis-dev redis-server
   clang libclang-rt-14-dev
   python3 python3-websockets python3-jwt python3-cryptography python3-prometheus-client
   chromium chromium-driver python3-selenium libsystemd-dev

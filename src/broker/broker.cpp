@@ -9,6 +9,7 @@
 #include <stdexcept>
 
 #include "sluice/broker/topic.hpp"
+#include "sluice/engine/embedded_engine.hpp"
 #include "sluice/util/unix_time.hpp"
 
 namespace sluice::broker {
@@ -32,11 +33,24 @@ std::string random_hex(std::size_t bytes) {
 std::string new_epoch() { return random_hex(8); }
 
 Broker::Broker(Dispatch dispatch, HistoryPolicy history, store::GroupCommitLog* log, std::size_t id_index_size)
+    : Broker(std::move(dispatch), std::move(history), static_cast<engine::Engine*>(nullptr), id_index_size) {
+  if (log) {
+    owned_engine_ = std::make_unique<engine::EmbeddedEngine>(*log);
+    engine_ = owned_engine_.get();
+    id_index_size_ = 0;  // the store finds any event
+  }
+}
+
+// With an embedded engine the store finds any event by id; in memory, or
+// with a shared engine, the broker's own index finds this node's recent ones.
+Broker::Broker(Dispatch dispatch, HistoryPolicy history, engine::Engine* engine, std::size_t id_index_size)
     : dispatch_(std::move(dispatch)),
       history_(std::move(history)),
-      log_(log),
+      engine_(engine),
       id_prefix_(random_hex(4)),
-      id_index_size_(log ? 0 : id_index_size) {}
+      id_index_size_(engine && !engine->numbers_events() ? 0 : id_index_size) {}
+
+Broker::~Broker() = default;
 
 bool Broker::trim(TopicState& state, std::int64_t now_ms) const {
   auto& h = state.history;
@@ -101,6 +115,7 @@ std::optional<std::uint64_t> Broker::id_sequence(std::string_view id) const {
 }
 
 void Broker::publish_async(PublishRequest request, Published done) {
+  if (engine_ && engine_->numbers_events()) return publish_shared(std::move(request), std::move(done));
   IdBuffer id;
   std::uint64_t sequence = 0;
   EventFields fields;
@@ -125,7 +140,7 @@ void Broker::publish_async(PublishRequest request, Published done) {
   fields.epoch = it->second.epoch;
   fields.topic = it->first;
   auto event = make_event(fields);
-  if (!log_) {
+  if (!engine_) {
     commit(shard, event);
     lock.unlock();
     index_id(sequence, event->topic, event->offset);
@@ -136,7 +151,7 @@ void Broker::publish_async(PublishRequest request, Published done) {
                             event->type, event->key, event->time_ms, event->data,   std::move(request.idempotency_key)};
   // Submitted under the topic's lock: the log's order is the offset order, and
   // its completions (one writer thread, in order) commit in that order.
-  const bool queued = log_->submit(std::move(record), [this, &shard, event, done](std::error_code ec) {
+  const bool queued = engine_->append(std::move(record), [this, &shard, event, done](std::error_code ec) {
     if (ec) return done(nullptr, ec);
     {
       std::lock_guard commit_lock(shard.mutex);
@@ -164,6 +179,111 @@ void Broker::commit(Shard& shard, const EventPtr& event) {
   state.committed = event->offset;
   if (trim(state, event->time_ms)) mark_moved(shard, it->first, state);
   dispatch_(event);
+}
+
+// The topic is created when its first event comes back committed; only the
+// topic limit is checked here (a topic another node created is never refused).
+void Broker::publish_shared(PublishRequest request, Published done) {
+  {
+    Shard& shard = shards_[std::hash<std::string>{}(request.topic) % kShards];
+    std::lock_guard lock(shard.mutex);
+    const std::size_t max = max_topics_.load(std::memory_order_relaxed);
+    if (max != 0 && !shard.topics.contains(request.topic) && topic_count_.load(std::memory_order_relaxed) >= max) {
+      topics_refused_.fetch_add(1, std::memory_order_relaxed);
+      return done(nullptr, make_error_code(Error::too_many_topics));
+    }
+  }
+  IdBuffer id;
+  std::uint64_t sequence = 0;
+  engine::Unnumbered event;
+  event.id = next_id(id, sequence);
+  event.topic = std::move(request.topic);
+  event.type = std::move(request.type);
+  event.key = std::move(request.key);
+  event.data = std::move(request.data);
+  event.time_ms = unix_time_ms();
+  event.idempotency_key = std::move(request.idempotency_key);
+  engine_->append_unnumbered(std::move(event), [this, sequence, done = std::move(done)](EventPtr committed_event,
+                                                                                        std::error_code ec) {
+    if (!committed_event) return done(nullptr, ec ? ec : make_error_code(Error::engine_unavailable));
+    committed(committed_event);  // the engine's pub/sub may bring it too: the second is a duplicate
+    index_id(sequence, committed_event->topic, committed_event->offset);
+    done(std::move(committed_event), {});
+  });
+}
+
+// A shared engine's events, in any order: each topic's history takes them in
+// offset order; one that comes early waits for the ones before it.
+engine::CommittedSink::Accepted Broker::committed(EventPtr event) {
+  Shard& shard = shards_[std::hash<std::string>{}(event->topic) % kShards];
+  std::lock_guard lock(shard.mutex);
+  auto [it, inserted] = shard.topics.try_emplace(event->topic);
+  TopicState& state = it->second;
+  if (inserted) {
+    state.limits = history_.limits_for(it->first);
+    state.epoch = event->epoch;
+    topic_count_.fetch_add(1, std::memory_order_relaxed);  // counted, never refused: it exists in the engine
+  } else if (state.epoch != event->epoch) {
+    // The engine restarted the topic (its history was lost): so does this node.
+    state.history.clear();
+    state.history_bytes = 0;
+    state.waiting.clear();
+    state.epoch = event->epoch;
+    state.committed = event->offset - 1;
+    state.next_offset = event->offset;
+    mark_moved(shard, it->first, state);
+  }
+  if (event->offset <= state.committed) return Accepted::duplicate;
+  if (event->offset > state.committed + 1) {
+    // Bounded: past the bound the event is dropped, and fetched again with the gap.
+    if (state.waiting.size() < std::max<std::size_t>(state.limits.max_events, 1024)) {
+      state.waiting.emplace(event->offset, std::move(event));
+    }
+    return Accepted::waiting;
+  }
+  state.next_offset = std::max(state.next_offset, event->offset + 1);
+  commit(shard, event);
+  release_waiting(shard, state);
+  return Accepted::committed;
+}
+
+void Broker::release_waiting(Shard& shard, TopicState& state) {
+  auto& waiting = state.waiting;
+  while (!waiting.empty() && waiting.begin()->first <= state.committed + 1) {
+    EventPtr next = std::move(waiting.begin()->second);
+    waiting.erase(waiting.begin());
+    if (next->offset != state.committed + 1) continue;  // a duplicate
+    state.next_offset = std::max(state.next_offset, next->offset + 1);
+    commit(shard, next);
+  }
+}
+
+engine::TopicView Broker::view(const std::string& topic) const {
+  const Shard& shard = shards_[std::hash<std::string>{}(topic) % kShards];
+  std::lock_guard lock(shard.mutex);
+  auto it = shard.topics.find(topic);
+  if (it == shard.topics.end()) return {};
+  return {it->second.committed, it->second.epoch};
+}
+
+void Broker::skip(const std::string& topic, const std::string& epoch, std::uint64_t up_to) {
+  Shard& shard = shards_[std::hash<std::string>{}(topic) % kShards];
+  std::lock_guard lock(shard.mutex);
+  auto [it, inserted] = shard.topics.try_emplace(topic);
+  TopicState& state = it->second;
+  if (inserted) {
+    state.limits = history_.limits_for(it->first);
+    state.epoch = epoch;
+    topic_count_.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (state.epoch != epoch || state.committed >= up_to) return;
+  // History restarts after the hole: a resume from inside it is not recovered.
+  state.history.clear();
+  state.history_bytes = 0;
+  mark_moved(shard, it->first, state);
+  state.committed = up_to;
+  state.next_offset = std::max(state.next_offset, up_to + 1);
+  release_waiting(shard, state);
 }
 
 EventPtr Broker::publish(PublishRequest request) {

@@ -11,6 +11,7 @@ class BrokerCategory final : public std::error_category {
   std::string message(int value) const override {
     switch (static_cast<Error>(value)) {
       case Error::too_many_topics: return "the server has as many topics as it allows (max-topics)";
+      case Error::engine_unavailable: return "the engine (Redis) cannot be reached";
     }
     return "unknown broker error";
   }

@@ -15,6 +15,7 @@
 #include "cli/log_setup.hpp"
 #include "cli/option_table.hpp"
 #include "cli/service_notify.hpp"
+#include "sluice/engine/redis_url.hpp"
 #include "sluice/server/sluice_server.hpp"
 
 namespace sluice::cli {
@@ -161,7 +162,11 @@ int run(const ServeCommand& command, ServeConfig config) {
                server::kVersion, tls ? "wss" : "ws", s.address, sluice.port(),
                s.threads ? s.threads : std::max(1u, std::thread::hardware_concurrency()), s.send_queue_limit,
                s.overflow == net::OverflowPolicy::drop ? "drop" : "close");
-  if (s.store == "sqlite") {
+  if (!s.engine.empty()) {
+    spdlog::info("engine: {} (events, offsets and epochs shared with the other nodes on it; subscriptions and "
+                 "idempotency keys in this node's memory)",
+                 engine::mask_redis_password(s.engine));
+  } else if (s.store == "sqlite") {
     spdlog::info("events and subscriptions stored in {} (sqlite, durability {})", s.data_dir,
                  s.durability == store::Durability::fsync ? "fsync" : "os-buffered");
   } else {

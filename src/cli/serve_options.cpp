@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "cli/option_builders.hpp"
+#include "sluice/engine/redis_url.hpp"
 
 namespace sluice::cli {
 
@@ -37,6 +38,21 @@ std::string non_empty(const std::string& v) { return v.empty() ? "empty" : ""; }
 std::string history_override(const std::string& v) {
   std::string why;
   return broker::HistoryPolicy::parse(v, why) ? std::string() : why;
+}
+
+// --engine: printed with its password masked (give the password with
+// --engine-password or SLUICE_ENGINE_PASSWORD to keep it out of the file).
+OptionSpec engine_option() {
+  OptionSpec s = options::text(
+      "engine", SLUICE_FIELD(server.engine),
+      "Where events, offsets and epochs live: '' (the embedded store) or 'redis://[user:password@]host:port[/db]' "
+      "(shared by several nodes; docs/scale-out.md)",
+      "'' or a URL redis://[user:password@]host:port[/db]", [](const std::string& v) -> std::string {
+        std::string why;
+        return v.empty() || engine::parse_redis_url(v, why) ? std::string() : why;
+      });
+  s.toml = [](const ServeConfig& c) { return toml_quote(engine::mask_redis_password(c.server.engine)); };
+  return s;
 }
 
 }  // namespace
@@ -118,6 +134,10 @@ std::vector<OptionSpec> serve_option_specs() {
                                 {{"fsync", store::Durability::fsync}, {"os-buffered", store::Durability::os_buffered}},
                                 "When a publish is acknowledged: 'fsync' (each batch synced to disk) or 'os-buffered' "
                                 "(written to the OS: survives a crash of sluice, not a power loss)"),
+      engine_option(),
+      text("engine-password", SLUICE_FIELD(server.engine_password),
+           "Password of the --engine Redis, when it is not in the URL")
+          .masked(),
       boolean("no-deflate", SLUICE_FIELD(server.deflate), "Refuse permessage-deflate", true),
       list("allowed-origin", SLUICE_FIELD(server.allowed_origins), ',',
            "Browser origins that may open WebSockets (repeatable; 'https://app.example.com', 'https://*.example.com', "

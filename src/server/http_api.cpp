@@ -422,13 +422,13 @@ HttpResponse HttpApi::root() const {
                      {"ws", "/v1/ws"}};
   json::object body{{"service", "sluice"},
                     {"version", kVersion},
-                    {"status", ready_.load() ? "ok" : "unavailable"},
+                    {"status", ready_.load() && (!ready_check_ || ready_check_()) ? "ok" : "unavailable"},
                     {"links", std::move(links)}};
   return HttpResponse::json(200, json::serialize(body));
 }
 
 HttpResponse HttpApi::probe(std::string_view path) const {
-  if (path == "/ready" && !ready_.load()) return HttpResponse::json(503, R"({"status":"unavailable"})");
+  if (path == "/ready" && !(ready_.load() && (!ready_check_ || ready_check_()))) return HttpResponse::json(503, R"({"status":"unavailable"})");
   return HttpResponse::json(200, R"({"status":"ok"})");
 }
 

@@ -119,6 +119,9 @@ HttpResponse failure(const PublishService::Outcome& o, std::string_view key, std
     case PublishError::store_busy:
       return detail::with_header(HttpResponse::error(503, "store_busy", std::string(what) + ": " + o.message),
                                  "Retry-After", "1");
+    case PublishError::engine_unavailable:
+      return detail::with_header(HttpResponse::error(503, "engine_unavailable", std::string(what) + ": " + o.message),
+                                 "Retry-After", "1");
     case PublishError::too_many_topics:
       // 507 Insufficient Storage: the server cannot keep one more topic; no
       // Retry-After, as topics are not removed while it runs.

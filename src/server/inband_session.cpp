@@ -311,6 +311,9 @@ void InbandSession::on_published(const std::string& id_json, const PublishServic
     case PublishError::store_busy:
       return send_json("{\"type\":\"error\",\"id\":" + id_json + ",\"code\":\"server_busy\",\"message\":" +
                        detail::quoted("too many publishes waiting to be stored; retry") + "}");
+    case PublishError::engine_unavailable:
+      return send_json("{\"type\":\"error\",\"id\":" + id_json + ",\"code\":\"engine_unavailable\",\"message\":" +
+                       detail::quoted(outcome.message) + "}");
     case PublishError::too_many_topics:  // the server's limit, not this client's fault: no error budget
       return send_json("{\"type\":\"error\",\"id\":" + id_json + ",\"code\":\"too_many_topics\",\"message\":" +
                        detail::quoted(outcome.message) + "}");

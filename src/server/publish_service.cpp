@@ -92,6 +92,9 @@ PublishService::Outcome PublishService::store_outcome(std::error_code error) {
     o.error = PublishError::too_many_topics;
     o.message = "the topic does not exist and the server already has as many topics as it allows (max-topics); "
                 "publish to an existing topic";
+  } else if (error == broker::Error::engine_unavailable) {
+    o.error = PublishError::engine_unavailable;
+    o.message = "the engine (Redis) cannot be reached; nothing was published; retry shortly";
   } else if (error == std::errc::resource_unavailable_try_again || error == std::errc::operation_canceled) {
     o.error = PublishError::store_busy;
     o.message = "the event store is busy; retry shortly";

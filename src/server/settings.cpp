@@ -1,5 +1,7 @@
 #include "sluice/server/settings.hpp"
 
+#include "sluice/engine/redis_url.hpp"
+
 #include <boost/asio/ip/address.hpp>
 
 #include <cmath>
@@ -72,6 +74,10 @@ std::string ServerSettings::validate() const {
   if (idempotency_window.count() <= 0) return "idempotency-window must be > 0";
   if (store != "sqlite" && store != "memory") return "store must be 'sqlite' or 'memory', not '" + store + "'";
   if (store == "sqlite" && data_dir.empty()) return "data-dir must not be empty with the sqlite store";
+  if (!engine.empty()) {
+    std::string why;
+    if (!engine::parse_redis_url(engine, why)) return "engine " + engine::mask_redis_password(engine) + ": " + why;
+  }
   return webhook.validate();
 }
 

@@ -15,6 +15,7 @@
 #include "sluice/metrics/process.hpp"
 #include "server/upgrade_gate.hpp"
 #include "sluice/auth/token_verifier.hpp"
+#include "sluice/engine/redis_engine.hpp"
 #include "sluice/log/log.hpp"
 #include "sluice/net/tls.hpp"
 #include "sluice/util/unix_time.hpp"
@@ -153,7 +154,15 @@ bool SluiceServer::start(std::string& error) {
   // here, before any thread this server starts, so no two of them race to build it.
   spdlog::default_logger_raw();
   metrics_ = std::make_unique<detail::ServerMetrics>(metrics_registry_);
-  if (settings_.store == "sqlite") {
+  std::optional<engine::RedisUrl> redis;
+  if (!settings_.engine.empty()) {
+    redis = engine::parse_redis_url(settings_.engine, error);
+    if (!redis) {
+      error = "--engine " + engine::mask_redis_password(settings_.engine) + ": " + error;
+      return false;
+    }
+    if (redis->password.empty()) redis->password = settings_.engine_password;
+  } else if (settings_.store == "sqlite") {
     store_ = store::open_sqlite_store(settings_.data_dir, settings_.durability, error);
     if (!store_) return false;
     log_ = std::make_unique<store::GroupCommitLog>(*store_);
@@ -169,7 +178,7 @@ bool SluiceServer::start(std::string& error) {
     if (webhooks_) webhooks_->remove(id);  // its deliveries stop at once
   });
   // Called under the topic's shard lock: it only posts (the broker's rule).
-  broker_ = std::make_unique<broker::Broker>([this](const broker::EventPtr& event) {
+  broker::Broker::Dispatch dispatch = [this](const broker::EventPtr& event) {
     for (std::size_t i = 0; i < loops_->size(); ++i) {
       LoopState* state = states_[i].get();
       if (!state->fan_out.offer(event)) continue;
@@ -185,7 +194,21 @@ bool SluiceServer::start(std::string& error) {
             });
       });
     }
-  }, settings_.history_policy(), log_.get());
+  };
+  if (redis) {
+    // Each topic's Stream is bounded like history (its count bound).
+    engine::RedisSettings r;
+    r.url = std::move(*redis);
+    r.max_events = [policy = settings_.history_policy()](const std::string& topic) {
+      return policy.limits_for(topic).max_events;
+    };
+    auto engine = std::make_unique<engine::RedisEngine>(std::move(r));
+    broker_ = std::make_unique<broker::Broker>(std::move(dispatch), settings_.history_policy(), engine.get());
+    engine->start(*broker_);
+    engine_ = std::move(engine);
+  } else {
+    broker_ = std::make_unique<broker::Broker>(std::move(dispatch), settings_.history_policy(), log_.get());
+  }
   broker_->set_max_topics(settings_.max_topics);
   max_connections_.store(settings_.max_connections, std::memory_order_relaxed);
   if (store_) {
@@ -267,6 +290,7 @@ bool SluiceServer::start(std::string& error) {
   // keys file, every API request but the probes is refused.
   api_->set_webhooks(webhooks_.get());
   api_->set_auth_refusal_observer([metrics = metrics_.get()](std::string_view reason) { metrics->auth_refused(reason); });
+  if (engine_) api_->set_ready_check([engine = engine_.get()] { return engine->available(); });
   if (settings_.auth_required()) api_->require_keys(keys_);
   http_ = api_->handler();
   http_ = detail::with_metrics(std::move(http_), *metrics_,
@@ -643,6 +667,7 @@ void SluiceServer::shutdown(std::chrono::milliseconds drain) {
   if (webhooks_) webhooks_->stop();  // in-flight webhook requests abandoned (redelivered after a restart)
   if (retention_) retention_->stop();
   if (log_) log_->stop();
+  if (engine_) engine_->stop();  // answers the publishes Redis still owes, then disconnects
   // 5. Stop the loops; what is left is freed with them, from this thread.
   loops_->stop();
   for (auto& state : states_) {

@@ -227,7 +227,7 @@ class MemoryStore : public store::EventStore {
 struct ApiFixture {
   explicit ApiFixture(server::ApiLimits limits = {}, store::EventStore* store = nullptr,
                       broker::HistoryLimits history = {}, std::size_t id_index_size = 100'000)
-      : broker([](const broker::EventPtr&) {}, history, nullptr, id_index_size),
+      : broker([](const broker::EventPtr&) {}, history, static_cast<store::GroupCommitLog*>(nullptr), id_index_size),
         registry(store),
         api(broker, registry, store, limits, clock.clock()) {}
 

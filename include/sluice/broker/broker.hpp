@@ -8,6 +8,8 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -18,6 +20,7 @@
 #include "sluice/broker/error.hpp"
 #include "sluice/broker/event.hpp"
 #include "sluice/broker/history_policy.hpp"
+#include "sluice/engine/engine.hpp"
 #include "sluice/store/event_store.hpp"
 
 namespace sluice::broker {
@@ -72,7 +75,7 @@ struct ReplayResult {
   std::vector<std::pair<std::string, std::uint64_t>> covered;
 };
 
-class Broker {
+class Broker final : public engine::CommittedSink {
  public:
   /// Called once per event for each loop, in per-topic offset order, while
   /// the topic's shard lock is held; it must only post (no I/O, no callbacks).
@@ -85,10 +88,17 @@ class Broker {
   /// this many events published (with a log, the store finds any event).
   explicit Broker(Dispatch dispatch, HistoryPolicy history = {}, store::GroupCommitLog* log = nullptr,
                   std::size_t id_index_size = 100'000);
+  /// With an engine (which must outlive the broker): an embedded one stores
+  /// what the broker numbers (as `log` above); a shared one (Redis) numbers
+  /// events itself and feeds every committed event back through the
+  /// CommittedSink side of the broker. Null: memory only.
+  Broker(Dispatch dispatch, HistoryPolicy history, engine::Engine* engine, std::size_t id_index_size = 100'000);
+  ~Broker();
 
   /// Called once the event is durable (or with an error and a null event:
-  /// "store_busy" when the log is full, or the store's error). Runs on the
-  /// log's writer thread (or inline in memory mode): post elsewhere, quickly.
+  /// "store_busy" when the log is full, the store's error, or
+  /// Error::engine_unavailable). Runs on the log's writer thread or the
+  /// engine's thread (or inline in memory mode): post elsewhere, quickly.
   using Published = std::function<void(EventPtr, std::error_code)>;
 
   /// Publishes one event. Once durable it enters history, then every loop,
@@ -141,6 +151,11 @@ class Broker {
   /// pass over every topic. Thread-safe.
   std::vector<TopicSummary> topic_summaries(std::string_view after, std::size_t limit) const;
 
+  /// CommittedSink (for a shared engine): see engine.hpp. Thread-safe.
+  Accepted committed(EventPtr event) override;
+  engine::TopicView view(const std::string& topic) const override;
+  void skip(const std::string& topic, const std::string& epoch, std::uint64_t up_to) override;
+
   /// Events published so far (all topics). Thread-safe.
   std::uint64_t published() const;
   /// Events and frame bytes history holds now, over all topics (for
@@ -166,8 +181,14 @@ class Broker {
     std::size_t history_bytes = 0;
     HistoryLimits limits;  // this topic's bounds, from the policy when it was created
     bool moved = false;    // history start moved since take_history_starts
+    // Shared engine: committed events that arrived before an earlier offset.
+    std::map<std::uint64_t, EventPtr> waiting;
   };
   struct Shard;
+  /// Shared engine: numbered and committed by the engine, then fed to committed().
+  void publish_shared(PublishRequest request, Published done);
+  /// Commits what waited behind `state.committed`, in order.
+  void release_waiting(Shard& shard, TopicState& state);
   /// Counts a new topic in, or refuses it (and counts the refusal) when
   /// max_topics() are there already.
   bool admit_topic() noexcept;
@@ -194,7 +215,8 @@ class Broker {
 
   Dispatch dispatch_;
   HistoryPolicy history_;
-  store::GroupCommitLog* log_;
+  std::unique_ptr<engine::Engine> owned_engine_;  // wraps a GroupCommitLog given to the first constructor
+  engine::Engine* engine_;  // null: memory only
   std::array<Shard, kShards> shards_;
   std::string id_prefix_;  // random per process: ids stay unique across restarts
   std::atomic<std::uint64_t> id_counter_{0};

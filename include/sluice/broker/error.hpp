@@ -8,6 +8,7 @@ namespace sluice::broker {
 
 enum class Error {
   too_many_topics = 1,  ///< the publish would create a topic beyond Broker::max_topics()
+  engine_unavailable,   ///< a shared engine (Redis) cannot be reached: nothing was published
 };
 
 /// The category named "sluice.broker". Thread-safe singleton.

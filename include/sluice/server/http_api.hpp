@@ -128,6 +128,9 @@ class HttpApi {
 
   /// GET /ready answers 503 while false (e.g. during shutdown). Thread-safe.
   void set_ready(bool ready) noexcept { ready_.store(ready); }
+  /// A second condition of /ready (e.g. the Redis engine is reachable). Set
+  /// before serving; called on the loop threads. Not thread-safe to set.
+  void set_ready_check(std::function<bool()> check) { ready_check_ = std::move(check); }
 
  private:
   struct BatchState;
@@ -195,6 +198,7 @@ class HttpApi {
   ApiLimits limits_;
   Clock clock_;
   std::atomic<bool> ready_{true};
+  std::function<bool()> ready_check_;  // empty: ready_ alone
 
   std::unique_ptr<IdempotencyIndex> own_idempotency_;  // when no publisher was given
   std::unique_ptr<PublishService> own_publisher_;

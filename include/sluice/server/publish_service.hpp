@@ -30,6 +30,8 @@ enum class PublishError {
   key_in_flight,  ///< the key was claimed by a publish that did not complete; retry (HTTP 409)
   store_busy,     ///< the store is behind or stopping; retry shortly (HTTP 503 + Retry-After)
   store_failed,   ///< the store failed to write (HTTP 503)
+  /// The shared engine (Redis) cannot be reached: nothing was published (HTTP 503 engine_unavailable)
+  engine_unavailable,
   /// The topic is new and the server has max-topics already (HTTP 507
   /// too_many_topics; /v1/ws error code too_many_topics)
   too_many_topics,

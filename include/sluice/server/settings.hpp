@@ -71,6 +71,12 @@ struct ServerSettings {
   std::string store = "sqlite";          ///< "sqlite" (durable, in data_dir) or "memory"
   std::string data_dir = "sluice-data";  ///< where the sqlite store lives
   store::Durability durability = store::Durability::fsync;  ///< when a publish counts as stored
+  /// "" : the embedded engine (the store above). "redis://[user:password@]host:port[/db]": events,
+  /// offsets and epochs in that Redis, shared with the other nodes using it (docs/scale-out.md);
+  /// subscriptions and idempotency keys then stay in this node's memory.
+  std::string engine;
+  /// The Redis password when it is not in the URL (SLUICE_ENGINE_PASSWORD); never logged.
+  std::string engine_password;
   bool deflate = true;                   ///< accept permessage-deflate offers
   /// Origins a browser upgrade (one with an Origin header) may come from:
   /// exact origins ("https://app.example.com"), "https://*.example.com" for

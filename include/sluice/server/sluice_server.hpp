@@ -29,6 +29,7 @@
 #include "sluice/server/inband_session.hpp"
 #include "sluice/server/reply_inbox.hpp"
 #include "sluice/server/settings.hpp"
+#include "sluice/engine/engine.hpp"
 #include "sluice/server/store_retention.hpp"
 #include "sluice/server/webhook_service.hpp"
 
@@ -159,6 +160,8 @@ class SluiceServer final : private InbandSession::Owner, private centrifugo::Ses
   std::unique_ptr<WebhookService> webhooks_;  // delivery to subscriptions' webhooks, on the loops
   std::unique_ptr<HttpApi> api_;
   std::unique_ptr<net::Server> listener_;
+  // Last: destroyed first, so its thread stops before the broker it feeds goes.
+  std::unique_ptr<engine::Engine> engine_;  // null: the embedded engine (log_) or memory
   std::vector<std::string> load_errors_;
   std::atomic<std::size_t> connections_{0};
   std::atomic<std::size_t> max_connections_{0};  // settings_.max_connections, changed by SIGHUP

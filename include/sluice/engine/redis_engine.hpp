@@ -1,0 +1,67 @@
+// The Redis engine (issue #17): several Sluice nodes share one Redis. Each
+// topic's offsets and epoch live in Redis and are assigned by one Lua script
+// (increment, XADD to the topic's Stream, PUBLISH to the nodes); every node
+// receives every committed event over pub/sub and feeds it to its broker,
+// which delivers in offset order; what a node missed (a pub/sub outage, a
+// reconnect) it reads back from the Streams. hiredis runs on the engine's own
+// thread through its async adapter interface: no thread blocks on Redis.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "sluice/engine/engine.hpp"
+#include "sluice/engine/redis_url.hpp"
+
+namespace sluice::engine {
+
+struct RedisSettings {
+  RedisUrl url;
+  /// Prefix of every key and channel (with the database number: channels are
+  /// shared by all databases of a Redis server).
+  std::string prefix = "sluice";
+  /// The most events a topic's Stream keeps (XADD MAXLEN); 0: none. The
+  /// broker's history policy: the same bound as the embedded store's.
+  std::function<std::size_t(const std::string& topic)> max_events = [](const std::string&) { return 10'000; };
+  /// Bytes of publishes waiting for Redis; beyond, publishes are refused (store_busy).
+  std::size_t max_pending_bytes = 64 * 1024 * 1024;
+  /// Reconnect delays: exponential from min to max, with jitter.
+  std::chrono::milliseconds backoff_min{100};
+  std::chrono::milliseconds backoff_max{5'000};
+  /// A command connection whose PING (one a second) is unanswered this long
+  /// is dropped and reconnected: publishes waiting on it fail (503).
+  std::chrono::milliseconds command_timeout{5'000};
+  /// Events read per XRANGE when catching up.
+  std::size_t read_batch = 1'000;
+};
+
+class RedisEngine final : public Engine {
+ public:
+  explicit RedisEngine(RedisSettings settings);
+  ~RedisEngine() override;  ///< stop()
+  RedisEngine(const RedisEngine&) = delete;
+  RedisEngine& operator=(const RedisEngine&) = delete;
+
+  /// Starts the engine's thread, which connects (and reconnects, with
+  /// backoff) in the background. Every committed event goes to `sink`, which
+  /// must outlive the engine (or its stop()). Call once.
+  void start(CommittedSink& sink);
+
+  bool numbers_events() const noexcept override { return true; }
+  /// Refused at once with broker::Error::engine_unavailable while Redis is
+  /// not connected (or still being caught up with). Thread-safe.
+  void append_unnumbered(Unnumbered event, Numbered done) override;
+  /// Connected to Redis, subscribed, and caught up with the Streams. Thread-safe.
+  bool available() const noexcept override;
+  /// Answers what was sent (or fails it), disconnects, joins the thread. Idempotent.
+  void stop() override;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sluice::engine

@@ -1,0 +1,295 @@
+#!/usr/bin/env python3
+"""The Redis engine (issue #17) with two real nodes: this test starts its own
+redis-server (a free loopback port, a temp dir, AOF so a restart keeps the
+data) and two `sluice serve --engine redis://127.0.0.1:PORT` nodes, then checks:
+
+- a publish over HTTP on node A reaches a /v1/ws subscriber on node B, in
+  order, with the offsets and epoch A answered; B serves the same history;
+- offsets stay monotonic and gap-free with concurrent publishes on both nodes;
+- pub/sub connections killed in Redis (CLIENT KILL TYPE pubsub): events
+  published meanwhile still reach B's subscriber, in order, none missing;
+- redis-server stopped: publishes get 503 engine_unavailable, /ready is 503,
+  the WebSocket stays open; restarted: /ready again, offsets continue, and
+  the subscriber gets every event with no gap;
+- redis-server paused (SIGSTOP): a publish fails with 503 after the command
+  timeout instead of hanging; resumed: publishes work, no gap.
+
+Usage: redis_two_nodes_test.py path/to/sluice   (exit 77: redis-server missing)"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "hostile"))
+import wire  # noqa: E402
+
+BINARY = sys.argv[1]
+REDIS_SERVER = shutil.which("redis-server")
+WORK = tempfile.mkdtemp(prefix="sluice-redis-")
+PROCESSES = []
+
+
+def fail(message):
+    print("FAIL:", message, flush=True)
+    raise SystemExit(1)
+
+
+def check(condition, message):
+    if not condition:
+        fail(message)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(what, predicate, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    fail(f"timed out waiting for {what}")
+
+
+def redis_command(port, *args):
+    """One command over RESP; returns the raw reply bytes (enough for PING and CLIENT KILL)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+        out = b"*%d\r\n" % len(args)
+        for a in args:
+            a = a.encode()
+            out += b"$%d\r\n%s\r\n" % (len(a), a)
+        s.sendall(out)
+        return s.recv(4096)
+
+
+class Redis:
+    def __init__(self):
+        self.port = free_port()
+        self.dir = os.path.join(WORK, "redis")
+        os.makedirs(self.dir)
+        self.process = None
+
+    def start(self):
+        self.process = subprocess.Popen(
+            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
+             "--appendfsync", "always", "--dir", self.dir, "--daemonize", "no"],
+            stdout=open(os.path.join(WORK, "redis.log"), "ab"), stderr=subprocess.STDOUT)
+        PROCESSES.append(self.process)
+
+        def pong():
+            try:
+                return redis_command(self.port, "PING").startswith(b"+PONG")
+            except OSError:
+                return False
+        wait_for("redis-server to answer PING", pong)
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+class Node:
+    def __init__(self, name, redis_port):
+        self.name = name
+        self.port = free_port()
+        data_dir = os.path.join(WORK, name)
+        self.process = subprocess.Popen(
+            [BINARY, "serve", "--address", "127.0.0.1", "--port", str(self.port), "--threads", "2",
+             "--engine", f"redis://127.0.0.1:{redis_port}", "--data-dir", data_dir, "--shutdown-drain", "1"],
+            stdout=open(os.path.join(WORK, name + ".log"), "ab"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env={k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")})
+        PROCESSES.append(self.process)
+        wait_for(f"node {name} /ready", lambda: self.ready())
+
+    def ready(self):
+        try:
+            return wire.http_json(self.port, "GET", "/ready", timeout=2).status == 200
+        except (OSError, wire.Closed, wire.TimedOut):
+            return False
+
+    def publish(self, topic, data, timeout=5.0):
+        r = wire.http_json(self.port, "POST", "/v1/events", {"topic": topic, "data": data}, timeout=timeout)
+        return r.status, r.json()
+
+    def publish_retrying(self, topic, data, timeout=15.0):
+        """Publishes, retrying 503 engine_unavailable (a node reconnecting)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status, body = self.publish(topic, data)
+            if status == 201:
+                return body
+            check(status == 503 and body.get("error") == "engine_unavailable", f"{self.name}: {status} {body}")
+            check(time.monotonic() < deadline, f"{self.name}: still 503 after {timeout}s")
+            time.sleep(0.05)
+
+    def history(self, topic):
+        r = wire.http_json(self.port, "GET", f"/v1/events?topic={topic}&limit=1000")
+        check(r.status == 200, f"{self.name} history: {r.status} {r.body[:200]!r}")
+        return r.json()["events"]
+
+
+def subscribe(node, topic):
+    ws = wire.ws_connect(node.port, "/v1/ws")
+    ws.send_json({"op": "subscribe", "id": 1, "topic": topic})
+    ack = ws.recv_json_until(lambda m: m.get("type") in ("ack", "error"))
+    check(ack.get("type") == "ack", f"subscribe on {node.name}: {ack}")
+    return ws
+
+
+def receive_events(ws, count, timeout=15.0):
+    events = getattr(ws, "buffered", [])[:count]
+    ws.buffered = getattr(ws, "buffered", [])[count:]
+    deadline = time.monotonic() + timeout
+    while len(events) < count:
+        check(time.monotonic() < deadline, f"got {len(events)} of {count} events: {[e['offset'] for e in events]}")
+        msg = ws.recv_json(deadline=deadline)
+        if msg.get("type") == "event":
+            events.append(msg["event"])
+    return events
+
+
+def check_in_order(events, first_offset, what):
+    offsets = [e["offset"] for e in events]
+    expected = list(range(first_offset, first_offset + len(events)))
+    check(offsets == expected, f"{what}: offsets {offsets}, expected {expected}")
+
+
+def main():
+    if not REDIS_SERVER:
+        print("SKIP: redis-server is not installed (scripts/install-deps.sh)")
+        return 77
+    redis = Redis()
+    redis.start()
+    a = Node("a", redis.port)
+    b = Node("b", redis.port)
+
+    # 1. A publishes, B's subscriber receives, same offsets and epoch; B's history agrees.
+    ws = subscribe(b, "orders.eu")
+    published = [a.publish_retrying("orders.eu", {"n": i}) for i in range(20)]
+    check_in_order(published, 1, "offsets A answered")
+    got = receive_events(ws, 20)
+    check([(e["offset"], e["epoch"], e["id"]) for e in got] == [(p["offset"], p["epoch"], p["id"]) for p in published],
+          f"B's events differ from A's answers: {got[:3]} vs {published[:3]}")
+    check([e["data"] for e in got] == [{"n": i} for i in range(20)], "B's event data differ")
+    history = b.history("orders.eu")
+    check([e["offset"] for e in history] == list(range(1, 21)), f"B's history: {[e['offset'] for e in history]}")
+    print("ok: A -> B in order, same offsets; history from B", flush=True)
+
+    # 2. Concurrent publishes on both nodes: one offset sequence, each publisher's increasing.
+    mixed = subscribe(b, "mixed")
+    answers = {"a": [], "b": []}
+
+    def publish_many(node):
+        for i in range(100):
+            answers[node.name].append(node.publish_retrying("mixed", {"from": node.name, "i": i})["offset"])
+    threads = [threading.Thread(target=publish_many, args=(n,)) for n in (a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for name, offsets in answers.items():
+        check(len(offsets) == 100 and offsets == sorted(offsets), f"{name}'s offsets not increasing: {offsets}")
+    check(sorted(answers["a"] + answers["b"]) == list(range(1, 201)), "offsets of both nodes are not 1..200")
+    check_in_order(receive_events(mixed, 200), 1, "B's subscriber to concurrent publishes")
+    print("ok: concurrent publishes on A and B: offsets 1..200, in order on B", flush=True)
+
+    # 3. Pub/sub connections killed: what A publishes meanwhile still reaches B, in order.
+    check(b":" in redis_command(redis.port, "CLIENT", "KILL", "TYPE", "pubsub"), "CLIENT KILL answered nothing")
+    for i in range(10):
+        a.publish_retrying("orders.eu", {"n": 20 + i})
+    check_in_order(receive_events(ws, 10), 21, "events across a pub/sub reconnect")
+    print("ok: pub/sub killed: no event lost on B", flush=True)
+
+    # 4. Redis down: 503 engine_unavailable, /ready false, WebSocket open; back: no gap.
+    redis.stop()
+    slipped_in = []  # published while Redis was still shutting down: delivered too
+
+    def refused():
+        status, body = a.publish("orders.eu", {"n": "down"})
+        check(status in (201, 503), f"publish with Redis stopping: {status} {body}")
+        if status == 201:
+            slipped_in.append(body)
+        return status == 503 and body.get("error") == "engine_unavailable"
+    wait_for("503 engine_unavailable with Redis down", refused, timeout=10)
+    wait_for("/ready 503 on A and B", lambda: not a.ready() and not b.ready(), timeout=10)
+    ws.send_json({"op": "ping", "id": 7})
+    ws.buffered = []
+
+    def answer(message):
+        if message.get("type") == "event":
+            ws.buffered.append(message["event"])  # a publish that slipped in before Redis went
+        return message.get("type") in ("ack", "error")
+    pong = ws.recv_json_until(answer, timeout=5)
+    check(pong.get("type") == "ack" and pong.get("id") == 7, f"the WebSocket on B no longer answers: {pong}")
+    print("ok: Redis down: 503 engine_unavailable, /ready 503, WebSocket open", flush=True)
+
+    redis.start()
+    wait_for("/ready on A and B after Redis is back", lambda: a.ready() and b.ready(), timeout=30)
+    after = [a.publish_retrying("orders.eu", {"n": 30 + i}) for i in range(5)]
+    check_in_order(after, 31 + len(slipped_in), "offsets after Redis restarted")
+    check(after[0]["epoch"] == published[0]["epoch"], "the epoch changed although Redis kept the data (AOF)")
+    check_in_order(receive_events(ws, 5 + len(slipped_in)), 31, "B's subscriber after Redis restarted")
+    print("ok: Redis restarted: offsets continue, no gap on B", flush=True)
+
+    # 5. Redis stops answering (SIGSTOP) without closing connections: the
+    #    publish fails (503) after the command timeout instead of hanging.
+    #    The refused event may still run once Redis resumes (it read the
+    #    command before the connection closed): B then gets it too, in order.
+    os.kill(redis.process.pid, signal.SIGSTOP)
+    started = time.monotonic()
+    status, body = a.publish("orders.eu", {"n": "stalled"}, timeout=20)
+    check(status == 503 and body.get("error") == "engine_unavailable", f"publish to a stopped Redis: {status} {body}")
+    check(time.monotonic() - started < 15, "the publish to a stopped Redis took too long to fail")
+    check(not a.ready(), "/ready on A is not 503 while Redis does not answer")
+    os.kill(redis.process.pid, signal.SIGCONT)
+    wait_for("/ready on A after Redis resumed", lambda: a.ready(), timeout=30)
+    last = a.publish_retrying("orders.eu", {"n": "last"})
+    tail = receive_events(ws, last["offset"] - 35 - len(slipped_in))
+    check_in_order(tail, 36 + len(slipped_in), "B's subscriber after Redis resumed")
+    check(tail[-1]["data"] == {"n": "last"} and all(e["data"] == {"n": "stalled"} for e in tail[:-1]),
+          f"unexpected events after Redis resumed: {tail}")
+    print(f"ok: Redis stopped answering: 503 after the timeout, then back ({len(tail) - 1} refused event ran late)",
+          flush=True)
+    return 0
+
+
+def cleanup():
+    for p in reversed(PROCESSES):
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in reversed(PROCESSES):
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGALRM, lambda *_: fail("the whole test took over 170 s"))
+    signal.alarm(170)
+    code = 1
+    try:
+        code = main()
+    finally:
+        cleanup()
+        if code == 0 or code == 77:
+            shutil.rmtree(WORK, ignore_errors=True)
+        else:
+            print("logs kept in", WORK, flush=True)
+            for name in ("a.log", "b.log"):
+                path = os.path.join(WORK, name)
+                if os.path.exists(path):
+                    print(f"--- {name} (last lines)")
+                    print("".join(open(path, errors="replace").readlines()[-20:]))
+    sys.exit(code)
