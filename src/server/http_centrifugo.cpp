@@ -76,6 +76,7 @@ std::string publish_reply(const PublishService::Outcome& o) {
     case PublishError::key_in_flight:
     case PublishError::store_busy:
     case PublishError::store_failed:
+    case PublishError::engine_unavailable:
       break;
   }
   // Nothing was published; the backend may retry (with the same idempotency_key).
