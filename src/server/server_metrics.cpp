@@ -9,9 +9,9 @@ namespace sluice::server::detail {
 namespace {
 
 // Route templates: a label per route, never per id (bounded cardinality).
-constexpr std::array<std::string_view, 10> kRouteNames = {
+constexpr std::array<std::string_view, 13> kRouteNames = {
     "/v1/events", "/v1/events/batch", "/v1/events/{id}", "/v1/subscriptions", "/v1/subscriptions/{id}",
-    "/v1/subscriptions/{id}/*", "/metrics", "probe", "/", "other"};
+    "/v1/subscriptions/{id}/*", "/metrics", "probe", "/", "/v1/topics", "/ui", "/api/{method}", "other"};
 
 }  // namespace
 
@@ -27,7 +27,10 @@ std::size_t ServerMetrics::route_of(std::string_view path) noexcept {
   if (path == "/metrics") return 6;
   if (path == "/health" || path == "/ready" || path == "/live") return 7;
   if (path == "/") return 8;
-  return 9;
+  if (path == "/v1/topics") return 9;
+  if (path == "/ui" || path.starts_with("/ui/")) return 10;
+  if (path.starts_with("/api/")) return 11;
+  return 12;
 }
 
 namespace {

@@ -67,7 +67,7 @@ class ServerMetrics {
       "expired", "not_yet_valid", "not_configured", "forbidden", "other"};
 
  private:
-  static constexpr std::size_t kRoutes = 10, kCodeSlots = 20;  // 19 known codes + "other"
+  static constexpr std::size_t kRoutes = 13, kCodeSlots = 20;  // 19 known codes + "other"
   static constexpr std::size_t kCloseSlots = 33;               // 32 known close codes + "other"
   metrics::Registry& registry_;
   metrics::Counter& events_published_;

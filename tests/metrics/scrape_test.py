@@ -348,6 +348,14 @@ def run(port, reader, publisher, admin, hook_port):
         fail(f'sluice_http_requests_total{{route="/v1/events",code="201"}} is {http_201}')
     if value(after, "sluice_http_requests_total", route="/metrics", code="401") < 1:
         fail("the refused scrape was not counted")
+    # The dashboard's routes have their own labels, not "other".
+    for path, route in (("/v1/topics", "/v1/topics"), ("/ui/", "/ui")):
+        status, _, body = request(port, "GET", path, reader, None)
+        if status != 200:
+            fail(f"GET {path}: {status} {body[:200]}")
+    wait_for(port, reader, "GET /v1/topics and /ui/ were not counted under their own routes",
+             lambda s: value(s, "sluice_http_requests_total", route="/v1/topics", code="200") >= 1
+             and value(s, "sluice_http_requests_total", route="/ui", code="200") >= 1)
     count = moved(before, after, "sluice_publish_to_fanout_seconds_count")
     if count != published:
         fail(f"the fan-out latency histogram counted {count}, expected {published}")
