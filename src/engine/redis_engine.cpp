@@ -224,12 +224,15 @@ struct RedisEngine::Impl {
     redisAsyncDisconnect(c);
   }
 
-  static void on_script_loaded(redisAsyncContext*, void* r, void* data) {
+  static void on_script_loaded(redisAsyncContext* c, void* r, void* data) {
     auto& link = *static_cast<Link*>(data);
     auto* reply = static_cast<redisReply*>(r);
     if (!reply) return;
     if (reply->type != REDIS_REPLY_STRING) {
-      warn("redis: SCRIPT LOAD failed: " + std::string(text_of(reply)));
+      // E.g. LOADING after a restart: without the script this node can never
+      // be ready, so start over (with backoff) rather than wait forever.
+      warn("redis: SCRIPT LOAD failed: " + std::string(text_of(reply)) + "; reconnecting");
+      redisAsyncDisconnect(c);
       return;
     }
     link.impl->script_sha.assign(reply->str, reply->len);
@@ -240,10 +243,16 @@ struct RedisEngine::Impl {
 
   // --- events from other nodes ---
 
-  static void on_message(redisAsyncContext*, void* r, void* data) {
+  static void on_message(redisAsyncContext* c, void* r, void* data) {
     auto& link = *static_cast<Link*>(data);
     Impl& impl = *link.impl;
     auto* reply = static_cast<redisReply*>(r);
+    if (reply && reply->type == REDIS_REPLY_ERROR) {
+      // PSUBSCRIBE refused (e.g. LOADING): not subscribed, so start over.
+      warn("redis subscriber: PSUBSCRIBE failed: " + std::string(text_of(reply)) + "; reconnecting");
+      redisAsyncDisconnect(c);
+      return;
+    }
     if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 3) return;
     const std::string_view kind = text_of(reply->element[0]);
     if (kind == "psubscribe") {

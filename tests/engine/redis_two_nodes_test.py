@@ -12,7 +12,10 @@ data) and two `sluice serve --engine redis://127.0.0.1:PORT` nodes, then checks:
   the WebSocket stays open; restarted: /ready again, offsets continue, and
   the subscriber gets every event with no gap;
 - redis-server paused (SIGSTOP): a publish fails with 503 after the command
-  timeout instead of hanging; resumed: publishes work, no gap.
+  timeout instead of hanging; resumed: publishes work, no gap;
+- a Redis still loading its data (every command answered -LOADING on the
+  first connections, as after a restart): the node reconnects until it is
+  ready instead of waiting forever.
 
 Usage: redis_two_nodes_test.py path/to/sluice   (exit 77: redis-server missing)"""
 import json
@@ -260,7 +263,74 @@ def main():
           f"unexpected events after Redis resumed: {tail}")
     print(f"ok: Redis stopped answering: 503 after the timeout, then back ({len(tail) - 1} refused event ran late)",
           flush=True)
+
+    # 6. A Redis still loading its data refuses the script and PSUBSCRIBE.
+    loading_redis_is_waited_out(redis.port)
     return 0
+
+
+class LoadingRedis:
+    """A loopback proxy to `target`: its first `refusals` connections answer
+    every command with -LOADING (as a restarting Redis does); later ones are
+    forwarded as they are."""
+
+    def __init__(self, target, refusals=2):
+        self.target = target
+        self.refusals = refusals
+        self.accepted = 0
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            handler = self.refuse if self.accepted <= self.refusals else self.forward
+            threading.Thread(target=handler, args=(client,), daemon=True).start()
+
+    @staticmethod
+    def refuse(client):
+        with client:
+            client.settimeout(20)
+            try:
+                while data := client.recv(65536):
+                    # One error per command: hiredis sends each as a RESP array ("*N").
+                    for _ in range(data.count(b"\r\n*") + (1 if data.startswith(b"*") else 0)):
+                        client.sendall(b"-LOADING Redis is loading the dataset in memory\r\n")
+            except OSError:
+                pass
+
+    def forward(self, client):
+        upstream = socket.create_connection(("127.0.0.1", self.target), timeout=20)
+
+        def pump(src, dst):
+            try:
+                while data := src.recv(65536):
+                    dst.sendall(data)
+            except OSError:
+                pass
+            for sock in (src, dst):
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+        threading.Thread(target=pump, args=(upstream, client), daemon=True).start()
+        pump(client, upstream)
+
+
+def loading_redis_is_waited_out(redis_port):
+    proxy = LoadingRedis(redis_port)
+    c = Node("c", proxy.port)  # waits for /ready
+    check(proxy.accepted >= 3, f"node C became ready through {proxy.accepted} connection(s), all refused")
+    published = c.publish_retrying("loading.t", {"n": 1})
+    check(published["offset"] == 1, f"publish through node C after LOADING: {published}")
+    print("ok: Redis loading: the node reconnected until ready", flush=True)
 
 
 def cleanup():
