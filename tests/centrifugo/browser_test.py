@@ -15,13 +15,15 @@ import http.server
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import check, fail, free_port  # noqa: E402
 
 TIMEOUT = 30
 SKIP = 77
@@ -52,17 +54,6 @@ PAGE = """<!doctype html>
   client.connect();
 </script></body></html>
 """
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def fail(message):
-    print("FAIL: " + message)
-    sys.exit(1)
 
 
 class PageHandler(http.server.BaseHTTPRequestHandler):

@@ -8,8 +8,8 @@ through the one publish door, channels mapped to topics as on
 error codes (101, 103, 104, 107, 108, 112). Every step is bounded in time."""
 import argparse
 import json
+import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,23 +18,10 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import check, fail, free_port  # noqa: E402
+
 TIMEOUT = 30
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def fail(message):
-    print("FAIL: " + message)
-    sys.exit(1)
-
-
-def check(condition, message):
-    if not condition:
-        fail(message)
 
 
 class Api:

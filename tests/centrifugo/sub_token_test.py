@@ -11,7 +11,6 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,19 +19,11 @@ import time
 import jwt
 import websockets
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import check, fail, free_port  # noqa: E402
+
 TIMEOUT = 15
 SECRET = b"sluice-sub-token-test-secret-0123456789abcdef"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def fail(message):
-    print("FAIL: " + message)
-    sys.exit(1)
 
 
 def token(key=SECRET, ttl=3600, **claims):
