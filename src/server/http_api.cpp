@@ -377,7 +377,7 @@ std::optional<HttpResponse> HttpApi::rate_limit(const HttpRequest& request) {
 }
 
 // The checks every POST body passes first: size, then media type.
-std::optional<HttpResponse> HttpApi::check_body(const HttpRequest& request) const {
+std::optional<HttpResponse> HttpApi::check_body(const HttpRequest& request, bool form_as_json) const {
   if (request.body.size() > limits_.max_body_bytes) {
     return HttpResponse::error(413, "payload_too_large",
                                "the request body is " + std::to_string(request.body.size()) +
@@ -390,7 +390,7 @@ std::optional<HttpResponse> HttpApi::check_body(const HttpRequest& request) cons
   const std::string_view content_type = request.header("Content-Type");
   if (!content_type.empty()) {
     const std::string_view media = trim(content_type.substr(0, content_type.find(';')));
-    if (!iequals(media, "application/json")) {
+    if (!iequals(media, "application/json") && !(form_as_json && iequals(media, "application/x-www-form-urlencoded"))) {
       return HttpResponse::error(415, "unsupported_media_type",
                                  "Content-Type " + std::string(media) + " is not supported; send application/json");
     }

@@ -82,6 +82,15 @@ def main():
                                    {"Authorization": "APIKEY " + keys["ops"]})
         check(status == 200 and body == {"result": {"offset": 2, "epoch": first["epoch"]}}, f"apikey scheme: {body}")
 
+        # Centrifugo's docs publish with `curl --data` (form-urlencoded): taken as JSON with a key
+        # header; any other media type is still 415.
+        form = json.dumps({"channel": "curl", "data": {"via": "curl"}}).encode()
+        status, body, _ = api.call("/api/publish", None, {**pub, "Content-Type": "application/x-www-form-urlencoded"},
+                                   raw=form)
+        check(status == 200 and body["result"]["offset"] == 1, f"publish as curl --data sends it: {status} {body}")
+        status, body, _ = api.call("/api/publish", None, {**pub, "Content-Type": "text/plain"}, raw=form)
+        check(status == 415 and body["error"]["code"] == 107, f"text/plain body: {status} {body}")
+
         # The same events on Sluice's own API: same topic, offsets, data as written.
         status, body, _ = api.call("/v1/events?topic=chat:index", None, {"Authorization": "Bearer " + keys["reader"]},
                                    method="GET")

@@ -152,7 +152,8 @@ class HttpApi {
 
   std::optional<HttpResponse> dispatch(const HttpRequest& request, HttpRespond& respond);
   std::optional<HttpResponse> rate_limit(const HttpRequest& request);
-  std::optional<HttpResponse> check_body(const HttpRequest& request) const;
+  // `form_as_json`: take curl's default application/x-www-form-urlencoded as JSON.
+  std::optional<HttpResponse> check_body(const HttpRequest& request, bool form_as_json = false) const;
 
   HttpResponse root() const;
   HttpResponse probe(std::string_view path) const;
