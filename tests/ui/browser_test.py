@@ -42,6 +42,7 @@ if not CHROMIUM or not DRIVER:
 # Installed by scripts/install-deps.sh with chromium: missing it is a failure, not a skip.
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.common.exceptions import TimeoutException, WebDriverException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 
@@ -80,17 +81,22 @@ def browser():
 
 
 def text(driver, css):
-    elements = driver.find_elements(By.CSS_SELECTOR, css)
-    return elements[0].text if elements else None
+    # One script call: the page re-renders its tables every poll, so an element
+    # found by one WebDriver call can be stale by the next.
+    return driver.execute_script(
+        "const e = document.querySelector(arguments[0]); return e ? e.innerText.trim() : null;", css)
 
 
 def wait(driver, what, condition):
     try:
         return WebDriverWait(driver, WAIT_S, poll_frequency=0.2).until(lambda d: condition(d))
-    except Exception:
-        shot = os.path.join(OUTDIR, "ui-failure.png")
-        driver.save_screenshot(shot)
-        fail(f"the page did not show {what} within {WAIT_S} s (screenshot: {shot})")
+    except TimeoutException:
+        problem = f"the page did not show {what} within {WAIT_S} s"
+    except WebDriverException as error:
+        problem = f"waiting for {what}: {type(error).__name__}: {error.msg}"
+    shot = os.path.join(OUTDIR, "ui-failure.png")
+    driver.save_screenshot(shot)
+    fail(f"{problem} (screenshot: {shot})")
 
 
 def console_errors(driver):
