@@ -130,12 +130,12 @@ struct RedisEngine::Impl {
     redisAsyncContext* c = link.context;
     if (!c) return;
     c->onDisconnect = nullptr;
-    link.context = nullptr;
+    mark_down(link);  // before the failed publishes are answered: whoever got a 503 then sees /ready 503
     redisAsyncFree(c);
     lost(link);
   }
 
-  void lost(Link& link) {
+  void mark_down(Link& link) {
     link.context = nullptr;
     link.connected = false;
     ready = false;
@@ -144,6 +144,10 @@ struct RedisEngine::Impl {
       script_sha.clear();
       ping_outstanding = false;
     }
+  }
+
+  void lost(Link& link) {
+    mark_down(link);
     if (!stopping) reconnect_later(link);
   }
 
@@ -438,7 +442,9 @@ struct RedisEngine::Impl {
     }
     if (redisAsyncCommandArgv(command.context, on_appended, pending, static_cast<int>(std::size(args)), argv, lengths) !=
         REDIS_OK) {
-      on_appended(command.context, nullptr, pending);
+      std::unique_ptr<PendingAppend> p(pending);
+      pending_bytes -= p->bytes;
+      p->done(nullptr, make_error_code(broker::Error::engine_unavailable));
     }
   }
 
@@ -448,6 +454,9 @@ struct RedisEngine::Impl {
     std::unique_ptr<PendingAppend> p(static_cast<PendingAppend*>(data));
     p->impl->pending_bytes -= p->bytes;
     auto* reply = static_cast<redisReply*>(r);
+    // No reply: the connection is going (hiredis answers before its disconnect
+    // callback), so not ready from now on, before the 503 is seen.
+    if (!reply) p->impl->ready = false;
     if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 2 ||
         reply->element[0]->type != REDIS_REPLY_INTEGER) {
       if (reply) warn("redis: publish refused: " + std::string(text_of(reply)));
