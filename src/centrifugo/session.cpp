@@ -43,6 +43,18 @@ void append_line(std::string& replies, std::string_view line) {
   replies += line;
 }
 
+// The fields of a reply whose grant ends at `expires_at` (Unix seconds):
+// the SDK refreshes after `ttl` seconds.
+std::string expiry_fields(std::int64_t expires_at) {
+  if (expires_at <= 0) return {};
+  return ",\"expires\":true,\"ttl\":" + std::to_string(std::max<std::int64_t>(1, expires_at - unix_seconds_now()));
+}
+
+// How long from now until `expires_at` plus `delay`, never negative.
+std::chrono::seconds until(std::int64_t expires_at, std::chrono::seconds delay) {
+  return std::chrono::seconds(std::max<std::int64_t>(0, expires_at + delay.count() - unix_seconds_now()));
+}
+
 }  // namespace
 
 Session::Session(std::uint64_t id, Context& context, std::shared_ptr<net::Connection> connection)
@@ -88,6 +100,7 @@ void Session::on_closed() {
   closed_ = true;
   timer_.cancel();
   if (expiry_) expiry_->cancel();
+  if (sub_expiry_) sub_expiry_->cancel();
   ip_lease_.release();
   for (const auto& [topic, subscription] : subscriptions_) context_.hub.unsubscribe(topic, this);
   subscriptions_.clear();
@@ -186,10 +199,10 @@ void Session::handle(const Command& c, std::string& replies) {
     case Method::refresh: return refresh(c, replies);
     case Method::send: return;  // asynchronous message to the server: no handler here, ignored
     case Method::ping: return append_line(replies, encode_result(c.id, "ping", "{}"));
+    case Method::sub_refresh: return sub_refresh(c, replies);
     case Method::presence:
     case Method::presence_stats:
     case Method::rpc:
-    case Method::sub_refresh:
       return append_line(replies, encode_error(c.id, error_code::not_available, "not available"));
     case Method::pong:
     case Method::unknown:
@@ -205,9 +218,7 @@ std::string Session::connect_result() const {
     const auto seconds = std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::seconds>(interval).count());
     result += ",\"ping\":" + std::to_string(seconds) + ",\"pong\":true";
   }
-  if (grant_ && grant_->expires_at > 0) {
-    result += ",\"expires\":true,\"ttl\":" + std::to_string(std::max<std::int64_t>(1, grant_->expires_at - unix_seconds_now()));
-  }
+  if (grant_) result += expiry_fields(grant_->expires_at);
   return result + "}";
 }
 
@@ -250,30 +261,98 @@ void Session::refresh(const Command& c, std::string& replies) {
     return close_with(disconnect::invalid_token);  // a token for someone else
   }
   grant_ = std::move(checked.grant);
-  // Subscriptions the new grant no longer allows end with an unsubscribe push.
+  // Subscriptions the new grant no longer allows end with an unsubscribe
+  // push; those made with a subscription token follow their own token.
   std::vector<std::string> revoked;
   for (const auto& [topic, subscription] : subscriptions_) {
-    if (!may_read(subscription.channel, topic)) revoked.push_back(topic);
+    if (subscription.expires_at == 0 && !may_read(subscription.channel, topic)) revoked.push_back(topic);
   }
   append_line(replies, encode_result(c.id, "refresh", connect_result()));
   for (const auto& topic : revoked) drop_subscription(topic, "permission denied");
   arm_expiry();
 }
 
-// A timer at the grant's expiry (moved by a refresh): the connection then
-// closes with 3005 and the SDK reconnects with a fresh token.
+// A timer at the grant's expiry plus expired_close_delay (moved by a
+// refresh): the connection then closes with 3005 and the SDK reconnects
+// with a fresh token.
 void Session::arm_expiry() {
   if (!grant_ || grant_->expires_at == 0 || !connection_) return;
   if (!expiry_) expiry_ = std::make_unique<boost::asio::steady_timer>(connection_->executor());
-  const auto left = std::chrono::seconds(std::max<std::int64_t>(0, grant_->expires_at - unix_seconds_now()));
-  expiry_->expires_after(left);
+  expiry_->expires_after(until(grant_->expires_at, context_.settings.expired_close_delay));
   expiry_->async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
     if (ec) return;  // cancelled: refreshed or closed
     auto self = weak.lock();
     if (!self || !self->grant_) return;
-    if (self->grant_->expires_at > unix_seconds_now()) return self->arm_expiry();  // the clock was early
+    if (until(self->grant_->expires_at, self->context_.settings.expired_close_delay).count() > 0) {
+      return self->arm_expiry();  // the clock was early
+    }
     self->close_with(disconnect::expired);
   });
+}
+
+// One timer for every subscription made with a token, at the earliest end.
+void Session::arm_subscription_expiry() {
+  if (!connection_) return;
+  std::int64_t earliest = 0;
+  for (const auto& [topic, subscription] : subscriptions_) {
+    if (subscription.expires_at > 0 && (earliest == 0 || subscription.expires_at < earliest)) {
+      earliest = subscription.expires_at;
+    }
+  }
+  if (earliest == 0) {
+    if (sub_expiry_) sub_expiry_->cancel();
+    return;
+  }
+  if (!sub_expiry_) sub_expiry_ = std::make_unique<boost::asio::steady_timer>(connection_->executor());
+  sub_expiry_->expires_after(until(earliest, context_.settings.expired_close_delay));
+  sub_expiry_->async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+    if (ec) return;  // cancelled: re-armed or closed
+    if (auto self = weak.lock()) self->expire_subscriptions();
+  });
+}
+
+// Centrifugo's unsubscribe code 2501: the SDK subscribes again with a new
+// token (from the position it had, so nothing is missed).
+void Session::expire_subscriptions() {
+  if (!connection_) return;
+  std::vector<std::string> expired;
+  for (const auto& [topic, subscription] : subscriptions_) {
+    if (subscription.expires_at > 0 && until(subscription.expires_at, context_.settings.expired_close_delay).count() == 0) {
+      expired.push_back(topic);
+    }
+  }
+  for (const auto& topic : expired) {
+    auto it = subscriptions_.find(topic);
+    if (it->second.covered > 0) --covering_;
+    const std::string channel = it->second.channel;
+    subscriptions_.erase(it);
+    context_.hub.unsubscribe(topic, this);
+    send_reply(encode_unsubscribe_push(channel, 2501, "subscription expired"));
+  }
+  arm_subscription_expiry();
+}
+
+// sub_refresh: {channel, token}, a new subscription token for a channel this
+// connection is subscribed to with one. Answered with its ttl; an expired
+// token is 109, a token for another channel or user closes with 3500.
+void Session::sub_refresh(const Command& c, std::string& replies) {
+  if (!context_.auth || !context_.auth->accepts_tokens()) {
+    return append_line(replies, encode_error(c.id, error_code::not_available, "not available"));
+  }
+  auto topic = topic_of(c, replies);
+  if (!topic) return;
+  auto it = subscriptions_.find(*topic);
+  if (it == subscriptions_.end()) {
+    // Centrifugo's answer: only a subscription can be refreshed.
+    return append_line(replies, encode_error(c.id, error_code::permission_denied, "permission denied"));
+  }
+  if (c.token.empty()) return append_line(replies, encode_error(c.id, error_code::bad_request, "token required"));
+  const auto expires_at = check_subscription_token(c, replies);
+  if (!expires_at) return;
+  it->second.expires_at = *expires_at;
+  const std::string fields = expiry_fields(*expires_at);  // ",..." or empty
+  append_line(replies, encode_result(c.id, "sub_refresh", "{" + (fields.empty() ? fields : fields.substr(1)) + "}"));
+  arm_subscription_expiry();
 }
 
 // A token's Centrifugo `channels` claim lists channels by name; its
@@ -292,7 +371,7 @@ bool Session::may_read(const std::string& channel, const std::string& topic) con
 // whose `sub` is the connection's user (a token's `sub`; "" otherwise). An
 // expired one is error 109 (the SDK fetches a new one and subscribes again);
 // any other fault closes with 3500, as Centrifugo does.
-Session::SubscriptionToken Session::check_subscription_token(const Command& c, std::string& replies) {
+std::optional<std::int64_t> Session::check_subscription_token(const Command& c, std::string& replies) {
   const auto checked = context_.auth->check_token(c.token, std::chrono::system_clock::now());
   if (!checked) {
     if (checked.message.find("expired") != std::string::npos) {
@@ -300,15 +379,15 @@ Session::SubscriptionToken Session::check_subscription_token(const Command& c, s
     } else {
       close_with(disconnect::invalid_token);
     }
-    return SubscriptionToken::refused;
+    return std::nullopt;
   }
   const std::string user = grant_ && grant_->token ? grant_->token->sub : std::string();
   const auto& claims = *checked.grant->token;
   if (claims.channel != c.channel || claims.sub != user) {
     close_with(disconnect::invalid_token);
-    return SubscriptionToken::refused;
+    return std::nullopt;
   }
-  return SubscriptionToken::valid;
+  return checked.grant->expires_at;
 }
 
 std::optional<std::string> Session::topic_of(const Command& c, std::string& replies) {
@@ -328,10 +407,12 @@ void Session::subscribe(const Command& c, std::string& replies) {
     return append_line(replies, encode_error(c.id, error_code::limit_exceeded, "limit exceeded"));
   }
   bool allowed = may_read(c.channel, *topic);
+  std::int64_t expires_at = 0;  // a subscription token's: the subscription ends with it
   if (!c.token.empty() && context_.auth && context_.auth->accepts_tokens()) {
-    const auto token = check_subscription_token(c, replies);
-    if (token == SubscriptionToken::refused) return;
-    allowed = allowed || token == SubscriptionToken::valid;
+    const auto token_expiry = check_subscription_token(c, replies);
+    if (!token_expiry) return;
+    allowed = true;
+    expires_at = *token_expiry;
   }
   if (!allowed) {
     if (context_.metrics) context_.metrics->auth_forbidden->add();
@@ -372,15 +453,17 @@ void Session::subscribe(const Command& c, std::string& replies) {
   }
   const auto info = context_.broker.topic_info(*topic);
   const std::string epoch = info ? info->second : std::string();
-  subscriptions_.emplace(*topic, Subscription{c.channel, covered});
+  subscriptions_.emplace(*topic, Subscription{c.channel, covered, expires_at});
   if (covered > 0) ++covering_;
   context_.hub.subscribe(*topic, this);
+  if (expires_at > 0) arm_subscription_expiry();
 
   std::string result = "{\"recoverable\":true,\"positioned\":true,\"epoch\":" + centrifugo::quoted(epoch) +
                        ",\"offset\":" + std::to_string(covered);
   if (c.recover) {
     result += std::string(",\"was_recovering\":true,\"recovered\":") + (replay.recovered ? "true" : "false");
   }
+  result += expiry_fields(expires_at);
   if (!replay.events.empty()) {
     result += ",\"publications\":[";
     bool first = true;

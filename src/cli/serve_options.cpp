@@ -161,6 +161,9 @@ std::vector<OptionSpec> serve_option_specs() {
            existing_file),
       seconds("jwt-leeway", SLUICE_FIELD(server.jwt_leeway), 0, 300,
               "Seconds of clock skew tolerated on exp and nbf (0-300)"),
+      seconds("expired-close-delay", SLUICE_FIELD(server.expired_close_delay), 0, 300,
+              "Seconds a Centrifugo-protocol connection or subscription goes on after its token expired, for "
+              "the client's refresh to arrive (0-300)"),
       boolean("insecure", SLUICE_FIELD(server.insecure),
               "Listen on a non-loopback address without any authentication (anyone may publish and subscribe)"),
       text("tls-cert", SLUICE_FIELD(server.tls_cert), "PEM certificate chain: serve wss:// (with --tls-key)",

@@ -1,7 +1,8 @@
 // `sluice token --jwt-secret-file PATH --sub NAME --subscribe P... --publish
 // P... --ttl 1h`: prints an HS256 connection token (docs/security.md), the
-// way Centrifugo's `gentoken` helps its users. Exit status: 0 printed, 1 the
-// secret file is unusable, 2 bad arguments.
+// way Centrifugo's `gentoken` helps its users; with --subscription-channel
+// CH, a Centrifugo subscription token for CH (its `gensubtoken`). Exit
+// status: 0 printed, 1 the secret file is unusable, 2 bad arguments.
 #include <CLI/CLI.hpp>
 
 #include <chrono>
@@ -26,6 +27,7 @@ struct TokenOptions {
   std::vector<std::string> subscribe;
   std::vector<std::string> publish;
   std::vector<std::string> channels;
+  std::string subscription_channel;
   std::string ttl = "1h";
 };
 
@@ -57,6 +59,11 @@ int run(const TokenOptions& o) {
       }
     }
   }
+  if (!o.subscription_channel.empty() && !(o.subscribe.empty() && o.publish.empty() && o.channels.empty())) {
+    std::fprintf(stderr, "sluice token: a subscription token (--subscription-channel) grants nothing else: leave out "
+                         "--subscribe, --publish and --channel\n");
+    return 2;
+  }
   auth::TokenClaims claims;
   claims.sub = o.sub;
   const std::int64_t now =
@@ -66,6 +73,7 @@ int run(const TokenOptions& o) {
   claims.subscribe = o.subscribe;
   claims.publish = o.publish;
   claims.channels = o.channels;
+  claims.channel = o.subscription_channel;
   for (const char c : claims.sub) {
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
       std::fprintf(stderr, "sluice token: --sub may not hold control characters\n");
@@ -103,6 +111,9 @@ void add_token_command(CLI::App& app) {
   token->add_option("--subscribe", o->subscribe, "Topic patterns the client may subscribe to (e.g. 'orders.>')");
   token->add_option("--publish", o->publish, "Topic patterns the client may publish on");
   token->add_option("--channel", o->channels, "Centrifugo channels (the channels claim), for /connection/websocket");
+  token->add_option("--subscription-channel", o->subscription_channel,
+                    "Print a Centrifugo subscription token for this one channel (the channel claim) instead of a "
+                    "connection token");
   token->add_option("--ttl", o->ttl, "How long the token is valid: 90s, 15m, 1h, 7d")->capture_default_str();
   token->callback([o] { std::exit(run(*o)); });
 }

@@ -42,6 +42,9 @@ std::string ServerSettings::validate() const {
     return "jwt-secret-file (HS256) and jwt-public-key (RS256/ES256) exclude each other: one token algorithm per server";
   }
   if (jwt_leeway.count() < 0 || jwt_leeway.count() > 300) return "jwt-leeway must be 0 to 300 seconds";
+  if (expired_close_delay.count() < 0 || expired_close_delay.count() > 300) {
+    return "expired-close-delay must be 0 to 300 seconds";
+  }
   if (threads > 1024) return "threads must be at most 1024 (0 means one per core)";
   if (max_connections == 0) return "max-connections must be at least 1";
   if (send_queue_limit < 1024) return "send-queue-limit must be at least 1024 bytes";

@@ -272,6 +272,7 @@ bool SluiceServer::start(std::string& error) {
     centrifugo_settings.pong_timeout = settings_.pong_timeout;
     centrifugo_settings.connect_timeout = std::max(settings_.handshake_timeout, std::chrono::milliseconds(10'000));
     centrifugo_settings.max_subscriptions = settings_.max_subscriptions;
+    centrifugo_settings.expired_close_delay = settings_.expired_close_delay;
     state->centrifugo_context.reset(new centrifugo::Session::Context{
         state->fan_out.hub(), *broker_, *publisher_, centrifugo_settings, *this, connection_auth_.get(),
         connections_per_ip_.get(), new_connections_per_ip_.get(), settings_.limit_loopback, std::string(kVersion)});

@@ -131,6 +131,13 @@ def main():
         claims = jwt.decode(done.stdout.strip(), secret.encode(), algorithms=["HS256"])
         expect(claims["exp"] - claims["iat"] == 90 and claims["subscribe"] == [] and claims["publish"] == [],
                f"--ttl 90s, no patterns: {claims}", done)
+        # A Centrifugo subscription token: the one `channel` claim, nothing else granted.
+        done = run("token", "--jwt-secret-file", secret_file, "--sub", "carol", "--subscription-channel", "news:eu",
+                   "--ttl", "5m")
+        claims = jwt.decode(done.stdout.strip(), secret.encode(), algorithms=["HS256"])
+        expect(claims["sub"] == "carol" and claims["channel"] == "news:eu" and claims["exp"] - claims["iat"] == 300
+               and not claims.get("subscribe") and not claims.get("publish") and "channels" not in claims,
+               f"--subscription-channel: {claims}", done)
 
         short = os.path.join(tmp, "short")
         with open(short, "w") as f:
@@ -142,6 +149,8 @@ def main():
                 (["token", "--jwt-secret-file", secret_file, "--sub", "a", "--ttl", "soon"], 2, "--ttl"),
                 (["token", "--jwt-secret-file", secret_file, "--sub", "a", "--ttl", "400d"], 2, "--ttl"),
                 (["token", "--jwt-secret-file", secret_file], 2, "--sub"),
+                (["token", "--jwt-secret-file", secret_file, "--sub", "a", "--subscription-channel", "c",
+                  "--subscribe", "x"], 2, "grants nothing else"),
                 (["token", "--sub", "a"], 2, "--jwt-secret-file")]:
             done = run(*argv)
             expect(done.returncode == rc and words in done.stderr and done.stdout == "", f"{argv}", done)

@@ -5,7 +5,12 @@ made independently by PyJWT (python3-jwt): a channel the connection token
 does not grant is error 103 without a token and allowed with a subscription
 token for that channel and user; an expired one is error 109 (the connection
 stays); one for another channel or user, a bad signature, or a subscription
-token used to connect close with 3500. Loopback, a free port, bounded in time."""
+token used to connect close with 3500. A subscription made with a token
+announces its ttl and ends at its exp (plus --expired-close-delay) with an
+unsubscribe push 2501, unless sub_refresh gave it a new token; sub_refresh's
+own errors (103 not subscribed, 107 no token, 109 expired, 3500 another
+channel); a connection refresh keeps the subscriptions made with tokens.
+Loopback, a free port, bounded in time."""
 import argparse
 import asyncio
 import json
@@ -117,6 +122,46 @@ async def scenario(url):
             fail(f"a subscription token used to connect: closed with {code}, not 3500")
 
 
+async def expiry_scenario(url):
+    alice = token(sub="alice", publish=["room:a", "room:b"], channels=["room:open"])
+    async with websockets.connect(url) as ws:
+        c = Client(ws)
+        await c.call({"connect": {"token": alice}})
+        # Two subscriptions whose tokens end in 2 s: a is refreshed, b is not.
+        for channel in ("room:a", "room:b"):
+            reply = await c.call({"subscribe": {"channel": channel, "token": token(sub="alice", channel=channel, ttl=2)}})
+            result = reply.get("subscribe", {})
+            check(result.get("expires") is True and 1 <= result.get("ttl", 0) <= 2, f"subscribe {channel}: {reply}")
+        reply = await c.call({"sub_refresh": {"channel": "room:a", "token": token(sub="alice", channel="room:a")}})
+        result = reply.get("sub_refresh", {})
+        check(result.get("expires") is True and 3500 <= result.get("ttl", 0) <= 3600, f"sub_refresh: {reply}")
+        # A connection refresh does not end subscriptions its token does not list but a subscription token allowed.
+        reply = await c.call({"refresh": {"token": token(sub="alice", publish=["room:a", "room:b"])}})
+        check("refresh" in reply, f"refresh: {reply}")
+        # b ends at its exp plus the 1 s delay (2501: the SDK subscribes again with a new token); a goes on.
+        push = await c.push()
+        check(push.get("push", {}).get("channel") == "room:b" and
+              push["push"].get("unsubscribe") == {"code": 2501, "reason": "subscription expired"},
+              f"the expiry of room:b: {push}")
+        reply = await c.call({"publish": {"channel": "room:a", "data": {"still": "here"}}})
+        check("publish" in reply, f"publish on room:a: {reply}")
+        push = await c.push()
+        check(push.get("push", {}).get("channel") == "room:a" and push["push"].get("pub", {}).get("data") ==
+              {"still": "here"}, f"room:a after room:b expired: {push}")
+        # sub_refresh's errors.
+        reply = await c.call({"sub_refresh": {"channel": "room:b", "token": token(sub="alice", channel="room:b")}})
+        check(reply.get("error", {}).get("code") == 103, f"sub_refresh of a channel not subscribed: {reply}")
+        reply = await c.call({"sub_refresh": {"channel": "room:a"}})
+        check(reply.get("error", {}).get("code") == 107, f"sub_refresh without a token: {reply}")
+        reply = await c.call({"sub_refresh": {"channel": "room:a", "token": token(sub="alice", channel="room:a",
+                                                                                  ttl=-60)}})
+        check(reply.get("error", {}).get("code") == 109, f"sub_refresh with an expired token: {reply}")
+        await ws.send(json.dumps({"id": 99, "sub_refresh": {"channel": "room:a",
+                                                            "token": token(sub="alice", channel="room:b")}}))
+        code = await closed_with(ws)
+        check(code == 3500, f"sub_refresh with another channel's token: closed with {code}, not 3500")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--sluice", required=True)
@@ -129,7 +174,7 @@ def main():
             f.write(SECRET)
         port = free_port()
         server = subprocess.Popen([args.sluice, "serve", "--port", str(port), "--threads", "1", "--store", "memory",
-                                   "--jwt-secret-file", secret_file],
+                                   "--jwt-secret-file", secret_file, "--expired-close-delay", "1"],
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -138,9 +183,13 @@ def main():
                 break
             if not line:
                 fail("sluice serve did not start")
-        asyncio.run(asyncio.wait_for(scenario(f"ws://127.0.0.1:{port}/connection/websocket"), 60))
+        url = f"ws://127.0.0.1:{port}/connection/websocket"
+        asyncio.run(asyncio.wait_for(scenario(url), 60))
         print("OK: subscription tokens: 103 without, allowed with, 109 expired, 3500 for another channel, user, "
               "secret or garbage, and as a connection token")
+        asyncio.run(asyncio.wait_for(expiry_scenario(url), 60))
+        print("OK: subscription expiry: ttl announced, 2501 at exp + delay, sub_refresh moves it; sub_refresh "
+              "errors 103, 107, 109, 3500; a connection refresh keeps token subscriptions")
     finally:
         if server:
             server.terminate()

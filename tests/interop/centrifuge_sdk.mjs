@@ -7,7 +7,9 @@
 // (durable store, close 3001) by the SDK's own recovery, and a client that
 // stops reading closed with 3008 that then recovers every event; with
 // connection tokens: 3500 for an invalid one, 109 and the SDK's getToken for
-// an expired one, 103 for a channel the token does not list. Every wait is bounded.
+// an expired one, 103 for a channel the token does not list; a subscription
+// token of 2 s that the SDK keeps refreshing (sub_refresh), so the
+// subscription outlives it. Every wait is bounded.
 //
 //   node centrifuge_sdk.mjs /path/to/sluice
 import { spawn, spawnSync } from 'node:child_process';
@@ -352,7 +354,7 @@ async function authScenario() {
     return out.stdout.trim().split('\n').pop();
   };
   const port = await freePort();
-  const child = await startServer(port, ['--store', 'memory', '--jwt-secret-file', secret]);
+  const child = await startServer(port, ['--store', 'memory', '--jwt-secret-file', secret, '--expired-close-delay', '1']);
   const url = `ws://127.0.0.1:${port}/connection/websocket`;
 
   // An invalid token: closed with 3500, and the SDK does not reconnect.
@@ -392,6 +394,34 @@ async function authScenario() {
   no.subscribe();
   await until('the refused subscription', () => refused !== null);
   check(refused === 103, 'a channel the token does not list: ' + refused + ', not 103');
+
+  // Subscription tokens of 2 s (sluice token --subscription-channel): the SDK
+  // sends sub_refresh with a new one each time the announced ttl runs out. By
+  // the fifth token the first has been over for more than a second (the
+  // server ends a subscription at its token's exp plus 1 s here, 2501), yet
+  // the subscription never left the subscribed state.
+  let subTokens = 0;
+  const states = [];
+  const vip = c.newSubscription('room:vip', {
+    getToken: async () => {
+      subTokens++;
+      poke();
+      const out = spawnSync(SLUICE, ['token', '--jwt-secret-file', secret, '--sub', 'alice',
+        '--subscription-channel', 'room:vip', '--ttl', '2s'], { encoding: 'utf8' });
+      check(out.status === 0, 'sluice token --subscription-channel failed: ' + out.stderr);
+      return out.stdout.trim();
+    },
+  });
+  for (const state of ['subscribing', 'subscribed', 'unsubscribed']) {
+    vip.on(state, (ctx) => { states.push(state + (ctx.code !== undefined ? ':' + ctx.code : '')); poke(); });
+  }
+  vip.on('error', (ctx) => { states.push('error:' + ctx.type + ':' + (ctx.error && ctx.error.code)); poke(); });
+  vip.subscribe();
+  await until('five subscription tokens (four sub_refresh)', () => subTokens >= 5, 20_000);
+  check(states.filter((s) => s.startsWith('subscribed')).length === 1 &&
+    !states.some((s) => s.startsWith('unsubscribed') || s.startsWith('error') || s === 'subscribing:2501'),
+    'the refreshed subscription did not stay subscribed: ' + JSON.stringify(states));
+  check(vip.state === 'subscribed', 'subscription state: ' + vip.state);
   c.disconnect();
   await stopServer(child);
 }

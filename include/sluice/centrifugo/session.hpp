@@ -49,6 +49,12 @@ struct SessionSettings {
   /// closed with 3502 "stale".
   std::chrono::milliseconds connect_timeout{10'000};
   std::size_t max_subscriptions = 256;
+  /// How long a connection or subscription whose token expired goes on
+  /// before it ends (3005 "connection expired", or an unsubscribe push 2501
+  /// "subscription expired"): Centrifugo's SDKs refresh when the announced
+  /// ttl runs out, so the refresh needs time to arrive (Centrifugo's
+  /// expired_close_delay, 25 s by default).
+  std::chrono::seconds expired_close_delay{25};
   /// The most publications one history reply carries.
   std::size_t max_history = 10'000;
 };
@@ -141,11 +147,14 @@ class Session final : public broker::LoopHub::Subscriber,
     /// Live events at or below this offset were in the subscribe reply's
     /// snapshot (0: none held back any more).
     std::uint64_t covered = 0;
+    /// Subscribed with a subscription token: Unix seconds at which it ends
+    /// (plus expired_close_delay) unless sub_refresh moves it; 0: never.
+    std::int64_t expires_at = 0;
   };
 
-  enum class SubscriptionToken { valid, refused };
-  /// Checks the subscribe command's token; `refused`: answered (109) or closed (3500).
-  SubscriptionToken check_subscription_token(const Command& command, std::string& replies);
+  /// Checks the command's subscription token: its expiry (Unix seconds), or
+  /// nullopt after an error reply (109) or a close (3500).
+  std::optional<std::int64_t> check_subscription_token(const Command& command, std::string& replies);
   void handle(const Command& command, std::string& replies);
   void connect(const Command& command, std::string& replies);
   void subscribe(const Command& command, std::string& replies);
@@ -153,6 +162,7 @@ class Session final : public broker::LoopHub::Subscriber,
   void publish(const Command& command, std::string& replies);
   void history(const Command& command, std::string& replies);
   void refresh(const Command& command, std::string& replies);
+  void sub_refresh(const Command& command, std::string& replies);
   void on_published(std::uint32_t id, const server::PublishService::Outcome& outcome);
   /// True if the grant (if any) lets this connection subscribe to, and read
   /// the history of, `channel` (the topic `topic`).
@@ -166,6 +176,10 @@ class Session final : public broker::LoopHub::Subscriber,
   void schedule_ping(std::chrono::milliseconds after);
   void on_timer();
   void arm_expiry();
+  /// Arms sub_expiry_ for the earliest subscription that expires.
+  void arm_subscription_expiry();
+  /// Ends, with an unsubscribe push 2501, every subscription past its expiry.
+  void expire_subscriptions();
 
   std::uint64_t id_;
   Context& context_;
@@ -178,7 +192,8 @@ class Session final : public broker::LoopHub::Subscriber,
   bool pong_pending_ = false;
   boost::asio::steady_timer timer_;  // stale before connect, then ping / pong deadlines
   std::optional<auth::ConnectionGrant> grant_;
-  std::unique_ptr<boost::asio::steady_timer> expiry_;  // with a grant that expires
+  std::unique_ptr<boost::asio::steady_timer> expiry_;      // with a grant that expires
+  std::unique_ptr<boost::asio::steady_timer> sub_expiry_;  // with subscription tokens
   limits::PerKeyCounter::Lease ip_lease_;
   std::optional<Disconnect> refusal_;  // set when the per-IP limits refused it
 };

@@ -95,6 +95,9 @@ struct ServerSettings {
   /// PEM public key file for RS256 (RSA) or ES256 (P-256) connection tokens.
   std::string jwt_public_key;
   std::chrono::seconds jwt_leeway{0};    ///< clock skew tolerated on exp and nbf (0 to 300 s)
+  /// On /connection/websocket: how long an expired connection or
+  /// subscription token goes on, for the SDK's refresh to arrive (0 to 300 s).
+  std::chrono::seconds expired_close_delay{25};
   /// Without keys or a token key nothing authenticates, so the server only
   /// listens on loopback unless this is set.
   bool insecure = false;
