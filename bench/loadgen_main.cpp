@@ -18,11 +18,15 @@ int main(int argc, char** argv) {
   CLI::App app{"sluice_loadgen: WebSocket load client for fan-out, echo and idle-connection benchmarks"};
   app.add_option("mode", o.mode, "fanout, echo or idle")->required()->check(CLI::IsMember({"fanout", "echo", "idle"}));
   std::string protocol = "sluice";
-  app.add_option("--protocol", protocol, "sluice (subscribe/publish on /v1/ws) or broadcast (peers)")
-      ->check(CLI::IsMember({"sluice", "broadcast"}))->capture_default_str();
+  app.add_option("--protocol", protocol,
+                 "sluice (subscribe/publish on /v1/ws), centrifugo (Centrifugo's JSON protocol on "
+                 "/connection/websocket) or broadcast (peers)")
+      ->check(CLI::IsMember({"sluice", "centrifugo", "broadcast"}))->capture_default_str();
   app.add_option("--host", o.host, "Server address (loopback only)")->capture_default_str();
   app.add_option("--port", o.port, "Server port")->capture_default_str();
-  app.add_option("--path", o.path, "Request target (default: /v1/ws for sluice fanout/idle, / otherwise)");
+  app.add_option("--path", o.path,
+                 "Request target (default: /v1/ws for sluice fanout/idle, /connection/websocket for centrifugo, / "
+                 "otherwise)");
   app.add_option("-n,--connections", o.connections, "fanout: subscribers; echo, idle: connections")
       ->capture_default_str();
   app.add_option("--payload", o.payload, "Payload bytes (default 64 for fanout, 512 for echo)");
@@ -43,8 +47,18 @@ int main(int argc, char** argv) {
   app.add_option("--label", o.label, "Free text copied into the RESULT line (no spaces)");
   CLI11_PARSE(app, argc, argv);
 
-  o.protocol = protocol == "sluice" ? Protocol::sluice : Protocol::broadcast;
-  if (o.path.empty()) o.path = (o.protocol == Protocol::sluice && o.mode != "echo") ? "/v1/ws" : "/";
+  o.protocol = protocol == "sluice" ? Protocol::sluice
+               : protocol == "centrifugo" ? Protocol::centrifugo
+                                          : Protocol::broadcast;
+  if (o.protocol == Protocol::centrifugo && o.mode != "fanout") {
+    std::fprintf(stderr, "--protocol centrifugo is for fanout only\n");
+    return 2;
+  }
+  if (o.path.empty()) {
+    o.path = o.protocol == Protocol::centrifugo                      ? "/connection/websocket"
+             : (o.protocol == Protocol::sluice && o.mode != "echo") ? "/v1/ws"
+                                                                     : "/";
+  }
   if (o.payload == 0) o.payload = o.mode == "echo" ? 512 : 64;
   if (o.payload < kMinPayloadSize) {
     std::fprintf(stderr, "--payload must be at least %zu bytes\n", kMinPayloadSize);

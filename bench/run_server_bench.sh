@@ -6,12 +6,14 @@
 # against a Boost.Beast server and a websocketpp server (bench/peers/, built
 # here when their headers are installed), Node's ws (bench/peers/, npm) and
 # uWebSockets (bench/peers/uws_broadcast.cpp, built by build_uws_peer.sh from
-# uWebSockets' own sources in build/bench/uws/, never vendored).
+# uWebSockets' own sources in build/bench/uws/, never vendored). Server
+# "sluice-centrifugo" is the same Sluice loaded through Centrifugo's client
+# protocol on /connection/websocket (fan-out only).
 # Every server runs pinned to core 0 (taskset -c 0), the load client
 # (sluice_loadgen) to core 1; loopback only. See docs/benchmarks.md.
 #
 # Usage: bench/run_server_bench.sh [--quick] [--reps N] [--duration S] [--warmup S]
-#          [--servers "sluice uws beast websocketpp ws"] [--scenarios "fanout1k fanout10k echo idle"]
+#          [--servers "sluice sluice-centrifugo uws beast websocketpp ws"] [--scenarios "fanout1k fanout10k echo idle"]
 #          [--no-install] [--no-build] [--sluice-args "--store memory"]
 #          [--build-dir DIR] [--baseline DIR] [--uws PATH]
 #
@@ -24,8 +26,8 @@
 # build, measured as server "sluice-base" in the same rounds, for before/after
 # ratios of a change.
 #
-# Runtime: the full run is 3 rounds of 16 measurements of 2 s warm-up + 10 s
-# plus connection set-up: about 11 minutes on a 2-vCPU VM, plus the build
+# Runtime: the full run is 3 rounds of 18 measurements of 2 s warm-up + 10 s
+# plus connection set-up: about 12 minutes on a 2-vCPU VM, plus the build
 # (about 3 minutes from scratch). --quick: 1 round of 1 s + 3 s, about 3 minutes.
 # Results: a table on stdout, every measurement in build/bench/results.csv,
 # server and load-client logs in build/bench/logs/.
@@ -38,7 +40,7 @@ LOGS="$BUILD/logs"
 CSV="$BUILD/results.csv"
 
 REPS=3 WARMUP=2 DURATION=10
-SERVERS="sluice uws beast websocketpp ws"
+SERVERS="sluice sluice-centrifugo uws beast websocketpp ws"
 UWS_PEER=""
 SCENARIOS="fanout1k fanout10k echo idle"
 INSTALL=1 BUILD_IT=1
@@ -131,7 +133,7 @@ LOADGEN="$BUILD/bench/sluice_loadgen"
 
 available() {
   case "$1" in
-    sluice) [[ -x $BUILD/sluice && -x $BUILD/examples/echo_server ]] ;;
+    sluice|sluice-centrifugo) [[ -x $BUILD/sluice && -x $BUILD/examples/echo_server ]] ;;
     sluice-base) [[ -n $BASELINE && -x $BASELINE/sluice && -x $BASELINE/examples/echo_server ]] ;;
     beast) [[ -x $BUILD/bench/peers/beast_broadcast ]] ;;
     websocketpp) [[ -x $BUILD/bench/peers/websocketpp_broadcast ]] ;;
@@ -159,7 +161,7 @@ server_command() {
   local server=$1 scenario=$2 port=$3 mode=broadcast
   [[ $scenario == echo ]] && mode=echo
   case "$server" in
-    sluice)
+    sluice|sluice-centrifugo)
       if [[ $scenario == echo ]]; then
         echo "$BUILD/examples/echo_server --port $port --no-deflate"
       else
@@ -222,6 +224,10 @@ measure() {
   local scenario=$1 server=$2 rep=$3
   local mode=$scenario protocol=broadcast n payload=$FANOUT_PAYLOAD in_flight="" extra=()
   [[ $server == sluice || $server == sluice-base ]] && protocol=sluice
+  if [[ $server == sluice-centrifugo ]]; then
+    [[ $scenario == fanout* ]] || return 0  # the Centrifugo protocol is measured in fan-out only
+    protocol=centrifugo
+  fi
   case "$scenario" in
     fanout1k) mode=fanout n=1000 in_flight=$IN_FLIGHT_1K ;;
     fanout10k) mode=fanout n=10000 in_flight=$IN_FLIGHT_10K ;;

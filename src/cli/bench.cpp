@@ -1,8 +1,9 @@
 // `sluice bench SCENARIO`: the load generator of the server benchmarks as a
 // user command (docs/benchmarks.md). One thread, raw epoll, Sluice's sans-I/O
 // protocol core. It loads Sluice (`--preset sluice`: subscribe and publish on
-// /v1/ws) or any broadcast server (`--preset broadcast`: every message goes to
-// every other client), prints a live progress line on a terminal and a summary
+// /v1/ws), Sluice or Centrifugo through Centrifugo's client protocol
+// (`--preset centrifugo`, fanout only) or any broadcast server (`--preset
+// broadcast`: every message goes to every other client), prints a live progress line on a terminal and a summary
 // table at the end (`--json`: plus one JSON object as the last line; `--csv`).
 // Exit status: 0 after a clean run, 1 when the run failed or saw a message
 // out of order, 2 for bad arguments.
@@ -38,8 +39,15 @@ struct BenchOptions {
 int run(BenchOptions& o) {
   bench::Options& load = o.load;
   const bool sluice_preset = o.preset == "sluice";
+  const bool centrifugo_preset = o.preset == "centrifugo";
+  if (centrifugo_preset && load.mode != "fanout") {
+    std::fprintf(stderr, "sluice bench: --preset centrifugo is for fanout only\n");
+    return 2;
+  }
   if (o.url.empty()) {
-    o.url = sluice_preset && load.mode != "echo" ? "ws://127.0.0.1:8080/v1/ws" : "ws://127.0.0.1:8080/";
+    o.url = centrifugo_preset                            ? "ws://127.0.0.1:8080/connection/websocket"
+            : sluice_preset && load.mode != "echo" ? "ws://127.0.0.1:8080/v1/ws"
+                                                   : "ws://127.0.0.1:8080/";
   }
   const auto url = net::parse_ws_url(o.url);
   if (!url) {
@@ -57,7 +65,9 @@ int run(BenchOptions& o) {
   load.host = url->host;
   load.port = url->port;
   load.path = url->target;
-  load.protocol = sluice_preset ? bench::Protocol::sluice : bench::Protocol::broadcast;
+  load.protocol = sluice_preset       ? bench::Protocol::sluice
+                  : centrifugo_preset ? bench::Protocol::centrifugo
+                                      : bench::Protocol::broadcast;
   if (load.payload == 0) load.payload = load.mode == "echo" ? 512 : 64;
   load.output = o.json ? bench::Output::json : o.csv ? bench::Output::csv : bench::Output::table;
   load.progress = !o.no_progress && isatty(STDERR_FILENO) == 1;
@@ -93,18 +103,21 @@ void add_bench_command(CLI::App& app) {
       ->required()
       ->check(CLI::IsMember({"fanout", "echo", "idle"}));
   cmd->add_option("--url", o->url,
-                  "Server to load (default ws://127.0.0.1:8080/v1/ws; echo, or --preset broadcast: ws://127.0.0.1:8080/)");
+                  "Server to load (default ws://127.0.0.1:8080/v1/ws; --preset centrifugo: "
+                  "ws://127.0.0.1:8080/connection/websocket; echo, or --preset broadcast: ws://127.0.0.1:8080/)");
   cmd->add_option("--preset", o->preset,
-                  "sluice: subscribe and publish with Sluice's /v1/ws protocol; broadcast: a server that sends every "
-                  "message to every other client (echo servers for `echo`)")
-      ->check(CLI::IsMember({"sluice", "broadcast"}))
+                  "sluice: subscribe and publish with Sluice's /v1/ws protocol; centrifugo: with Centrifugo's JSON "
+                  "client protocol (fanout; Sluice's /connection/websocket or a Centrifugo server); broadcast: a "
+                  "server that sends every message to every other client (echo servers for `echo`)")
+      ->check(CLI::IsMember({"sluice", "centrifugo", "broadcast"}))
       ->capture_default_str();
   cmd->add_option("-n,--connections", load.connections, "fanout: subscribers; echo, idle: connections")
       ->capture_default_str();
   cmd->add_option("--payload", load.payload, "Payload bytes (default 64; echo 512; at least 36)");
   cmd->add_option("--in-flight", load.in_flight, "fanout: messages the slowest subscriber may lag behind")
       ->capture_default_str();
-  cmd->add_option("--topic", load.topic, "fanout, sluice preset: the topic")->capture_default_str();
+  cmd->add_option("--topic", load.topic, "fanout, sluice preset: the topic; centrifugo preset: the channel")
+      ->capture_default_str();
   cmd->add_option("--message-prefix", load.message_prefix,
                   "broadcast preset: put before every published message and strip on receipt");
   cmd->add_option("--warmup", load.warmup, "Seconds before the measured window")->capture_default_str();

@@ -50,6 +50,8 @@ class Fanout final : public ClientEvents {
   void on_message(Client& c, protocol::MessageType type, std::span<const std::uint8_t> payload,
                   std::uint64_t received_ns) override;
   void on_closed(Client& c, const std::string& why) override;
+  void on_centrifugo_frame(Client& c, std::string_view frame, std::uint64_t received_ns);
+  void on_payload(Client& c, std::string_view text, std::string_view payload, std::uint64_t received_ns);
   void on_subscribed();
   void on_data(Client& c, std::uint64_t seq, std::uint64_t sent_ns, std::uint64_t received_ns);
   void publish(PayloadKind kind, std::uint64_t seq, std::uint64_t now);
@@ -94,10 +96,14 @@ void Fanout::on_open(Client& c) {
   if (is_publisher(c)) {
     publisher_ = &c;
     phase_ = Phase::syncing;
+    if (o_.protocol == Protocol::centrifugo) c.queue_text("{\"id\":1,\"connect\":{}}");
     return;
   }
   if (o_.protocol == Protocol::sluice) {
     c.queue_text("{\"op\":\"subscribe\",\"id\":" + std::to_string(c.index()) + ",\"topic\":\"" + o_.topic + "\"}");
+  } else if (o_.protocol == Protocol::centrifugo) {
+    // Both commands in one frame, as the SDK sends them; both replies come in one frame too.
+    c.queue_text("{\"id\":1,\"connect\":{}}\n{\"id\":2,\"subscribe\":{\"channel\":\"" + o_.topic + "\"}}");
   } else {
     on_subscribed();  // a broadcast server has nothing to subscribe to
   }
@@ -110,6 +116,7 @@ void Fanout::on_subscribed() {
 void Fanout::on_message(Client& c, protocol::MessageType, std::span<const std::uint8_t> bytes,
                         std::uint64_t received_ns) {
   const std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  if (o_.protocol == Protocol::centrifugo) return on_centrifugo_frame(c, text, received_ns);
   if (is_publisher(c)) return;  // Sluice acks its publishes; nothing to check
   std::string_view payload = text;
   if (o_.protocol == Protocol::sluice) {
@@ -123,6 +130,36 @@ void Fanout::on_message(Client& c, protocol::MessageType, std::span<const std::u
   } else if (payload.starts_with(o_.message_prefix)) {
     payload.remove_prefix(o_.message_prefix.size());
   }
+  on_payload(c, text, payload, received_ns);
+}
+
+// Replies and pushes, one per line: {} is a ping (answered), a reply with
+// "subscribe" completes the subscription, a push carries
+// {"push":{"channel":..,"pub":{"data":<payload>,"offset":N}}}.
+void Fanout::on_centrifugo_frame(Client& c, std::string_view frame, std::uint64_t received_ns) {
+  static constexpr std::string_view kData = "\"pub\":{\"data\":";
+  while (!frame.empty()) {
+    const std::size_t end = frame.find('\n');
+    const std::string_view line = frame.substr(0, end);
+    frame = end == std::string_view::npos ? std::string_view() : frame.substr(end + 1);
+    if (line == "{}") {
+      c.queue_text("{}");
+      pool_.flush(c);
+    } else if (line.starts_with("{\"id\":")) {
+      if (line.find("\"error\"") != std::string_view::npos) {
+        abort("the server answered: " + std::string(line.substr(0, 200)));
+      } else if (!is_publisher(c) && line.find("\"subscribe\":") != std::string_view::npos) {
+        on_subscribed();
+      }
+    } else if (const std::size_t at = line.find(kData); at != std::string_view::npos && !is_publisher(c)) {
+      on_payload(c, line, line.substr(at + kData.size(), o_.payload), received_ns);
+    } else if (!line.starts_with("{\"push\":") && unexpected_++ == 0) {
+      std::fprintf(stderr, "unexpected message: %.*s\n", static_cast<int>(line.size()), line.data());
+    }
+  }
+}
+
+void Fanout::on_payload(Client& c, std::string_view text, std::string_view payload, std::uint64_t received_ns) {
   const auto fields = decode_payload(payload);
   if (!fields) {
     if (unexpected_++ == 0) std::fprintf(stderr, "unexpected message: %.*s\n", static_cast<int>(text.size()), text.data());
@@ -167,6 +204,11 @@ void Fanout::publish(PayloadKind kind, std::uint64_t seq, std::uint64_t now) {
     message_ = "{\"op\":\"publish\",\"id\":" + std::to_string(seq) + ",\"topic\":\"" + o_.topic + "\",\"data\":";
     message_ += payload_;
     message_ += '}';
+    publisher_->queue_text(message_);
+  } else if (o_.protocol == Protocol::centrifugo) {
+    message_ = "{\"id\":" + std::to_string(seq + 2) + ",\"publish\":{\"channel\":\"" + o_.topic + "\",\"data\":";
+    message_ += payload_;
+    message_ += "}}";
     publisher_->queue_text(message_);
   } else if (!o_.message_prefix.empty()) {
     message_ = o_.message_prefix;

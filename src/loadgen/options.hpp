@@ -20,6 +20,9 @@ enum class Output {
 enum class Protocol {
   sluice,     ///< Sluice's in-band JSON protocol on /v1/ws (subscribe, publish)
   broadcast,  ///< the peers' protocol: every message goes to all other clients
+  /// Centrifugo's JSON client protocol on /connection/websocket (connect,
+  /// subscribe, publish; pushes may share a frame, newline-separated)
+  centrifugo,
 };
 
 struct Options {
@@ -27,7 +30,7 @@ struct Options {
   Protocol protocol = Protocol::sluice;
   std::string host = "127.0.0.1";   ///< a name or an IPv4 address
   std::uint16_t port = 9001;
-  std::string path;                 ///< default: /v1/ws for sluice, / otherwise
+  std::string path;                 ///< default: /v1/ws for sluice, /connection/websocket for centrifugo, / otherwise
   std::size_t connections = 1000;   ///< fanout: subscribers; echo, idle: connections
   std::size_t payload = 0;          ///< bytes; default 64 (fanout), 512 (echo)
   std::size_t in_flight = 64;       ///< fanout: messages the slowest subscriber may lag
