@@ -8,12 +8,14 @@
 # uWebSockets (bench/peers/uws_broadcast.cpp, built by build_uws_peer.sh from
 # uWebSockets' own sources in build/bench/uws/, never vendored). Server
 # "sluice-centrifugo" is the same Sluice loaded through Centrifugo's client
-# protocol on /connection/websocket (fan-out only).
+# protocol on /connection/websocket (fan-out only); "sluice-scraped" is Sluice
+# with GET /metrics every second during the measurement (fan-out only), for
+# the cost of being watched by Prometheus.
 # Every server runs pinned to core 0 (taskset -c 0), the load client
 # (sluice_loadgen) to core 1; loopback only. See docs/benchmarks.md.
 #
 # Usage: bench/run_server_bench.sh [--quick] [--reps N] [--duration S] [--warmup S]
-#          [--servers "sluice sluice-centrifugo uws beast websocketpp ws"] [--scenarios "fanout1k fanout10k echo idle"]
+#          [--servers "sluice sluice-centrifugo sluice-scraped uws beast websocketpp ws"] [--scenarios "fanout1k fanout10k echo idle"]
 #          [--no-install] [--no-build] [--sluice-args "--store memory"]
 #          [--build-dir DIR] [--baseline DIR] [--uws PATH]
 #
@@ -26,8 +28,8 @@
 # build, measured as server "sluice-base" in the same rounds, for before/after
 # ratios of a change.
 #
-# Runtime: the full run is 3 rounds of 18 measurements of 2 s warm-up + 10 s
-# plus connection set-up: about 12 minutes on a 2-vCPU VM, plus the build
+# Runtime: the full run is 3 rounds of 20 measurements of 2 s warm-up + 10 s
+# plus connection set-up: about 13 minutes on a 2-vCPU VM, plus the build
 # (about 3 minutes from scratch). --quick: 1 round of 1 s + 3 s, about 3 minutes.
 # Results: a table on stdout, every measurement in build/bench/results.csv,
 # server and load-client logs in build/bench/logs/.
@@ -40,7 +42,7 @@ LOGS="$BUILD/logs"
 CSV="$BUILD/results.csv"
 
 REPS=3 WARMUP=2 DURATION=10
-SERVERS="sluice sluice-centrifugo uws beast websocketpp ws"
+SERVERS="sluice sluice-centrifugo sluice-scraped uws beast websocketpp ws"
 UWS_PEER=""
 SCENARIOS="fanout1k fanout10k echo idle"
 INSTALL=1 BUILD_IT=1
@@ -80,12 +82,12 @@ command -v python3 > /dev/null || die "python3 is required for the summary table
 mkdir -p "$BUILD" "$LOGS"
 
 # --- everything started here is stopped here ---
-SERVER_PID="" LOADGEN_PID="" CTL_FIFO=""
+SERVER_PID="" LOADGEN_PID="" SCRAPER_PID="" CTL_FIFO=""
 cleanup() {
-  for pid in $LOADGEN_PID $SERVER_PID; do
+  for pid in $SCRAPER_PID $LOADGEN_PID $SERVER_PID; do
     kill -TERM "$pid" 2> /dev/null || true
   done
-  for pid in $LOADGEN_PID $SERVER_PID; do
+  for pid in $SCRAPER_PID $LOADGEN_PID $SERVER_PID; do
     wait "$pid" 2> /dev/null || true
   done
   [[ -n ${SLUICE_DATA:-} ]] && rm -rf "$SLUICE_DATA"
@@ -133,7 +135,7 @@ LOADGEN="$BUILD/bench/sluice_loadgen"
 
 available() {
   case "$1" in
-    sluice|sluice-centrifugo) [[ -x $BUILD/sluice && -x $BUILD/examples/echo_server ]] ;;
+    sluice|sluice-centrifugo|sluice-scraped) [[ -x $BUILD/sluice && -x $BUILD/examples/echo_server ]] ;;
     sluice-base) [[ -n $BASELINE && -x $BASELINE/sluice && -x $BASELINE/examples/echo_server ]] ;;
     beast) [[ -x $BUILD/bench/peers/beast_broadcast ]] ;;
     websocketpp) [[ -x $BUILD/bench/peers/websocketpp_broadcast ]] ;;
@@ -161,7 +163,7 @@ server_command() {
   local server=$1 scenario=$2 port=$3 mode=broadcast
   [[ $scenario == echo ]] && mode=echo
   case "$server" in
-    sluice|sluice-centrifugo)
+    sluice|sluice-centrifugo|sluice-scraped)
       if [[ $scenario == echo ]]; then
         echo "$BUILD/examples/echo_server --port $port --no-deflate"
       else
@@ -228,6 +230,10 @@ measure() {
     [[ $scenario == fanout* ]] || return 0  # the Centrifugo protocol is measured in fan-out only
     protocol=centrifugo
   fi
+  if [[ $server == sluice-scraped ]]; then
+    [[ $scenario == fanout* ]] || return 0  # scraping is measured in fan-out only
+    protocol=sluice
+  fi
   case "$scenario" in
     fanout1k) mode=fanout n=1000 in_flight=$IN_FLIGHT_1K ;;
     fanout10k) mode=fanout n=10000 in_flight=$IN_FLIGHT_10K ;;
@@ -271,10 +277,22 @@ measure() {
     rm -f "$CTL_FIFO"
     CTL_FIFO=""
   else
+    if [[ $server == sluice-scraped ]]; then
+      # Prometheus' way: one GET /metrics a second, from the load client's core.
+      (exec taskset -c "$LOADGEN_CORE" bash -c "while sleep 1; do curl -sf -o /dev/null http://127.0.0.1:$PORT/metrics || exit 1; done") \
+        > "$LOGS/$tag.scraper.log" 2>&1 &
+      SCRAPER_PID=$!
+    fi
     (exec taskset -c "$LOADGEN_CORE" timeout 300 "$LOADGEN" "${args[@]}") > "$LOGS/$tag.loadgen.log" 2>&1 &
     LOADGEN_PID=$!
     wait "$LOADGEN_PID" || status=loadgen-failed
     LOADGEN_PID=""
+    if [[ -n $SCRAPER_PID ]]; then
+      kill -0 "$SCRAPER_PID" 2> /dev/null || status=scraper-failed  # a failed scrape ended it
+      kill -TERM "$SCRAPER_PID" 2> /dev/null || true
+      wait "$SCRAPER_PID" 2> /dev/null || true
+      SCRAPER_PID=""
+    fi
   fi
   stop_server
   result=$(grep '^RESULT' "$LOGS/$tag.loadgen.log" || true)

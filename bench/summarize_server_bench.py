@@ -18,8 +18,9 @@ SCENARIOS = {
     "echo": ("echo, 500 connections, 512 B", "messages/s", True),
     "idle": ("idle, 19,000 connections", "KiB/connection", False),
 }
-SERVERS = ["sluice", "sluice-base", "sluice-centrifugo", "uws", "beast", "websocketpp", "ws"]
-NAMES = {"sluice": "Sluice", "sluice-base": "Sluice (baseline)", "sluice-centrifugo": "Sluice, Centrifugo protocol", "uws": "uWebSockets", "beast": "Boost.Beast", "websocketpp": "websocketpp", "ws": "Node ws"}
+SERVERS = ["sluice", "sluice-base", "sluice-centrifugo", "sluice-scraped", "uws", "beast", "websocketpp", "ws"]
+NAMES = {"sluice": "Sluice", "sluice-base": "Sluice (baseline)", "sluice-centrifugo": "Sluice, Centrifugo protocol",
+         "sluice-scraped": "Sluice, /metrics scraped every second", "uws": "uWebSockets", "beast": "Boost.Beast", "websocketpp": "websocketpp", "ws": "Node ws"}
 
 
 def number(text):
@@ -104,9 +105,11 @@ def main(paths):
     print()
     for scenario, (title, unit, _) in SCENARIOS.items():
         own = median_of(groups.get((scenario, "sluice"), []), "rate")
-        centrifugo = median_of(groups.get((scenario, "sluice-centrifugo"), []), "rate")
-        if own and centrifugo:
-            print(f"Centrifugo protocol / /v1/ws, {title}: {centrifugo / own:.2f}")
+        for variant, what in (("sluice-centrifugo", "Centrifugo protocol / /v1/ws"),
+                              ("sluice-scraped", "scraped every second / not scraped")):
+            rate = median_of(groups.get((scenario, variant), []), "rate")
+            if own and rate:
+                print(f"{what}, {title}: {rate / own:.2f}")
     print("Sluice/peer: Sluice's median divided by the peer's (idle: lower is better).")
     print("CPU %: of one core over the measured window (idle: over the connect phase);")
     print("'waiting for CPU' is time the server was runnable but another process had its core.")

@@ -1,10 +1,11 @@
 #include "sluice/metrics/process.hpp"
 
+#include <dirent.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
-#include <filesystem>
 #include <fstream>
 
 namespace sluice::metrics {
@@ -26,12 +27,17 @@ double cpu_seconds() {
 }
 
 double open_fds() {
-  std::error_code ec;
+  // Linux 6.2 and later give the count as the directory's size: one stat,
+  // where listing 10,000 descriptors costs ~10 ms of CPU per scrape.
+  struct stat st {};
+  if (::stat("/proc/self/fd", &st) == 0 && st.st_size > 0) return static_cast<double>(st.st_size);
+  DIR* dir = ::opendir("/proc/self/fd");
+  if (!dir) return 0;
   double n = 0;
-  for (auto it = std::filesystem::directory_iterator("/proc/self/fd", ec); !ec && it != std::filesystem::directory_iterator();
-       it.increment(ec)) {
-    ++n;
+  while (const dirent* entry = ::readdir(dir)) {
+    if (entry->d_name[0] != '.') ++n;
   }
+  ::closedir(dir);
   return n > 0 ? n - 1 : 0;  // less the directory's own descriptor
 }
 

@@ -292,14 +292,14 @@ def main():
         receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
         threading.Thread(target=receiver.serve_forever, daemon=True).start()
         try:
-            run(port, reader, publisher, admin, receiver.server_address[1])
+            run(port, reader, publisher, admin, receiver.server_address[1], proc.pid)
         finally:
             receiver.shutdown()
             proc.terminate()
             proc.wait(timeout=30)
 
 
-def run(port, reader, publisher, admin, hook_port):
+def run(port, reader, publisher, admin, hook_port, pid):
     status, _, _ = request(port, "GET", "/metrics")
     if status != 401:
         fail(f"/metrics without a key: {status}, expected 401")
@@ -311,6 +311,10 @@ def run(port, reader, publisher, admin, hook_port):
     check_types(families)
     if value(before, "process_resident_memory_bytes") <= 0 or value(before, "process_open_fds") <= 0:
         fail("process metrics are not read")
+    # The server's descriptors as the kernel lists them, now that the scrape's connection is closed.
+    actual = len(os.listdir(f"/proc/{pid}/fd"))
+    if not actual - 2 <= value(before, "process_open_fds") <= actual + 2:
+        fail(f"process_open_fds {value(before, 'process_open_fds')}, but /proc/{pid}/fd lists {actual}")
     if value(before, "sluice_auth_refusals_total", reason="missing") < 1:
         fail("the scrape without a key is not an auth refusal (missing)")
     if value(before, "sluice_auth_refusals_total", reason="forbidden") < 1:
