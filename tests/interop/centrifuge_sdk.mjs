@@ -7,9 +7,9 @@
 // (durable store, close 3001) by the SDK's own recovery, and a client that
 // stops reading closed with 3008 that then recovers every event; with
 // connection tokens: 3500 for an invalid one, 109 and the SDK's getToken for
-// an expired one, 103 for a channel the token does not list; a subscription
-// token of 2 s that the SDK keeps refreshing (sub_refresh), so the
-// subscription outlives it. Every wait is bounded.
+// an expired one, 103 for a channel the token does not list; connection and
+// subscription tokens of 2 s that the SDK keeps refreshing (refresh,
+// sub_refresh), so both outlive them. Every wait is bounded.
 //
 //   node centrifuge_sdk.mjs /path/to/sluice
 import { spawn, spawnSync } from 'node:child_process';
@@ -395,14 +395,27 @@ async function authScenario() {
   await until('the refused subscription', () => refused !== null);
   check(refused === 103, 'a channel the token does not list: ' + refused + ', not 103');
 
-  // Subscription tokens of 2 s (sluice token --subscription-channel): the SDK
-  // sends sub_refresh with a new one each time the announced ttl runs out. By
-  // the fifth token the first has been over for more than a second (the
-  // server ends a subscription at its token's exp plus 1 s here, 2501), yet
-  // the subscription never left the subscribed state.
+  c.disconnect();
+
+  // Connection and subscription tokens of 2 s (sluice token, with
+  // --subscription-channel for the latter): the SDK sends refresh and
+  // sub_refresh with new ones each time the announced ttl runs out. By the
+  // fifth of each the first has been over for more than a second (the server
+  // closes a connection at its token's exp plus 1 s here, 3005, and ends a
+  // subscription with 2501), yet neither ever left its state.
+  let connectionTokens = 0;
+  const connectionStates = [];
+  const short = new Centrifuge(url, {
+    websocket: WebSocket,
+    getToken: async () => { connectionTokens++; poke(); return token('2s'); },
+  });
+  for (const state of ['connecting', 'connected', 'disconnected']) {
+    short.on(state, (ctx) => { connectionStates.push(state + (ctx.code !== undefined ? ':' + ctx.code : '')); poke(); });
+  }
+  short.connect();
   let subTokens = 0;
   const states = [];
-  const vip = c.newSubscription('room:vip', {
+  const vip = short.newSubscription('room:vip', {
     getToken: async () => {
       subTokens++;
       poke();
@@ -417,12 +430,16 @@ async function authScenario() {
   }
   vip.on('error', (ctx) => { states.push('error:' + ctx.type + ':' + (ctx.error && ctx.error.code)); poke(); });
   vip.subscribe();
-  await until('five subscription tokens (four sub_refresh)', () => subTokens >= 5, 20_000);
+  await until('five tokens of each kind (four refresh, four sub_refresh)',
+    () => subTokens >= 5 && connectionTokens >= 5, 20_000);
   check(states.filter((s) => s.startsWith('subscribed')).length === 1 &&
     !states.some((s) => s.startsWith('unsubscribed') || s.startsWith('error') || s === 'subscribing:2501'),
     'the refreshed subscription did not stay subscribed: ' + JSON.stringify(states));
   check(vip.state === 'subscribed', 'subscription state: ' + vip.state);
-  c.disconnect();
+  check(connectionStates.filter((s) => s.startsWith('connected')).length === 1 &&
+    !connectionStates.some((s) => s.startsWith('disconnected')) && short.state === 'connected',
+    'the refreshed connection did not stay connected: ' + JSON.stringify(connectionStates));
+  short.disconnect();
   await stopServer(child);
 }
 
