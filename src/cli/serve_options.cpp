@@ -172,8 +172,9 @@ std::vector<OptionSpec> serve_option_specs() {
            existing_file),
       list("webhook-allow", SLUICE_FIELD(server.webhook.allow), ',',
            "CIDR range webhooks may connect to although it is loopback, private, link-local or otherwise refused "
-           "by default (repeatable), e.g. 10.1.0.0/16",
-           "CIDR ranges such as 10.1.0.0/16 or fd00::/8"),
+           "by default (repeatable), e.g. 10.1.0.0/16; SIGHUP applies a change",
+           "CIDR ranges such as 10.1.0.0/16 or fd00::/8")
+          .reloadable(),
       integer<std::uint32_t>("webhook-max-attempts", SLUICE_FIELD(server.webhook.max_attempts), 1, 1000,
                              "Attempts per webhook delivery before it becomes a dead letter (default per subscription)"),
       seconds("webhook-max-age", SLUICE_FIELD(server.webhook.max_age), 0, 1e9,

@@ -136,10 +136,11 @@ HttpResponse HttpApi::list_subscriptions(const HttpRequest& request) {
 // none is given (returned in `generated_secret`, and stored).
 std::optional<HttpResponse> HttpApi::check_webhook(json::value& object, std::string& generated_secret) const {
   static const WebhookSettings default_settings;
-  static const webhook::AddressPolicy default_policy;
+  static const auto default_policy = std::make_shared<const webhook::AddressPolicy>();
   std::string why;
+  const auto policy = webhooks_ ? webhooks_->policy() : default_policy;
   auto config = parse_webhook_config(object.get_object(), webhooks_ ? webhooks_->settings() : default_settings,
-                                     webhooks_ ? webhooks_->policy() : default_policy, why);
+                                     *policy, why);
   if (!config) return HttpResponse::error(400, "invalid_webhook", why);
   if (config->secret.empty()) {
     auto secret = webhook::generate_secret();

@@ -582,6 +582,10 @@ void SluiceServer::apply_live_settings(const ServerSettings& next) {
   broker_->set_max_topics(next.max_topics);
   max_connections_.store(next.max_connections, std::memory_order_relaxed);
   upgrade_gate_->set_allowed_origins(next.allowed_origins);
+  if (webhooks_) {
+    std::string error;  // `next` was validated: the ranges parse
+    if (!webhooks_->set_allowlist(next.webhook.allow, error)) spdlog::error("webhook-allow not applied: {}", error);
+  }
 }
 
 bool SluiceServer::loops_answer(std::chrono::milliseconds timeout) {

@@ -23,7 +23,8 @@ WebhookService::WebhookService(net::LoopGroup& loops, broker::Broker& broker, st
                                WebhookSettings settings, WebhookAttemptObserver observer)
     : loops_(loops), broker_(broker), store_(store), settings_(std::move(settings)), observer_(std::move(observer)) {
   std::string ignored;  // settings are valid (ServerSettings::validate)
-  if (auto p = webhook::AddressPolicy::from_strings(settings_.allow, ignored)) policy_ = std::move(*p);
+  auto p = webhook::AddressPolicy::from_strings(settings_.allow, ignored);
+  policy_ = std::make_shared<const webhook::AddressPolicy>(p ? std::move(*p) : webhook::AddressPolicy());
   if (store_) writer_ = std::make_unique<detail::WebhookStateWriter>(*store_);
 }
 
@@ -32,10 +33,30 @@ WebhookService::~WebhookService() {
   if (writer_) writer_->stop();
 }
 
+std::shared_ptr<const webhook::AddressPolicy> WebhookService::policy() const {
+  std::lock_guard lock(mutex_);
+  return policy_;
+}
+
+bool WebhookService::set_allowlist(const std::vector<std::string>& allow, std::string& error) {
+  auto parsed = webhook::AddressPolicy::from_strings(allow, error);
+  if (!parsed) return false;
+  auto next = std::make_shared<const webhook::AddressPolicy>(std::move(*parsed));
+  {
+    std::lock_guard lock(mutex_);
+    policy_ = next;  // settings_ stays as started: other threads read it without the lock
+  }
+  // Each client belongs to its loop: the new guard travels there by post.
+  for (const auto& state : per_loop_) {
+    state->loop->post([client = state->client.get(), next] { client->set_address_policy(*next); });
+  }
+  return true;
+}
+
 bool WebhookService::start(const std::vector<SubscriptionPtr>& existing, std::string& error,
                            std::vector<std::string>& problems) {
   webhook::HttpClientOptions options;
-  options.address_policy = policy_;
+  options.address_policy = *policy();
   options.connect_timeout = settings_.connect_timeout;
   options.total_timeout = settings_.timeout;
   options.max_connections = settings_.max_connections;

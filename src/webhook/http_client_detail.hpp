@@ -146,6 +146,10 @@ class ClientCore : public std::enable_shared_from_this<ClientCore> {
   void discard(const std::shared_ptr<Connection>& conn);
   /// Discards every idle connection to `origin` (one of them turned out stale).
   void drop_idle(const std::string& origin);
+  /// A new SSRF guard for every later connection; idle connections to
+  /// addresses it refuses are closed, and busy ones are not kept after their
+  /// response.
+  void set_address_policy(AddressPolicy policy);
   /// Takes `ex` out of the waiting FIFO (finished while queued).
   void forget_waiting(Exchange& ex);
   void forget(std::uint64_t id) { live_.erase(id); }

@@ -77,6 +77,8 @@ bool ClientCore::evict_idle_elsewhere(const std::string& origin) {
 }
 
 void ClientCore::release(const std::shared_ptr<Connection>& conn, bool reusable) {
+  // The guard may have changed since this connection was made (a reload): not kept if it now refuses it.
+  reusable = reusable && options_.address_policy.permits(conn->peer.address());
   if (!reusable || shut_down_ || options_.idle_timeout.count() == 0) return discard(conn);
   // The first waiter for the same origin takes it over (FIFO).
   for (auto it = waiting_.begin(); it != waiting_.end(); ++it) {
@@ -132,6 +134,17 @@ void ClientCore::drop_idle(const std::string& origin) {
   if (it == hosts_.end()) return;
   const auto idle = it->second.idle;  // discard() edits the vector
   for (const auto& conn : idle) discard(conn);
+}
+
+void ClientCore::set_address_policy(AddressPolicy policy) {
+  options_.address_policy = std::move(policy);
+  std::vector<std::shared_ptr<Connection>> refused;
+  for (const auto& [origin, host] : hosts_) {
+    for (const auto& conn : host.idle) {
+      if (!options_.address_policy.permits(conn->peer.address())) refused.push_back(conn);
+    }
+  }
+  for (const auto& conn : refused) discard(conn);  // discard() edits the idle vectors
 }
 
 void ClientCore::forget_waiting(Exchange& ex) {

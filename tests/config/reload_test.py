@@ -1,11 +1,15 @@
 #!/usr/bin/env python3
-"""SIGHUP applies max-topics, max-connections and allowed-origin live to a
-running `sluice serve` (and log-level, tested in logs_test.py), logs what it
-applied and what needs a restart, and an invalid file changes nothing.
+"""SIGHUP applies max-topics, max-connections, allowed-origin and
+webhook-allow live to a running `sluice serve` (and log-level, tested in
+logs_test.py), logs what it applied and what needs a restart, and an invalid
+file changes nothing. webhook-allow: a loopback receiver is refused, then
+allowed and delivered to, then refused again for new subscriptions and for
+the next delivery of the existing one (its kept-alive connection closed).
 
 Usage: reload_test.py path/to/sluice
 """
 import http.client
+import http.server
 import json
 import os
 import signal
@@ -13,6 +17,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 BINARY = sys.argv[1]
@@ -30,6 +35,29 @@ def publish(port, topic):
     response.read()
     conn.close()
     return response.status
+
+
+def request(port, method, path, body=None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request(method, path, json.dumps(body) if body is not None else None, {"Content-Type": "application/json"})
+    response = conn.getresponse()
+    data = response.read()
+    conn.close()
+    return response.status, json.loads(data) if data else None
+
+
+class Receiver(http.server.BaseHTTPRequestHandler):
+    """A webhook receiver on loopback (keep-alive, as real ones are): keeps the bodies."""
+    protocol_version = "HTTP/1.1"
+    bodies = []
+
+    def do_POST(self):
+        Receiver.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+        self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
 
 
 def upgrade(port, origin):
@@ -133,6 +161,44 @@ def main():
             if status != 101:
                 fail(f"an invalid file changed the origins or max-connections: {status}")
             held.append(sock)
+
+            # webhook-allow: refused, allowed (and delivered to), refused again.
+            receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
+            threading.Thread(target=receiver.serve_forever, daemon=True).start()
+            hook = {"url": f"http://127.0.0.1:{receiver.server_address[1]}/hook"}
+            status, body = request(port, "POST", "/v1/subscriptions", {"topic": "hooked", "webhook": hook})
+            if status != 400 or body.get("error") != "invalid_webhook":
+                fail(f"a loopback webhook before webhook-allow: {status} {body}")
+            with open(config, "w") as f:
+                f.write(base + "webhook-allow = ['127.0.0.1/32']\n")
+            proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: logged("SIGHUP: webhook-allow changed and applied"), "'webhook-allow applied'")
+            status, body = request(port, "POST", "/v1/subscriptions", {"topic": "hooked", "webhook": hook})
+            if status != 201:
+                fail(f"a loopback webhook after webhook-allow: {status} {body}")
+            sub = body["id"]
+            if publish(port, "hooked") != 201:
+                fail("publish to hooked")
+            wait_for(lambda: len(Receiver.bodies) == 1, "the webhook delivery after webhook-allow")
+
+            with open(config, "w") as f:
+                f.write(base)
+            proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: len([l for l in lines() if "webhook-allow changed and applied" in l.get("message", "")])
+                     == 2, "the second 'webhook-allow applied'")
+            status, body = request(port, "POST", "/v1/subscriptions", {"topic": "hooked", "webhook": hook})
+            if status != 400:
+                fail(f"a loopback webhook after webhook-allow was removed: {status} {body}")
+            if publish(port, "hooked") != 201:
+                fail("publish to hooked")
+
+            def refused():
+                state = (request(port, "GET", f"/v1/subscriptions/{sub}")[1] or {}).get("webhookState") or {}
+                return "webhook-allow" in (state.get("lastError") or "")
+            wait_for(refused, "the existing webhook refused after webhook-allow was removed")
+            if len(Receiver.bodies) != 1:
+                fail(f"the receiver got a delivery after webhook-allow was removed: {Receiver.bodies}")
+            receiver.shutdown()
         finally:
             for sock in held:
                 sock.close()

@@ -87,9 +87,11 @@ class SluiceServer final : private InbandSession::Owner, private centrifugo::Ses
 
   /// Applies what can change while running (SIGHUP), from `next`:
   /// max_topics (the next publish that would create a topic),
-  /// max_connections (connections accepted from now on) and allowed_origins
-  /// (upgrades from now on). Open connections are not touched; every other
-  /// field of `next` is ignored. Thread-safe; after start().
+  /// max_connections (connections accepted from now on), allowed_origins
+  /// (upgrades from now on) and webhook.allow (subscriptions created and
+  /// webhook connections made from now on; kept-alive connections it refuses
+  /// are closed). Open WebSockets are not touched; every other field of
+  /// `next` is ignored. Thread-safe; after start().
   void apply_live_settings(const ServerSettings& next);
 
   /// True when every event loop ran a posted task within `timeout` (the

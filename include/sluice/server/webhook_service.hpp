@@ -60,8 +60,15 @@ class WebhookService {
   /// not delivered).
   bool start(const std::vector<SubscriptionPtr>& existing, std::string& error, std::vector<std::string>& problems);
 
-  /// The SSRF guard (settings' allowlist): what POST /v1/subscriptions checks a literal URL with.
-  const webhook::AddressPolicy& policy() const noexcept { return policy_; }
+  /// The SSRF guard (settings' allowlist, or the last set_allowlist): what
+  /// POST /v1/subscriptions checks a literal URL with. Thread-safe.
+  std::shared_ptr<const webhook::AddressPolicy> policy() const;
+  /// A new allowlist (valid CIDR ranges, as --webhook-allow; SIGHUP): later
+  /// subscriptions are checked with it, and every loop's client connects
+  /// only where it permits from now on (idle connections it refuses are
+  /// closed). Thread-safe; the loops apply it when they next run. False with
+  /// `error` for an invalid range (nothing changes).
+  bool set_allowlist(const std::vector<std::string>& allow, std::string& error);
   const WebhookSettings& settings() const noexcept { return settings_; }
 
   /// A new subscription with a webhook: delivers what it matches from now on.
@@ -112,7 +119,7 @@ class WebhookService {
   broker::Broker& broker_;
   store::EventStore* store_;
   WebhookSettings settings_;
-  webhook::AddressPolicy policy_;
+  std::shared_ptr<const webhook::AddressPolicy> policy_;  // replaced whole under mutex_
   WebhookAttemptObserver observer_;
   std::unique_ptr<detail::WebhookStateWriter> writer_;  // null in memory mode
   std::vector<std::unique_ptr<detail::WebhookLoop>> per_loop_;  // each touched only on its loop

@@ -145,6 +145,11 @@ class HttpClient {
   /// result (never inside this call).
   RequestHandle post(HttpRequest request, Callback callback);
 
+  /// Replaces the SSRF guard (a reload of --webhook-allow): later connections
+  /// are checked against `policy`, idle connections it refuses are closed,
+  /// and busy ones are closed after their response. Loop thread only.
+  void set_address_policy(AddressPolicy policy);
+
   std::size_t open_connections() const noexcept;  ///< connecting, busy or idle
   std::size_t idle_connections() const noexcept;
   std::size_t waiting_requests() const noexcept;  ///< waiting for a connection slot
