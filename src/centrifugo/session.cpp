@@ -321,14 +321,7 @@ void Session::expire_subscriptions() {
       expired.push_back(topic);
     }
   }
-  for (const auto& topic : expired) {
-    auto it = subscriptions_.find(topic);
-    if (it->second.covered > 0) --covering_;
-    const std::string channel = it->second.channel;
-    subscriptions_.erase(it);
-    context_.hub.unsubscribe(topic, this);
-    send_reply(encode_unsubscribe_push(channel, 2501, "subscription expired"));
-  }
+  for (const auto& topic : expired) end_subscription(topic, 2501, "subscription expired");
   arm_subscription_expiry();
 }
 
@@ -495,14 +488,17 @@ void Session::drop_subscription(std::string_view pattern, std::string_view reaso
   for (const auto& [topic, subscription] : subscriptions_) {
     if (topic == pattern || broker::pattern_matches(pattern, topic)) dropped.push_back(topic);
   }
-  for (const auto& topic : dropped) {
-    auto it = subscriptions_.find(topic);
-    if (it->second.covered > 0) --covering_;
-    const std::string channel = it->second.channel;
-    subscriptions_.erase(it);
-    context_.hub.unsubscribe(topic, this);
-    send_reply(encode_unsubscribe_push(channel, 2000, reason));
-  }
+  for (const auto& topic : dropped) end_subscription(topic, 2000, reason);
+}
+
+void Session::end_subscription(const std::string& topic, int code, std::string_view reason) {
+  auto it = subscriptions_.find(topic);
+  if (it == subscriptions_.end()) return;
+  if (it->second.covered > 0) --covering_;
+  const std::string channel = it->second.channel;
+  subscriptions_.erase(it);
+  context_.hub.unsubscribe(topic, this);
+  send_reply(encode_unsubscribe_push(channel, code, reason));
 }
 
 void Session::publish(const Command& c, std::string& replies) {
