@@ -81,18 +81,13 @@ std::vector<OptionSpec> serve_option_specs() {
       integer<std::size_t>("max-subscriptions", SLUICE_FIELD(server.max_subscriptions), 1, kNoMax,
                            "Subscriptions per connection"),
       number("rate-limit", SLUICE_FIELD(server.rate_limit), 0, kInf,
-             "HTTP requests per second per client IP, health probes exempt; over it: 429 (0: no limit); SIGHUP "
-             "applies a change")
-          .reloadable(),
-      burst("rate-burst", SLUICE_FIELD(server.rate_burst), "Requests a client IP may save up for a burst (0: the rate)")
-          .reloadable(),
+             "HTTP requests per second per client IP, health probes exempt; over it: 429 (0: no limit)"),
+      burst("rate-burst", SLUICE_FIELD(server.rate_burst), "Requests a client IP may save up for a burst (0: the rate)"),
       number("key-rate-limit", SLUICE_FIELD(server.key_rate_limit), 0, kInf,
              "HTTP requests per second per API key (with --keys-file), counted once the key is valid; over it: 429 "
-             "(0: no limit); SIGHUP applies a change")
-          .reloadable(),
+             "(0: no limit)"),
       burst("key-rate-burst", SLUICE_FIELD(server.key_rate_burst),
-            "Requests an API key may save up for a burst (0: the rate)")
-          .reloadable(),
+            "Requests an API key may save up for a burst (0: the rate)"),
       integer<std::size_t>("max-topics", SLUICE_FIELD(server.max_topics), 0, kNoMax,
                            "Topics the server keeps at most; a publish creating one more is refused (HTTP 507, in-band "
                            "too_many_topics) (0: no limit); SIGHUP applies a change")
