@@ -474,12 +474,7 @@ void Session::subscribe(const Command& c, std::string& replies) {
 void Session::unsubscribe(const Command& c, std::string& replies) {
   auto topic = topic_of(c, replies);
   if (!topic) return;
-  auto it = subscriptions_.find(*topic);
-  if (it != subscriptions_.end()) {
-    if (it->second.covered > 0) --covering_;
-    subscriptions_.erase(it);
-    context_.hub.unsubscribe(*topic, this);
-  }
+  (void)leave(*topic);
   append_line(replies, encode_result(c.id, "unsubscribe", "{}"));
 }
 
@@ -491,14 +486,18 @@ void Session::drop_subscription(std::string_view pattern, std::string_view reaso
   for (const auto& topic : dropped) end_subscription(topic, 2000, reason);
 }
 
-void Session::end_subscription(const std::string& topic, int code, std::string_view reason) {
+std::optional<std::string> Session::leave(const std::string& topic) {
   auto it = subscriptions_.find(topic);
-  if (it == subscriptions_.end()) return;
+  if (it == subscriptions_.end()) return std::nullopt;
   if (it->second.covered > 0) --covering_;
-  const std::string channel = it->second.channel;
+  std::string channel = std::move(it->second.channel);
   subscriptions_.erase(it);
   context_.hub.unsubscribe(topic, this);
-  send_reply(encode_unsubscribe_push(channel, code, reason));
+  return channel;
+}
+
+void Session::end_subscription(const std::string& topic, int code, std::string_view reason) {
+  if (auto channel = leave(topic)) send_reply(encode_unsubscribe_push(*channel, code, reason));
 }
 
 void Session::publish(const Command& c, std::string& replies) {

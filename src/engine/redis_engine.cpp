@@ -132,7 +132,7 @@ struct RedisEngine::Impl {
     c->onDisconnect = nullptr;
     mark_down(link);  // before the failed publishes are answered: whoever got a 503 then sees /ready 503
     redisAsyncFree(c);
-    lost(link);
+    if (!stopping) reconnect_later(link);
   }
 
   void mark_down(Link& link) {

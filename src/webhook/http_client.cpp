@@ -93,10 +93,10 @@ RequestHandle HttpClient::post(HttpRequest request, Callback callback) {
   return RequestHandle(ex);
 }
 
+void HttpClient::set_address_policy(AddressPolicy policy) { core_->set_address_policy(std::move(policy)); }
+
 std::size_t HttpClient::open_connections() const noexcept { return core_->open_connections(); }
 std::size_t HttpClient::idle_connections() const noexcept { return core_->idle_connections(); }
-
-void HttpClient::set_address_policy(AddressPolicy policy) { core_->set_address_policy(std::move(policy)); }
 std::size_t HttpClient::waiting_requests() const noexcept { return core_->waiting_requests(); }
 
 }  // namespace sluice::webhook

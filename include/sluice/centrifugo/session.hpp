@@ -180,6 +180,8 @@ class Session final : public broker::LoopHub::Subscriber,
   void arm_subscription_expiry();
   /// Ends, with an unsubscribe push 2501, every subscription past its expiry.
   void expire_subscriptions();
+  /// Leaves `topic`: its channel, or nullopt if it was not subscribed.
+  std::optional<std::string> leave(const std::string& topic);
   /// Leaves `topic` and tells the client with an unsubscribe push (`code`, `reason`).
   void end_subscription(const std::string& topic, int code, std::string_view reason);
 
