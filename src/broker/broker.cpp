@@ -45,12 +45,39 @@ Broker::Broker(Dispatch dispatch, HistoryPolicy history, store::GroupCommitLog* 
 // with a shared engine, the broker's own index finds this node's recent ones.
 Broker::Broker(Dispatch dispatch, HistoryPolicy history, engine::Engine* engine, std::size_t id_index_size)
     : dispatch_(std::move(dispatch)),
-      history_(std::move(history)),
+      history_(std::make_shared<const HistoryPolicy>(std::move(history))),
       engine_(engine),
       id_prefix_(random_hex(4)),
       id_index_size_(engine && !engine->numbers_events() ? 0 : id_index_size) {}
 
 Broker::~Broker() = default;
+
+HistoryLimits Broker::limits_for(std::string_view topic) const {
+  std::shared_ptr<const HistoryPolicy> policy;
+  {
+    std::lock_guard lock(history_mutex_);
+    policy = history_;
+  }
+  return policy->limits_for(topic);
+}
+
+void Broker::set_history_policy(HistoryPolicy history) {
+  auto policy = std::make_shared<const HistoryPolicy>(std::move(history));
+  {
+    std::lock_guard lock(history_mutex_);
+    history_ = policy;
+  }
+  // A topic created meanwhile already took the new policy; this pass is
+  // for those made before.
+  const std::int64_t now_ms = unix_time_ms();
+  for (auto& shard : shards_) {
+    std::lock_guard lock(shard.mutex);
+    for (auto& [topic, state] : shard.topics) {
+      state.limits = policy->limits_for(topic);
+      if (!state.history.empty() && trim(state, now_ms)) mark_moved(shard, topic, state);
+    }
+  }
+}
 
 bool Broker::trim(TopicState& state, std::int64_t now_ms) const {
   auto& h = state.history;
@@ -134,7 +161,7 @@ void Broker::publish_async(PublishRequest request, Published done) {
       return done(nullptr, make_error_code(Error::too_many_topics));
     }
     it->second.epoch = new_epoch();
-    it->second.limits = history_.limits_for(it->first);  // once per topic: not per publish
+    it->second.limits = limits_for(it->first);  // once per topic: not per publish
   }
   fields.offset = it->second.next_offset++;
   fields.epoch = it->second.epoch;
@@ -220,7 +247,7 @@ engine::CommittedSink::Accepted Broker::committed(EventPtr event) {
   auto [it, inserted] = shard.topics.try_emplace(event->topic);
   TopicState& state = it->second;
   if (inserted) {
-    state.limits = history_.limits_for(it->first);
+    state.limits = limits_for(it->first);
     state.epoch = event->epoch;
     topic_count_.fetch_add(1, std::memory_order_relaxed);  // counted, never refused: it exists in the engine
   } else if (state.epoch != event->epoch) {
@@ -272,7 +299,7 @@ void Broker::skip(const std::string& topic, const std::string& epoch, std::uint6
   auto [it, inserted] = shard.topics.try_emplace(topic);
   TopicState& state = it->second;
   if (inserted) {
-    state.limits = history_.limits_for(it->first);
+    state.limits = limits_for(it->first);
     state.epoch = epoch;
     topic_count_.fetch_add(1, std::memory_order_relaxed);
   }
@@ -301,7 +328,7 @@ void Broker::restore(const std::vector<store::TopicPosition>& positions,
     auto [it, inserted] = shard.topics.try_emplace(p.topic);
     TopicState& state = it->second;
     if (inserted) {
-      state.limits = history_.limits_for(it->first);
+      state.limits = limits_for(it->first);
       topic_count_.fetch_add(1, std::memory_order_relaxed);  // counted, never refused: the store has it
     }
     state.epoch = p.epoch;
@@ -317,7 +344,7 @@ void Broker::restore(const std::vector<store::TopicPosition>& positions,
     auto [it, inserted] = shard.topics.try_emplace(e.topic);
     TopicState& state = it->second;
     if (inserted) {
-      state.limits = history_.limits_for(it->first);
+      state.limits = limits_for(it->first);
       topic_count_.fetch_add(1, std::memory_order_relaxed);
     }
     auto event = make_event({e.id, e.topic, e.offset, e.epoch, e.type, e.key, e.time_ms, e.data});

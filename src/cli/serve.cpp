@@ -68,19 +68,22 @@ void reload(const ServeCommand& command, ServeConfig& current, server::SluiceSer
     for (const OptionSpec* spec : command.table.changed(current, *next)) {
       (spec->live ? applied : restart).push_back(spec->name);
     }
-    for (const auto& name : applied) {
-      spdlog::info("SIGHUP: {} changed and applied", name);
-    }
-    if (next->log_level != current.log_level) apply_log_level(next->log_level);
-    for (const auto& name : restart) {
-      spdlog::warn("SIGHUP: {} changed but needs a restart to apply; the running value stays", name);
-    }
-    if (applied.empty() && restart.empty()) spdlog::info("SIGHUP: configuration unchanged");
+    const bool level_changed = next->log_level != current.log_level;
     // What applied is now current; what needs a restart keeps its running value.
     for (const OptionSpec* spec : command.table.changed(current, *next)) {
       if (spec->live) spec->copy(current, *next);
     }
     if (!applied.empty()) sluice.apply_live_settings(current.server);
+    // Logged once in force (the log level just after, so these lines still
+    // show when it rises): whoever reads "applied" may rely on it.
+    for (const auto& name : applied) {
+      spdlog::info("SIGHUP: {} changed and applied", name);
+    }
+    for (const auto& name : restart) {
+      spdlog::warn("SIGHUP: {} changed but needs a restart to apply; the running value stays", name);
+    }
+    if (applied.empty() && restart.empty()) spdlog::info("SIGHUP: configuration unchanged");
+    if (level_changed) apply_log_level(next->log_level);
   }
   if (current.server.keys_file.empty()) return;
   std::size_t count = 0;

@@ -81,13 +81,18 @@ std::vector<OptionSpec> serve_option_specs() {
       integer<std::size_t>("max-subscriptions", SLUICE_FIELD(server.max_subscriptions), 1, kNoMax,
                            "Subscriptions per connection"),
       number("rate-limit", SLUICE_FIELD(server.rate_limit), 0, kInf,
-             "HTTP requests per second per client IP, health probes exempt; over it: 429 (0: no limit)"),
-      burst("rate-burst", SLUICE_FIELD(server.rate_burst), "Requests a client IP may save up for a burst (0: the rate)"),
+             "HTTP requests per second per client IP, health probes exempt; over it: 429 (0: no limit); SIGHUP "
+             "applies a change")
+          .reloadable(),
+      burst("rate-burst", SLUICE_FIELD(server.rate_burst), "Requests a client IP may save up for a burst (0: the rate)")
+          .reloadable(),
       number("key-rate-limit", SLUICE_FIELD(server.key_rate_limit), 0, kInf,
              "HTTP requests per second per API key (with --keys-file), counted once the key is valid; over it: 429 "
-             "(0: no limit)"),
+             "(0: no limit); SIGHUP applies a change")
+          .reloadable(),
       burst("key-rate-burst", SLUICE_FIELD(server.key_rate_burst),
-            "Requests an API key may save up for a burst (0: the rate)"),
+            "Requests an API key may save up for a burst (0: the rate)")
+          .reloadable(),
       integer<std::size_t>("max-topics", SLUICE_FIELD(server.max_topics), 0, kNoMax,
                            "Topics the server keeps at most; a publish creating one more is refused (HTTP 507, in-band "
                            "too_many_topics) (0: no limit); SIGHUP applies a change")
@@ -112,16 +117,21 @@ std::vector<OptionSpec> serve_option_specs() {
       seconds("close-timeout", SLUICE_FIELD(server.close_timeout), 0, 1e9, "Seconds to complete a close handshake", true),
       seconds("shutdown-drain", SLUICE_FIELD(server.shutdown_drain), 0, 1e9, "Seconds to drain queues on SIGINT/SIGTERM"),
       integer<std::size_t>("history-max-events", SLUICE_FIELD(server.history_max_events), 0, kNoMax,
-                           "Events kept per topic for replay"),
+                           "Events kept per topic for replay; SIGHUP applies a change")
+          .reloadable(),
       integer<std::size_t>("history-max-bytes", SLUICE_FIELD(server.history_max_bytes), 0, kNoMax,
-                           "Bytes kept per topic for replay"),
-      seconds("history-max-age", SLUICE_FIELD(server.history_max_age), 0, 1e9, "Seconds an event stays in history", true),
+                           "Bytes kept per topic for replay; SIGHUP applies a change")
+          .reloadable(),
+      seconds("history-max-age", SLUICE_FIELD(server.history_max_age), 0, 1e9,
+              "Seconds an event stays in history; SIGHUP applies a change", true)
+          .reloadable(),
       list("history", SLUICE_FIELD(server.history_overrides), ';',
            "History bounds for the topics matching a pattern, overriding --history-max-*: "
            "'PATTERN=count:N,bytes:SIZE,age:DURATION' (each bound optional; SIZE in bytes or with KiB/MiB/GiB, "
            "DURATION in s or with ms/s/m/h/d), e.g. 'orders.>=count:100000,age:7d'. Repeatable; the most specific "
-           "pattern wins (literal token > '*' > '>', from the left)",
-           "'PATTERN=count:N,bytes:SIZE,age:DURATION' with at least one bound", history_override),
+           "pattern wins (literal token > '*' > '>', from the left); SIGHUP applies a change",
+           "'PATTERN=count:N,bytes:SIZE,age:DURATION' with at least one bound", history_override)
+          .reloadable(),
       seconds("retention-interval", SLUICE_FIELD(server.retention_interval), 0, 1e9,
               "Seconds between trims of the sqlite store to what history keeps (the --history-* bounds)", true),
       seconds("idempotency-window", SLUICE_FIELD(server.idempotency_window), 0, 1e9,

@@ -582,6 +582,13 @@ void SluiceServer::apply_live_settings(const ServerSettings& next) {
   broker_->set_max_topics(next.max_topics);
   max_connections_.store(next.max_connections, std::memory_order_relaxed);
   upgrade_gate_->set_allowed_origins(next.allowed_origins);
+  ApiLimits rates;
+  rates.rate_per_second = next.rate_limit;
+  rates.rate_burst = next.rate_burst;
+  rates.key_rate_per_second = next.key_rate_limit;
+  rates.key_rate_burst = next.key_rate_burst;
+  api_->set_rate_limits(rates);
+  broker_->set_history_policy(next.history_policy());
   if (webhooks_) {
     std::string error;  // `next` was validated: the ranges parse
     if (!webhooks_->set_allowlist(next.webhook.allow, error)) spdlog::error("webhook-allow not applied: {}", error);

@@ -3,8 +3,11 @@
 // topic's own bounds.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "sluice/broker/broker.hpp"
 #include "sluice/broker/history_policy.hpp"
+#include "sluice/util/unix_time.hpp"
 
 namespace sluice::broker {
 namespace {
@@ -104,6 +107,37 @@ TEST(HistoryPolicy, TheBrokerKeepsEachTopicsOwnBound) {
   EXPECT_TRUE(broker.replay(request).recovered);  // 11..60 are kept
   request.positions["audit.login"] = Position{5, {}};
   EXPECT_FALSE(broker.replay(request).recovered);
+}
+
+TEST(HistoryPolicy, AReloadAppliesToExistingAndNewTopics) {
+  HistoryLimits defaults;
+  defaults.max_events = 10;
+  Broker broker([](const EventPtr&) {}, HistoryPolicy(defaults));
+  for (int i = 0; i < 8; ++i) {
+    for (const char* topic : {"audit.login", "plain"}) broker.publish({topic, "1", "", "", ""});
+  }
+  const auto before = broker.history_events();
+  defaults.max_events = 3;
+  broker.set_history_policy(HistoryPolicy(defaults, {parsed("audit.>=count:1")}));
+  auto plain = broker.history("plain", 0, 1000);
+  ASSERT_EQ(plain.size(), 3u);  // trimmed at once, the newest kept
+  EXPECT_EQ(plain.front()->offset, 6u);
+  EXPECT_EQ(broker.history("audit.login", 0, 1000).size(), 1u);
+  EXPECT_EQ(broker.history_events(), before - 5 - 7);
+  for (int i = 0; i < 5; ++i) broker.publish({"fresh", "1", "", "", ""});
+  EXPECT_EQ(broker.history("fresh", 0, 1000).size(), 3u);
+  // The store is told where each trimmed topic's history starts now.
+  auto starts = broker.take_history_starts(unix_time_ms());
+  std::sort(starts.begin(), starts.end());
+  ASSERT_GE(starts.size(), 2u);
+  EXPECT_EQ(starts[0], std::make_pair(std::string("audit.login"), std::uint64_t{8}));
+  // Raised bounds keep what comes next; what was dropped stays dropped.
+  defaults.max_events = 100;
+  broker.set_history_policy(HistoryPolicy(defaults));
+  for (int i = 0; i < 5; ++i) broker.publish({"plain", "1", "", "", ""});
+  plain = broker.history("plain", 0, 1000);
+  ASSERT_EQ(plain.size(), 8u);
+  EXPECT_EQ(plain.front()->offset, 6u);
 }
 
 }  // namespace

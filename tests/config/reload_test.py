@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""SIGHUP applies max-topics, max-connections, allowed-origin and
-webhook-allow live to a running `sluice serve` (and log-level, tested in
+"""SIGHUP applies max-topics, max-connections, allowed-origin, rate-limit,
+webhook-allow and the history bounds live to a running `sluice serve` (and log-level, tested in
 logs_test.py), logs what it applied and what needs a restart, and an invalid
 file changes nothing. webhook-allow: a loopback receiver is refused, then
 allowed and delivered to, then refused again for new subscriptions and for
@@ -199,6 +199,57 @@ def main():
             if len(Receiver.bodies) != 1:
                 fail(f"the receiver got a delivery after webhook-allow was removed: {Receiver.bodies}")
             receiver.shutdown()
+
+            # rate-limit: on (one request per 100 s: the second is 429 however slow the
+            # server is), then off again.
+            with open(config, "w") as f:
+                f.write(base + "rate-limit = 0.01\nrate-burst = 1\n")
+            proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: logged("SIGHUP: rate-limit changed and applied"), "'rate-limit applied'")
+            statuses = [publish(port, "limited") for _ in range(3)]
+            if statuses != [201, 429, 429]:
+                fail(f"rate-limit = 0.01 did not apply: {statuses}")
+            with open(config, "w") as f:
+                f.write(base)
+            proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: len([l for l in lines() if "rate-limit changed and applied" in l.get("message", "")])
+                     == 2, "the second 'rate-limit applied'")
+            statuses = [publish(port, "limited") for _ in range(5)]
+            if statuses != [201] * 5:
+                fail(f"rate-limit = 0 did not apply: {statuses}")
+
+            # History bounds: an existing topic is trimmed at once; a pattern override
+            # applies to existing and new topics; raised bounds keep what comes next.
+            def offsets(topic):
+                status, body = request(port, "GET", f"/v1/events?topic={topic}")
+                if status != 200:
+                    fail(f"history of {topic}: {status} {body}")
+                return [e["offset"] for e in body["events"]]
+            for _ in range(4):
+                publish(port, "kept.a")
+                publish(port, "kept.b")
+            if offsets("kept.a") != [1, 2, 3, 4]:
+                fail(f"history before the reload: {offsets('kept.a')}")
+            with open(config, "w") as f:
+                f.write(base + "history-max-events = 3\nhistory = ['kept.b=count:1']\n")
+            proc.send_signal(signal.SIGHUP)
+            for name in ("history-max-events", "history"):
+                wait_for(lambda: logged(f"SIGHUP: {name} changed and applied"), f"'{name} applied'")
+            if offsets("kept.a") != [2, 3, 4] or offsets("kept.b") != [4]:
+                fail(f"history bounds did not apply: {offsets('kept.a')} {offsets('kept.b')}")
+            publish(port, "kept.b")
+            publish(port, "kept.c")
+            publish(port, "kept.c")
+            if offsets("kept.b") != [5] or offsets("kept.c") != [1, 2]:
+                fail(f"history bounds after the reload: {offsets('kept.b')} {offsets('kept.c')}")
+            with open(config, "w") as f:
+                f.write(base)
+            proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: len([l for l in lines() if "history-max-events changed and applied" in l.get("message", "")])
+                     == 2, "the second 'history-max-events applied'")
+            publish(port, "kept.b")
+            if offsets("kept.b") != [5, 6]:
+                fail(f"raised history bounds: {offsets('kept.b')}")
         finally:
             for sock in held:
                 sock.close()

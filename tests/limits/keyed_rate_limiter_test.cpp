@@ -57,6 +57,43 @@ TEST(KeyedRateLimiter, BurstThenRefusedWithRetryAfterThenRefills) {
   EXPECT_EQ(drain(limiter, "a"), 3);
 }
 
+TEST(KeyedRateLimiter, ReconfigureTurnsOnChangesAndTurnsOff) {
+  FakeClock clock;
+  KeyedRateLimiter limiter({0, 0, 100}, clock.clock());
+  EXPECT_EQ(drain(limiter, "a", 50), 50);  // off
+  limiter.reconfigure({1, 2});
+  EXPECT_TRUE(limiter.enabled());
+  EXPECT_EQ(drain(limiter, "a"), 2);  // a new bucket starts full at the new burst
+  // A bigger burst does not hand out tokens at once; the bucket refills to it.
+  limiter.reconfigure({10, 5});
+  clock.advance(1000);
+  EXPECT_EQ(drain(limiter, "a"), 5);
+  // A smaller burst caps what a bucket holds.
+  clock.advance(60'000);
+  limiter.reconfigure({10, 1});
+  EXPECT_EQ(drain(limiter, "a"), 1);
+  limiter.reconfigure({0, 0});
+  EXPECT_FALSE(limiter.enabled());
+  EXPECT_EQ(drain(limiter, "a", 50), 50);
+}
+
+TEST(KeyedRateLimiter, ReconfigureWhileAcquiringFromOtherThreads) {
+  KeyedRateLimiter limiter({1000, 10, 100});
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&, t] {
+      while (!stop.load()) (void)limiter.acquire("k" + std::to_string(t));
+    });
+  }
+  for (int i = 0; i < 2000; ++i) limiter.reconfigure({i % 2 ? 0.0 : 1000.0, static_cast<double>(i % 7)});
+  stop = true;
+  for (auto& thread : threads) thread.join();
+  limiter.reconfigure({5, 5});
+  EXPECT_EQ(limiter.burst(), 5);
+  EXPECT_EQ(limiter.per_second(), 5);
+}
+
 TEST(KeyedRateLimiter, DefaultBurstIsTheRateAndAtLeastOne) {
   FakeClock clock;
   KeyedRateLimiter five({5, 0, 100}, clock.clock());

@@ -172,6 +172,13 @@ class Broker final : public engine::CommittedSink {
   /// Reports `topic` again at the next take_history_starts (a failed trim).
   void mark_history_moved(const std::string& topic);
 
+  /// New history bounds (a reload): every topic, existing or new, takes its
+  /// bounds from `history` now; what an existing topic holds beyond them is
+  /// dropped at once (a store follows at its next retention sweep). Raised
+  /// bounds keep what comes from now on: dropped events do not come back.
+  /// Thread-safe.
+  void set_history_policy(HistoryPolicy history);
+
  private:
   struct TopicState {
     std::uint64_t next_offset = 1;
@@ -179,7 +186,7 @@ class Broker final : public engine::CommittedSink {
     std::string epoch;
     std::deque<EventPtr> history;
     std::size_t history_bytes = 0;
-    HistoryLimits limits;  // this topic's bounds, from the policy when it was created
+    HistoryLimits limits;  // this topic's bounds, from the policy (when it was created or last reloaded)
     bool moved = false;    // history start moved since take_history_starts
     // Shared engine: committed events that arrived before an earlier offset.
     std::map<std::uint64_t, EventPtr> waiting;
@@ -212,9 +219,12 @@ class Broker final : public engine::CommittedSink {
   void index_id(std::uint64_t sequence, std::string_view topic, std::uint64_t offset);
 
   void commit(Shard& shard, const EventPtr& event);
+  /// The policy's bounds for `topic`; a scan of its overrides (once per topic).
+  HistoryLimits limits_for(std::string_view topic) const;
 
   Dispatch dispatch_;
-  HistoryPolicy history_;
+  mutable std::mutex history_mutex_;              // taken after a shard's lock, never before
+  std::shared_ptr<const HistoryPolicy> history_;  // under history_mutex_; replaced by a reload
   std::unique_ptr<engine::Engine> owned_engine_;  // wraps a GroupCommitLog given to the first constructor
   engine::Engine* engine_;  // null: memory only
   std::array<Shard, kShards> shards_;

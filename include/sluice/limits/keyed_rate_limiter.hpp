@@ -54,10 +54,15 @@ class KeyedRateLimiter {
   /// allowed, without locking, when the limiter is off. Thread-safe.
   Verdict acquire(std::string_view key);
 
-  /// False when there is no limit (per_second not > 0).
-  bool enabled() const noexcept { return rate_ > 0; }
-  double per_second() const noexcept { return rate_; }
-  double burst() const noexcept { return burst_; }
+  /// A new rate and burst (a reload; max_keys stays): buckets keep their
+  /// tokens, capped at the new burst. Thread-safe.
+  void reconfigure(RateLimit limit);
+
+  /// False when there is no limit (per_second not > 0). Thread-safe.
+  bool enabled() const noexcept { return per_second() > 0; }
+  double per_second() const noexcept { return rate_.load(std::memory_order_relaxed); }
+  /// Thread-safe.
+  double burst() const;
   /// Requests refused so far (for metrics). Thread-safe.
   std::uint64_t refused() const noexcept { return refused_.load(std::memory_order_relaxed); }
   /// Keys in the table now. Thread-safe.
@@ -71,8 +76,8 @@ class KeyedRateLimiter {
   /// Under mutex_: room for one more key.
   void make_room(std::int64_t now);
 
-  double rate_;
-  double burst_;
+  std::atomic<double> rate_;  // written under mutex_; read without it only to skip a limiter that is off
+  double burst_;              // under mutex_
   std::size_t max_keys_;
   Clock clock_;
   std::atomic<std::uint64_t> refused_{0};

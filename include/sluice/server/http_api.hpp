@@ -120,6 +120,12 @@ class HttpApi {
   /// and stored only. `webhooks` must outlive the HttpApi; call before
   /// handle() is first called.
   void set_webhooks(WebhookService* webhooks) noexcept { webhooks_ = webhooks; }
+  /// New per-IP and per-key request rates and bursts (a reload; the other
+  /// fields of `limits` are ignored). Thread-safe.
+  void set_rate_limits(const ApiLimits& limits) {
+    ip_rate_.reconfigure({limits.rate_per_second, limits.rate_burst});
+    key_rate_.reconfigure({limits.key_rate_per_second, limits.key_rate_burst});
+  }
   /// Called with "missing", "invalid_key" or "forbidden" on each request
   /// authorize() refuses (metrics). Set before serving; must be thread-safe.
   void set_auth_refusal_observer(std::function<void(std::string_view reason)> observer) {

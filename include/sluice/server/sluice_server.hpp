@@ -88,7 +88,11 @@ class SluiceServer final : private InbandSession::Owner, private centrifugo::Ses
   /// Applies what can change while running (SIGHUP), from `next`:
   /// max_topics (the next publish that would create a topic),
   /// max_connections (connections accepted from now on), allowed_origins
-  /// (upgrades from now on) and webhook.allow (subscriptions created and
+  /// (upgrades from now on), the HTTP request rates (rate_limit,
+  /// rate_burst, key_rate_limit, key_rate_burst; buckets keep their tokens),
+  /// the history bounds (history_max_*, history_overrides: every topic now;
+  /// with a Redis engine the stream's count bound keeps its start value)
+  /// and webhook.allow (subscriptions created and
   /// webhook connections made from now on; kept-alive connections it refuses
   /// are closed). Open WebSockets are not touched; every other field of
   /// `next` is ignored. Thread-safe; after start().
