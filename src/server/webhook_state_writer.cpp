@@ -33,7 +33,7 @@ void WebhookStateWriter::queue(WebhookStateChange change) {
         if (it->subscription != change.subscription) continue;
         if (it->kind != WebhookStateChange::Kind::position) break;
         if (it->key == change.key) {
-          it->offset = std::max(it->offset, change.offset);
+          it->offset = change.offset;  // the newest: a topic restarted in a new epoch goes back to 0
           return;
         }
       }

@@ -173,6 +173,7 @@ void WebhookWorker::start_on_loop() {
     probe.pattern = pattern;
     probe.since_time_ms = INT64_MAX;
     for (const auto& [topic, last] : broker_.replay(probe).covered) {
+      if (auto info = broker_.topic_info(topic)) epochs_.try_emplace(topic, info->second);
       auto& head = heads_[topic];
       head = std::max(head, last);
       auto it = positions_.find(topic);
@@ -192,6 +193,8 @@ void WebhookWorker::start_on_loop() {
 
 void WebhookWorker::notify(const broker::Event& event) {
   if (stopped_) return;
+  auto [epoch, first_seen] = epochs_.try_emplace(event.topic, event.epoch);
+  if (!first_seen && epoch->second != event.epoch) restart_topic(event.topic, event.epoch);
   auto& head = heads_[event.topic];
   if (event.offset <= head) return;
   head = event.offset;
@@ -323,6 +326,49 @@ void WebhookWorker::advance(const std::string& topic, std::uint64_t offset) {
     position = offset;
   }
   store_position(topic, offset);
+}
+
+// A shared engine (Redis) that lost a topic starts it again at offset 1 in
+// a new epoch. Positions count in the old one: what it had not delivered is
+// gone with its history (an `expired` dead letter, not a silent skip), and
+// delivery starts over at the new epoch's first event.
+void WebhookWorker::restart_topic(const std::string& topic, std::string_view epoch) {
+  epochs_[topic] = std::string(epoch);
+  std::uint64_t position = 0;
+  {
+    std::lock_guard lock(view_mutex_);
+    auto it = positions_.find(topic);
+    if (it != positions_.end()) position = it->second;
+  }
+  // An old-epoch event in flight finishes on its own (its end moves no position).
+  if (current_ && current_->event->topic == topic && current_->dead_letter_id.empty() &&
+      current_->event->offset == position + 1) {
+    ++position;
+  }
+  const std::uint64_t old_head = heads_[topic];
+  if (old_head > position) {
+    DeadLetter letter;
+    letter.id = next_record_id("dl_");
+    letter.topic = topic;
+    letter.offset = position + 1;
+    letter.to_offset = old_head;
+    letter.reason = "expired";
+    letter.last_error = "the engine lost the topic's history (it restarted in a new epoch) before they were delivered";
+    letter.dead_ms = unix_time_ms();
+    add_dead_letter(std::move(letter));
+  }
+  {
+    std::lock_guard lock(view_mutex_);
+    positions_[topic] = 0;
+  }
+  store_position(topic, 0);
+  heads_[topic] = 0;
+  ready_.insert(topic);
+}
+
+bool WebhookWorker::in_current_epoch(const broker::Event& event) const {
+  auto it = epochs_.find(event.topic);
+  return it == epochs_.end() || it->second == event.epoch;
 }
 
 void WebhookWorker::add_dead_letter(DeadLetter letter) {
@@ -472,7 +518,7 @@ void WebhookWorker::on_result(webhook::HttpResult result) {
           change.key = c.dead_letter_id;
           writer_->queue(std::move(change));
         }
-      } else {
+      } else if (in_current_epoch(event)) {
         advance(event.topic, event.offset);
       }
       break;
@@ -492,7 +538,7 @@ void WebhookWorker::on_result(webhook::HttpResult result) {
       const bool redelivery = !c.dead_letter_id.empty();
       add_dead_letter(std::move(letter));  // queued to the store before the position moves past it
       if (!redelivery) {
-        advance(event.topic, event.offset);
+        if (in_current_epoch(event)) advance(event.topic, event.offset);
       } else {
         std::lock_guard lock(view_mutex_);
         --dead_letters_total_;  // the same dead letter again, not a new one

@@ -130,6 +130,10 @@ class WebhookWorker : public std::enable_shared_from_this<WebhookWorker> {
   void pump();
   broker::EventPtr next_event();
   void advance(const std::string& topic, std::uint64_t offset);
+  /// The engine restarted `topic` with `epoch` (its history was lost).
+  void restart_topic(const std::string& topic, std::string_view epoch);
+  /// False for an event of an epoch its topic has left (positions count in the new one).
+  bool in_current_epoch(const broker::Event& event) const;
   void add_dead_letter(DeadLetter letter);  // view lock not held
   void start_delivery(broker::EventPtr event, std::string dead_letter_id);
   void send();
@@ -148,6 +152,7 @@ class WebhookWorker : public std::enable_shared_from_this<WebhookWorker> {
 
   // Loop thread only.
   std::unordered_map<std::string, std::uint64_t> heads_;  // last offset known per topic
+  std::unordered_map<std::string, std::string> epochs_;    // per topic: the epoch positions count in
   std::set<std::string> ready_;                            // topics with heads_ > position
   std::optional<Current> current_;
   std::deque<std::string> redeliver_;
