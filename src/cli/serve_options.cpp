@@ -99,12 +99,15 @@ std::vector<OptionSpec> serve_option_specs() {
           .reloadable(),
       integer<std::size_t>("max-connections-per-ip", SLUICE_FIELD(server.max_connections_per_ip), 0, kNoMax,
                            "WebSocket connections one client IP may hold; beyond: closed with 4429 (0: no limit; "
-                           "loopback exempt unless --limit-loopback)"),
+                           "loopback exempt unless --limit-loopback); SIGHUP applies a change")
+          .reloadable(),
       number("new-connections-per-ip-per-second", SLUICE_FIELD(server.new_connections_per_ip_per_second), 0, kInf,
              "New WebSocket connections per second per client IP; beyond: closed with 4429 (0: no limit; loopback "
-             "exempt unless --limit-loopback)"),
+             "exempt unless --limit-loopback); SIGHUP applies a change")
+          .reloadable(),
       burst("new-connections-per-ip-burst", SLUICE_FIELD(server.new_connections_per_ip_burst),
-            "New connections a client IP may save up for a burst (0: the rate)"),
+            "New connections a client IP may save up for a burst (0: the rate)")
+          .reloadable(),
       boolean("limit-loopback", SLUICE_FIELD(server.limit_loopback),
               "Apply the per-IP connection limits to loopback peers too (off: a local reverse proxy or benchmark is "
               "not limited)"),

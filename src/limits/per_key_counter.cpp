@@ -21,7 +21,7 @@ void PerKeyCounter::Lease::release() noexcept {
 }
 
 bool PerKeyCounter::try_acquire(std::string_view key) {
-  if (max_ == 0) return true;
+  const std::size_t max = max_per_key();
   {
     std::lock_guard lock(mutex_);
     auto it = counts_.find(key);
@@ -29,7 +29,7 @@ bool PerKeyCounter::try_acquire(std::string_view key) {
       counts_.emplace(std::string(key), 1);
       return true;
     }
-    if (it->second < max_) {
+    if (max == 0 || it->second < max) {
       ++it->second;
       return true;
     }
@@ -39,7 +39,6 @@ bool PerKeyCounter::try_acquire(std::string_view key) {
 }
 
 void PerKeyCounter::release(std::string_view key) noexcept {
-  if (max_ == 0) return;
   std::lock_guard lock(mutex_);
   auto it = counts_.find(key);
   if (it == counts_.end()) return;

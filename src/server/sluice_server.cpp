@@ -256,13 +256,10 @@ bool SluiceServer::start(std::string& error) {
   }
   upgrade_gate_ = std::make_unique<detail::UpgradeGate>(settings_.allowed_origins, connection_auth_.get(),
                                                         *subscriptions_, metrics_.get());
-  if (settings_.max_connections_per_ip > 0) {
-    connections_per_ip_ = std::make_unique<limits::PerKeyCounter>(settings_.max_connections_per_ip);
-  }
-  if (settings_.new_connections_per_ip_per_second > 0) {
-    new_connections_per_ip_ = std::make_unique<limits::KeyedRateLimiter>(
-        limits::RateLimit{settings_.new_connections_per_ip_per_second, settings_.new_connections_per_ip_burst});
-  }
+  // Made also when off (0), so that a reload can turn them on.
+  connections_per_ip_ = std::make_unique<limits::PerKeyCounter>(settings_.max_connections_per_ip);
+  new_connections_per_ip_ = std::make_unique<limits::KeyedRateLimiter>(
+      limits::RateLimit{settings_.new_connections_per_ip_per_second, settings_.new_connections_per_ip_burst});
   for (auto& state : states_) {
     state->session_context.reset(new InbandSession::Context{state->fan_out.hub(), *broker_, *publisher_, session_limits,
                                                             *this, connection_auth_.get(), connections_per_ip_.get(),
@@ -589,6 +586,8 @@ void SluiceServer::apply_live_settings(const ServerSettings& next) {
   rates.key_rate_burst = next.key_rate_burst;
   api_->set_rate_limits(rates);
   broker_->set_history_policy(next.history_policy());
+  connections_per_ip_->set_max_per_key(next.max_connections_per_ip);
+  new_connections_per_ip_->reconfigure({next.new_connections_per_ip_per_second, next.new_connections_per_ip_burst});
   if (webhooks_) {
     std::string error;  // `next` was validated: the ranges parse
     if (!webhooks_->set_allowlist(next.webhook.allow, error)) spdlog::error("webhook-allow not applied: {}", error);

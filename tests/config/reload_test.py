@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """SIGHUP applies max-topics, max-connections, allowed-origin, rate-limit,
-webhook-allow and the history bounds live to a running `sluice serve` (and log-level, tested in
+webhook-allow, the history bounds and the per-IP connection limits live to a running `sluice serve` (and log-level, tested in
 logs_test.py), logs what it applied and what needs a restart, and an invalid
 file changes nothing. webhook-allow: a loopback receiver is refused, then
 allowed and delivered to, then refused again for new subscriptions and for
@@ -19,6 +19,9 @@ import sys
 import tempfile
 import threading
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "hostile"))
+import wire  # noqa: E402
 
 BINARY = sys.argv[1]
 
@@ -83,7 +86,8 @@ def main():
     with tempfile.TemporaryDirectory(prefix="sluice-reload-") as work:
         config = os.path.join(work, "sluice.toml")
         log_path = os.path.join(work, "log")
-        base = "[serve]\nstore = 'memory'\nthreads = 1\nport = 0\nlog-format = 'json'\n"
+        # limit-loopback: the per-IP connection limits apply to this test's loopback client.
+        base = "[serve]\nstore = 'memory'\nthreads = 1\nport = 0\nlog-format = 'json'\nlimit-loopback = true\n"
         with open(config, "w") as f:
             f.write(base + "max-topics = 2\nmax-connections = 1\nallowed-origin = ['https://a.example']\n")
         env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
@@ -250,6 +254,45 @@ def main():
             publish(port, "kept.b")
             if offsets("kept.b") != [5, 6]:
                 fail(f"raised history bounds: {offsets('kept.b')}")
+
+            # Per-IP connection limits: the WebSockets held above count (opened before
+            # the limit), one more is admitted, the next closed with 4429; then off again.
+            def admitted():
+                ws = wire.ws_connect(port, "/v1/ws")
+                ws.send_json({"op": "subscribe", "id": 1, "topic": "ip.t"})
+                reply = ws.recv_json_until(lambda m: m.get("type") in ("ack", "error"))
+                held.append(ws.sock)
+                return reply.get("type") == "ack"
+
+            def refused_with_4429():
+                ws = wire.ws_connect(port, "/v1/ws")
+                code = ws.expect_close()[0]
+                ws.close()
+                return code == 4429
+            with open(config, "w") as f:
+                f.write(base + f"max-connections-per-ip = {len(held) + 1}\n")
+            proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: logged("SIGHUP: max-connections-per-ip changed and applied"), "'max-connections-per-ip applied'")
+            if not admitted():
+                fail(f"connection {len(held)} of {len(held)} allowed per IP was refused")
+            if not refused_with_4429():
+                fail("max-connections-per-ip did not apply to the connections held before the reload")
+            with open(config, "w") as f:
+                f.write(base + "new-connections-per-ip-per-second = 0.01\nnew-connections-per-ip-burst = 1\n")
+            proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: logged("SIGHUP: new-connections-per-ip-per-second changed and applied"),
+                     "'new-connections-per-ip-per-second applied'")
+            if not admitted():
+                fail("max-connections-per-ip = 0 (the default 1000) did not apply, or the new rate refused the first")
+            if not refused_with_4429():
+                fail("new-connections-per-ip-per-second = 0.01 did not apply")
+            with open(config, "w") as f:  # 0: off (the default rate would keep the emptied bucket a moment)
+                f.write(base + "new-connections-per-ip-per-second = 0\n")
+            proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: len([l for l in lines() if "new-connections-per-ip-per-second changed and applied"
+                                  in l.get("message", "")]) == 2, "the second 'new-connections-per-ip-... applied'")
+            if not (admitted() and admitted()):
+                fail("the per-IP connection limits were not lifted")
         finally:
             for sock in held:
                 sock.close()

@@ -51,13 +51,32 @@ TEST(PerKeyCounter, AReleaseOfNothingIsIgnored) {
   EXPECT_FALSE(counter.try_acquire("a"));
 }
 
-TEST(PerKeyCounter, ZeroMeansNoLimitAndNoTracking) {
+TEST(PerKeyCounter, ZeroMeansNoLimitButStillCounts) {
   PerKeyCounter counter(0);
   for (int i = 0; i < 100; ++i) EXPECT_TRUE(counter.try_acquire("a"));
+  EXPECT_EQ(counter.keys(), 1u);
+  EXPECT_EQ(counter.count("a"), 100u);
+  for (int i = 0; i < 100; ++i) counter.release("a");
   EXPECT_EQ(counter.keys(), 0u);
-  EXPECT_EQ(counter.count("a"), 0u);
-  counter.release("a");
   EXPECT_EQ(counter.refused(), 0u);
+}
+
+TEST(PerKeyCounter, ANewMaximumCountsWhatIsHeldAlready) {
+  PerKeyCounter counter(0);
+  auto first = counter.lease("a");
+  auto second = counter.lease("a");
+  auto third = counter.lease("a");
+  counter.set_max_per_key(2);  // a reload: three held, two allowed
+  EXPECT_FALSE(counter.lease("a"));
+  EXPECT_TRUE(counter.lease("b"));
+  first.release();
+  second.release();
+  EXPECT_TRUE(counter.lease("a"));  // one held (third): room for one more
+  counter.set_max_per_key(0);
+  auto fourth = counter.lease("a");
+  auto fifth = counter.lease("a");
+  EXPECT_TRUE(fourth && fifth);
+  EXPECT_EQ(counter.count("a"), 3u);
 }
 
 TEST(PerKeyCounter, LeaseReleasesWhenItGoes) {

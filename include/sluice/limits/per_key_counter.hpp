@@ -46,14 +46,15 @@ class PerKeyCounter {
     std::string key_;
   };
 
-  /// `max_per_key`: units one key may hold at once; 0: no limit, and then
-  /// nothing is tracked (count() is 0, release() does nothing).
+  /// `max_per_key`: units one key may hold at once; 0: no limit (units are
+  /// still counted, so a limit set later by set_max_per_key() counts what is
+  /// held already).
   explicit PerKeyCounter(std::size_t max_per_key) : max_(max_per_key) {}
   PerKeyCounter(const PerKeyCounter&) = delete;
   PerKeyCounter& operator=(const PerKeyCounter&) = delete;
 
-  /// Takes one unit for `key` if it holds fewer than the maximum; false (and
-  /// counted as a refusal) otherwise. Thread-safe.
+  /// Takes one unit for `key` if it holds fewer than the maximum (or there
+  /// is none); false (and counted as a refusal) otherwise. Thread-safe.
   bool try_acquire(std::string_view key);
   /// Gives back one unit taken by try_acquire(). A key holding none is left
   /// alone (a release never makes room it did not take). Thread-safe.
@@ -65,12 +66,16 @@ class PerKeyCounter {
   std::size_t count(std::string_view key) const;
   /// Keys holding at least one unit now. Thread-safe.
   std::size_t keys() const;
-  std::size_t max_per_key() const noexcept { return max_; }
+  /// Thread-safe.
+  std::size_t max_per_key() const noexcept { return max_.load(std::memory_order_relaxed); }
+  /// A new maximum (a reload), for the next acquire; units held beyond it
+  /// stay held. 0: no limit. Thread-safe.
+  void set_max_per_key(std::size_t max_per_key) noexcept { max_.store(max_per_key, std::memory_order_relaxed); }
   /// Acquires refused so far (for metrics). Thread-safe.
   std::uint64_t refused() const noexcept { return refused_.load(std::memory_order_relaxed); }
 
  private:
-  const std::size_t max_;
+  std::atomic<std::size_t> max_;
   std::atomic<std::uint64_t> refused_{0};
   mutable std::mutex mutex_;
   std::unordered_map<std::string, std::size_t, StringHash, std::equal_to<>> counts_;

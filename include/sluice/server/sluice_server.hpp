@@ -90,6 +90,8 @@ class SluiceServer final : private InbandSession::Owner, private centrifugo::Ses
   /// max_connections (connections accepted from now on), allowed_origins
   /// (upgrades from now on), the HTTP request rates (rate_limit,
   /// rate_burst, key_rate_limit, key_rate_burst; buckets keep their tokens),
+  /// the per-IP connection limits (max_connections_per_ip, counting what is
+  /// open; new_connections_per_ip_*: the next connection),
   /// the history bounds (history_max_*, history_overrides: every topic now;
   /// with a Redis engine the stream's count bound keeps its start value)
   /// and webhook.allow (subscriptions created and
@@ -161,8 +163,8 @@ class SluiceServer final : private InbandSession::Owner, private centrifugo::Ses
   auth::KeyRingSlot keys_;  // the API keys in force (with --keys-file)
   std::unique_ptr<auth::ConnectionAuthenticator> connection_auth_;  // null: auth off
   std::unique_ptr<detail::UpgradeGate> upgrade_gate_;
-  std::unique_ptr<limits::PerKeyCounter> connections_per_ip_;       // null: off
-  std::unique_ptr<limits::KeyedRateLimiter> new_connections_per_ip_;  // null: off
+  std::unique_ptr<limits::PerKeyCounter> connections_per_ip_;       // max 0: off
+  std::unique_ptr<limits::KeyedRateLimiter> new_connections_per_ip_;  // rate 0: off
   std::unique_ptr<WebhookService> webhooks_;  // delivery to subscriptions' webhooks, on the loops
   std::unique_ptr<HttpApi> api_;
   std::unique_ptr<net::Server> listener_;
