@@ -445,7 +445,8 @@ struct RedisEngine::Impl {
     const bool keyed = !e.idempotency_key.empty();
     const std::string idempotency = keyed ? keys.idempotency(e.idempotency_key) : std::string();
     const std::string print = keyed ? print_text(e.idempotency_print) : std::string();
-    const std::string window = std::to_string(std::max<long long>(settings.idempotency_window.count(), 1));
+    const std::string window =
+        keyed ? std::to_string(std::max<long long>(settings.idempotency_window.count(), 1)) : std::string();
     const std::string_view keyed_args[] = {"EVALSHA", script_sha, "4",    meta,  stream, topics,  idempotency,
                                            e.topic,   maxlen,     epoch,  e.id,  time,   e.type,  e.key,
                                            e.data,    channel,    print,  window};
@@ -545,7 +546,8 @@ void RedisEngine::start(CommittedSink& sink) {
 void RedisEngine::append_unnumbered(Unnumbered event, Numbered done) {
   Impl& impl = *impl_;
   if (!impl.ready.load()) return done(nullptr, make_error_code(broker::Error::engine_unavailable));
-  const std::size_t bytes = event.data.size() + event.topic.size() + event.type.size() + event.key.size() + 64;
+  const std::size_t bytes = event.data.size() + event.topic.size() + event.type.size() + event.key.size() +
+                            event.idempotency_key.size() + 64;
   if (impl.pending_bytes.fetch_add(bytes) + bytes > impl.settings.max_pending_bytes) {
     impl.pending_bytes -= bytes;
     return done(nullptr, std::make_error_code(std::errc::resource_unavailable_try_again));
