@@ -230,9 +230,13 @@ void Broker::publish_shared(PublishRequest request, Published done) {
   event.data = std::move(request.data);
   event.time_ms = unix_time_ms();
   event.idempotency_key = std::move(request.idempotency_key);
+  event.idempotency_print = request.idempotency_print;
   engine_->append_unnumbered(std::move(event), [this, sequence, done = std::move(done)](EventPtr committed_event,
                                                                                         std::error_code ec) {
-    if (!committed_event) return done(nullptr, ec ? ec : make_error_code(Error::engine_unavailable));
+    // An idempotent repeat carries the first publish's event: it is not committed again.
+    if (!committed_event || ec) {
+      return done(std::move(committed_event), ec ? ec : make_error_code(Error::engine_unavailable));
+    }
     committed(committed_event);  // the engine's pub/sub may bring it too: the second is a duplicate
     index_id(sequence, committed_event->topic, committed_event->offset);
     done(std::move(committed_event), {});

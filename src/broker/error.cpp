@@ -12,6 +12,8 @@ class BrokerCategory final : public std::error_category {
     switch (static_cast<Error>(value)) {
       case Error::too_many_topics: return "the server has as many topics as it allows (max-topics)";
       case Error::engine_unavailable: return "the engine (Redis) cannot be reached";
+      case Error::idempotent_repeat: return "the idempotency key was already published";
+      case Error::idempotency_conflict: return "the idempotency key was already used for other content";
     }
     return "unknown broker error";
   }

@@ -166,8 +166,8 @@ int run(const ServeCommand& command, ServeConfig config) {
                s.threads ? s.threads : std::max(1u, std::thread::hardware_concurrency()), s.send_queue_limit,
                s.overflow == net::OverflowPolicy::drop ? "drop" : "close");
   if (!s.engine.empty()) {
-    spdlog::info("engine: {} (events, offsets and epochs shared with the other nodes on it; subscriptions and "
-                 "idempotency keys in this node's memory)",
+    spdlog::info("engine: {} (events, offsets, epochs and idempotency keys shared with the other nodes on it; "
+                 "subscriptions in this node's memory)",
                  engine::mask_redis_password(s.engine));
   } else if (s.store == "sqlite") {
     spdlog::info("events and subscriptions stored in {} (sqlite, durability {})", s.data_dir,

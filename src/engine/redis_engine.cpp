@@ -8,10 +8,12 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json/parse.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <future>
 #include <random>
+#include <span>
 #include <thread>
 #include <unordered_set>
 #include <vector>
@@ -45,6 +47,13 @@ std::int64_t to_i64(std::string_view text) {
 }
 
 void warn(std::string_view message) { log::limited(spdlog::level::warn, "redis_engine", {}, message); }
+
+// A content fingerprint as Redis keeps it: 16 hex digits (Lua numbers are doubles).
+std::string print_text(std::uint64_t print) {
+  char digits[17];
+  const auto end = std::to_chars(digits, digits + 16, print, 16).ptr;
+  return std::string(16 - static_cast<std::size_t>(end - digits), '0') + std::string(digits, end);
+}
 
 }  // namespace
 
@@ -432,15 +441,26 @@ struct RedisEngine::Impl {
     const std::string maxlen = std::to_string(settings.max_events(e.topic));
     const std::string epoch = broker::new_epoch(), time = std::to_string(e.time_ms);
     const std::string channel = keys.channel_prefix() + e.topic;
-    const std::string_view args[] = {"EVALSHA", script_sha, "3",  meta,   stream, topics, e.topic, maxlen,
-                                     epoch,     e.id,       time, e.type, e.key,  e.data, channel};
-    const char* argv[std::size(args)];
-    std::size_t lengths[std::size(args)];
-    for (std::size_t i = 0; i < std::size(args); ++i) {
+    // With an idempotencyKey: a fourth key and two more arguments (see kAppendScript).
+    const bool keyed = !e.idempotency_key.empty();
+    const std::string idempotency = keyed ? keys.idempotency(e.idempotency_key) : std::string();
+    const std::string print = keyed ? print_text(e.idempotency_print) : std::string();
+    const std::string window =
+        keyed ? std::to_string(std::max<long long>(settings.idempotency_window.count(), 1)) : std::string();
+    const std::string_view keyed_args[] = {"EVALSHA", script_sha, "4",    meta,  stream, topics,  idempotency,
+                                           e.topic,   maxlen,     epoch,  e.id,  time,   e.type,  e.key,
+                                           e.data,    channel,    print,  window};
+    const std::string_view plain_args[] = {"EVALSHA", script_sha, "3",    meta,  stream, topics, e.topic, maxlen,
+                                           epoch,     e.id,       time,   e.type, e.key, e.data, channel};
+    using Args = std::span<const std::string_view>;
+    const Args args = keyed ? Args(keyed_args) : Args(plain_args);
+    const char* argv[std::size(keyed_args)];
+    std::size_t lengths[std::size(keyed_args)];
+    for (std::size_t i = 0; i < args.size(); ++i) {
       argv[i] = args[i].data();
       lengths[i] = args[i].size();
     }
-    if (redisAsyncCommandArgv(command.context, on_appended, pending, static_cast<int>(std::size(args)), argv, lengths) !=
+    if (redisAsyncCommandArgv(command.context, on_appended, pending, static_cast<int>(args.size()), argv, lengths) !=
         REDIS_OK) {
       std::unique_ptr<PendingAppend> p(pending);
       pending_bytes -= p->bytes;
@@ -448,8 +468,9 @@ struct RedisEngine::Impl {
     }
   }
 
-  // The script's {offset, epoch}; no reply (the connection went): not
-  // acknowledged, so never reported published.
+  // The script's {offset, epoch}, or the first publish under the event's
+  // idempotencyKey; no reply (the connection went): not acknowledged, so
+  // never reported published.
   static void on_appended(redisAsyncContext*, void* r, void* data) {
     std::unique_ptr<PendingAppend> p(static_cast<PendingAppend*>(data));
     p->impl->pending_bytes -= p->bytes;
@@ -457,6 +478,9 @@ struct RedisEngine::Impl {
     // No reply: the connection is going (hiredis answers before its disconnect
     // callback), so not ready from now on, before the 503 is seen.
     if (!reply) p->impl->ready = false;
+    if (reply && reply->type == REDIS_REPLY_STRING && !p->event.idempotency_key.empty()) {
+      return repeated(*p, text_of(reply));
+    }
     if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 2 ||
         reply->element[0]->type != REDIS_REPLY_INTEGER) {
       if (reply) warn("redis: publish refused: " + std::string(text_of(reply)));
@@ -472,6 +496,34 @@ struct RedisEngine::Impl {
     f.time_ms = p->event.time_ms;
     f.data = p->event.data;
     p->done(broker::make_event(f), {});
+  }
+
+  // The key was there: the first publish's {i, t, o, e, m, p}. The same
+  // fingerprint is a repeat (answered with the first event's identity), another
+  // one a conflict; nothing was appended either way.
+  static void repeated(PendingAppend& p, std::string_view stored) {
+    boost::system::error_code ec;
+    const auto value = boost::json::parse(stored, ec);
+    const auto* o = value.if_object();
+    auto field = [&](const char* name) -> std::string_view {
+      const auto* v = o ? o->if_contains(name) : nullptr;
+      return v && v->is_string() ? std::string_view(v->get_string()) : std::string_view();
+    };
+    broker::EventFields f;
+    f.id = field("i");
+    f.topic = field("t");
+    f.offset = to_u64(field("o"));
+    f.epoch = field("e");
+    f.time_ms = to_i64(field("m"));
+    f.data = "null";
+    if (ec || f.id.empty() || f.offset == 0) {
+      warn("redis: an idempotency key's value is not a publish result; publish refused");
+      return p.done(nullptr, make_error_code(broker::Error::engine_unavailable));
+    }
+    if (field("p") != print_text(p.event.idempotency_print)) {
+      return p.done(nullptr, make_error_code(broker::Error::idempotency_conflict));
+    }
+    p.done(broker::make_event(f), make_error_code(broker::Error::idempotent_repeat));
   }
 };
 
@@ -494,7 +546,8 @@ void RedisEngine::start(CommittedSink& sink) {
 void RedisEngine::append_unnumbered(Unnumbered event, Numbered done) {
   Impl& impl = *impl_;
   if (!impl.ready.load()) return done(nullptr, make_error_code(broker::Error::engine_unavailable));
-  const std::size_t bytes = event.data.size() + event.topic.size() + event.type.size() + event.key.size() + 64;
+  const std::size_t bytes = event.data.size() + event.topic.size() + event.type.size() + event.key.size() +
+                            event.idempotency_key.size() + 64;
   if (impl.pending_bytes.fetch_add(bytes) + bytes > impl.settings.max_pending_bytes) {
     impl.pending_bytes -= bytes;
     return done(nullptr, std::make_error_code(std::errc::resource_unavailable_try_again));

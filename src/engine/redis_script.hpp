@@ -1,5 +1,6 @@
 // The Redis side of the Redis engine: key names and the one Lua script that
-// numbers, stores and announces an event atomically.
+// checks an event's idempotency key, then numbers, stores and announces the
+// event atomically.
 #pragma once
 
 #include <string>
@@ -15,14 +16,26 @@ struct RedisKeys {
   std::string meta(std::string_view topic) const { return base + "t:" + std::string(topic); }  ///< HASH epoch, offset
   std::string stream(std::string_view topic) const { return base + "s:" + std::string(topic); }  ///< STREAM, id = offset-0
   std::string channel_prefix() const { return base + "ev:"; }  ///< + topic: where events are announced
+  /// STRING, expiring after the idempotency window: the first publish under an idempotencyKey
+  std::string idempotency(std::string_view key) const { return base + "i:" + std::string(key); }
 };
 
-// KEYS: meta hash, stream, topics set. ARGV: topic, MAXLEN (0: no stream
-// entry), an epoch for a new topic, id, time_ms, type, key, data, channel.
+// KEYS: meta hash, stream, topics set, and with an idempotencyKey its key.
+// ARGV: topic, MAXLEN (0: no stream entry), an epoch for a new topic, id,
+// time_ms, type, key, data, channel, and with an idempotencyKey the content's
+// fingerprint (hex) and the window (ms).
 // Returns {offset, epoch}. The offset is the Stream entry's id, so XRANGE
 // reads by offset; the PUBLISH carries the event to every node, in the order
 // the script ran (which is the offset order of each topic).
+// With an idempotencyKey that is already there, nothing is appended: the
+// script returns the key's value, the first publish's {i, t, o, e, m, p} as
+// JSON (all strings). Check and append are one script, so two nodes
+// publishing one key at once append it once.
 inline constexpr std::string_view kAppendScript = R"lua(
+if KEYS[4] then
+  local first = redis.call('GET', KEYS[4])
+  if first then return first end
+end
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if not epoch then
   epoch = ARGV[3]
@@ -37,6 +50,10 @@ if maxlen > 0 then
 end
 redis.call('PUBLISH', ARGV[9], cjson.encode({o = tostring(offset), e = epoch, i = ARGV[4], t = ARGV[5],
                                              y = ARGV[6], k = ARGV[7], d = ARGV[8]}))
+if KEYS[4] then
+  redis.call('SET', KEYS[4], cjson.encode({i = ARGV[4], t = ARGV[1], o = tostring(offset), e = epoch,
+                                           m = ARGV[5], p = ARGV[10]}), 'PX', ARGV[11])
+end
 return {offset, epoch}
 )lua";
 

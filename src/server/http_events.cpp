@@ -224,7 +224,7 @@ std::optional<HttpResponse> HttpApi::post_batch(const HttpRequest& request, Http
       const std::string& key = inputs[i].request.idempotency_key;
       if (key.empty()) continue;
       IdempotencyIndex::Answer answer;
-      const auto claim = idempotency_->claim(key, inputs[i].fingerprint, answer);
+      const auto claim = idempotency_->claim(key, inputs[i].request.idempotency_print, answer);
       if (claim == IdempotencyIndex::Claim::owned) {
         batch->claimed.push_back(i);
         continue;
@@ -263,10 +263,15 @@ std::optional<HttpResponse> HttpApi::post_batch(const HttpRequest& request, Http
 void HttpApi::finish_batch(BatchState& batch, std::vector<PublishService::BatchResult> outcomes) {
   std::vector<std::size_t> failed;
   std::error_code error;
+  std::size_t repeats = 0;              // keys a shared engine had already (published on another node)
+  std::vector<std::size_t> conflicts;   // keys the engine had for other content
   for (std::size_t k = 0; k < outcomes.size(); ++k) {
     const std::size_t i = batch.published[k];
     if (const auto& e = outcomes[k].event) {
       batch.results[i] = result_json(e->id, e->topic, e->offset, e->epoch);
+      if (outcomes[k].error == broker::Error::idempotent_repeat) ++repeats;
+    } else if (outcomes[k].error == broker::Error::idempotency_conflict) {
+      conflicts.push_back(i);
     } else {
       failed.push_back(i);
       if (!error || error == std::errc::operation_canceled) error = outcomes[k].error;
@@ -274,14 +279,21 @@ void HttpApi::finish_batch(BatchState& batch, std::vector<PublishService::BatchR
   }
   // Every claimed key was published (or failed): settle each.
   for (std::size_t k = 0; k < outcomes.size(); ++k) {
-    const std::string& key = batch.inputs[batch.published[k]].request.idempotency_key;
-    if (key.empty()) continue;
-    if (const auto& e = outcomes[k].event) {
-      idempotency_->complete(key, PublishedEvent::of(*e));
-    } else {
-      idempotency_->abandon(key, error);
-    }
+    publisher_->settle(batch.inputs[batch.published[k]].request.idempotency_key, outcomes[k].event,
+                       outcomes[k].error, error);
   }
+  if (!conflicts.empty() && failed.empty()) {
+    // Found by the engine once the batch was handed over: the other events were published.
+    const std::string& key = batch.inputs[conflicts.front()].request.idempotency_key;
+    return batch.respond(HttpResponse::error(
+        409, "idempotency_conflict",
+        "events[" + std::to_string(conflicts.front()) + "].idempotencyKey " + detail::quoted(key) +
+            " was already used for a different event (topic, type, key or data differ); " +
+            std::to_string(conflicts.size()) + " of " + std::to_string(batch.results.size()) +
+            " events were not published for that reason, the others were"));
+  }
+  failed.insert(failed.end(), conflicts.begin(), conflicts.end());
+  std::sort(failed.begin(), failed.end());
   if (!failed.empty()) {
     std::string which;
     for (std::size_t f = 0; f < failed.size() && f < 10; ++f) which += (f ? ", events[" : "events[") + std::to_string(failed[f]) + "]";
@@ -296,7 +308,7 @@ void HttpApi::finish_batch(BatchState& batch, std::vector<PublishService::BatchR
     out += batch.results[i];
   }
   out += "]}";
-  batch.respond(outcomes.empty() ? replayed(std::move(out)) : HttpResponse::json(201, std::move(out)));
+  batch.respond(repeats == outcomes.size() ? replayed(std::move(out)) : HttpResponse::json(201, std::move(out)));
 }
 
 // Events of `topic` with offset > `after`, oldest first, at most `limit`:

@@ -6,8 +6,12 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <openssl/evp.h>
+
 #include <algorithm>
 #include <cstdint>
+#include <memory>
+#include <new>
 #include <optional>
 #include <utility>
 
@@ -21,12 +25,24 @@ IdempotencyIndex::IdempotencyIndex(store::EventStore* store, IdempotencyLimits l
   if (store_) store_horizon_ms_ = store_->newest_idempotent_time().value_or(INT64_MIN);
 }
 
+// SHA-256 rather than std::hash: nodes of other builds compare each other's
+// fingerprints (the Redis engine keeps them with the keys).
 std::uint64_t IdempotencyIndex::fingerprint(std::string_view topic, std::string_view type, std::string_view key,
                                             std::string_view canonical_data) {
-  std::string all;
-  all.reserve(topic.size() + type.size() + key.size() + canonical_data.size() + 3);
-  all.append(topic).append(1, '\0').append(type).append(1, '\0').append(key).append(1, '\0').append(canonical_data);
-  return std::hash<std::string>{}(all);
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> context(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  const char separator = '\0';
+  bool ok = context && EVP_DigestInit_ex(context.get(), EVP_sha256(), nullptr) == 1;
+  for (const std::string_view part : {topic, std::string_view(&separator, 1), type, std::string_view(&separator, 1),
+                                      key, std::string_view(&separator, 1), canonical_data}) {
+    ok = ok && EVP_DigestUpdate(context.get(), part.data(), part.size()) == 1;
+  }
+  ok = ok && EVP_DigestFinal_ex(context.get(), digest, &size) == 1 && size >= 8;
+  if (!ok) throw std::bad_alloc();  // OpenSSL fails here only when out of memory
+  std::uint64_t print = 0;
+  for (int i = 0; i < 8; ++i) print = (print << 8) | digest[i];
+  return print;
 }
 
 // Forgets keys older than the window, and the oldest beyond the count bound
@@ -124,6 +140,10 @@ void IdempotencyIndex::finish(const std::string& key, std::uint64_t print, const
 }
 
 void IdempotencyIndex::complete(const std::string& key, const PublishedEvent& event) {
+  complete(key, event, now_ms());
+}
+
+void IdempotencyIndex::complete(const std::string& key, const PublishedEvent& event, std::int64_t published_ms) {
   std::uint64_t print = 0;
   {
     std::lock_guard lock(mutex_);
@@ -132,7 +152,7 @@ void IdempotencyIndex::complete(const std::string& key, const PublishedEvent& ev
     print = it->second.print;
   }
   // Only the owner completes a claimed key, so nobody changes it in between.
-  finish(key, print, event, now_ms());
+  finish(key, print, event, published_ms);
 }
 
 void IdempotencyIndex::abandon(const std::string& key, std::error_code error) {

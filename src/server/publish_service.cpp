@@ -81,7 +81,8 @@ PublishService::Outcome PublishService::parse(const json::value& value, std::str
   }
   if (!out.request.idempotency_key.empty()) {
     if (canonical.empty()) canonical = json::serialize(*data);
-    out.fingerprint = IdempotencyIndex::fingerprint(out.request.topic, out.request.type, out.request.key, canonical);
+    out.request.idempotency_print =
+        IdempotencyIndex::fingerprint(out.request.topic, out.request.type, out.request.key, canonical);
   }
   return {};
 }
@@ -142,21 +143,38 @@ struct PublishService::Single {
   std::atomic<int> pending{2};
 };
 
+void PublishService::settle(const std::string& key, const broker::EventPtr& event, std::error_code error,
+                            std::error_code failure) {
+  if (key.empty()) return;
+  if (error == broker::Error::idempotency_conflict) {
+    // The engine had the key for other content, which is not known here: this node's waiters retry.
+    return idempotency_.abandon(key, std::make_error_code(std::errc::operation_canceled));
+  }
+  if (!event || (error && error != broker::Error::idempotent_repeat)) return idempotency_.abandon(key, failure);
+  // With a shared engine the key's window runs from the event's time, so no
+  // node remembers it longer than Redis does (Redis counts from its append).
+  if (broker_.shared_engine()) return idempotency_.complete(key, PublishedEvent::of(*event), event->time_ms);
+  idempotency_.complete(key, PublishedEvent::of(*event));
+}
+
 void PublishService::finish(Single* single) {
   if (single->pending.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
   std::unique_ptr<Single> owned(single);
-  if (!owned->event) {
+  const bool repeat = owned->error == broker::Error::idempotent_repeat;  // published first on another node
+  if (!owned->event || (owned->error && !repeat)) {
     // The key is released first: a retry after this answer may publish.
-    if (!owned->key.empty()) idempotency_.abandon(owned->key, owned->error);
+    settle(owned->key, owned->event, owned->error, owned->error);
+    if (owned->error == broker::Error::idempotency_conflict) {
+      return owned->done(repeat_outcome({IdempotencyIndex::Answer::Kind::conflict, {}, {}}));
+    }
     return owned->done(store_outcome(owned->error));
   }
   Outcome outcome;
   outcome.event = PublishedEvent::of(*owned->event);
-  if (owned->key.empty()) return owned->done(std::move(outcome));
+  outcome.replayed = repeat;
   // The first publish is answered before its repeats (they wait on the key).
-  const PublishedEvent event = outcome.event;
   owned->done(std::move(outcome));
-  idempotency_.complete(owned->key, event);
+  settle(owned->key, owned->event, owned->error, owned->error);
 }
 
 void PublishService::publish(Input input, Done done) {
@@ -166,7 +184,7 @@ void PublishService::publish(Input input, Done done) {
     IdempotencyIndex::Claim claim;
     try {
       // A repeat of a key still in flight is answered once the first one settles.
-      claim = idempotency_.claim(key, input.fingerprint, answer,
+      claim = idempotency_.claim(key, input.request.idempotency_print, answer,
                                  [done](const IdempotencyIndex::Answer& a) { done(repeat_outcome(a)); });
     } catch (...) {
       return done(store_outcome(std::make_error_code(std::errc::io_error)));
@@ -182,7 +200,7 @@ void PublishService::publish(Input input, Done done) {
   auto complete = [this, single](broker::EventPtr event, std::error_code ec) {
     if (single->completed.exchange(true)) return;  // at most once
     single->event = std::move(event);
-    if (!single->event) single->error = ec ? ec : std::make_error_code(std::errc::io_error);
+    single->error = single->event || ec ? ec : std::make_error_code(std::errc::io_error);
     finish(single);
   };
   {
@@ -216,12 +234,10 @@ void PublishService::publish_batch(std::vector<broker::PublishRequest> requests,
   auto complete = [finish_one](const std::shared_ptr<State>& s, std::size_t i, broker::EventPtr event,
                                std::error_code ec) {
     if (s->completed[i].exchange(true)) return;  // at most once per request
-    if (event) {
-      s->results[i].event = std::move(event);
-    } else {
-      s->results[i].error = ec ? ec : std::make_error_code(std::errc::io_error);
-      s->failed.store(true);
-    }
+    // An idempotent repeat keeps its error with the first publish's event.
+    s->results[i].event = std::move(event);
+    s->results[i].error = s->results[i].event || ec ? ec : std::make_error_code(std::errc::io_error);
+    if (!s->results[i].event) s->failed.store(true);
     finish_one(s);
   };
   {

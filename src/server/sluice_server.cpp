@@ -202,6 +202,7 @@ bool SluiceServer::start(std::string& error) {
     r.max_events = [policy = settings_.history_policy()](const std::string& topic) {
       return policy.limits_for(topic).max_events;
     };
+    r.idempotency_window = settings_.idempotency_window;  // keys shared by every node, for as long as here
     auto engine = std::make_unique<engine::RedisEngine>(std::move(r));
     broker_ = std::make_unique<broker::Broker>(std::move(dispatch), settings_.history_policy(), engine.get());
     engine->start(*broker_);

@@ -18,135 +18,15 @@ data) and two `sluice serve --engine redis://127.0.0.1:PORT` nodes, then checks:
   ready instead of waiting forever.
 
 Usage: redis_two_nodes_test.py path/to/sluice   (exit 77: redis-server missing)"""
-import json
 import os
-import shutil
 import signal
 import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "hostile"))
-import wire  # noqa: E402
-
-BINARY = sys.argv[1]
-REDIS_SERVER = shutil.which("redis-server")
-WORK = tempfile.mkdtemp(prefix="sluice-redis-")
-PROCESSES = []
-
-
-def fail(message):
-    print("FAIL:", message, flush=True)
-    raise SystemExit(1)
-
-
-def check(condition, message):
-    if not condition:
-        fail(message)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(what, predicate, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    fail(f"timed out waiting for {what}")
-
-
-def redis_command(port, *args):
-    """One command over RESP; returns the raw reply bytes (enough for PING and CLIENT KILL)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
-        out = b"*%d\r\n" % len(args)
-        for a in args:
-            a = a.encode()
-            out += b"$%d\r\n%s\r\n" % (len(a), a)
-        s.sendall(out)
-        return s.recv(4096)
-
-
-class Redis:
-    def __init__(self):
-        self.port = free_port()
-        self.dir = os.path.join(WORK, "redis")
-        os.makedirs(self.dir)
-        self.process = None
-
-    def start(self):
-        self.process = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
-             "--appendfsync", "always", "--dir", self.dir, "--daemonize", "no"],
-            stdout=open(os.path.join(WORK, "redis.log"), "ab"), stderr=subprocess.STDOUT)
-        PROCESSES.append(self.process)
-
-        def pong():
-            try:
-                return redis_command(self.port, "PING").startswith(b"+PONG")
-            except OSError:
-                return False
-        wait_for("redis-server to answer PING", pong)
-
-    def stop(self):
-        self.process.terminate()
-        self.process.wait(timeout=10)
-
-
-class Node:
-    def __init__(self, name, redis_port):
-        self.name = name
-        self.port = free_port()
-        data_dir = os.path.join(WORK, name)
-        self.process = subprocess.Popen(
-            [BINARY, "serve", "--address", "127.0.0.1", "--port", str(self.port), "--threads", "2",
-             "--engine", f"redis://127.0.0.1:{redis_port}", "--data-dir", data_dir, "--shutdown-drain", "1"],
-            stdout=open(os.path.join(WORK, name + ".log"), "ab"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env={k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")})
-        PROCESSES.append(self.process)
-        wait_for(f"node {name} /ready", lambda: self.ready())
-
-    def ready(self):
-        try:
-            return wire.http_json(self.port, "GET", "/ready", timeout=2).status == 200
-        except (OSError, wire.Closed, wire.TimedOut):
-            return False
-
-    def publish(self, topic, data, timeout=5.0):
-        r = wire.http_json(self.port, "POST", "/v1/events", {"topic": topic, "data": data}, timeout=timeout)
-        return r.status, r.json()
-
-    def publish_retrying(self, topic, data, timeout=15.0):
-        """Publishes, retrying 503 engine_unavailable (a node reconnecting)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            status, body = self.publish(topic, data)
-            if status == 201:
-                return body
-            check(status == 503 and body.get("error") == "engine_unavailable", f"{self.name}: {status} {body}")
-            check(time.monotonic() < deadline, f"{self.name}: still 503 after {timeout}s")
-            time.sleep(0.05)
-
-    def history(self, topic):
-        r = wire.http_json(self.port, "GET", f"/v1/events?topic={topic}&limit=1000")
-        check(r.status == 200, f"{self.name} history: {r.status} {r.body[:200]!r}")
-        return r.json()["events"]
-
-
-def subscribe(node, topic):
-    ws = wire.ws_connect(node.port, "/v1/ws")
-    ws.send_json({"op": "subscribe", "id": 1, "topic": topic})
-    ack = ws.recv_json_until(lambda m: m.get("type") in ("ack", "error"))
-    check(ack.get("type") == "ack", f"subscribe on {node.name}: {ack}")
-    return ws
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from redis_harness import Node, Redis, check, redis_command, run, subscribe, wait_for  # noqa: E402
 
 
 def receive_events(ws, count, timeout=15.0):
@@ -168,9 +48,6 @@ def check_in_order(events, first_offset, what):
 
 
 def main():
-    if not REDIS_SERVER:
-        print("SKIP: redis-server is not installed (scripts/install-deps.sh)")
-        return 77
     redis = Redis()
     redis.start()
     a = Node("a", redis.port)
@@ -333,33 +210,5 @@ def loading_redis_is_waited_out(redis_port):
     print("ok: Redis loading: the node reconnected until ready", flush=True)
 
 
-def cleanup():
-    for p in reversed(PROCESSES):
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-    for p in reversed(PROCESSES):
-        try:
-            p.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-
-
 if __name__ == "__main__":
-    signal.signal(signal.SIGALRM, lambda *_: fail("the whole test took over 170 s"))
-    signal.alarm(170)
-    code = 1
-    try:
-        code = main()
-    finally:
-        cleanup()
-        if code == 0 or code == 77:
-            shutil.rmtree(WORK, ignore_errors=True)
-        else:
-            print("logs kept in", WORK, flush=True)
-            for name in ("a.log", "b.log"):
-                path = os.path.join(WORK, name)
-                if os.path.exists(path):
-                    print(f"--- {name} (last lines)")
-                    print("".join(open(path, errors="replace").readlines()[-20:]))
-    sys.exit(code)
+    run(main)

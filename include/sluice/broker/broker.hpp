@@ -33,6 +33,10 @@ struct PublishRequest {
   /// The publisher's idempotencyKey ("" when none): stored with the event,
   /// so a repeat is recognised after a restart (see server::IdempotencyIndex).
   std::string idempotency_key;
+  /// With idempotency_key: the content's fingerprint
+  /// (server::IdempotencyIndex::fingerprint). A shared engine keeps it with
+  /// the key to tell a repeat from a conflict.
+  std::uint64_t idempotency_print = 0;
 };
 
 
@@ -97,9 +101,16 @@ class Broker final : public engine::CommittedSink {
 
   /// Called once the event is durable (or with an error and a null event:
   /// "store_busy" when the log is full, the store's error, or
-  /// Error::engine_unavailable). Runs on the log's writer thread or the
-  /// engine's thread (or inline in memory mode): post elsewhere, quickly.
+  /// Error::engine_unavailable). With a shared engine and an idempotency key
+  /// it already had: Error::idempotent_repeat with the first publish's event
+  /// (nothing published), or Error::idempotency_conflict and null. Runs on
+  /// the log's writer thread or the engine's thread (or inline in memory
+  /// mode): post elsewhere, quickly.
   using Published = std::function<void(EventPtr, std::error_code)>;
+
+  /// True with a shared engine (Redis): it numbers events and keeps
+  /// idempotency keys for every node. Thread-safe.
+  bool shared_engine() const noexcept { return engine_ && engine_->numbers_events(); }
 
   /// Publishes one event. Once durable it enters history, then every loop,
   /// then `done` runs. Thread-safe. The caller validated the topic. A publish
@@ -120,7 +131,8 @@ class Broker final : public engine::CommittedSink {
   std::uint64_t topics_refused() const noexcept { return topics_refused_.load(std::memory_order_relaxed); }
 
   /// publish_async, waiting for the result: returns the event (id, offset,
-  /// epoch), or null if it could not be stored. Blocks the calling thread for
+  /// epoch; for an idempotent repeat the first publish's), or null if it
+  /// could not be stored. Blocks the calling thread for
   /// one group commit; loops should use publish_async.
   EventPtr publish(PublishRequest request);
 

@@ -31,6 +31,7 @@ struct Unnumbered {
   std::string data;  ///< serialized JSON
   std::int64_t time_ms = 0;
   std::string idempotency_key;  ///< "" when none
+  std::uint64_t idempotency_print = 0;  ///< the content's fingerprint, with idempotency_key
 };
 
 /// Where a topic stands in this node's view of history.
@@ -85,8 +86,12 @@ class Engine {
   /// Shared engines: numbers `event` (offset, epoch) and commits it; `done`
   /// gets the event as committed, or null and the error
   /// (broker::Error::engine_unavailable, std::errc::resource_unavailable_try_again
-  /// when too much is waiting). Runs on the engine's thread, or on the
-  /// caller's when refused at once. The committed event also reaches the sink.
+  /// when too much is waiting). With an idempotency key the engine already
+  /// holds (within its window), nothing is committed: `done` gets
+  /// broker::Error::idempotent_repeat with the first publish's event (id,
+  /// topic, offset, epoch, time) when the prints match, else null and
+  /// broker::Error::idempotency_conflict. Runs on the engine's thread, or on
+  /// the caller's when refused at once. The committed event also reaches the sink.
   using Numbered = std::function<void(broker::EventPtr, std::error_code)>;
   virtual void append_unnumbered(Unnumbered event, Numbered done) {
     (void)event;

@@ -1,6 +1,7 @@
 // The Redis engine (issue #17): several Sluice nodes share one Redis. Each
 // topic's offsets and epoch live in Redis and are assigned by one Lua script
-// (increment, XADD to the topic's Stream, PUBLISH to the nodes); every node
+// (idempotency key check, increment, XADD to the topic's Stream, PUBLISH to
+// the nodes, the key's result kept for its window); every node
 // receives every committed event over pub/sub and feeds it to its broker,
 // which delivers in offset order; what a node missed (a pub/sub outage, a
 // reconnect) it reads back from the Streams. hiredis runs on the engine's own
@@ -36,6 +37,9 @@ struct RedisSettings {
   std::chrono::milliseconds command_timeout{5'000};
   /// Events read per XRANGE when catching up.
   std::size_t read_batch = 1'000;
+  /// How long Redis keeps a publish's idempotency key (SET ... PX): a publish
+  /// repeating it on any node within it gets the first publish's result.
+  std::chrono::milliseconds idempotency_window = std::chrono::hours(24);
 };
 
 class RedisEngine final : public Engine {

@@ -93,7 +93,9 @@ class IdempotencyIndex {
   IdempotencyIndex& operator=(const IdempotencyIndex&) = delete;
 
   /// Identifies what a publish asked for; `canonical_data` is the data as
-  /// boost::json serializes it, so spelling differences do not count.
+  /// boost::json serializes it, so spelling differences do not count. The
+  /// same in every process and build (the first 64 bits of a SHA-256): nodes
+  /// sharing keys through Redis compare each other's.
   static std::uint64_t fingerprint(std::string_view topic, std::string_view type, std::string_view key,
                                    std::string_view canonical_data);
 
@@ -105,6 +107,10 @@ class IdempotencyIndex {
 
   /// The key's publish succeeded: remembered, and its waiters answered.
   void complete(const std::string& key, const PublishedEvent& event);
+  /// The key's publish found the key already published elsewhere (another
+  /// node, through the engine), with the same content, as `event` at
+  /// `published_ms`: remembered as that, for the rest of its window.
+  void complete(const std::string& key, const PublishedEvent& event, std::int64_t published_ms);
   /// The key's publish did not happen: forgotten, and its waiters get `error`.
   void abandon(const std::string& key, std::error_code error);
 

@@ -48,8 +48,9 @@ class PublishService {
  public:
   /// One event, validated, ready to publish.
   struct Input {
-    broker::PublishRequest request;  ///< data as the client wrote it (whitespace removed)
-    std::uint64_t fingerprint = 0;   ///< of the content, when there is an idempotencyKey
+    /// Data as the client wrote it (whitespace removed); with an
+    /// idempotencyKey, idempotency_print is the content's fingerprint.
+    broker::PublishRequest request;
   };
   /// What became of a publish. `error == none`: `event` was published, or is
   /// the first publish's result when `replayed` (an idempotent repeat).
@@ -64,8 +65,10 @@ class PublishService {
   using Done = std::function<void(Outcome)>;
   /// The broker's completions of a batch, in request order.
   struct BatchResult {
-    broker::EventPtr event;  ///< null if it was not published
-    std::error_code error;
+    /// Null if it was not published; with error broker::Error::idempotent_repeat
+    /// the first publish under its key (a shared engine had it: not published again).
+    broker::EventPtr event;
+    std::error_code error;  ///< broker::Error::idempotency_conflict: the engine had its key for other content
   };
   using BatchDone = std::function<void(std::vector<BatchResult>)>;
 
@@ -87,7 +90,10 @@ class PublishService {
   /// Publishes one event: claims its idempotencyKey (a repeat is answered with
   /// the first publish's result, once that one settles), hands it to the
   /// broker, and once it is durable calls `done`, then settles the key (so a
-  /// connection's ack is posted before the acks of its repeats). Thread-safe.
+  /// connection's ack is posted before the acks of its repeats). With a
+  /// shared engine the key is checked again there, atomically with the
+  /// append: a key first published on another node is a repeat (or a
+  /// conflict) here too. Thread-safe.
   void publish(Input input, Done done);
 
   /// Hands `requests` to the broker in order, with no other publish of this
@@ -96,6 +102,13 @@ class PublishService {
   /// rest are not submitted (operation_canceled). Keys are the caller's
   /// business (claimed with idempotency()). Thread-safe.
   void publish_batch(std::vector<broker::PublishRequest> requests, BatchDone done);
+
+  /// Settles a claimed idempotency key with the broker's completion of its
+  /// publish (`event`, `error`): the event published, or the first publish's
+  /// (a shared engine's idempotent_repeat), is remembered; otherwise the key
+  /// is released and its waiters get `failure` (for a conflict the engine
+  /// found: operation_canceled, so they retry). Thread-safe.
+  void settle(const std::string& key, const broker::EventPtr& event, std::error_code error, std::error_code failure);
 
   /// The outcome for an error of the broker (too many topics) or of the store
   /// (busy: the log is full or stopping).

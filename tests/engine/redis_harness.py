@@ -1,0 +1,179 @@
+"""What the Redis engine's process tests share: a redis-server of their own (a
+free loopback port, a temp dir, AOF), `sluice serve --engine redis://` nodes
+on it, HTTP and /v1/ws helpers, and the run/cleanup wrapper (a time bound;
+every process stopped; logs kept and shown on failure)."""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "hostile"))
+import wire  # noqa: E402
+
+REDIS_SERVER = shutil.which("redis-server")
+WORK = tempfile.mkdtemp(prefix="sluice-redis-")
+PROCESSES = []
+
+
+def fail(message):
+    print("FAIL:", message, flush=True)
+    raise SystemExit(1)
+
+
+def check(condition, message):
+    if not condition:
+        fail(message)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(what, predicate, timeout=15.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    fail(f"timed out waiting for {what}")
+
+
+def redis_command(port, *args):
+    """One command over RESP; returns the raw reply bytes (enough for PING, CLIENT KILL, XLEN)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+        out = b"*%d\r\n" % len(args)
+        for a in args:
+            a = a.encode()
+            out += b"$%d\r\n%s\r\n" % (len(a), a)
+        s.sendall(out)
+        return s.recv(4096)
+
+
+class Redis:
+    def __init__(self):
+        self.port = free_port()
+        self.dir = os.path.join(WORK, "redis")
+        os.makedirs(self.dir)
+        self.process = None
+
+    def start(self):
+        self.process = subprocess.Popen(
+            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
+             "--appendfsync", "always", "--dir", self.dir, "--daemonize", "no"],
+            stdout=open(os.path.join(WORK, "redis.log"), "ab"), stderr=subprocess.STDOUT)
+        PROCESSES.append(self.process)
+
+        def pong():
+            try:
+                return redis_command(self.port, "PING").startswith(b"+PONG")
+            except OSError:
+                return False
+        wait_for("redis-server to answer PING", pong)
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+class Node:
+    """`sluice serve` on a free port with the Redis engine at `redis_port`
+    (`extra`: more flags); waits for /ready."""
+
+    def __init__(self, name, redis_port, extra=()):
+        self.name = name
+        self.port = free_port()
+        data_dir = os.path.join(WORK, name)
+        self.process = subprocess.Popen(
+            [BINARY, "serve", "--address", "127.0.0.1", "--port", str(self.port), "--threads", "2",
+             "--engine", f"redis://127.0.0.1:{redis_port}", "--data-dir", data_dir, "--shutdown-drain", "1",
+             *extra],
+            stdout=open(os.path.join(WORK, name + ".log"), "ab"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env={k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")})
+        PROCESSES.append(self.process)
+        wait_for(f"node {name} /ready", lambda: self.ready())
+
+    def ready(self):
+        try:
+            return wire.http_json(self.port, "GET", "/ready", timeout=2).status == 200
+        except (OSError, wire.Closed, wire.TimedOut):
+            return False
+
+    def post(self, path, body, timeout=5.0):
+        """POST `body` as JSON: the wire.Response (status, headers, json())."""
+        return wire.http_json(self.port, "POST", path, body, timeout=timeout)
+
+    def publish(self, topic, data, timeout=5.0):
+        r = self.post("/v1/events", {"topic": topic, "data": data}, timeout=timeout)
+        return r.status, r.json()
+
+    def publish_retrying(self, topic, data, timeout=15.0):
+        """Publishes, retrying 503 engine_unavailable (a node reconnecting)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status, body = self.publish(topic, data)
+            if status == 201:
+                return body
+            check(status == 503 and body.get("error") == "engine_unavailable", f"{self.name}: {status} {body}")
+            check(time.monotonic() < deadline, f"{self.name}: still 503 after {timeout}s")
+            time.sleep(0.05)
+
+    def history(self, topic):
+        r = wire.http_json(self.port, "GET", f"/v1/events?topic={topic}&limit=1000")
+        check(r.status == 200, f"{self.name} history: {r.status} {r.body[:200]!r}")
+        return r.json()["events"]
+
+
+def subscribe(node, topic):
+    ws = wire.ws_connect(node.port, "/v1/ws")
+    ws.send_json({"op": "subscribe", "id": 1, "topic": topic})
+    ack = ws.recv_json_until(lambda m: m.get("type") in ("ack", "error"))
+    check(ack.get("type") == "ack", f"subscribe on {node.name}: {ack}")
+    return ws
+
+
+def cleanup():
+    for p in reversed(PROCESSES):
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in reversed(PROCESSES):
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def run(main, seconds=170):
+    """Runs `main` (returns 0, or 77 to skip) within `seconds`, then stops
+    every process; exits with its code. Usage: test.py path/to/sluice."""
+    global BINARY
+    BINARY = sys.argv[1]
+    signal.signal(signal.SIGALRM, lambda *_: fail(f"the whole test took over {seconds} s"))
+    signal.alarm(seconds)
+    code = 1
+    try:
+        code = 77 if not REDIS_SERVER else main()
+        if code == 77:
+            print("SKIP: redis-server is not installed (scripts/install-deps.sh)")
+    finally:
+        cleanup()
+        if code == 0 or code == 77:
+            shutil.rmtree(WORK, ignore_errors=True)
+        else:
+            print("logs kept in", WORK, flush=True)
+            for name in sorted(os.listdir(WORK)):
+                path = os.path.join(WORK, name)
+                if name.endswith(".log") and name != "redis.log":
+                    print(f"--- {name} (last lines)")
+                    print("".join(open(path, errors="replace").readlines()[-20:]))
+    sys.exit(code)
+
+
+BINARY = None  # set by run()
