@@ -8,15 +8,13 @@ not delivered becomes a visible `expired` dead letter, never a silent skip.
 
 Usage: redis_webhook_epoch_test.py path/to/sluice   (exit 77: redis-server missing)"""
 import http.server
+import json
 import os
-import shutil
-import signal
-import subprocess
 import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import redis_two_nodes_test as rt  # noqa: E402  (its helpers: Redis, wait_for, check, wire)
+import redis_harness as rt  # noqa: E402
 
 wire = rt.wire
 check = rt.check
@@ -34,7 +32,7 @@ class Receiver(http.server.BaseHTTPRequestHandler):
         status = Receiver.status
         if status == 200:
             with Receiver.lock:
-                Receiver.bodies.append(rt.json.loads(body))
+                Receiver.bodies.append(json.loads(body))
         self.send_response(status)
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -49,28 +47,11 @@ def delivered():
 
 
 def main():
-    if not rt.REDIS_SERVER:
-        print("SKIP: redis-server not installed")
-        return 77
     redis = rt.Redis()
     redis.start()
-    port = rt.free_port()
-    node = subprocess.Popen(
-        [rt.BINARY, "serve", "--address", "127.0.0.1", "--port", str(port), "--threads", "1",
-         "--engine", f"redis://127.0.0.1:{redis.port}", "--data-dir", os.path.join(rt.WORK, "node"),
-         "--webhook-allow", "127.0.0.1/32", "--webhook-retry-floor", "0.05", "--webhook-retry-max-delay", "0.2",
-         "--shutdown-drain", "1"],
-        stdout=open(os.path.join(rt.WORK, "a.log"), "ab"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-        env={k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")})
-    rt.PROCESSES.append(node)
-
-    def ready():
-        check(node.poll() is None, "the node exited")
-        try:
-            return wire.http_json(port, "GET", "/ready", timeout=2).status == 200
-        except (OSError, wire.Closed, wire.TimedOut):
-            return False
-    rt.wait_for("the node /ready", ready)
+    node = rt.Node("a", redis.port, ["--webhook-allow", "127.0.0.1/32",
+                                     "--webhook-retry-floor", "0.05", "--webhook-retry-max-delay", "0.2"])
+    port = node.port
 
     receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
     threading.Thread(target=receiver.serve_forever, daemon=True).start()
@@ -124,18 +105,4 @@ def main():
 
 
 if __name__ == "__main__":
-    signal.signal(signal.SIGALRM, lambda *_: rt.fail("the whole test took over 100 s"))
-    signal.alarm(100)
-    code = 1
-    try:
-        code = main()
-    finally:
-        rt.cleanup()
-        if code in (0, 77):
-            shutil.rmtree(rt.WORK, ignore_errors=True)
-        else:
-            print("logs kept in", rt.WORK, flush=True)
-            path = os.path.join(rt.WORK, "a.log")
-            if os.path.exists(path):
-                print("".join(open(path, errors="replace").readlines()[-30:]))
-    sys.exit(code)
+    rt.run(main, seconds=100)
