@@ -36,15 +36,12 @@ void Client::on_close(std::uint16_t code, std::string_view reason) {
 ClientPool::ClientPool(Target target, ClientEvents& events)
     : target_(std::move(target)), events_(events), read_buffer_(kReadBufferSize) {
   address_ = resolve_ipv4(target_.host);
-  epoll_ = epoll_create1(EPOLL_CLOEXEC);
-  if (epoll_ < 0) throw std::runtime_error("epoll_create1: " + errno_text(errno));
 }
 
 ClientPool::~ClientPool() {
   for (auto& c : clients_) {
     if (c->fd_ >= 0) ::close(c->fd_);
   }
-  if (epoll_ >= 0) ::close(epoll_);
 }
 
 void ClientPool::open(std::size_t count, std::size_t concurrency) {
@@ -85,29 +82,24 @@ void ClientPool::connect(Client& c) {
   c.state_ = Client::State::connecting;
   c.fd_ = start_connect(address_, target_.port, error);
   if (c.fd_ < 0) return fail(c, error);
-  epoll_event ev{};
-  ev.events = EPOLLOUT;  // completion (even an immediate one) is reported as writable
-  ev.data.ptr = &c;
-  if (epoll_ctl(epoll_, EPOLL_CTL_ADD, c.fd_, &ev) != 0) return fail(c, "epoll_ctl: " + errno_text(errno));
+  // Completion (even an immediate one) is reported as writable.
+  if (!epoll_.add(c.fd_, EPOLLOUT, &c)) return fail(c, "epoll_ctl: " + errno_text(errno));
 }
 
 void ClientPool::watch_stdin() {
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.ptr = nullptr;
-  if (epoll_ctl(epoll_, EPOLL_CTL_ADD, STDIN_FILENO, &ev) != 0) stdin_closed_ = true;
+  if (!epoll_.add(STDIN_FILENO, EPOLLIN, nullptr)) stdin_closed_ = true;
 }
 
 void ClientPool::poll(int timeout_ms) {
   epoll_event events[kMaxEvents];
-  const int n = epoll_wait(epoll_, events, kMaxEvents, timeout_ms);
+  const int n = epoll_wait(epoll_.fd(), events, kMaxEvents, timeout_ms);
   for (int i = 0; i < n; ++i) {
     if (events[i].data.ptr == nullptr) {
       char discard[256];
       const ssize_t r = ::read(STDIN_FILENO, discard, sizeof discard);
       if (r <= 0) {
         stdin_closed_ = true;
-        epoll_ctl(epoll_, EPOLL_CTL_DEL, STDIN_FILENO, nullptr);
+        epoll_.remove(STDIN_FILENO);
       }
       continue;
     }
@@ -138,10 +130,7 @@ void ClientPool::on_connected(Client& c) {
   // A fresh socket's send buffer always takes the ~200-byte request whole.
   const ssize_t n = ::send(c.fd_, request.data(), request.size(), MSG_NOSIGNAL);
   if (n != static_cast<ssize_t>(request.size())) return fail(c, "could not write the handshake request");
-  epoll_event ev{};
-  ev.events = EPOLLIN;
-  ev.data.ptr = &c;
-  epoll_ctl(epoll_, EPOLL_CTL_MOD, c.fd_, &ev);
+  epoll_.modify(c.fd_, EPOLLIN, &c);
 }
 
 void ClientPool::on_readable(Client& c) {
@@ -240,10 +229,7 @@ void ClientPool::flush(Client& c) {
 void ClientPool::set_want_write(Client& c, bool want) {
   if (c.want_write_ == want) return;
   c.want_write_ = want;
-  epoll_event ev{};
-  ev.events = EPOLLIN | (want ? EPOLLOUT : 0u);
-  ev.data.ptr = &c;
-  epoll_ctl(epoll_, EPOLL_CTL_MOD, c.fd_, &ev);
+  epoll_.modify(c.fd_, EPOLLIN | (want ? EPOLLOUT : 0u), &c);
 }
 
 bool ClientPool::release(Client& c, bool reset) {
@@ -252,7 +238,7 @@ bool ClientPool::release(Client& c, bool reset) {
   c.state_ = Client::State::closed;
   ++closed_;
   if (c.fd_ >= 0) {
-    epoll_ctl(epoll_, EPOLL_CTL_DEL, c.fd_, nullptr);
+    epoll_.remove(c.fd_);
     if (reset) {
       close_with_reset(c.fd_);
     } else {

@@ -140,7 +140,7 @@ class ClientPool {
 
   Target target_;
   ClientEvents& events_;
-  int epoll_ = -1;
+  Epoll epoll_;
   std::uint32_t address_ = 0;  // network byte order
   std::vector<std::unique_ptr<Client>> clients_;
   std::deque<Client*> to_connect_;  // waiting for a free handshake slot

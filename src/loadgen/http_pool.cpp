@@ -21,15 +21,12 @@ constexpr std::uint32_t kHeaderLimit = 16 * 1024;
 HttpPool::HttpPool(Target target, HttpEvents& events)
     : target_(std::move(target)), events_(events), read_buffer_(kReadBufferSize) {
   address_ = resolve_ipv4(target_.host);
-  epoll_ = epoll_create1(EPOLL_CLOEXEC);
-  if (epoll_ < 0) throw std::runtime_error("epoll_create1: " + errno_text(errno));
 }
 
 HttpPool::~HttpPool() {
   for (auto& c : connections_) {
     if (c->fd_ >= 0) ::close(c->fd_);
   }
-  if (epoll_ >= 0) ::close(epoll_);
 }
 
 void HttpPool::open(std::size_t count) {
@@ -54,15 +51,13 @@ void HttpPool::connect(HttpConnection& c) {
   c.want_write_ = false;
   c.fd_ = start_connect(address_, target_.port, error);
   if (c.fd_ < 0) return fail(c, error);
-  epoll_event ev{};
-  ev.events = EPOLLOUT;  // completion (even an immediate one) is reported as writable
-  ev.data.ptr = &c;
-  if (epoll_ctl(epoll_, EPOLL_CTL_ADD, c.fd_, &ev) != 0) return fail(c, "epoll_ctl: " + errno_text(errno));
+  // Completion (even an immediate one) is reported as writable.
+  if (!epoll_.add(c.fd_, EPOLLOUT, &c)) return fail(c, "epoll_ctl: " + errno_text(errno));
 }
 
 void HttpPool::poll(int timeout_ms) {
   epoll_event events[kMaxEvents];
-  const int n = epoll_wait(epoll_, events, kMaxEvents, timeout_ms);
+  const int n = epoll_wait(epoll_.fd(), events, kMaxEvents, timeout_ms);
   for (int i = 0; i < n; ++i) on_ready(*static_cast<HttpConnection*>(events[i].data.ptr), events[i].events);
 }
 
@@ -73,10 +68,7 @@ void HttpPool::on_ready(HttpConnection& c, std::uint32_t events) {
     if (const int error = socket_error(c.fd_); error != 0) return fail(c, "connect: " + errno_text(error));
     c.state_ = HttpConnection::State::open;
     ++open_;
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.ptr = &c;
-    epoll_ctl(epoll_, EPOLL_CTL_MOD, c.fd_, &ev);
+    epoll_.modify(c.fd_, EPOLLIN, &c);
     events_.on_open(c);
     return flush(c);
   }
@@ -167,17 +159,14 @@ void HttpPool::flush(HttpConnection& c) {
 void HttpPool::set_want_write(HttpConnection& c, bool want) {
   if (c.want_write_ == want) return;
   c.want_write_ = want;
-  epoll_event ev{};
-  ev.events = EPOLLIN | (want ? EPOLLOUT : 0u);
-  ev.data.ptr = &c;
-  epoll_ctl(epoll_, EPOLL_CTL_MOD, c.fd_, &ev);
+  epoll_.modify(c.fd_, EPOLLIN | (want ? EPOLLOUT : 0u), &c);
 }
 
 void HttpPool::release(HttpConnection& c) {
   if (c.state_ == HttpConnection::State::open) --open_;
   c.state_ = HttpConnection::State::closed;
   if (c.fd_ >= 0) {
-    epoll_ctl(epoll_, EPOLL_CTL_DEL, c.fd_, nullptr);
+    epoll_.remove(c.fd_);
     ::close(c.fd_);
     c.fd_ = -1;
   }

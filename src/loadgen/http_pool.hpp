@@ -107,7 +107,7 @@ class HttpPool {
 
   Target target_;
   HttpEvents& events_;
-  int epoll_ = -1;
+  Epoll epoll_;
   std::uint32_t address_ = 0;
   std::vector<std::unique_ptr<HttpConnection>> connections_;
   std::size_t open_ = 0;

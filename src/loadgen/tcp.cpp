@@ -4,6 +4,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -67,5 +68,27 @@ void close_with_reset(int fd) noexcept {
   setsockopt(fd, SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
   ::close(fd);
 }
+
+Epoll::Epoll() : fd_(epoll_create1(EPOLL_CLOEXEC)) {
+  if (fd_ < 0) throw std::runtime_error("epoll_create1: " + errno_text(errno));
+}
+
+Epoll::~Epoll() { ::close(fd_); }
+
+bool Epoll::add(int fd, std::uint32_t events, void* data) noexcept {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.ptr = data;
+  return epoll_ctl(fd_, EPOLL_CTL_ADD, fd, &ev) == 0;
+}
+
+void Epoll::modify(int fd, std::uint32_t events, void* data) noexcept {
+  epoll_event ev{};
+  ev.events = events;
+  ev.data.ptr = data;
+  epoll_ctl(fd_, EPOLL_CTL_MOD, fd, &ev);
+}
+
+void Epoll::remove(int fd) noexcept { epoll_ctl(fd_, EPOLL_CTL_DEL, fd, nullptr); }
 
 }  // namespace sluice::bench

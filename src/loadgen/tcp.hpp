@@ -38,6 +38,25 @@ int socket_error(int fd) noexcept;
 /// cut, as when a network path or a client process dies; no TIME_WAIT here.
 void close_with_reset(int fd) noexcept;
 
+/// A level-triggered epoll set whose entries carry a pointer. Owns its
+/// descriptor; used by one thread.
+class Epoll {
+ public:
+  Epoll();  ///< throws std::runtime_error when the set cannot be made
+  ~Epoll();
+  Epoll(const Epoll&) = delete;
+  Epoll& operator=(const Epoll&) = delete;
+
+  /// Watches `fd` for `events` (EPOLLIN, EPOLLOUT); false with errno set when refused.
+  bool add(int fd, std::uint32_t events, void* data) noexcept;
+  void modify(int fd, std::uint32_t events, void* data) noexcept;
+  void remove(int fd) noexcept;
+  int fd() const noexcept { return fd_; }
+
+ private:
+  int fd_ = -1;
+};
+
 /// strerror() as a string.
 std::string errno_text(int error);
 
