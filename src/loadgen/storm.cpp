@@ -75,6 +75,7 @@ class Storm final : public ClientEvents {
   void on_closed(Client& c, const std::string& why) override;
   void on_publisher_message(std::string_view text);
   void on_event(Subscriber& s, std::uint64_t offset);
+  void queue_publish(std::uint64_t now);
   void publish_due(std::uint64_t now);
   void cut_all(std::uint64_t now);
   bool drained() const;
@@ -197,15 +198,19 @@ void Storm::on_closed(Client& c, const std::string& why) {
   to_reconnect_.push_back(&c);  // after the poll: a connect that fails at once would recurse
 }
 
+void Storm::queue_publish(std::uint64_t now) {
+  encode_payload(payload_, o_.payload, {PayloadKind::data, ++sent_, now});
+  message_ = "{\"op\":\"publish\",\"id\":" + std::to_string(sent_) + ",\"topic\":" + json_quoted(o_.topic) +
+             ",\"data\":" + payload_ + '}';
+  publisher_->queue_text(message_);
+}
+
 void Storm::publish_due(std::uint64_t now) {
   if (!publisher_) return;
   if (now > next_publish_ns_ + 1'000'000'000) next_publish_ns_ = now;  // the loop was held up: no burst
   bool queued = false;
   while (next_publish_ns_ <= now) {
-    encode_payload(payload_, o_.payload, {PayloadKind::data, ++sent_, now});
-    message_ = "{\"op\":\"publish\",\"id\":" + std::to_string(sent_) + ",\"topic\":" + json_quoted(o_.topic) +
-               ",\"data\":" + payload_ + '}';
-    publisher_->queue_text(message_);
+    queue_publish(now);
     next_publish_ns_ += interval_ns_;
     queued = true;
   }
@@ -216,8 +221,12 @@ void Storm::publish_due(std::uint64_t now) {
 }
 
 // Every subscriber at once, each with a reset; they reconnect at once (as
-// many handshakes at a time as --connect-concurrency allows).
+// many handshakes at a time as --connect-concurrency allows). One event is
+// published just before: nothing is read until the cut, so every subscriber
+// misses at least that one and its resume must replay it.
 void Storm::cut_all(std::uint64_t now) {
+  queue_publish(now);
+  pool_.flush(*publisher_);
   cut_ns_ = now;
   ++cuts_done_;
   back_ = 0;
@@ -287,6 +296,8 @@ int Storm::run() {
         if (now >= phase_end && first_offset_ != 0) {  // a cut needs a position to resume from
           window_.start(now);
           cut_all(now);
+        } else if (now >= phase_end + stall_ns) {
+          abort("no publish was acknowledged (" + std::to_string(publish_errors_) + " refused)");
         }
         break;
       case Phase::reconnecting:

@@ -134,15 +134,16 @@ try:
     result = last_json(r)
     assert result["protocol"] == "centrifugo" and result["cycles"] > 0 and result["failures"] == 0, result
 
-    # storm: events are published every millisecond, so every cut misses some and
-    # the resume must replay them; none lost, none twice, every subscriber back.
+    # storm: an event is published at each cut, so every subscriber misses at
+    # least one per cut and its resume must replay it; none lost, none twice,
+    # every subscriber back.
     r = bench("storm", "--url", url, "-n", "20", "--rate", "1000", "--cuts", "2", "--warmup", "0.3",
               "--duration", "0.6", "--json")
     assert r.returncode == 0, r.stdout + r.stderr
     result = last_json(r)
     assert result["cuts"] == 2 and result["reconnected"] == 20, result
     assert result["lost"] == 0 and result["duplicates"] == 0 and result["not_recovered"] == 0, result
-    assert result["published"] > 0 and result["replayed"] > 0, result
+    assert result["published"] > 0 and result["replayed"] >= 20 * 2, result
     assert result["deliveries"] == 20 * result["published"], result
     assert 0 < result["back_p50_ms"] <= result["back_max_ms"], result
     assert last_offset(port, result["topic"]) == result["published"], result
