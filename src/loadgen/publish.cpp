@@ -213,7 +213,7 @@ int run_publish(const Options& o) {
       .add(window);
   result.print();
   if (!total.first_failure.empty()) std::fprintf(stderr, "publish: first error: %s\n", total.first_failure.c_str());
-  if (total.ok_total == 0) std::fprintf(stderr, "publish: no request was answered with a 2xx\n");
+  if (total.ok_total == 0) std::fprintf(stderr, "publish: nothing was published (no 2xx answer without an error)\n");
   return total.failures == 0 && total.unanswered == 0 && total.ok_total > 0 ? 0 : 1;
 }
 

@@ -116,6 +116,19 @@ try:
     result = last_json(r)
     assert result["published"] == 0 and result["non_2xx"] > 0 and result["status_400"] == result["non_2xx"], result
 
+    # Centrifugo's server API: the same count; its errors come as 200 with {"error":...}.
+    r = bench("publish", "--preset", "centrifugo", "--url", f"http://127.0.0.1:{port}/api/publish", "-n", "2",
+              "--topic", "bench.cf", "--warmup", "0", "--duration", "0.3", "--json")
+    assert r.returncode == 0, r.stderr
+    result = last_json(r)
+    assert result["protocol"] == "centrifugo" and result["published"] > 0 and result["api_errors"] == 0, result
+    assert last_offset(port, "bench.cf") == result["published"], result
+    r = bench("publish", "--preset", "centrifugo", "--url", f"http://127.0.0.1:{port}/api/publish", "-n", "2",
+              "--topic", "", "--warmup", "0", "--duration", "0.3", "--json")
+    assert r.returncode == 1, r.stderr
+    result = last_json(r)
+    assert result["published"] == 0 and result["api_errors"] > 0, result
+
     # churn: every completed cycle is a clean close (1000) the server counted.
     closes_before = clean_closes(port)
     r = bench("churn", "--url", url, "-n", "8", "--warmup", "0.2", "--duration", "1", "--json")
