@@ -1,12 +1,16 @@
 // `sluice bench SCENARIO`: the load generator of the server benchmarks as a
-// user command (docs/benchmarks.md). One thread, raw epoll, Sluice's sans-I/O
-// protocol core. It loads Sluice (`--preset sluice`: subscribe and publish on
-// /v1/ws), Sluice or Centrifugo through Centrifugo's client protocol
-// (`--preset centrifugo`, fanout only) or any broadcast server (`--preset
-// broadcast`: every message goes to every other client), prints a live progress line on a terminal and a summary
-// table at the end (`--json`: plus one JSON object as the last line; `--csv`).
-// Exit status: 0 after a clean run, 1 when the run failed or saw a message
-// out of order, 2 for bad arguments.
+// user command (docs/benchmarks.md). Raw epoll, Sluice's sans-I/O protocol
+// core, one thread (publish and churn: --threads). It loads Sluice
+// (`--preset sluice`: subscribe and publish on /v1/ws, publish with POST
+// /v1/events), Sluice or Centrifugo through Centrifugo's protocols
+// (`--preset centrifugo`: the client protocol for fanout and churn, the
+// server API's /api/publish for publish) or any broadcast server (`--preset
+// broadcast`: every message goes to every other client), prints a live
+// progress line on a terminal and a summary table at the end (`--json`: plus
+// one JSON object as the last line; `--csv`).
+// Exit status: 0 after a clean run, 1 when the run failed or saw an error it
+// reports (out of order, lost or duplicated, failed cycles, lost
+// connections), 2 for bad arguments.
 #include <CLI/CLI.hpp>
 #include <unistd.h>
 
@@ -15,13 +19,16 @@
 #include <cstdlib>
 #include <exception>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "cli/commands.hpp"
 #include "loadgen/options.hpp"
 #include "loadgen/payload.hpp"
 #include "loadgen/scenarios.hpp"
 #include "sluice/net/url.hpp"
+#include "sluice/protocol/handshake.hpp"
 
 namespace sluice::cli {
 
@@ -31,57 +38,135 @@ struct BenchOptions {
   bench::Options load;
   std::string url;
   std::string preset = "sluice";
+  std::vector<std::string> headers;  // "Name: value"
+  std::string api_key;
   bool json = false;
   bool csv = false;
   bool no_progress = false;
+  bool connections_given = false;
 };
+
+int bad(const std::string& why) {
+  std::fprintf(stderr, "sluice bench: %s\n", why.c_str());
+  return 2;
+}
+
+// The default target of a scenario under a preset.
+std::string default_url(const std::string& mode, const std::string& preset) {
+  if (mode == "publish") {
+    return preset == "centrifugo" ? "http://127.0.0.1:8080/api/publish" : "http://127.0.0.1:8080/v1/events";
+  }
+  if (preset == "centrifugo") return "ws://127.0.0.1:8080/connection/websocket";
+  return preset == "sluice" && mode != "echo" ? "ws://127.0.0.1:8080/v1/ws" : "ws://127.0.0.1:8080/";
+}
+
+// publish takes http://HOST[:PORT][/PATH]; the others ws://. Both have the same shape.
+std::optional<net::WsUrl> parse_target(const std::string& mode, const std::string& url, std::string& why) {
+  if (mode == "publish") {
+    if (url.starts_with("https://")) {
+      why = "https:// is not supported yet; use http://";
+      return std::nullopt;
+    }
+    auto parsed = url.starts_with("http://") ? net::parse_ws_url("ws://" + url.substr(7)) : std::nullopt;
+    if (!parsed) why = "--url must be http://HOST[:PORT][/PATH] for publish, not '" + url + "'";
+    return parsed;
+  }
+  auto parsed = net::parse_ws_url(url);
+  if (!parsed) {
+    why = "--url must be ws://HOST[:PORT][/PATH], not '" + url + "'";
+  } else if (parsed->secure) {
+    why = "wss:// is not supported yet; use ws://";
+    return std::nullopt;
+  }
+  return parsed;
+}
+
+// The preset, --threads, --rate, ... as the scenario allows them; empty when fine.
+std::string check_scenario_options(const BenchOptions& o) {
+  const bench::Options& load = o.load;
+  const std::string& mode = load.mode;
+  if (o.preset == "centrifugo" && mode != "fanout" && mode != "churn" && mode != "publish") {
+    return "--preset centrifugo is for fanout, churn and publish";
+  }
+  if (o.preset == "broadcast" && (mode == "publish" || mode == "storm")) {
+    return "--preset broadcast has no publish over HTTP and no resume: " + mode + " needs --preset sluice";
+  }
+  if (mode == "storm" && o.preset != "sluice") return "storm needs --preset sluice (resume with \"since\")";
+  if (load.connections == 0) return "--connections must be at least 1";
+  if (load.threads == 0) return "--threads must be at least 1";
+  if (load.threads > 1 && mode != "publish" && mode != "churn") return "--threads is for publish and churn";
+  if (load.threads > load.connections) return "--threads must not exceed --connections";
+  if (load.pipeline == 0 || load.pipeline > 1024) return "--pipeline must be 1 to 1024";
+  if (!(load.rate > 0 && load.rate <= 1e6)) return "--rate must be above 0 and at most 1000000";
+  if (load.cuts == 0) return "--cuts must be at least 1";
+  if (load.payload != 0 && load.payload < bench::kMinPayloadSize) {
+    return "--payload must be at least " + std::to_string(bench::kMinPayloadSize) + " bytes";
+  }
+  return {};
+}
+
+// --header "Name: value" and --api-key as request headers; empty when fine.
+std::string collect_headers(const BenchOptions& o, std::vector<std::pair<std::string, std::string>>& out) {
+  for (const std::string& line : o.headers) {
+    const std::size_t colon = line.find(':');
+    std::string name = line.substr(0, colon);
+    std::string value = colon == std::string::npos ? "" : line.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.erase(0, 1);
+    if (colon == std::string::npos || !protocol::is_http_token(name) || protocol::breaks_header_line(value)) {
+      return "--header must be 'Name: value' (a header name, a value without CR or LF)";
+    }
+    out.emplace_back(std::move(name), std::move(value));
+  }
+  if (!o.api_key.empty()) {
+    if (protocol::breaks_header_line(o.api_key)) return "--api-key must not hold CR, LF or NUL";
+    // Centrifugo's server API takes its key as X-API-Key; Sluice's routes as a Bearer key.
+    if (o.load.mode == "publish" && o.preset == "centrifugo") {
+      out.emplace_back("X-API-Key", o.api_key);
+    } else {
+      out.emplace_back("Authorization", "Bearer " + o.api_key);
+    }
+  }
+  return {};
+}
+
+const char* connection_noun(const std::string& mode) {
+  if (mode == "fanout" || mode == "storm") return "subscribers";
+  if (mode == "churn") return "workers";
+  return "connections";
+}
 
 int run(BenchOptions& o) {
   bench::Options& load = o.load;
-  const bool sluice_preset = o.preset == "sluice";
-  const bool centrifugo_preset = o.preset == "centrifugo";
-  if (centrifugo_preset && load.mode != "fanout") {
-    std::fprintf(stderr, "sluice bench: --preset centrifugo is for fanout only\n");
-    return 2;
-  }
-  if (o.url.empty()) {
-    o.url = centrifugo_preset                            ? "ws://127.0.0.1:8080/connection/websocket"
-            : sluice_preset && load.mode != "echo" ? "ws://127.0.0.1:8080/v1/ws"
-                                                   : "ws://127.0.0.1:8080/";
-  }
-  const auto url = net::parse_ws_url(o.url);
-  if (!url) {
-    std::fprintf(stderr, "sluice bench: --url must be ws://HOST[:PORT][/PATH], not '%s'\n", o.url.c_str());
-    return 2;
-  }
-  if (url->secure) {
-    std::fprintf(stderr, "sluice bench: wss:// is not supported yet; use ws://\n");
-    return 2;
-  }
-  if (load.payload != 0 && load.payload < bench::kMinPayloadSize) {
-    std::fprintf(stderr, "sluice bench: --payload must be at least %zu bytes\n", bench::kMinPayloadSize);
-    return 2;
-  }
+  if (!o.connections_given) load.connections = load.mode == "publish" ? 50 : load.mode == "churn" ? 100 : 1000;
+  if (auto why = check_scenario_options(o); !why.empty()) return bad(why);
+  if (o.url.empty()) o.url = default_url(load.mode, o.preset);
+  std::string why;
+  const auto url = parse_target(load.mode, o.url, why);
+  if (!url) return bad(why);
+  if (why = collect_headers(o, load.headers); !why.empty()) return bad(why);
   load.host = url->host;
   load.port = url->port;
   load.path = url->target;
-  load.protocol = sluice_preset       ? bench::Protocol::sluice
-                  : centrifugo_preset ? bench::Protocol::centrifugo
-                                      : bench::Protocol::broadcast;
+  load.protocol = o.preset == "sluice"       ? bench::Protocol::sluice
+                  : o.preset == "centrifugo" ? bench::Protocol::centrifugo
+                                             : bench::Protocol::broadcast;
   if (load.payload == 0) load.payload = load.mode == "echo" ? 512 : 64;
   load.output = o.json ? bench::Output::json : o.csv ? bench::Output::csv : bench::Output::table;
   load.progress = !o.no_progress && isatty(STDERR_FILENO) == 1;
   load.hold_until_stdin_eof = false;
   if (load.output != bench::Output::csv) {
     std::printf("sluice bench %s: %s, %zu %s, %zu-byte payloads, %.1f s warm-up + %.1f s\n", load.mode.c_str(),
-                o.url.c_str(), load.connections, load.mode == "fanout" ? "subscribers" : "connections",
-                load.payload, load.warmup, load.duration);
+                o.url.c_str(), load.connections, connection_noun(load.mode), load.payload, load.warmup,
+                load.duration);
     std::fflush(stdout);
   }
   std::signal(SIGPIPE, SIG_IGN);
   try {
     if (load.mode == "fanout") return bench::run_fanout(load);
     if (load.mode == "echo") return bench::run_echo(load);
+    if (load.mode == "publish") return bench::run_publish(load);
+    if (load.mode == "churn") return bench::run_churn(load);
+    if (load.mode == "storm") return bench::run_storm(load);
     return bench::run_idle(load);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "sluice bench: %s\n", e.what());
@@ -95,36 +180,69 @@ void add_bench_command(CLI::App& app) {
   auto o = std::make_shared<BenchOptions>();
   bench::Options& load = o->load;
   CLI::App* cmd = app.add_subcommand(
-      "bench", "Load a WebSocket server and measure it: fanout (deliveries/s, latency), echo (round trips/s), "
-               "idle (connections held)");
+      "bench", "Load a server and measure it: fanout (deliveries/s, latency), echo (round trips/s), idle "
+               "(connections held), publish (HTTP publishes/s), churn (connect+subscribe+close cycles/s), storm "
+               "(every subscriber cut and resumed: time back, events lost)");
   cmd->add_option("scenario", load.mode,
                   "fanout: N subscribers and one publisher, at most --in-flight messages ahead of the slowest; "
-                  "echo: N connections, one message each in flight; idle: open N connections and hold them")
+                  "echo: N connections, one message each in flight; idle: open N connections and hold them; "
+                  "publish: N keep-alive HTTP connections POSTing events, --pipeline requests in flight each; "
+                  "churn: N workers repeating connect, subscribe (acknowledged), close; storm: N subscribers and "
+                  "a publisher at --rate, every subscriber cut at once after the warm-up, resubscribing from its "
+                  "last offset; fails if an event is lost or duplicated")
       ->required()
-      ->check(CLI::IsMember({"fanout", "echo", "idle"}));
+      ->check(CLI::IsMember({"fanout", "echo", "idle", "publish", "churn", "storm"}));
   cmd->add_option("--url", o->url,
                   "Server to load (default ws://127.0.0.1:8080/v1/ws; --preset centrifugo: "
-                  "ws://127.0.0.1:8080/connection/websocket; echo, or --preset broadcast: ws://127.0.0.1:8080/)");
+                  "ws://127.0.0.1:8080/connection/websocket; echo, or --preset broadcast: ws://127.0.0.1:8080/; "
+                  "publish: http://127.0.0.1:8080/v1/events, with --preset centrifugo /api/publish)");
   cmd->add_option("--preset", o->preset,
-                  "sluice: subscribe and publish with Sluice's /v1/ws protocol; centrifugo: with Centrifugo's JSON "
-                  "client protocol (fanout; Sluice's /connection/websocket or a Centrifugo server); broadcast: a "
-                  "server that sends every message to every other client (echo servers for `echo`)")
+                  "sluice: Sluice's /v1/ws protocol and POST /v1/events; centrifugo: Centrifugo's JSON client "
+                  "protocol (fanout, churn; Sluice's /connection/websocket or a Centrifugo server) and its "
+                  "/api/publish (publish); broadcast: a server that sends every message to every other client "
+                  "(echo servers for `echo`; churn: connect and close only)")
       ->check(CLI::IsMember({"sluice", "centrifugo", "broadcast"}))
       ->capture_default_str();
-  cmd->add_option("-n,--connections", load.connections, "fanout: subscribers; echo, idle: connections")
+  cmd->add_option_function<std::size_t>(
+         "-n,--connections",
+         [o](std::size_t n) {
+           o->load.connections = n;
+           o->connections_given = true;
+         },
+         "fanout, storm: subscribers; echo, idle, publish: connections; churn: workers (default 1000; publish "
+         "50, churn 100)");
+  cmd->add_option("--threads", load.threads, "publish, churn: load threads, the connections spread over them")
       ->capture_default_str();
   cmd->add_option("--payload", load.payload, "Payload bytes (default 64; echo 512; at least 36)");
   cmd->add_option("--in-flight", load.in_flight, "fanout: messages the slowest subscriber may lag behind")
       ->capture_default_str();
-  cmd->add_option("--topic", load.topic, "fanout, sluice preset: the topic; centrifugo preset: the channel")
+  cmd->add_option("--pipeline", load.pipeline, "publish: requests in flight per connection")->capture_default_str();
+  cmd->add_option("--rate", load.rate, "storm: events published per second")->capture_default_str();
+  cmd->add_option("--cuts", load.cuts, "storm: times every subscriber is cut, --duration / K seconds apart")
       ->capture_default_str();
+  cmd->add_option("--topic", load.topic,
+                  "The topic (centrifugo preset: the channel); storm: default a fresh topic per run, which no "
+                  "other publisher may use meanwhile")
+      ->capture_default_str();
+  cmd->add_option("--header", o->headers,
+                  "'Name: value': an extra header on every HTTP request and WebSocket upgrade (repeatable)")
+      ->allow_extra_args(false);  // one value per --header: the scenario after it stays the scenario
+  cmd->add_option("--api-key", o->api_key,
+                  "An API key, sent as Authorization: Bearer (centrifugo publish: X-API-Key); never printed");
   cmd->add_option("--message-prefix", load.message_prefix,
                   "broadcast preset: put before every published message and strip on receipt");
   cmd->add_option("--warmup", load.warmup, "Seconds before the measured window")->capture_default_str();
-  cmd->add_option("--duration", load.duration, "Seconds measured (idle: seconds held)")->capture_default_str();
-  cmd->add_option("--connect-timeout", load.connect_timeout, "Seconds to open every connection")
+  cmd->add_option("--duration", load.duration,
+                  "Seconds measured (idle: seconds held; storm: seconds of publishing after the cuts)")
+      ->capture_default_str();
+  cmd->add_option("--connect-timeout", load.connect_timeout,
+                  "Seconds to open every connection (storm: also for all to be back after a cut)")
       ->capture_default_str();
   cmd->add_option("--connect-concurrency", load.connect_concurrency, "Handshakes in progress at once")
+      ->capture_default_str();
+  cmd->add_option("--stall-timeout", load.stall_timeout,
+                  "Seconds without progress before giving up (fanout), failing a cycle (churn), or ending the "
+                  "drain (publish, storm)")
       ->capture_default_str();
   cmd->add_option("--server-pid", load.server_pid,
                   "A server process on this machine: report its CPU use over the measured window too");
@@ -133,9 +251,14 @@ void add_bench_command(CLI::App& app) {
   cmd->add_flag("--no-progress", o->no_progress, "No live progress line (it is shown only on a terminal anyway)");
   cmd->footer(
       "The result: rates over the measured window, latency percentiles, and the load client's own CPU use\n"
-      "(loadgen_cpu_pct; above 90% it warns: the load client, not the server, may be the limit).\n"
-      "Example: sluice bench fanout -n 1000 --duration 10 --json");
-  cmd->callback([o] { std::exit(run(*o)); });
+      "(loadgen_cpu_pct; above 90% of its cores it warns: the load client, not the server, may be the limit).\n"
+      "Examples: sluice bench fanout -n 1000 --duration 10 --json\n"
+      "          sluice bench publish -n 50 --threads 1 --duration 5\n"
+      "          sluice bench storm -n 1000 --rate 500 --cuts 3");
+  cmd->callback([o, cmd] {
+    o->load.topic_given = cmd->get_option("--topic")->count() > 0;
+    std::exit(run(*o));
+  });
 }
 
 }  // namespace sluice::cli

@@ -21,7 +21,7 @@ void add_pub_command(CLI::App& app);
 void add_sub_command(CLI::App& app);
 /// `sluice key create|list|revoke --keys-file PATH`: API keys.
 void add_key_command(CLI::App& app);
-/// `sluice bench fanout|echo|idle`: load a WebSocket server and measure it.
+/// `sluice bench fanout|echo|idle|publish|churn|storm`: load a server and measure it.
 void add_bench_command(CLI::App& app);
 /// `sluice token --jwt-secret-file PATH --sub NAME ...`: print a connection token.
 void add_token_command(CLI::App& app);

@@ -3,14 +3,17 @@
 // protocol core (ClientHandshake, Codec in the client role), and nothing
 // else. Built for the load client: no TLS, no deflate, IPv4.
 //
+// A client may be closed (cleanly or cut) and connected again: the churn and
+// storm scenarios reuse one Client per simulated user.
+//
 // Thread safety: none; everything runs on the thread that calls poll().
-// Callbacks run inside poll() and may queue messages, flush, or connect more
-// clients, but must not destroy the pool.
+// Callbacks run inside poll() and may queue messages, flush, close, cut or
+// reconnect clients, but must not destroy the pool.
 #pragma once
 
-#include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <span>
@@ -20,17 +23,9 @@
 
 #include "sluice/protocol/codec.hpp"
 #include "sluice/protocol/handshake.hpp"
+#include "tcp.hpp"
 
 namespace sluice::bench {
-
-/// Monotonic clock in nanoseconds (the clock of every timestamp here).
-std::uint64_t now_ns() noexcept;
-
-struct Target {
-  std::string host = "127.0.0.1";  ///< an IPv4 address or a name that resolves to one
-  std::uint16_t port = 0;
-  std::string path = "/";
-};
 
 class ClientPool;
 
@@ -38,7 +33,8 @@ class ClientPool;
 /// for the pool's lifetime.
 class Client final : private protocol::CodecHandler {
  public:
-  enum class State { idle, connecting, handshaking, open, closed };
+  /// closing: ClientPool::close() sent a close frame; waiting for the server's and its EOF.
+  enum class State { idle, connecting, handshaking, open, closing, closed };
 
   std::size_t index() const noexcept { return index_; }
   State state() const noexcept { return state_; }
@@ -78,7 +74,9 @@ class ClientEvents {
   /// `received_ns`: now_ns() right after the read that delivered the message.
   virtual void on_message(Client& client, protocol::MessageType type, std::span<const std::uint8_t> payload,
                           std::uint64_t received_ns) = 0;
-  /// The connection failed or the server closed it; `why` says how.
+  /// The connection ended: `why` says how it failed or that the server closed
+  /// it, and is empty when a close the client started (ClientPool::close)
+  /// completed cleanly. Not called for ClientPool::cut().
   virtual void on_closed(Client& client, const std::string& why) = 0;
 };
 
@@ -96,6 +94,19 @@ class ClientPool {
   /// would only add retransmission delays).
   void open(std::size_t count, std::size_t concurrency);
 
+  /// Connects a closed client again (a fresh handshake and codec), within
+  /// the same limit of handshakes in progress. Ignored unless closed.
+  void reconnect(Client& client);
+
+  /// Starts the close handshake: a close frame (1000) now; on_closed(client,
+  /// "") once the server answered and closed TCP (it closes first, RFC 6455
+  /// §7.1.1, so no TIME_WAIT piles up here). Ignored unless open.
+  void close(Client& client);
+
+  /// Drops the connection at once with a TCP reset, whatever its state; no
+  /// on_closed. Afterwards the client is closed and may be reconnected.
+  void cut(Client& client);
+
   /// Writes what the client has queued; the rest goes out when the socket has room.
   void flush(Client& client);
 
@@ -109,6 +120,7 @@ class ClientPool {
   std::size_t size() const noexcept { return clients_.size(); }
   Client& at(std::size_t i) { return *clients_[i]; }
   std::size_t open_count() const noexcept { return open_; }
+  /// Clients that are closed now (failed, cut or closed, and not reconnected).
   std::size_t closed_count() const noexcept { return closed_; }
   /// recv() calls that returned data, since the start (for messages per read).
   std::uint64_t reads() const noexcept { return reads_; }
@@ -123,13 +135,15 @@ class ClientPool {
   void on_handshake_bytes(Client& c, std::span<const char> bytes);
   void set_want_write(Client& c, bool want);
   void fail(Client& c, const std::string& why);
+  /// Closes the socket (with a reset when `reset`) and updates the counts; true if it was connecting.
+  bool release(Client& c, bool reset);
 
   Target target_;
   ClientEvents& events_;
-  int epoll_ = -1;
+  Epoll epoll_;
   std::uint32_t address_ = 0;  // network byte order
   std::vector<std::unique_ptr<Client>> clients_;
-  std::size_t next_to_connect_ = 0;
+  std::deque<Client*> to_connect_;  // waiting for a free handshake slot
   std::size_t connecting_ = 0;  // started, not yet open or failed
   std::size_t concurrency_ = 1;
   bool in_connect_more_ = false;

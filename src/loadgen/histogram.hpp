@@ -1,7 +1,7 @@
 // A latency histogram with log-linear buckets (about 3 % relative error),
 // cheap enough to record every one of millions of deliveries per second.
 //
-// Not thread-safe: the load client is single-threaded.
+// Not thread-safe: each load thread records into its own.
 #pragma once
 
 #include <array>
@@ -24,6 +24,13 @@ class LatencyHistogram {
     counts_.fill(0);
     total_ = 0;
     max_ = 0;
+  }
+
+  /// Adds another histogram's records (one per load thread, merged at the end).
+  void merge(const LatencyHistogram& other) noexcept {
+    for (std::size_t i = 0; i < counts_.size(); ++i) counts_[i] += other.counts_[i];
+    total_ += other.total_;
+    if (other.max_ > max_) max_ = other.max_;
   }
 
   std::uint64_t count() const noexcept { return total_; }

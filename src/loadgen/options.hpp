@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace sluice::bench {
 
@@ -26,15 +28,23 @@ enum class Protocol {
 };
 
 struct Options {
-  std::string mode;  ///< fanout, echo or idle
+  std::string mode;  ///< fanout, echo, idle, publish, churn or storm
   Protocol protocol = Protocol::sluice;
   std::string host = "127.0.0.1";   ///< a name or an IPv4 address
   std::uint16_t port = 9001;
   std::string path;                 ///< default: /v1/ws for sluice, /connection/websocket for centrifugo, / otherwise
-  std::size_t connections = 1000;   ///< fanout: subscribers; echo, idle: connections
+  /// Extra request headers: on every HTTP request (publish) and every
+  /// WebSocket upgrade (an API key: Authorization: Bearer).
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::size_t connections = 1000;   ///< fanout, storm: subscribers; echo, idle, publish: connections; churn: workers
+  std::size_t threads = 1;          ///< publish, churn: load threads, each with its share of the connections
+  std::size_t pipeline = 1;         ///< publish: requests in flight per connection
+  double rate = 200;                ///< storm: publishes per second
+  std::size_t cuts = 1;             ///< storm: times every subscriber is cut
+  bool topic_given = false;         ///< storm: --topic was given (else a fresh topic per run)
   std::size_t payload = 0;          ///< bytes; default 64 (fanout), 512 (echo)
   std::size_t in_flight = 64;       ///< fanout: messages the slowest subscriber may lag
-  std::string topic = "bench";
+  std::string topic = "bench";      ///< fanout, publish, storm: the topic; churn: the topic subscribed
   double warmup = 2;                ///< seconds before the measured window
   double duration = 10;             ///< seconds of the measured window
   double stall_timeout = 10;        ///< seconds without progress before giving up

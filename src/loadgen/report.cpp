@@ -52,11 +52,14 @@ std::optional<double> MeasuredWindow::server_wait_percent() const noexcept {
   return percent_of(server_wait_start_, server_wait_stop_, seconds());
 }
 
-ResultLine::ResultLine(const Options& o) : output_(o.output), mode_(o.mode) {
+ResultLine::ResultLine(const Options& o) : output_(o.output), mode_(o.mode), threads_(o.threads ? o.threads : 1) {
   add("mode", o.mode);
-  add("protocol", o.protocol == Protocol::sluice ? "sluice" : "broadcast");
+  add("protocol", o.protocol == Protocol::sluice       ? "sluice"
+                  : o.protocol == Protocol::centrifugo ? "centrifugo"
+                                                       : "broadcast");
   if (!o.label.empty()) add("label", o.label);
   add("connections", static_cast<std::uint64_t>(o.connections));
+  if (threads_ > 1) add("threads", static_cast<std::uint64_t>(threads_));
   add("payload", static_cast<std::uint64_t>(o.payload));
 }
 
@@ -88,11 +91,12 @@ ResultLine& ResultLine::add(const MeasuredWindow& w) {
 
 void ResultLine::print() const {
   for (const Field& f : fields_) {
-    if (f.key == "loadgen_cpu_pct" && std::strtod(f.value.c_str(), nullptr) > kBusyPercent) {
+    if (f.key == "loadgen_cpu_pct" &&
+        std::strtod(f.value.c_str(), nullptr) > kBusyPercent * static_cast<double>(threads_)) {
       std::fprintf(stderr,
-                   "warning: the load client used %s%% of its core: it, not the server, may be the limit "
+                   "warning: the load client used %s%% of %s: it, not the server, may be the limit "
                    "(the figure is then a lower bound)\n",
-                   f.value.c_str());
+                   f.value.c_str(), threads_ > 1 ? (std::to_string(threads_) + " cores").c_str() : "its core");
     }
   }
   switch (output_) {
@@ -115,23 +119,20 @@ void ResultLine::print_table() const {
   for (const Field& f : fields_) std::printf("  %-*s  %s\n", static_cast<int>(width), f.key.c_str(), f.value.c_str());
 }
 
-namespace {
-// Values are our own keys, numbers and mode names: only '"' and '\\' need escaping.
-std::string json_string(const std::string& s) {
+std::string json_quoted(std::string_view text) {
   std::string out = "\"";
-  for (char c : s) {
+  for (const char c : text) {
     if (c == '"' || c == '\\') out += '\\';
     out += c;
   }
   return out + '"';
 }
-}  // namespace
 
 void ResultLine::print_json() const {
   std::string line = "{";
   for (const Field& f : fields_) {
     if (line.size() > 1) line += ',';
-    line += json_string(f.key) + ':' + (f.number ? f.value : json_string(f.value));
+    line += json_quoted(f.key) + ':' + (f.number ? f.value : json_quoted(f.value));
   }
   std::printf("%s}\n", line.c_str());
 }

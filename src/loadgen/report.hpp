@@ -9,9 +9,11 @@
 
 #include <sys/types.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -19,6 +21,10 @@
 #include "process_stats.hpp"
 
 namespace sluice::bench {
+
+/// `text` as a JSON string literal. Only '"' and '\\' are escaped: for our
+/// keys and mode names, and for topics (printable ASCII, no control bytes).
+std::string json_quoted(std::string_view text);
 
 class MeasuredWindow {
  public:
@@ -44,8 +50,8 @@ class MeasuredWindow {
 };
 
 /// Key/value pairs printed on stdout in the run's output format. A load
-/// client above kBusyPercent of its core is warned about on stderr: it, not
-/// the server, may then be what limits the figure.
+/// client above kBusyPercent of its core (of each of its --threads cores) is
+/// warned about on stderr: it, not the server, may then be what limits the figure.
 class ResultLine {
  public:
   static constexpr double kBusyPercent = 90;
@@ -69,6 +75,7 @@ class ResultLine {
 
   Output output_;
   std::string mode_;
+  std::size_t threads_;
   std::vector<Field> fields_;
 };
 

@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
 """`sluice bench` against a real `sluice serve --store memory` on loopback:
-fanout (over /v1/ws and over Centrifugo's protocol on /connection/websocket)
-and idle finish with a JSON/CSV result whose figures are real (every delivery
-in order, every connection open), and bad arguments exit 2."""
-import csv, io, json, socket, subprocess, sys, time
+fanout (over /v1/ws and over Centrifugo's protocol on /connection/websocket),
+idle, publish, churn and storm finish with a JSON/CSV result whose figures
+are real and agree with what the server saw (every delivery in order, every
+connection open, as many events in the topic as publishes answered 2xx, as
+many clean closes as cycles, no event lost or duplicated across the cuts);
+an API key reaches the server; bad arguments exit 2."""
+import csv, io, json, os, re, socket, subprocess, sys, tempfile, time, urllib.request
 
 SLUICE = sys.argv[1]
 
@@ -31,12 +34,39 @@ def bench(*args):
     return subprocess.run([SLUICE, "bench", *args], capture_output=True, text=True, timeout=60)
 
 
+def last_json(r):
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def get(port, path, headers=None):
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers or {})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.read().decode()
+
+
+def last_offset(port, topic, headers=None):
+    topics = json.loads(get(port, "/v1/topics?limit=1000", headers))["topics"]
+    return next((t["lastOffset"] for t in topics if t["topic"] == topic), 0)
+
+
+def clean_closes(port):
+    m = re.search(r'^sluice_connections_closed_total\{code="1000"\} (\d+)$', get(port, "/metrics"), re.M)
+    return int(m.group(1)) if m else 0
+
+
+def start_server(port, *extra):
+    proc = subprocess.Popen([SLUICE, "serve", "--store", "memory", "--port", str(port), *extra],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_listening(port, proc)
+    return proc
+
+
 port = free_port()
-server = subprocess.Popen([SLUICE, "serve", "--store", "memory", "--port", str(port)],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+server = start_server(port)
+keyed = None
 try:
-    wait_listening(port, server)
     url = f"ws://127.0.0.1:{port}/v1/ws"
+    http_url = f"http://127.0.0.1:{port}/v1/events"
 
     r = bench("fanout", "--url", url, "-n", "20", "--warmup", "0.2", "--duration", "1", "--json")
     assert r.returncode == 0, r.stderr
@@ -59,12 +89,115 @@ try:
     rows = list(csv.DictReader(io.StringIO(r.stdout)))
     assert len(rows) == 1 and rows[0]["open"] == "40", rows
 
+    # publish: every 2xx the bench counts is an event in the topic, and nothing more.
+    r = bench("publish", "--url", http_url, "-n", "4", "--pipeline", "2", "--topic", "bench.pub",
+              "--warmup", "0.2", "--duration", "1", "--json")
+    assert r.returncode == 0, r.stderr
+    result = last_json(r)
+    assert result["mode"] == "publish" and result["connections"] == 4 and result["pipeline"] == 2, result
+    assert result["published"] > 0 and result["rate"] > 0 and result["responses"] > 0, result
+    assert result["published"] >= result["responses"], result  # the window is part of the run
+    assert result["non_2xx"] == 0 and result["errors"] == 0 and result["unanswered"] == 0, result
+    assert 0 < result["p50_us"] <= result["p99_us"] <= result["max_us"], result
+    assert last_offset(port, "bench.pub") == result["published"], (last_offset(port, "bench.pub"), result)
+
+    # Two load threads: the same count holds for their sum.
+    r = bench("publish", "--url", http_url, "-n", "4", "--threads", "2", "--topic", "bench.pub2",
+              "--warmup", "0.1", "--duration", "0.5", "--json")
+    assert r.returncode == 0, r.stderr
+    result = last_json(r)
+    assert result["threads"] == 2 and result["published"] > 0, result
+    assert last_offset(port, "bench.pub2") == result["published"], result
+
+    # Non-2xx answers are counted by status; with no 2xx at all the run fails.
+    r = bench("publish", "--url", http_url, "-n", "2", "--topic", "no..topic", "--warmup", "0", "--duration",
+              "0.3", "--json")
+    assert r.returncode == 1, r.stderr
+    result = last_json(r)
+    assert result["published"] == 0 and result["non_2xx"] > 0 and result["status_400"] == result["non_2xx"], result
+
+    # Centrifugo's server API: the same count; its errors come as 200 with {"error":...}.
+    r = bench("publish", "--preset", "centrifugo", "--url", f"http://127.0.0.1:{port}/api/publish", "-n", "2",
+              "--topic", "bench.cf", "--warmup", "0", "--duration", "0.3", "--json")
+    assert r.returncode == 0, r.stderr
+    result = last_json(r)
+    assert result["protocol"] == "centrifugo" and result["published"] > 0 and result["api_errors"] == 0, result
+    assert last_offset(port, "bench.cf") == result["published"], result
+    r = bench("publish", "--preset", "centrifugo", "--url", f"http://127.0.0.1:{port}/api/publish", "-n", "2",
+              "--topic", "", "--warmup", "0", "--duration", "0.3", "--json")
+    assert r.returncode == 1, r.stderr
+    result = last_json(r)
+    assert result["published"] == 0 and result["api_errors"] > 0, result
+
+    # churn: every completed cycle is a clean close (1000) the server counted.
+    closes_before = clean_closes(port)
+    r = bench("churn", "--url", url, "-n", "8", "--warmup", "0.2", "--duration", "1", "--json")
+    assert r.returncode == 0, r.stderr
+    result = last_json(r)
+    closes = clean_closes(port) - closes_before
+    assert result["mode"] == "churn" and result["cycles"] > 0 and result["rate"] > 0, result
+    assert result["failures"] == 0 and result["cycles_total"] >= result["cycles"], result
+    assert 0 < result["subscribed_p50_us"] <= result["p50_us"] <= result["p99_us"], result
+    # Cycles cut short when the run ended may add up to one close per worker.
+    assert result["cycles_total"] <= closes <= result["cycles_total"] + 8, (closes, result)
+
+    r = bench("churn", "--preset", "centrifugo", "--url", f"ws://127.0.0.1:{port}/connection/websocket", "-n", "4",
+              "--warmup", "0.1", "--duration", "0.5", "--json")
+    assert r.returncode == 0, r.stderr
+    result = last_json(r)
+    assert result["protocol"] == "centrifugo" and result["cycles"] > 0 and result["failures"] == 0, result
+
+    # storm: an event is published at each cut, so every subscriber misses at
+    # least one per cut and its resume must replay it; none lost, none twice,
+    # every subscriber back.
+    r = bench("storm", "--url", url, "-n", "20", "--rate", "1000", "--cuts", "2", "--warmup", "0.3",
+              "--duration", "0.6", "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    result = last_json(r)
+    assert result["cuts"] == 2 and result["reconnected"] == 20, result
+    assert result["lost"] == 0 and result["duplicates"] == 0 and result["not_recovered"] == 0, result
+    assert result["published"] > 0 and result["replayed"] >= 20 * 2, result
+    assert result["deliveries"] == 20 * result["published"], result
+    assert 0 < result["back_p50_ms"] <= result["back_max_ms"], result
+    assert last_offset(port, result["topic"]) == result["published"], result
+
+    # An API key goes on every request and upgrade.
+    keys_dir = tempfile.mkdtemp()
+    keys_file = os.path.join(keys_dir, "keys")
+    key = subprocess.run([SLUICE, "key", "create", "--keys-file", keys_file, "--name", "bench", "--scopes", "admin"],
+                         capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1].strip()
+    keyed_port = free_port()
+    keyed = start_server(keyed_port, "--keys-file", keys_file)
+    keyed_http = f"http://127.0.0.1:{keyed_port}/v1/events"
+    r = bench("publish", "--url", keyed_http, "-n", "2", "--api-key", key, "--topic", "keyed", "--warmup", "0",
+              "--duration", "0.3", "--json")
+    assert r.returncode == 0, r.stderr
+    result = last_json(r)
+    assert result["published"] > 0 and result["non_2xx"] == 0, result
+    assert key not in r.stdout + r.stderr
+    assert last_offset(keyed_port, "keyed", {"Authorization": f"Bearer {key}"}) == result["published"]
+    r = bench("publish", "--url", keyed_http, "-n", "2", "--warmup", "0", "--duration", "0.3", "--json")
+    assert r.returncode == 1 and last_json(r)["status_401"] > 0, r.stdout + r.stderr
+    r = bench("churn", "--url", f"ws://127.0.0.1:{keyed_port}/v1/ws", "-n", "2", "--header",
+              f"Authorization: Bearer {key}", "--warmup", "0", "--duration", "0.3", "--json")
+    assert r.returncode == 0 and last_json(r)["cycles"] > 0, r.stderr
+    r = bench("churn", "--url", f"ws://127.0.0.1:{keyed_port}/v1/ws", "-n", "2", "--warmup", "0", "--duration",
+              "0.3")
+    assert r.returncode == 1 and "401" in r.stderr, r.stderr
+
     for bad in (["fanout", "--url", "http://x"], ["fanout", "--url", f"wss://127.0.0.1:{port}/"],
-                ["nonsense"], ["fanout", "--payload", "8"], ["echo", "--preset", "centrifugo"]):
+                ["nonsense"], ["fanout", "--payload", "8"], ["echo", "--preset", "centrifugo"],
+                ["storm", "--preset", "centrifugo"], ["publish", "--preset", "broadcast"],
+                ["publish", "--url", url], ["publish", "--url", f"https://127.0.0.1:{port}/v1/events"],
+                ["fanout", "--threads", "2"], ["publish", "-n", "2", "--threads", "3"],
+                ["publish", "--pipeline", "0"], ["storm", "--rate", "0"], ["storm", "--cuts", "0"],
+                ["publish", "--header", "no colon"], ["churn", "-n", "0"]):
         r = bench(*bad)
         assert r.returncode == 2, (bad, r.returncode, r.stderr)
         assert "sluice bench" in r.stderr, r.stderr
 finally:
-    server.terminate()
-    server.wait(timeout=30)
+    for proc in (server, keyed):
+        if proc:
+            proc.terminate()
+            proc.wait(timeout=30)
 print("ok")
