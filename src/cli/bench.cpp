@@ -147,6 +147,12 @@ int run(BenchOptions& o) {
   load.host = url->host;
   load.port = url->port;
   load.path = url->target;
+  if (load.path == "/") {
+    // http://HOST:PORT alone means the preset's endpoint (POST / is never one;
+    // broadcast servers and echo keep "/").
+    std::string ignored;
+    load.path = parse_target(load.mode, default_url(load.mode, o.preset), ignored)->target;
+  }
   load.protocol = o.preset == "sluice"       ? bench::Protocol::sluice
                   : o.preset == "centrifugo" ? bench::Protocol::centrifugo
                                              : bench::Protocol::broadcast;
@@ -195,7 +201,8 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--url", o->url,
                   "Server to load (default ws://127.0.0.1:8080/v1/ws; --preset centrifugo: "
                   "ws://127.0.0.1:8080/connection/websocket; echo, or --preset broadcast: ws://127.0.0.1:8080/; "
-                  "publish: http://127.0.0.1:8080/v1/events, with --preset centrifugo /api/publish)");
+                  "publish: http://127.0.0.1:8080/v1/events, with --preset centrifugo /api/publish); without a path, the "
+                  "scenario's default path on that host");
   cmd->add_option("--preset", o->preset,
                   "sluice: Sluice's /v1/ws protocol and POST /v1/events; centrifugo: Centrifugo's JSON client "
                   "protocol (fanout, churn; Sluice's /connection/websocket or a Centrifugo server) and its "

@@ -101,8 +101,9 @@ try:
     assert 0 < result["p50_us"] <= result["p99_us"] <= result["max_us"], result
     assert last_offset(port, "bench.pub") == result["published"], (last_offset(port, "bench.pub"), result)
 
-    # Two load threads: the same count holds for their sum.
-    r = bench("publish", "--url", http_url, "-n", "4", "--threads", "2", "--topic", "bench.pub2",
+    # Two load threads: the same count holds for their sum. The URL without a
+    # path means the preset's endpoint (/v1/events).
+    r = bench("publish", "--url", f"http://127.0.0.1:{port}", "-n", "4", "--threads", "2", "--topic", "bench.pub2",
               "--warmup", "0.1", "--duration", "0.5", "--json")
     assert r.returncode == 0, r.stderr
     result = last_json(r)
@@ -149,8 +150,8 @@ try:
 
     # storm: an event is published at each cut, so every subscriber misses at
     # least one per cut and its resume must replay it; none lost, none twice,
-    # every subscriber back.
-    r = bench("storm", "--url", url, "-n", "20", "--rate", "1000", "--cuts", "2", "--warmup", "0.3",
+    # every subscriber back. (A URL without a path: the preset's /v1/ws.)
+    r = bench("storm", "--url", f"ws://127.0.0.1:{port}", "-n", "20", "--rate", "1000", "--cuts", "2", "--warmup", "0.3",
               "--duration", "0.6", "--json")
     assert r.returncode == 0, r.stdout + r.stderr
     result = last_json(r)
