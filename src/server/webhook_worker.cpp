@@ -288,15 +288,7 @@ broker::EventPtr WebhookWorker::next_event() {
       const std::uint64_t first = info ? info->first : head + 1;
       if (first > position + 1) {
         const std::uint64_t last_gone = std::min(first - 1, head);
-        DeadLetter letter;
-        letter.id = next_record_id("dl_");
-        letter.topic = topic;
-        letter.offset = position + 1;
-        letter.to_offset = last_gone;
-        letter.reason = "expired";
-        letter.last_error = "left history before it was delivered";
-        letter.dead_ms = unix_time_ms();
-        add_dead_letter(std::move(letter));
+        add_expired(topic, position + 1, last_gone, "left history before it was delivered");
         advance(topic, last_gone);
         continue;  // the same topic again, from its new position
       }
@@ -347,15 +339,8 @@ void WebhookWorker::restart_topic(const std::string& topic, std::string_view epo
   }
   const std::uint64_t old_head = heads_[topic];
   if (old_head > position) {
-    DeadLetter letter;
-    letter.id = next_record_id("dl_");
-    letter.topic = topic;
-    letter.offset = position + 1;
-    letter.to_offset = old_head;
-    letter.reason = "expired";
-    letter.last_error = "the engine lost the topic's history (it restarted in a new epoch) before they were delivered";
-    letter.dead_ms = unix_time_ms();
-    add_dead_letter(std::move(letter));
+    add_expired(topic, position + 1, old_head,
+                "the engine lost the topic's history (it restarted in a new epoch) before they were delivered");
   }
   {
     std::lock_guard lock(view_mutex_);
@@ -364,6 +349,18 @@ void WebhookWorker::restart_topic(const std::string& topic, std::string_view epo
   store_position(topic, 0);
   heads_[topic] = 0;
   ready_.insert(topic);
+}
+
+void WebhookWorker::add_expired(const std::string& topic, std::uint64_t from, std::uint64_t to, std::string why) {
+  DeadLetter letter;
+  letter.id = next_record_id("dl_");
+  letter.topic = topic;
+  letter.offset = from;
+  letter.to_offset = to;
+  letter.reason = "expired";
+  letter.last_error = std::move(why);
+  letter.dead_ms = unix_time_ms();
+  add_dead_letter(std::move(letter));
 }
 
 bool WebhookWorker::in_current_epoch(const broker::Event& event) const {

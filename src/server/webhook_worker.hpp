@@ -135,6 +135,8 @@ class WebhookWorker : public std::enable_shared_from_this<WebhookWorker> {
   /// False for an event of an epoch its topic has left (positions count in the new one).
   bool in_current_epoch(const broker::Event& event) const;
   void add_dead_letter(DeadLetter letter);  // view lock not held
+  /// Offsets `from`..`to` of `topic` are gone before delivery: one `expired` dead letter.
+  void add_expired(const std::string& topic, std::uint64_t from, std::uint64_t to, std::string why);
   void start_delivery(broker::EventPtr event, std::string dead_letter_id);
   void send();
   void on_result(webhook::HttpResult result);
