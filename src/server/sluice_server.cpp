@@ -10,7 +10,7 @@
 #include <future>
 #include <thread>
 
-#include "server/cors.hpp"
+#include "server/http/cors.hpp"
 #include "server/server_metrics.hpp"
 #include "sluice/metrics/process.hpp"
 #include "server/upgrade_gate.hpp"

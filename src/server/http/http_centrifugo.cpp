@@ -14,7 +14,7 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 
-#include "server/http_api_internal.hpp"
+#include "server/http/http_api_internal.hpp"
 #include "sluice/auth/bearer.hpp"
 #include "sluice/centrifugo/channel.hpp"
 #include "sluice/centrifugo/codec.hpp"
