@@ -13,7 +13,7 @@
 #include "server/http/cors.hpp"
 #include "server/server_metrics.hpp"
 #include "sluice/metrics/process.hpp"
-#include "server/upgrade_gate.hpp"
+#include "server/ws/upgrade_gate.hpp"
 #include "sluice/auth/token_verifier.hpp"
 #include "sluice/engine/redis_engine.hpp"
 #include "sluice/log/log.hpp"
