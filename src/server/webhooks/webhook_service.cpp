@@ -2,8 +2,8 @@
 
 #include <future>
 
-#include "server/webhook_state_writer.hpp"
-#include "server/webhook_worker.hpp"
+#include "server/webhooks/webhook_state_writer.hpp"
+#include "server/webhooks/webhook_worker.hpp"
 #include "sluice/server/webhook_config.hpp"
 
 namespace sluice::server {
