@@ -2,7 +2,7 @@
 // service and health endpoints, and the helpers its other files share.
 // Events are in http_events.cpp, subscriptions in http_subscriptions.cpp.
 #include "sluice/log/log.hpp"
-#include "sluice/server/http_api.hpp"
+#include "server/http/http_api.hpp"
 
 #include <algorithm>
 #include <exception>

@@ -19,7 +19,7 @@
 #include "sluice/centrifugo/channel.hpp"
 #include "sluice/centrifugo/codec.hpp"
 #include "sluice/centrifugo/history.hpp"
-#include "sluice/server/http_api.hpp"
+#include "server/http/http_api.hpp"
 
 namespace sluice::server {
 

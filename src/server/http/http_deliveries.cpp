@@ -4,7 +4,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "server/http/http_api_internal.hpp"
-#include "sluice/server/http_api.hpp"
+#include "server/http/http_api.hpp"
 
 namespace sluice::server {
 

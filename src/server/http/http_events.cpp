@@ -15,7 +15,7 @@
 
 #include "server/http/http_api_internal.hpp"
 #include "sluice/broker/topic.hpp"
-#include "sluice/server/http_api.hpp"
+#include "server/http/http_api.hpp"
 #include "sluice/store/event_store.hpp"
 
 namespace sluice::server {
