@@ -10,10 +10,14 @@
 #include <future>
 #include <thread>
 
-#include "server/cors.hpp"
+#include "server/http/cors.hpp"
+#include "server/http/http_api.hpp"
+#include "server/reply_inbox.hpp"
+#include "server/store_retention.hpp"
+#include "server/webhooks/webhook_service.hpp"
 #include "server/server_metrics.hpp"
 #include "sluice/metrics/process.hpp"
-#include "server/upgrade_gate.hpp"
+#include "server/ws/upgrade_gate.hpp"
 #include "sluice/auth/token_verifier.hpp"
 #include "sluice/engine/redis_engine.hpp"
 #include "sluice/log/log.hpp"
@@ -24,6 +28,21 @@ namespace sluice::server {
 
 namespace http = boost::beast::http;
 namespace json = boost::json;
+
+// One per event loop; only that loop touches it (after start()).
+struct SluiceServer::LoopState {
+  broker::FanOut fan_out;  // published events into this loop's subscribers
+  ReplyInbox replies;  // HTTP answers completed on other threads (the store's writer)
+  HttpRequest request;  // the request being handled, its buffers reused from one to the next
+  bool request_busy = false;
+  bool log_held = false;  // this loop holds the log writer's wake-up until its turn ends
+  std::unique_ptr<InbandSession::Context> session_context;  // set in start(); outlives the sessions
+  std::unordered_map<std::uint64_t, std::shared_ptr<InbandSession>> sessions;
+  // /connection/websocket (Centrifugo's protocol): the same, for its sessions.
+  std::unique_ptr<centrifugo::Session::Context> centrifugo_context;
+  std::unordered_map<std::uint64_t, std::shared_ptr<centrifugo::Session>> centrifugo_sessions;
+  std::uint64_t next_id = 0;
+};
 
 namespace {
 

@@ -1,7 +1,7 @@
 // StoreRetention: each sweep asks the broker which topics' histories moved
 // on (trimmed by count or bytes on publish, or by age now), and trims the
 // store to match, in one batched call.
-#include "sluice/server/store_retention.hpp"
+#include "server/store_retention.hpp"
 
 #include <vector>
 

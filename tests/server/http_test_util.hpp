@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "sluice/broker/broker.hpp"
-#include "sluice/server/http_api.hpp"
+#include "server/http/http_api.hpp"
 #include "sluice/server/subscription_registry.hpp"
 #include "sluice/store/event_store.hpp"
 

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "server/server_harness.hpp"
+#include "server/store_retention.hpp"
 #include "store/store_test_util.hpp"
 
 namespace sluice::test {

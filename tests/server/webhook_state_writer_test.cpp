@@ -1,7 +1,7 @@
 // The webhook state writer against a store that fails: nothing queued is
 // lost while the store refuses transactions, order is kept, a deleted
 // subscription's changes are dropped, and stop() gives up after its tries.
-#include "server/webhook_state_writer.hpp"
+#include "server/webhooks/webhook_state_writer.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // Base64url without padding (RFC 4648 §5), as JWTs and API keys use it.
-// TODO(server): src/server/http_api.cpp has its own copy in its detail
+// TODO(server): src/server/http/http_api.cpp has its own copy in its detail
 // namespace; it should use this one once the server links sluice_auth.
 #pragma once
 

@@ -1,6 +1,6 @@
 // Centrifugo's history query, shared by the client protocol's `history`
 // command (session.cpp) and the server API's POST /api/history
-// (server/http_centrifugo.cpp), so both answer one query the same way.
+// (server/http/http_centrifugo.cpp), so both answer one query the same way.
 #pragma once
 
 #include <cstddef>

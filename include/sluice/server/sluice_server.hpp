@@ -21,17 +21,13 @@
 #include "sluice/metrics/registry.hpp"
 #include "sluice/net/event_loop.hpp"
 #include "sluice/net/server.hpp"
-#include "sluice/server/http_api.hpp"
 #include "sluice/server/http_types.hpp"
 #include "sluice/server/idempotency_index.hpp"
 #include "sluice/server/publish_service.hpp"
 #include "sluice/server/subscription_registry.hpp"
 #include "sluice/server/inband_session.hpp"
-#include "sluice/server/reply_inbox.hpp"
 #include "sluice/server/settings.hpp"
 #include "sluice/engine/engine.hpp"
-#include "sluice/server/store_retention.hpp"
-#include "sluice/server/webhook_service.hpp"
 
 namespace sluice::server {
 
@@ -41,6 +37,10 @@ namespace detail {
 class UpgradeGate;
 class ServerMetrics;
 }
+// The server's own parts (their headers are in src/server/, beside their sources).
+class HttpApi;
+class StoreRetention;
+class WebhookService;
 
 class SluiceServer final : private InbandSession::Owner, private centrifugo::Session::Owner {
  public:
@@ -64,7 +64,7 @@ class SluiceServer final : private InbandSession::Owner, private centrifugo::Ses
   std::size_t connection_count() const noexcept { return connections_.load(); }
   broker::Broker& broker() noexcept { return *broker_; }
   SubscriptionRegistry& subscriptions() noexcept { return *subscriptions_; }
-  /// Webhook delivery (set by start()).
+  /// Webhook delivery (set by start()); the server's own (src/server/webhooks/webhook_service.hpp).
   WebhookService* webhooks() noexcept { return webhooks_.get(); }
   /// The durable store, or null with the memory store.
   store::EventStore* event_store() noexcept { return store_.get(); }
@@ -109,19 +109,7 @@ class SluiceServer final : private InbandSession::Owner, private centrifugo::Ses
   std::vector<std::uint64_t> connection_ids();
 
  private:
-  struct LoopState {
-    broker::FanOut fan_out;  // published events into this loop's subscribers
-    ReplyInbox replies;  // HTTP answers completed on other threads (the store's writer)
-    HttpRequest request;  // the request being handled, its buffers reused from one to the next
-    bool request_busy = false;
-    bool log_held = false;  // this loop holds the log writer's wake-up until its turn ends
-    std::unique_ptr<InbandSession::Context> session_context;  // set in start(); outlives the sessions
-    std::unordered_map<std::uint64_t, std::shared_ptr<InbandSession>> sessions;
-    // /connection/websocket (Centrifugo's protocol): the same, for its sessions.
-    std::unique_ptr<centrifugo::Session::Context> centrifugo_context;
-    std::unordered_map<std::uint64_t, std::shared_ptr<centrifugo::Session>> centrifugo_sessions;
-    std::uint64_t next_id = 0;
-  };
+  struct LoopState;  // one per event loop; defined in sluice_server.cpp
 
   // InbandSession::Owner
   void session_opened(InbandSession& session, net::Connection& connection) override;

@@ -1,4 +1,4 @@
-// One subscription's webhook delivery (see sluice/server/webhook_service.hpp).
+// One subscription's webhook delivery (see webhook_service.hpp).
 // The machinery (current delivery, timer, request) is touched only on the
 // worker's loop; what the API shows (the View) is guarded by a mutex the loop
 // takes for in-memory updates only, never across I/O or a callback.
@@ -23,8 +23,8 @@
 #include "sluice/broker/broker.hpp"
 #include "sluice/broker/topic_trie.hpp"
 #include "sluice/server/subscription_registry.hpp"
-#include "sluice/server/webhook_config.hpp"
-#include "sluice/server/webhook_service.hpp"
+#include "server/webhooks/webhook_config.hpp"
+#include "server/webhooks/webhook_service.hpp"
 #include "sluice/webhook/http_client.hpp"
 #include "sluice/webhook/signature.hpp"
 

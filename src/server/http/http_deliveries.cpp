@@ -3,8 +3,8 @@
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 
-#include "server/http_api_internal.hpp"
-#include "sluice/server/http_api.hpp"
+#include "server/http/http_api_internal.hpp"
+#include "server/http/http_api.hpp"
 
 namespace sluice::server {
 

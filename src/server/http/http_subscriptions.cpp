@@ -6,11 +6,11 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
-#include "server/http_api_internal.hpp"
+#include "server/http/http_api_internal.hpp"
 #include "sluice/broker/topic.hpp"
 #include "sluice/util/json_numbers.hpp"
-#include "sluice/server/http_api.hpp"
-#include "sluice/server/webhook_config.hpp"
+#include "server/http/http_api.hpp"
+#include "server/webhooks/webhook_config.hpp"
 #include "sluice/webhook/signature.hpp"
 
 namespace sluice::server {

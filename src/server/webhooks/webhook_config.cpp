@@ -1,4 +1,4 @@
-#include "sluice/server/webhook_config.hpp"
+#include "server/webhooks/webhook_config.hpp"
 
 #include <cmath>
 

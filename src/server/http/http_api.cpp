@@ -2,7 +2,7 @@
 // service and health endpoints, and the helpers its other files share.
 // Events are in http_events.cpp, subscriptions in http_subscriptions.cpp.
 #include "sluice/log/log.hpp"
-#include "sluice/server/http_api.hpp"
+#include "server/http/http_api.hpp"
 
 #include <algorithm>
 #include <exception>
@@ -13,8 +13,8 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/string.hpp>
 
-#include "server/http_api_internal.hpp"
-#include "server/http_ui.hpp"
+#include "server/http/http_api_internal.hpp"
+#include "server/http/http_ui.hpp"
 #include "sluice/auth/bearer.hpp"
 #include "sluice/server/sluice_server.hpp"
 #include "sluice/util/unix_time.hpp"

@@ -1,6 +1,6 @@
-#include "server/http_ui.hpp"
+#include "server/http/http_ui.hpp"
 
-#include "server/http_api_internal.hpp"
+#include "server/http/http_api_internal.hpp"
 #include "sluice/ui/assets.hpp"
 
 namespace sluice::server::detail {

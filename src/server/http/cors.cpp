@@ -1,4 +1,4 @@
-#include "server/cors.hpp"
+#include "server/http/cors.hpp"
 
 #include <memory>
 

@@ -25,7 +25,7 @@
 #include "sluice/server/idempotency_index.hpp"
 #include "sluice/server/publish_service.hpp"
 #include "sluice/server/subscription_registry.hpp"
-#include "sluice/server/webhook_service.hpp"
+#include "server/webhooks/webhook_service.hpp"
 
 namespace sluice::store {
 class EventStore;

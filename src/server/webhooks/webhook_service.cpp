@@ -1,10 +1,10 @@
-#include "sluice/server/webhook_service.hpp"
+#include "server/webhooks/webhook_service.hpp"
 
 #include <future>
 
-#include "server/webhook_state_writer.hpp"
-#include "server/webhook_worker.hpp"
-#include "sluice/server/webhook_config.hpp"
+#include "server/webhooks/webhook_state_writer.hpp"
+#include "server/webhooks/webhook_worker.hpp"
+#include "server/webhooks/webhook_config.hpp"
 
 namespace sluice::server {
 

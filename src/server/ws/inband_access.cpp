@@ -8,7 +8,7 @@
 
 #include "server/json_text.hpp"
 #include "sluice/log/log.hpp"
-#include "server/upgrade_gate.hpp"
+#include "server/ws/upgrade_gate.hpp"
 #include "sluice/server/inband_session.hpp"
 
 namespace sluice::server {

@@ -14,12 +14,12 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 
-#include "server/http_api_internal.hpp"
+#include "server/http/http_api_internal.hpp"
 #include "sluice/auth/bearer.hpp"
 #include "sluice/centrifugo/channel.hpp"
 #include "sluice/centrifugo/codec.hpp"
 #include "sluice/centrifugo/history.hpp"
-#include "sluice/server/http_api.hpp"
+#include "server/http/http_api.hpp"
 
 namespace sluice::server {
 

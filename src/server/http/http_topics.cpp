@@ -1,7 +1,7 @@
 // GET /v1/topics: the topics the broker keeps, a page at a time, with their
 // positions and history sizes (operators, the /ui dashboard).
-#include "server/http_api_internal.hpp"
-#include "sluice/server/http_api.hpp"
+#include "server/http/http_api_internal.hpp"
+#include "server/http/http_api.hpp"
 
 namespace sluice::server {
 

@@ -1,4 +1,4 @@
-#include "server/upgrade_gate.hpp"
+#include "server/ws/upgrade_gate.hpp"
 
 #include <charconv>
 #include <chrono>

@@ -1,4 +1,4 @@
-#include "server/webhook_worker.hpp"
+#include "server/webhooks/webhook_worker.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 
-#include "server/webhook_state_writer.hpp"
+#include "server/webhooks/webhook_state_writer.hpp"
 #include "sluice/broker/event.hpp"
 #include "sluice/util/unix_time.hpp"
 

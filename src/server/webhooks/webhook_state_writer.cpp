@@ -1,4 +1,4 @@
-#include "server/webhook_state_writer.hpp"
+#include "server/webhooks/webhook_state_writer.hpp"
 
 #include <algorithm>
 #include <string>

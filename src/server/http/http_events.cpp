@@ -13,9 +13,9 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
-#include "server/http_api_internal.hpp"
+#include "server/http/http_api_internal.hpp"
 #include "sluice/broker/topic.hpp"
-#include "sluice/server/http_api.hpp"
+#include "server/http/http_api.hpp"
 #include "sluice/store/event_store.hpp"
 
 namespace sluice::server {
