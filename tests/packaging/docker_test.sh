@@ -78,7 +78,7 @@ if [ -z "${SLUICE_DOCKER_IMAGE:-}" ] && { ! podman image exists docker.io/librar
     printf 'Types: deb\nURIs: %s\nSuites: bookworm bookworm-updates\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\nTypes: deb\nURIs: %s\nSuites: bookworm-security\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
       "$mirror" "$security" > "$work/rootfs/etc/apt/sources.list.d/debian.sources"
     rm -rf "$work"/rootfs/var/cache/apt/archives/*.deb "$work"/rootfs/var/lib/apt/lists/*
-    tar -C "$work/rootfs" -c . | podman import - docker.io/library/debian:bookworm > /dev/null
+    tar -C "$work/rootfs" -c . | podman import --quiet - docker.io/library/debian:bookworm > /dev/null
     podman tag docker.io/library/debian:bookworm docker.io/library/debian:bookworm-slim
     rm -rf "$work/rootfs"
   else
