@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "sluice/broker/topic.hpp"
+#include "sluice/topic/topic.hpp"
 
 namespace sluice::auth::detail {
 namespace json = boost::json;
@@ -54,7 +54,7 @@ bool string_array(const json::object& payload, std::string_view name, bool patte
       why = std::string(name) + " holds a value that is not a string";
       return false;
     }
-    if (patterns && !broker::pattern_error(*s).empty()) {
+    if (patterns && !topic::pattern_error(*s).empty()) {
       why = std::string(name) + " holds an invalid topic pattern";
       return false;
     }

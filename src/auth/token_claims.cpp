@@ -1,12 +1,12 @@
 #include "sluice/auth/token_claims.hpp"
 
-#include "sluice/broker/topic.hpp"
+#include "sluice/topic/topic.hpp"
 
 namespace sluice::auth {
 
 bool patterns_allow(const std::vector<std::string>& granted, std::string_view requested) {
   for (const auto& g : granted) {
-    if (broker::pattern_covers(g, requested)) return true;
+    if (topic::pattern_covers(g, requested)) return true;
   }
   return false;
 }

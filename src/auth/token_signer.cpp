@@ -7,7 +7,7 @@
 
 #include "claims_json.hpp"
 #include "sluice/auth/token_keys.hpp"
-#include "sluice/broker/topic.hpp"
+#include "sluice/topic/topic.hpp"
 
 namespace sluice::auth {
 namespace {
@@ -28,7 +28,7 @@ std::optional<std::string> sign_hs256_token(std::string_view secret, const Token
   }
   for (const auto* list : {&claims.subscribe, &claims.publish}) {
     for (const auto& p : *list) {
-      if (auto why = broker::pattern_error(p); !why.empty()) {
+      if (auto why = topic::pattern_error(p); !why.empty()) {
         error = "'" + p + "' is not a topic pattern: " + why;
         return std::nullopt;
       }

@@ -8,7 +8,7 @@
 #include <future>
 #include <stdexcept>
 
-#include "sluice/broker/topic.hpp"
+#include "sluice/topic/topic.hpp"
 #include "sluice/engine/embedded_engine.hpp"
 #include "sluice/util/unix_time.hpp"
 
@@ -394,7 +394,7 @@ void Broker::replay_topic(const std::string& topic, const TopicState& state, con
 
 ReplayResult Broker::replay(const ReplayRequest& request) const {
   ReplayResult out;
-  const bool wildcard = is_wildcard_pattern(request.pattern);
+  const bool wildcard = topic::is_wildcard_pattern(request.pattern);
   for (const auto& shard : shards_) {
     std::lock_guard lock(shard.mutex);
     if (!wildcard) {
@@ -403,7 +403,7 @@ ReplayResult Broker::replay(const ReplayRequest& request) const {
       continue;
     }
     for (const auto& [topic, state] : shard.topics) {
-      if (pattern_matches(request.pattern, topic)) replay_topic(topic, state, request, out);
+      if (topic::pattern_matches(request.pattern, topic)) replay_topic(topic, state, request, out);
     }
   }
   if (!wildcard && out.covered.empty()) {

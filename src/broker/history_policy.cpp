@@ -8,7 +8,7 @@
 #include <initializer_list>
 #include <limits>
 
-#include "sluice/broker/topic.hpp"
+#include "sluice/topic/topic.hpp"
 
 namespace sluice::broker {
 
@@ -19,7 +19,7 @@ int token_rank(std::string_view token) { return token == ">" ? 0 : token == "*" 
 
 // True if pattern `a` is more specific than `b` (see HistoryPolicy).
 bool more_specific(std::string_view a, std::string_view b) {
-  const auto ta = split_tokens(a), tb = split_tokens(b);
+  const auto ta = topic::split_tokens(a), tb = topic::split_tokens(b);
   for (std::size_t i = 0; i < std::min(ta.size(), tb.size()); ++i) {
     const int ra = token_rank(ta[i]), rb = token_rank(tb[i]);
     if (ra != rb) return ra > rb;
@@ -99,7 +99,7 @@ HistoryPolicy::HistoryPolicy(HistoryLimits defaults, std::vector<HistoryOverride
 
 HistoryLimits HistoryPolicy::limits_for(std::string_view topic) const {
   for (const auto& o : overrides_) {
-    if (!pattern_matches(o.pattern, topic)) continue;
+    if (!topic::pattern_matches(o.pattern, topic)) continue;
     HistoryLimits limits = defaults_;
     if (o.max_events) limits.max_events = *o.max_events;
     if (o.max_bytes) limits.max_bytes = *o.max_bytes;
@@ -128,7 +128,7 @@ std::optional<HistoryOverride> HistoryPolicy::parse(std::string_view text, std::
   }
   HistoryOverride out;
   out.pattern = std::string(text.substr(0, equals));
-  if (auto why = pattern_error(out.pattern); !why.empty()) {
+  if (auto why = topic::pattern_error(out.pattern); !why.empty()) {
     error = "history override " + quoted + ": invalid pattern '" + out.pattern + "': " + why;
     return std::nullopt;
   }

@@ -1,6 +1,6 @@
 #include "sluice/centrifugo/channel.hpp"
 
-#include "sluice/broker/topic.hpp"
+#include "sluice/topic/topic.hpp"
 
 namespace sluice::centrifugo {
 
@@ -42,7 +42,7 @@ std::optional<std::string> channel_to_topic(std::string_view channel, std::strin
     topic += kHex[byte >> 4];
     topic += kHex[byte & 0xF];
   }
-  if (auto error = broker::topic_error(topic); !error.empty()) {
+  if (auto error = topic::topic_error(topic); !error.empty()) {
     why = "channel " + error.substr(error.find(' ') + 1) + " (as the topic " + topic.substr(0, 64) +
           (topic.size() > 64 ? "...)" : ")");
     return std::nullopt;

@@ -5,7 +5,7 @@
 
 #include <charconv>
 
-#include "server/json_text.hpp"
+#include "sluice/util/json_text.hpp"
 #include "sluice/centrifugo/channel.hpp"
 #include "sluice/protocol/frame.hpp"
 
@@ -69,8 +69,8 @@ void read_fields(const json::object& body, std::string_view raw, Command& c) {
   string_field("channel", c.channel);
   string_field("token", c.token);
   if (body.contains("data")) {
-    if (const auto data = server::detail::raw_member(raw, "data")) {
-      c.data = server::detail::minify(*data);
+    if (const auto data = util::raw_member(raw, "data")) {
+      c.data = util::minify(*data);
       c.has_data = true;
     }
   }
@@ -139,7 +139,7 @@ std::string decode_one(std::string_view line, std::vector<Command>& out) {
       c.invalid = "\"" + c.name + "\" must be an object";
       return {};
     }
-    const auto raw = server::detail::raw_member(line, key);
+    const auto raw = util::raw_member(line, key);
     read_fields(member.get_object(), raw.value_or(std::string_view("{}")), c);
     return {};  // one method per command
   }
@@ -175,15 +175,13 @@ std::string decode_commands(std::string_view message, std::vector<Command>& out)
   return {};
 }
 
-std::string quoted(std::string_view s) { return server::detail::quoted(s); }
-
 std::string encode_error(std::uint32_t id, int code, std::string_view message, bool temporary) {
   std::string out = "{\"id\":";
   append_number(out, id);
   out += ",\"error\":{\"code\":";
   append_number(out, static_cast<std::uint64_t>(code));
   out += ",\"message\":";
-  server::detail::append_quoted(out, message);
+  util::append_quoted(out, message);
   out += temporary ? ",\"temporary\":true}}" : "}}";
   return out;
 }
@@ -210,12 +208,12 @@ void append_publication(std::string& out, const broker::Event& event) {
     out += ",\"tags\":{";
     if (!event.type.empty()) {
       out += "\"type\":";
-      server::detail::append_quoted(out, event.type);
+      util::append_quoted(out, event.type);
     }
     if (!event.key.empty()) {
       if (!event.type.empty()) out += ',';
       out += "\"key\":";
-      server::detail::append_quoted(out, event.key);
+      util::append_quoted(out, event.key);
     }
     out += '}';
   }
@@ -226,7 +224,7 @@ std::string encode_pub_push(const broker::Event& event) {
   std::string out;
   out.reserve(48 + event.topic.size() + event.data.size());
   out += "{\"push\":{\"channel\":";
-  server::detail::append_quoted(out, topic_to_channel(event.topic));
+  util::append_quoted(out, topic_to_channel(event.topic));
   out += ",\"pub\":";
   append_publication(out, event);
   out += "}}";
@@ -235,11 +233,11 @@ std::string encode_pub_push(const broker::Event& event) {
 
 std::string encode_unsubscribe_push(std::string_view channel, int code, std::string_view reason) {
   std::string out = "{\"push\":{\"channel\":";
-  server::detail::append_quoted(out, channel);
+  util::append_quoted(out, channel);
   out += ",\"unsubscribe\":{\"code\":";
   append_number(out, static_cast<std::uint64_t>(code));
   out += ",\"reason\":";
-  server::detail::append_quoted(out, reason);
+  util::append_quoted(out, reason);
   out += "}}}";
   return out;
 }
@@ -248,7 +246,7 @@ std::string encode_disconnect_push(const CloseRequest& close) {
   std::string out = "{\"push\":{\"disconnect\":{\"code\":";
   append_number(out, close.code);
   out += ",\"reason\":";
-  server::detail::append_quoted(out, close.reason);
+  util::append_quoted(out, close.reason);
   out += "}}}";
   return out;
 }

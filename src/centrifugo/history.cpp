@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "sluice/util/json_text.hpp"
 #include "sluice/centrifugo/codec.hpp"
 
 namespace sluice::centrifugo {
@@ -36,7 +37,7 @@ int history_result(const broker::Broker& broker, const std::string& topic, const
     if (i > 0) out += ',';
     append_publication(out, *events[i]);
   }
-  out += "],\"epoch\":" + quoted(epoch) + ",\"offset\":" + std::to_string(top) + "}";
+  out += "],\"epoch\":" + util::quoted(epoch) + ",\"offset\":" + std::to_string(top) + "}";
   return 0;
 }
 

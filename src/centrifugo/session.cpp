@@ -5,7 +5,8 @@
 #include <algorithm>
 #include <random>
 
-#include "sluice/broker/topic.hpp"
+#include "sluice/util/json_text.hpp"
+#include "sluice/topic/topic.hpp"
 #include "sluice/centrifugo/channel.hpp"
 #include "sluice/centrifugo/history.hpp"
 
@@ -212,7 +213,7 @@ void Session::handle(const Command& c, std::string& replies) {
 }
 
 std::string Session::connect_result() const {
-  std::string result = "{\"client\":\"" + client_id_ + "\",\"version\":" + centrifugo::quoted(context_.version);
+  std::string result = "{\"client\":\"" + client_id_ + "\",\"version\":" + util::quoted(context_.version);
   const auto interval = context_.settings.ping_interval;
   if (interval.count() > 0) {
     const auto seconds = std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::seconds>(interval).count());
@@ -451,7 +452,7 @@ void Session::subscribe(const Command& c, std::string& replies) {
   context_.hub.subscribe(*topic, this);
   if (expires_at > 0) arm_subscription_expiry();
 
-  std::string result = "{\"recoverable\":true,\"positioned\":true,\"epoch\":" + centrifugo::quoted(epoch) +
+  std::string result = "{\"recoverable\":true,\"positioned\":true,\"epoch\":" + util::quoted(epoch) +
                        ",\"offset\":" + std::to_string(covered);
   if (c.recover) {
     result += std::string(",\"was_recovering\":true,\"recovered\":") + (replay.recovered ? "true" : "false");
@@ -481,7 +482,7 @@ void Session::unsubscribe(const Command& c, std::string& replies) {
 void Session::drop_subscription(std::string_view pattern, std::string_view reason) {
   std::vector<std::string> dropped;
   for (const auto& [topic, subscription] : subscriptions_) {
-    if (topic == pattern || broker::pattern_matches(pattern, topic)) dropped.push_back(topic);
+    if (topic == pattern || topic::pattern_matches(pattern, topic)) dropped.push_back(topic);
   }
   for (const auto& topic : dropped) end_subscription(topic, 2000, reason);
 }

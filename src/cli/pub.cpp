@@ -21,7 +21,7 @@
 
 #include "cli/client_flags.hpp"
 #include "cli/commands.hpp"
-#include "sluice/broker/topic.hpp"
+#include "sluice/topic/topic.hpp"
 #include "sluice/client/topic_client.hpp"
 
 namespace sluice::cli {
@@ -65,7 +65,7 @@ std::optional<json::value> event_data(const std::string& text, bool as_string, s
 }
 
 int run(const PubOptions& o) {
-  if (auto why = broker::topic_error(o.topic); !why.empty()) {
+  if (auto why = topic::topic_error(o.topic); !why.empty()) {
     std::fprintf(stderr, "sluice pub: '%s' is not a topic: %s\n", o.topic.c_str(), why.c_str());
     return 2;
   }

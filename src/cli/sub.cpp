@@ -18,7 +18,7 @@
 
 #include "cli/client_flags.hpp"
 #include "cli/commands.hpp"
-#include "sluice/broker/topic.hpp"
+#include "sluice/topic/topic.hpp"
 #include "sluice/client/topic_client.hpp"
 #include "sluice/util/unix_time.hpp"
 
@@ -142,7 +142,7 @@ int follow_topic(const SubOptions& o, client::ClientOptions options) {
       std::fprintf(stderr, "sluice sub: %s\n", why.c_str());
       return 2;
     }
-    if (!since->is_time && broker::is_wildcard_pattern(o.pattern)) {
+    if (!since->is_time && topic::is_wildcard_pattern(o.pattern)) {
       std::fprintf(stderr, "sluice sub: --since %s is an offset, and offsets are per topic: '%s' is a pattern; "
                    "give a duration ago (10m) or a UTC time (2026-11-22T18:08:11Z)\n",
                    o.since.c_str(), o.pattern.c_str());
@@ -184,7 +184,7 @@ int follow_topic(const SubOptions& o, client::ClientOptions options) {
       std::move(so));
   if (id == 0) {
     std::fprintf(stderr, "sluice sub: '%s' is not a valid topic pattern: %s\n", o.pattern.c_str(),
-                 broker::pattern_error(o.pattern).c_str());
+                 topic::pattern_error(o.pattern).c_str());
     return 2;
   }
   report_connection(c->client(), quiet);
@@ -241,7 +241,7 @@ int follow_subscription(const SubOptions& o, client::ClientOptions options) {
       const json::value* topics = v.at("subscription").as_object().if_contains("topics");
       one_topic = topics && topics->is_array() && topics->as_array().size() == 1 &&
                   topics->as_array()[0].is_string() &&
-                  !broker::is_wildcard_pattern(topics->as_array()[0].as_string());
+                  !topic::is_wildcard_pattern(topics->as_array()[0].as_string());
       // The server reads ?since= as an offset for a one-topic subscription, as a time otherwise.
       if (since && printed == 0 && positions.empty() && since->is_time == one_topic) {
         since_refused = true;

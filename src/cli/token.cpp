@@ -15,7 +15,7 @@
 #include "cli/commands.hpp"
 #include "sluice/auth/token_keys.hpp"
 #include "sluice/auth/token_signer.hpp"
-#include "sluice/broker/topic.hpp"
+#include "sluice/topic/topic.hpp"
 
 namespace sluice::cli {
 
@@ -53,7 +53,7 @@ int run(const TokenOptions& o) {
   }
   for (const auto* list : {&o.subscribe, &o.publish}) {
     for (const auto& p : *list) {
-      if (auto why = broker::pattern_error(p); !why.empty()) {
+      if (auto why = topic::pattern_error(p); !why.empty()) {
         std::fprintf(stderr, "sluice token: '%s' is not a topic pattern: %s\n", p.c_str(), why.c_str());
         return 2;
       }

@@ -5,13 +5,13 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/string.hpp>
 
+#include "sluice/util/json_text.hpp"
+
 namespace sluice::client::detail {
 
 namespace json = boost::json;
 
 namespace {
-
-std::string quoted(std::string_view s) { return json::serialize(json::string(s)); }
 
 std::string string_field(const json::object& o, std::string_view name) {
   const json::value* v = o.if_contains(name);
@@ -91,15 +91,15 @@ json::value parse_json(std::string_view text, boost::system::error_code& ec) {
 
 std::string subscribe_request(std::uint64_t id, std::string_view pattern, const std::optional<Since>& since,
                               Fallback fallback) {
-  std::string out = R"({"op":"subscribe","id":)" + std::to_string(id) + R"(,"topic":)" + quoted(pattern);
+  std::string out = R"({"op":"subscribe","id":)" + std::to_string(id) + R"(,"topic":)" + util::quoted(pattern);
   if (since) {
     out += R"(,"since":{"topics":{)";
     bool first = true;
     for (const auto& [topic, position] : since->topics) {
       if (!first) out += ',';
       first = false;
-      out += quoted(topic) + R"(:{"offset":)" + std::to_string(position.offset) + R"(,"epoch":)" +
-             quoted(position.epoch) + "}";
+      out += util::quoted(topic) + R"(:{"offset":)" + std::to_string(position.offset) + R"(,"epoch":)" +
+             util::quoted(position.epoch) + "}";
     }
     out += "}";
     if (since->time_ms) out += R"(,"time":)" + std::to_string(*since->time_ms);
@@ -109,17 +109,17 @@ std::string subscribe_request(std::uint64_t id, std::string_view pattern, const 
 }
 
 std::string unsubscribe_request(std::uint64_t id, std::string_view pattern) {
-  return R"({"op":"unsubscribe","id":)" + std::to_string(id) + R"(,"topic":)" + quoted(pattern) + "}";
+  return R"({"op":"unsubscribe","id":)" + std::to_string(id) + R"(,"topic":)" + util::quoted(pattern) + "}";
 }
 
 std::string publish_request(std::uint64_t id, std::string_view topic, std::string_view data_json,
                             const PublishOptions& options) {
-  std::string out = R"({"op":"publish","id":)" + std::to_string(id) + R"(,"topic":)" + quoted(topic) +
+  std::string out = R"({"op":"publish","id":)" + std::to_string(id) + R"(,"topic":)" + util::quoted(topic) +
                     R"(,"data":)";
   out += data_json;
-  if (!options.type.empty()) out += R"(,"type":)" + quoted(options.type);
-  if (!options.key.empty()) out += R"(,"key":)" + quoted(options.key);
-  if (!options.idempotency_key.empty()) out += R"(,"idempotencyKey":)" + quoted(options.idempotency_key);
+  if (!options.type.empty()) out += R"(,"type":)" + util::quoted(options.type);
+  if (!options.key.empty()) out += R"(,"key":)" + util::quoted(options.key);
+  if (!options.idempotency_key.empty()) out += R"(,"idempotencyKey":)" + util::quoted(options.idempotency_key);
   return out + "}";
 }
 

@@ -3,7 +3,7 @@
 #include <chrono>
 #include <random>
 
-#include "sluice/broker/topic.hpp"
+#include "sluice/topic/topic.hpp"
 #include "sluice/util/unix_time.hpp"
 
 namespace sluice::client::detail {
@@ -49,7 +49,7 @@ std::optional<Since> TopicState::resume_point(const std::string& pattern,
     since.time_ms = std::min(since.time_ms.value_or(sub->resume_time_ms), sub->resume_time_ms);
   }
   for (const auto& [topic, position] : positions_) {
-    if (broker::pattern_matches(pattern, topic)) since.topics[topic] = position;
+    if (topic::pattern_matches(pattern, topic)) since.topics[topic] = position;
   }
   if (!any_acked && since.topics.empty() && !since.time_ms) return std::nullopt;
   return since;
@@ -92,7 +92,7 @@ void TopicState::on_message(const Message& message) {
         std::lock_guard lock(mutex_);
         if (closed_) return;
         for (const auto& [id, sub] : subscriptions_) {
-          if (broker::pattern_matches(sub->pattern, m.event.topic)) targets.push_back(sub);
+          if (topic::pattern_matches(sub->pattern, m.event.topic)) targets.push_back(sub);
         }
         if (targets.empty()) return;
         // A replay overlapping what was delivered: not again.
@@ -201,9 +201,9 @@ void TopicState::on_ack(const ServerMessage& m, std::vector<StatusCall>& calls, 
 void TopicState::forget_positions_of(const std::string& pattern) {
   for (auto it = positions_.begin(); it != positions_.end();) {
     bool followed = false;
-    if (broker::pattern_matches(pattern, it->first)) {
+    if (topic::pattern_matches(pattern, it->first)) {
       for (const auto& [id, sub] : subscriptions_) {
-        if (broker::pattern_matches(sub->pattern, it->first)) {
+        if (topic::pattern_matches(sub->pattern, it->first)) {
           followed = true;
           break;
         }
@@ -216,7 +216,7 @@ void TopicState::forget_positions_of(const std::string& pattern) {
 }
 
 SubscriptionId TopicState::subscribe(std::string pattern, EventHandler handler, SubscribeOptions options) {
-  if (!broker::pattern_error(pattern).empty()) return 0;
+  if (!topic::pattern_error(pattern).empty()) return 0;
   auto sub = std::make_shared<Subscription>();
   sub->pattern = std::move(pattern);
   sub->handler = std::move(handler);

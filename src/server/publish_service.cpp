@@ -10,8 +10,8 @@
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 
-#include "server/json_text.hpp"
-#include "sluice/broker/topic.hpp"
+#include "sluice/util/json_text.hpp"
+#include "sluice/topic/topic.hpp"
 
 namespace sluice::server {
 
@@ -35,7 +35,7 @@ PublishService::Outcome PublishService::parse(const json::value& value, std::str
   const json::object* o = value.if_object();
   if (!o) {
     return refuse(PublishError::invalid, (where.empty() ? std::string("the event") : std::string(where.substr(0, where.size() - 1))) +
-                                             " must be a JSON object, got " + std::string(detail::kind_of(value)));
+                                             " must be a JSON object, got " + std::string(util::kind_of(value)));
   }
   for (const auto& [field, v] : *o) {
     if (field == "topic" || field == "data" || field == "type" || field == "key" || field == "idempotencyKey") continue;
@@ -47,20 +47,20 @@ PublishService::Outcome PublishService::parse(const json::value& value, std::str
   }
   const json::value* topic = o->if_contains("topic");
   if (!topic || !topic->is_string()) {
-    return refuse(PublishError::invalid, name("topic") + (topic ? " must be a string, got " + std::string(detail::kind_of(*topic))
+    return refuse(PublishError::invalid, name("topic") + (topic ? " must be a string, got " + std::string(util::kind_of(*topic))
                                                                  : std::string(" is required (a string)")));
   }
   out.request.topic = std::string(topic->get_string());
-  if (auto why = broker::topic_error(out.request.topic); !why.empty()) {
-    return refuse(PublishError::invalid_topic, name("topic") + ": invalid topic " + detail::quoted(out.request.topic) + ": " + why);
+  if (auto why = topic::topic_error(out.request.topic); !why.empty()) {
+    return refuse(PublishError::invalid_topic, name("topic") + ": invalid topic " + util::quoted(out.request.topic) + ": " + why);
   }
   const json::value* data = o->if_contains("data");
   if (!data) return refuse(PublishError::invalid, name("data") + " is required (any JSON value, null included)");
   // Published as written (minus whitespace); compared in canonical form.
-  const auto raw_data = detail::raw_member(raw, "data");
+  const auto raw_data = util::raw_member(raw, "data");
   std::string canonical;
   if (raw_data) {
-    out.request.data = detail::minify(*raw_data);
+    out.request.data = util::minify(*raw_data);
   } else {
     canonical = json::serialize(*data);
     out.request.data = canonical;
@@ -72,7 +72,7 @@ PublishService::Outcome PublishService::parse(const json::value& value, std::str
     const json::value* v = o->if_contains(field);
     if (!v || v->is_null()) continue;
     if (!v->is_string()) {
-      return refuse(PublishError::invalid, name(field) + " must be a string, got " + std::string(detail::kind_of(*v)));
+      return refuse(PublishError::invalid, name(field) + " must be a string, got " + std::string(util::kind_of(*v)));
     }
     if (v->get_string().size() > max) {
       return refuse(PublishError::invalid, name(field) + " is longer than " + std::to_string(max) + " bytes");

@@ -1,18 +1,12 @@
 #include "sluice/server/sluice_server.hpp"
 
-#include <boost/beast/http/status.hpp>
-#include <boost/beast/http/verb.hpp>
-#include <boost/json/parse.hpp>
-#include <boost/json/string.hpp>
-
-#include <charconv>
 #include <algorithm>
 #include <future>
 #include <thread>
 
 #include "server/http/cors.hpp"
 #include "server/http/http_api.hpp"
-#include "server/reply_inbox.hpp"
+#include "server/http/http_front_door.hpp"
 #include "server/store_retention.hpp"
 #include "server/webhooks/webhook_service.hpp"
 #include "server/server_metrics.hpp"
@@ -26,16 +20,9 @@
 
 namespace sluice::server {
 
-namespace http = boost::beast::http;
-namespace json = boost::json;
-
 // One per event loop; only that loop touches it (after start()).
 struct SluiceServer::LoopState {
   broker::FanOut fan_out;  // published events into this loop's subscribers
-  ReplyInbox replies;  // HTTP answers completed on other threads (the store's writer)
-  HttpRequest request;  // the request being handled, its buffers reused from one to the next
-  bool request_busy = false;
-  bool log_held = false;  // this loop holds the log writer's wake-up until its turn ends
   std::unique_ptr<InbandSession::Context> session_context;  // set in start(); outlives the sessions
   std::unordered_map<std::uint64_t, std::shared_ptr<InbandSession>> sessions;
   // /connection/websocket (Centrifugo's protocol): the same, for its sessions.
@@ -45,69 +32,6 @@ struct SluiceServer::LoopState {
 };
 
 namespace {
-
-// The standard reason phrase of every registered status code (RFC 9110 §15).
-std::string_view reason_phrase(unsigned status) {
-  const auto text = http::obsolete_reason(static_cast<http::status>(status));
-  return {text.data(), text.size()};
-}
-
-// The status line, headers and body in one buffer, sized first.
-std::string serialize(const HttpResponse& r, bool close) {
-  const std::string_view reason = reason_phrase(r.status);
-  const bool has_body = r.status != 204 && r.status != 304;  // neither has a body (RFC 9110 §15.3.5, §15.4.5)
-  std::size_t size = 64 + reason.size() + r.content_type.size() + (has_body ? r.body.size() : 0);
-  for (const auto& [name, value] : r.headers) size += name.size() + value.size() + 4;
-  std::string out;
-  out.reserve(size);
-  char digits[24];
-  auto append_number = [&](std::uint64_t n) { out.append(digits, std::to_chars(digits, digits + sizeof digits, n).ptr); };
-  out += "HTTP/1.1 ";
-  append_number(r.status);
-  out += ' ';
-  out += reason;
-  out += "\r\n";
-  if (has_body) {
-    out += "Content-Type: ";
-    out += r.content_type;
-    out += "\r\nContent-Length: ";
-    append_number(r.body.size());
-    out += "\r\n";
-  }
-  for (const auto& [name, value] : r.headers) {
-    out += name;
-    out += ": ";
-    out += value;
-    out += "\r\n";
-  }
-  if (close) out += "Connection: close\r\n";
-  out += "\r\n";
-  if (has_body) out += r.body;
-  return out;
-}
-
-// Copies a parsed request into `r`, whose strings keep their capacity from
-// one request to the next (assign, not construct: no allocation once warm).
-void fill_request(HttpRequest& r, const net::ParsedRequest& in, std::string_view remote_ip) {
-  r.method.assign(in.method_string());
-  r.target.assign(in.target());
-  const auto q = r.target.find('?');
-  r.path.assign(r.target, 0, q);
-  if (q != std::string::npos) {
-    r.query.assign(r.target, q + 1);
-  } else {
-    r.query.clear();
-  }
-  const auto fields = in.fields();
-  if (r.headers.size() > fields.size()) r.headers.resize(fields.size());
-  while (r.headers.size() < fields.size()) r.headers.emplace_back();
-  for (std::size_t i = 0; i < fields.size(); ++i) {
-    r.headers[i].first.assign(fields[i].name);
-    r.headers[i].second.assign(fields[i].value);
-  }
-  r.body.assign(in.body());
-  r.remote_ip.assign(remote_ip);
-}
 
 // The verifier of connection tokens: HS256 with the secret file, or RS256 /
 // ES256 as the public key's type says (an EC P-256 key: ES256).
@@ -141,24 +65,6 @@ std::size_t loop_of(std::uint64_t connection_id) {
 
 }  // namespace
 
-// One line per answered HTTP request (--access-log): never the query string
-// (it may carry ?token=) nor a header.
-void SluiceServer::log_access(const AccessLine& line, unsigned status, std::size_t bytes) {
-  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - line.start).count();
-  char duration[32];
-  std::snprintf(duration, sizeof duration, "%.3f", ms);
-  const std::string status_text = std::to_string(status), bytes_text = std::to_string(bytes);
-  const log::Field fields[] = {{"method", line.method},
-                               {"path", line.path},
-                               {"status", status_text, true},
-                               {"duration_ms", duration, true},
-                               {"bytes", bytes_text, true}};
-  log::Context context;
-  context.remote = line.remote;
-  context.extra = fields;
-  log::write(spdlog::level::info, context, "http " + line.method + " " + line.path + " " + status_text);
-}
-
 SluiceServer::SluiceServer(ServerSettings settings) : settings_(std::move(settings)) {
   std::size_t threads = settings_.threads;
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
@@ -168,12 +74,30 @@ SluiceServer::SluiceServer(ServerSettings settings) : settings_(std::move(settin
 
 SluiceServer::~SluiceServer() { shutdown(std::chrono::milliseconds(0)); }
 
+// Each step below makes one part; start() composes them in dependency order.
 bool SluiceServer::start(std::string& error) {
   // spdlog's registry is a lazy static in an uninstrumented library: make it
   // here, before any thread this server starts, so no two of them race to build it.
   spdlog::default_logger_raw();
   metrics_ = std::make_unique<detail::ServerMetrics>(metrics_registry_);
   std::optional<engine::RedisUrl> redis;
+  if (!open_storage(redis, error)) return false;
+  make_subscriptions();
+  start_broker(std::move(redis));
+  if (!start_webhooks(error)) return false;
+  idempotency_ = std::make_unique<IdempotencyIndex>(
+      store_.get(), IdempotencyLimits{settings_.idempotency_window, settings_.idempotency_max_keys});
+  publisher_ = std::make_unique<PublishService>(*broker_, *idempotency_);
+  if (!make_auth(error)) return false;
+  make_session_contexts();
+  make_http_chain();
+  register_metrics();
+  return listen(error);
+}
+
+// --engine redis://… (parsed here, connected by start_broker), or the
+// embedded store: SQLite with its group-commit log, or nothing in memory mode.
+bool SluiceServer::open_storage(std::optional<engine::RedisUrl>& redis, std::string& error) {
   if (!settings_.engine.empty()) {
     redis = engine::parse_redis_url(settings_.engine, error);
     if (!redis) {
@@ -188,16 +112,23 @@ bool SluiceServer::start(std::string& error) {
     log_->set_commit_observer(
         [metrics = metrics_.get()](std::size_t events, double seconds) { metrics->store_commit(events, seconds); });
   }
-  // Each event goes to every loop's fan-out; a loop with no matching
-  // subscriber does one trie walk.
+  return true;
+}
+
+void SluiceServer::make_subscriptions() {
   subscriptions_ = std::make_unique<SubscriptionRegistry>(store_.get());
   if (store_) load_errors_ = subscriptions_->load().errors;  // subscriptions survive a restart
   subscriptions_->set_on_removed([this](const std::string& id) {
     close_streams_of(id);
     if (webhooks_) webhooks_->remove(id);  // its deliveries stop at once
   });
-  // Called under the topic's shard lock: it only posts (the broker's rule).
-  broker::Broker::Dispatch dispatch = [this](const broker::EventPtr& event) {
+}
+
+// Each event goes to every loop's fan-out; a loop with no matching
+// subscriber does one trie walk. Called under the topic's shard lock: it
+// only posts (the broker's rule).
+broker::Broker::Dispatch SluiceServer::make_dispatch() {
+  return [this](const broker::EventPtr& event) {
     for (std::size_t i = 0; i < loops_->size(); ++i) {
       LoopState* state = states_[i].get();
       if (!state->fan_out.offer(event)) continue;
@@ -214,6 +145,9 @@ bool SluiceServer::start(std::string& error) {
       });
     }
   };
+}
+
+void SluiceServer::start_broker(std::optional<engine::RedisUrl> redis) {
   if (redis) {
     // Each topic's Stream is bounded like history (its count bound).
     engine::RedisSettings r;
@@ -223,11 +157,11 @@ bool SluiceServer::start(std::string& error) {
     };
     r.idempotency_window = settings_.idempotency_window;  // keys shared by every node, for as long as here
     auto engine = std::make_unique<engine::RedisEngine>(std::move(r));
-    broker_ = std::make_unique<broker::Broker>(std::move(dispatch), settings_.history_policy(), engine.get());
+    broker_ = std::make_unique<broker::Broker>(make_dispatch(), settings_.history_policy(), engine.get());
     engine->start(*broker_);
     engine_ = std::move(engine);
   } else {
-    broker_ = std::make_unique<broker::Broker>(std::move(dispatch), settings_.history_policy(), log_.get());
+    broker_ = std::make_unique<broker::Broker>(make_dispatch(), settings_.history_policy(), log_.get());
   }
   broker_->set_max_topics(settings_.max_topics);
   max_connections_.store(settings_.max_connections, std::memory_order_relaxed);
@@ -240,25 +174,25 @@ bool SluiceServer::start(std::string& error) {
                      store_->load_recent(widest.max_events, now_ms - widest.max_age.count()));
     retention_ = std::make_unique<StoreRetention>(*broker_, *store_, settings_.retention_interval);
   }
+}
+
+bool SluiceServer::start_webhooks(std::string& error) {
   webhooks_ = std::make_unique<WebhookService>(
       *loops_, *broker_, store_.get(), settings_.webhook,
       [metrics = metrics_.get()](std::string_view outcome, double seconds, double since_publish) {
         metrics->webhook_attempt(outcome, seconds, since_publish);
       });
-  {
-    std::vector<SubscriptionPtr> existing;
-    for (SubscriptionRegistry::Page page = subscriptions_->list(1000, {});;
-         page = subscriptions_->list(1000, existing.back()->id)) {
-      existing.insert(existing.end(), page.items.begin(), page.items.end());
-      if (!page.next_cursor) break;
-    }
-    if (!webhooks_->start(existing, error, load_errors_)) return false;
+  std::vector<SubscriptionPtr> existing;
+  for (SubscriptionRegistry::Page page = subscriptions_->list(1000, {});;
+       page = subscriptions_->list(1000, existing.back()->id)) {
+    existing.insert(existing.end(), page.items.begin(), page.items.end());
+    if (!page.next_cursor) break;
   }
-  idempotency_ = std::make_unique<IdempotencyIndex>(
-      store_.get(), IdempotencyLimits{settings_.idempotency_window, settings_.idempotency_max_keys});
-  publisher_ = std::make_unique<PublishService>(*broker_, *idempotency_);
-  InbandLimits session_limits;
-  session_limits.max_subscriptions = settings_.max_subscriptions;
+  return webhooks_->start(existing, error, load_errors_);
+}
+
+// API keys, connection tokens, and the per-IP connection limits.
+bool SluiceServer::make_auth(std::string& error) {
   if (!settings_.keys_file.empty()) {
     auto ring = auth::KeyRing::load(settings_.keys_file, error);
     if (!ring) return false;
@@ -280,22 +214,34 @@ bool SluiceServer::start(std::string& error) {
   connections_per_ip_ = std::make_unique<limits::PerKeyCounter>(settings_.max_connections_per_ip);
   new_connections_per_ip_ = std::make_unique<limits::KeyedRateLimiter>(
       limits::RateLimit{settings_.new_connections_per_ip_per_second, settings_.new_connections_per_ip_burst});
+  return true;
+}
+
+// What the sessions of each loop share: /v1/ws and Centrifugo's protocol.
+void SluiceServer::make_session_contexts() {
+  InbandLimits session_limits;
+  session_limits.max_subscriptions = settings_.max_subscriptions;
+  centrifugo::SessionSettings centrifugo_settings;
+  centrifugo_settings.ping_interval = settings_.ping_interval;
+  centrifugo_settings.pong_timeout = settings_.pong_timeout;
+  centrifugo_settings.connect_timeout = std::max(settings_.handshake_timeout, std::chrono::milliseconds(10'000));
+  centrifugo_settings.max_subscriptions = settings_.max_subscriptions;
+  centrifugo_settings.expired_close_delay = settings_.expired_close_delay;
   for (auto& state : states_) {
     state->session_context.reset(new InbandSession::Context{state->fan_out.hub(), *broker_, *publisher_, session_limits,
                                                             *this, connection_auth_.get(), connections_per_ip_.get(),
                                                             new_connections_per_ip_.get(), settings_.limit_loopback});
-    centrifugo::SessionSettings centrifugo_settings;
-    centrifugo_settings.ping_interval = settings_.ping_interval;
-    centrifugo_settings.pong_timeout = settings_.pong_timeout;
-    centrifugo_settings.connect_timeout = std::max(settings_.handshake_timeout, std::chrono::milliseconds(10'000));
-    centrifugo_settings.max_subscriptions = settings_.max_subscriptions;
-    centrifugo_settings.expired_close_delay = settings_.expired_close_delay;
     state->centrifugo_context.reset(new centrifugo::Session::Context{
         state->fan_out.hub(), *broker_, *publisher_, centrifugo_settings, *this, connection_auth_.get(),
         connections_per_ip_.get(), new_connections_per_ip_.get(), settings_.limit_loopback, std::string(kVersion)});
     state->session_context->metrics = &metrics_->session_metrics();
     state->centrifugo_context->metrics = &metrics_->session_metrics();
   }
+}
+
+// The HTTP API, wrapped by metrics and CORS, behind the front door that
+// serializes answers and routes them to their loops.
+void SluiceServer::make_http_chain() {
   ApiLimits api_limits;
   api_limits.max_body_bytes = settings_.max_body_bytes;
   api_limits.rate_per_second = settings_.rate_limit;
@@ -304,17 +250,24 @@ bool SluiceServer::start(std::string& error) {
   api_limits.key_rate_burst = settings_.key_rate_burst;
   api_ = std::make_unique<HttpApi>(*broker_, *subscriptions_, store_.get(), api_limits, HttpApi::Clock{},
                                    publisher_.get());
-  // With auth on, the HTTP API takes API keys only: with a token key and no
-  // keys file, every API request but the probes is refused.
   api_->set_webhooks(webhooks_.get());
   api_->set_auth_refusal_observer([metrics = metrics_.get()](std::string_view reason) { metrics->auth_refused(reason); });
   if (engine_) api_->set_ready_check([engine = engine_.get()] { return engine->available(); });
+  // With auth on, the HTTP API takes API keys only: with a token key and no
+  // keys file, every API request but the probes is refused.
   if (settings_.auth_required()) api_->require_keys(keys_);
-  http_ = api_->handler();
-  http_ = detail::with_metrics(std::move(http_), *metrics_,
-                               [this](const HttpRequest& request) { return api_->authorize(request, auth::Scope::read); });
-  register_metrics();
-  if (!settings_.cors_origins.empty()) http_ = detail::with_cors(std::move(http_), settings_.cors_origins);
+  HttpHandler chain = detail::with_metrics(api_->handler(), *metrics_, [this](const HttpRequest& request) {
+    return api_->authorize(request, auth::Scope::read);
+  });
+  if (!settings_.cors_origins.empty()) chain = detail::with_cors(std::move(chain), settings_.cors_origins);
+  detail::HttpFrontDoor::Options door;
+  door.access_log = settings_.access_log;
+  // The peer's address costs a getpeername() per request: only the rate limiter and the access log need it.
+  door.needs_ip = api_limits.rate_per_second > 0 || settings_.access_log;
+  http_front_door_ = std::make_unique<detail::HttpFrontDoor>(*loops_, std::move(chain), *metrics_, log_.get(), door);
+}
+
+bool SluiceServer::listen(std::string& error) {
   net::ServerOptions options;
   options.address = settings_.address;
   options.port = settings_.port;
@@ -334,60 +287,7 @@ bool SluiceServer::start(std::string& error) {
   c.max_body_bytes = settings_.max_body_bytes;
   c.metrics = &metrics_->connection_metrics();
   c.websocket_route = [gate = upgrade_gate_.get()](const net::ParsedRequest& request) { return gate->check(request); };
-  if (!http_) http_ = [this](const HttpRequest& request, HttpRespond respond) { basic_routes(request, std::move(respond)); };
-  // The peer's address costs a getpeername() per request: only the rate limiter needs it.
-  const bool needs_ip = api_limits.rate_per_second > 0 || settings_.access_log;
-  // An answer given on the connection's loop goes straight to it; one given
-  // elsewhere (a durable publish completes on the store's writer thread) goes
-  // through the loop's ReplyInbox, so a group commit wakes each loop once.
-  c.http_handler = [this, needs_ip](net::Connection& connection, net::ParsedRequest& request,
-                                    ReplyInbox::Reply reply) {
-    // The loop running this handler.
-    const net::EventLoop* current = net::EventLoop::current();
-    std::size_t loop = current ? current->index() : 0;
-    if (!current || loop >= loops_->size() || &loops_->at(loop) != current) {
-      loop = 0;
-      while (loop + 1 < loops_->size() && !loops_->at(loop).in_loop_thread()) ++loop;
-    }
-    // The loop's request buffers, reused; a nested call (none today) would get its own.
-    LoopState& here = *states_[loop];
-    HttpRequest nested;
-    HttpRequest& r = here.request_busy ? nested : here.request;
-    fill_request(r, request, needs_ip ? connection.remote_ip() : std::string());
-    struct Release {
-      bool* busy;
-      ~Release() {
-        if (busy) *busy = false;
-      }
-    } release{here.request_busy ? nullptr : &here.request_busy};
-    here.request_busy = true;
-    if (log_ && !here.log_held) {
-      // The publishes of this loop turn (every request read in it) wake the
-      // store's writer once, at its end, as one group commit.
-      here.log_held = true;
-      log_->hold_wakeups();
-      loops_->at(loop).post([this, state = &here] {
-        state->log_held = false;
-        log_->release_wakeups();
-      });
-    }
-    // The access log's view of the request (copied: the buffers are reused); null when off.
-    std::shared_ptr<AccessLine> access;
-    if (settings_.access_log) access = std::make_shared<AccessLine>(AccessLine{r.method, r.path, r.remote_ip, std::chrono::steady_clock::now()});
-    http_(r, [this, loop, route = detail::ServerMetrics::route_of(r.path), last = connection.over_capacity(),
-              reply = std::move(reply), access = std::move(access)](HttpResponse response) mutable {
-      metrics_->http_request(route, response.status);
-      const bool close = last || response.status >= 500;
-      std::string bytes = serialize(response, close);
-      if (access) log_access(*access, response.status, bytes.size());
-      net::EventLoop& owner = loops_->at(loop);
-      if (owner.in_loop_thread()) return reply(std::move(bytes), close);
-      LoopState* state = states_[loop].get();
-      if (state->replies.push(std::move(reply), std::move(bytes), close)) {
-        owner.post([state] { state->replies.drain(); });
-      }
-    });
-  };
+  c.http_handler = http_front_door_->handler();
   if (!settings_.tls_cert.empty()) {
     options.tls = net::make_server_tls_context(settings_.tls_cert, settings_.tls_key, error);
     if (!options.tls) return false;
@@ -406,24 +306,6 @@ bool SluiceServer::start(std::string& error) {
   std::lock_guard lock(mutex_);
   running_ = true;
   return true;
-}
-
-void SluiceServer::basic_routes(const HttpRequest& request, HttpRespond respond) const {
-  if (request.path == "/v1/ws") {
-    return respond(HttpResponse::error(426, "upgrade_required", "/v1/ws speaks WebSocket only"));
-  }
-  if (request.method != "GET") {
-    return respond(HttpResponse::error(405, "method_not_allowed", "only GET is served here"));
-  }
-  if (request.path == "/health" || request.path == "/live" || request.path == "/ready") {
-    return respond(HttpResponse::json(200, "{\"status\":\"ok\"}"));
-  }
-  if (request.path == "/") {
-    return respond(HttpResponse::json(
-        200, "{\"service\":\"sluice\",\"version\":\"" + std::string(kVersion) +
-                 "\",\"status\":\"ok\",\"links\":{\"websocket\":\"/v1/ws\",\"health\":\"/health\"}}"));
-  }
-  respond(HttpResponse::error(404, "not_found", "no route for " + request.path));
 }
 
 bool SluiceServer::on_accept(net::EventLoop& loop, const std::shared_ptr<net::Connection>& connection) {

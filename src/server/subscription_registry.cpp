@@ -14,7 +14,7 @@
 #include <boost/json/string.hpp>
 
 #include "sluice/broker/event.hpp"
-#include "sluice/broker/topic.hpp"
+#include "sluice/topic/topic.hpp"
 #include "sluice/store/event_store.hpp"
 
 namespace sluice::server {
@@ -41,7 +41,7 @@ json::array patterns_json(const std::vector<std::string>& patterns) {
   return out;
 }
 
-json::value filter_json(const std::optional<broker::Filter>& filter) {
+json::value filter_json(const std::optional<topic::Filter>& filter) {
   return filter ? filter->spec() : json::value(nullptr);
 }
 
@@ -50,7 +50,7 @@ json::value filter_json(const std::optional<broker::Filter>& filter) {
 bool Subscription::matches(std::string_view topic, std::string_view type, std::string_view key,
                            const json::value& data) const {
   const bool on_pattern = std::any_of(patterns.begin(), patterns.end(),
-                                      [&](const std::string& p) { return broker::pattern_matches(p, topic); });
+                                      [&](const std::string& p) { return topic::pattern_matches(p, topic); });
   if (!on_pattern) return false;
   return !filter || filter->matches_everything() || filter->matches(topic, type, key, data);
 }
@@ -129,7 +129,7 @@ SubscriptionPtr subscription_from_stored_json(std::string_view text, std::string
       return nullptr;
     }
     std::string pattern(t.get_string());
-    if (auto why = broker::pattern_error(pattern); !why.empty()) {
+    if (auto why = topic::pattern_error(pattern); !why.empty()) {
       error = sub->id + ": topic pattern \"" + pattern + "\": " + why;
       return nullptr;
     }
@@ -139,7 +139,7 @@ SubscriptionPtr subscription_from_stored_json(std::string_view text, std::string
   }
   if (const json::value* filter = o->if_contains("filter"); filter && !filter->is_null()) {
     std::string why;
-    sub->filter = broker::Filter::compile(*filter, why);
+    sub->filter = topic::Filter::compile(*filter, why);
     if (!sub->filter) {
       error = sub->id + ": " + why;
       return nullptr;

@@ -1,4 +1,4 @@
-// broker::pattern_covers, the containment behind token permissions: a table
+// topic::pattern_covers, the containment behind token permissions: a table
 // of the cases people reason about, then a brute-force check against
 // pattern_matches (the reference) over every pattern and topic of a small
 // alphabet: covers(g, r) exactly when every topic r matches, g matches.
@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "sluice/auth/token_claims.hpp"
-#include "sluice/broker/topic.hpp"
+#include "sluice/topic/topic.hpp"
 
 namespace sluice::broker {
 namespace {
@@ -32,7 +32,7 @@ TEST(PatternCovers, Table) {
       {"a.*.c", "a.*.*", false},
   };
   for (const auto& c : cases) {
-    EXPECT_EQ(pattern_covers(c.granted, c.requested), c.covers) << c.granted << " covers " << c.requested;
+    EXPECT_EQ(topic::pattern_covers(c.granted, c.requested), c.covers) << c.granted << " covers " << c.requested;
   }
 }
 
@@ -61,7 +61,7 @@ std::vector<std::string> all_patterns() {
     for (const auto& p : level) {
       for (const char* token : {"a", "b", "*", ">"}) {
         std::string candidate = p.empty() ? token : p + "." + token;
-        if (pattern_error(candidate).empty()) {
+        if (topic::pattern_error(candidate).empty()) {
           out.push_back(candidate);
           next.push_back(candidate);
         }
@@ -82,12 +82,12 @@ TEST(PatternCovers, AgreesWithMatchingOnEveryTopic) {
       // 4-token topics exceed every 3-token pattern, so `>` is told apart from `*.*.*`.
       bool contained = true;
       for (const auto& t : topics) {
-        if (pattern_matches(r, t) && !pattern_matches(g, t)) {
+        if (topic::pattern_matches(r, t) && !topic::pattern_matches(g, t)) {
           contained = false;
           break;
         }
       }
-      EXPECT_EQ(pattern_covers(g, r), contained) << g << " covers " << r;
+      EXPECT_EQ(topic::pattern_covers(g, r), contained) << g << " covers " << r;
       covered += contained ? 1 : 0;
     }
   }

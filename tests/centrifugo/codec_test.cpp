@@ -4,7 +4,7 @@
 
 #include <boost/json/parse.hpp>
 
-#include "sluice/broker/topic.hpp"
+#include "sluice/topic/topic.hpp"
 #include "sluice/centrifugo/channel.hpp"
 #include "sluice/centrifugo/codec.hpp"
 
@@ -144,8 +144,8 @@ TEST(CentrifugoChannel, OtherBytesAreEscapedReversiblyAndNeverWildcards) {
     auto topic = channel_to_topic(channel, why);
     ASSERT_TRUE(topic) << channel << ": " << why;
     EXPECT_EQ(*topic, expected);
-    EXPECT_EQ(broker::topic_error(*topic), "");
-    EXPECT_FALSE(broker::is_wildcard_pattern(*topic));
+    EXPECT_EQ(topic::topic_error(*topic), "");
+    EXPECT_FALSE(topic::is_wildcard_pattern(*topic));
     EXPECT_EQ(topic_to_channel(*topic), channel);
   }
 }

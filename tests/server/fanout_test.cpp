@@ -6,7 +6,7 @@
 #include <random>
 
 #include "server/server_harness.hpp"
-#include "sluice/broker/topic.hpp"
+#include "sluice/topic/topic.hpp"
 
 namespace sluice::test {
 namespace {
@@ -87,7 +87,7 @@ TEST(ServerFanOut, PatternsReceiveExactlyTheTopicsTheyMatch) {
   for (std::size_t i = 0; i < patterns.size(); ++i) {
     std::vector<std::string> expected, got;
     for (const auto& t : topics) {
-      if (broker::pattern_matches(patterns[i], t)) expected.push_back(t);
+      if (topic::pattern_matches(patterns[i], t)) expected.push_back(t);
     }
     expected.push_back("sentinel");
     for (const auto& e : subs[i]->events()) got.emplace_back(e.at("topic").as_string());

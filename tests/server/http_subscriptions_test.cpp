@@ -8,7 +8,7 @@
 #include <thread>
 
 #include "server/http_test_util.hpp"
-#include "sluice/broker/topic.hpp"
+#include "sluice/topic/topic.hpp"
 
 namespace sluice::test {
 namespace {
@@ -24,7 +24,7 @@ server::SubscriptionSpec spec(std::vector<std::string> patterns, const char* fil
   s.patterns = std::move(patterns);
   if (filter) {
     std::string error;
-    s.filter = broker::Filter::compile(json::parse(filter), error);
+    s.filter = topic::Filter::compile(json::parse(filter), error);
     EXPECT_TRUE(s.filter) << error;
   }
   return s;

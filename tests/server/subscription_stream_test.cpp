@@ -16,7 +16,7 @@ server::SubscriptionPtr create(TestServer& server, std::vector<std::string> patt
   spec.patterns = std::move(patterns);
   if (!filter.is_null()) {
     std::string error;
-    spec.filter = broker::Filter::compile(filter, error);
+    spec.filter = topic::Filter::compile(filter, error);
     EXPECT_TRUE(spec.filter) << error;
   }
   auto result = server.server->subscriptions().create(std::move(spec), 0);

@@ -44,7 +44,7 @@ struct TokenClaims {
   bool may_publish(std::string_view topic) const;
 };
 
-/// True if one of `granted` covers `requested` (broker::pattern_covers).
+/// True if one of `granted` covers `requested` (topic::pattern_covers).
 /// Pure, thread-safe.
 bool patterns_allow(const std::vector<std::string>& granted, std::string_view requested);
 

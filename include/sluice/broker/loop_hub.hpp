@@ -11,7 +11,7 @@
 #include <string_view>
 
 #include "sluice/broker/event.hpp"
-#include "sluice/broker/topic_trie.hpp"
+#include "sluice/topic/topic_trie.hpp"
 
 namespace sluice::broker {
 
@@ -140,7 +140,7 @@ class LoopHub {
     });
   }
 
-  TopicTrie<Subscriber*> trie_;
+  topic::TopicTrie<Subscriber*> trie_;
   std::uint64_t deliveries_ = 0;
 };
 

@@ -132,7 +132,4 @@ const std::shared_ptr<const std::string>& pub_frame(const broker::Event& event);
 /// The payload inside a frame built by text_frame or pub_frame.
 std::string_view frame_payload(const std::string& frame) noexcept;
 
-/// A JSON string literal for `s`.
-std::string quoted(std::string_view s);
-
 }  // namespace sluice::centrifugo

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <system_error>
@@ -28,6 +29,7 @@
 #include "sluice/server/inband_session.hpp"
 #include "sluice/server/settings.hpp"
 #include "sluice/engine/engine.hpp"
+#include "sluice/engine/redis_url.hpp"
 
 namespace sluice::server {
 
@@ -36,6 +38,7 @@ inline constexpr std::string_view kVersion = "0.1.0";
 namespace detail {
 class UpgradeGate;
 class ServerMetrics;
+class HttpFrontDoor;
 }
 // The server's own parts (their headers are in src/server/, beside their sources).
 class HttpApi;
@@ -119,15 +122,18 @@ class SluiceServer final : private InbandSession::Owner, private centrifugo::Ses
   // centrifugo::Session::Owner
   void session_closed(centrifugo::Session& session) override;
 
-  struct AccessLine {
-    std::string method, path, remote;
-    std::chrono::steady_clock::time_point start;
-  };
-  static void log_access(const AccessLine& line, unsigned status, std::size_t bytes);
+  // The steps of start(), in order.
+  bool open_storage(std::optional<engine::RedisUrl>& redis, std::string& error);
+  void make_subscriptions();
+  broker::Broker::Dispatch make_dispatch();
+  void start_broker(std::optional<engine::RedisUrl> redis);
+  bool start_webhooks(std::string& error);
+  bool make_auth(std::string& error);
+  void make_session_contexts();
+  void make_http_chain();
+  bool listen(std::string& error);
 
   bool on_accept(net::EventLoop& loop, const std::shared_ptr<net::Connection>& connection);
-  /// The built-in routes (/, health probes, 404) for what the API does not serve.
-  void basic_routes(const HttpRequest& request, HttpRespond respond) const;
   void connection_ended();
   void register_metrics();
   void count_matches(std::size_t loop, std::span<const broker::EventPtr> events) const;
@@ -138,7 +144,6 @@ class SluiceServer final : private InbandSession::Owner, private centrifugo::Ses
   // these (send-queue bytes, closes) until the loops are gone.
   metrics::Registry metrics_registry_;               // what /metrics shows
   std::unique_ptr<detail::ServerMetrics> metrics_;   // the server's own series in it
-  HttpHandler http_;  // answers every plain HTTP request
   std::unique_ptr<net::LoopGroup> loops_;
   std::vector<std::unique_ptr<LoopState>> states_;
   std::unique_ptr<store::EventStore> store_;
@@ -155,6 +160,7 @@ class SluiceServer final : private InbandSession::Owner, private centrifugo::Ses
   std::unique_ptr<limits::KeyedRateLimiter> new_connections_per_ip_;  // rate 0: off
   std::unique_ptr<WebhookService> webhooks_;  // delivery to subscriptions' webhooks, on the loops
   std::unique_ptr<HttpApi> api_;
+  std::unique_ptr<detail::HttpFrontDoor> http_front_door_;  // every plain HTTP request, through api_
   std::unique_ptr<net::Server> listener_;
   // Last: destroyed first, so its thread stops before the broker it feeds goes.
   std::unique_ptr<engine::Engine> engine_;  // null: the embedded engine (log_) or memory

@@ -18,8 +18,8 @@
 
 #include <boost/json/value.hpp>
 
-#include "sluice/broker/filter.hpp"
-#include "sluice/broker/topic_trie.hpp"
+#include "sluice/topic/filter.hpp"
+#include "sluice/topic/topic_trie.hpp"
 
 namespace sluice::store {
 class EventStore;
@@ -41,7 +41,7 @@ struct SubscriptionCounters {
 struct Subscription {
   std::string id;                       ///< "sub_" + 24 hex digits (time-ordered)
   std::vector<std::string> patterns;    ///< valid, deduplicated, in the order given
-  std::optional<broker::Filter> filter; ///< nullopt: every event on the patterns
+  std::optional<topic::Filter> filter; ///< nullopt: every event on the patterns
   boost::json::value webhook;           ///< the webhook object as given, or null
   std::int64_t created_ms = 0;          ///< milliseconds since the Unix epoch
   mutable SubscriptionCounters counters;
@@ -68,8 +68,8 @@ using SubscriptionPtr = std::shared_ptr<const Subscription>;
 
 /// What POST /v1/subscriptions asks for (already validated by the caller).
 struct SubscriptionSpec {
-  std::vector<std::string> patterns;     ///< each valid (broker::pattern_error empty), non-empty list
-  std::optional<broker::Filter> filter;
+  std::vector<std::string> patterns;     ///< each valid (topic::pattern_error empty), non-empty list
+  std::optional<topic::Filter> filter;
   boost::json::value webhook;            ///< an object, or null
 };
 
@@ -160,7 +160,7 @@ class SubscriptionRegistry {
   RegistryLimits limits_;
   mutable std::shared_mutex mutex_;
   std::map<std::string, SubscriptionPtr, std::less<>> by_id_;
-  broker::TopicTrie<SubscriptionPtr> by_pattern_;
+  topic::TopicTrie<SubscriptionPtr> by_pattern_;
   std::size_t reserved_ = 0;  // creates in flight (counted against max_subscriptions)
   std::function<void(const std::string&)> on_removed_;
   std::atomic<std::uint64_t> store_errors_{0};

@@ -40,7 +40,7 @@ std::optional<HttpResponse> unknown_query_param(const HttpRequest& request,
     if (std::find(known.begin(), known.end(), name) != known.end()) continue;
     std::string allowed;
     for (const std::string_view k : known) allowed += (allowed.empty() ? "" : ", ") + std::string(k);
-    return bad_request("unknown query parameter " + detail::quoted(name) + " (" +
+    return bad_request("unknown query parameter " + util::quoted(name) + " (" +
                        (allowed.empty() ? std::string("this route takes none") : "this route takes " + allowed) + ")");
   }
   return std::nullopt;
@@ -359,13 +359,13 @@ std::optional<HttpResponse> HttpApi::authorize(const HttpRequest& request, auth:
           "WWW-Authenticate", missing ? "Bearer" : "Bearer error=\"invalid_token\"");
     }
     case Status::rate_limited:
-      return too_many_requests("too many requests with the API key " + detail::quoted(verdict.key_name),
+      return too_many_requests("too many requests with the API key " + util::quoted(verdict.key_name),
                                verdict.retry_after_s);
     case Status::forbidden:
       break;
   }
   return HttpResponse::error(403, "forbidden",
-                             "the API key " + detail::quoted(verdict.key_name) + " lacks the " +
+                             "the API key " + util::quoted(verdict.key_name) + " lacks the " +
                                  std::string(auth::to_string(needed)) + " scope (it has " + verdict.scopes + ")");
 }
 

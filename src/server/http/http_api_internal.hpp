@@ -12,7 +12,7 @@
 #include <boost/json/storage_ptr.hpp>
 #include <boost/json/value.hpp>
 
-#include "server/json_text.hpp"
+#include "sluice/util/json_text.hpp"
 #include "sluice/server/http_types.hpp"
 
 namespace sluice::server::detail {

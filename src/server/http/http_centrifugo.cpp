@@ -39,7 +39,7 @@ constexpr std::size_t kMaxHistory = 10'000;
 
 std::string error_body(int code, std::string_view message) {
   std::string out = "{\"error\":{\"code\":" + std::to_string(code) + ",\"message\":";
-  detail::append_quoted(out, message);
+  util::append_quoted(out, message);
   out += "}}";
   return out;
 }
@@ -55,7 +55,7 @@ HttpResponse request_error(unsigned status, int code, std::string_view message) 
 
 std::string publish_result(const PublishedEvent& event) {
   std::string out = "{\"offset\":" + std::to_string(event.offset) + ",\"epoch\":";
-  detail::append_quoted(out, event.epoch);
+  util::append_quoted(out, event.epoch);
   out += '}';
   return out;
 }
@@ -192,7 +192,7 @@ std::optional<HttpResponse> HttpApi::centrifugo_authorize(const HttpRequest& req
       break;
   }
   return request_error(403, error_code::permission_denied,
-                       "permission denied: the API key " + detail::quoted(verdict.key_name) + " lacks the " +
+                       "permission denied: the API key " + util::quoted(verdict.key_name) + " lacks the " +
                            std::string(auth::to_string(needed)) + " scope");
 }
 

@@ -15,7 +15,7 @@ using detail::bad_request;
 // {"deliveries": [...], "nextCursor": ... | null}, newest first.
 HttpResponse HttpApi::get_deliveries(const std::string& id, const HttpRequest& request) const {
   auto sub = subscriptions_.get(id);
-  if (!sub) return detail::not_found("no subscription " + detail::quoted(id));
+  if (!sub) return detail::not_found("no subscription " + util::quoted(id));
   std::size_t limit = 0;
   if (auto bad = page_limit(request, limit)) return *bad;
   std::string kind, cursor;
@@ -30,7 +30,7 @@ HttpResponse HttpApi::get_deliveries(const std::string& id, const HttpRequest& r
   std::optional<WebhookService::Page> page;
   if (webhooks_) page = webhooks_->deliveries(id, kind, limit, cursor);
   if (!page) {
-    return HttpResponse::error(404, "no_webhook", "subscription " + detail::quoted(id) + " has no webhook");
+    return HttpResponse::error(404, "no_webhook", "subscription " + util::quoted(id) + " has no webhook");
   }
   json::object o;
   o["deliveries"] = std::move(page->items);
@@ -42,17 +42,17 @@ HttpResponse HttpApi::get_deliveries(const std::string& id, const HttpRequest& r
 // and POST /v1/subscriptions/{id}/deliveries/retry (all): 202, redelivered
 // ahead of new events.
 HttpResponse HttpApi::retry_deliveries(const std::string& id, std::string_view delivery_id) {
-  if (!subscriptions_.get(id)) return detail::not_found("no subscription " + detail::quoted(id));
-  if (!webhooks_) return HttpResponse::error(404, "no_webhook", "subscription " + detail::quoted(id) + " has no webhook");
+  if (!subscriptions_.get(id)) return detail::not_found("no subscription " + util::quoted(id));
+  if (!webhooks_) return HttpResponse::error(404, "no_webhook", "subscription " + util::quoted(id) + " has no webhook");
   const auto r = webhooks_->retry(id, delivery_id);
   switch (r.status) {
     case WebhookService::RetryStatus::no_webhook:
-      return HttpResponse::error(404, "no_webhook", "subscription " + detail::quoted(id) + " has no webhook");
+      return HttpResponse::error(404, "no_webhook", "subscription " + util::quoted(id) + " has no webhook");
     case WebhookService::RetryStatus::no_such_delivery:
-      return detail::not_found("no dead letter " + detail::quoted(std::string(delivery_id)));
+      return detail::not_found("no dead letter " + util::quoted(std::string(delivery_id)));
     case WebhookService::RetryStatus::not_redeliverable:
       return HttpResponse::error(409, "not_redeliverable",
-                                 "dead letter " + detail::quoted(std::string(delivery_id)) +
+                                 "dead letter " + util::quoted(std::string(delivery_id)) +
                                      " is for events that left history before delivery: they cannot be sent again");
     case WebhookService::RetryStatus::queued:
       break;

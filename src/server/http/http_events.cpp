@@ -14,7 +14,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "server/http/http_api_internal.hpp"
-#include "sluice/broker/topic.hpp"
+#include "sluice/topic/topic.hpp"
 #include "server/http/http_api.hpp"
 #include "sluice/store/event_store.hpp"
 
@@ -35,14 +35,14 @@ std::string result_json(std::string_view id, std::string_view topic, std::uint64
   std::string out;
   out.reserve(64 + id.size() + topic.size() + epoch.size());
   out += "{\"id\":";
-  detail::append_quoted(out, id);
+  util::append_quoted(out, id);
   out += ",\"topic\":";
-  detail::append_quoted(out, topic);
+  util::append_quoted(out, topic);
   out += ",\"offset\":";
   char digits[24];
   out.append(digits, std::to_chars(digits, digits + sizeof digits, offset).ptr);
   out += ",\"epoch\":";
-  detail::append_quoted(out, epoch);
+  util::append_quoted(out, epoch);
   out += '}';
   return out;
 }
@@ -62,13 +62,13 @@ HttpResponse replayed(std::string body) {
 
 HttpResponse key_conflict(std::string_view key) {
   return HttpResponse::error(409, "idempotency_conflict",
-                             "idempotencyKey " + detail::quoted(key) +
+                             "idempotencyKey " + util::quoted(key) +
                                  " was already used for a different event (topic, type, key or data differ)");
 }
 
 HttpResponse key_in_flight(std::string_view key) {
   return HttpResponse::error(409, "idempotency_conflict",
-                             "idempotencyKey " + detail::quoted(key) + " is being published by another request; retry");
+                             "idempotencyKey " + util::quoted(key) + " is being published by another request; retry");
 }
 
 // Position in a paged history query: events of `topic` up to `offset` were
@@ -90,7 +90,7 @@ bool decode_cursor(std::string_view text, Cursor& out) {
     return false;
   }
   out.topic = raw.substr(colon + 1);
-  return broker::topic_error(out.topic).empty();
+  return topic::topic_error(out.topic).empty();
 }
 
 }  // namespace
@@ -114,7 +114,7 @@ HttpResponse failure(const PublishService::Outcome& o, std::string_view key, std
     case PublishError::key_conflict:
       return key_conflict(key);
     case PublishError::key_in_flight:
-      return HttpResponse::error(409, "idempotency_conflict", "idempotencyKey " + detail::quoted(key) +
+      return HttpResponse::error(409, "idempotency_conflict", "idempotencyKey " + util::quoted(key) +
                                                                   " was claimed by a request that did not publish it; retry");
     case PublishError::store_busy:
       return detail::with_header(HttpResponse::error(503, "store_busy", std::string(what) + ": " + o.message),
@@ -195,7 +195,7 @@ std::optional<HttpResponse> HttpApi::post_batch(const HttpRequest& request, Http
   auto batch = std::make_shared<BatchState>();
   auto& inputs = batch->inputs;
   inputs.resize(list.size());
-  const auto raw_events = detail::raw_elements(detail::raw_member(request.body, "events").value_or(""));
+  const auto raw_events = util::raw_elements(util::raw_member(request.body, "events").value_or(""));
   std::unordered_map<std::string, std::size_t> keys;
   for (std::size_t i = 0; i < list.size(); ++i) {
     const std::string where = "events[" + std::to_string(i) + "].";
@@ -287,7 +287,7 @@ void HttpApi::finish_batch(BatchState& batch, std::vector<PublishService::BatchR
     const std::string& key = batch.inputs[conflicts.front()].request.idempotency_key;
     return batch.respond(HttpResponse::error(
         409, "idempotency_conflict",
-        "events[" + std::to_string(conflicts.front()) + "].idempotencyKey " + detail::quoted(key) +
+        "events[" + std::to_string(conflicts.front()) + "].idempotencyKey " + util::quoted(key) +
             " was already used for a different event (topic, type, key or data differ); " +
             std::to_string(conflicts.size()) + " of " + std::to_string(batch.results.size()) +
             " events were not published for that reason, the others were"));
@@ -338,10 +338,10 @@ HttpResponse HttpApi::get_events(const HttpRequest& request) {
   if (!has_topic && !has_key) return bad_request("give a topic (a topic or pattern), a key, or both");
   if (has_key && key.empty()) return bad_request("key must not be empty");
   if (!has_topic) pattern = ">";
-  if (auto why = broker::pattern_error(pattern); !why.empty()) {
-    return HttpResponse::error(400, "invalid_topic", "invalid topic " + detail::quoted(pattern) + ": " + why);
+  if (auto why = topic::pattern_error(pattern); !why.empty()) {
+    return HttpResponse::error(400, "invalid_topic", "invalid topic " + util::quoted(pattern) + ": " + why);
   }
-  const bool wildcard = broker::is_wildcard_pattern(pattern);
+  const bool wildcard = topic::is_wildcard_pattern(pattern);
   std::size_t limit = 0;
   if (auto bad = page_limit(request, limit)) return *bad;
 
@@ -355,7 +355,7 @@ HttpResponse HttpApi::get_events(const HttpRequest& request) {
   if (request.query_param("cursor", cursor_text)) {
     Cursor c;
     if (!decode_cursor(cursor_text, c)) return bad_request("cursor is not valid");
-    if (!broker::pattern_matches(pattern, c.topic)) return bad_request("cursor does not belong to this query");
+    if (!topic::pattern_matches(pattern, c.topic)) return bad_request("cursor does not belong to this query");
     start = std::move(c);  // the cursor carries on where the last page ended (it overrides since)
   }
 
@@ -370,7 +370,7 @@ HttpResponse HttpApi::get_events(const HttpRequest& request) {
     for (auto& [topic, last] : broker_.replay(probe).covered) names.insert(std::move(topic));
     if (store_) {
       for (auto& position : store_->load_positions()) {
-        if (broker::pattern_matches(pattern, position.topic)) names.insert(std::move(position.topic));
+        if (topic::pattern_matches(pattern, position.topic)) names.insert(std::move(position.topic));
       }
     }
     for (auto it = names.lower_bound(start.topic); it != names.end(); ++it) topics.push_back(*it);
@@ -414,21 +414,21 @@ HttpResponse HttpApi::get_events(const HttpRequest& request) {
     out += page[i]->json;
   }
   out += "],\"nextCursor\":";
-  out += next ? detail::quoted(encode_cursor(*next)) : "null";
+  out += next ? util::quoted(encode_cursor(*next)) : "null";
   out += '}';
   return HttpResponse::json(200, std::move(out));
 }
 
 // GET /v1/events/{id}: the event object, or 404.
 HttpResponse HttpApi::get_event(const std::string& id) {
-  if (id.empty() || id.size() > 128) return detail::not_found("no event " + detail::quoted(id));
+  if (id.empty() || id.size() > 128) return detail::not_found("no event " + util::quoted(id));
   // The broker knows recent ids in memory mode; the store knows every stored one.
   broker::EventPtr event = broker_.find_event(id);
   if (!event && store_) {
     if (auto stored = store_->find(id)) event = from_stored(std::move(*stored));
   }
   if (event) return HttpResponse::json(200, std::string(event->json));
-  return detail::not_found("no event " + detail::quoted(id) +
+  return detail::not_found("no event " + util::quoted(id) +
                            (store_ ? std::string()
                                    : std::string(" (without a store, only recent events still in history can be "
                                                  "found by id)")));

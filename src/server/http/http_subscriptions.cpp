@@ -7,7 +7,7 @@
 #include <boost/json/serialize.hpp>
 
 #include "server/http/http_api_internal.hpp"
-#include "sluice/broker/topic.hpp"
+#include "sluice/topic/topic.hpp"
 #include "sluice/util/json_numbers.hpp"
 #include "server/http/http_api.hpp"
 #include "server/webhooks/webhook_config.hpp"
@@ -28,7 +28,7 @@ HttpResponse HttpApi::post_subscription(const HttpRequest& request) {
   json::value body;
   if (auto bad = detail::parse_json_body(request, body)) return *bad;
   const json::object* o = body.if_object();
-  if (!o) return bad_request("the body must be a JSON object, got " + std::string(detail::kind_of(body)));
+  if (!o) return bad_request("the body must be a JSON object, got " + std::string(util::kind_of(body)));
   for (const auto& [field, v] : *o) {
     if (field != "topics" && field != "topic" && field != "filter" && field != "webhook") {
       return bad_request("unknown field \"" + std::string(field) +
@@ -42,10 +42,10 @@ HttpResponse HttpApi::post_subscription(const HttpRequest& request) {
 
   SubscriptionSpec spec;
   auto add_pattern = [&](const json::value& v, const std::string& where) -> std::optional<HttpResponse> {
-    if (!v.is_string()) return bad_request(where + " must be a string, got " + std::string(detail::kind_of(v)));
+    if (!v.is_string()) return bad_request(where + " must be a string, got " + std::string(util::kind_of(v)));
     std::string pattern(v.get_string());
-    if (auto why = broker::pattern_error(pattern); !why.empty()) {
-      return HttpResponse::error(400, "invalid_topic", where + ": invalid topic pattern " + detail::quoted(pattern) + ": " + why);
+    if (auto why = topic::pattern_error(pattern); !why.empty()) {
+      return HttpResponse::error(400, "invalid_topic", where + ": invalid topic pattern " + util::quoted(pattern) + ": " + why);
     }
     if (std::find(spec.patterns.begin(), spec.patterns.end(), pattern) == spec.patterns.end()) {
       spec.patterns.push_back(std::move(pattern));
@@ -56,7 +56,7 @@ HttpResponse HttpApi::post_subscription(const HttpRequest& request) {
     if (auto bad = add_pattern(*topic, "\"topic\"")) return *bad;
   } else {
     if (!topics->is_array()) {
-      return bad_request("\"topics\" must be an array of topic patterns, got " + std::string(detail::kind_of(*topics)));
+      return bad_request("\"topics\" must be an array of topic patterns, got " + std::string(util::kind_of(*topics)));
     }
     const json::array& list = topics->get_array();
     if (list.empty()) return bad_request("\"topics\" must not be empty");
@@ -71,16 +71,16 @@ HttpResponse HttpApi::post_subscription(const HttpRequest& request) {
   if (const json::value* filter = o->if_contains("filter"); filter && !filter->is_null()) {
     std::string why;
     // From its text, so a number a double cannot hold (1e-400) is refused, not read as 0.
-    const auto text = detail::raw_member(request.body, "filter");
-    spec.filter = text ? broker::Filter::compile(*text, why) : broker::Filter::compile(*filter, why);
+    const auto text = util::raw_member(request.body, "filter");
+    spec.filter = text ? topic::Filter::compile(*text, why) : topic::Filter::compile(*filter, why);
     if (!spec.filter) return HttpResponse::error(400, "invalid_filter", why);
   }
   if (const json::value* webhook = o->if_contains("webhook"); webhook && !webhook->is_null()) {
     if (!webhook->is_object()) {
-      return bad_request("\"webhook\" must be an object, got " + std::string(detail::kind_of(*webhook)));
+      return bad_request("\"webhook\" must be an object, got " + std::string(util::kind_of(*webhook)));
     }
     // Kept as parsed: a number a double cannot hold would be stored as non-JSON.
-    if (const std::string_view literal = first_number_beyond_double(detail::raw_member(request.body, "webhook").value_or(""));
+    if (const std::string_view literal = first_number_beyond_double(util::raw_member(request.body, "webhook").value_or(""));
         !literal.empty()) {
       return bad_request("webhook: the number " + std::string(literal) + " is beyond the range of a double");
     }
@@ -126,7 +126,7 @@ HttpResponse HttpApi::list_subscriptions(const HttpRequest& request) {
     out += page.items[i]->to_json();
   }
   out += "],\"nextCursor\":";
-  out += page.next_cursor ? detail::quoted(*page.next_cursor) : "null";
+  out += page.next_cursor ? util::quoted(*page.next_cursor) : "null";
   out += '}';
   return HttpResponse::json(200, std::move(out));
 }
@@ -153,7 +153,7 @@ std::optional<HttpResponse> HttpApi::check_webhook(json::value& object, std::str
 
 HttpResponse HttpApi::get_subscription(const std::string& id) const {
   auto sub = subscriptions_.get(id);
-  if (!sub) return detail::not_found("no subscription " + detail::quoted(id));
+  if (!sub) return detail::not_found("no subscription " + util::quoted(id));
   if (webhooks_ && sub->webhook.is_object()) {
     if (auto state = webhooks_->state(id)) {
       json::value shown = json::parse(sub->to_json());
@@ -166,7 +166,7 @@ HttpResponse HttpApi::get_subscription(const std::string& id) const {
 
 // DELETE /v1/subscriptions/{id}: 204; unknown (or already deleted): 404.
 HttpResponse HttpApi::delete_subscription(const std::string& id) {
-  if (!subscriptions_.remove(id)) return detail::not_found("no subscription " + detail::quoted(id));
+  if (!subscriptions_.remove(id)) return detail::not_found("no subscription " + util::quoted(id));
   HttpResponse response;
   response.status = 204;
   response.content_type = {};  // no body

@@ -18,14 +18,14 @@ HttpResponse HttpApi::list_topics(const HttpRequest& request) const {
   for (std::size_t i = 0; i < page.size(); ++i) {
     const auto& t = page[i];
     if (i > 0) out += ',';
-    out += "{\"topic\":" + detail::quoted(t.topic) + ",\"epoch\":" + detail::quoted(t.epoch) +
+    out += "{\"topic\":" + util::quoted(t.topic) + ",\"epoch\":" + util::quoted(t.epoch) +
            ",\"lastOffset\":" + std::to_string(t.last_offset) +
            ",\"historyEvents\":" + std::to_string(t.history_events) +
            ",\"historyBytes\":" + std::to_string(t.history_bytes) + ",\"lastEventAt\":" +
-           (t.last_event_ms > 0 ? detail::quoted(broker::format_time(t.last_event_ms)) : std::string("null")) + '}';
+           (t.last_event_ms > 0 ? util::quoted(broker::format_time(t.last_event_ms)) : std::string("null")) + '}';
   }
   out += "],\"total\":" + std::to_string(broker_.topic_count()) + ",\"nextCursor\":";
-  out += page.size() == limit ? detail::quoted(page.back().topic) : "null";
+  out += page.size() == limit ? util::quoted(page.back().topic) : "null";
   out += '}';
   return HttpResponse::json(200, std::move(out));
 }

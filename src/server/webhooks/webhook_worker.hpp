@@ -21,7 +21,7 @@
 #include <unordered_map>
 
 #include "sluice/broker/broker.hpp"
-#include "sluice/broker/topic_trie.hpp"
+#include "sluice/topic/topic_trie.hpp"
 #include "sluice/server/subscription_registry.hpp"
 #include "server/webhooks/webhook_config.hpp"
 #include "server/webhooks/webhook_service.hpp"
@@ -36,7 +36,7 @@ class WebhookStateWriter;
 struct WebhookLoop {
   net::EventLoop* loop = nullptr;
   std::unique_ptr<webhook::HttpClient> client;
-  broker::TopicTrie<std::shared_ptr<WebhookWorker>> by_pattern;  // which workers an event concerns
+  topic::TopicTrie<std::shared_ptr<WebhookWorker>> by_pattern;  // which workers an event concerns
   std::mt19937_64 rng{std::random_device{}()};
 };
 

@@ -6,7 +6,7 @@
 
 #include <chrono>
 
-#include "server/json_text.hpp"
+#include "sluice/util/json_text.hpp"
 #include "sluice/log/log.hpp"
 #include "server/ws/upgrade_gate.hpp"
 #include "sluice/server/inband_session.hpp"

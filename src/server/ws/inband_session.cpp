@@ -4,8 +4,8 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
 
-#include "server/json_text.hpp"
-#include "sluice/broker/topic.hpp"
+#include "sluice/util/json_text.hpp"
+#include "sluice/topic/topic.hpp"
 
 #include <charconv>
 #include "sluice/protocol/frame.hpp"
@@ -54,7 +54,7 @@ std::optional<broker::ReplayRequest> parse_since(const std::string& pattern, con
     return true;
   };
   if (o.contains("offset")) {
-    if (broker::is_wildcard_pattern(pattern)) {
+    if (topic::is_wildcard_pattern(pattern)) {
       why = "since.offset needs an exact topic; for a pattern use since.topics and since.time";
       return std::nullopt;
     }
@@ -119,7 +119,7 @@ void InbandSession::open_stream(SubscriptionPtr subscription, std::optional<std:
   if (!since) return;
   const std::uint64_t value = *since;
   broker::ReplayRequest request;
-  const bool one_topic = stream_->patterns.size() == 1 && !broker::is_wildcard_pattern(stream_->patterns[0]);
+  const bool one_topic = stream_->patterns.size() == 1 && !topic::is_wildcard_pattern(stream_->patterns[0]);
   for (const auto& pattern : stream_->patterns) {
     request.pattern = pattern;
     if (one_topic) {
@@ -162,8 +162,8 @@ void InbandSession::send_json(const std::string& payload) {
 }
 
 void InbandSession::reply_error(const std::string& id_json, std::string_view code, std::string_view message) {
-  send_json("{\"type\":\"error\",\"id\":" + id_json + ",\"code\":" + detail::quoted(code) + ",\"message\":" +
-            detail::quoted(message) + "}");
+  send_json("{\"type\":\"error\",\"id\":" + id_json + ",\"code\":" + util::quoted(code) + ",\"message\":" +
+            util::quoted(message) + "}");
   // Token bucket: a client that keeps sending bad requests is closed with 1008.
   const auto now = std::chrono::steady_clock::now();
   error_budget_ = std::min(context_.limits.error_burst,
@@ -194,9 +194,9 @@ void InbandSession::handle_request(std::string_view text) {
   constexpr std::size_t kMaxIdBytes = 256;
   std::string id = "null";
   if (object.contains("id")) {
-    const auto raw_id = detail::raw_member(text, "id");
+    const auto raw_id = util::raw_member(text, "id");
     if (!raw_id) return reply_error("null", "bad_request", "\"id\" could not be read");
-    id = detail::minify(*raw_id);
+    id = util::minify(*raw_id);
     if (id.size() > kMaxIdBytes) {
       return reply_error("null", "bad_request", "\"id\" is longer than " + std::to_string(kMaxIdBytes) + " bytes");
     }
@@ -220,7 +220,7 @@ void InbandSession::handle_request(std::string_view text) {
   if (op == "subscribe") {
     std::string pattern;
     if (!topic_field(pattern)) return;
-    if (auto why = broker::pattern_error(pattern); !why.empty()) return reply_error(id, "invalid_topic", why);
+    if (auto why = topic::pattern_error(pattern); !why.empty()) return reply_error(id, "invalid_topic", why);
     if (!may_subscribe(id, pattern)) return;
     if (object.contains("filter")) {
       return reply_error(id, "not_supported", "subscription filters are not supported on /v1/ws yet");
@@ -239,7 +239,7 @@ void InbandSession::handle_request(std::string_view text) {
       subscriptions_.emplace(pattern, id);
       context_.hub.subscribe(pattern, this);
     }
-    std::string ack = "{\"type\":\"ack\",\"id\":" + id + ",\"op\":\"subscribe\",\"topic\":" + detail::quoted(pattern);
+    std::string ack = "{\"type\":\"ack\",\"id\":" + id + ",\"op\":\"subscribe\",\"topic\":" + util::quoted(pattern);
     if (!replay_request) return send_json(ack + "}");
     // On this loop's thread, so no drain of the inbox runs between the
     // snapshot and the replay: live events after it are held, older ones skipped.
@@ -257,7 +257,7 @@ void InbandSession::handle_request(std::string_view text) {
       return reply_error(id, "not_subscribed", "not subscribed to " + pattern);
     }
     context_.hub.unsubscribe(pattern, this);
-    return send_json("{\"type\":\"ack\",\"id\":" + id + ",\"op\":\"unsubscribe\",\"topic\":" + detail::quoted(pattern) + "}");
+    return send_json("{\"type\":\"ack\",\"id\":" + id + ",\"op\":\"unsubscribe\",\"topic\":" + util::quoted(pattern) + "}");
   }
 
   if (op == "publish") return publish(id, request, text);
@@ -291,9 +291,9 @@ void InbandSession::publish(const std::string& id, const json::value& request, s
 }
 
 void InbandSession::send_publish_ack(const std::string& id_json, const PublishedEvent& event, bool duplicate) {
-  send_json("{\"type\":\"ack\",\"id\":" + id_json + ",\"op\":\"publish\",\"eventId\":" + detail::quoted(event.id) +
-            ",\"topic\":" + detail::quoted(event.topic) + ",\"offset\":" + std::to_string(event.offset) +
-            ",\"epoch\":" + detail::quoted(event.epoch) + (duplicate ? ",\"duplicate\":true}" : "}"));
+  send_json("{\"type\":\"ack\",\"id\":" + id_json + ",\"op\":\"publish\",\"eventId\":" + util::quoted(event.id) +
+            ",\"topic\":" + util::quoted(event.topic) + ",\"offset\":" + std::to_string(event.offset) +
+            ",\"epoch\":" + util::quoted(event.epoch) + (duplicate ? ",\"duplicate\":true}" : "}"));
 }
 
 // A store failure is the server's trouble, not the client's: not counted
@@ -307,23 +307,23 @@ void InbandSession::on_published(const std::string& id_json, const PublishServic
       return reply_error(id_json, "idempotency_conflict", outcome.message);
     case PublishError::key_in_flight:
       return send_json("{\"type\":\"error\",\"id\":" + id_json + ",\"code\":\"idempotency_in_flight\",\"message\":" +
-                       detail::quoted(outcome.message) + "}");
+                       util::quoted(outcome.message) + "}");
     case PublishError::store_busy:
       return send_json("{\"type\":\"error\",\"id\":" + id_json + ",\"code\":\"server_busy\",\"message\":" +
-                       detail::quoted("too many publishes waiting to be stored; retry") + "}");
+                       util::quoted("too many publishes waiting to be stored; retry") + "}");
     case PublishError::engine_unavailable:
       return send_json("{\"type\":\"error\",\"id\":" + id_json + ",\"code\":\"engine_unavailable\",\"message\":" +
-                       detail::quoted(outcome.message) + "}");
+                       util::quoted(outcome.message) + "}");
     case PublishError::too_many_topics:  // the server's limit, not this client's fault: no error budget
       return send_json("{\"type\":\"error\",\"id\":" + id_json + ",\"code\":\"too_many_topics\",\"message\":" +
-                       detail::quoted(outcome.message) + "}");
+                       util::quoted(outcome.message) + "}");
     case PublishError::invalid:
     case PublishError::invalid_topic:
     case PublishError::store_failed:
       break;
   }
   send_json("{\"type\":\"error\",\"id\":" + id_json + ",\"code\":\"store_failed\",\"message\":" +
-            detail::quoted("event not stored: " + outcome.message) + "}");
+            util::quoted("event not stored: " + outcome.message) + "}");
 }
 
 void InbandSession::start_replay(broker::ReplayResult replay) {
@@ -454,7 +454,7 @@ void InbandSession::drop_subscription(std::string_view pattern, std::string_view
   if (it == subscriptions_.end()) return;
   context_.hub.unsubscribe(pattern, this);
   subscriptions_.erase(it);
-  send_json("{\"type\":\"unsubscribed\",\"topic\":" + detail::quoted(pattern) + ",\"reason\":" + detail::quoted(reason) + "}");
+  send_json("{\"type\":\"unsubscribed\",\"topic\":" + util::quoted(pattern) + ",\"reason\":" + util::quoted(reason) + "}");
 }
 
 }  // namespace sluice::server

@@ -16,9 +16,9 @@
 #include <unordered_map>
 #include <vector>
 
-#include "sluice/broker/topic.hpp"
+#include "sluice/topic/topic.hpp"
 
-namespace sluice::broker {
+namespace sluice::topic {
 
 /// `Subscriber` must be equality-comparable and cheap to copy (an id or a pointer).
 namespace detail {
@@ -76,7 +76,7 @@ class TopicTrie {
   void match(std::string_view topic, Visit&& visit) const {
     if (root_.empty()) return;  // nobody subscribed: nothing to split
     // The tokens on the stack: a match per event per loop must not allocate.
-    std::array<std::string_view, kMaxTopicTokens> buffer;
+    std::array<std::string_view, topic::kMaxTopicTokens> buffer;
     std::size_t n = 0;
     for (std::string_view rest = topic;;) {
       if (n == buffer.size()) {  // over the limit of a valid topic: still answer
@@ -162,4 +162,4 @@ class TopicTrie {
   std::size_t size_ = 0;
 };
 
-}  // namespace sluice::broker
+}  // namespace sluice::topic

@@ -8,12 +8,12 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
-#include "sluice/broker/filter.hpp"
+#include "sluice/topic/filter.hpp"
 
 namespace {
 
 namespace json = boost::json;
-using sluice::broker::Filter;
+using sluice::topic::Filter;
 
 struct TestEvent {
   std::string topic;
@@ -420,7 +420,7 @@ TEST(FilterThreads, CopiesMatchConcurrently) {
 
 }  // namespace
 
-namespace sluice::broker {
+namespace sluice::topic {
 namespace {
 
 // A filter number a double cannot hold is refused: parsed, 1e400 would be
@@ -447,4 +447,4 @@ TEST(Filter, NumbersADoubleCannotHoldAreRefused) {
 }
 
 }  // namespace
-}  // namespace sluice::broker
+}  // namespace sluice::topic

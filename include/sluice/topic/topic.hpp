@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-namespace sluice::broker {
+namespace sluice::topic {
 
 inline constexpr std::size_t kMaxTopicLength = 256;
 inline constexpr std::size_t kMaxTopicTokens = 32;
@@ -56,4 +56,4 @@ inline bool pattern_covers(std::string_view granted, std::string_view requested)
   return requested.empty();
 }
 
-}  // namespace sluice::broker
+}  // namespace sluice::topic

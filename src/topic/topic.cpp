@@ -1,6 +1,6 @@
-#include "sluice/broker/topic.hpp"
+#include "sluice/topic/topic.hpp"
 
-namespace sluice::broker {
+namespace sluice::topic {
 namespace {
 
 bool is_token_char(char c) noexcept {
@@ -87,4 +87,4 @@ bool pattern_matches(std::string_view pattern, std::string_view topic) {
   return topic_done;
 }
 
-}  // namespace sluice::broker
+}  // namespace sluice::topic

@@ -12,7 +12,7 @@
 
 #include <boost/json/value.hpp>
 
-namespace sluice::broker {
+namespace sluice::topic {
 
 /// Groups (all/any, or an array) nest at most this deep; the top-level group is depth 1.
 inline constexpr std::size_t kMaxFilterDepth = 4;
@@ -73,4 +73,4 @@ class Filter {
   std::shared_ptr<const Compiled> compiled_;
 };
 
-}  // namespace sluice::broker
+}  // namespace sluice::topic

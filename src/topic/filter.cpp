@@ -1,4 +1,4 @@
-#include "sluice/broker/filter.hpp"
+#include "sluice/topic/filter.hpp"
 
 #include <array>
 #include <charconv>
@@ -13,10 +13,11 @@
 #include <boost/json/serialize.hpp>
 
 #include "sluice/util/json_numbers.hpp"
+#include "sluice/util/json_text.hpp"
 
 namespace json = boost::json;
 
-namespace sluice::broker {
+namespace sluice::topic {
 namespace {
 
 enum class Op : std::uint8_t { eq, ne, lt, le, gt, ge, in, exists };
@@ -197,31 +198,6 @@ const json::value* first_non_finite(const json::value& v) noexcept {
 
 // ---- Messages ---------------------------------------------------------------
 
-std::string_view kind_name(const json::value& v) noexcept {
-  switch (v.kind()) {
-    case json::kind::null: return "null";
-    case json::kind::bool_: return "a boolean";
-    case json::kind::int64:
-    case json::kind::uint64:
-    case json::kind::double_: return "a number";
-    case json::kind::string: return "a string";
-    case json::kind::array: return v.get_array().empty() ? "an empty array" : "an array";
-    case json::kind::object: return "an object";
-  }
-  return "a value";
-}
-
-/// The text as a JSON string literal, cut (at a UTF-8 boundary) so a huge name
-/// cannot blow up the error message.
-std::string quoted(std::string_view text) {
-  constexpr std::size_t kMax = 64;
-  if (text.size() <= kMax) return json::serialize(json::string_view(text.data(), text.size()));
-  std::size_t cut = kMax;
-  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
-  std::string out = json::serialize(json::string_view(text.data(), cut));
-  out.insert(out.size() - 1, "...");
-  return out;
-}
 
 // ---- Compilation ------------------------------------------------------------
 
@@ -250,7 +226,7 @@ class Compiler {
     if (spec.is_array()) return compile_node(spec, path, 0, out_.spec).has_value();
     if (!spec.is_object()) {
       return fail(path + ": expected an object ({\"all\": [...]} or {\"any\": [...]}) or an array of predicates, got " +
-                  std::string(kind_name(spec)));
+                  std::string(util::kind_of(spec)));
     }
     // A lone predicate: root group "all" around it; errors still name it "filter".
     out_.nodes.push_back({NodeKind::all, 0, 0});
@@ -279,7 +255,7 @@ class Compiler {
     if (v.is_array()) return compile_group(v.get_array(), NodeKind::all, path, depth + 1, canonical);
     if (!v.is_object()) {
       fail(path + ": expected a predicate ({\"field\", \"op\", \"value\"}) or a group ({\"all\": [...]} or "
-                  "{\"any\": [...]}), got " + std::string(kind_name(v)));
+                  "{\"any\": [...]}), got " + std::string(util::kind_of(v)));
       return std::nullopt;
     }
     const json::object& o = v.get_object();
@@ -297,7 +273,7 @@ class Compiler {
     }
     for (const auto& kv : o) {
       if (kv.key() != "all" && kv.key() != "any") {
-        fail(path + ": unknown key " + quoted(kv.key()) + " in a group (a group has only \"all\" or \"any\")");
+        fail(path + ": unknown key " + util::quoted_prefix(kv.key()) + " in a group (a group has only \"all\" or \"any\")");
         return std::nullopt;
       }
     }
@@ -305,7 +281,7 @@ class Compiler {
     const std::string group_path = path + "." + std::string(name);
     const json::value& members = o.at(name);
     if (!members.is_array()) {
-      fail(group_path + ": must be an array, got " + std::string(kind_name(members)));
+      fail(group_path + ": must be an array, got " + std::string(util::kind_of(members)));
       return std::nullopt;
     }
     return compile_group(members.get_array(), all ? NodeKind::all : NodeKind::any, group_path, depth + 1, canonical);
@@ -352,7 +328,7 @@ class Compiler {
     }
     for (const auto& kv : o) {
       if (kv.key() != "field" && kv.key() != "op" && kv.key() != "value") {
-        fail(path + ": unknown key " + quoted(kv.key()) + " (a predicate has field, op and value)");
+        fail(path + ": unknown key " + util::quoted_prefix(kv.key()) + " (a predicate has field, op and value)");
         return std::nullopt;
       }
     }
@@ -365,7 +341,7 @@ class Compiler {
       return std::nullopt;
     }
     if (!field->is_string()) {
-      fail(path + ".field: must be a string, got " + std::string(kind_name(*field)));
+      fail(path + ".field: must be a string, got " + std::string(util::kind_of(*field)));
       return std::nullopt;
     }
     const std::string_view field_name = field->get_string();
@@ -378,7 +354,7 @@ class Compiler {
       return std::nullopt;
     }
     if (!op->is_string()) {
-      fail(path + ".op: must be a string, got " + std::string(kind_name(*op)));
+      fail(path + ".op: must be a string, got " + std::string(util::kind_of(*op)));
       return std::nullopt;
     }
     const std::string_view op_name = op->get_string();
@@ -390,20 +366,20 @@ class Compiler {
       }
     }
     if (!known) {
-      fail(path + ".op: unknown operator " + quoted(op_name) + " " + std::string(kOpList));
+      fail(path + ".op: unknown operator " + util::quoted_prefix(op_name) + " " + std::string(kOpList));
       return std::nullopt;
     }
 
     // value
     const std::string value_path = path + ".value";
-    const std::string op_quoted = quoted(op_name);
+    const std::string op_quoted = util::quoted_prefix(op_name);
     const json::value* value = o.if_contains("value");
     // type, key and topic are strings: any other value could never match.
     const bool string_field = p.field != FieldKind::data;
     const std::string string_field_note = "\"" + std::string(field_name) + "\" is a string, so " + op_quoted;
     if (p.op == Op::exists) {
       if (value != nullptr && !value->is_bool()) {
-        fail(value_path + ": \"exists\" takes true or false, got " + std::string(kind_name(*value)));
+        fail(value_path + ": \"exists\" takes true or false, got " + std::string(util::kind_of(*value)));
         return std::nullopt;
       }
       p.exists = value == nullptr || value->get_bool();
@@ -413,7 +389,7 @@ class Compiler {
       return std::nullopt;
     } else if (p.op == Op::in) {
       if (!value->is_array() || value->get_array().empty()) {
-        fail(value_path + ": \"in\" needs a non-empty array, got " + std::string(kind_name(*value)));
+        fail(value_path + ": \"in\" needs a non-empty array, got " + std::string(util::kind_of(*value)));
         return std::nullopt;
       }
       const json::array& items = value->get_array();
@@ -425,24 +401,24 @@ class Compiler {
       for (std::size_t i = 0; string_field && i < items.size(); ++i) {
         if (!items[i].is_string()) {
           fail(value_path + "[" + std::to_string(i) + "]: " + string_field_note + " needs strings, got " +
-               std::string(kind_name(items[i])));
+               std::string(util::kind_of(items[i])));
           return std::nullopt;
         }
       }
       p.operand = *value;
     } else {
       if (string_field && !value->is_string()) {
-        fail(value_path + ": " + string_field_note + " needs a string, got " + std::string(kind_name(*value)));
+        fail(value_path + ": " + string_field_note + " needs a string, got " + std::string(util::kind_of(*value)));
         return std::nullopt;
       }
       if (is_ordering(p.op) && !value->is_number() && !value->is_string()) {
-        fail(value_path + ": " + op_quoted + " needs a number or a string, got " + std::string(kind_name(*value)));
+        fail(value_path + ": " + op_quoted + " needs a number or a string, got " + std::string(util::kind_of(*value)));
         return std::nullopt;
       }
       p.operand = *value;
     }
     if (const json::value* bad = first_non_finite(p.operand)) {
-      fail(value_path + ": " + std::string(kind_name(*bad)) + " beyond the range of a double (" + std::string(kRangeNote) + ")");
+      fail(value_path + ": " + std::string(util::kind_of(*bad)) + " beyond the range of a double (" + std::string(kRangeNote) + ")");
       return std::nullopt;
     }
 
@@ -471,7 +447,7 @@ class Compiler {
       return true;
     }
     if (name != "data" && !name.starts_with("data.")) {
-      return fail(path + ": unknown field " + quoted(name) + " " + std::string(kFieldList));
+      return fail(path + ": unknown field " + util::quoted_prefix(name) + " " + std::string(kFieldList));
     }
     p.field = FieldKind::data;
     if (name == "data") return true;
@@ -480,7 +456,7 @@ class Compiler {
       const std::size_t dot = rest.find('.');
       const std::string_view segment = rest.substr(0, dot);
       if (segment.empty()) {
-        return fail(path + ": empty segment in " + quoted(name) + " (path segments are separated by single dots)");
+        return fail(path + ": empty segment in " + util::quoted_prefix(name) + " (path segments are separated by single dots)");
       }
       if (p.path.size() == kMaxFilterPathSegments) {
         return fail(path + ": more than " + std::to_string(kMaxFilterPathSegments) + " path segments");
@@ -627,4 +603,4 @@ const json::value& Filter::spec() const noexcept { return compiled_->spec; }
 
 bool Filter::matches_everything() const noexcept { return compiled_->predicates.empty(); }
 
-}  // namespace sluice::broker
+}  // namespace sluice::topic

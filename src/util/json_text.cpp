@@ -1,12 +1,10 @@
-// JSON text helpers shared by the server's front doors: quoting, and the raw
-// text of members a parser already accepted (see json_text.hpp).
-#include "server/json_text.hpp"
+#include "sluice/util/json_text.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/json/string.hpp>
 
-namespace sluice::server::detail {
+namespace sluice::util {
 
 namespace json = boost::json;
 
@@ -25,6 +23,15 @@ void append_quoted(std::string& out, std::string_view s) {
 std::string quoted(std::string_view s) {
   std::string out;
   append_quoted(out, s);
+  return out;
+}
+
+std::string quoted_prefix(std::string_view s, std::size_t max_bytes) {
+  if (s.size() <= max_bytes) return quoted(s);
+  std::size_t cut = max_bytes;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;  // not inside a UTF-8 sequence
+  std::string out = quoted(s.substr(0, cut));
+  out.insert(out.size() - 1, "...");
   return out;
 }
 
@@ -145,10 +152,10 @@ std::string_view kind_of(const json::value& value) {
     case json::kind::uint64:
     case json::kind::double_: return "a number";
     case json::kind::string: return "a string";
-    case json::kind::array: return "an array";
+    case json::kind::array: return value.get_array().empty() ? "an empty array" : "an array";
     case json::kind::object: return "an object";
   }
   return "a value";
 }
 
-}  // namespace sluice::server::detail
+}  // namespace sluice::util

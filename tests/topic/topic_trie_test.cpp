@@ -4,12 +4,12 @@
 #include <random>
 #include <set>
 
-#include "sluice/broker/topic.hpp"
-#include "sluice/broker/topic_trie.hpp"
+#include "sluice/topic/topic.hpp"
+#include "sluice/topic/topic_trie.hpp"
 
 namespace {
 
-using namespace sluice::broker;
+using namespace sluice::topic;
 
 TEST(Topic, ValidNamesAndPatterns) {
   for (const char* ok : {"a", "orders", "orders.eu.btc-usd", "a.b.c.d", "x_1.Y-2.z:3"}) {

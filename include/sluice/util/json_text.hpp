@@ -1,5 +1,6 @@
-// JSON text helpers shared by the server's front doors (HTTP, /v1/ws) and the
-// publish door. Not part of the public interface. Pure functions: thread-safe.
+// JSON text helpers: quoting, kinds for messages, and the raw text of values a
+// parser already accepted. Shared by the server's doors, the filter compiler,
+// the client and the load generator. Pure functions: thread-safe.
 #pragma once
 
 #include <optional>
@@ -9,12 +10,15 @@
 
 #include <boost/json/value.hpp>
 
-namespace sluice::server::detail {
+namespace sluice::util {
 
 /// A JSON string literal for `s`, escaped.
 std::string quoted(std::string_view s);
 /// Appends quoted(s) to `out` (no temporary when nothing needs escaping).
 void append_quoted(std::string& out, std::string_view s);
+/// quoted(s), but at most `max_bytes` of `s` (cut at a UTF-8 boundary, "..."
+/// added): a huge name cannot blow up an error message.
+std::string quoted_prefix(std::string_view s, std::size_t max_bytes = 64);
 
 /// Raw text of JSON that a parser already accepted, so `data` is published
 /// exactly as the client wrote it (boost::json would round integers beyond
@@ -27,7 +31,8 @@ std::vector<std::string_view> raw_elements(std::string_view array);
 /// `value` without the whitespace between tokens.
 std::string minify(std::string_view value);
 
-/// The kind of JSON value, for messages: "a string", "an object", ...
+/// The kind of JSON value, for messages: "a string", "an object", "an empty
+/// array", ...
 std::string_view kind_of(const boost::json::value& value);
 
-}  // namespace sluice::server::detail
+}  // namespace sluice::util
