@@ -14,6 +14,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdio>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -64,21 +65,73 @@ std::optional<json::value> event_data(const std::string& text, bool as_string, s
   return v;
 }
 
-int run(const PubOptions& o) {
+// TOPIC and DATA checked; DATA, if given, into `argument_data`. False: a bad
+// argument, reported on stderr (exit status 2).
+bool check_arguments(const PubOptions& o, std::optional<json::value>& argument_data) {
   if (auto why = topic::topic_error(o.topic); !why.empty()) {
     std::fprintf(stderr, "sluice pub: '%s' is not a topic: %s\n", o.topic.c_str(), why.c_str());
-    return 2;
+    return false;
   }
-  std::optional<json::value> argument_data;
   if (o.data) {
     std::string why;
     argument_data = event_data(*o.data, o.as_string, why);
     if (!argument_data) {
       std::fprintf(stderr, "sluice pub: DATA is not JSON (%s): '%s'; add --string to send it as a string\n",
                    why.c_str(), o.data->c_str());
-      return 2;
+      return false;
     }
   }
+  return true;
+}
+
+// Waits until the input ended and everything sent was answered (or the client
+// stopped, a signal came, or --timeout passed); returns the exit status.
+int await_answers(Tally& tally, const PubOptions& o) {
+  const bool quiet = o.connection.quiet;
+  // The timeout counts from the end of the input.
+  std::unique_lock lock(tally.mutex);
+  std::optional<std::chrono::steady_clock::time_point> deadline;
+  while (g_stop_signal == 0 && !tally.client_done &&
+         !(tally.input_done && tally.acked + tally.failed >= tally.sent)) {
+    if (tally.input_done && !deadline) {
+      deadline = std::chrono::steady_clock::now() + seconds_to_ms(o.timeout);
+    }
+    if (deadline && std::chrono::steady_clock::now() >= *deadline) break;
+    tally.changed.wait_for(lock, std::chrono::milliseconds(100));
+  }
+  const std::uint64_t unanswered = tally.sent - std::min(tally.sent, tally.acked + tally.failed);
+  if (unanswered > 0 && !quiet) {
+    std::fprintf(stderr, "sluice pub: %llu publishes not acknowledged\n", static_cast<unsigned long long>(unanswered));
+  }
+  return (tally.failed > 0 || tally.refused > 0 || unanswered > 0) ? 1 : 0;
+}
+
+// The reader thread: publishes each non-empty stdin line (a line that is not
+// JSON is refused and counted) until stdin ends or `stop_reading` is set.
+void publish_stdin_lines(const PubOptions& o, Tally& tally, std::atomic<bool>& stop_reading,
+                         const std::function<void(const json::value&)>& publish) {
+  const bool quiet = o.connection.quiet;
+  std::uint64_t line_number = 0;
+  read_stdin_lines(stop_reading, [&](std::string line) {
+    ++line_number;
+    if (line.empty()) return;
+    std::string why;
+    if (auto data = event_data(line, o.as_string, why)) return publish(*data);
+    if (!quiet) {
+      std::fprintf(stderr, "sluice pub: line %llu is not JSON (%s); not published (--string sends lines as strings)\n",
+                   static_cast<unsigned long long>(line_number), why.c_str());
+    }
+    std::lock_guard lock(tally.mutex);
+    ++tally.refused;
+  });
+  std::lock_guard lock(tally.mutex);
+  tally.input_done = true;
+  tally.changed.notify_all();
+}
+
+int run(const PubOptions& o) {
+  std::optional<json::value> argument_data;
+  if (!check_arguments(o, argument_data)) return 2;
   client::TopicClientOptions options;
   if (auto why = apply_connection_flags(o.connection, options.client); !why.empty()) {
     std::fprintf(stderr, "sluice pub: %s\n", why.c_str());
@@ -134,44 +187,9 @@ int run(const PubOptions& o) {
     std::lock_guard lock(tally.mutex);
     tally.input_done = true;
   } else {
-    reader = std::thread([&, quiet] {
-      std::uint64_t line_number = 0;
-      read_stdin_lines(stop_reading, [&](std::string line) {
-        ++line_number;
-        if (line.empty()) return;
-        std::string why;
-        if (auto data = event_data(line, o.as_string, why)) return publish(*data);
-        if (!quiet) {
-          std::fprintf(stderr, "sluice pub: line %llu is not JSON (%s); not published (--string sends lines as strings)\n",
-                       static_cast<unsigned long long>(line_number), why.c_str());
-        }
-        std::lock_guard lock(tally.mutex);
-        ++tally.refused;
-      });
-      std::lock_guard lock(tally.mutex);
-      tally.input_done = true;
-      tally.changed.notify_all();
-    });
+    reader = std::thread([&] { publish_stdin_lines(o, tally, stop_reading, publish); });
   }
-  // Until stdin ended and everything sent was answered; the timeout counts from the end of the input.
-  int status = 0;
-  {
-    std::unique_lock lock(tally.mutex);
-    std::optional<std::chrono::steady_clock::time_point> deadline;
-    while (g_stop_signal == 0 && !tally.client_done &&
-           !(tally.input_done && tally.acked + tally.failed >= tally.sent)) {
-      if (tally.input_done && !deadline) {
-        deadline = std::chrono::steady_clock::now() + seconds_to_ms(o.timeout);
-      }
-      if (deadline && std::chrono::steady_clock::now() >= *deadline) break;
-      tally.changed.wait_for(lock, std::chrono::milliseconds(100));
-    }
-    const std::uint64_t unanswered = tally.sent - std::min(tally.sent, tally.acked + tally.failed);
-    if (unanswered > 0 && !quiet) {
-      std::fprintf(stderr, "sluice pub: %llu publishes not acknowledged\n", static_cast<unsigned long long>(unanswered));
-    }
-    status = (tally.failed > 0 || tally.refused > 0 || unanswered > 0) ? 1 : 0;
-  }
+  const int status = await_answers(tally, o);
   stop_reading = true;
   if (reader.joinable()) reader.join();
   c->close(1000, "");

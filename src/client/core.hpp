@@ -23,6 +23,7 @@
 
 #include "client/proxy_relay.hpp"
 #include "sluice/client/backoff.hpp"
+#include "sluice/client/close_policy.hpp"
 #include "sluice/client/events.hpp"
 #include "sluice/client/listeners.hpp"
 #include "sluice/client/options.hpp"
@@ -80,6 +81,15 @@ class Core {
   void start_attempt();
   void on_transport_open(std::uint64_t generation, net::Connection& connection);
   void on_transport_closed(std::uint64_t generation, net::Connection& connection, const net::CloseInfo& info);
+  // on_transport_closed's steps (core_endings.cpp). Whether and how to try
+  // again (counts the failure); `stop_error` set: stop for good.
+  RetryRule decide_after_ending(const net::CloseInfo& info, bool server_closed, bool was_ready,
+                                std::error_code& stop_error);
+  // The description of a final ending: `message` and why there is no reconnect.
+  std::string why_not_reconnecting(std::error_code stop_error, const net::CloseInfo& info,
+                                   const std::string& message) const;
+  // Starts the next attempt after `delay`, unless something ended or began meanwhile.
+  void reconnect_after(std::chrono::milliseconds delay);
   void run_hook();
   void hook_outcome(const std::shared_ptr<SessionToken>& token, bool ok, std::error_code error, std::string reason);
   void session_ready();

@@ -19,94 +19,25 @@
 //
 // A LOCK file in the directory, held with flock() while the store is open,
 // keeps a second Sluice process from appending to the same topics.
-#include <fcntl.h>
-#include <sys/file.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
 #include <limits>
 #include <mutex>
 #include <unordered_map>
 
 #include "sluice/store/event_store.hpp"
-#include "store/sqlite_util.hpp"
+#include "store/sqlite_store.hpp"
 
 namespace sluice::store {
+namespace detail {
 namespace {
 
-using detail::Connection;
-using detail::ResetOnExit;
-using detail::Statement;
-using detail::sqlite_error;
-
-// 1: events, topics, subscriptions. 2: webhook positions and dead letters
-// (added by CREATE ... IF NOT EXISTS: a version 1 file is migrated in place).
-constexpr int kSchemaVersion = 2;
-constexpr int kBusyTimeoutMs = 5000;
 constexpr auto kMaxSqlInt = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
-
-// `offset` and `key` are SQL keywords, hence quoted everywhere.
-constexpr const char* kSchema = R"sql(
-CREATE TABLE IF NOT EXISTS events (
-  topic TEXT NOT NULL,
-  "offset" INTEGER NOT NULL,
-  id TEXT NOT NULL,
-  epoch TEXT NOT NULL,
-  type TEXT NOT NULL,
-  "key" TEXT NOT NULL,
-  time_ms INTEGER NOT NULL,
-  data BLOB NOT NULL,
-  idempotency_key TEXT NOT NULL,
-  PRIMARY KEY (topic, "offset")
-) WITHOUT ROWID;
-CREATE UNIQUE INDEX IF NOT EXISTS events_id ON events(id);
-CREATE INDEX IF NOT EXISTS events_idempotency_key ON events(idempotency_key)
-  WHERE idempotency_key <> '';
--- Each topic's position survives a trim that deletes all its events, so
--- offsets continue after a restart instead of starting over.
-CREATE TABLE IF NOT EXISTS topics (
-  topic TEXT PRIMARY KEY,
-  epoch TEXT NOT NULL,
-  last_offset INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS subscriptions (
-  id TEXT PRIMARY KEY,
-  json TEXT NOT NULL
-) WITHOUT ROWID;
--- Webhook delivery: per subscription and topic, the offset up to which every
--- event was delivered or dead-lettered; and the dead letters.
-CREATE TABLE IF NOT EXISTS webhook_positions (
-  subscription TEXT NOT NULL,
-  topic TEXT NOT NULL,
-  "offset" INTEGER NOT NULL,
-  PRIMARY KEY (subscription, topic)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS webhook_dead_letters (
-  subscription TEXT NOT NULL,
-  id TEXT NOT NULL,
-  json TEXT NOT NULL,
-  PRIMARY KEY (subscription, id)
-) WITHOUT ROWID;
--- A deleted subscription's webhook state goes with it, in the same transaction.
-CREATE TRIGGER IF NOT EXISTS subscriptions_webhook_state AFTER DELETE ON subscriptions BEGIN
-  DELETE FROM webhook_positions WHERE subscription = old.id;
-  DELETE FROM webhook_dead_letters WHERE subscription = old.id;
-END;
--- State a writer queued just before its subscription's delete landed after it.
-DELETE FROM webhook_positions WHERE subscription NOT IN (SELECT id FROM subscriptions);
-DELETE FROM webhook_dead_letters WHERE subscription NOT IN (SELECT id FROM subscriptions);
-)sql";
-
-constexpr const char* kEventColumns =
-    R"sql(id, topic, "offset", epoch, type, "key", time_ms, data, idempotency_key)sql";
 
 std::int64_t clamp_to_sql(std::uint64_t value) {
   return static_cast<std::int64_t>(value > kMaxSqlInt ? kMaxSqlInt : value);
 }
 
+// A row of an event SELECT, its columns in kEventColumns' order (sqlite_schema.hpp).
 StoredEvent event_from_row(const Statement& s) {
   StoredEvent e;
   e.id = s.column_string(0);
@@ -121,257 +52,7 @@ StoredEvent event_from_row(const Statement& s) {
   return e;
 }
 
-class SqliteStore final : public EventStore {
- public:
-  SqliteStore() = default;
-  SqliteStore(const SqliteStore&) = delete;
-  SqliteStore& operator=(const SqliteStore&) = delete;
-  ~SqliteStore() override {
-    // Close both connections (their final checkpoint included) before letting
-    // go of the LOCK, so the next opener finds a quiet file.
-    reader_ = {};
-    writer_ = {};
-    if (lock_fd_ >= 0) ::close(lock_fd_);
-  }
-
-  // Opens everything; on failure returns false with `error` naming the path.
-  bool open(const std::string& directory, Durability durability, std::string& error);
-
-  std::error_code append(std::span<const StoredEvent> batch) override;
-  std::vector<TopicPosition> load_positions() override;
-  std::vector<StoredEvent> load_recent(std::size_t per_topic, std::int64_t min_time_ms) override;
-  std::vector<StoredEvent> read(std::string_view topic, std::uint64_t after, std::size_t limit) override;
-  std::optional<StoredEvent> find(std::string_view id) override;
-  std::optional<StoredEvent> find_idempotent(std::string_view key, std::int64_t min_time_ms) override;
-  std::optional<std::int64_t> newest_idempotent_time() override;
-  std::error_code trim(std::string_view topic, std::uint64_t keep_from) override;
-  std::error_code trim_batch(std::span<const TrimPoint> points) override;
-  std::error_code put_subscription(const StoredSubscription& subscription) override;
-  bool delete_subscription(std::string_view id) override;
-  std::vector<StoredSubscription> load_subscriptions() override;
-  std::error_code write_webhook_state(std::span<const WebhookStateChange> changes) override;
-  std::vector<WebhookPosition> load_webhook_positions() override;
-  std::vector<WebhookDeadLetter> load_webhook_dead_letters() override;
-  std::string last_error() const override {
-    std::lock_guard lock(error_mutex_);
-    return last_error_;
-  }
-
- private:
-  struct Writer {
-    Connection db;  // declared first: destroyed after its statements
-    Statement begin, commit, rollback, insert_event, upsert_topic, trim, oldest, put_subscription,
-        delete_subscription, put_webhook_position, put_dead_letter, delete_dead_letter;
-  };
-  struct Reader {
-    Connection db;
-    Statement begin, commit, positions, newest, read, find, find_idempotent, newest_idempotent, subscriptions,
-        webhook_positions, dead_letters;
-  };
-
-  // Records "<what>: <sqlite message>" as the last error and returns the code.
-  std::error_code fail(sqlite3* db, int rc, std::string_view what) {
-    std::string message(what);
-    message += ": ";
-    message += db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-    std::lock_guard lock(error_mutex_);
-    last_error_ = std::move(message);
-    return sqlite_error(rc);
-  }
-  // Ends a failed write transaction, if SQLite has not already rolled it back.
-  void rollback_if_open() {
-    if (sqlite3_get_autocommit(writer_.db.get()) == 0) {
-      writer_.rollback.step();
-      writer_.rollback.reset();
-    }
-  }
-  std::error_code run_simple(Statement& s, std::string_view what) {
-    ResetOnExit reset(s);
-    const int rc = s.step();
-    return rc == SQLITE_DONE ? std::error_code{} : fail(writer_.db.get(), rc, what);
-  }
-  std::vector<StoredEvent> collect(Statement& s, std::string_view what);
-
-  std::string path_;
-  int lock_fd_ = -1;
-  std::mutex writer_mutex_;
-  Writer writer_;
-  std::mutex reader_mutex_;
-  Reader reader_;
-  mutable std::mutex error_mutex_;
-  std::string last_error_;
-};
-
-// Opens one connection to `path` with the settings both sides share.
-int open_connection(const std::string& path, int flags, Connection& out) {
-  sqlite3* raw = nullptr;
-  // NOMUTEX: each connection is used under our own mutex, one thread at a time.
-  int rc = sqlite3_open_v2(path.c_str(), &raw, flags | SQLITE_OPEN_NOMUTEX, nullptr);
-  out = Connection(raw);  // owns it even on failure (sqlite3_open_v2 may allocate)
-  if (rc != SQLITE_OK) return rc;
-  sqlite3_extended_result_codes(raw, 1);
-  return sqlite3_busy_timeout(raw, kBusyTimeoutMs);
-}
-
-// fsync()s a directory so the entries created in it survive a power loss.
-bool sync_directory(const std::filesystem::path& directory) {
-  const int fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return false;
-  const bool ok = ::fsync(fd) == 0;
-  ::close(fd);
-  return ok;
-}
-
-bool SqliteStore::open(const std::string& directory, Durability durability, std::string& error) {
-  namespace fs = std::filesystem;
-  const fs::path dir(directory);
-  std::error_code ec;
-  const bool created = fs::create_directories(dir, ec);
-  if (ec) {
-    error = "cannot create data directory '" + directory + "': " + ec.message();
-    return false;
-  }
-  if (!fs::is_directory(dir, ec)) {
-    error = "data directory '" + directory + "' is not a directory";
-    return false;
-  }
-
-  const fs::path lock_path = dir / "LOCK";
-  lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (lock_fd_ < 0) {
-    error = "cannot open '" + lock_path.string() + "': " + std::strerror(errno);
-    return false;
-  }
-  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
-    error = errno == EWOULDBLOCK
-                ? "data directory '" + directory + "' is in use by another store (LOCK is held)"
-                : "cannot lock '" + lock_path.string() + "': " + std::strerror(errno);
-    return false;
-  }
-
-  path_ = (dir / "sluice.db").string();
-  auto sql_error = [&](const char* what, sqlite3* db, int rc) {
-    error = "sqlite store '" + path_ + "': " + what + ": " +
-            (db != nullptr ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-    return false;
-  };
-
-  // --- writer connection: creates the file, sets the journal mode and schema ---
-  sqlite3* db = nullptr;
-  int rc = open_connection(path_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, writer_.db);
-  db = writer_.db.get();
-  if (rc != SQLITE_OK) return sql_error("cannot open", db, rc);
-  {
-    // journal_mode returns the mode in effect; anything but "wal" is a failure.
-    Statement wal;
-    rc = wal.prepare(db, "PRAGMA journal_mode=WAL");
-    if (rc == SQLITE_OK) rc = wal.step();
-    if (rc != SQLITE_ROW) return sql_error("cannot enable WAL", db, rc);
-    if (wal.column_string(0) != "wal") {
-      error = "sqlite store '" + path_ + "': journal_mode is '" + wal.column_string(0) + "', WAL refused";
-      return false;
-    }
-  }
-  const char* synchronous = durability == Durability::fsync ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL";
-  if ((rc = writer_.db.exec(synchronous)) != SQLITE_OK) return sql_error("cannot set synchronous", db, rc);
-  // Bounded WAL: checkpoints every ~4 MiB (SQLite's default), and the file is
-  // truncated back to 64 MiB after one if a long reader let it grow.
-  if ((rc = writer_.db.exec("PRAGMA journal_size_limit=67108864; PRAGMA cache_size=-16384")) != SQLITE_OK) {
-    return sql_error("cannot set pragmas", db, rc);
-  }
-  {
-    Statement version;
-    rc = version.prepare(db, "PRAGMA user_version");
-    if (rc == SQLITE_OK) rc = version.step();
-    if (rc != SQLITE_ROW) return sql_error("cannot read the schema version", db, rc);
-    const auto found = version.column_int64(0);
-    if (found > kSchemaVersion) {
-      error = "sqlite store '" + path_ + "' has schema version " + std::to_string(found) +
-              ", newer than this build's " + std::to_string(kSchemaVersion);
-      return false;
-    }
-  }
-  if ((rc = writer_.db.exec("BEGIN IMMEDIATE")) != SQLITE_OK) return sql_error("cannot create the schema", db, rc);
-  if ((rc = writer_.db.exec(kSchema)) != SQLITE_OK ||
-      (rc = writer_.db.exec(("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str())) != SQLITE_OK ||
-      (rc = writer_.db.exec("COMMIT")) != SQLITE_OK) {
-    sql_error("cannot create the schema", db, rc);
-    writer_.db.exec("ROLLBACK");
-    return false;
-  }
-  if (durability == Durability::fsync) {
-    // SQLite syncs the directory for the WAL it creates, not for the database
-    // file itself (nor for a data directory we just made).
-    fs::path absolute = fs::absolute(dir, ec);
-    if (!absolute.has_filename()) absolute = absolute.parent_path();  // "a/b/" → "a/b"
-    if (!sync_directory(dir) || (created && !sync_directory(absolute.parent_path()))) {
-      error = "cannot fsync data directory '" + directory + "': " + std::strerror(errno);
-      return false;
-    }
-  }
-
-  const std::string events = kEventColumns;
-  struct Prepared {
-    Statement& statement;
-    std::string sql;
-  };
-  const Prepared writer_statements[] = {
-      {writer_.begin, "BEGIN IMMEDIATE"},
-      {writer_.commit, "COMMIT"},
-      {writer_.rollback, "ROLLBACK"},
-      {writer_.insert_event,
-       R"sql(INSERT INTO events (topic, "offset", id, epoch, type, "key", time_ms, data, idempotency_key)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9))sql"},
-      {writer_.upsert_topic,
-       "INSERT INTO topics (topic, epoch, last_offset) VALUES (?1, ?2, ?3) "
-       "ON CONFLICT (topic) DO UPDATE SET epoch = excluded.epoch, last_offset = excluded.last_offset"},
-      {writer_.trim, R"sql(DELETE FROM events WHERE topic = ?1 AND "offset" < ?2)sql"},
-      {writer_.oldest, R"sql(SELECT "offset" FROM events WHERE topic = ?1 ORDER BY "offset" LIMIT 1)sql"},
-      {writer_.put_subscription,
-       "INSERT INTO subscriptions (id, json) VALUES (?1, ?2) "
-       "ON CONFLICT (id) DO UPDATE SET json = excluded.json"},
-      {writer_.delete_subscription, "DELETE FROM subscriptions WHERE id = ?1"},
-      {writer_.put_webhook_position,
-       R"sql(INSERT INTO webhook_positions (subscription, topic, "offset") VALUES (?1, ?2, ?3)
-             ON CONFLICT (subscription, topic) DO UPDATE SET "offset" = excluded."offset")sql"},
-      {writer_.put_dead_letter,
-       "INSERT INTO webhook_dead_letters (subscription, id, json) VALUES (?1, ?2, ?3) "
-       "ON CONFLICT (subscription, id) DO UPDATE SET json = excluded.json"},
-      {writer_.delete_dead_letter, "DELETE FROM webhook_dead_letters WHERE subscription = ?1 AND id = ?2"},
-  };
-  for (const auto& p : writer_statements) {
-    if ((rc = p.statement.prepare(db, p.sql)) != SQLITE_OK) return sql_error("cannot prepare a statement", db, rc);
-  }
-
-  // --- reader connection: WAL snapshot reads, never writes ---
-  rc = open_connection(path_, SQLITE_OPEN_READWRITE, reader_.db);
-  db = reader_.db.get();
-  if (rc != SQLITE_OK) return sql_error("cannot open the read connection", db, rc);
-  if ((rc = reader_.db.exec("PRAGMA query_only=1; PRAGMA cache_size=-16384")) != SQLITE_OK) {
-    return sql_error("cannot set pragmas", db, rc);
-  }
-  const Prepared reader_statements[] = {
-      {reader_.begin, "BEGIN"},
-      {reader_.commit, "COMMIT"},
-      {reader_.positions, "SELECT topic, epoch, last_offset FROM topics ORDER BY topic"},
-      {reader_.newest, "SELECT " + events + R"sql( FROM events WHERE topic = ?1 ORDER BY "offset" DESC LIMIT ?2)sql"},
-      {reader_.read,
-       "SELECT " + events + R"sql( FROM events WHERE topic = ?1 AND "offset" > ?2 ORDER BY "offset" LIMIT ?3)sql"},
-      {reader_.find, "SELECT " + events + " FROM events WHERE id = ?1"},
-      // The `<> ''` term lets SQLite use the partial index.
-      {reader_.find_idempotent, "SELECT " + events +
-                                    " FROM events WHERE idempotency_key = ?1 AND idempotency_key <> '' "
-                                    "AND time_ms >= ?2 ORDER BY time_ms DESC LIMIT 1"},
-      {reader_.newest_idempotent, "SELECT MAX(time_ms) FROM events WHERE idempotency_key <> ''"},
-      {reader_.subscriptions, "SELECT id, json FROM subscriptions ORDER BY id"},
-      {reader_.webhook_positions, R"sql(SELECT subscription, topic, "offset" FROM webhook_positions)sql"},
-      {reader_.dead_letters, "SELECT subscription, id, json FROM webhook_dead_letters ORDER BY subscription, id"},
-  };
-  for (const auto& p : reader_statements) {
-    if ((rc = p.statement.prepare(db, p.sql)) != SQLITE_OK) return sql_error("cannot prepare a statement", db, rc);
-  }
-  return true;
-}
+}  // namespace
 
 std::error_code SqliteStore::append(std::span<const StoredEvent> batch) {
   if (batch.empty()) return {};
@@ -672,7 +353,7 @@ std::vector<WebhookDeadLetter> SqliteStore::load_webhook_dead_letters() {
   return out;
 }
 
-}  // namespace
+}  // namespace detail
 
 std::unique_ptr<EventStore> open_sqlite_store(const std::string& directory, Durability durability,
                                               std::string& error) {
@@ -680,7 +361,7 @@ std::unique_ptr<EventStore> open_sqlite_store(const std::string& directory, Dura
     error = "this SQLite library was built without thread support (SQLITE_THREADSAFE=0)";
     return nullptr;
   }
-  auto store = std::make_unique<SqliteStore>();
+  auto store = std::make_unique<detail::SqliteStore>();
   if (!store->open(directory, durability, error)) return nullptr;
   error.clear();
   return store;

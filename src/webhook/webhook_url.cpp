@@ -45,6 +45,83 @@ std::string check_host_name(std::string_view host) {
   }
 }
 
+// The host and port of a webhook URL's authority (after the scheme, before the
+// path) into `out`; "" when fine, else why not.
+std::string read_authority(std::string_view authority, WebhookUrl& out) {
+  std::string_view host;
+  std::string_view port_text;
+  bool has_port = false;
+  if (authority.starts_with('[')) {
+    const std::size_t close = authority.find(']');
+    if (close == std::string_view::npos) return "the webhook URL's IPv6 address lacks its closing ']'";
+    host = authority.substr(1, close - 1);
+    const std::string_view rest = authority.substr(close + 1);
+    if (!rest.empty()) {
+      if (rest.front() != ':') return "the webhook URL has text after its IPv6 address";
+      has_port = true;
+      port_text = rest.substr(1);
+    }
+    if (host.find('%') != std::string_view::npos) return "the webhook URL's IPv6 address must not have a zone (%)";
+    boost::system::error_code ec;
+    const ip::address_v6 a = ip::make_address_v6(std::string(host), ec);
+    if (ec) return "the webhook URL's host is not a valid IPv6 address";
+    out.literal = ip::address(a);
+    out.host = a.to_string();
+  } else {
+    const std::size_t colon = authority.rfind(':');
+    host = authority.substr(0, colon);
+    if (colon != std::string_view::npos) {
+      has_port = true;
+      port_text = authority.substr(colon + 1);
+    }
+    out.host.reserve(host.size());
+    for (const char c : host) out.host += lower(c);
+  }
+  if (out.host.empty()) return "the webhook URL has no host";
+
+  out.port = out.secure ? 443 : 80;
+  if (has_port) {
+    unsigned value = 0;
+    auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), value);
+    if (port_text.empty() || ec != std::errc() || end != port_text.data() + port_text.size() || value == 0 ||
+        value > 65535) {
+      return "the webhook URL's port must be a number from 1 to 65535";
+    }
+    out.port = static_cast<std::uint16_t>(value);
+  }
+  return "";
+}
+
+// A numeric host name becomes its IPv4 literal; then `policy` decides on the
+// host. "" when fine, else why not.
+std::string check_host(WebhookUrl& out, const AddressPolicy& policy) {
+  if (!out.literal) {
+    if (std::string e = check_host_name(out.host); !e.empty()) return e;
+    const std::string_view last_label = std::string_view(out.host).substr(out.host.rfind('.') + 1);
+    if (numeric_label(last_label)) {
+      // inet_pton: exactly four decimal parts; resolvers' looser forms are refused here.
+      boost::system::error_code ec;
+      const ip::address_v4 a = ip::make_address_v4(out.host, ec);
+      if (ec) return "the webhook URL's host looks numeric but is not a dotted-quad IPv4 address";
+      out.literal = ip::address(a);
+      out.host = a.to_string();
+    }
+  }
+
+  if (out.literal) {
+    if (std::string refused = policy.refusal(*out.literal); !refused.empty()) {
+      return "the webhook URL's host is refused: " + refused;
+    }
+  } else if (out.host == "localhost" || out.host.ends_with(".localhost")) {
+    // RFC 6761: these names always mean the loopback interface.
+    const ip::address loopback = ip::make_address_v4("127.0.0.1");
+    if (!policy.permits(loopback)) {
+      return "the webhook URL's host is refused: " + policy.refusal(loopback);
+    }
+  }
+  return "";
+}
+
 }  // namespace
 
 std::string WebhookUrl::host_header() const {
@@ -106,72 +183,8 @@ std::optional<WebhookUrl> parse_webhook_url(std::string_view url, const AddressP
     return fail("the webhook URL must not contain user information (user:password@)");
   }
 
-  std::string_view host;
-  std::string_view port_text;
-  bool has_port = false;
-  if (authority.starts_with('[')) {
-    const std::size_t close = authority.find(']');
-    if (close == std::string_view::npos) return fail("the webhook URL's IPv6 address lacks its closing ']'");
-    host = authority.substr(1, close - 1);
-    const std::string_view rest = authority.substr(close + 1);
-    if (!rest.empty()) {
-      if (rest.front() != ':') return fail("the webhook URL has text after its IPv6 address");
-      has_port = true;
-      port_text = rest.substr(1);
-    }
-    if (host.find('%') != std::string_view::npos) return fail("the webhook URL's IPv6 address must not have a zone (%)");
-    boost::system::error_code ec;
-    const ip::address_v6 a = ip::make_address_v6(std::string(host), ec);
-    if (ec) return fail("the webhook URL's host is not a valid IPv6 address");
-    out.literal = ip::address(a);
-    out.host = a.to_string();
-  } else {
-    const std::size_t colon = authority.rfind(':');
-    host = authority.substr(0, colon);
-    if (colon != std::string_view::npos) {
-      has_port = true;
-      port_text = authority.substr(colon + 1);
-    }
-    out.host.reserve(host.size());
-    for (const char c : host) out.host += lower(c);
-  }
-  if (out.host.empty()) return fail("the webhook URL has no host");
-
-  out.port = out.secure ? 443 : 80;
-  if (has_port) {
-    unsigned value = 0;
-    auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), value);
-    if (port_text.empty() || ec != std::errc() || end != port_text.data() + port_text.size() || value == 0 ||
-        value > 65535) {
-      return fail("the webhook URL's port must be a number from 1 to 65535");
-    }
-    out.port = static_cast<std::uint16_t>(value);
-  }
-
-  if (!out.literal) {
-    if (std::string e = check_host_name(out.host); !e.empty()) return fail(std::move(e));
-    const std::string_view last_label = std::string_view(out.host).substr(out.host.rfind('.') + 1);
-    if (numeric_label(last_label)) {
-      // inet_pton: exactly four decimal parts; resolvers' looser forms are refused here.
-      boost::system::error_code ec;
-      const ip::address_v4 a = ip::make_address_v4(out.host, ec);
-      if (ec) return fail("the webhook URL's host looks numeric but is not a dotted-quad IPv4 address");
-      out.literal = ip::address(a);
-      out.host = a.to_string();
-    }
-  }
-
-  if (out.literal) {
-    if (std::string refused = policy.refusal(*out.literal); !refused.empty()) {
-      return fail("the webhook URL's host is refused: " + refused);
-    }
-  } else if (out.host == "localhost" || out.host.ends_with(".localhost")) {
-    // RFC 6761: these names always mean the loopback interface.
-    const ip::address loopback = ip::make_address_v4("127.0.0.1");
-    if (!policy.permits(loopback)) {
-      return fail("the webhook URL's host is refused: " + policy.refusal(loopback));
-    }
-  }
+  if (std::string e = read_authority(authority, out); !e.empty()) return fail(std::move(e));
+  if (std::string e = check_host(out, policy); !e.empty()) return fail(std::move(e));
   return out;
 }
 

@@ -150,6 +150,9 @@ HttpResponse too_many_requests(const std::string& who, std::int64_t retry_after_
 
 bool is_probe(std::string_view path) { return path == "/health" || path == "/ready" || path == "/live"; }
 
+constexpr std::string_view kEvents = "/v1/events";
+constexpr std::string_view kSubscriptions = "/v1/subscriptions";
+
 }  // namespace
 
 HttpApi::HttpApi(broker::Broker& broker, SubscriptionRegistry& subscriptions, store::EventStore* store,
@@ -196,9 +199,7 @@ std::optional<HttpResponse> HttpApi::dispatch(const HttpRequest& request, HttpRe
   if (!is_probe(path)) {
     if (auto limited = rate_limit(request)) return limited;
   }
-  const std::string& method = request.method;
-  const bool get = method == "GET";
-  const bool post = method == "POST";
+  const bool get = request.method == "GET";
 
   if (path == "/") return get ? root() : method_not_allowed(request, "GET");
   if (is_probe(path)) return get ? probe(path) : method_not_allowed(request, "GET");
@@ -210,8 +211,6 @@ std::optional<HttpResponse> HttpApi::dispatch(const HttpRequest& request, HttpRe
   // The dashboard's files are public; the data it shows needs the read scope (its own requests).
   if (path == "/ui" || path.starts_with("/ui/")) return get ? detail::ui_file(request, path) : method_not_allowed(request, "GET");
 
-  constexpr std::string_view kEvents = "/v1/events";
-  constexpr std::string_view kSubscriptions = "/v1/subscriptions";
   // Only the paged GETs below take query parameters; elsewhere any is a mistake.
   const bool takes_query = get && (path == kEvents || path == kSubscriptions || path == "/v1/topics" || path.ends_with("/stream") ||
                                    path.ends_with("/deliveries"));
@@ -225,6 +224,21 @@ std::optional<HttpResponse> HttpApi::dispatch(const HttpRequest& request, HttpRe
     if (auto refused = authorize(request, Scope::read)) return refused;
     return list_topics(request);
   }
+  if (path == kEvents || (path.starts_with(kEvents) && path[kEvents.size()] == '/')) {
+    return route_events(request, path, respond);
+  }
+  if (path == kSubscriptions || (path.starts_with(kSubscriptions) && path[kSubscriptions.size()] == '/')) {
+    return route_subscriptions(request, path);
+  }
+  return detail::not_found("no route for " + request.path);
+}
+
+// /v1/events, /v1/events/batch and /v1/events/{id}.
+std::optional<HttpResponse> HttpApi::route_events(const HttpRequest& request, std::string_view path,
+                                                  HttpRespond& respond) {
+  using auth::Scope;
+  const bool get = request.method == "GET";
+  const bool post = request.method == "POST";
   if (path == kEvents) {
     if (get) {
       if (auto bad = detail::unknown_query_param(request, {"topic", "key", "since", "limit", "cursor"})) return bad;
@@ -242,13 +256,19 @@ std::optional<HttpResponse> HttpApi::dispatch(const HttpRequest& request, HttpRe
     if (auto bad = check_body(request)) return bad;
     return post_batch(request, respond);
   }
-  if (path.starts_with(kEvents) && path[kEvents.size()] == '/') {
-    const std::string_view id = path.substr(kEvents.size() + 1);
-    if (id.find('/') != std::string_view::npos) return detail::not_found("no route for " + request.path);
-    if (!get) return method_not_allowed(request, "GET");
-    if (auto refused = authorize(request, Scope::read)) return refused;
-    return get_event(std::string(id));
-  }
+  const std::string_view id = path.substr(kEvents.size() + 1);
+  if (id.find('/') != std::string_view::npos) return detail::not_found("no route for " + request.path);
+  if (!get) return method_not_allowed(request, "GET");
+  if (auto refused = authorize(request, Scope::read)) return refused;
+  return get_event(std::string(id));
+}
+
+// /v1/subscriptions and what is below it: one subscription, its stream, its webhook deliveries.
+std::optional<HttpResponse> HttpApi::route_subscriptions(const HttpRequest& request, std::string_view path) {
+  using auth::Scope;
+  const std::string& method = request.method;
+  const bool get = method == "GET";
+  const bool post = method == "POST";
   if (path == kSubscriptions) {
     if (get) {
       if (auto bad = detail::unknown_query_param(request, {"limit", "cursor"})) return bad;
@@ -260,48 +280,46 @@ std::optional<HttpResponse> HttpApi::dispatch(const HttpRequest& request, HttpRe
     if (auto bad = check_body(request)) return bad;
     return post_subscription(request);
   }
-  if (path.starts_with(kSubscriptions) && path[kSubscriptions.size()] == '/') {
-    std::string_view rest = path.substr(kSubscriptions.size() + 1);
-    const std::size_t slash = rest.find('/');
-    const std::string id(rest.substr(0, slash));
-    if (slash == std::string_view::npos) {
-      if (get) {
-        if (auto refused = authorize(request, Scope::read)) return refused;
-        return get_subscription(id);
-      }
-      if (method == "DELETE") {
-        if (auto refused = authorize(request, Scope::admin)) return refused;
-        return delete_subscription(id);
-      }
-      return method_not_allowed(request, "GET, DELETE");
-    }
-    if (rest.substr(slash) == "/stream") {
-      if (!get) return method_not_allowed(request, "GET");
+  std::string_view rest = path.substr(kSubscriptions.size() + 1);
+  const std::size_t slash = rest.find('/');
+  const std::string id(rest.substr(0, slash));
+  if (slash == std::string_view::npos) {
+    if (get) {
       if (auto refused = authorize(request, Scope::read)) return refused;
-      if (!subscriptions_.get(id)) return detail::not_found("no subscription " + id);
-      return upgrade_required(request.path);
+      return get_subscription(id);
     }
-    // Webhook deliveries: /deliveries, /deliveries/retry, /deliveries/{deliveryId}/retry.
-    const std::string_view tail = rest.substr(slash);
-    if (tail == "/deliveries") {
-      if (!get) return method_not_allowed(request, "GET");
-      if (auto bad = detail::unknown_query_param(request, {"kind", "limit", "cursor"})) return bad;
-      if (auto refused = authorize(request, Scope::read)) return refused;
-      return get_deliveries(id, request);
-    }
-    if (tail == "/deliveries/retry" || (tail.starts_with("/deliveries/") && tail.ends_with("/retry"))) {
-      // "/deliveries/retry": every dead letter; "/deliveries/{deliveryId}/retry": that one.
-      std::string_view middle;
-      if (tail != "/deliveries/retry") {
-        middle = tail.substr(12, tail.size() - 12 - 6);
-        if (middle.empty() || middle.find('/') != std::string_view::npos) {
-          return detail::not_found("no route for " + request.path);
-        }
-      }
-      if (!post) return method_not_allowed(request, "POST");
+    if (method == "DELETE") {
       if (auto refused = authorize(request, Scope::admin)) return refused;
-      return retry_deliveries(id, middle);
+      return delete_subscription(id);
     }
+    return method_not_allowed(request, "GET, DELETE");
+  }
+  if (rest.substr(slash) == "/stream") {
+    if (!get) return method_not_allowed(request, "GET");
+    if (auto refused = authorize(request, Scope::read)) return refused;
+    if (!subscriptions_.get(id)) return detail::not_found("no subscription " + id);
+    return upgrade_required(request.path);
+  }
+  // Webhook deliveries: /deliveries, /deliveries/retry, /deliveries/{deliveryId}/retry.
+  const std::string_view tail = rest.substr(slash);
+  if (tail == "/deliveries") {
+    if (!get) return method_not_allowed(request, "GET");
+    if (auto bad = detail::unknown_query_param(request, {"kind", "limit", "cursor"})) return bad;
+    if (auto refused = authorize(request, Scope::read)) return refused;
+    return get_deliveries(id, request);
+  }
+  if (tail == "/deliveries/retry" || (tail.starts_with("/deliveries/") && tail.ends_with("/retry"))) {
+    // "/deliveries/retry": every dead letter; "/deliveries/{deliveryId}/retry": that one.
+    std::string_view middle;
+    if (tail != "/deliveries/retry") {
+      middle = tail.substr(12, tail.size() - 12 - 6);
+      if (middle.empty() || middle.find('/') != std::string_view::npos) {
+        return detail::not_found("no route for " + request.path);
+      }
+    }
+    if (!post) return method_not_allowed(request, "POST");
+    if (auto refused = authorize(request, Scope::admin)) return refused;
+    return retry_deliveries(id, middle);
   }
   return detail::not_found("no route for " + request.path);
 }

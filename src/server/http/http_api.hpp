@@ -157,6 +157,9 @@ class HttpApi {
                        auth::Scope needed) const;
 
   std::optional<HttpResponse> dispatch(const HttpRequest& request, HttpRespond& respond);
+  // dispatch's routes below /v1/events and /v1/subscriptions (`path`: without a trailing slash).
+  std::optional<HttpResponse> route_events(const HttpRequest& request, std::string_view path, HttpRespond& respond);
+  std::optional<HttpResponse> route_subscriptions(const HttpRequest& request, std::string_view path);
   std::optional<HttpResponse> rate_limit(const HttpRequest& request);
   // `form_as_json`: take curl's default application/x-www-form-urlencoded as JSON.
   std::optional<HttpResponse> check_body(const HttpRequest& request, bool form_as_json = false) const;
@@ -167,12 +170,16 @@ class HttpApi {
   // Events (http_events.cpp).
   std::optional<HttpResponse> post_event(const HttpRequest& request, HttpRespond& respond);
   std::optional<HttpResponse> post_batch(const HttpRequest& request, HttpRespond& respond);
+  // post_batch's steps: validate every event, then settle their idempotency keys.
+  std::optional<HttpResponse> read_batch(const HttpRequest& request, BatchState& batch) const;
+  std::optional<HttpResponse> claim_batch_keys(BatchState& batch, std::vector<broker::PublishRequest>& requests);
   void finish_batch(BatchState& batch, std::vector<PublishService::BatchResult> outcomes);
   HttpResponse get_events(const HttpRequest& request);
   HttpResponse get_event(const std::string& id);
   std::optional<HttpResponse> parse_event(const boost::json::value& value, std::string_view raw,
                                           const std::string& where, PublishService::Input& out) const;
   std::vector<broker::EventPtr> fetch_topic(const std::string& topic, std::uint64_t after, std::size_t limit);
+  std::vector<std::string> matching_topics(const std::string& pattern, const std::string& from);
 
   // Centrifugo's server API shim, /api/* (http_centrifugo.cpp).
   std::optional<HttpResponse> centrifugo_api(std::string_view method, const HttpRequest& request,

@@ -93,6 +93,19 @@ bool decode_cursor(std::string_view text, Cursor& out) {
   return topic::topic_error(out.topic).empty();
 }
 
+// GET /v1/events' answer: {"events": [...], "nextCursor": "..." | null}.
+std::string page_json(const std::vector<broker::EventPtr>& page, const std::optional<Cursor>& next) {
+  std::string out = "{\"events\":[";
+  for (std::size_t i = 0; i < page.size(); ++i) {
+    if (i > 0) out += ',';
+    out += page[i]->json;
+  }
+  out += "],\"nextCursor\":";
+  out += next ? util::quoted(encode_cursor(*next)) : "null";
+  out += '}';
+  return out;
+}
+
 }  // namespace
 
 // Validates one event object through the publish door (`raw`: its text, for
@@ -175,6 +188,23 @@ struct HttpApi::BatchState {
 // then they are handed to the broker in request order with no other HTTP
 // publish in between, so one topic's events get consecutive offsets.
 std::optional<HttpResponse> HttpApi::post_batch(const HttpRequest& request, HttpRespond& respond) {
+  auto batch = std::make_shared<BatchState>();
+  if (auto bad = read_batch(request, *batch)) return bad;
+  std::vector<broker::PublishRequest> requests;
+  if (auto refused = claim_batch_keys(*batch, requests)) return refused;
+  batch->respond = std::exchange(respond, nullptr);
+  if (requests.empty()) {
+    finish_batch(*batch, {});
+  } else {
+    publisher_->publish_batch(std::move(requests), [this, batch](std::vector<PublishService::BatchResult> outcomes) {
+      finish_batch(*batch, std::move(outcomes));
+    });
+  }
+  return std::nullopt;
+}
+
+// The batch's events, each validated, into `batch.inputs`; a 400 for the first fault.
+std::optional<HttpResponse> HttpApi::read_batch(const HttpRequest& request, BatchState& batch) const {
   json::value body;
   if (auto bad = detail::parse_json_body(request, body)) return bad;
   const json::object* o = body.if_object();
@@ -192,8 +222,7 @@ std::optional<HttpResponse> HttpApi::post_batch(const HttpRequest& request, Http
     return bad_request("\"events\" has " + std::to_string(list.size()) + " events; at most " +
                        std::to_string(limits_.max_batch) + " per batch");
   }
-  auto batch = std::make_shared<BatchState>();
-  auto& inputs = batch->inputs;
+  auto& inputs = batch.inputs;
   inputs.resize(list.size());
   const auto raw_events = util::raw_elements(util::raw_member(request.body, "events").value_or(""));
   std::unordered_map<std::string, std::size_t> keys;
@@ -208,17 +237,22 @@ std::optional<HttpResponse> HttpApi::post_batch(const HttpRequest& request, Http
       return bad_request(where + "idempotencyKey repeats events[" + std::to_string(it->second) + "].idempotencyKey");
     }
   }
+  return std::nullopt;
+}
 
-  // Keys first: already published ones are answered, fresh ones claimed; a
-  // key in flight elsewhere or used for other content refuses the batch.
-  batch->results.resize(inputs.size());
-  batch->answered.assign(inputs.size(), false);
+// Keys first: already published ones are answered, fresh ones claimed; a
+// key in flight elsewhere or used for other content refuses the batch.
+// `requests`: what is left to publish, in order.
+std::optional<HttpResponse> HttpApi::claim_batch_keys(BatchState& batch,
+                                                      std::vector<broker::PublishRequest>& requests) {
+  auto& inputs = batch.inputs;
+  batch.results.resize(inputs.size());
+  batch.answered.assign(inputs.size(), false);
   auto release_claims = [&] {
-    for (std::size_t i : batch->claimed) {
+    for (std::size_t i : batch.claimed) {
       idempotency_->abandon(inputs[i].request.idempotency_key, std::make_error_code(std::errc::operation_canceled));
     }
   };
-  std::vector<broker::PublishRequest> requests;
   try {
     for (std::size_t i = 0; i < inputs.size(); ++i) {
       const std::string& key = inputs[i].request.idempotency_key;
@@ -226,34 +260,26 @@ std::optional<HttpResponse> HttpApi::post_batch(const HttpRequest& request, Http
       IdempotencyIndex::Answer answer;
       const auto claim = idempotency_->claim(key, inputs[i].request.idempotency_print, answer);
       if (claim == IdempotencyIndex::Claim::owned) {
-        batch->claimed.push_back(i);
+        batch.claimed.push_back(i);
         continue;
       }
       if (claim == IdempotencyIndex::Claim::answered && answer.kind == IdempotencyIndex::Answer::Kind::duplicate) {
-        batch->results[i] = result_json(answer.event.id, answer.event.topic, answer.event.offset, answer.event.epoch);
-        batch->answered[i] = true;
+        batch.results[i] = result_json(answer.event.id, answer.event.topic, answer.event.offset, answer.event.epoch);
+        batch.answered[i] = true;
         continue;
       }
       release_claims();
       return claim == IdempotencyIndex::Claim::in_flight ? key_in_flight(key) : key_conflict(key);
     }
     for (std::size_t i = 0; i < inputs.size(); ++i) {
-      if (batch->answered[i]) continue;
-      batch->published.push_back(i);
+      if (batch.answered[i]) continue;
+      batch.published.push_back(i);
       requests.push_back(std::move(inputs[i].request));
       inputs[i].request.idempotency_key = requests.back().idempotency_key;  // kept: finish_batch settles it
     }
   } catch (...) {
     release_claims();
     throw;
-  }
-  batch->respond = std::exchange(respond, nullptr);
-  if (requests.empty()) {
-    finish_batch(*batch, {});
-  } else {
-    publisher_->publish_batch(std::move(requests), [this, batch](std::vector<PublishService::BatchResult> outcomes) {
-      finish_batch(*batch, std::move(outcomes));
-    });
   }
   return std::nullopt;
 }
@@ -311,6 +337,24 @@ void HttpApi::finish_batch(BatchState& batch, std::vector<PublishService::BatchR
   batch.respond(repeats == outcomes.size() ? replayed(std::move(out)) : HttpResponse::json(201, std::move(out)));
 }
 
+// The topics a wildcard `pattern` matches, in history or in the store, from
+// `from` on, in byte order.
+std::vector<std::string> HttpApi::matching_topics(const std::string& pattern, const std::string& from) {
+  std::vector<std::string> topics;
+  std::set<std::string> names;
+  broker::ReplayRequest probe;  // lists the matching topics, copies no events
+  probe.pattern = pattern;
+  probe.since_time_ms = std::numeric_limits<std::int64_t>::max();
+  for (auto& [topic, last] : broker_.replay(probe).covered) names.insert(std::move(topic));
+  if (store_) {
+    for (auto& position : store_->load_positions()) {
+      if (topic::pattern_matches(pattern, position.topic)) names.insert(std::move(position.topic));
+    }
+  }
+  for (auto it = names.lower_bound(from); it != names.end(); ++it) topics.push_back(*it);
+  return topics;
+}
+
 // Events of `topic` with offset > `after`, oldest first, at most `limit`:
 // from the store for what history no longer holds, then from history.
 std::vector<broker::EventPtr> HttpApi::fetch_topic(const std::string& topic, std::uint64_t after, std::size_t limit) {
@@ -363,17 +407,7 @@ HttpResponse HttpApi::get_events(const HttpRequest& request) {
   if (!wildcard) {
     topics.push_back(pattern);
   } else {
-    std::set<std::string> names;
-    broker::ReplayRequest probe;  // lists the matching topics, copies no events
-    probe.pattern = pattern;
-    probe.since_time_ms = std::numeric_limits<std::int64_t>::max();
-    for (auto& [topic, last] : broker_.replay(probe).covered) names.insert(std::move(topic));
-    if (store_) {
-      for (auto& position : store_->load_positions()) {
-        if (topic::pattern_matches(pattern, position.topic)) names.insert(std::move(position.topic));
-      }
-    }
-    for (auto it = names.lower_bound(start.topic); it != names.end(); ++it) topics.push_back(*it);
+    topics = matching_topics(pattern, start.topic);
   }
 
   // Collect limit + 1 matches (the extra one says whether there is a next
@@ -408,15 +442,7 @@ HttpResponse HttpApi::get_events(const HttpRequest& request) {
     page.pop_back();
     next = Cursor{page.back()->topic, page.back()->offset};
   }
-  std::string out = "{\"events\":[";
-  for (std::size_t i = 0; i < page.size(); ++i) {
-    if (i > 0) out += ',';
-    out += page[i]->json;
-  }
-  out += "],\"nextCursor\":";
-  out += next ? util::quoted(encode_cursor(*next)) : "null";
-  out += '}';
-  return HttpResponse::json(200, std::move(out));
+  return HttpResponse::json(200, page_json(page, next));
 }
 
 // GET /v1/events/{id}: the event object, or 404.

@@ -20,27 +20,14 @@ using detail::bad_request;
 
 namespace {
 constexpr std::size_t kMaxPatterns = 64;  // per subscription
-}  // namespace
 
-// POST /v1/subscriptions: {"topics": [patterns] | "topic": pattern,
-// "filter"?: spec, "webhook"?: {...}} → 201 with the subscription.
-HttpResponse HttpApi::post_subscription(const HttpRequest& request) {
-  json::value body;
-  if (auto bad = detail::parse_json_body(request, body)) return *bad;
-  const json::object* o = body.if_object();
-  if (!o) return bad_request("the body must be a JSON object, got " + std::string(util::kind_of(body)));
-  for (const auto& [field, v] : *o) {
-    if (field != "topics" && field != "topic" && field != "filter" && field != "webhook") {
-      return bad_request("unknown field \"" + std::string(field) +
-                         "\" (a subscription has topics or topic, filter and webhook)");
-    }
-  }
-  const json::value* topics = o->if_contains("topics");
-  const json::value* topic = o->if_contains("topic");
+// The body's "topic" or "topics" (validated, duplicates dropped) into `spec.patterns`.
+std::optional<HttpResponse> read_patterns(const json::object& o, SubscriptionSpec& spec) {
+  const json::value* topics = o.if_contains("topics");
+  const json::value* topic = o.if_contains("topic");
   if (topics && topic) return bad_request("give \"topics\" or \"topic\", not both");
   if (!topics && !topic) return bad_request("\"topics\" is required (an array of topic patterns)");
 
-  SubscriptionSpec spec;
   auto add_pattern = [&](const json::value& v, const std::string& where) -> std::optional<HttpResponse> {
     if (!v.is_string()) return bad_request(where + " must be a string, got " + std::string(util::kind_of(v)));
     std::string pattern(v.get_string());
@@ -68,6 +55,26 @@ HttpResponse HttpApi::post_subscription(const HttpRequest& request) {
       if (auto bad = add_pattern(list[i], "topics[" + std::to_string(i) + "]")) return *bad;
     }
   }
+  return std::nullopt;
+}
+
+}  // namespace
+
+// POST /v1/subscriptions: {"topics": [patterns] | "topic": pattern,
+// "filter"?: spec, "webhook"?: {...}} → 201 with the subscription.
+HttpResponse HttpApi::post_subscription(const HttpRequest& request) {
+  json::value body;
+  if (auto bad = detail::parse_json_body(request, body)) return *bad;
+  const json::object* o = body.if_object();
+  if (!o) return bad_request("the body must be a JSON object, got " + std::string(util::kind_of(body)));
+  for (const auto& [field, v] : *o) {
+    if (field != "topics" && field != "topic" && field != "filter" && field != "webhook") {
+      return bad_request("unknown field \"" + std::string(field) +
+                         "\" (a subscription has topics or topic, filter and webhook)");
+    }
+  }
+  SubscriptionSpec spec;
+  if (auto bad = read_patterns(*o, spec)) return *bad;
   if (const json::value* filter = o->if_contains("filter"); filter && !filter->is_null()) {
     std::string why;
     // From its text, so a number a double cannot hold (1e-400) is refused, not read as 0.

@@ -1,8 +1,5 @@
 #include "server/webhooks/webhook_worker.hpp"
 
-#include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
-
 #include <algorithm>
 #include <cstdio>
 
@@ -12,7 +9,6 @@
 
 namespace sluice::server::detail {
 
-namespace json = boost::json;
 using store::WebhookStateChange;
 
 namespace {
@@ -20,8 +16,6 @@ namespace {
 constexpr std::size_t kAttemptRing = 200;      // attempts kept for GET .../deliveries
 constexpr std::size_t kSkipBudget = 1000;      // unmatched events examined per loop turn
 constexpr std::size_t kMaxErrorText = 300;
-
-json::value time_or_null(std::int64_t ms) { return ms > 0 ? json::value(broker::format_time(ms)) : json::value(nullptr); }
 
 std::string clip(std::string text) {
   if (text.size() > kMaxErrorText) text.resize(kMaxErrorText);
@@ -40,83 +34,6 @@ std::string describe(const webhook::HttpResult& r) {
 }
 
 }  // namespace
-
-// --- records ---
-
-json::object DeadLetter::to_json() const {
-  json::object o;
-  o["id"] = id;
-  o["kind"] = "dead_letter";
-  o["eventId"] = event_id.empty() ? json::value(nullptr) : json::value(event_id);
-  o["topic"] = topic;
-  o["offset"] = offset;
-  if (reason == "expired") o["toOffset"] = to_offset;
-  o["reason"] = reason;
-  o["attempts"] = attempts;
-  o["lastStatus"] = last_status ? json::value(last_status) : json::value(nullptr);
-  o["lastError"] = last_error.empty() ? json::value(nullptr) : json::value(last_error);
-  o["firstAttemptAt"] = time_or_null(first_attempt_ms);
-  o["deadAt"] = time_or_null(dead_ms);
-  o["redelivering"] = redelivering;
-  return o;
-}
-
-std::string DeadLetter::to_stored_json() const {
-  json::object o;
-  o["id"] = id;
-  o["eventId"] = event_id;
-  o["topic"] = topic;
-  o["offset"] = offset;
-  o["toOffset"] = to_offset;
-  o["reason"] = reason;
-  o["attempts"] = attempts;
-  o["lastStatus"] = last_status;
-  o["lastError"] = last_error;
-  o["firstAttemptMs"] = first_attempt_ms;
-  o["deadMs"] = dead_ms;
-  return json::serialize(o);
-}
-
-std::optional<DeadLetter> DeadLetter::from_stored_json(std::string_view text) {
-  std::error_code ec;
-  const json::value v = json::parse(text, ec);
-  if (ec || !v.is_object()) return std::nullopt;
-  const json::object& o = v.get_object();
-  try {
-    DeadLetter d;
-    d.id = std::string(o.at("id").as_string());
-    d.event_id = std::string(o.at("eventId").as_string());
-    d.topic = std::string(o.at("topic").as_string());
-    d.offset = o.at("offset").to_number<std::uint64_t>();
-    d.to_offset = o.at("toOffset").to_number<std::uint64_t>();
-    d.reason = std::string(o.at("reason").as_string());
-    d.attempts = o.at("attempts").to_number<std::uint32_t>();
-    d.last_status = o.at("lastStatus").to_number<unsigned>();
-    d.last_error = std::string(o.at("lastError").as_string());
-    d.first_attempt_ms = o.at("firstAttemptMs").to_number<std::int64_t>();
-    d.dead_ms = o.at("deadMs").to_number<std::int64_t>();
-    return d;
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
-}
-
-json::object AttemptRecord::to_json() const {
-  json::object o;
-  o["id"] = id;
-  o["kind"] = "attempt";
-  o["eventId"] = event_id;
-  o["topic"] = topic;
-  o["offset"] = offset;
-  o["attempt"] = attempt;
-  o["at"] = broker::format_time(at_ms);
-  o["durationMs"] = duration_ms;
-  o["outcome"] = outcome;
-  o["status"] = status ? json::value(status) : json::value(nullptr);
-  o["error"] = error.empty() ? json::value(nullptr) : json::value(error);
-  o["redelivery"] = redelivery;
-  return o;
-}
 
 // --- the worker ---
 
@@ -469,27 +386,7 @@ void WebhookWorker::on_result(webhook::HttpResult result) {
   record.status = status;
   record.error = error;
   record.redelivery = !c.dead_letter_id.empty();
-  {
-    std::lock_guard lock(view_mutex_);
-    attempts_.push_back(std::move(record));
-    if (attempts_.size() > kAttemptRing) attempts_.pop_front();
-    last_status_ = status;
-    last_error_ = error;
-    last_attempt_ms_ = now_ms;
-    if (ok) {
-      consecutive_failures_ = 0;
-      ++delivered_;
-    } else {
-      ++consecutive_failures_;
-    }
-    if (decision.action != webhook::RetryDecision::Action::retry) {
-      in_flight_.clear();
-      in_flight_attempts_ = 0;
-      next_attempt_ms_ = 0;
-    } else {
-      next_attempt_ms_ = now_ms + decision.delay.count();
-    }
-  }
+  record_attempt(std::move(record), decision, now_ms);
   if (observer_) {
     observer_(outcome, static_cast<double>(duration.count()) / 1000,
               static_cast<double>(std::max<std::int64_t>(0, now_ms - event.time_ms)) / 1000);
@@ -503,48 +400,82 @@ void WebhookWorker::on_result(webhook::HttpResult result) {
       });
       return;
     case webhook::RetryDecision::Action::done:
-      if (!c.dead_letter_id.empty()) {
-        {
-          std::lock_guard lock(view_mutex_);
-          dead_letters_.erase(c.dead_letter_id);
-        }
-        if (writer_) {
-          WebhookStateChange change;
-          change.kind = WebhookStateChange::Kind::delete_dead_letter;
-          change.subscription = id();
-          change.key = c.dead_letter_id;
-          writer_->queue(std::move(change));
-        }
-      } else if (in_current_epoch(event)) {
-        advance(event.topic, event.offset);
-      }
+      finish_delivered(c);
       break;
-    case webhook::RetryDecision::Action::dead_letter: {
-      DeadLetter letter;
-      letter.id = c.dead_letter_id.empty() ? next_record_id("dl_") : c.dead_letter_id;
-      letter.event_id = std::string(event.id);
-      letter.topic = event.topic;
-      letter.offset = event.offset;
-      letter.to_offset = event.offset;
-      letter.reason = std::string(webhook::to_string(decision.reason));
-      letter.attempts = c.attempts;
-      letter.last_status = status;
-      letter.last_error = error;
-      letter.first_attempt_ms = c.first_attempt_ms;
-      letter.dead_ms = now_ms;
-      const bool redelivery = !c.dead_letter_id.empty();
-      add_dead_letter(std::move(letter));  // queued to the store before the position moves past it
-      if (!redelivery) {
-        if (in_current_epoch(event)) advance(event.topic, event.offset);
-      } else {
-        std::lock_guard lock(view_mutex_);
-        --dead_letters_total_;  // the same dead letter again, not a new one
-      }
+    case webhook::RetryDecision::Action::dead_letter:
+      finish_dead_letter(c, std::string(webhook::to_string(decision.reason)), status, error, now_ms);
       break;
-    }
   }
   current_.reset();
   schedule_pump();
+}
+
+void WebhookWorker::record_attempt(AttemptRecord record, const webhook::RetryDecision& decision,
+                                   std::int64_t now_ms) {
+  const bool ok = decision.action == webhook::RetryDecision::Action::done;
+  std::lock_guard lock(view_mutex_);
+  last_status_ = record.status;
+  last_error_ = record.error;
+  attempts_.push_back(std::move(record));
+  if (attempts_.size() > kAttemptRing) attempts_.pop_front();
+  last_attempt_ms_ = now_ms;
+  if (ok) {
+    consecutive_failures_ = 0;
+    ++delivered_;
+  } else {
+    ++consecutive_failures_;
+  }
+  if (decision.action != webhook::RetryDecision::Action::retry) {
+    in_flight_.clear();
+    in_flight_attempts_ = 0;
+    next_attempt_ms_ = 0;
+  } else {
+    next_attempt_ms_ = now_ms + decision.delay.count();
+  }
+}
+
+void WebhookWorker::finish_delivered(const Current& c) {
+  const broker::Event& event = *c.event;
+  if (!c.dead_letter_id.empty()) {
+    {
+      std::lock_guard lock(view_mutex_);
+      dead_letters_.erase(c.dead_letter_id);
+    }
+    if (writer_) {
+      WebhookStateChange change;
+      change.kind = WebhookStateChange::Kind::delete_dead_letter;
+      change.subscription = id();
+      change.key = c.dead_letter_id;
+      writer_->queue(std::move(change));
+    }
+  } else if (in_current_epoch(event)) {
+    advance(event.topic, event.offset);
+  }
+}
+
+void WebhookWorker::finish_dead_letter(const Current& c, std::string reason, unsigned status,
+                                       const std::string& error, std::int64_t now_ms) {
+  const broker::Event& event = *c.event;
+  DeadLetter letter;
+  letter.id = c.dead_letter_id.empty() ? next_record_id("dl_") : c.dead_letter_id;
+  letter.event_id = std::string(event.id);
+  letter.topic = event.topic;
+  letter.offset = event.offset;
+  letter.to_offset = event.offset;
+  letter.reason = std::move(reason);
+  letter.attempts = c.attempts;
+  letter.last_status = status;
+  letter.last_error = error;
+  letter.first_attempt_ms = c.first_attempt_ms;
+  letter.dead_ms = now_ms;
+  const bool redelivery = !c.dead_letter_id.empty();
+  add_dead_letter(std::move(letter));  // queued to the store before the position moves past it
+  if (!redelivery) {
+    if (in_current_epoch(event)) advance(event.topic, event.offset);
+  } else {
+    std::lock_guard lock(view_mutex_);
+    --dead_letters_total_;  // the same dead letter again, not a new one
+  }
 }
 
 std::string WebhookWorker::next_record_id(const char* prefix) {
@@ -553,89 +484,6 @@ std::string WebhookWorker::next_record_id(const char* prefix) {
   char buffer[32];
   std::snprintf(buffer, sizeof buffer, "%s%016llx", prefix, static_cast<unsigned long long>(seq));
   return buffer;
-}
-
-json::object WebhookWorker::state_json() const {
-  std::lock_guard lock(view_mutex_);
-  json::object o;
-  json::object positions;
-  for (const auto& [topic, offset] : positions_) {
-    if (!topic.empty()) positions[topic] = offset;
-  }
-  o["position"] = std::move(positions);
-  o["inFlight"] = in_flight_.empty() ? json::value(nullptr) : json::value(in_flight_);
-  o["attempt"] = in_flight_attempts_;
-  o["consecutiveFailures"] = consecutive_failures_;
-  o["lastStatus"] = last_status_ ? json::value(last_status_) : json::value(nullptr);
-  o["lastError"] = last_error_.empty() ? json::value(nullptr) : json::value(last_error_);
-  o["lastAttemptAt"] = time_or_null(last_attempt_ms_);
-  o["nextAttemptAt"] = time_or_null(next_attempt_ms_);
-  o["delivered"] = delivered_;
-  o["deadLetters"] = dead_letters_.size();
-  o["deadLettersDropped"] = dead_letters_dropped_;
-  return o;
-}
-
-void WebhookWorker::deliveries(std::string_view kind, std::size_t limit, std::string_view cursor,
-                               WebhookService::Page& page) const {
-  // Both lists are in id order, and ids sort by creation time after their
-  // prefix: merge them newest first, by the 16 hex digits.
-  auto seq_of = [](std::string_view record_id) { return record_id.substr(record_id.find('_') + 1); };
-  std::lock_guard lock(view_mutex_);
-  const bool attempts = kind.empty() || kind == "attempt";
-  const bool dead = kind.empty() || kind == "dead_letter";
-  auto a = attempts_.rbegin();
-  auto d = dead_letters_.rbegin();
-  auto skip = [&](std::string_view seq) { return !cursor.empty() && seq >= cursor; };
-  while (attempts && a != attempts_.rend() && skip(seq_of(a->id))) ++a;
-  while (dead && d != dead_letters_.rend() && skip(seq_of(d->first))) ++d;
-  std::string last;
-  for (;;) {
-    const bool has_a = attempts && a != attempts_.rend();
-    const bool has_d = dead && d != dead_letters_.rend();
-    if (!has_a && !has_d) return;
-    if (page.items.size() == limit) {
-      page.next_cursor = last;
-      return;
-    }
-    if (has_a && (!has_d || seq_of(a->id) > seq_of(d->first))) {
-      last = std::string(seq_of(a->id));
-      page.items.push_back(a->to_json());
-      ++a;
-    } else {
-      last = std::string(seq_of(d->first));
-      page.items.push_back(d->second.to_json());
-      ++d;
-    }
-  }
-}
-
-WebhookService::RetryResult WebhookWorker::claim_for_retry(std::string_view dl_id, std::vector<std::string>& claimed) {
-  WebhookService::RetryResult r;
-  std::lock_guard lock(view_mutex_);
-  auto claim = [&](DeadLetter& letter) {
-    if (letter.reason == "expired") {
-      ++r.not_redeliverable;
-      return;
-    }
-    if (!letter.redelivering) {
-      letter.redelivering = true;
-      claimed.push_back(letter.id);
-    }
-    ++r.queued;
-  };
-  if (dl_id.empty()) {
-    for (auto& entry : dead_letters_) claim(entry.second);
-    return r;
-  }
-  auto it = dead_letters_.find(dl_id);
-  if (it == dead_letters_.end()) {
-    r.status = WebhookService::RetryStatus::no_such_delivery;
-    return r;
-  }
-  claim(it->second);
-  if (r.not_redeliverable) r.status = WebhookService::RetryStatus::not_redeliverable;
-  return r;
 }
 
 }  // namespace sluice::server::detail

@@ -140,6 +140,13 @@ class WebhookWorker : public std::enable_shared_from_this<WebhookWorker> {
   void start_delivery(broker::EventPtr event, std::string dead_letter_id);
   void send();
   void on_result(webhook::HttpResult result);
+  // on_result's steps. The attempt into the view: ring, counters, what is in flight.
+  void record_attempt(AttemptRecord record, const webhook::RetryDecision& decision, std::int64_t now_ms);
+  // The current event (or redelivered dead letter) was delivered.
+  void finish_delivered(const Current& c);
+  // The current delivery was given up for `reason`: it becomes (again) a dead letter.
+  void finish_dead_letter(const Current& c, std::string reason, unsigned status, const std::string& error,
+                          std::int64_t now_ms);
   std::string next_record_id(const char* prefix);
   void store_position(const std::string& topic, std::uint64_t offset);
 
