@@ -27,6 +27,7 @@
 #include "loadgen/options.hpp"
 #include "loadgen/payload.hpp"
 #include "loadgen/scenarios.hpp"
+#include "loadgen/stream.hpp"
 #include "sluice/net/url.hpp"
 #include "sluice/protocol/handshake.hpp"
 
@@ -40,6 +41,8 @@ struct BenchOptions {
   std::string preset = "sluice";
   std::vector<std::string> headers;  // "Name: value"
   std::string api_key;
+  std::string ca_file;  // wss://, https://: trust this PEM CA bundle instead of the system's
+  bool insecure = false;  // wss://, https://: no certificate check
   bool json = false;
   bool csv = false;
   bool no_progress = false;
@@ -60,25 +63,39 @@ std::string default_url(const std::string& mode, const std::string& preset) {
   return preset == "sluice" && mode != "echo" ? "ws://127.0.0.1:8080/v1/ws" : "ws://127.0.0.1:8080/";
 }
 
-// publish takes http://HOST[:PORT][/PATH]; the others ws://. Both have the same shape.
+// publish takes http(s)://HOST[:PORT][/PATH]; the others ws:// or wss://. Both have the same shape.
 std::optional<net::WsUrl> parse_target(const std::string& mode, const std::string& url, std::string& why) {
   if (mode == "publish") {
-    if (url.starts_with("https://")) {
-      why = "https:// is not supported yet; use http://";
-      return std::nullopt;
-    }
-    auto parsed = url.starts_with("http://") ? net::parse_ws_url("ws://" + url.substr(7)) : std::nullopt;
-    if (!parsed) why = "--url must be http://HOST[:PORT][/PATH] for publish, not '" + url + "'";
+    auto parsed = url.starts_with("http://")    ? net::parse_ws_url("ws://" + url.substr(7))
+                  : url.starts_with("https://") ? net::parse_ws_url("wss://" + url.substr(8))
+                                                : std::nullopt;
+    if (!parsed) why = "--url must be http(s)://HOST[:PORT][/PATH] for publish, not '" + url + "'";
     return parsed;
   }
   auto parsed = net::parse_ws_url(url);
-  if (!parsed) {
-    why = "--url must be ws://HOST[:PORT][/PATH], not '" + url + "'";
-  } else if (parsed->secure) {
-    why = "wss:// is not supported yet; use ws://";
-    return std::nullopt;
-  }
+  if (!parsed) why = "--url must be ws(s)://HOST[:PORT][/PATH], not '" + url + "'";
   return parsed;
+}
+
+// wss://, https://: the TLS settings every connection shares; the --cafile and --insecure checks.
+std::string set_up_tls(const BenchOptions& o, bool secure, bench::Options& load) {
+  if (!secure) {
+    if (!o.ca_file.empty() || o.insecure) return "--cafile and --insecure are for wss:// and https:// URLs";
+    return {};
+  }
+  if (!o.ca_file.empty() && o.insecure) return "--cafile and --insecure exclude each other";
+  if (o.insecure) {
+    std::fprintf(stderr,
+                 "sluice bench: warning: --insecure: the server's certificate is not checked; use it only "
+                 "against a test server you run yourself\n");
+  }
+  try {
+    // idle holds many quiet connections: their TLS buffers go back while idle.
+    load.tls = std::make_shared<const bench::TlsClient>(!o.insecure, o.ca_file, load.mode == "idle");
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return {};
 }
 
 // The preset, --threads, --rate, ... as the scenario allows them; empty when fine.
@@ -99,6 +116,7 @@ std::string check_scenario_options(const BenchOptions& o) {
   if (load.pipeline == 0 || load.pipeline > 1024) return "--pipeline must be 1 to 1024";
   if (!(load.rate > 0 && load.rate <= 1e6)) return "--rate must be above 0 and at most 1000000";
   if (load.cuts == 0) return "--cuts must be at least 1";
+  if (!load.restart_cmd.empty() && mode != "storm") return "--restart-cmd is for storm";
   if (load.payload != 0 && load.payload < bench::kMinPayloadSize) {
     return "--payload must be at least " + std::to_string(bench::kMinPayloadSize) + " bytes";
   }
@@ -144,6 +162,7 @@ int run(BenchOptions& o) {
   const auto url = parse_target(load.mode, o.url, why);
   if (!url) return bad(why);
   if (why = collect_headers(o, load.headers); !why.empty()) return bad(why);
+  if (why = set_up_tls(o, url->secure, load); !why.empty()) return bad(why);
   load.host = url->host;
   load.port = url->port;
   load.path = url->target;
@@ -188,21 +207,25 @@ void add_bench_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "bench", "Load a server and measure it: fanout (deliveries/s, latency), echo (round trips/s), idle "
                "(connections held), publish (HTTP publishes/s), churn (connect+subscribe+close cycles/s), storm "
-               "(every subscriber cut and resumed: time back, events lost)");
+               "(every subscriber cut, or the server restarted, and resumed: time back, events lost)");
   cmd->add_option("scenario", load.mode,
                   "fanout: N subscribers and one publisher, at most --in-flight messages ahead of the slowest; "
                   "echo: N connections, one message each in flight; idle: open N connections and hold them; "
                   "publish: N keep-alive HTTP connections POSTing events, --pipeline requests in flight each; "
                   "churn: N workers repeating connect, subscribe (acknowledged), close; storm: N subscribers and "
-                  "a publisher at --rate, every subscriber cut at once after the warm-up, resubscribing from its "
-                  "last offset; fails if an event is lost or duplicated")
+                  "a publisher at --rate, every subscriber cut at once after the warm-up (or the server restarted: "
+                  "--restart-cmd), resubscribing from its last offset; fails if an event is lost or duplicated")
       ->required()
       ->check(CLI::IsMember({"fanout", "echo", "idle", "publish", "churn", "storm"}));
   cmd->add_option("--url", o->url,
-                  "Server to load (default ws://127.0.0.1:8080/v1/ws; --preset centrifugo: "
-                  "ws://127.0.0.1:8080/connection/websocket; echo, or --preset broadcast: ws://127.0.0.1:8080/; "
-                  "publish: http://127.0.0.1:8080/v1/events, with --preset centrifugo /api/publish); without a path, the "
-                  "scenario's default path on that host");
+                  "Server to load, ws:// or wss:// (publish: http:// or https://; default ws://127.0.0.1:8080/v1/ws; "
+                  "--preset centrifugo: ws://127.0.0.1:8080/connection/websocket; echo, or --preset broadcast: "
+                  "ws://127.0.0.1:8080/; publish: http://127.0.0.1:8080/v1/events, with --preset centrifugo "
+                  "/api/publish); without a path, the scenario's default path on that host");
+  cmd->add_option("--cafile,--ca", o->ca_file,
+                  "wss://, https://: PEM CA bundle to verify the server's certificate with (default: the system's)");
+  cmd->add_flag("-k,--insecure", o->insecure,
+                "wss://, https://: do not verify the server's certificate (a self-signed test server)");
   cmd->add_option("--preset", o->preset,
                   "sluice: Sluice's /v1/ws protocol and POST /v1/events; centrifugo: Centrifugo's JSON client "
                   "protocol (fanout, churn; Sluice's /connection/websocket or a Centrifugo server) and its "
@@ -227,6 +250,10 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--rate", load.rate, "storm: events published per second")->capture_default_str();
   cmd->add_option("--cuts", load.cuts, "storm: times every subscriber is cut, --duration / K seconds apart")
       ->capture_default_str();
+  cmd->add_option("--restart-cmd", load.restart_cmd,
+                  "storm: restart the server with this shell command instead of cutting the connections, e.g. "
+                  "'systemctl restart sluice' (the server must keep its history: Sluice with a durable store); "
+                  "the time back counts from the command's start, and it must exit 0");
   cmd->add_option("--topic", load.topic,
                   "The topic (centrifugo preset: the channel); storm: default a fresh topic per run, which no "
                   "other publisher may use meanwhile")
@@ -261,7 +288,9 @@ void add_bench_command(CLI::App& app) {
       "(loadgen_cpu_pct; above 90% of its cores it warns: the load client, not the server, may be the limit).\n"
       "Examples: sluice bench fanout -n 1000 --duration 10 --json\n"
       "          sluice bench publish -n 50 --threads 1 --duration 5\n"
-      "          sluice bench storm -n 1000 --rate 500 --cuts 3");
+      "          sluice bench storm -n 1000 --rate 500 --cuts 3\n"
+      "          sluice bench storm --restart-cmd 'systemctl restart sluice'\n"
+      "          sluice bench fanout --url wss://127.0.0.1:8443/v1/ws --cafile ca.pem");
   cmd->callback([o, cmd] {
     o->load.topic_given = cmd->get_option("--topic")->count() > 0;
     std::exit(run(*o));

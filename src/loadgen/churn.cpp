@@ -42,7 +42,7 @@ struct ChurnTally {
 class ChurnThread final : public LoadThread, private ClientEvents {
  public:
   ChurnThread(const Options& o, std::size_t workers)
-      : o_(o), workers_(workers), pool_({o.host, o.port, o.path, o.headers}, *this), started_(workers, 0) {}
+      : o_(o), workers_(workers), pool_(target_of(o), *this), started_(workers, 0) {}
 
   void run(const WindowClock& clock) override;
   ChurnTally tally;  // read once run() returned

@@ -38,11 +38,7 @@ ClientPool::ClientPool(Target target, ClientEvents& events)
   address_ = resolve_ipv4(target_.host);
 }
 
-ClientPool::~ClientPool() {
-  for (auto& c : clients_) {
-    if (c->fd_ >= 0) ::close(c->fd_);
-  }
-}
+ClientPool::~ClientPool() = default;  // each Client's Stream closes its socket
 
 void ClientPool::open(std::size_t count, std::size_t concurrency) {
   concurrency_ = concurrency == 0 ? 1 : concurrency;
@@ -80,10 +76,11 @@ void ClientPool::connect_more() {
 void ClientPool::connect(Client& c) {
   std::string error;
   c.state_ = Client::State::connecting;
-  c.fd_ = start_connect(address_, target_.port, error);
-  if (c.fd_ < 0) return fail(c, error);
+  const int fd = start_connect(address_, target_.port, error);
+  if (fd < 0) return fail(c, error);
+  c.stream_.attach(fd);
   // Completion (even an immediate one) is reported as writable.
-  if (!epoll_.add(c.fd_, EPOLLOUT, &c)) return fail(c, "epoll_ctl: " + errno_text(errno));
+  if (!epoll_.add(fd, EPOLLOUT, &c)) return fail(c, "epoll_ctl: " + errno_text(errno));
 }
 
 void ClientPool::watch_stdin() {
@@ -111,12 +108,34 @@ void ClientPool::on_ready(Client& c, std::uint32_t events) {
   // A client cut or reconnected earlier in this batch: its event is stale.
   if (c.state_ == Client::State::closed || c.state_ == Client::State::idle) return;
   if (c.state_ == Client::State::connecting) {
+    if (c.stream_.secure()) return continue_tls(c);
     if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
-    if (const int error = socket_error(c.fd_); error != 0) return fail(c, "connect: " + errno_text(error));
-    return on_connected(c);
+    return on_tcp_connected(c);
   }
-  if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) on_readable(c);
+  // TLS: a read that had to write first (OpenSSL's want_write) is retried once writable.
+  if (events & (EPOLLIN | EPOLLERR | EPOLLHUP) || (c.stream_.secure() && (events & EPOLLOUT))) on_readable(c);
   if ((c.state_ == Client::State::open || c.state_ == Client::State::closing) && (events & EPOLLOUT)) flush(c);
+}
+
+void ClientPool::on_tcp_connected(Client& c) {
+  if (const int error = socket_error(c.stream_.fd()); error != 0) return fail(c, "connect: " + errno_text(error));
+  if (!target_.tls) return on_connected(c);
+  std::string error;
+  if (!c.stream_.start_tls(*target_.tls, target_.host, error)) return fail(c, error);
+  continue_tls(c);
+}
+
+void ClientPool::continue_tls(Client& c) {
+  switch (c.stream_.handshake()) {
+    case IoStatus::done:
+      return on_connected(c);
+    case IoStatus::want_read:
+      return epoll_.modify(c.stream_.fd(), EPOLLIN, &c);
+    case IoStatus::want_write:
+      return epoll_.modify(c.stream_.fd(), EPOLLOUT, &c);
+    default:
+      return fail(c, "TLS handshake: " + c.stream_.error_text());
+  }
 }
 
 void ClientPool::on_connected(Client& c) {
@@ -128,31 +147,35 @@ void ClientPool::on_connected(Client& c) {
   c.handshake_ = std::make_unique<protocol::ClientHandshake>(std::move(options));
   const std::string& request = c.handshake_->request();
   // A fresh socket's send buffer always takes the ~200-byte request whole.
-  const ssize_t n = ::send(c.fd_, request.data(), request.size(), MSG_NOSIGNAL);
-  if (n != static_cast<ssize_t>(request.size())) return fail(c, "could not write the handshake request");
-  epoll_.modify(c.fd_, EPOLLIN, &c);
+  const IoResult sent = c.stream_.write(request.data(), request.size());
+  if (sent.status != IoStatus::done || sent.bytes != request.size()) {
+    return fail(c, "could not write the handshake request" +
+                       (sent.status == IoStatus::failed ? ": " + c.stream_.error_text() : std::string()));
+  }
+  epoll_.modify(c.stream_.fd(), EPOLLIN, &c);
 }
 
 void ClientPool::on_readable(Client& c) {
-  // Read until the socket is drained or a read comes back short: one buffer
-  // per call, reused by every connection.
+  // Read until the socket is drained or (plain TCP) a read comes back short:
+  // one buffer per call, reused by every connection.
   for (;;) {
-    const ssize_t n = ::recv(c.fd_, read_buffer_.data(), read_buffer_.size(), 0);
-    if (n == 0) {
-      if (c.state_ == Client::State::closing && c.codec_->close_received()) {
-        release(c, false);
-        return events_.on_closed(c, "");
+    const IoResult r = c.stream_.read(read_buffer_.data(), read_buffer_.size());
+    if (r.status != IoStatus::done) {
+      if (r.status == IoStatus::want_read) return;
+      if (r.status == IoStatus::want_write) return set_want_write(c, true);
+      if (r.status == IoStatus::eof) {
+        if (c.state_ == Client::State::closing && c.codec_->close_received()) {
+          release(c, false);
+          return events_.on_closed(c, "");
+        }
+        return fail(c, "server closed TCP");
       }
-      return fail(c, "server closed TCP");
+      return fail(c, "recv: " + c.stream_.error_text());
     }
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-      if (errno == EINTR) continue;
-      return fail(c, "recv: " + errno_text(errno));
-    }
+    const std::size_t n = r.bytes;
     received_ns_ = now_ns();
     ++reads_;
-    const std::span<std::uint8_t> bytes(read_buffer_.data(), static_cast<std::size_t>(n));
+    const std::span<std::uint8_t> bytes(read_buffer_.data(), n);
     if (c.state_ == Client::State::handshaking) {
       on_handshake_bytes(c, {reinterpret_cast<const char*>(bytes.data()), bytes.size()});
     } else if (c.state_ == Client::State::open || c.state_ == Client::State::closing) {
@@ -165,7 +188,7 @@ void ClientPool::on_readable(Client& c) {
         c.state_ != Client::State::closing) {
       return;
     }
-    if (static_cast<std::size_t>(n) < read_buffer_.size()) return;
+    if (n < read_buffer_.size() && !c.stream_.secure()) return;  // TLS: a record may end short
   }
 }
 
@@ -215,13 +238,13 @@ void ClientPool::flush(Client& c) {
   auto& codec = *c.codec_;
   while (codec.has_output()) {
     const auto out = codec.pending_output();
-    const ssize_t n = ::send(c.fd_, out.data(), out.size(), MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return set_want_write(c, true);
-      return fail(c, "send: " + errno_text(errno));
+    const IoResult r = c.stream_.write(out.data(), out.size());
+    if (r.status != IoStatus::done) {
+      if (r.status == IoStatus::want_write) return set_want_write(c, true);
+      if (r.status == IoStatus::want_read) return;  // TLS: retried after the next read
+      return fail(c, "send: " + c.stream_.error_text());
     }
-    codec.consume_output(static_cast<std::size_t>(n));
+    codec.consume_output(r.bytes);
   }
   set_want_write(c, false);
 }
@@ -229,7 +252,7 @@ void ClientPool::flush(Client& c) {
 void ClientPool::set_want_write(Client& c, bool want) {
   if (c.want_write_ == want) return;
   c.want_write_ = want;
-  epoll_.modify(c.fd_, EPOLLIN | (want ? EPOLLOUT : 0u), &c);
+  epoll_.modify(c.stream_.fd(), EPOLLIN | (want ? EPOLLOUT : 0u), &c);
 }
 
 bool ClientPool::release(Client& c, bool reset) {
@@ -237,15 +260,8 @@ bool ClientPool::release(Client& c, bool reset) {
   if (c.state_ == Client::State::open) --open_;
   c.state_ = Client::State::closed;
   ++closed_;
-  if (c.fd_ >= 0) {
-    epoll_.remove(c.fd_);
-    if (reset) {
-      close_with_reset(c.fd_);
-    } else {
-      ::close(c.fd_);
-    }
-    c.fd_ = -1;
-  }
+  if (c.stream_.fd() >= 0) epoll_.remove(c.stream_.fd());
+  c.stream_.close(reset);
   c.handshake_.reset();
   if (was_connecting) --connecting_;
   return was_connecting;

@@ -1,7 +1,8 @@
 // Many WebSocket client connections on one epoll instance and one thread:
 // non-blocking TCP, the opening handshake and framing from Sluice's sans-I/O
-// protocol core (ClientHandshake, Codec in the client role), and nothing
-// else. Built for the load client: no TLS, no deflate, IPv4.
+// protocol core (ClientHandshake, Codec in the client role), TLS when the
+// target asks for it (stream.hpp), and nothing else. Built for the load
+// client: no deflate, IPv4.
 //
 // A client may be closed (cleanly or cut) and connected again: the churn and
 // storm scenarios reuse one Client per simulated user.
@@ -23,6 +24,7 @@
 
 #include "sluice/protocol/codec.hpp"
 #include "sluice/protocol/handshake.hpp"
+#include "stream.hpp"
 #include "tcp.hpp"
 
 namespace sluice::bench {
@@ -33,7 +35,8 @@ class ClientPool;
 /// for the pool's lifetime.
 class Client final : private protocol::CodecHandler {
  public:
-  /// closing: ClientPool::close() sent a close frame; waiting for the server's and its EOF.
+  /// connecting: TCP connect, then (wss://) the TLS handshake; closing:
+  /// ClientPool::close() sent a close frame; waiting for the server's and its EOF.
   enum class State { idle, connecting, handshaking, open, closing, closed };
 
   std::size_t index() const noexcept { return index_; }
@@ -60,7 +63,7 @@ class Client final : private protocol::CodecHandler {
   ClientPool& pool_;
   std::size_t index_;
   State state_ = State::idle;
-  int fd_ = -1;
+  Stream stream_;
   bool want_write_ = false;  // EPOLLOUT registered: output is waiting for room
   std::unique_ptr<protocol::ClientHandshake> handshake_;
   std::optional<protocol::Codec> codec_;
@@ -131,6 +134,8 @@ class ClientPool {
   void connect_more();
   void on_ready(Client& c, std::uint32_t events);
   void on_readable(Client& c);
+  void on_tcp_connected(Client& c);
+  void continue_tls(Client& c);
   void on_connected(Client& c);
   void on_handshake_bytes(Client& c, std::span<const char> bytes);
   void set_want_write(Client& c, bool want);

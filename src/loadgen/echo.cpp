@@ -17,7 +17,7 @@ namespace {
 class Echo final : public ClientEvents {
  public:
   explicit Echo(const Options& o)
-      : o_(o), pool_({o.host, o.port, o.path, o.headers}, *this), window_(o.server_pid), progress_(o.progress, "replies") {}
+      : o_(o), pool_(target_of(o), *this), window_(o.server_pid), progress_(o.progress, "replies") {}
   int run();
 
  private:

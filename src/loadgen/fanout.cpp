@@ -29,7 +29,7 @@ class Fanout final : public ClientEvents {
  public:
   explicit Fanout(const Options& o)
       : o_(o),
-        pool_({o.host, o.port, o.path, o.headers}, *this),
+        pool_(target_of(o), *this),
         window_(o.server_pid),
         progress_(o.progress, "deliveries"),
         last_seq_(o.connections, 0),

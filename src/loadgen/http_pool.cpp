@@ -23,11 +23,7 @@ HttpPool::HttpPool(Target target, HttpEvents& events)
   address_ = resolve_ipv4(target_.host);
 }
 
-HttpPool::~HttpPool() {
-  for (auto& c : connections_) {
-    if (c->fd_ >= 0) ::close(c->fd_);
-  }
-}
+HttpPool::~HttpPool() = default;  // each connection's Stream closes its socket
 
 void HttpPool::open(std::size_t count) {
   connections_.reserve(connections_.size() + count);
@@ -49,10 +45,11 @@ void HttpPool::connect(HttpConnection& c) {
   c.in_.clear();
   c.parser_.reset();
   c.want_write_ = false;
-  c.fd_ = start_connect(address_, target_.port, error);
-  if (c.fd_ < 0) return fail(c, error);
+  const int fd = start_connect(address_, target_.port, error);
+  if (fd < 0) return fail(c, error);
+  c.stream_.attach(fd);
   // Completion (even an immediate one) is reported as writable.
-  if (!epoll_.add(c.fd_, EPOLLOUT, &c)) return fail(c, "epoll_ctl: " + errno_text(errno));
+  if (!epoll_.add(fd, EPOLLOUT, &c)) return fail(c, "epoll_ctl: " + errno_text(errno));
 }
 
 void HttpPool::poll(int timeout_ms) {
@@ -64,29 +61,52 @@ void HttpPool::poll(int timeout_ms) {
 void HttpPool::on_ready(HttpConnection& c, std::uint32_t events) {
   if (c.state_ == HttpConnection::State::closed) return;
   if (c.state_ == HttpConnection::State::connecting) {
+    if (c.stream_.secure()) return continue_tls(c);
     if (!(events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) return;
-    if (const int error = socket_error(c.fd_); error != 0) return fail(c, "connect: " + errno_text(error));
-    c.state_ = HttpConnection::State::open;
-    ++open_;
-    epoll_.modify(c.fd_, EPOLLIN, &c);
-    events_.on_open(c);
-    return flush(c);
+    if (const int error = socket_error(c.stream_.fd()); error != 0) return fail(c, "connect: " + errno_text(error));
+    if (!target_.tls) return on_connected(c);
+    std::string error;
+    if (!c.stream_.start_tls(*target_.tls, target_.host, error)) return fail(c, error);
+    return continue_tls(c);
   }
-  if (events & (EPOLLIN | EPOLLERR | EPOLLHUP)) on_readable(c);
+  // TLS: a read that had to write first (OpenSSL's want_write) is retried once writable.
+  if (events & (EPOLLIN | EPOLLERR | EPOLLHUP) || (c.stream_.secure() && (events & EPOLLOUT))) on_readable(c);
   if (c.state_ == HttpConnection::State::open && (events & EPOLLOUT)) flush(c);
+}
+
+void HttpPool::continue_tls(HttpConnection& c) {
+  switch (c.stream_.handshake()) {
+    case IoStatus::done:
+      return on_connected(c);
+    case IoStatus::want_read:
+      return epoll_.modify(c.stream_.fd(), EPOLLIN, &c);
+    case IoStatus::want_write:
+      return epoll_.modify(c.stream_.fd(), EPOLLOUT, &c);
+    default:
+      return fail(c, "TLS handshake: " + c.stream_.error_text());
+  }
+}
+
+void HttpPool::on_connected(HttpConnection& c) {
+  c.state_ = HttpConnection::State::open;
+  ++open_;
+  epoll_.modify(c.stream_.fd(), EPOLLIN, &c);
+  events_.on_open(c);
+  flush(c);
 }
 
 void HttpPool::on_readable(HttpConnection& c) {
   for (;;) {
-    const ssize_t n = ::recv(c.fd_, read_buffer_.data(), read_buffer_.size(), 0);
-    if (n == 0) return fail(c, "server closed the connection");
-    if (n < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
-      if (errno == EINTR) continue;
-      return fail(c, "recv: " + errno_text(errno));
+    const IoResult r = c.stream_.read(read_buffer_.data(), read_buffer_.size());
+    if (r.status != IoStatus::done) {
+      if (r.status == IoStatus::want_read) break;
+      if (r.status == IoStatus::want_write) return set_want_write(c, true);  // flushed once writable
+      if (r.status == IoStatus::eof) return fail(c, "server closed the connection");
+      return fail(c, "recv: " + c.stream_.error_text());
     }
+    const std::size_t n = r.bytes;
     const std::uint64_t received_ns = now_ns();
-    const std::string_view bytes(read_buffer_.data(), static_cast<std::size_t>(n));
+    const std::string_view bytes(read_buffer_.data(), n);
     // Beast wants a whole header in one buffer: a response split across reads
     // is gathered in in_; otherwise it is parsed straight from the read buffer.
     if (c.in_.empty()) {
@@ -100,7 +120,7 @@ void HttpPool::on_readable(HttpConnection& c) {
       c.in_.erase(0, used);
     }
     if (c.state_ != HttpConnection::State::open) return;
-    if (static_cast<std::size_t>(n) < read_buffer_.size()) break;
+    if (n < read_buffer_.size() && !c.stream_.secure()) break;  // TLS: a record may end short
   }
   flush(c);  // the requests the responses made the scenario queue, in one write
 }
@@ -143,13 +163,13 @@ std::size_t HttpPool::parse(HttpConnection& c, std::string_view bytes, std::uint
 void HttpPool::flush(HttpConnection& c) {
   if (c.state_ != HttpConnection::State::open) return;
   while (c.out_start_ < c.out_.size()) {
-    const ssize_t n = ::send(c.fd_, c.out_.data() + c.out_start_, c.out_.size() - c.out_start_, MSG_NOSIGNAL);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return set_want_write(c, true);
-      return fail(c, "send: " + errno_text(errno));
+    const IoResult r = c.stream_.write(c.out_.data() + c.out_start_, c.out_.size() - c.out_start_);
+    if (r.status != IoStatus::done) {
+      if (r.status == IoStatus::want_write) return set_want_write(c, true);
+      if (r.status == IoStatus::want_read) return;  // TLS: retried after the next read
+      return fail(c, "send: " + c.stream_.error_text());
     }
-    c.out_start_ += static_cast<std::size_t>(n);
+    c.out_start_ += r.bytes;
   }
   c.out_.clear();
   c.out_start_ = 0;
@@ -159,17 +179,14 @@ void HttpPool::flush(HttpConnection& c) {
 void HttpPool::set_want_write(HttpConnection& c, bool want) {
   if (c.want_write_ == want) return;
   c.want_write_ = want;
-  epoll_.modify(c.fd_, EPOLLIN | (want ? EPOLLOUT : 0u), &c);
+  epoll_.modify(c.stream_.fd(), EPOLLIN | (want ? EPOLLOUT : 0u), &c);
 }
 
 void HttpPool::release(HttpConnection& c) {
   if (c.state_ == HttpConnection::State::open) --open_;
   c.state_ = HttpConnection::State::closed;
-  if (c.fd_ >= 0) {
-    epoll_.remove(c.fd_);
-    ::close(c.fd_);
-    c.fd_ = -1;
-  }
+  if (c.stream_.fd() >= 0) epoll_.remove(c.stream_.fd());
+  c.stream_.close(false);
   c.parser_.reset();
   c.in_.clear();
   c.out_.clear();

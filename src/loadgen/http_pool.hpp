@@ -2,7 +2,7 @@
 // thread, for the `publish` scenario: non-blocking TCP (tcp.hpp), requests
 // written as the caller formats them, responses parsed in order by Beast's
 // parser (pipelining: several requests may be in flight on a connection).
-// No TLS, IPv4 only.
+// TLS when the target asks for it (stream.hpp); IPv4 only.
 //
 // Thread safety: none; everything runs on the thread that calls poll().
 // Callbacks run inside poll() and may queue requests, flush, close or
@@ -20,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "stream.hpp"
 #include "tcp.hpp"
 
 namespace sluice::bench {
@@ -30,6 +31,7 @@ class HttpPool;
 /// valid for the pool's lifetime, across reconnects.
 class HttpConnection {
  public:
+  /// connecting: TCP connect, then (https://) the TLS handshake.
   enum class State { connecting, open, closed };
 
   std::size_t index() const noexcept { return index_; }
@@ -48,7 +50,7 @@ class HttpConnection {
 
   std::size_t index_;
   State state_ = State::closed;
-  int fd_ = -1;
+  Stream stream_;
   bool want_write_ = false;
   std::string out_;         // queued, not yet written: [out_start_, end)
   std::size_t out_start_ = 0;
@@ -98,6 +100,8 @@ class HttpPool {
  private:
   void connect(HttpConnection& c);
   void on_ready(HttpConnection& c, std::uint32_t events);
+  void continue_tls(HttpConnection& c);
+  void on_connected(HttpConnection& c);
   void on_readable(HttpConnection& c);
   /// Parses whole responses off `bytes`; returns how many bytes were used, or npos if `c` failed.
   std::size_t parse(HttpConnection& c, std::string_view bytes, std::uint64_t received_ns);

@@ -17,7 +17,7 @@ namespace {
 class Idle final : public ClientEvents {
  public:
   explicit Idle(const Options& o)
-      : o_(o), pool_({o.host, o.port, o.path, o.headers}, *this), window_(o.server_pid), progress_(o.progress, "opened") {}
+      : o_(o), pool_(target_of(o), *this), window_(o.server_pid), progress_(o.progress, "opened") {}
   int run();
 
  private:

@@ -5,9 +5,12 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "tcp.hpp"
 
 namespace sluice::bench {
 
@@ -33,6 +36,8 @@ struct Options {
   std::string host = "127.0.0.1";   ///< a name or an IPv4 address
   std::uint16_t port = 9001;
   std::string path;                 ///< default: /v1/ws for sluice, /connection/websocket for centrifugo, / otherwise
+  /// wss://, https://: TLS with these settings, shared by every connection and thread; null: plain TCP.
+  std::shared_ptr<const TlsClient> tls;
   /// Extra request headers: on every HTTP request (publish) and every
   /// WebSocket upgrade (an API key: Authorization: Bearer).
   std::vector<std::pair<std::string, std::string>> headers;
@@ -42,6 +47,7 @@ struct Options {
   double rate = 200;                ///< storm: publishes per second
   std::size_t cuts = 1;             ///< storm: times every subscriber is cut
   bool topic_given = false;         ///< storm: --topic was given (else a fresh topic per run)
+  std::string restart_cmd;          ///< storm: a shell command that restarts the server, run instead of each cut
   std::size_t payload = 0;          ///< bytes; default 64 (fanout), 512 (echo)
   std::size_t in_flight = 64;       ///< fanout: messages the slowest subscriber may lag
   std::string topic = "bench";      ///< fanout, publish, storm: the topic; churn: the topic subscribed
@@ -60,5 +66,8 @@ struct Options {
   bool progress = false;            ///< a live progress line on stderr, once a second
   bool hold_until_stdin_eof = true; ///< idle: also stop holding when stdin closes
 };
+
+/// Where a scenario's connections go.
+inline Target target_of(const Options& o) { return {o.host, o.port, o.path, o.headers, o.tls}; }
 
 }  // namespace sluice::bench

@@ -68,7 +68,7 @@ class PublishThread final : public LoadThread, private HttpEvents {
       : o_(o),
         connections_(connections),
         request_(request),
-        pool_({o.host, o.port, o.path, o.headers}, *this),
+        pool_(target_of(o), *this),
         sent_at_(connections) {}
 
   void run(const WindowClock& clock) override;

@@ -9,18 +9,29 @@
 // publisher was acknowledged must have arrived once. Lost or duplicated
 // events fail the run.
 //
+// With --restart-cmd nothing is cut: the command restarts the server, every
+// connection (the publisher's too) drops when the server goes, and each
+// reconnects (failed attempts back off from 10 ms to 100 ms) and resumes;
+// the time back counts from the command's start. Resume across a restart
+// needs a server that keeps its history (Sluice: a durable store). A publish
+// the server never answered before it went is "unconfirmed": if it was stored
+// after all, its offset lies in the checked range and must arrive too.
+//
 // The topic is a fresh one per run unless --topic names one; no other
 // publisher may use it meanwhile (the check assumes our publishes are all
 // its offsets from the first acknowledged on).
 #include <algorithm>
 #include <cstdio>
+#include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "client_pool.hpp"
 #include "histogram.hpp"
 #include "payload.hpp"
 #include "report.hpp"
+#include "restart_command.hpp"
 #include "scenarios.hpp"
 
 namespace sluice::bench {
@@ -29,6 +40,8 @@ namespace {
 
 constexpr std::uint64_t kMaxUnacknowledged = 100'000;  // publishes in flight before giving up
 constexpr std::uint64_t kDrainScanNs = 10'000'000;
+constexpr std::uint64_t kFirstRetryNs = 10'000'000;  // after a failed reconnect; doubles per failure
+constexpr std::uint64_t kMaxRetryNs = 100'000'000;
 
 // The number after `"key":` in a JSON text we produced or Sluice wrote, or 0.
 std::uint64_t number_after(std::string_view text, std::string_view key) {
@@ -45,10 +58,12 @@ class Storm final : public ClientEvents {
  public:
   explicit Storm(const Options& o)
       : o_(o),
-        pool_({o.host, o.port, o.path, o.headers}, *this),
+        pool_(target_of(o), *this),
         window_(o.server_pid),
         progress_(o.progress, "deliveries"),
-        subs_(o.connections) {
+        subs_(o.connections),
+        retry_ns_(o.connections + 1, 0),
+        restart_(o.restart_cmd) {
     if (!o.topic_given) {
       char name[48];
       std::snprintf(name, sizeof name, "bench.storm.%llx", static_cast<unsigned long long>(now_ns()));
@@ -65,8 +80,10 @@ class Storm final : public ClientEvents {
     std::uint64_t duplicates = 0;
     bool subscribed = false;            // acknowledged on its current connection
     bool back = true;                   // resubscribed since the last cut
+    std::uint64_t back_ns = 0;          // the time it took
     bool resume = false;                // subscribed before: resubscribe with "since"
   };
+  bool restarting() const { return !o_.restart_cmd.empty(); }
 
   bool is_publisher(const Client& c) const { return c.index() == o_.connections; }
   void on_open(Client& c) override;
@@ -78,6 +95,9 @@ class Storm final : public ClientEvents {
   void queue_publish(std::uint64_t now);
   void publish_due(std::uint64_t now);
   void cut_all(std::uint64_t now);
+  void retry_later(Client& c, bool failed_attempt, std::uint64_t now);
+  void reconnect_due(std::uint64_t now);
+  bool restart_done(std::uint64_t now);
   bool drained() const;
   std::uint64_t lost() const;
   void abort(const std::string& why) {
@@ -91,11 +111,16 @@ class Storm final : public ClientEvents {
   ProgressLine progress_;
   Phase phase_ = Phase::connecting;
   std::vector<Subscriber> subs_;
-  std::vector<Client*> to_reconnect_;
+  std::vector<std::pair<std::uint64_t, Client*>> to_reconnect_;  // (when, whom), after the poll
+  std::vector<std::uint64_t> retry_ns_;  // per client: the delay after its next failed attempt
   Client* publisher_ = nullptr;
   bool publisher_opened_ = false;
   std::size_t subscribed_ = 0;   // first subscriptions acknowledged
   std::uint64_t sent_ = 0, acked_ = 0, publish_errors_ = 0;
+  std::uint64_t unconfirmed_ = 0;  // publishes in flight when the publisher's connection dropped
+  std::uint64_t publisher_drops_ = 0;
+  RestartCommand restart_;
+  std::uint64_t restart_max_ns_ = 0;  // the longest --restart-cmd run
   std::uint64_t first_offset_ = 0, last_offset_ = 0;  // of the acknowledged publishes
   std::string epoch_;
   std::uint64_t next_publish_ns_ = 0, interval_ns_ = 0;
@@ -111,6 +136,7 @@ class Storm final : public ClientEvents {
 void Storm::on_open(Client& c) {
   if (is_publisher(c)) {
     publisher_ = &c;
+    retry_ns_[c.index()] = 0;
     return;
   }
   Subscriber& s = subs_[c.index()];
@@ -135,6 +161,7 @@ void Storm::on_message(Client& c, protocol::MessageType, std::span<const std::ui
     if (const std::uint64_t offset = number_after(text, "\"offset\":"); offset != 0) return on_event(s, offset);
   } else if (text.starts_with("{\"type\":\"ack\"")) {
     s.subscribed = true;
+    retry_ns_[c.index()] = 0;
     replayed_ += number_after(text, "\"replayed\":");
     if (text.find("\"recovered\":false") != std::string_view::npos) ++not_recovered_;
     if (!s.resume) {
@@ -144,7 +171,7 @@ void Storm::on_message(Client& c, protocol::MessageType, std::span<const std::ui
     if (!s.back) {
       s.back = true;
       ++back_;
-      back_time_.record(received_ns - cut_ns_);
+      s.back_ns = received_ns - cut_ns_;
     }
     return;
   } else if (text.starts_with("{\"type\":\"error\"")) {
@@ -190,12 +217,52 @@ void Storm::on_publisher_message(std::string_view text) {
 }
 
 void Storm::on_closed(Client& c, const std::string& why) {
-  if (is_publisher(c)) return abort("publisher: " + why);
+  const std::uint64_t now = now_ns();
+  if (is_publisher(c)) {
+    if (!restarting() || phase_ == Phase::connecting) return abort("publisher: " + why);
+    const bool was_open = publisher_ != nullptr;
+    publisher_ = nullptr;
+    if (was_open) {
+      ++publisher_drops_;
+      unconfirmed_ = sent_ - acked_ - publish_errors_;  // never answered: stored or not, nobody knows
+    }
+    return retry_later(c, !was_open, now);
+  }
   if (phase_ == Phase::connecting) return abort("subscriber " + std::to_string(c.index()) + ": " + why);
   Subscriber& s = subs_[c.index()];
-  ++(s.subscribed ? drops_ : reconnect_failures_);  // the server dropped it, or a reconnect failed
+  const bool failed_attempt = !s.subscribed;
+  ++(failed_attempt ? reconnect_failures_ : drops_);  // a reconnect failed, or the server dropped it
   s.subscribed = false;
-  to_reconnect_.push_back(&c);  // after the poll: a connect that fails at once would recurse
+  if (phase_ == Phase::reconnecting && s.back) {
+    // Back on a server that then went (a restart that had not stopped it yet): not back after all.
+    s.back = false;
+    --back_;
+  }
+  retry_later(c, failed_attempt, now);
+}
+
+// After the poll (a connect that fails at once would recurse): at once after
+// a drop, later after a failed attempt (the server may be down for a while).
+void Storm::retry_later(Client& c, bool failed_attempt, std::uint64_t now) {
+  std::uint64_t& delay = retry_ns_[c.index()];
+  std::uint64_t when = now;
+  if (failed_attempt) {
+    delay = delay == 0 ? kFirstRetryNs : std::min(delay * 2, kMaxRetryNs);
+    when += delay;
+  }
+  to_reconnect_.emplace_back(when, &c);
+}
+
+void Storm::reconnect_due(std::uint64_t now) {
+  std::size_t kept = 0;
+  for (const auto& [when, c] : to_reconnect_) {
+    if (when <= now) {
+      pool_.reconnect(*c);
+    } else {
+      to_reconnect_[kept++] = {when, c};
+    }
+  }
+  to_reconnect_.resize(kept);
 }
 
 void Storm::queue_publish(std::uint64_t now) {
@@ -215,7 +282,7 @@ void Storm::publish_due(std::uint64_t now) {
     queued = true;
   }
   if (queued) pool_.flush(*publisher_);
-  if (sent_ - acked_ - publish_errors_ > kMaxUnacknowledged) {
+  if (sent_ - acked_ - publish_errors_ - unconfirmed_ > kMaxUnacknowledged) {
     abort("the server acknowledged none of the last " + std::to_string(kMaxUnacknowledged) + " publishes");
   }
 }
@@ -223,13 +290,23 @@ void Storm::publish_due(std::uint64_t now) {
 // Every subscriber at once, each with a reset; they reconnect at once (as
 // many handshakes at a time as --connect-concurrency allows). One event is
 // published just before: nothing is read until the cut, so every subscriber
-// misses at least that one and its resume must replay it.
+// misses at least that one and its resume must replay it. --restart-cmd:
+// the command runs instead and the server's going cuts the connections.
 void Storm::cut_all(std::uint64_t now) {
-  queue_publish(now);
-  pool_.flush(*publisher_);
+  if (publisher_) {
+    queue_publish(now);
+    pool_.flush(*publisher_);
+  }
   cut_ns_ = now;
   ++cuts_done_;
   back_ = 0;
+  if (restarting()) {
+    for (Subscriber& s : subs_) s.back = false;
+    std::string why;
+    if (!restart_.start(why)) abort(why);
+    phase_ = Phase::reconnecting;
+    return;
+  }
   for (std::size_t i = 0; i < subs_.size(); ++i) {
     pool_.cut(pool_.at(i));
     subs_[i].subscribed = false;
@@ -240,8 +317,18 @@ void Storm::cut_all(std::uint64_t now) {
   phase_ = Phase::reconnecting;
 }
 
+// --restart-cmd: true once the command ended well; aborts the run if it failed.
+bool Storm::restart_done(std::uint64_t now) {
+  if (!restarting() || !restart_.running()) return true;
+  const std::optional<int> status = restart_.poll();
+  if (!status) return false;
+  restart_max_ns_ = std::max(restart_max_ns_, now - cut_ns_);
+  if (*status != 0) abort("--restart-cmd exited with status " + std::to_string(*status));
+  return *status == 0;
+}
+
 bool Storm::drained() const {
-  if (sent_ != acked_ + publish_errors_) return false;
+  if (publisher_ == nullptr || sent_ != acked_ + publish_errors_ + unconfirmed_) return false;
   return std::all_of(subs_.begin(), subs_.end(),
                      [&](const Subscriber& s) { return s.subscribed && s.last >= last_offset_; });
 }
@@ -274,8 +361,7 @@ int Storm::run() {
   while (phase_ != Phase::done) {
     pool_.poll(phase_ == Phase::connecting ? 50 : 1);
     const std::uint64_t now = now_ns();
-    for (Client* c : to_reconnect_) pool_.reconnect(*c);
-    to_reconnect_.clear();
+    if (!to_reconnect_.empty()) reconnect_due(now);
     switch (phase_) {
       case Phase::connecting:
         if (subscribed_ == o_.connections && !publisher_opened_) {
@@ -302,13 +388,15 @@ int Storm::run() {
         break;
       case Phase::reconnecting:
         publish_due(now);
-        if (back_ == o_.connections) {
+        if (restart_done(now) && back_ == o_.connections) {
+          for (const Subscriber& s : subs_) back_time_.record(s.back_ns);
           phase_ = Phase::resumed;
           phase_end = now + spacing_ns;
         } else if (now - cut_ns_ > connect_ns) {
           abort("only " + std::to_string(back_) + " of " + std::to_string(o_.connections) +
-                " subscribers were back " + std::to_string(o_.connect_timeout) + " s after cut " +
-                std::to_string(cuts_done_));
+                " subscribers were back " + std::to_string(o_.connect_timeout) + " s after " +
+                (restarting() ? "restart " : "cut ") + std::to_string(cuts_done_) +
+                (restart_.running() ? " (--restart-cmd still running)" : ""));
         }
         break;
       case Phase::resumed:
@@ -355,11 +443,15 @@ int Storm::run() {
   result.add("topic", o_.topic)
       .add("rate", o_.rate, 0)
       .add("cuts", static_cast<std::uint64_t>(cuts_done_))
+      .add("restarts", static_cast<std::uint64_t>(restarting() ? cuts_done_ : 0))
+      .add("restart_max_ms", static_cast<double>(restart_max_ns_) / 1e6, 2)
       .add("reconnected", static_cast<std::uint64_t>(back_))
       .add("back_p50_ms", static_cast<double>(back_time_.quantile(0.50)) / 1e6, 2)
       .add("back_max_ms", static_cast<double>(back_time_.max()) / 1e6, 2)
       .add("published", acked_)
       .add("publish_errors", publish_errors_)
+      .add("unconfirmed", unconfirmed_)
+      .add("publisher_drops", publisher_drops_)
       .add("deliveries", deliveries_)
       .add("replayed", replayed_)
       .add("lost", lost)
@@ -373,6 +465,10 @@ int Storm::run() {
   const bool clean = lost == 0 && duplicates == 0 && back_ == o_.connections && not_recovered_ == 0 &&
                      unexpected_ == 0 && acked_ > 0;
   if (!clean) std::fprintf(stderr, "storm: events were lost or duplicated, or not every subscriber came back\n");
+  if (restarting() && not_recovered_ != 0) {
+    std::fprintf(stderr, "storm: the server lost the topic's history across the restart (Sluice: use a durable "
+                         "store, --store sqlite)\n");
+  }
   return clean ? 0 : 1;
 }
 

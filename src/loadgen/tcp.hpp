@@ -4,11 +4,14 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 namespace sluice::bench {
+
+class TlsClient;
 
 /// Where the load goes.
 struct Target {
@@ -16,6 +19,7 @@ struct Target {
   std::uint16_t port = 0;
   std::string path = "/";          ///< the request target
   std::vector<std::pair<std::string, std::string>> headers;  ///< extra request headers
+  std::shared_ptr<const TlsClient> tls;  ///< wss://, https://: TLS with these settings; null: plain TCP
 };
 
 /// Monotonic clock in nanoseconds (the clock of every timestamp here).

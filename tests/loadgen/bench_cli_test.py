@@ -186,10 +186,10 @@ try:
               "0.3")
     assert r.returncode == 1 and "401" in r.stderr, r.stderr
 
-    for bad in (["fanout", "--url", "http://x"], ["fanout", "--url", f"wss://127.0.0.1:{port}/"],
+    for bad in (["fanout", "--url", "http://x"], ["fanout", "--url", "wss://"],
                 ["nonsense"], ["fanout", "--payload", "8"], ["echo", "--preset", "centrifugo"],
                 ["storm", "--preset", "centrifugo"], ["publish", "--preset", "broadcast"],
-                ["publish", "--url", url], ["publish", "--url", f"https://127.0.0.1:{port}/v1/events"],
+                ["publish", "--url", url], ["publish", "--url", "https://"],
                 ["fanout", "--threads", "2"], ["publish", "-n", "2", "--threads", "3"],
                 ["publish", "--pipeline", "0"], ["storm", "--rate", "0"], ["storm", "--cuts", "0"],
                 ["publish", "--header", "no colon"], ["churn", "-n", "0"]):
