@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# HTTP publish and replay benchmarks of `sluice serve` (docs/benchmarks.md, "HTTP"):
+# HTTP publish and replay benchmarks of `sluice serve` (docs/benchmarks.md, "Other benchmarks"):
 #   publish  wrk POSTing /v1/events on keep-alive connections (bench/http/publish.lua),
 #            `--store memory` and the durable sqlite store (default fsync policy)
 #   replay   100,000 events replayed to a reconnecting /v1/ws client

@@ -1,23 +1,38 @@
 #!/usr/bin/env bash
-# Server benchmarks, Sluice side by side with peers, in one run:
-#   fan-out  1,000 and 10,000 subscribers, 64-byte payloads (deliveries/s, p50/p99)
+# The benchmark suite, Sluice side by side with peers, in one run:
+#   fan-out  100, 1,000, 3,000 and 10,000 subscribers, 64-byte payloads
+#            (deliveries/s, p50/p99)
 #   echo     500 connections, one 512-byte message each in flight (messages/s)
 #   idle     19,000 open connections (server RSS per connection, KiB)
+#   publish  HTTP POST /v1/events on 500 keep-alive connections (events/s),
+#            Sluice only: the default durable store (sqlite) against
+#            "sluice-memory" (`--store memory`), loaded by `sluice bench publish`
 # against a Boost.Beast server and a websocketpp server (bench/peers/, built
 # here when their headers are installed), Node's ws (bench/peers/, npm) and
 # uWebSockets (bench/peers/uws_broadcast.cpp, built by build_uws_peer.sh from
 # uWebSockets' own sources in build/bench/uws/, never vendored). Server
-# "sluice-centrifugo" is the same Sluice loaded through Centrifugo's client
-# protocol on /connection/websocket (fan-out only); "sluice-scraped" is Sluice
-# with GET /metrics every second during the measurement (fan-out only), for
-# the cost of being watched by Prometheus.
-# Every server runs pinned to core 0 (taskset -c 0), the load client
-# (sluice_loadgen) to core 1; loopback only. See docs/benchmarks.md.
+# "sluice" runs `sluice serve` as installed (durable sqlite store);
+# "sluice-memory" adds `--store memory` (fan-out and publish);
+# "sluice-centrifugo" is Sluice loaded through Centrifugo's client protocol on
+# /connection/websocket (fan-out only); "sluice-scraped" is Sluice with
+# GET /metrics every second during the measurement (fan-out only).
+# Every server runs pinned to core 0 (taskset -c 0), the load client to core 1;
+# loopback only; every round measures each scenario on each server in turn.
+# See docs/benchmarks.md.
 #
 # Usage: bench/run_server_bench.sh [--quick] [--reps N] [--duration S] [--warmup S]
-#          [--servers "sluice sluice-centrifugo sluice-scraped uws beast websocketpp ws"] [--scenarios "fanout1k fanout10k echo idle"]
-#          [--no-install] [--no-build] [--sluice-args "--store memory"]
+#          [--servers "sluice sluice-memory sluice-centrifugo sluice-scraped uws beast websocketpp ws"]
+#          [--scenarios "fanout100 fanout1k fanout3k fanout10k echo idle publish"]
+#          [--plots] [--plots-dir DIR] [--no-install] [--no-build] [--sluice-args "--store memory"]
 #          [--build-dir DIR] [--baseline DIR] [--uws PATH]
+#
+# --plots: at the end, write the report (results.md: the table with ratios,
+# the machine, the commit and this command; PNG plots) into docs/benchmarks/
+# with bench/report_server_bench.py; needs matplotlib (Debian:
+# python3-matplotlib, installed by scripts/install-deps.sh), checked before the
+# run starts. Off by default, so a trial run never overwrites the committed
+# figures. --plots-dir DIR: the same into DIR.
+# A scenario fanoutN (fanout250, fanout2k, ...) is N subscribers.
 #
 # --uws: a prebuilt uws_broadcast (default: build/bench/uws/uws_broadcast,
 # built on first use from git dirs named by UWS_GIT and USOCKETS_GIT, or from
@@ -28,12 +43,18 @@
 # build, measured as server "sluice-base" in the same rounds, for before/after
 # ratios of a change.
 #
-# Runtime: the full run is 3 rounds of 20 measurements of 2 s warm-up + 10 s
-# plus connection set-up: about 13 minutes on a 2-vCPU VM, plus the build
-# (about 3 minutes from scratch). --quick: 1 round of 1 s + 3 s, about 3 minutes.
-# Results: a table on stdout, every measurement in build/bench/results.csv,
-# server and load-client logs in build/bench/logs/.
+# Runtime: the full run is 3 rounds of about 40 measurements of 2 s warm-up +
+# 10 s plus connection set-up: about 30 minutes on a 2-vCPU VM, plus the build
+# (about 3 minutes from scratch). --quick: 1 round of 1 s + 3 s, about 6 minutes.
+# Results: a table on stdout, every measurement in build/bench/results.csv (the
+# run's machine, commit and command in build/bench/results.meta), server and
+# load-client logs in build/bench/logs/.
 set -euo pipefail
+# The command line, as one would type it again, for the report (before the options are shifted away).
+COMMAND="bench/run_server_bench.sh"
+for arg in "$@"; do
+  if [[ $arg =~ ^[A-Za-z0-9_./:=,+-]+$ ]]; then COMMAND+=" $arg"; else COMMAND+=" '${arg//\'/\'\\\'\'}'"; fi
+done
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD="$ROOT/build/bench"
@@ -42,16 +63,17 @@ LOGS="$BUILD/logs"
 CSV="$BUILD/results.csv"
 
 REPS=3 WARMUP=2 DURATION=10
-SERVERS="sluice sluice-centrifugo sluice-scraped uws beast websocketpp ws"
+SERVERS="sluice sluice-memory sluice-centrifugo sluice-scraped uws beast websocketpp ws"
 UWS_PEER=""
-SCENARIOS="fanout1k fanout10k echo idle"
-INSTALL=1 BUILD_IT=1
+SCENARIOS="fanout100 fanout1k fanout3k fanout10k echo idle publish"
+INSTALL=1 BUILD_IT=1 PLOTS_DIR=""
 SLUICE_ARGS=""  # extra `sluice serve` flags, e.g. "--store memory"
 BASELINE=""     # another Sluice build, measured as "sluice-base"
 FANOUT_PAYLOAD=64 ECHO_PAYLOAD=512 ECHO_CONNECTIONS=500 IDLE_CONNECTIONS=19000
+PUBLISH_PAYLOAD=64 PUBLISH_CONNECTIONS=500
 # Messages the slowest subscriber may lag behind the publisher: bounds the
 # servers' queues, and (Little's law) latency ~ in-flight / publish rate.
-IN_FLIGHT_1K=64 IN_FLIGHT_10K=64
+IN_FLIGHT=64
 SERVER_CORE=0 LOADGEN_CORE=1
 
 while [[ $# -gt 0 ]]; do
@@ -68,7 +90,9 @@ while [[ $# -gt 0 ]]; do
     --build-dir) BUILD=$(realpath -m "$2"); LOGS="$BUILD/logs"; CSV="$BUILD/results.csv"; shift 2 ;;
     --baseline) BASELINE=$(realpath "$2"); shift 2 ;;
     --uws) UWS_PEER=$(realpath "$2"); shift 2 ;;
-    -h|--help) sed -n '2,35p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --plots) PLOTS_DIR=${PLOTS_DIR:-$ROOT/docs/benchmarks}; shift ;;
+    --plots-dir) PLOTS_DIR=$(realpath -m "$2"); shift 2 ;;
+    -h|--help) awk 'NR > 1 && /^#/ {sub(/^# ?/, ""); print; next} NR > 1 {exit}' "$0"; exit 0 ;;
     *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -79,6 +103,18 @@ die() { printf '[bench] error: %s\n' "$*" >&2; exit 1; }
 [[ $(nproc) -ge 2 ]] || die "needs 2 CPUs (server on core $SERVER_CORE, load client on core $LOADGEN_CORE)"
 command -v taskset > /dev/null || die "taskset (util-linux) is required"
 command -v python3 > /dev/null || die "python3 is required for the summary table"
+for scenario in $SCENARIOS; do
+  [[ $scenario =~ ^(fanout[0-9]+k?|echo|idle|publish)$ ]] || die "unknown scenario: $scenario (see --help)"
+done
+
+# The report needs matplotlib: the first python3 that has it (pyenv's may not, Debian's may).
+PLOT_PYTHON=""
+if [[ -n $PLOTS_DIR ]]; then
+  for python in python3 /usr/bin/python3; do
+    if "$python" -c 'import matplotlib' 2> /dev/null; then PLOT_PYTHON=$python; break; fi
+  done
+  [[ -n $PLOT_PYTHON ]] || die "--plots needs matplotlib: apt-get install python3-matplotlib (scripts/install-deps.sh does)"
+fi
 mkdir -p "$BUILD" "$LOGS"
 
 # --- everything started here is stopped here ---
@@ -90,8 +126,8 @@ cleanup() {
   for pid in $SCRAPER_PID $LOADGEN_PID $SERVER_PID; do
     wait "$pid" 2> /dev/null || true
   done
-  [[ -n ${SLUICE_DATA:-} ]] && rm -rf "$SLUICE_DATA"
-  [[ -n $CTL_FIFO ]] && rm -f "$CTL_FIFO"
+  if [[ -n ${SLUICE_DATA:-} ]]; then rm -rf "$SLUICE_DATA"; fi
+  if [[ -n $CTL_FIFO ]]; then rm -f "$CTL_FIFO"; fi  # (an `&&` list ending false would be the script's exit status)
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -119,7 +155,7 @@ if [[ $BUILD_IT == 1 ]]; then
   # Tests are not needed here (and a half-written test must not stop a benchmark).
   cmake --preset release -B "$BUILD" -DSLUICE_BUILD_TESTS=OFF > "$LOGS/configure.log" 2>&1 \
     || die "cmake configure failed (build/bench/logs/configure.log)"
-  targets="sluice echo_server sluice_loadgen beast_broadcast"
+  targets="sluice echo_server sluice_loadgen beast_broadcast"  # `sluice bench publish` is in sluice
   [[ -f /usr/include/websocketpp/server.hpp ]] && targets+=" websocketpp_broadcast"
   cmake --build "$BUILD" --target $targets > "$LOGS/build.log" 2>&1 \
     || die "build failed (build/bench/logs/build.log)"
@@ -135,7 +171,7 @@ LOADGEN="$BUILD/bench/sluice_loadgen"
 
 available() {
   case "$1" in
-    sluice|sluice-centrifugo|sluice-scraped) [[ -x $BUILD/sluice && -x $BUILD/examples/echo_server ]] ;;
+    sluice|sluice-memory|sluice-centrifugo|sluice-scraped) [[ -x $BUILD/sluice && -x $BUILD/examples/echo_server ]] ;;
     sluice-base) [[ -n $BASELINE && -x $BASELINE/sluice && -x $BASELINE/examples/echo_server ]] ;;
     beast) [[ -x $BUILD/bench/peers/beast_broadcast ]] ;;
     websocketpp) [[ -x $BUILD/bench/peers/websocketpp_broadcast ]] ;;
@@ -163,11 +199,13 @@ server_command() {
   local server=$1 scenario=$2 port=$3 mode=broadcast
   [[ $scenario == echo ]] && mode=echo
   case "$server" in
-    sluice|sluice-centrifugo|sluice-scraped)
+    sluice|sluice-memory|sluice-centrifugo|sluice-scraped)
       if [[ $scenario == echo ]]; then
         echo "$BUILD/examples/echo_server --port $port --no-deflate"
       else
-        echo "$BUILD/sluice serve --port $port --threads 1 --ping-interval 0 --max-connections 30000 --shutdown-drain 1$SLUICE_STORE_ARGS $SLUICE_ARGS"
+        local store=""
+        [[ $server == sluice-memory ]] && store=" --store memory"
+        echo "$BUILD/sluice serve --port $port --threads 1 --ping-interval 0 --max-connections 30000 --shutdown-drain 1$SLUICE_STORE_ARGS $SLUICE_ARGS$store"
       fi ;;
     sluice-base)
       if [[ $scenario == echo ]]; then
@@ -215,6 +253,19 @@ stop_server() {
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2> /dev/null || echo 0; }
 
+# N of scenario fanoutN: fanout100 is 100 subscribers, fanout3k 3,000.
+fanout_subscribers() {
+  local n=${1#fanout}
+  [[ $n == *k ]] && n=$((${n%k} * 1000))
+  echo "$n"
+}
+
+# `sluice bench --csv` output (a header line and a row) in file $1 as a RESULT line.
+csv_to_result_line() {
+  awk -F, 'NR == 1 {for (i = 1; i <= NF; ++i) key[i] = $i}
+           NR == 2 {line = "RESULT"; for (i = 1; i <= NF; ++i) line = line " " key[i] "=" $i; print line}' "$1"
+}
+
 # Value of key $2 in RESULT line $1.
 field() { tr ' ' '\n' <<< "$1" | awk -F= -v k="$2" '$1 == k {print $2}'; }
 
@@ -225,7 +276,13 @@ PORT=$((20000 + ($$ % 40) * 250))
 measure() {
   local scenario=$1 server=$2 rep=$3
   local mode=$scenario protocol=broadcast n payload=$FANOUT_PAYLOAD in_flight="" extra=()
-  [[ $server == sluice || $server == sluice-base ]] && protocol=sluice
+  [[ $server == sluice || $server == sluice-base || $server == sluice-memory ]] && protocol=sluice
+  if [[ $scenario == publish && $protocol != sluice ]]; then
+    return 0  # HTTP publish is Sluice's own API: measured for its builds and stores only
+  fi
+  if [[ $server == sluice-memory && $scenario != fanout* && $scenario != publish ]]; then
+    return 0  # the store is on the path of fan-out and publish only
+  fi
   if [[ $server == sluice-centrifugo ]]; then
     [[ $scenario == fanout* ]] || return 0  # the Centrifugo protocol is measured in fan-out only
     protocol=centrifugo
@@ -235,10 +292,10 @@ measure() {
     protocol=sluice
   fi
   case "$scenario" in
-    fanout1k) mode=fanout n=1000 in_flight=$IN_FLIGHT_1K ;;
-    fanout10k) mode=fanout n=10000 in_flight=$IN_FLIGHT_10K ;;
+    fanout*) mode=fanout n=$(fanout_subscribers "$scenario") in_flight=$IN_FLIGHT ;;
     echo) n=$ECHO_CONNECTIONS payload=$ECHO_PAYLOAD ;;
     idle) n=$IDLE_CONNECTIONS ;;
+    publish) n=$PUBLISH_CONNECTIONS payload=$PUBLISH_PAYLOAD ;;
   esac
   [[ -n $in_flight ]] && extra+=(--in-flight "$in_flight")
   PORT=$((PORT + 1))
@@ -276,6 +333,16 @@ measure() {
     LOADGEN_PID=""
     rm -f "$CTL_FIFO"
     CTL_FIFO=""
+  elif [[ $mode == publish ]]; then
+    # `sluice bench publish`, as a user runs it; its CSV (a header and a row) becomes a RESULT line.
+    (ulimit -n 20000 && exec taskset -c "$LOADGEN_CORE" timeout 300 "$BUILD/sluice" bench publish \
+      --url "http://127.0.0.1:$PORT/v1/events" -n "$n" --payload "$payload" --warmup "$WARMUP" \
+      --duration "$DURATION" --server-pid "$SERVER_PID" --csv --no-progress) \
+      > "$LOGS/$tag.loadgen.csv" 2> "$LOGS/$tag.loadgen.log" &
+    LOADGEN_PID=$!
+    wait "$LOADGEN_PID" || status=loadgen-failed
+    LOADGEN_PID=""
+    csv_to_result_line "$LOGS/$tag.loadgen.csv" >> "$LOGS/$tag.loadgen.log"
   else
     if [[ $server == sluice-scraped ]]; then
       # Prometheus' way: one GET /metrics a second, from the load client's core.
@@ -305,7 +372,8 @@ measure() {
 }
 
 log "servers: $ACTIVE; scenarios: $SCENARIOS; $REPS round(s) of ${WARMUP}s warm-up + ${DURATION}s"
-log "machine load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+log "machine load before: $LOAD_BEFORE"
 START=$(date +%s)
 for rep in $(seq "$REPS"); do
   for scenario in $SCENARIOS; do
@@ -314,6 +382,24 @@ for rep in $(seq "$REPS"); do
     done
   done
 done
-log "done in $(($(date +%s) - START)) s; machine load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+log "done in $(($(date +%s) - START)) s; machine load after: $LOAD_AFTER"
+{
+  echo "command: $COMMAND"
+  echo "commit: $(git -C "$ROOT" rev-parse --short HEAD 2> /dev/null || echo unknown)$(git -C "$ROOT" diff --quiet HEAD 2> /dev/null || echo ' (with uncommitted changes)')"
+  echo "cpu: $(lscpu 2> /dev/null | sed -n 's/^Model name: *//p' | head -1)"
+  echo "cores: $(nproc) ($(lscpu 2> /dev/null | sed -n 's/^Thread(s) per core: *//p') thread(s) per core)"
+  echo "memory: $(awk '/^MemTotal:/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)"
+  echo "os: $(. /etc/os-release 2> /dev/null && echo "$PRETTY_NAME"), kernel $(uname -r)"
+  echo "compiler: $("$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$BUILD/CMakeCache.txt" 2> /dev/null | head -1)" --version 2> /dev/null | head -1), the release preset"
+  echo "rounds: $REPS of ${WARMUP} s warm-up + ${DURATION} s"
+  echo "sluice: sluice serve --threads 1${SLUICE_STORE_ARGS//$ROOT\//}${SLUICE_ARGS:+ $SLUICE_ARGS}"
+  echo "load average: $LOAD_BEFORE before, $LOAD_AFTER after"
+  echo "date: $(date -u +%Y-%m-%d)"
+} > "${CSV%.csv}.meta"
 
 python3 "$ROOT/bench/summarize_server_bench.py" "$CSV"
+if [[ -n $PLOTS_DIR ]]; then
+  "$PLOT_PYTHON" "$ROOT/bench/report_server_bench.py" --out "$PLOTS_DIR" --meta "${CSV%.csv}.meta" "$CSV"
+  log "report and plots: $PLOTS_DIR/results.md"
+fi

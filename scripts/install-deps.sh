@@ -11,7 +11,8 @@ cd "$(dirname "$0")/.."
 # that reads /metrics in the tests; chromium, its driver and selenium for the
 # /ui and Centrifugo browser tests; libsystemd for sd_notify (optional at
 # build time); hiredis, the Redis engine's client, and redis-server, which the
-# Redis tests start themselves.
+# Redis tests start themselves; for benchmarks only, matplotlib, which draws the
+# plots of bench/run_server_bench.sh --plots (and its test, skipped without it).
 packages=(
   g++ cmake ninja-build pkg-config git openssl
   libboost1.81-dev libboost-json1.81-dev libssl-dev zlib1g-dev libsqlite3-dev
@@ -20,6 +21,9 @@ packages=(
   clang libclang-rt-14-dev
   python3 python3-websockets python3-jwt python3-cryptography python3-prometheus-client
   chromium chromium-driver python3-selenium libsystemd-dev
+  # Benchmark plots only. python3-munkres answers python3-fonttools' "scipy | munkres":
+  # scipy would pull pythran and libboost-dev (1.74), which conflicts with libboost1.81-dev.
+  python3-matplotlib python3-munkres
 )
 # Node.js: use the machine's own if it has one, otherwise Debian's.
 command -v node >/dev/null 2>&1 || packages+=(nodejs)

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Webhook delivery benchmark (docs/benchmarks.md, "Webhooks").
+"""Webhook delivery benchmark (docs/benchmarks.md, "Other benchmarks").
 
 1. Deliveries/s: K webhook subscriptions (1 and 100) on one topic, N events
    published with POST /v1/events/batch; the time from the first publish to

@@ -1,0 +1,245 @@
+#!/usr/bin/env python3
+"""Writes the report of a bench/run_server_bench.sh run into a directory
+(docs/benchmarks/ for the committed one): results.md, the table of every
+scenario and server with Sluice's ratio to each, the load client's CPU beside
+every figure, the machine, the commit and the exact command; and PNG plots:
+fanout.png (deliveries/s against subscribers), latency.png (p50/p99 at 1,000
+subscribers), idle.png (KiB per idle connection), publish.png (HTTP publish,
+memory store against the durable default). A plot whose scenario was not run
+is not written. Needs matplotlib (Debian: python3-matplotlib).
+
+Usage: report_server_bench.py [--out DIR] [--meta FILE] CSV [CSV ...]
+--meta: the run's key: value lines (run_server_bench.sh writes results.meta
+beside results.csv, the default).
+"""
+import argparse
+import os
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402 (after the backend is chosen)
+from matplotlib.ticker import FuncFormatter  # noqa: E402
+
+from bench_results import (Results, fanout_subscribers, fmt_ms, fmt_pct, fmt_rate, fmt_ratio,  # noqa: E402
+                           latency_ms, median_of, number, per_server_cpu_second, server_name)
+
+META_FIELDS = [("command", "Command"), ("commit", "Commit"), ("cpu", "CPU"), ("cores", "Cores"),
+               ("memory", "Memory"), ("os", "OS"), ("compiler", "Compiler"), ("rounds", "Rounds"),
+               ("sluice", "Sluice"), ("load average", "Load average"), ("date", "Date")]
+CODE_FIELDS = {"command", "commit", "sluice"}
+LATENCY_SCENARIO = "fanout1k"
+# One colour per server in every plot; Sluice's variants in shades of blue.
+COLOURS = {"sluice": "#1f4e9c", "sluice-memory": "#5b8fd9", "sluice-base": "#8c8c8c",
+           "sluice-centrifugo": "#3aa0a0", "sluice-scraped": "#9bbbe8", "uws": "#d95f02",
+           "beast": "#7570b3", "websocketpp": "#e7298a", "ws": "#66a61e"}
+
+
+def read_meta(path):
+    meta = {}
+    if path and os.path.exists(path):
+        with open(path) as f:
+            for line in f:
+                key, sep, value = line.partition(":")
+                if sep:
+                    meta[key.strip()] = value.strip()
+    return meta
+
+
+def colour(server):
+    return COLOURS.get(server, "#444444")
+
+
+def save(figure, path):
+    figure.tight_layout()
+    # No software version or date in the file: a rerun with the same figures gives the same bytes.
+    figure.savefig(path, dpi=100, metadata={"Software": None})
+    plt.close(figure)
+
+
+def si(value, _position=None):
+    for limit, suffix in ((1e6, " M"), (1e3, " k")):
+        if value >= limit:
+            return f"{value / limit:g}{suffix}"
+    return f"{value:g}"
+
+
+def plot_fanout(results, path):
+    """Deliveries/s against subscribers (log x), one line per server; bars from the worst to the best round."""
+    fanouts = [s for s in results.scenarios() if fanout_subscribers(s.name) is not None]
+    servers = []
+    for scenario in fanouts:
+        servers += [s for s in results.servers(scenario.name) if s not in servers and results.rows(scenario.name, s)]
+    if not servers:
+        return False
+    figure, axes = plt.subplots(figsize=(9.5, 4.5))
+    for server in servers:
+        xs, ys, low, high = [], [], [], []
+        for scenario in fanouts:
+            rows = results.rows(scenario.name, server)
+            if not rows:
+                continue
+            rates = [number(r["rate"]) for r in rows]
+            median = median_of(rows, "rate")
+            xs.append(fanout_subscribers(scenario.name))
+            ys.append(median)
+            low.append(median - min(rates))
+            high.append(max(rates) - median)
+        axes.errorbar(xs, ys, yerr=[low, high], marker="o", capsize=3, color=colour(server), label=server_name(server))
+    axes.set_xscale("log")
+    axes.set_yscale("log")
+    axes.set_xticks(sorted({fanout_subscribers(s.name) for s in fanouts}))
+    axes.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    axes.yaxis.set_major_formatter(FuncFormatter(si))
+    axes.set_xlabel("subscribers (one topic, 64 B payloads)")
+    axes.set_ylabel("deliveries/s (median of the rounds)")
+    axes.set_title("Fan-out: deliveries per second, server on one core")
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))  # beside the lines, not over them
+    save(figure, path)
+    return True
+
+
+def plot_latency(results, path):
+    """p50 and p99 of the median run at 1,000 subscribers, one pair of bars per server (log y)."""
+    servers = [s for s in results.servers(LATENCY_SCENARIO) if results.rows(LATENCY_SCENARIO, s)]
+    if not servers:
+        return False
+    figure, axes = plt.subplots(figsize=(7.5, 4.5))
+    width = 0.38
+    for i, server in enumerate(servers):
+        rows = results.rows(LATENCY_SCENARIO, server)
+        for offset, key, hatch in ((-width / 2, "p50_us", None), (width / 2, "p99_us", "//")):
+            value = latency_ms(rows, key)
+            if value is not None:
+                axes.bar(i + offset, value, width, color=colour(server), hatch=hatch, edgecolor="white")
+    axes.set_xticks(range(len(servers)))
+    axes.set_xticklabels([server_name(s) for s in servers], rotation=20, ha="right", fontsize="small")
+    axes.set_yscale("log")
+    axes.set_ylabel("latency, ms (publish to receipt; log scale)")
+    axes.set_title("Fan-out latency at 1,000 subscribers: p50 (plain), p99 (hatched)")
+    axes.grid(True, axis="y", which="both", alpha=0.3)
+    save(figure, path)
+    return True
+
+
+def plot_bars(results, scenario_name, path, ylabel, title, fmt, names=None):
+    """One bar per server (the median), labelled with it and the load client's CPU; names: labels by server."""
+    names = names or {}
+    servers = [s for s in results.servers(scenario_name) if results.rows(scenario_name, s)]
+    if not servers:
+        return False
+    figure, axes = plt.subplots(figsize=(7.5, 4.5))
+    medians = [results.median(scenario_name, s) for s in servers]
+    bars = axes.bar(range(len(servers)), medians, color=[colour(s) for s in servers])
+    for bar, server, median in zip(bars, servers, medians):
+        cpu = results.median(scenario_name, server, "loadgen_cpu_pct")
+        label = fmt(median) + ("" if cpu is None else f"\nload client {cpu:.0f} %")
+        axes.annotate(label, (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center", va="bottom",
+                      fontsize="small", xytext=(0, 2), textcoords="offset points")
+    axes.set_xticks(range(len(servers)))
+    axes.set_xticklabels([names.get(s, server_name(s)) for s in servers], rotation=20, ha="right", fontsize="small")
+    axes.set_ylim(0, max(medians) * 1.3)
+    axes.yaxis.set_major_formatter(FuncFormatter(si))
+    axes.set_ylabel(ylabel)
+    axes.set_title(title)
+    axes.grid(True, axis="y", alpha=0.3)
+    save(figure, path)
+    return True
+
+
+def server_cpu(rows):
+    """The server's CPU share and, in brackets, the time it was runnable but another process had its core."""
+    used, waiting = median_of(rows, "server_cpu_pct"), median_of(rows, "server_wait_pct")
+    return fmt_pct(used) + ("" if waiting is None else f" ({fmt_pct(waiting)})")
+
+
+def table(results):
+    lines = ["| Scenario | Server | Median | Sluice ÷ server | p50 | p99 | Load client CPU "
+             "| Server CPU (waiting) | Per server CPU-second | Runs |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for scenario in results.scenarios():
+        first = True
+        for server in results.servers(scenario.name):
+            rows = results.rows(scenario.name, server)
+            failed = results.failures(scenario.name, server)
+            runs = f"{len(rows)}" + (f" (+{failed} failed)" if failed else "")
+            per_cpu = per_server_cpu_second(rows) if scenario.higher_better else None
+            title = f"{scenario.title} ({scenario.unit})" if first else ""
+            name = f"**{server_name(server)}**" if server == "sluice" else server_name(server)
+            lines.append(
+                f"| {title} | {name} | {fmt_rate(results.median(scenario.name, server), scenario.unit)} "
+                f"| {fmt_ratio(results.ratio(scenario.name, server))} | {fmt_ms(latency_ms(rows, 'p50_us'))} "
+                f"| {fmt_ms(latency_ms(rows, 'p99_us'))} | {fmt_pct(median_of(rows, 'loadgen_cpu_pct'))} "
+                f"| {server_cpu(rows)} | {fmt_rate(per_cpu, scenario.unit)} | {runs} |")
+            first = False
+    return lines
+
+
+def markdown(results, meta, plots):
+    lines = ["# Benchmark results", "",
+             "Written by `bench/report_server_bench.py` from one run of `bench/run_server_bench.sh`; "
+             "rerun the command below (with `--plots`) to replace it. What the figures mean: "
+             "[../benchmarks.md](../benchmarks.md).", "",
+             "| Run | |", "|---|---|"]
+    for key, label in META_FIELDS:
+        value = meta.get(key)
+        if value:
+            lines.append(f"| {label} | {f'`{value}`' if key in CODE_FIELDS else value} |")
+    lines += ["", "## Table", ""] + table(results) + [
+        "",
+        "- **Sluice ÷ server**: Sluice's median divided by that server's, both from this run "
+        "(idle: memory per connection, lower is better, so below 1 is Sluice's lead; "
+        "publish: the default durable store ÷ `--store memory`). **Sluice** runs its default "
+        "durable store (sqlite) unless the Sluice line above says otherwise.",
+        "- **Load client CPU**: of its one core over the measured window; near 100 % the load "
+        "client, not the server, is the limit and the figure is a lower bound.",
+        "- **Server CPU (waiting)**: the server's share of its core, and in brackets the share of the "
+        "window it was ready to run while another process had the core: a busy machine shows here.",
+        "- **Per server CPU-second**: the rate divided by the server's CPU share, the median over "
+        "the rounds: what a whole core would give.",
+        "- p50 and p99 are those of the round with the median rate.", ""]
+    titles = {"fanout.png": "Deliveries/s against subscribers",
+              "latency.png": "Fan-out latency at 1,000 subscribers",
+              "idle.png": "Memory per idle connection",
+              "publish.png": "HTTP publish, memory store against the durable default"}
+    if plots:
+        lines += ["## Plots", ""]
+        for name in plots:
+            lines += [f"### {titles[name]}", "", f"![{titles[name]}]({name})", ""]
+    return "\n".join(lines)
+
+
+def main(argv):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("csv", nargs="+", help="results.csv of run_server_bench.sh (several are pooled)")
+    parser.add_argument("--out", default="docs/benchmarks", help="directory to write into (default: %(default)s)")
+    parser.add_argument("--meta", help="the run's key: value lines (default: results.meta beside the first CSV)")
+    args = parser.parse_args(argv)
+    meta_path = args.meta or os.path.splitext(args.csv[0])[0] + ".meta"
+    results = Results(args.csv)
+    os.makedirs(args.out, exist_ok=True)
+    written = []
+    plots = [("fanout.png", lambda p: plot_fanout(results, p)),
+             ("latency.png", lambda p: plot_latency(results, p)),
+             ("idle.png", lambda p: plot_bars(results, "idle", p, "server RSS per connection, KiB",
+                                              "Memory per idle connection (lower is better)", lambda v: f"{v:.2f} KiB")),
+             ("publish.png", lambda p: plot_bars(results, "publish", p, "events/s acknowledged",
+                                                 "HTTP publish: durable default against --store memory",
+                                                 lambda v: fmt_rate(v, "events/s") + "/s",
+                                                 {"sluice": "Sluice, default store (sqlite)"}))]
+    for name, plot in plots:
+        path = os.path.join(args.out, name)
+        if plot(path):
+            written.append(name)
+        elif os.path.exists(path):
+            os.remove(path)  # a plot of an earlier run would sit beside a table without its figures
+    with open(os.path.join(args.out, "results.md"), "w") as f:
+        f.write(markdown(results, read_meta(meta_path), written))
+    print(f"wrote {os.path.join(args.out, 'results.md')} and {', '.join(written) or 'no plots'}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+"""bench/report_server_bench.py on a synthetic results CSV: the four PNG plots
+are well-formed PNG files (signature, chunk CRCs, IHDR first, IEND last), and
+results.md holds, for every scenario and server, Sluice's ratio and the load
+client's CPU as computed here from the CSV, plus the run's machine, commit and
+command. Exit 77 (skipped) only when matplotlib is missing.
+
+Usage: report_test.py PATH/TO/bench/report_server_bench.py
+"""
+import csv
+import os
+import random
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import zlib
+
+COLUMNS = ("time,rep,scenario,server,connections,payload,in_flight,rate,p50_us,p99_us,loadgen_cpu_pct,"
+           "loadgen_wait_pct,server_cpu_pct,server_wait_pct,rss_before_kib,rss_after_kib,kib_per_conn,status").split(",")
+# The report's display names of the servers used here.
+NAMES = {"sluice": "Sluice", "sluice-memory": "Sluice, --store memory", "uws": "uWebSockets", "beast": "Boost.Beast"}
+# scenario -> (connections, payload, servers, title the table starts the scenario's first row with)
+SCENARIOS = {
+    "fanout100": (100, 64, ["sluice", "sluice-memory", "uws", "beast"], "Fan-out, 100 subscribers, 64 B"),
+    "fanout1k": (1000, 64, ["sluice", "sluice-memory", "uws", "beast"], "Fan-out, 1,000 subscribers, 64 B"),
+    "fanout10k": (10000, 64, ["sluice", "uws", "beast"], "Fan-out, 10,000 subscribers, 64 B"),
+    "idle": (19000, 64, ["sluice", "uws", "beast"], "Idle, 19,000 connections"),
+    "publish": (500, 64, ["sluice", "sluice-memory"], "HTTP publish, 500 connections, 64 B"),
+}
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def synthetic_rows():
+    rng = random.Random(18)
+    rows = []
+    for rep in (1, 2, 3):
+        for scenario, (connections, payload, servers, _) in SCENARIOS.items():
+            for server in servers:
+                rate = rng.uniform(0.3, 9.0) if scenario == "idle" else rng.uniform(2e4, 8e6)
+                row = dict.fromkeys(COLUMNS, "")
+                row.update(time="12:00:00", rep=rep, scenario=scenario, server=server, connections=connections,
+                           payload=payload, rate=f"{rate:.2f}", loadgen_cpu_pct=f"{rng.uniform(10, 99):.1f}",
+                           server_cpu_pct=f"{rng.uniform(40, 100):.1f}", server_wait_pct=f"{rng.uniform(0, 30):.1f}",
+                           status="ok")
+                if scenario != "idle":
+                    p50 = rng.uniform(100, 50000)
+                    row.update(in_flight=64, p50_us=f"{p50:.0f}", p99_us=f"{p50 * rng.uniform(1.5, 4):.0f}")
+                rows.append(row)
+    failed = dict.fromkeys(COLUMNS, "")
+    failed.update(time="12:00:00", rep=3, scenario="fanout10k", server="beast", connections=10000, payload=64,
+                  status="loadgen-failed")
+    rows.append(failed)
+    return rows
+
+
+def check_png(path):
+    """Fails unless path is a PNG file: its signature, then chunks with correct CRCs, IHDR first, IEND last."""
+    with open(path, "rb") as f:
+        data = f.read()
+    assert data.startswith(PNG_SIGNATURE), f"{path}: no PNG signature"
+    position, chunks = len(PNG_SIGNATURE), []
+    while position < len(data):
+        assert position + 12 <= len(data), f"{path}: truncated chunk at {position}"
+        length, kind = struct.unpack(">I4s", data[position:position + 8])
+        body = data[position + 8:position + 8 + length]
+        (crc,) = struct.unpack(">I", data[position + 8 + length:position + 12 + length])
+        assert zlib.crc32(kind + body) == crc, f"{path}: bad CRC in chunk {kind!r}"
+        chunks.append((kind, body))
+        position += 12 + length
+    assert chunks[0][0] == b"IHDR" and chunks[-1][0] == b"IEND", f"{path}: chunks {[k for k, _ in chunks]}"
+    width, height = struct.unpack(">II", chunks[0][1][:8])
+    assert width > 100 and height > 100, f"{path}: {width}x{height}"
+    assert any(kind == b"IDAT" for kind, _ in chunks), f"{path}: no image data"
+
+
+def table_rows(markdown):
+    """(scenario title, server name) -> the row's cells, from the table whose header starts '| Scenario |'."""
+    rows, scenario, in_table = {}, None, False
+    for line in markdown.splitlines():
+        if line.startswith("| Scenario | Server |"):
+            header = [c.strip() for c in line.strip("|").split("|")]
+            in_table = True
+            continue
+        if not in_table or line.startswith("|---"):
+            continue
+        if not line.startswith("|"):
+            break
+        cells = dict(zip(header, (c.strip() for c in line.strip("|").split("|"))))
+        scenario = cells["Scenario"] or scenario
+        rows[(scenario, cells["Server"].strip("*"))] = cells
+    return rows
+
+
+def median(rows, scenario, server, key):
+    return statistics.median(float(r[key]) for r in rows
+                             if r["scenario"] == scenario and r["server"] == server and r["status"] == "ok")
+
+
+def main():
+    report = sys.argv[1]
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        print("matplotlib is missing (Debian: python3-matplotlib): skipped")
+        return 77
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = synthetic_rows()
+        results = os.path.join(tmp, "results.csv")
+        with open(results, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+        meta = {"command": "bench/run_server_bench.sh --quick --plots", "commit": "0123abc",
+                "cpu": "Test CPU 9000", "cores": "2 (1 thread(s) per core)"}
+        with open(os.path.join(tmp, "results.meta"), "w") as f:
+            f.writelines(f"{key}: {value}\n" for key, value in meta.items())
+        out = os.path.join(tmp, "report")
+        # The meta file is found beside the CSV, as run_server_bench.sh leaves it.
+        subprocess.run([sys.executable, report, "--out", out, results], check=True, timeout=100)
+
+        for name in ("fanout.png", "latency.png", "idle.png", "publish.png"):
+            check_png(os.path.join(out, name))
+        with open(os.path.join(out, "results.md")) as f:
+            markdown = f.read()
+        for name in ("fanout.png", "latency.png", "idle.png", "publish.png"):
+            assert f"]({name})" in markdown, f"results.md does not link {name}"
+        for value in meta.values():
+            assert value in markdown, f"results.md lacks the run's {value!r}"
+
+        table = table_rows(markdown)
+        checked = 0
+        for scenario, (_, _, servers, title) in SCENARIOS.items():
+            own = median(rows, scenario, "sluice", "rate")
+            for server in servers:
+                key = next((k for k in table if k[0].startswith(title) and k[1] == NAMES[server]), None)
+                assert key, f"no row for {scenario} {server} in\n{markdown}"
+                cells = table[key]
+                expected_ratio = "-" if server == "sluice" else f"{own / median(rows, scenario, server, 'rate'):.2f}"
+                assert cells["Sluice ÷ server"] == expected_ratio, (scenario, server, cells, expected_ratio)
+                expected_cpu = f"{median(rows, scenario, server, 'loadgen_cpu_pct'):.0f} %"
+                assert cells["Load client CPU"] == expected_cpu, (scenario, server, cells, expected_cpu)
+                checked += 1
+        assert table[next(k for k in table if k[0].startswith("Fan-out, 10,000") and k[1] == "Boost.Beast")][
+            "Runs"] == "3 (+1 failed)"
+        print(f"ok: 4 PNG files, {checked} ratios and load-client CPU figures as computed from the CSV")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
