@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "sluice/util/json_text.hpp"
 #include "client_pool.hpp"
 #include "histogram.hpp"
 #include "load_threads.hpp"
@@ -124,9 +125,9 @@ void ChurnThread::failed(Client& c, const std::string& why) {
 void ChurnThread::run(const WindowClock& clock) {
   clock_ = &clock;
   if (o_.protocol == Protocol::sluice) {
-    subscribe_ = "{\"op\":\"subscribe\",\"id\":1,\"topic\":" + json_quoted(o_.topic) + "}";
+    subscribe_ = "{\"op\":\"subscribe\",\"id\":1,\"topic\":" + util::quoted(o_.topic) + "}";
   } else if (o_.protocol == Protocol::centrifugo) {
-    subscribe_ = "{\"id\":1,\"connect\":{}}\n{\"id\":2,\"subscribe\":{\"channel\":" + json_quoted(o_.topic) + "}}";
+    subscribe_ = "{\"id\":1,\"connect\":{}}\n{\"id\":2,\"subscribe\":{\"channel\":" + util::quoted(o_.topic) + "}}";
   }
   const std::uint64_t stall_ns = static_cast<std::uint64_t>(o_.stall_timeout * 1e9);
   std::uint64_t now = now_ns();

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "sluice/util/json_text.hpp"
 #include "histogram.hpp"
 #include "http_pool.hpp"
 #include "load_threads.hpp"
@@ -29,7 +30,7 @@ std::string publish_request(const Options& o) {
   std::string payload;
   encode_payload(payload, o.payload, {PayloadKind::data, 0, 0});
   const std::string body = std::string(o.protocol == Protocol::centrifugo ? "{\"channel\":" : "{\"topic\":") +
-                           json_quoted(o.topic) + ",\"data\":" + payload + "}";
+                           util::quoted(o.topic) + ",\"data\":" + payload + "}";
   std::string request = "POST " + o.path + " HTTP/1.1\r\nHost: " + o.host + ":" + std::to_string(o.port) +
                         "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
   for (const auto& [name, value] : o.headers) request += name + ": " + value + "\r\n";

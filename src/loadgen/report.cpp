@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "sluice/util/json_text.hpp"
+
 namespace sluice::bench {
 
 void MeasuredWindow::start(std::uint64_t now_ns) {
@@ -119,20 +121,11 @@ void ResultLine::print_table() const {
   for (const Field& f : fields_) std::printf("  %-*s  %s\n", static_cast<int>(width), f.key.c_str(), f.value.c_str());
 }
 
-std::string json_quoted(std::string_view text) {
-  std::string out = "\"";
-  for (const char c : text) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + '"';
-}
-
 void ResultLine::print_json() const {
   std::string line = "{";
   for (const Field& f : fields_) {
     if (line.size() > 1) line += ',';
-    line += json_quoted(f.key) + ':' + (f.number ? f.value : json_quoted(f.value));
+    line += util::quoted(f.key) + ':' + (f.number ? f.value : util::quoted(f.value));
   }
   std::printf("%s}\n", line.c_str());
 }

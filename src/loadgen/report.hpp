@@ -22,10 +22,6 @@
 
 namespace sluice::bench {
 
-/// `text` as a JSON string literal. Only '"' and '\\' are escaped: for our
-/// keys and mode names, and for topics (printable ASCII, no control bytes).
-std::string json_quoted(std::string_view text);
-
 class MeasuredWindow {
  public:
   explicit MeasuredWindow(pid_t server_pid) : server_pid_(server_pid) {}

@@ -27,6 +27,7 @@
 #include <utility>
 #include <vector>
 
+#include "sluice/util/json_text.hpp"
 #include "client_pool.hpp"
 #include "histogram.hpp"
 #include "payload.hpp"
@@ -140,12 +141,12 @@ void Storm::on_open(Client& c) {
     return;
   }
   Subscriber& s = subs_[c.index()];
-  std::string message = "{\"op\":\"subscribe\",\"id\":" + std::to_string(c.index()) + ",\"topic\":" + json_quoted(o_.topic);
+  std::string message = "{\"op\":\"subscribe\",\"id\":" + std::to_string(c.index()) + ",\"topic\":" + util::quoted(o_.topic);
   if (s.resume) {
     // From the last offset received; one that got nothing yet resumes from before our first publish.
     const std::uint64_t from = s.last != 0 ? s.last : first_offset_ != 0 ? first_offset_ - 1 : 0;
     message += ",\"since\":{\"offset\":" + std::to_string(from);
-    if (!epoch_.empty()) message += ",\"epoch\":" + json_quoted(epoch_);
+    if (!epoch_.empty()) message += ",\"epoch\":" + util::quoted(epoch_);
     message += '}';
   }
   c.queue_text(message + '}');
@@ -267,7 +268,7 @@ void Storm::reconnect_due(std::uint64_t now) {
 
 void Storm::queue_publish(std::uint64_t now) {
   encode_payload(payload_, o_.payload, {PayloadKind::data, ++sent_, now});
-  message_ = "{\"op\":\"publish\",\"id\":" + std::to_string(sent_) + ",\"topic\":" + json_quoted(o_.topic) +
+  message_ = "{\"op\":\"publish\",\"id\":" + std::to_string(sent_) + ",\"topic\":" + util::quoted(o_.topic) +
              ",\"data\":" + payload_ + '}';
   publisher_->queue_text(message_);
 }
