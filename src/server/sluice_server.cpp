@@ -14,6 +14,7 @@
 #include "server/ws/upgrade_gate.hpp"
 #include "sluice/auth/token_verifier.hpp"
 #include "sluice/engine/redis_engine.hpp"
+#include "sluice/engine/store_subscriptions.hpp"
 #include "sluice/log/log.hpp"
 #include "sluice/net/tls.hpp"
 #include "sluice/util/unix_time.hpp"
@@ -116,7 +117,8 @@ bool SluiceServer::open_storage(std::optional<engine::RedisUrl>& redis, std::str
 }
 
 void SluiceServer::make_subscriptions() {
-  subscriptions_ = std::make_unique<SubscriptionRegistry>(store_.get());
+  if (store_) subscription_store_ = std::make_unique<engine::StoreSubscriptions>(*store_);
+  subscriptions_ = std::make_unique<SubscriptionRegistry>(subscription_store_.get());
   if (store_) load_errors_ = subscriptions_->load().errors;  // subscriptions survive a restart
   subscriptions_->set_on_removed([this](const std::string& id) {
     close_streams_of(id);
@@ -579,6 +581,7 @@ void SluiceServer::shutdown(std::chrono::milliseconds drain) {
   // 4. Flush durable state: whatever was submitted is written before we go.
   if (webhooks_) webhooks_->stop();  // in-flight webhook requests abandoned (redelivered after a restart)
   if (retention_) retention_->stop();
+  if (subscription_store_) subscription_store_->stop();  // writes the creates and deletes it was given
   if (log_) log_->stop();
   if (engine_) engine_->stop();  // answers the publishes Redis still owes, then disconnects
   // 5. Stop the loops; what is left is freed with them, from this thread.

@@ -15,7 +15,7 @@
 
 #include "sluice/broker/event.hpp"
 #include "sluice/topic/topic.hpp"
-#include "sluice/store/event_store.hpp"
+#include "sluice/engine/subscription_store.hpp"
 
 namespace sluice::server {
 
@@ -161,7 +161,7 @@ SubscriptionPtr subscription_from_stored_json(std::string_view text, std::string
   return sub;
 }
 
-SubscriptionRegistry::SubscriptionRegistry(store::EventStore* store, RegistryLimits limits)
+SubscriptionRegistry::SubscriptionRegistry(engine::SubscriptionStore* store, RegistryLimits limits)
     : store_(store), limits_(limits) {}
 
 bool SubscriptionRegistry::insert_locked(const SubscriptionPtr& subscription) {
@@ -170,12 +170,13 @@ bool SubscriptionRegistry::insert_locked(const SubscriptionPtr& subscription) {
   return true;
 }
 
-SubscriptionRegistry::CreateResult SubscriptionRegistry::create(SubscriptionSpec spec, std::int64_t now_ms) {
+void SubscriptionRegistry::create(SubscriptionSpec spec, std::int64_t now_ms, Created done) {
   {
     std::unique_lock lock(mutex_);
     if (by_id_.size() + reserved_ >= limits_.max_subscriptions) {
-      return {CreateStatus::too_many, nullptr,
-              "at most " + std::to_string(limits_.max_subscriptions) + " subscriptions may exist"};
+      lock.unlock();
+      return done({CreateStatus::too_many, nullptr,
+                   "at most " + std::to_string(limits_.max_subscriptions) + " subscriptions may exist"});
     }
     ++reserved_;
   }
@@ -184,25 +185,26 @@ SubscriptionRegistry::CreateResult SubscriptionRegistry::create(SubscriptionSpec
   sub->filter = std::move(spec.filter);
   sub->webhook = spec.webhook.is_object() ? std::move(spec.webhook) : json::value(nullptr);
   sub->created_ms = now_ms;
-  std::error_code ec;
   try {
     sub->id = new_subscription_id(now_ms);
-    // The store first, without the lock: a subscription is visible only once durable.
-    if (store_) ec = store_->put_subscription({sub->id, sub->to_stored_json()});
   } catch (...) {
     std::unique_lock lock(mutex_);
     --reserved_;
     throw;
   }
-  std::unique_lock lock(mutex_);
-  --reserved_;
-  if (ec) {
-    std::string detail = store_->last_error();
-    return {CreateStatus::store_failed, nullptr,
-            "could not store the subscription: " + (detail.empty() ? ec.message() : detail)};
-  }
-  insert_locked(sub);  // a fresh random id: never already present
-  return {CreateStatus::ok, std::move(sub), {}};
+  // Stored first: a subscription is visible only once durable.
+  auto stored = [this, sub, done = std::move(done)](std::string error) mutable {
+    {
+      std::unique_lock lock(mutex_);
+      --reserved_;
+      if (error.empty()) insert_locked(sub);  // a fresh random id: never already present
+    }
+    if (!error.empty()) return done({CreateStatus::store_failed, nullptr, "could not store the subscription: " + error});
+    done({CreateStatus::ok, std::move(sub), {}});
+  };
+  if (!store_) return stored({});
+  std::string document = sub->to_stored_json();
+  store_->put(sub->id, std::move(document), std::move(stored));
 }
 
 SubscriptionPtr SubscriptionRegistry::get(std::string_view id) const {
@@ -230,8 +232,12 @@ bool SubscriptionRegistry::remove(const std::string& id) {
     by_id_.erase(it);
     listener = on_removed_;
   }
-  // Store I/O and the listener run without the lock (SPEC §1.4).
-  if (store_ && !store_->delete_subscription(id)) store_errors_.fetch_add(1, std::memory_order_relaxed);
+  // The store and the listener run without the lock (SPEC §1.4).
+  if (store_) {
+    store_->remove(id, [errors = store_errors_](const std::string& error) {
+      if (!error.empty()) errors->fetch_add(1, std::memory_order_relaxed);
+    });
+  }
   if (listener) listener(id);
   return true;
 }
@@ -281,7 +287,7 @@ SubscriptionRegistry::LoadResult SubscriptionRegistry::load() {
   LoadResult result;
   if (!store_) return result;
   std::vector<SubscriptionPtr> loaded;
-  for (const auto& stored : store_->load_subscriptions()) {
+  for (const auto& stored : store_->load()) {
     std::string error;
     auto sub = subscription_from_stored_json(stored.json, error);
     if (!sub) {

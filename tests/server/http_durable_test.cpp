@@ -8,6 +8,7 @@
 #include <future>
 #include <thread>
 
+#include "server/subscription_test_util.hpp"
 #include "server/http_test_util.hpp"
 #include "server/server_harness.hpp"
 #include "store/store_test_util.hpp"
@@ -26,7 +27,8 @@ struct DurableFixture {
       : store(open_or_fail(dir)),
         log(*store, max_pending_bytes),
         broker([](const broker::EventPtr&) {}, history, &log),
-        registry(store.get()),
+        subscription_store(*store),
+        registry(&subscription_store),
         api(broker, registry, store.get()) {
     broker.restore(store->load_positions(), store->load_recent(history.max_events, 0));
     registry.load();
@@ -44,6 +46,7 @@ struct DurableFixture {
   std::unique_ptr<store::EventStore> store;
   store::GroupCommitLog log;
   broker::Broker broker;
+  engine::StoreSubscriptions subscription_store;
   server::SubscriptionRegistry registry;
   server::HttpApi api;
 };

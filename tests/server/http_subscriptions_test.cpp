@@ -7,6 +7,7 @@
 #include <set>
 #include <thread>
 
+#include "server/subscription_test_util.hpp"
 #include "server/http_test_util.hpp"
 #include "sluice/topic/topic.hpp"
 
@@ -240,11 +241,11 @@ TEST(Subscriptions, DeleteIs204ThenEverythingIs404) {
 
 TEST(Subscriptions, MatchingUsesPatternsAndFilter) {
   server::SubscriptionRegistry registry(nullptr);
-  const auto all = registry.create(spec({"pay.*", "pay.>"}), 1).subscription;  // two patterns matching one topic
-  const auto big = registry.create(spec({"pay.>"}, R"([{"field":"data.amount","op":">","value":100}])"), 1).subscription;
-  const auto typed = registry.create(spec({"pay.eu"}, R"({"any":[{"field":"type","op":"==","value":"refund"}]})"), 1)
+  const auto all = create_now(registry, spec({"pay.*", "pay.>"}), 1).subscription;  // two patterns matching one topic
+  const auto big = create_now(registry, spec({"pay.>"}, R"([{"field":"data.amount","op":">","value":100}])"), 1).subscription;
+  const auto typed = create_now(registry, spec({"pay.eu"}, R"({"any":[{"field":"type","op":"==","value":"refund"}]})"), 1)
                          .subscription;
-  const auto other = registry.create(spec({"orders.*"}), 1).subscription;
+  const auto other = create_now(registry, spec({"orders.*"}), 1).subscription;
   ASSERT_TRUE(all && big && typed && other);
   auto ids = [&](std::string_view topic, std::string_view type, const char* data) {
     std::set<std::string> out;
@@ -305,7 +306,8 @@ TEST(Subscriptions, LoadSkipsUnreadableEntriesAndSaysWhy) {
                              R"({"id":"sub_bad_filter","topics":["a"],"filter":{"all":[{"op":"?"}]},"createdMs":1})");
   store.put_raw_subscription("sub_mismatch", R"({"id":"sub_other","topics":["a"],"createdMs":1})");
   store.put_raw_subscription("sub_good", R"({"id":"sub_good","topics":["a"],"filter":null,"webhook":null,"createdMs":1})");
-  server::SubscriptionRegistry registry(&store);
+  engine::StoreSubscriptions subscription_store(store);
+  server::SubscriptionRegistry registry(&subscription_store);
   const auto result = registry.load();
   EXPECT_EQ(result.loaded, 1u);
   ASSERT_EQ(result.errors.size(), 4u);
@@ -343,9 +345,10 @@ TEST(Subscriptions, TooManyIs409) {
 
 TEST(Subscriptions, OnRemovedRunsWithoutTheLockAndMayCallTheRegistry) {
   MemoryStore store;
-  server::SubscriptionRegistry registry(&store);
-  const auto a = registry.create(spec({"a"}), 1).subscription;
-  const auto b = registry.create(spec({"b"}), 1).subscription;
+  engine::StoreSubscriptions subscription_store(store);
+  server::SubscriptionRegistry registry(&subscription_store);
+  const auto a = create_now(registry, spec({"a"}), 1).subscription;
+  const auto b = create_now(registry, spec({"b"}), 1).subscription;
   std::vector<std::string> seen;
   registry.set_on_removed([&](const std::string& id) {
     seen.push_back(id);
@@ -357,6 +360,7 @@ TEST(Subscriptions, OnRemovedRunsWithoutTheLockAndMayCallTheRegistry) {
   EXPECT_TRUE(registry.remove(a->id));
   EXPECT_EQ(seen, (std::vector<std::string>{a->id, b->id}));
   EXPECT_EQ(registry.size(), 0u);
+  subscription_store.stop();  // the store's deletes are asynchronous: let them land
   EXPECT_EQ(store.subscription_count(), 0u);
 }
 
@@ -396,6 +400,7 @@ TEST(Subscriptions, ConcurrentCreateAndDeleteFromFourThreads) {
   EXPECT_EQ(deletes_404.load(), 0);
   EXPECT_EQ(removed_calls.load(), kThreads * kPerThread / 2);
   EXPECT_EQ(f.registry.size(), expected);
+  wait_applied(*f.subscription_store);
   EXPECT_EQ(store.subscription_count(), expected);
   // Then all four threads delete every remaining id at once: each id is
   // deleted exactly once, the rest are 404s.
@@ -416,6 +421,7 @@ TEST(Subscriptions, ConcurrentCreateAndDeleteFromFourThreads) {
   EXPECT_EQ(ok.load(), static_cast<int>(remaining.size()));
   EXPECT_EQ(missing.load(), static_cast<int>(remaining.size()) * (kThreads - 1));
   EXPECT_EQ(f.registry.size(), 0u);
+  wait_applied(*f.subscription_store);
   EXPECT_EQ(store.subscription_count(), 0u);
 }
 
@@ -456,7 +462,7 @@ TEST(Subscriptions, StoredJsonRoundTrips) {
   server::SubscriptionRegistry registry(nullptr);
   auto s = spec({"a.*"}, R"([{"field":"data.x","op":"exists"}])");
   s.webhook = json::parse(R"({"url":"https://w.test","secret":"k"})");
-  const auto sub = registry.create(std::move(s), 1'700'000'000'123).subscription;
+  const auto sub = create_now(registry, std::move(s), 1'700'000'000'123).subscription;
   std::string error;
   const auto back = server::subscription_from_stored_json(sub->to_stored_json(), error);
   ASSERT_TRUE(back) << error;

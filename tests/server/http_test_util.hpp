@@ -18,6 +18,7 @@
 #include <utility>
 #include <vector>
 
+#include "sluice/engine/store_subscriptions.hpp"
 #include "sluice/broker/broker.hpp"
 #include "server/http/http_api.hpp"
 #include "sluice/server/subscription_registry.hpp"
@@ -228,7 +229,8 @@ struct ApiFixture {
   explicit ApiFixture(server::ApiLimits limits = {}, store::EventStore* store = nullptr,
                       broker::HistoryLimits history = {}, std::size_t id_index_size = 100'000)
       : broker([](const broker::EventPtr&) {}, history, static_cast<store::GroupCommitLog*>(nullptr), id_index_size),
-        registry(store),
+        subscription_store(store ? std::make_unique<engine::StoreSubscriptions>(*store) : nullptr),
+        registry(subscription_store.get()),
         api(broker, registry, store, limits, clock.clock()) {}
 
   Reply get(const std::string& target, std::string ip = "192.0.2.1") {
@@ -244,6 +246,7 @@ struct ApiFixture {
 
   FakeClock clock;
   broker::Broker broker;
+  std::unique_ptr<engine::StoreSubscriptions> subscription_store;  // null without a store
   server::SubscriptionRegistry registry;
   server::HttpApi api;
 };

@@ -11,6 +11,7 @@
 
 #include <set>
 
+#include "server/subscription_test_util.hpp"
 #include "server/server_harness.hpp"
 #include "sluice/auth/key_file_edit.hpp"
 #include "store/store_test_util.hpp"
@@ -214,7 +215,7 @@ TEST(ServerHttp, StreamWithABadParameterIs400BeforeTheUpgrade) {
   TestServer server;
   server::SubscriptionSpec spec;
   spec.patterns = {"s.one"};
-  const auto created = server.server->subscriptions().create(std::move(spec), 0);
+  const auto created = create_now(server.server->subscriptions(), std::move(spec), 0);
   ASSERT_TRUE(created.subscription) << created.error;
   const std::string stream = "/v1/subscriptions/" + created.subscription->id + "/stream";
   for (const std::string query : {"?since=abc", "?since=", "?since=-1", "?sincex=1", "?since=1&limit=2"}) {
@@ -261,7 +262,7 @@ TEST(ServerHttp, KeysFileGuardsStreamsAndReloads) {
   TestServer server(settings);
   server::SubscriptionSpec spec;
   spec.patterns = {"k.one"};
-  const auto created = server.server->subscriptions().create(std::move(spec), 0);
+  const auto created = create_now(server.server->subscriptions(), std::move(spec), 0);
   ASSERT_TRUE(created.subscription);
   const std::string stream = "/v1/subscriptions/" + created.subscription->id + "/stream";
   auto upgrade = [&](const std::string& authorization) {

@@ -4,6 +4,7 @@
 // Two threads delete at once while events are being published.
 #include <gtest/gtest.h>
 
+#include "server/subscription_test_util.hpp"
 #include "server/server_harness.hpp"
 
 namespace sluice::test {
@@ -19,7 +20,7 @@ server::SubscriptionPtr create(TestServer& server, std::vector<std::string> patt
     spec.filter = topic::Filter::compile(filter, error);
     EXPECT_TRUE(spec.filter) << error;
   }
-  auto result = server.server->subscriptions().create(std::move(spec), 0);
+  auto result = create_now(server.server->subscriptions(), std::move(spec), 0);
   EXPECT_TRUE(result.subscription) << result.error;
   return result.subscription;
 }

@@ -2,6 +2,7 @@
 // CORS and the secure default (issue #13, SPEC §3 Security).
 #include <fstream>
 
+#include "server/subscription_test_util.hpp"
 #include "server/origin_policy.hpp"
 #include "server_harness.hpp"
 #include "sluice/auth/key_file_edit.hpp"
@@ -145,7 +146,7 @@ TEST(WsAuth, AStreamNeedsATokenCoveringEveryTopicOfItsSubscription) {
   TokenServer s;
   server::SubscriptionSpec spec;
   spec.patterns = {"orders.eu", "orders.us"};
-  const auto created = s.server->server->subscriptions().create(std::move(spec), 0);
+  const auto created = create_now(s.server->server->subscriptions(), std::move(spec), 0);
   ASSERT_TRUE(created.subscription);
   const std::string stream = "/v1/subscriptions/" + created.subscription->id + "/stream";
   auto upgrade = [&](const std::string& query) {

@@ -29,6 +29,7 @@
 #include "sluice/server/inband_session.hpp"
 #include "sluice/server/settings.hpp"
 #include "sluice/engine/engine.hpp"
+#include "sluice/engine/subscription_store.hpp"
 #include "sluice/engine/redis_url.hpp"
 
 namespace sluice::server {
@@ -164,6 +165,8 @@ class SluiceServer final : private InbandSession::Owner, private centrifugo::Ses
   std::unique_ptr<net::Server> listener_;
   // Last: destroyed first, so its thread stops before the broker it feeds goes.
   std::unique_ptr<engine::Engine> engine_;  // null: the embedded engine (log_) or memory
+  // Destroyed before the registry its answers call into. Null in memory mode.
+  std::unique_ptr<engine::SubscriptionStore> subscription_store_;
   std::vector<std::string> load_errors_;
   std::atomic<std::size_t> connections_{0};
   std::atomic<std::size_t> max_connections_{0};  // settings_.max_connections, changed by SIGHUP

@@ -1,6 +1,6 @@
 // Subscriptions as server-side resources (SPEC §3): topic patterns plus an
-// optional filter (and, later, a webhook), created and deleted over the HTTP
-// API, attached to by WebSocket streams, and kept in the EventStore so they
+// optional filter and webhook, created and deleted over the HTTP API, attached
+// to by WebSocket streams, and kept by the engine's SubscriptionStore so they
 // survive a restart.
 #pragma once
 
@@ -21,8 +21,8 @@
 #include "sluice/topic/filter.hpp"
 #include "sluice/topic/topic_trie.hpp"
 
-namespace sluice::store {
-class EventStore;
+namespace sluice::engine {
+class SubscriptionStore;
 }
 
 namespace sluice::server {
@@ -81,14 +81,15 @@ struct RegistryLimits {
 /// pattern (a TopicTrie, so matching an event does not scan every pattern).
 ///
 /// Thread safety: every member function may be called from any thread
-/// concurrently. The internal lock is held only for in-memory work: store I/O
-/// (put, delete, load) and the on_removed listener run without it, and filters
-/// are evaluated outside it.
+/// concurrently. The internal lock is held only for in-memory work: the
+/// subscription store (put, remove, load) and the on_removed listener run
+/// without it, and filters are evaluated outside it.
 class SubscriptionRegistry {
  public:
   /// `store` may be null (memory mode: subscriptions end with the process);
-  /// otherwise it must outlive the registry.
-  explicit SubscriptionRegistry(store::EventStore* store, RegistryLimits limits = {});
+  /// otherwise it must answer every put and remove before the registry goes
+  /// (stop it first: its answers call into the registry).
+  explicit SubscriptionRegistry(engine::SubscriptionStore* store, RegistryLimits limits = {});
   SubscriptionRegistry(const SubscriptionRegistry&) = delete;
   SubscriptionRegistry& operator=(const SubscriptionRegistry&) = delete;
 
@@ -99,8 +100,11 @@ class SubscriptionRegistry {
     std::string error;             ///< a message when not ok
   };
   /// Creates a subscription with a fresh id at `now_ms`. It is written to the
-  /// store first and becomes visible (get, list, matching) only once stored.
-  CreateResult create(SubscriptionSpec spec, std::int64_t now_ms);
+  /// store first and becomes visible (get, list, matching) only once stored;
+  /// `done` then gets the outcome: at once without a store or when refused
+  /// (too_many), else on the store's thread. No registry lock is held then.
+  using Created = std::function<void(CreateResult)>;
+  void create(SubscriptionSpec spec, std::int64_t now_ms, Created done);
 
   /// The subscription, or null if there is none with this id.
   SubscriptionPtr get(std::string_view id) const;
@@ -114,11 +118,11 @@ class SubscriptionRegistry {
   Page list(std::size_t limit, std::string_view after) const;
 
   /// Removes the subscription: from memory (so it matches nothing more), then
-  /// from the store, then calls the on_removed listener. Returns false (and
+  /// asks the store to delete it, then calls the on_removed listener. Returns false (and
   /// does nothing) if there was no such subscription, so of two concurrent
   /// removes of one id exactly one returns true. If the store's delete fails,
   /// the subscription is still gone from memory (it may come back after a
-  /// restart); store_errors() counts those.
+  /// restart); store_errors() counts those once the store answered.
   bool remove(const std::string& id);
 
   /// Counts one event matched by the subscription; false if it is gone.
@@ -151,19 +155,20 @@ class SubscriptionRegistry {
 
   std::size_t size() const;
   /// Store writes that failed on remove (the subscription may reappear on restart).
-  std::uint64_t store_errors() const noexcept { return store_errors_.load(); }
+  std::uint64_t store_errors() const noexcept { return store_errors_->load(); }
 
  private:
   bool insert_locked(const SubscriptionPtr& subscription);
 
-  store::EventStore* store_;
+  engine::SubscriptionStore* store_;
   RegistryLimits limits_;
   mutable std::shared_mutex mutex_;
   std::map<std::string, SubscriptionPtr, std::less<>> by_id_;
   topic::TopicTrie<SubscriptionPtr> by_pattern_;
   std::size_t reserved_ = 0;  // creates in flight (counted against max_subscriptions)
   std::function<void(const std::string&)> on_removed_;
-  std::atomic<std::uint64_t> store_errors_{0};
+  // Shared with the store's answers to removes, which may come after the registry is gone.
+  std::shared_ptr<std::atomic<std::uint64_t>> store_errors_ = std::make_shared<std::atomic<std::uint64_t>>(0);
 };
 
 /// Builds a Subscription from its stored JSON; nullptr and a message in

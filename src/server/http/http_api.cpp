@@ -228,7 +228,7 @@ std::optional<HttpResponse> HttpApi::dispatch(const HttpRequest& request, HttpRe
     return route_events(request, path, respond);
   }
   if (path == kSubscriptions || (path.starts_with(kSubscriptions) && path[kSubscriptions.size()] == '/')) {
-    return route_subscriptions(request, path);
+    return route_subscriptions(request, path, respond);
   }
   return detail::not_found("no route for " + request.path);
 }
@@ -264,7 +264,8 @@ std::optional<HttpResponse> HttpApi::route_events(const HttpRequest& request, st
 }
 
 // /v1/subscriptions and what is below it: one subscription, its stream, its webhook deliveries.
-std::optional<HttpResponse> HttpApi::route_subscriptions(const HttpRequest& request, std::string_view path) {
+std::optional<HttpResponse> HttpApi::route_subscriptions(const HttpRequest& request, std::string_view path,
+                                                         HttpRespond& respond) {
   using auth::Scope;
   const std::string& method = request.method;
   const bool get = method == "GET";
@@ -278,7 +279,7 @@ std::optional<HttpResponse> HttpApi::route_subscriptions(const HttpRequest& requ
     if (!post) return method_not_allowed(request, "GET, POST");
     if (auto refused = authorize(request, Scope::admin)) return refused;
     if (auto bad = check_body(request)) return bad;
-    return post_subscription(request);
+    return post_subscription(request, respond);
   }
   std::string_view rest = path.substr(kSubscriptions.size() + 1);
   const std::size_t slash = rest.find('/');

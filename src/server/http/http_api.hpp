@@ -159,7 +159,8 @@ class HttpApi {
   std::optional<HttpResponse> dispatch(const HttpRequest& request, HttpRespond& respond);
   // dispatch's routes below /v1/events and /v1/subscriptions (`path`: without a trailing slash).
   std::optional<HttpResponse> route_events(const HttpRequest& request, std::string_view path, HttpRespond& respond);
-  std::optional<HttpResponse> route_subscriptions(const HttpRequest& request, std::string_view path);
+  std::optional<HttpResponse> route_subscriptions(const HttpRequest& request, std::string_view path,
+                                                  HttpRespond& respond);
   std::optional<HttpResponse> rate_limit(const HttpRequest& request);
   // `form_as_json`: take curl's default application/x-www-form-urlencoded as JSON.
   std::optional<HttpResponse> check_body(const HttpRequest& request, bool form_as_json = false) const;
@@ -192,7 +193,8 @@ class HttpApi {
   HttpResponse centrifugo_history(const boost::json::object& params);
 
   // Subscriptions (http_subscriptions.cpp).
-  HttpResponse post_subscription(const HttpRequest& request);
+  std::optional<HttpResponse> post_subscription(const HttpRequest& request, HttpRespond& respond);
+  HttpResponse created_response(const SubscriptionRegistry::CreateResult& result, const std::string& generated_secret);
   HttpResponse list_subscriptions(const HttpRequest& request);
   HttpResponse get_subscription(const std::string& id) const;
   HttpResponse delete_subscription(const std::string& id);

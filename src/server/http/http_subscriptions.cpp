@@ -61,8 +61,9 @@ std::optional<HttpResponse> read_patterns(const json::object& o, SubscriptionSpe
 }  // namespace
 
 // POST /v1/subscriptions: {"topics": [patterns] | "topic": pattern,
-// "filter"?: spec, "webhook"?: {...}} → 201 with the subscription.
-HttpResponse HttpApi::post_subscription(const HttpRequest& request) {
+// "filter"?: spec, "webhook"?: {...}} → 201 with the subscription, answered
+// through `respond` once the subscription store kept it (nullopt returned).
+std::optional<HttpResponse> HttpApi::post_subscription(const HttpRequest& request, HttpRespond& respond) {
   json::value body;
   if (auto bad = detail::parse_json_body(request, body)) return *bad;
   const json::object* o = body.if_object();
@@ -98,7 +99,17 @@ HttpResponse HttpApi::post_subscription(const HttpRequest& request) {
     if (auto bad = check_webhook(spec.webhook, generated_secret)) return *bad;
   }
 
-  auto result = subscriptions_.create(std::move(spec), now_ms());
+  subscriptions_.create(std::move(spec), now_ms(), [this, respond = std::move(respond), secret = std::move(generated_secret)](
+                                                     SubscriptionRegistry::CreateResult result) {
+    respond(created_response(result, secret));
+  });
+  return std::nullopt;
+}
+
+// The answer to a create: 201 with the subscription (and, this once, the
+// webhook secret the server generated), 409 past the limit, 503 if not stored.
+HttpResponse HttpApi::created_response(const SubscriptionRegistry::CreateResult& result,
+                                       const std::string& generated_secret) {
   switch (result.status) {
     case SubscriptionRegistry::CreateStatus::ok: {
       if (webhooks_) webhooks_->add(result.subscription);

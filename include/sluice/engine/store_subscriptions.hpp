@@ -1,0 +1,53 @@
+// The embedded engine's SubscriptionStore: documents in the event store
+// (SQLite), written by one thread of its own so no event loop waits for a
+// transaction. What is queued is bounded; past the bound a call is refused at
+// once ("busy"), never dropped silently.
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include "sluice/engine/subscription_store.hpp"
+
+namespace sluice::engine {
+
+class StoreSubscriptions final : public SubscriptionStore {
+ public:
+  /// `store` must outlive this object. Starts the writer thread.
+  explicit StoreSubscriptions(store::EventStore& store, std::size_t max_queued = 1024);
+  ~StoreSubscriptions() override;  ///< stop()
+  StoreSubscriptions(const StoreSubscriptions&) = delete;
+  StoreSubscriptions& operator=(const StoreSubscriptions&) = delete;
+
+  void put(std::string id, std::string document, Done done) override;
+  void remove(std::string id, Done done) override;
+  std::vector<store::StoredSubscription> load() override;
+
+  /// Writes what was queued (each `done` runs), then joins the thread; later
+  /// calls are refused with "stopped". Idempotent; not from a `done`.
+  void stop() override;
+
+ private:
+  struct Change {
+    bool remove = false;
+    std::string id;
+    std::string document;
+    Done done;
+  };
+  void enqueue(Change change);
+  void run();
+  void apply(Change& change);
+
+  store::EventStore& store_;
+  const std::size_t max_queued_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<Change> queue_;  // guarded by mutex_
+  bool stopping_ = false;     // guarded by mutex_
+  std::thread writer_;
+};
+
+}  // namespace sluice::engine

@@ -1,0 +1,69 @@
+#include "sluice/engine/store_subscriptions.hpp"
+
+#include <utility>
+
+namespace sluice::engine {
+
+StoreSubscriptions::StoreSubscriptions(store::EventStore& store, std::size_t max_queued)
+    : store_(store), max_queued_(max_queued), writer_([this] { run(); }) {}
+
+StoreSubscriptions::~StoreSubscriptions() { stop(); }
+
+void StoreSubscriptions::put(std::string id, std::string document, Done done) {
+  enqueue({false, std::move(id), std::move(document), std::move(done)});
+}
+
+void StoreSubscriptions::remove(std::string id, Done done) { enqueue({true, std::move(id), {}, std::move(done)}); }
+
+std::vector<store::StoredSubscription> StoreSubscriptions::load() { return store_.load_subscriptions(); }
+
+void StoreSubscriptions::enqueue(Change change) {
+  const char* refused = nullptr;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopping_) {
+      refused = "the subscription store is stopped";
+    } else if (queue_.size() >= max_queued_) {
+      refused = "the subscription store is busy: too many changes are waiting";
+    } else {
+      queue_.push_back(std::move(change));
+    }
+  }
+  if (!refused) return wake_.notify_one();
+  if (change.done) change.done(refused);  // outside the lock
+}
+
+void StoreSubscriptions::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  if (writer_.joinable() && writer_.get_id() != std::this_thread::get_id()) writer_.join();
+}
+
+void StoreSubscriptions::run() {
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    if (queue_.empty()) return;  // stopping, and all was written
+    Change change = std::move(queue_.front());
+    queue_.pop_front();
+    lock.unlock();  // the transaction and `done` run without the lock
+    apply(change);
+    lock.lock();
+  }
+}
+
+void StoreSubscriptions::apply(Change& change) {
+  std::string error;
+  if (change.remove) {
+    if (!store_.delete_subscription(change.id)) error = "the subscription was not in the store";
+  } else if (auto ec = store_.put_subscription({change.id, std::move(change.document)})) {
+    const std::string detail = store_.last_error();
+    error = detail.empty() ? ec.message() : detail;
+  }
+  if (change.done) change.done(std::move(error));
+}
+
+}  // namespace sluice::engine
