@@ -166,9 +166,11 @@ int run(const ServeCommand& command, ServeConfig config) {
                s.threads ? s.threads : std::max(1u, std::thread::hardware_concurrency()), s.send_queue_limit,
                s.overflow == net::OverflowPolicy::drop ? "drop" : "close");
   if (!s.engine.empty()) {
-    spdlog::info("engine: {} (events, offsets, epochs and idempotency keys shared with the other nodes on it; "
+    std::string shards;
+    for (const auto& url : s.engine) shards += (shards.empty() ? "" : ", ") + engine::mask_redis_password(url);
+    spdlog::info("engine: {} (events, offsets, epochs and idempotency keys shared with the other nodes on it{}; "
                  "subscriptions in this node's memory)",
-                 engine::mask_redis_password(s.engine));
+                 shards, s.engine.size() > 1 ? ", topics spread over the shards" : "");
   } else if (s.store == "sqlite") {
     spdlog::info("events and subscriptions stored in {} (sqlite, durability {})", s.data_dir,
                  s.durability == store::Durability::fsync ? "fsync" : "os-buffered");

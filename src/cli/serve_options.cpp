@@ -43,15 +43,22 @@ std::string history_override(const std::string& v) {
 // --engine: printed with its password masked (give the password with
 // --engine-password or SLUICE_ENGINE_PASSWORD to keep it out of the file).
 OptionSpec engine_option() {
-  OptionSpec s = options::text(
-      "engine", SLUICE_FIELD(server.engine),
-      "Where events, offsets and epochs live: '' (the embedded store) or 'redis://[user:password@]host:port[/db]' "
-      "(shared by several nodes; docs/scale-out.md)",
-      "'' or a URL redis://[user:password@]host:port[/db]", [](const std::string& v) -> std::string {
+  OptionSpec s = options::list(
+      "engine", SLUICE_FIELD(server.engine), ',',
+      "Where events, offsets and epochs live: none (the embedded store) or 'redis://[user:password@]host:port[/db]' "
+      "(shared by several nodes; repeatable: Redis shards, the topics spread over them, listed in the same order "
+      "on every node; docs/scale-out.md)",
+      "URLs redis://[user:password@]host:port[/db]", [](const std::string& v) -> std::string {
         std::string why;
-        return v.empty() || engine::parse_redis_url(v, why) ? std::string() : why;
+        return engine::parse_redis_url(v, why) ? std::string() : why;
       });
-  s.toml = [](const ServeConfig& c) { return toml_quote(engine::mask_redis_password(c.server.engine)); };
+  s.toml = [](const ServeConfig& c) {
+    std::string out = "[";
+    for (std::size_t i = 0; i < c.server.engine.size(); ++i) {
+      out += (i ? ", " : "") + toml_quote(engine::mask_redis_password(c.server.engine[i]));
+    }
+    return out + "]";
+  };
   return s;
 }
 

@@ -77,15 +77,17 @@ struct RedisEngine::Impl {
     std::size_t bytes;
   };
 
-  explicit Impl(RedisSettings s)
+  Impl(RedisSettings s, RedisUrl u)
       : settings(std::move(s)),
-        keys{settings.prefix + ":" + std::to_string(settings.url.db) + ":"},
+        url(std::move(u)),
+        keys{settings.prefix + ":" + std::to_string(url.db) + ":"},
         work(io.get_executor()),
         command(this, "command", io),
         subscriber(this, "subscriber", io),
         random(std::random_device{}()) {}
 
   RedisSettings settings;
+  RedisUrl url;  // this shard's
   detail::RedisKeys keys;
   boost::asio::io_context io;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work;
@@ -162,7 +164,7 @@ struct RedisEngine::Impl {
 
   void connect(Link& link) {
     if (stopping) return;
-    redisAsyncContext* c = redisAsyncConnect(settings.url.host.c_str(), settings.url.port);
+    redisAsyncContext* c = redisAsyncConnect(url.host.c_str(), url.port);
     if (!c || c->err) {
       warn(std::string("redis ") + link.name + ": cannot connect: " + (c ? c->errstr : "out of memory"));
       if (c) redisAsyncFree(c);
@@ -211,16 +213,16 @@ struct RedisEngine::Impl {
   // AUTH and SELECT first (their replies come first: one connection is in order).
   void set_up(Link& link) {
     auto* c = link.context;
-    if (!settings.url.password.empty()) {
-      if (settings.url.user.empty()) {
-        redisAsyncCommand(c, on_setup_reply, &link, "AUTH %b", settings.url.password.data(), settings.url.password.size());
+    if (!url.password.empty()) {
+      if (url.user.empty()) {
+        redisAsyncCommand(c, on_setup_reply, &link, "AUTH %b", url.password.data(), url.password.size());
       } else {
-        redisAsyncCommand(c, on_setup_reply, &link, "AUTH %b %b", settings.url.user.data(), settings.url.user.size(),
-                          settings.url.password.data(), settings.url.password.size());
+        redisAsyncCommand(c, on_setup_reply, &link, "AUTH %b %b", url.user.data(), url.user.size(),
+                          url.password.data(), url.password.size());
       }
     }
     if (&link == &command) {
-      if (settings.url.db != 0) redisAsyncCommand(c, on_setup_reply, &link, "SELECT %u", settings.url.db);
+      if (url.db != 0) redisAsyncCommand(c, on_setup_reply, &link, "SELECT %u", url.db);
       redisAsyncCommand(c, on_script_loaded, &link, "SCRIPT LOAD %b", detail::kAppendScript.data(),
                         detail::kAppendScript.size());
     } else {
@@ -525,26 +527,75 @@ struct RedisEngine::Impl {
     }
     p.done(broker::make_event(f), make_error_code(broker::Error::idempotent_repeat));
   }
+
+  // --- stopping ---
+
+  // Answers what was sent (or fails it), disconnects, joins the thread. Idempotent.
+  void stop() {
+    if (!started || !thread.joinable()) return;
+    // Pending replies are answered, then the connections close (redisAsyncDisconnect).
+    boost::asio::post(io, [this] {
+      stopping = true;
+      ready = false;
+      watchdog.cancel();
+      command.timer.cancel();
+      subscriber.timer.cancel();
+      if (command.context) redisAsyncDisconnect(command.context);
+      if (subscriber.context) redisAsyncDisconnect(subscriber.context);
+    });
+    work.reset();
+    // A Redis that does not answer must not hold shutdown: after 2 s the loop is stopped.
+    std::promise<void> joined;
+    std::thread waiter([&] {
+      thread.join();
+      joined.set_value();
+    });
+    if (joined.get_future().wait_for(std::chrono::seconds(2)) != std::future_status::ready) io.stop();
+    waiter.join();
+    // Contexts still open after a forced stop are freed here (their thread is gone).
+    for (auto* link : {&command, &subscriber}) {
+      if (link->context) {
+        redisAsyncContext* c = link->context;
+        link->context = nullptr;
+        c->onDisconnect = nullptr;
+        redisAsyncFree(c);
+      }
+    }
+  }
 };
 
-RedisEngine::RedisEngine(RedisSettings settings) : impl_(std::make_unique<Impl>(std::move(settings))) {}
+std::size_t RedisEngine::shard_of(std::string_view topic, std::size_t shards) noexcept {
+  std::uint64_t hash = 0xcbf29ce484222325ULL;  // FNV-1a: stable across nodes, builds and platforms
+  for (const char c : topic) {
+    hash ^= static_cast<unsigned char>(c);
+    hash *= 0x100000001b3ULL;
+  }
+  return static_cast<std::size_t>(hash % shards);
+}
+
+RedisEngine::RedisEngine(RedisSettings settings) {
+  for (const auto& url : settings.shards) shards_.push_back(std::make_unique<Impl>(settings, url));
+}
 
 RedisEngine::~RedisEngine() { stop(); }
 
 void RedisEngine::start(CommittedSink& sink) {
-  Impl& impl = *impl_;
-  impl.sink = &sink;
-  impl.started = true;
-  boost::asio::post(impl.io, [&impl] {
-    impl.connect(impl.command);
-    impl.connect(impl.subscriber);
-    impl.watch();
-  });
-  impl.thread = std::thread([&impl] { impl.io.run(); });
+  for (auto& shard : shards_) {
+    Impl& impl = *shard;
+    impl.sink = &sink;
+    impl.started = true;
+    boost::asio::post(impl.io, [&impl] {
+      impl.connect(impl.command);
+      impl.connect(impl.subscriber);
+      impl.watch();
+    });
+    impl.thread = std::thread([&impl] { impl.io.run(); });
+  }
 }
 
 void RedisEngine::append_unnumbered(Unnumbered event, Numbered done) {
-  Impl& impl = *impl_;
+  if (shards_.empty()) return done(nullptr, make_error_code(broker::Error::engine_unavailable));
+  Impl& impl = *shards_[shard_of(event.topic, shards_.size())];
   if (!impl.ready.load()) return done(nullptr, make_error_code(broker::Error::engine_unavailable));
   const std::size_t bytes = event.data.size() + event.topic.size() + event.type.size() + event.key.size() +
                             event.idempotency_key.size() + 64;
@@ -557,39 +608,13 @@ void RedisEngine::append_unnumbered(Unnumbered event, Numbered done) {
   });
 }
 
-bool RedisEngine::available() const noexcept { return impl_->ready.load(); }
+bool RedisEngine::available() const noexcept {
+  return !shards_.empty() &&
+         std::all_of(shards_.begin(), shards_.end(), [](const std::unique_ptr<Impl>& s) { return s->ready.load(); });
+}
 
 void RedisEngine::stop() {
-  Impl& impl = *impl_;
-  if (!impl.started || !impl.thread.joinable()) return;
-  // Pending replies are answered, then the connections close (redisAsyncDisconnect).
-  boost::asio::post(impl.io, [&impl] {
-    impl.stopping = true;
-    impl.ready = false;
-    impl.watchdog.cancel();
-    impl.command.timer.cancel();
-    impl.subscriber.timer.cancel();
-    if (impl.command.context) redisAsyncDisconnect(impl.command.context);
-    if (impl.subscriber.context) redisAsyncDisconnect(impl.subscriber.context);
-  });
-  impl.work.reset();
-  // A Redis that does not answer must not hold shutdown: after 2 s the loop is stopped.
-  std::promise<void> joined;
-  std::thread waiter([&] {
-    impl.thread.join();
-    joined.set_value();
-  });
-  if (joined.get_future().wait_for(std::chrono::seconds(2)) != std::future_status::ready) impl.io.stop();
-  waiter.join();
-  // Contexts still open after a forced stop are freed here (their thread is gone).
-  for (auto* link : {&impl.command, &impl.subscriber}) {
-    if (link->context) {
-      redisAsyncContext* c = link->context;
-      link->context = nullptr;
-      c->onDisconnect = nullptr;
-      redisAsyncFree(c);
-    }
-  }
+  for (auto& shard : shards_) shard->stop();
 }
 
 }  // namespace sluice::engine

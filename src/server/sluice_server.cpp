@@ -81,7 +81,7 @@ bool SluiceServer::start(std::string& error) {
   // here, before any thread this server starts, so no two of them race to build it.
   spdlog::default_logger_raw();
   metrics_ = std::make_unique<detail::ServerMetrics>(metrics_registry_);
-  std::optional<engine::RedisUrl> redis;
+  std::vector<engine::RedisUrl> redis;  // empty: the embedded engine
   if (!open_storage(redis, error)) return false;
   make_subscriptions();
   start_broker(std::move(redis));
@@ -96,17 +96,19 @@ bool SluiceServer::start(std::string& error) {
   return listen(error);
 }
 
-// --engine redis://… (parsed here, connected by start_broker), or the
+// --engine redis://… (one per shard; parsed here, connected by start_broker), or the
 // embedded store: SQLite with its group-commit log, or nothing in memory mode.
-bool SluiceServer::open_storage(std::optional<engine::RedisUrl>& redis, std::string& error) {
-  if (!settings_.engine.empty()) {
-    redis = engine::parse_redis_url(settings_.engine, error);
-    if (!redis) {
-      error = "--engine " + engine::mask_redis_password(settings_.engine) + ": " + error;
+bool SluiceServer::open_storage(std::vector<engine::RedisUrl>& redis, std::string& error) {
+  for (const auto& text : settings_.engine) {
+    auto url = engine::parse_redis_url(text, error);
+    if (!url) {
+      error = "--engine " + engine::mask_redis_password(text) + ": " + error;
       return false;
     }
-    if (redis->password.empty()) redis->password = settings_.engine_password;
-  } else if (settings_.store == "sqlite") {
+    if (url->password.empty()) url->password = settings_.engine_password;
+    redis.push_back(std::move(*url));
+  }
+  if (redis.empty() && settings_.store == "sqlite") {
     store_ = store::open_sqlite_store(settings_.data_dir, settings_.durability, error);
     if (!store_) return false;
     log_ = std::make_unique<store::GroupCommitLog>(*store_);
@@ -149,11 +151,11 @@ broker::Broker::Dispatch SluiceServer::make_dispatch() {
   };
 }
 
-void SluiceServer::start_broker(std::optional<engine::RedisUrl> redis) {
-  if (redis) {
+void SluiceServer::start_broker(std::vector<engine::RedisUrl> redis) {
+  if (!redis.empty()) {
     // Each topic's Stream is bounded like history (its count bound).
     engine::RedisSettings r;
-    r.url = std::move(*redis);
+    r.shards = std::move(redis);
     r.max_events = [policy = settings_.history_policy()](const std::string& topic) {
       return policy.limits_for(topic).max_events;
     };

@@ -83,7 +83,7 @@ VALUES = {
     "store": ["memory", "sqlite", "memory"],
     "data-dir": [os.path.join(WORK, "d1"), os.path.join(WORK, "d2"), os.path.join(WORK, "d3")],
     "durability": ["os-buffered", "fsync", "os-buffered"],
-    "engine": ["redis://127.0.0.1:6390", "redis://127.0.0.1:6391/2", "redis://cache.internal:6379"],
+    "engine": [["redis://127.0.0.1:6390"], ["redis://127.0.0.1:6391/2", "redis://127.0.0.1:6392"], ["redis://cache.internal:6379"]],
     "history": [["a.>=count:10"], ["b.*=age:15m", "c=bytes:1KiB,count:5"], ["d.>=count:1,age:1d"]],
     "allowed-origin": [["https://a.example"], ["https://b.example", "https://*.c.example"], ["*"]],
     "cors-origin": [["https://x.example"], ["https://y.example", "https://z.example"], ["https://w.example"]],

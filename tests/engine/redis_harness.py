@@ -57,9 +57,10 @@ def redis_command(port, *args):
 
 
 class Redis:
-    def __init__(self):
+    def __init__(self, name="redis"):
+        self.name = name
         self.port = free_port()
-        self.dir = os.path.join(WORK, "redis")
+        self.dir = os.path.join(WORK, name)
         os.makedirs(self.dir)
         self.process = None
 
@@ -67,7 +68,7 @@ class Redis:
         self.process = subprocess.Popen(
             [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
              "--appendfsync", "always", "--dir", self.dir, "--daemonize", "no"],
-            stdout=open(os.path.join(WORK, "redis.log"), "ab"), stderr=subprocess.STDOUT)
+            stdout=open(os.path.join(WORK, self.name + ".redis-log"), "ab"), stderr=subprocess.STDOUT)
         PROCESSES.append(self.process)
 
         def pong():
@@ -83,17 +84,19 @@ class Redis:
 
 
 class Node:
-    """`sluice serve` on a free port with the Redis engine at `redis_port`
-    (`extra`: more flags); waits for /ready."""
+    """`sluice serve` on a free port with the Redis engine at `redis_port` (a
+    list of ports: one shard each, in that order) (`extra`: more flags); waits
+    for /ready."""
 
     def __init__(self, name, redis_port, extra=()):
         self.name = name
         self.port = free_port()
         data_dir = os.path.join(WORK, name)
+        ports = redis_port if isinstance(redis_port, (list, tuple)) else [redis_port]
+        engines = [arg for p in ports for arg in ("--engine", f"redis://127.0.0.1:{p}")]
         self.process = subprocess.Popen(
             [BINARY, "serve", "--address", "127.0.0.1", "--port", str(self.port), "--threads", "2",
-             "--engine", f"redis://127.0.0.1:{redis_port}", "--data-dir", data_dir, "--shutdown-drain", "1",
-             *extra],
+             *engines, "--data-dir", data_dir, "--shutdown-drain", "1", *extra],
             stdout=open(os.path.join(WORK, name + ".log"), "ab"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env={k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")})
         PROCESSES.append(self.process)
@@ -170,7 +173,7 @@ def run(main, seconds=170):
             print("logs kept in", WORK, flush=True)
             for name in sorted(os.listdir(WORK)):
                 path = os.path.join(WORK, name)
-                if name.endswith(".log") and name != "redis.log":
+                if name.endswith(".log"):
                     print(f"--- {name} (last lines)")
                     print("".join(open(path, errors="replace").readlines()[-20:]))
     sys.exit(code)

@@ -97,7 +97,7 @@ class RedisIdempotency : public ::testing::Test {
     std::string error;
     auto url = parse_redis_url("redis://127.0.0.1:" + std::to_string(redis_->port()), error);
     ASSERT_TRUE(url) << error;
-    settings.url = *url;
+    settings.shards = {*url};
     settings.idempotency_window = kWindow;
     settings.backoff_min = std::chrono::milliseconds(20);
     settings.backoff_max = std::chrono::milliseconds(100);

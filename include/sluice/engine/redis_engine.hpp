@@ -1,4 +1,5 @@
-// The Redis engine (issue #17): several Sluice nodes share one Redis. Each
+// The Redis engine (issue #17): several Sluice nodes share Redis (one server,
+// or several shards with the topics spread over them). Each
 // topic's offsets and epoch live in Redis and are assigned by one Lua script
 // (idempotency key check, increment, XADD to the topic's Stream, PUBLISH to
 // the nodes, the key's result kept for its window); every node
@@ -13,6 +14,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "sluice/engine/engine.hpp"
 #include "sluice/engine/redis_url.hpp"
@@ -20,7 +23,10 @@
 namespace sluice::engine {
 
 struct RedisSettings {
-  RedisUrl url;
+  /// The Redis servers (one or more shards). Each topic lives on one of them,
+  /// chosen by shard_of(topic): every node must list the same shards in the
+  /// same order.
+  std::vector<RedisUrl> shards;
   /// Prefix of every key and channel (with the database number: channels are
   /// shared by all databases of a Redis server).
   std::string prefix = "sluice";
@@ -44,28 +50,33 @@ struct RedisSettings {
 
 class RedisEngine final : public Engine {
  public:
+  /// The shard of `topic` among `shards` (> 0): FNV-1a (64 bits) of the topic
+  /// modulo the count, the same on every node and every build. Pure.
+  static std::size_t shard_of(std::string_view topic, std::size_t shards) noexcept;
+
   explicit RedisEngine(RedisSettings settings);
   ~RedisEngine() override;  ///< stop()
   RedisEngine(const RedisEngine&) = delete;
   RedisEngine& operator=(const RedisEngine&) = delete;
 
-  /// Starts the engine's thread, which connects (and reconnects, with
+  /// Starts one thread per shard, which connects (and reconnects, with
   /// backoff) in the background. Every committed event goes to `sink`, which
   /// must outlive the engine (or its stop()). Call once.
   void start(CommittedSink& sink);
 
   bool numbers_events() const noexcept override { return true; }
-  /// Refused at once with broker::Error::engine_unavailable while Redis is
-  /// not connected (or still being caught up with). Thread-safe.
+  /// On the topic's shard. Refused at once with
+  /// broker::Error::engine_unavailable while that shard is not connected (or
+  /// still being caught up with). Thread-safe.
   void append_unnumbered(Unnumbered event, Numbered done) override;
-  /// Connected to Redis, subscribed, and caught up with the Streams. Thread-safe.
+  /// Every shard connected, subscribed, and caught up with its Streams. Thread-safe.
   bool available() const noexcept override;
   /// Answers what was sent (or fails it), disconnects, joins the thread. Idempotent.
   void stop() override;
 
  private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
+  struct Impl;  // one shard: its connections, thread and catch-up state
+  std::vector<std::unique_ptr<Impl>> shards_;
 };
 
 }  // namespace sluice::engine

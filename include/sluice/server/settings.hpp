@@ -71,10 +71,13 @@ struct ServerSettings {
   std::string store = "sqlite";          ///< "sqlite" (durable, in data_dir) or "memory"
   std::string data_dir = "sluice-data";  ///< where the sqlite store lives
   store::Durability durability = store::Durability::fsync;  ///< when a publish counts as stored
-  /// "" : the embedded engine (the store above). "redis://[user:password@]host:port[/db]": events,
-  /// offsets and epochs in that Redis, shared with the other nodes using it (docs/scale-out.md);
-  /// subscriptions and idempotency keys then stay in this node's memory.
-  std::string engine;
+  /// Empty: the embedded engine (the store above). One or more
+  /// "redis://[user:password@]host:port[/db]": events, offsets, epochs and
+  /// idempotency keys in Redis, shared with the other nodes using it, the
+  /// topics spread over the servers listed (shards; every node lists them in
+  /// the same order) (docs/scale-out.md); subscriptions then stay in this
+  /// node's memory.
+  std::vector<std::string> engine;
   /// The Redis password when it is not in the URL (SLUICE_ENGINE_PASSWORD); never logged.
   std::string engine_password;
   bool deflate = true;                   ///< accept permessage-deflate offers

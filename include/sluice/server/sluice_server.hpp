@@ -124,10 +124,10 @@ class SluiceServer final : private InbandSession::Owner, private centrifugo::Ses
   void session_closed(centrifugo::Session& session) override;
 
   // The steps of start(), in order.
-  bool open_storage(std::optional<engine::RedisUrl>& redis, std::string& error);
+  bool open_storage(std::vector<engine::RedisUrl>& redis, std::string& error);
   void make_subscriptions();
   broker::Broker::Dispatch make_dispatch();
-  void start_broker(std::optional<engine::RedisUrl> redis);
+  void start_broker(std::vector<engine::RedisUrl> redis);
   bool start_webhooks(std::string& error);
   bool make_auth(std::string& error);
   void make_session_contexts();
