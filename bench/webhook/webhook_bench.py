@@ -12,29 +12,12 @@ Server pinned to core 0, receiver and load to core 1; loopback only; stops
 everything it starts. Usage: bench/webhook/webhook_bench.py [--sluice PATH]
 [--events N] [--duration S]
 """
-import argparse, json, os, socket, subprocess, sys, threading, time, urllib.request
+import argparse, json, os, subprocess, sys, threading, time, urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port, proc, seconds=30):
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            sys.exit(f"process exited early: {proc.args}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    sys.exit(f"port {port} did not open")
+sys.path.insert(0, os.path.dirname(HERE))
+from local_processes import free_port, wait_port  # noqa: E402
 
 
 def request(method, url, body=None):

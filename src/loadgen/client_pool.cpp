@@ -33,9 +33,21 @@ void Client::on_close(std::uint16_t code, std::string_view reason) {
 
 // --- ClientPool ---
 
-ClientPool::ClientPool(Target target, ClientEvents& events)
-    : target_(std::move(target)), events_(events), read_buffer_(kReadBufferSize) {
-  address_ = resolve_ipv4(target_.host);
+ClientPool::ClientPool(Target target, ClientEvents& events) : events_(events), read_buffer_(kReadBufferSize) {
+  add_target(std::move(target));
+}
+
+void ClientPool::add_target(Target target) {
+  addresses_.push_back(resolve_ipv4(target.host));
+  targets_.push_back(std::move(target));
+}
+
+const Target& ClientPool::target_for(const Client& c) const {
+  return targets_[choose_ ? choose_(c.index()) % targets_.size() : 0];
+}
+
+std::uint32_t ClientPool::address_for(const Client& c) const {
+  return addresses_[choose_ ? choose_(c.index()) % targets_.size() : 0];
 }
 
 ClientPool::~ClientPool() = default;  // each Client's Stream closes its socket
@@ -76,7 +88,7 @@ void ClientPool::connect_more() {
 void ClientPool::connect(Client& c) {
   std::string error;
   c.state_ = Client::State::connecting;
-  const int fd = start_connect(address_, target_.port, error);
+  const int fd = start_connect(address_for(c), target_for(c).port, error);
   if (fd < 0) return fail(c, error);
   c.stream_.attach(fd);
   // Completion (even an immediate one) is reported as writable.
@@ -119,9 +131,10 @@ void ClientPool::on_ready(Client& c, std::uint32_t events) {
 
 void ClientPool::on_tcp_connected(Client& c) {
   if (const int error = socket_error(c.stream_.fd()); error != 0) return fail(c, "connect: " + errno_text(error));
-  if (!target_.tls) return on_connected(c);
+  const Target& target = target_for(c);
+  if (!target.tls) return on_connected(c);
   std::string error;
-  if (!c.stream_.start_tls(*target_.tls, target_.host, error)) return fail(c, error);
+  if (!c.stream_.start_tls(*target.tls, target.host, error)) return fail(c, error);
   continue_tls(c);
 }
 
@@ -141,9 +154,10 @@ void ClientPool::continue_tls(Client& c) {
 void ClientPool::on_connected(Client& c) {
   c.state_ = Client::State::handshaking;
   protocol::ClientHandshakeOptions options;
-  options.host = target_.host + ":" + std::to_string(target_.port);
-  options.target = target_.path;
-  options.headers = target_.headers;
+  const Target& target = target_for(c);
+  options.host = target.host + ":" + std::to_string(target.port);
+  options.target = target.path;
+  options.headers = target.headers;
   c.handshake_ = std::make_unique<protocol::ClientHandshake>(std::move(options));
   const std::string& request = c.handshake_->request();
   // A fresh socket's send buffer always takes the ~200-byte request whole.

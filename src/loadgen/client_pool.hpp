@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
@@ -97,6 +98,12 @@ class ClientPool {
   /// would only add retransmission delays).
   void open(std::size_t count, std::size_t concurrency);
 
+  /// Another server for some clients (resolved now, like the first):
+  /// `choose(index)` names the target of client `index` (0: the one given to
+  /// the constructor, 1: the first added, ...). Call before open().
+  void add_target(Target target);
+  void set_target_choice(std::function<std::size_t(std::size_t index)> choose) { choose_ = std::move(choose); }
+
   /// Connects a closed client again (a fresh handshake and codec), within
   /// the same limit of handshakes in progress. Ignored unless closed.
   void reconnect(Client& client);
@@ -143,10 +150,14 @@ class ClientPool {
   /// Closes the socket (with a reset when `reset`) and updates the counts; true if it was connecting.
   bool release(Client& c, bool reset);
 
-  Target target_;
+  const Target& target_for(const Client& c) const;
+  std::uint32_t address_for(const Client& c) const;
+
+  std::vector<Target> targets_;  // the constructor's first
   ClientEvents& events_;
   Epoll epoll_;
-  std::uint32_t address_ = 0;  // network byte order
+  std::vector<std::uint32_t> addresses_;  // of targets_, network byte order
+  std::function<std::size_t(std::size_t)> choose_;  // null: every client on targets_[0]
   std::vector<std::unique_ptr<Client>> clients_;
   std::deque<Client*> to_connect_;  // waiting for a free handshake slot
   std::size_t connecting_ = 0;  // started, not yet open or failed

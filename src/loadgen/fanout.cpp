@@ -1,4 +1,5 @@
-// Fan-out: N subscribers, one publisher. The publisher keeps at most
+// Fan-out: N subscribers (spread over several servers with --sub-url), one
+// publisher. The publisher keeps at most
 // `in_flight` messages ahead of the slowest subscriber, so the server is
 // always busy but no queue grows without bound; each payload carries its send
 // time, and every delivery's latency is recorded.
@@ -34,6 +35,12 @@ class Fanout final : public ClientEvents {
         progress_(o.progress, "deliveries"),
         last_seq_(o.connections, 0),
         synced_(o.connections, 0) {
+    for (const auto& target : o.subscriber_targets) pool_.add_target(target);
+    if (!o.subscriber_targets.empty()) {  // target 0 (--url) is the publisher's
+      const std::size_t targets = o.subscriber_targets.size(), subscribers = o.connections;
+      pool_.set_target_choice(
+          [targets, subscribers](std::size_t index) { return index < subscribers ? 1 + index % targets : 0; });
+    }
     std::size_t ring = 1;
     while (ring < 2 * o.in_flight) ring <<= 1;
     ring_.assign(ring, 0);

@@ -51,6 +51,10 @@ struct Options {
   std::size_t payload = 0;          ///< bytes; default 64 (fanout), 512 (echo)
   std::size_t in_flight = 64;       ///< fanout: messages the slowest subscriber may lag
   std::string topic = "bench";      ///< fanout, publish, storm: the topic; churn: the topic subscribed
+  std::size_t topics = 1;           ///< publish: > 1 spreads the connections over <topic>.0 .. <topic>.N-1
+  /// fanout: where the subscribers connect instead of --url (nodes of one
+  /// cluster): subscriber i to the target i mod count; the publisher to --url.
+  std::vector<Target> subscriber_targets;
   double warmup = 2;                ///< seconds before the measured window
   double duration = 10;             ///< seconds of the measured window
   double stall_timeout = 10;        ///< seconds without progress before giving up

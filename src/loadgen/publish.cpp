@@ -1,8 +1,9 @@
 // Publish: HTTP publish rate. N keep-alive connections (spread over --threads
 // load threads), each with --pipeline requests in flight: every response
-// sends the next request on its connection. The same request every time:
-// POST /v1/events {"topic":T,"data":<payload>} (--preset centrifugo: POST
-// /api/publish {"channel":T,"data":<payload>}). Counts 2xx answers per second
+// sends the next request on its connection. The same request every time on
+// a connection: POST /v1/events {"topic":T,"data":<payload>} (--preset
+// centrifugo: POST /api/publish {"channel":T,"data":<payload>}); with
+// --topics N, connection i publishes to T.<i mod N>. Counts 2xx answers per second
 // and every response's latency in the window, non-2xx answers by status, and
 // connections lost (each reconnected). After the window no new request goes
 // out and what is in flight is awaited, so `published` is exactly the number
@@ -26,11 +27,11 @@ namespace sluice::bench {
 
 namespace {
 
-std::string publish_request(const Options& o) {
+std::string publish_request(const Options& o, const std::string& topic) {
   std::string payload;
   encode_payload(payload, o.payload, {PayloadKind::data, 0, 0});
   const std::string body = std::string(o.protocol == Protocol::centrifugo ? "{\"channel\":" : "{\"topic\":") +
-                           util::quoted(o.topic) + ",\"data\":" + payload + "}";
+                           util::quoted(topic) + ",\"data\":" + payload + "}";
   std::string request = "POST " + o.path + " HTTP/1.1\r\nHost: " + o.host + ":" + std::to_string(o.port) +
                         "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
   for (const auto& [name, value] : o.headers) request += name + ": " + value + "\r\n";
@@ -65,10 +66,10 @@ struct PublishTally {
 
 class PublishThread final : public LoadThread, private HttpEvents {
  public:
-  PublishThread(const Options& o, std::size_t connections, const std::string& request)
+  PublishThread(const Options& o, std::size_t connections, const std::vector<std::string>& requests)
       : o_(o),
         connections_(connections),
-        request_(request),
+        requests_(requests),
         pool_(target_of(o), *this),
         sent_at_(connections) {}
 
@@ -78,7 +79,7 @@ class PublishThread final : public LoadThread, private HttpEvents {
 
  private:
   void send(HttpConnection& c, std::uint64_t now) {
-    c.queue(request_);
+    c.queue(requests_[c.index() % requests_.size()]);
     sent_at_[c.index()].push_back(now);
     ++in_flight_;
   }
@@ -88,7 +89,7 @@ class PublishThread final : public LoadThread, private HttpEvents {
 
   const Options& o_;
   std::size_t connections_;
-  const std::string& request_;
+  const std::vector<std::string>& requests_;  // one per topic
   HttpPool pool_;
   const WindowClock* clock_ = nullptr;
   std::vector<std::deque<std::uint64_t>> sent_at_;  // per connection: send times of the requests in flight
@@ -176,11 +177,16 @@ void PublishThread::run(const WindowClock& clock) {
 }  // namespace
 
 int run_publish(const Options& o) {
-  const std::string request = publish_request(o);
+  std::vector<std::string> requests;
+  if (o.topics <= 1) {
+    requests.push_back(publish_request(o, o.topic));
+  } else {
+    for (std::size_t i = 0; i < o.topics; ++i) requests.push_back(publish_request(o, o.topic + "." + std::to_string(i)));
+  }
   std::vector<std::unique_ptr<PublishThread>> threads;
   std::vector<LoadThread*> load;
   for (std::size_t t = 0; t < o.threads; ++t) {
-    threads.push_back(std::make_unique<PublishThread>(o, share_of(o.connections, o.threads, t), request));
+    threads.push_back(std::make_unique<PublishThread>(o, share_of(o.connections, o.threads, t), requests));
     load.push_back(threads.back().get());
   }
   MeasuredWindow window(o.server_pid);

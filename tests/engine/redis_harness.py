@@ -141,6 +141,19 @@ def subscribe(node, topic):
     return ws
 
 
+def receive_events(ws, count, timeout=15.0):
+    """The next `count` events on `ws` (kept past `count` for the next call)."""
+    events = getattr(ws, "buffered", [])[:count]
+    ws.buffered = getattr(ws, "buffered", [])[count:]
+    deadline = time.monotonic() + timeout
+    while len(events) < count:
+        check(time.monotonic() < deadline, f"got {len(events)} of {count} events: {[e['offset'] for e in events]}")
+        msg = ws.recv_json(deadline=deadline)
+        if msg.get("type") == "event":
+            events.append(msg["event"])
+    return events
+
+
 def cleanup():
     for p in reversed(PROCESSES):
         if p.poll() is None:

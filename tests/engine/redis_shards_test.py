@@ -18,7 +18,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from redis_harness import Node, Redis, check, redis_command, run, subscribe, wait_for  # noqa: E402
+from redis_harness import Node, Redis, check, receive_events, redis_command, run, subscribe, wait_for  # noqa: E402
 
 TOPICS = [f"t.{i}" for i in range(12)]
 
@@ -35,17 +35,6 @@ def xlen(redis, topic):
     reply = redis_command(redis.port, "XLEN", f"sluice:0:s:{topic}")
     check(reply.startswith(b":"), f"XLEN {topic}: {reply!r}")
     return int(reply[1:].split(b"\r\n")[0])
-
-
-def receive(ws, count, timeout=15.0):
-    events = []
-    deadline = time.monotonic() + timeout
-    while len(events) < count:
-        check(time.monotonic() < deadline, f"got {len(events)} of {count} events")
-        msg = ws.recv_json(deadline=deadline)
-        if msg.get("type") == "event":
-            events.append(msg["event"])
-    return events
 
 
 def check_per_topic(events, expected):
@@ -72,7 +61,7 @@ def main():
         for t in TOPICS:
             body = n1.publish_retrying(t, {"n": round_})
             check(body["offset"] == round_ + 1, f"{t}: offset {body['offset']}, expected {round_ + 1}")
-    check_per_topic(receive(ws, 5 * len(TOPICS)), {t: [1, 2, 3, 4, 5] for t in TOPICS})
+    check_per_topic(receive_events(ws, 5 * len(TOPICS)), {t: [1, 2, 3, 4, 5] for t in TOPICS})
     for t in TOPICS:
         lengths = [xlen(r, t) for r in shards]
         want = [5 if i == home[t] else 0 for i in range(2)]
@@ -92,7 +81,7 @@ def main():
     wait_for("/ready 503 on both nodes", lambda: not n1.ready() and not n2.ready(), timeout=10)
     status, body = n1.publish(on_a[0], {"n": "up"})
     check(status == 201 and body["offset"] == 6, f"a topic of shard A while B is down: {status} {body}")
-    check_per_topic(receive(ws, 1), {on_a[0]: [6]})
+    check_per_topic(receive_events(ws, 1), {on_a[0]: [6]})
     print("ok: shard B down: its topics 503, shard A's publish, /ready 503, WebSocket open", flush=True)
 
     # 3. B back: ready again; B's topics continue (the AOF kept them), no gap.
@@ -101,7 +90,7 @@ def main():
     for t in on_b:
         body = n1.publish_retrying(t, {"n": "back"})
         check(body["offset"] == 6, f"{t} after shard B came back: offset {body['offset']}, expected 6")
-    check_per_topic(receive(ws, len(on_b)), {t: [6] for t in on_b})
+    check_per_topic(receive_events(ws, len(on_b)), {t: [6] for t in on_b})
     print("ok: shard B back: /ready, offsets continue, no gap", flush=True)
     return 0
 

@@ -26,19 +26,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from redis_harness import Node, Redis, check, redis_command, run, subscribe, wait_for  # noqa: E402
-
-
-def receive_events(ws, count, timeout=15.0):
-    events = getattr(ws, "buffered", [])[:count]
-    ws.buffered = getattr(ws, "buffered", [])[count:]
-    deadline = time.monotonic() + timeout
-    while len(events) < count:
-        check(time.monotonic() < deadline, f"got {len(events)} of {count} events: {[e['offset'] for e in events]}")
-        msg = ws.recv_json(deadline=deadline)
-        if msg.get("type") == "event":
-            events.append(msg["event"])
-    return events
+from redis_harness import Node, Redis, check, receive_events, redis_command, run, subscribe, wait_for  # noqa: E402
 
 
 def check_in_order(events, first_offset, what):
