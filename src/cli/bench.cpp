@@ -199,15 +199,9 @@ int run(BenchOptions& o) {
   }
 }
 
-}  // namespace
-
-void add_bench_command(CLI::App& app) {
-  auto o = std::make_shared<BenchOptions>();
+// The scenario and the server: its URL, TLS trust and protocol preset.
+void add_target_options(CLI::App* cmd, const std::shared_ptr<BenchOptions>& o) {
   bench::Options& load = o->load;
-  CLI::App* cmd = app.add_subcommand(
-      "bench", "Load a server and measure it: fanout (deliveries/s, latency), echo (round trips/s), idle "
-               "(connections held), publish (HTTP publishes/s), churn (connect+subscribe+close cycles/s), storm "
-               "(every subscriber cut, or the server restarted, and resumed: time back, events lost)");
   cmd->add_option("scenario", load.mode,
                   "fanout: N subscribers and one publisher, at most --in-flight messages ahead of the slowest; "
                   "echo: N connections, one message each in flight; idle: open N connections and hold them; "
@@ -233,6 +227,11 @@ void add_bench_command(CLI::App& app) {
                   "(echo servers for `echo`; churn: connect and close only)")
       ->check(CLI::IsMember({"sluice", "centrifugo", "broadcast"}))
       ->capture_default_str();
+}
+
+// The load's shape: connections, threads, payload, rates, cuts and topic.
+void add_load_options(CLI::App* cmd, const std::shared_ptr<BenchOptions>& o) {
+  bench::Options& load = o->load;
   cmd->add_option_function<std::size_t>(
          "-n,--connections",
          [o](std::size_t n) {
@@ -258,6 +257,11 @@ void add_bench_command(CLI::App& app) {
                   "The topic (centrifugo preset: the channel); storm: default a fresh topic per run, which no "
                   "other publisher may use meanwhile")
       ->capture_default_str();
+}
+
+// Headers and API key for every request and upgrade; the broadcast preset's message prefix.
+void add_request_options(CLI::App* cmd, const std::shared_ptr<BenchOptions>& o) {
+  bench::Options& load = o->load;
   cmd->add_option("--header", o->headers,
                   "'Name: value': an extra header on every HTTP request and WebSocket upgrade (repeatable)")
       ->allow_extra_args(false);  // one value per --header: the scenario after it stays the scenario
@@ -265,6 +269,11 @@ void add_bench_command(CLI::App& app) {
                   "An API key, sent as Authorization: Bearer (centrifugo publish: X-API-Key); never printed");
   cmd->add_option("--message-prefix", load.message_prefix,
                   "broadcast preset: put before every published message and strip on receipt");
+}
+
+// Warm-up, duration, connect and stall timeouts.
+void add_timing_options(CLI::App* cmd, const std::shared_ptr<BenchOptions>& o) {
+  bench::Options& load = o->load;
   cmd->add_option("--warmup", load.warmup, "Seconds before the measured window")->capture_default_str();
   cmd->add_option("--duration", load.duration,
                   "Seconds measured (idle: seconds held; storm: seconds of publishing after the cuts)")
@@ -278,6 +287,11 @@ void add_bench_command(CLI::App& app) {
                   "Seconds without progress before giving up (fanout), failing a cycle (churn), or ending the "
                   "drain (publish, storm)")
       ->capture_default_str();
+}
+
+// What is reported and how: --server-pid, --json, --csv, progress, and the help's footer.
+void add_output_options(CLI::App* cmd, const std::shared_ptr<BenchOptions>& o) {
+  bench::Options& load = o->load;
   cmd->add_option("--server-pid", load.server_pid,
                   "A server process on this machine: report its CPU use over the measured window too");
   cmd->add_flag("--json", o->json, "After the table, print the result as one JSON object on the last line");
@@ -291,6 +305,21 @@ void add_bench_command(CLI::App& app) {
       "          sluice bench storm -n 1000 --rate 500 --cuts 3\n"
       "          sluice bench storm --restart-cmd 'systemctl restart sluice'\n"
       "          sluice bench fanout --url wss://127.0.0.1:8443/v1/ws --cafile ca.pem");
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app) {
+  auto o = std::make_shared<BenchOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "bench", "Load a server and measure it: fanout (deliveries/s, latency), echo (round trips/s), idle "
+               "(connections held), publish (HTTP publishes/s), churn (connect+subscribe+close cycles/s), storm "
+               "(every subscriber cut, or the server restarted, and resumed: time back, events lost)");
+  add_target_options(cmd, o);
+  add_load_options(cmd, o);
+  add_request_options(cmd, o);
+  add_timing_options(cmd, o);
+  add_output_options(cmd, o);
   cmd->callback([o, cmd] {
     o->load.topic_given = cmd->get_option("--topic")->count() > 0;
     std::exit(run(*o));

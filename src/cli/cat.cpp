@@ -67,47 +67,52 @@ void read_stdin(client::Client& c, const std::atomic<bool>& stop, Exit& exit, bo
   exit.changed.notify_all();
 }
 
-int run(const CatOptions& o) {
+// The client for --url with the connection flags; null after saying why (exit status 2).
+std::unique_ptr<client::Client> make_client(const CatOptions& o) {
   client::ClientOptions options;
   if (auto why = apply_connection_flags(o.connection, options); !why.empty()) {
     std::fprintf(stderr, "sluice cat: %s\n", why.c_str());
-    return 2;
+    return nullptr;
   }
   options.subprotocols = o.subprotocols;
   options.origin = o.origin;
   options.deflate = o.deflate;
-
-  std::unique_ptr<client::Client> c;
   try {
-    c = std::make_unique<client::Client>(o.url, std::move(options));
+    return std::make_unique<client::Client>(o.url, std::move(options));
   } catch (const std::invalid_argument& e) {
     std::fprintf(stderr, "sluice cat: %s\n", e.what());
-    return 2;
+    return nullptr;
   }
+}
 
-  Exit exit;
+// A message received, as one line on stdout (binary: its size and hex).
+void print_message(const client::Message& m) {
+  if (m.type == client::MessageType::text) {
+    std::fwrite(m.data.data(), 1, m.data.size(), stdout);
+    std::fputc('\n', stdout);
+  } else {
+    std::fprintf(stdout, "<binary %zu bytes> %s\n", m.data.size(), hex(m.data).c_str());
+  }
+  std::fflush(stdout);
+}
+
+// The client's callbacks: what happens to the connection on stderr, messages
+// on stdout, and `exit` told when the client stops for good on its own.
+void watch_client(client::Client& c, const CatOptions& o, Exit& exit) {
   const bool quiet = o.connection.quiet;
-  c->on_open([&, quiet](const client::OpenEvent& e) {
+  c.on_open([&, quiet](const client::OpenEvent& e) {
     if (quiet) return;
     std::fprintf(stderr, "%s %s%s\n", e.reconnected ? "reconnected to" : "connected to", o.url.c_str(),
                  e.subprotocol.empty() ? "" : (" (subprotocol " + e.subprotocol + ")").c_str());
   });
-  c->on_message([](const client::Message& m) {
-    if (m.type == client::MessageType::text) {
-      std::fwrite(m.data.data(), 1, m.data.size(), stdout);
-      std::fputc('\n', stdout);
-    } else {
-      std::fprintf(stdout, "<binary %zu bytes> %s\n", m.data.size(), hex(m.data).c_str());
-    }
-    std::fflush(stdout);
-  });
-  report_connection(*c, quiet);
-  c->on_close([&, quiet](const client::CloseEvent& e) {
+  c.on_message(print_message);
+  report_connection(c, quiet);
+  c.on_close([&, quiet](const client::CloseEvent& e) {
     if (e.will_retry) return;  // reported by report_connection
     if (e.error == client::Error::closed_by_user) return;  // our own close, after stdin ended
     if (!quiet) std::fprintf(stderr, "%s\n", e.description.c_str());
-    if (!quiet && e.error == client::Error::terminal_http_status && c->info().http_status == 404 &&
-        c->url().target == "/") {
+    if (!quiet && e.error == client::Error::terminal_http_status && c.info().http_status == 404 &&
+        c.url().target == "/") {
       // Unlike pub and sub, cat talks to any WebSocket server, so it takes the path as given.
       std::fprintf(stderr, "hint: a Sluice server's WebSocket endpoint is /v1/ws: try %s\n",
                    server_endpoint(o.url, "/v1/ws").c_str());
@@ -116,34 +121,49 @@ int run(const CatOptions& o) {
     exit.client_done = true;
     exit.changed.notify_all();
   });
+}
+
+// Waits until stdin ended, the client stopped for good or a signal came;
+// true when it was the client.
+bool wait_for_end(Exit& exit) {
+  std::unique_lock lock(exit.mutex);
+  while (!exit.stdin_done && !exit.client_done && g_stop_signal == 0) {
+    exit.changed.wait_for(lock, std::chrono::milliseconds(100));  // also notices signals
+  }
+  return exit.client_done;
+}
+
+// The exit status when the client did not end on its own: 0, or 1 when stdin
+// ended and its lines never went out or the connection ended meanwhile.
+int flush_typed_lines(client::Client& c, const CatOptions& o, Exit& exit) {
+  if (g_stop_signal != 0) return 0;
+  int status = 0;
+  // stdin ended: let what was typed go out before closing. flush() is false
+  // on timeout, and when the client stopped for good and dropped lines.
+  if (!c.flush(seconds_to_ms(o.drain_timeout))) {
+    if (!o.connection.quiet) std::fprintf(stderr, "sluice cat: lines were never sent\n");
+    status = 1;
+  }
+  std::lock_guard lock(exit.mutex);
+  if (exit.client_done) status = 1;  // the connection ended on its own meanwhile
+  return status;
+}
+
+int run(const CatOptions& o) {
+  std::unique_ptr<client::Client> c = make_client(o);
+  if (!c) return 2;
+  Exit exit;
+  watch_client(*c, o, exit);
 
   install_stop_signals();
   c->connect();
   std::atomic<bool> stop_reading{false};
-  std::thread reader([&] { read_stdin(*c, stop_reading, exit, quiet); });
-
-  bool ended_by_client = false;
-  {
-    std::unique_lock lock(exit.mutex);
-    while (!exit.stdin_done && !exit.client_done && g_stop_signal == 0) {
-      exit.changed.wait_for(lock, std::chrono::milliseconds(100));  // also notices signals
-    }
-    ended_by_client = exit.client_done;
-  }
+  std::thread reader([&] { read_stdin(*c, stop_reading, exit, o.connection.quiet); });
+  const bool ended_by_client = wait_for_end(exit);
   stop_reading = true;
   reader.join();
 
-  int status = ended_by_client ? 1 : 0;
-  if (!ended_by_client && g_stop_signal == 0) {
-    // stdin ended: let what was typed go out before closing. flush() is false
-    // on timeout, and when the client stopped for good and dropped lines.
-    if (!c->flush(seconds_to_ms(o.drain_timeout))) {
-      if (!quiet) std::fprintf(stderr, "sluice cat: lines were never sent\n");
-      status = 1;
-    }
-    std::lock_guard lock(exit.mutex);
-    if (exit.client_done) status = 1;  // the connection ended on its own meanwhile
-  }
+  const int status = ended_by_client ? 1 : flush_typed_lines(*c, o, exit);
   c->close(1000, "");
   c.reset();
   return status;

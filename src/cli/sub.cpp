@@ -156,7 +156,7 @@ int follow_topic(const SubOptions& o, client::ClientOptions options) {
     }
     so.since = s;
   }
-  Exit exit;
+  Exit exit{};
   const bool quiet = o.connection.quiet;
   so.on_status = [&, quiet](const client::SubscriptionStatus& s) {
     using Kind = client::SubscriptionStatus::Kind;
@@ -197,6 +197,79 @@ int follow_topic(const SubOptions& o, client::ClientOptions options) {
   return wait_and_close(exit, [&] { c->close(1000, ""); });
 }
 
+// What follow_subscription's callbacks share; used on the client's thread
+// (`exit` excepted: the main thread waits on it).
+struct StreamFollow {
+  const SubOptions& o;
+  const std::string path;  // the stream's, without ?since=
+  const std::optional<SinceArg> since;
+  Exit exit{};
+  client::Positions positions{};
+  std::int64_t last_time_ms = 0;
+  bool one_topic = false;
+  bool since_refused = false;  // --since does not fit this subscription: print nothing
+  std::uint64_t printed = 0;
+};
+
+// The stream's first message: the subscription it follows. Refuses --since
+// when it does not fit (exit status 2).
+void on_stream_connected(StreamFollow& f, const json::value& v) {
+  const json::value* topics = v.at("subscription").as_object().if_contains("topics");
+  f.one_topic = topics && topics->is_array() && topics->as_array().size() == 1 &&
+                topics->as_array()[0].is_string() && !topic::is_wildcard_pattern(topics->as_array()[0].as_string());
+  // The server reads ?since= as an offset for a one-topic subscription, as a time otherwise.
+  if (f.since && f.printed == 0 && f.positions.empty() && f.since->is_time == f.one_topic) {
+    f.since_refused = true;
+    std::fprintf(stderr, "sluice sub: subscription %s %s\n", f.o.subscription.c_str(),
+                 f.one_topic ? "follows one topic, and its stream starts from an offset: give --since an offset"
+                             : "follows several topics or a pattern: give --since a duration ago (10m) or a UTC "
+                               "time (2026-11-22T18:08:11Z), not an offset");
+    return f.exit.set(2);
+  }
+  if (!f.o.connection.quiet) std::fprintf(stderr, "following subscription %s\n", f.o.subscription.c_str());
+}
+
+// An event: printed unless seen before a reconnect or past --count.
+void on_stream_event(StreamFollow& f, const json::object& event) {
+  const std::string topic(event.at("topic").as_string());
+  const std::uint64_t offset = event.at("offset").to_number<std::uint64_t>();
+  const std::string epoch(event.at("epoch").as_string());
+  if (!client::record_delivery(f.positions, topic, offset, epoch)) return;  // seen before a reconnect
+  if (const json::value* time = event.if_contains("time"); time && time->is_string()) {
+    f.last_time_ms = std::max(f.last_time_ms, parse_time(std::string(time->as_string())));
+  }
+  if (f.o.count && f.printed >= f.o.count) return;
+  print_line(json::serialize(event));
+  if (f.o.count && ++f.printed == f.o.count) f.exit.set(0);
+}
+
+void on_stream_message(StreamFollow& f, const client::Message& m) {
+  if (f.since_refused) return;
+  json::value v;
+  try {
+    v = json::parse(m.text());
+  } catch (const std::exception&) {
+    return;
+  }
+  const json::object* object = v.if_object();
+  if (!object) return;
+  const json::value* type = object->if_contains("type");
+  if (type && *type == "connected") return on_stream_connected(f, v);
+  if (!type || *type != "event") return;
+  on_stream_event(f, v.at("event").as_object());
+}
+
+// The connection dropped and will be retried: resume where we are, by offset
+// for one exact topic, else by time (a second back, for events of the same
+// millisecond; repeats are skipped).
+void resume_stream_from_here(StreamFollow& f, client::Client& c) {
+  if (f.one_topic && !f.positions.empty()) {
+    c.set_target(f.path + "?since=" + std::to_string(f.positions.begin()->second.offset));
+  } else if (f.last_time_ms > 0) {
+    c.set_target(f.path + "?since=" + std::to_string(std::max<std::int64_t>(0, f.last_time_ms - 1000)));
+  }
+}
+
 // A subscription's stream: the resume point goes in the URL (?since=), so it
 // is set again before every reconnect; events already printed are skipped.
 int follow_subscription(const SubOptions& o, client::ClientOptions options) {
@@ -218,72 +291,18 @@ int follow_subscription(const SubOptions& o, client::ClientOptions options) {
     return 2;
   }
   if (since) c->set_target(path + "?since=" + std::to_string(since->value));
-  Exit exit;
+  StreamFollow f{.o = o, .path = path, .since = since};
   const bool quiet = o.connection.quiet;
-  // Client thread only.
-  client::Positions positions;
-  std::int64_t last_time_ms = 0;
-  bool one_topic = false;
-  bool since_refused = false;  // --since does not fit this subscription: print nothing
-  std::uint64_t printed = 0;
-  c->on_message([&, quiet](const client::Message& m) {
-    if (since_refused) return;
-    json::value v;
-    try {
-      v = json::parse(m.text());
-    } catch (const std::exception&) {
-      return;
-    }
-    const json::object* o_ = v.if_object();
-    if (!o_) return;
-    const json::value* type = o_->if_contains("type");
-    if (type && *type == "connected") {
-      const json::value* topics = v.at("subscription").as_object().if_contains("topics");
-      one_topic = topics && topics->is_array() && topics->as_array().size() == 1 &&
-                  topics->as_array()[0].is_string() &&
-                  !topic::is_wildcard_pattern(topics->as_array()[0].as_string());
-      // The server reads ?since= as an offset for a one-topic subscription, as a time otherwise.
-      if (since && printed == 0 && positions.empty() && since->is_time == one_topic) {
-        since_refused = true;
-        std::fprintf(stderr, "sluice sub: subscription %s %s\n", o.subscription.c_str(),
-                     one_topic ? "follows one topic, and its stream starts from an offset: give --since an offset"
-                               : "follows several topics or a pattern: give --since a duration ago (10m) or a UTC "
-                                 "time (2026-11-22T18:08:11Z), not an offset");
-        return exit.set(2);
-      }
-      if (!quiet) std::fprintf(stderr, "following subscription %s\n", o.subscription.c_str());
-      return;
-    }
-    if (!type || *type != "event") return;
-    const auto& event = v.at("event").as_object();
-    const std::string topic(event.at("topic").as_string());
-    const std::uint64_t offset = event.at("offset").to_number<std::uint64_t>();
-    const std::string epoch(event.at("epoch").as_string());
-    if (!client::record_delivery(positions, topic, offset, epoch)) return;  // seen before a reconnect
-    if (const json::value* time = event.if_contains("time"); time && time->is_string()) {
-      last_time_ms = std::max(last_time_ms, parse_time(std::string(time->as_string())));
-    }
-    if (o.count && printed >= o.count) return;
-    print_line(json::serialize(event));
-    if (o.count && ++printed == o.count) exit.set(0);
-  });
+  c->on_message([&](const client::Message& m) { on_stream_message(f, m); });
   report_connection(*c, quiet);
   c->on_close([&, quiet](const client::CloseEvent& e) {
-    if (!e.will_retry) {
-      if (e.error == client::Error::closed_by_user) return;
-      if (!quiet) std::fprintf(stderr, "%s\n", e.description.c_str());
-      return exit.set(1);
-    }
-    // Resume where we are: by offset for one exact topic, else by time (a
-    // second back, for events of the same millisecond; repeats are skipped).
-    if (one_topic && !positions.empty()) {
-      c->set_target(path + "?since=" + std::to_string(positions.begin()->second.offset));
-    } else if (last_time_ms > 0) {
-      c->set_target(path + "?since=" + std::to_string(std::max<std::int64_t>(0, last_time_ms - 1000)));
-    }
+    if (e.will_retry) return resume_stream_from_here(f, *c);
+    if (e.error == client::Error::closed_by_user) return;
+    if (!quiet) std::fprintf(stderr, "%s\n", e.description.c_str());
+    f.exit.set(1);
   });
   c->connect();
-  return wait_and_close(exit, [&] { c->close(1000, ""); });
+  return wait_and_close(f.exit, [&] { c->close(1000, ""); });
 }
 
 int run(const SubOptions& o) {

@@ -62,6 +62,9 @@ class Storm final : public ClientEvents {
         pool_(target_of(o), *this),
         window_(o.server_pid),
         progress_(o.progress, "deliveries"),
+        connect_ns_(static_cast<std::uint64_t>(o.connect_timeout * 1e9)),
+        stall_ns_(static_cast<std::uint64_t>(o.stall_timeout * 1e9)),
+        spacing_ns_(static_cast<std::uint64_t>(o.duration / static_cast<double>(o.cuts) * 1e9)),
         subs_(o.connections),
         retry_ns_(o.connections + 1, 0),
         restart_(o.restart_cmd) {
@@ -101,6 +104,15 @@ class Storm final : public ClientEvents {
   bool restart_done(std::uint64_t now);
   bool drained() const;
   std::uint64_t lost() const;
+  // One turn of the loop in the current phase; each may move to the next.
+  void step(std::uint64_t now);
+  void connecting_step(std::uint64_t now);
+  void warmup_step(std::uint64_t now);
+  void reconnecting_step(std::uint64_t now);
+  void resumed_step(std::uint64_t now);
+  void draining_step(std::uint64_t now);
+  // The result line and the verdict on stderr; the exit status.
+  int report();
   void abort(const std::string& why) {
     if (error_.empty()) error_ = why;
     phase_ = Phase::done;
@@ -110,7 +122,12 @@ class Storm final : public ClientEvents {
   ClientPool pool_;
   MeasuredWindow window_;
   ProgressLine progress_;
+  const std::uint64_t connect_ns_;  // --connect-timeout: to start, and to be back after each cut
+  const std::uint64_t stall_ns_;
+  const std::uint64_t spacing_ns_;  // from all back to the next cut
   Phase phase_ = Phase::connecting;
+  std::uint64_t connect_deadline_ = 0, phase_end_ = 0;
+  std::uint64_t next_scan_ = 0, drain_progress_ns_ = 0, drain_marker_ = 0;  // draining
   std::vector<Subscriber> subs_;
   std::vector<std::pair<std::uint64_t, Client*>> to_reconnect_;  // (when, whom), after the poll
   std::vector<std::uint64_t> retry_ns_;  // per client: the delay after its next failed attempt
@@ -351,82 +368,14 @@ std::uint64_t Storm::lost() const {
 }
 
 int Storm::run() {
-  const std::uint64_t started = now_ns();
-  const std::uint64_t connect_deadline = started + static_cast<std::uint64_t>(o_.connect_timeout * 1e9);
-  const std::uint64_t connect_ns = static_cast<std::uint64_t>(o_.connect_timeout * 1e9);
-  const std::uint64_t stall_ns = static_cast<std::uint64_t>(o_.stall_timeout * 1e9);
-  const std::uint64_t spacing_ns = static_cast<std::uint64_t>(o_.duration / static_cast<double>(o_.cuts) * 1e9);
+  connect_deadline_ = now_ns() + connect_ns_;
   interval_ns_ = static_cast<std::uint64_t>(1e9 / o_.rate);
   pool_.open(o_.connections, o_.connect_concurrency);
-  std::uint64_t phase_end = 0, next_scan = 0, drain_progress_ns = 0, drain_marker = 0;
   while (phase_ != Phase::done) {
     pool_.poll(phase_ == Phase::connecting ? 50 : 1);
     const std::uint64_t now = now_ns();
     if (!to_reconnect_.empty()) reconnect_due(now);
-    switch (phase_) {
-      case Phase::connecting:
-        if (subscribed_ == o_.connections && !publisher_opened_) {
-          publisher_opened_ = true;
-          pool_.open(1, 1);  // the publisher, once every subscriber is in
-        }
-        if (publisher_) {
-          phase_ = Phase::warmup;
-          phase_end = now + static_cast<std::uint64_t>(o_.warmup * 1e9);
-          next_publish_ns_ = now;
-        } else if (now > connect_deadline) {
-          abort("start-up timed out: " + std::to_string(pool_.open_count()) + " open, " +
-                std::to_string(subscribed_) + " subscribed");
-        }
-        break;
-      case Phase::warmup:
-        publish_due(now);
-        if (now >= phase_end && first_offset_ != 0) {  // a cut needs a position to resume from
-          window_.start(now);
-          cut_all(now);
-        } else if (now >= phase_end + stall_ns) {
-          abort("no publish was acknowledged (" + std::to_string(publish_errors_) + " refused)");
-        }
-        break;
-      case Phase::reconnecting:
-        publish_due(now);
-        if (restart_done(now) && back_ == o_.connections) {
-          for (const Subscriber& s : subs_) back_time_.record(s.back_ns);
-          phase_ = Phase::resumed;
-          phase_end = now + spacing_ns;
-        } else if (now - cut_ns_ > connect_ns) {
-          abort("only " + std::to_string(back_) + " of " + std::to_string(o_.connections) +
-                " subscribers were back " + std::to_string(o_.connect_timeout) + " s after " +
-                (restarting() ? "restart " : "cut ") + std::to_string(cuts_done_) +
-                (restart_.running() ? " (--restart-cmd still running)" : ""));
-        }
-        break;
-      case Phase::resumed:
-        publish_due(now);
-        if (now >= phase_end) {
-          if (cuts_done_ < o_.cuts) {
-            cut_all(now);
-          } else {
-            phase_ = Phase::draining;  // the publisher stops; what was published must arrive
-            drain_progress_ns = now;
-            drain_marker = deliveries_ + acked_ + publish_errors_;
-          }
-        }
-        break;
-      case Phase::draining:
-        if (now < next_scan) break;
-        next_scan = now + kDrainScanNs;
-        if (drained()) {
-          phase_ = Phase::done;
-        } else if (deliveries_ + acked_ + publish_errors_ != drain_marker) {
-          drain_marker = deliveries_ + acked_ + publish_errors_;
-          drain_progress_ns = now;
-        } else if (now - drain_progress_ns > stall_ns) {
-          phase_ = Phase::done;  // what is missing now is lost: reported below
-        }
-        break;
-      case Phase::done:
-        break;
-    }
+    step(now);
     static constexpr const char* kPhaseNames[] = {"connecting", "warm-up", "reconnecting", "resumed", "draining",
                                                   "done"};
     progress_.update(now, kPhaseNames[static_cast<int>(phase_)], deliveries_, unexpected_ + drops_);
@@ -437,6 +386,90 @@ int Storm::run() {
     std::fprintf(stderr, "storm: %s\n", error_.c_str());
     return 1;
   }
+  return report();
+}
+
+void Storm::step(std::uint64_t now) {
+  switch (phase_) {
+    case Phase::connecting:
+      return connecting_step(now);
+    case Phase::warmup:
+      return warmup_step(now);
+    case Phase::reconnecting:
+      return reconnecting_step(now);
+    case Phase::resumed:
+      return resumed_step(now);
+    case Phase::draining:
+      return draining_step(now);
+    case Phase::done:
+      return;
+  }
+}
+
+void Storm::connecting_step(std::uint64_t now) {
+  if (subscribed_ == o_.connections && !publisher_opened_) {
+    publisher_opened_ = true;
+    pool_.open(1, 1);  // the publisher, once every subscriber is in
+  }
+  if (publisher_) {
+    phase_ = Phase::warmup;
+    phase_end_ = now + static_cast<std::uint64_t>(o_.warmup * 1e9);
+    next_publish_ns_ = now;
+  } else if (now > connect_deadline_) {
+    abort("start-up timed out: " + std::to_string(pool_.open_count()) + " open, " + std::to_string(subscribed_) +
+          " subscribed");
+  }
+}
+
+void Storm::warmup_step(std::uint64_t now) {
+  publish_due(now);
+  if (now >= phase_end_ && first_offset_ != 0) {  // a cut needs a position to resume from
+    window_.start(now);
+    cut_all(now);
+  } else if (now >= phase_end_ + stall_ns_) {
+    abort("no publish was acknowledged (" + std::to_string(publish_errors_) + " refused)");
+  }
+}
+
+void Storm::reconnecting_step(std::uint64_t now) {
+  publish_due(now);
+  if (restart_done(now) && back_ == o_.connections) {
+    for (const Subscriber& s : subs_) back_time_.record(s.back_ns);
+    phase_ = Phase::resumed;
+    phase_end_ = now + spacing_ns_;
+  } else if (now - cut_ns_ > connect_ns_) {
+    abort("only " + std::to_string(back_) + " of " + std::to_string(o_.connections) + " subscribers were back " +
+          std::to_string(o_.connect_timeout) + " s after " + (restarting() ? "restart " : "cut ") +
+          std::to_string(cuts_done_) + (restart_.running() ? " (--restart-cmd still running)" : ""));
+  }
+}
+
+void Storm::resumed_step(std::uint64_t now) {
+  publish_due(now);
+  if (now < phase_end_) return;
+  if (cuts_done_ < o_.cuts) {
+    cut_all(now);
+  } else {
+    phase_ = Phase::draining;  // the publisher stops; what was published must arrive
+    drain_progress_ns_ = now;
+    drain_marker_ = deliveries_ + acked_ + publish_errors_;
+  }
+}
+
+void Storm::draining_step(std::uint64_t now) {
+  if (now < next_scan_) return;
+  next_scan_ = now + kDrainScanNs;
+  if (drained()) {
+    phase_ = Phase::done;
+  } else if (deliveries_ + acked_ + publish_errors_ != drain_marker_) {
+    drain_marker_ = deliveries_ + acked_ + publish_errors_;
+    drain_progress_ns_ = now;
+  } else if (now - drain_progress_ns_ > stall_ns_) {
+    phase_ = Phase::done;  // what is missing now is lost: report() counts it
+  }
+}
+
+int Storm::report() {
   std::uint64_t duplicates = 0;
   for (const Subscriber& s : subs_) duplicates += s.duplicates;
   const std::uint64_t lost = this->lost();

@@ -157,6 +157,10 @@ class InbandSession final : public broker::LoopHub::Subscriber,
   void send_publish_ack(const std::string& id_json, const PublishedEvent& event, bool duplicate);
   void start_replay(broker::ReplayResult replay);
   void handle_request(std::string_view text);
+  void subscribe(const std::string& id_json, const boost::json::object& request);
+  void unsubscribe(const std::string& id_json, const boost::json::object& request);
+  // The request's "topic" string into `out`; false after replying with an error.
+  bool read_topic(const std::string& id_json, const boost::json::object& request, std::string& out);
   void send_json(const std::string& json);
   void reply_error(const std::string& id_json, std::string_view code, std::string_view message);
   // Connection tokens (inband_access.cpp).

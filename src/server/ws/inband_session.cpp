@@ -89,6 +89,20 @@ std::optional<broker::ReplayRequest> parse_since(const std::string& pattern, con
   return request;
 }
 
+// The request's "id" into `id` (JSON, "null" when absent), echoed as the
+// client wrote it (minus whitespace): re-serialized, 18446744073709551617
+// would come back as a double and 1e999 as Infinity. Returns why it cannot
+// be used, or "".
+std::string read_request_id(std::string_view text, const json::object& object, std::string& id) {
+  constexpr std::size_t kMaxIdBytes = 256;
+  if (!object.contains("id")) return {};
+  const auto raw_id = util::raw_member(text, "id");
+  if (!raw_id) return "\"id\" could not be read";
+  id = util::minify(*raw_id);
+  if (id.size() > kMaxIdBytes) return "\"id\" is longer than " + std::to_string(kMaxIdBytes) + " bytes";
+  return {};
+}
+
 }  // namespace
 
 InbandSession::InbandSession(std::uint64_t id, const Context& context, std::shared_ptr<net::Connection> connection)
@@ -189,81 +203,74 @@ void InbandSession::handle_request(std::string_view text) {
   if (ec) return reply_error("null", "invalid_json", "message is not valid JSON: " + ec.message());
   if (!request.is_object()) return reply_error("null", "bad_request", "message must be a JSON object");
   const json::object& object = request.get_object();
-  // The id is echoed as the client wrote it (minus whitespace): re-serialized,
-  // 18446744073709551617 would come back as a double and 1e999 as Infinity.
-  constexpr std::size_t kMaxIdBytes = 256;
   std::string id = "null";
-  if (object.contains("id")) {
-    const auto raw_id = util::raw_member(text, "id");
-    if (!raw_id) return reply_error("null", "bad_request", "\"id\" could not be read");
-    id = util::minify(*raw_id);
-    if (id.size() > kMaxIdBytes) {
-      return reply_error("null", "bad_request", "\"id\" is longer than " + std::to_string(kMaxIdBytes) + " bytes");
-    }
-  }
+  if (auto why = read_request_id(text, object, id); !why.empty()) return reply_error("null", "bad_request", why);
   const json::value* op_value = object.if_contains("op");
   if (!op_value || !op_value->is_string()) return reply_error(id, "bad_request", "\"op\" (a string) is required");
   const std::string_view op = op_value->get_string();
 
-  auto topic_field = [&](std::string& out) -> bool {
-    const json::value* topic = object.if_contains("topic");
-    if (!topic || !topic->is_string()) {
-      reply_error(id, "bad_request", "\"topic\" (a string) is required");
-      return false;
-    }
-    out = std::string(topic->get_string());
-    return true;
-  };
-
   if (op == "ping") return send_json("{\"type\":\"ack\",\"id\":" + id + ",\"op\":\"ping\"}");
-
-  if (op == "subscribe") {
-    std::string pattern;
-    if (!topic_field(pattern)) return;
-    if (auto why = topic::pattern_error(pattern); !why.empty()) return reply_error(id, "invalid_topic", why);
-    if (!may_subscribe(id, pattern)) return;
-    if (object.contains("filter")) {
-      return reply_error(id, "not_supported", "subscription filters are not supported on /v1/ws yet");
-    }
-    std::optional<broker::ReplayRequest> replay_request;
-    if (const json::value* since = object.if_contains("since")) {
-      std::string why;
-      replay_request = parse_since(pattern, *since, why);
-      if (!replay_request) return reply_error(id, "bad_request", why);
-    }
-    if (!subscriptions_.contains(pattern)) {
-      if (subscriptions_.size() >= context_.limits.max_subscriptions) {
-        return reply_error(id, "too_many_subscriptions",
-                           "at most " + std::to_string(context_.limits.max_subscriptions) + " subscriptions per connection");
-      }
-      subscriptions_.emplace(pattern, id);
-      context_.hub.subscribe(pattern, this);
-    }
-    std::string ack = "{\"type\":\"ack\",\"id\":" + id + ",\"op\":\"subscribe\",\"topic\":" + util::quoted(pattern);
-    if (!replay_request) return send_json(ack + "}");
-    // On this loop's thread, so no drain of the inbox runs between the
-    // snapshot and the replay: live events after it are held, older ones skipped.
-    auto replay = context_.broker.replay(*replay_request);
-    ack += std::string(",\"recovered\":") + (replay.recovered ? "true" : "false") +
-           ",\"replayed\":" + std::to_string(replay.events.size());
-    send_json(ack + "}");
-    return start_replay(std::move(replay));
-  }
-
-  if (op == "unsubscribe") {
-    std::string pattern;
-    if (!topic_field(pattern)) return;
-    if (subscriptions_.erase(pattern) == 0) {
-      return reply_error(id, "not_subscribed", "not subscribed to " + pattern);
-    }
-    context_.hub.unsubscribe(pattern, this);
-    return send_json("{\"type\":\"ack\",\"id\":" + id + ",\"op\":\"unsubscribe\",\"topic\":" + util::quoted(pattern) + "}");
-  }
-
+  if (op == "subscribe") return subscribe(id, object);
+  if (op == "unsubscribe") return unsubscribe(id, object);
   if (op == "publish") return publish(id, request, text);
   if (op == "refresh") return refresh(id, object);
 
   reply_error(id, "unknown_op", "unknown op \"" + std::string(op) + "\" (subscribe, unsubscribe, publish, ping, refresh)");
+}
+
+bool InbandSession::read_topic(const std::string& id_json, const json::object& request, std::string& out) {
+  const json::value* topic = request.if_contains("topic");
+  if (!topic || !topic->is_string()) {
+    reply_error(id_json, "bad_request", "\"topic\" (a string) is required");
+    return false;
+  }
+  out = std::string(topic->get_string());
+  return true;
+}
+
+// {"op":"subscribe","id":N,"topic":P,"since"?}: acked, then any replay from
+// "since", then live events.
+void InbandSession::subscribe(const std::string& id, const json::object& object) {
+  std::string pattern;
+  if (!read_topic(id, object, pattern)) return;
+  if (auto why = topic::pattern_error(pattern); !why.empty()) return reply_error(id, "invalid_topic", why);
+  if (!may_subscribe(id, pattern)) return;
+  if (object.contains("filter")) {
+    return reply_error(id, "not_supported", "subscription filters are not supported on /v1/ws yet");
+  }
+  std::optional<broker::ReplayRequest> replay_request;
+  if (const json::value* since = object.if_contains("since")) {
+    std::string why;
+    replay_request = parse_since(pattern, *since, why);
+    if (!replay_request) return reply_error(id, "bad_request", why);
+  }
+  if (!subscriptions_.contains(pattern)) {
+    if (subscriptions_.size() >= context_.limits.max_subscriptions) {
+      return reply_error(id, "too_many_subscriptions",
+                         "at most " + std::to_string(context_.limits.max_subscriptions) + " subscriptions per connection");
+    }
+    subscriptions_.emplace(pattern, id);
+    context_.hub.subscribe(pattern, this);
+  }
+  std::string ack = "{\"type\":\"ack\",\"id\":" + id + ",\"op\":\"subscribe\",\"topic\":" + util::quoted(pattern);
+  if (!replay_request) return send_json(ack + "}");
+  // On this loop's thread, so no drain of the inbox runs between the
+  // snapshot and the replay: live events after it are held, older ones skipped.
+  auto replay = context_.broker.replay(*replay_request);
+  ack += std::string(",\"recovered\":") + (replay.recovered ? "true" : "false") +
+         ",\"replayed\":" + std::to_string(replay.events.size());
+  send_json(ack + "}");
+  start_replay(std::move(replay));
+}
+
+void InbandSession::unsubscribe(const std::string& id, const json::object& object) {
+  std::string pattern;
+  if (!read_topic(id, object, pattern)) return;
+  if (subscriptions_.erase(pattern) == 0) {
+    return reply_error(id, "not_subscribed", "not subscribed to " + pattern);
+  }
+  context_.hub.unsubscribe(pattern, this);
+  send_json("{\"type\":\"ack\",\"id\":" + id + ",\"op\":\"unsubscribe\",\"topic\":" + util::quoted(pattern) + "}");
 }
 
 // {"op":"publish","id":N,"topic":T,"data":...,"type"?,"key"?,"idempotencyKey"?}:
