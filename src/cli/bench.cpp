@@ -38,6 +38,7 @@ namespace {
 struct BenchOptions {
   bench::Options load;
   std::string url;
+  std::vector<std::string> sub_urls;  // fanout: where the subscribers connect (other nodes)
   std::string preset = "sluice";
   std::vector<std::string> headers;  // "Name: value"
   std::string api_key;
@@ -117,6 +118,9 @@ std::string check_scenario_options(const BenchOptions& o) {
   if (!(load.rate > 0 && load.rate <= 1e6)) return "--rate must be above 0 and at most 1000000";
   if (load.cuts == 0) return "--cuts must be at least 1";
   if (!load.restart_cmd.empty() && mode != "storm") return "--restart-cmd is for storm";
+  if (load.topics == 0) return "--topics must be at least 1";
+  if (load.topics > 1 && mode != "publish") return "--topics is for publish";
+  if (!o.sub_urls.empty() && mode != "fanout") return "--sub-url is for fanout";
   if (load.payload != 0 && load.payload < bench::kMinPayloadSize) {
     return "--payload must be at least " + std::to_string(bench::kMinPayloadSize) + " bytes";
   }
@@ -172,6 +176,13 @@ int run(BenchOptions& o) {
     std::string ignored;
     load.path = parse_target(load.mode, default_url(load.mode, o.preset), ignored)->target;
   }
+  for (const std::string& sub_url : o.sub_urls) {
+    const auto parsed = parse_target(load.mode, sub_url, why);
+    if (!parsed) return bad("--sub-url: " + why);
+    if (parsed->secure != url->secure) return bad("--sub-url must use the scheme of --url (ws:// or wss://)");
+    load.subscriber_targets.push_back({parsed->host, parsed->port, parsed->target == "/" ? load.path : parsed->target,
+                                       load.headers, load.tls});
+  }
   load.protocol = o.preset == "sluice"       ? bench::Protocol::sluice
                   : o.preset == "centrifugo" ? bench::Protocol::centrifugo
                                              : bench::Protocol::broadcast;
@@ -216,6 +227,9 @@ void add_target_options(CLI::App* cmd, const std::shared_ptr<BenchOptions>& o) {
                   "--preset centrifugo: ws://127.0.0.1:8080/connection/websocket; echo, or --preset broadcast: "
                   "ws://127.0.0.1:8080/; publish: http://127.0.0.1:8080/v1/events, with --preset centrifugo "
                   "/api/publish); without a path, the scenario's default path on that host");
+  cmd->add_option("--sub-url", o->sub_urls,
+                  "fanout: the subscribers connect here instead of --url, spread round robin (repeatable: the nodes "
+                  "of one cluster); the publisher stays on --url");
   cmd->add_option("--cafile,--ca", o->ca_file,
                   "wss://, https://: PEM CA bundle to verify the server's certificate with (default: the system's)");
   cmd->add_flag("-k,--insecure", o->insecure,
@@ -256,6 +270,9 @@ void add_load_options(CLI::App* cmd, const std::shared_ptr<BenchOptions>& o) {
   cmd->add_option("--topic", load.topic,
                   "The topic (centrifugo preset: the channel); storm: default a fresh topic per run, which no "
                   "other publisher may use meanwhile")
+      ->capture_default_str();
+  cmd->add_option("--topics", load.topics,
+                  "publish: spread the connections over N topics, TOPIC.0 .. TOPIC.N-1 (e.g. over Redis shards)")
       ->capture_default_str();
 }
 

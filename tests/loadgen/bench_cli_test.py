@@ -84,6 +84,14 @@ try:
     result = json.loads(r.stdout.strip().splitlines()[-1])
     assert result["deliveries"] > 0 and result["out_of_order"] == 0 and result["unexpected"] == 0, result
 
+    # --sub-url: the subscribers on other nodes (here: the same server under
+    # localhost and 127.0.0.1, round robin), the publisher on --url.
+    r = bench("fanout", "--url", url, "-n", "10", "--sub-url", f"ws://localhost:{port}/v1/ws", "--sub-url", url,
+              "--warmup", "0.2", "--duration", "1", "--json")
+    assert r.returncode == 0, r.stderr
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    assert result["deliveries"] > 0 and result["out_of_order"] == 0 and result["unexpected"] == 0, result
+
     r = bench("idle", "--url", url, "-n", "40", "--duration", "0.2", "--csv")
     assert r.returncode == 0, r.stderr
     rows = list(csv.DictReader(io.StringIO(r.stdout)))
@@ -109,6 +117,14 @@ try:
     result = last_json(r)
     assert result["threads"] == 2 and result["published"] > 0, result
     assert last_offset(port, "bench.pub2") == result["published"], result
+
+    # --topics 3: the connections spread over bench.many.0..2; every 2xx is in one of them.
+    r = bench("publish", "--url", http_url, "-n", "6", "--topic", "bench.many", "--topics", "3",
+              "--warmup", "0.1", "--duration", "0.5", "--json")
+    assert r.returncode == 0, r.stderr
+    result = last_json(r)
+    offsets = [last_offset(port, f"bench.many.{i}") for i in range(3)]
+    assert all(o > 0 for o in offsets) and sum(offsets) == result["published"], (offsets, result)
 
     # Non-2xx answers are counted by status; with no 2xx at all the run fails.
     r = bench("publish", "--url", http_url, "-n", "2", "--topic", "no..topic", "--warmup", "0", "--duration",
@@ -185,6 +201,10 @@ try:
     r = bench("churn", "--url", f"ws://127.0.0.1:{keyed_port}/v1/ws", "-n", "2", "--warmup", "0", "--duration",
               "0.3")
     assert r.returncode == 1 and "401" in r.stderr, r.stderr
+    # The subscribers really go to --sub-url: there (the keyed server, no key) they are refused.
+    r = bench("fanout", "--url", url, "-n", "2", "--sub-url", f"ws://127.0.0.1:{keyed_port}/v1/ws", "--warmup", "0",
+              "--duration", "0.3")
+    assert r.returncode == 1 and "subscriber" in r.stderr and "401" in r.stderr, r.stderr
 
     for bad in (["fanout", "--url", "http://x"], ["fanout", "--url", "wss://"],
                 ["nonsense"], ["fanout", "--payload", "8"], ["echo", "--preset", "centrifugo"],
@@ -192,7 +212,9 @@ try:
                 ["publish", "--url", url], ["publish", "--url", "https://"],
                 ["fanout", "--threads", "2"], ["publish", "-n", "2", "--threads", "3"],
                 ["publish", "--pipeline", "0"], ["storm", "--rate", "0"], ["storm", "--cuts", "0"],
-                ["publish", "--header", "no colon"], ["churn", "-n", "0"]):
+                ["publish", "--header", "no colon"], ["churn", "-n", "0"], ["fanout", "--topics", "2"],
+                ["publish", "--topics", "0"], ["publish", "--sub-url", url],
+                ["fanout", "--url", url, "--sub-url", f"wss://127.0.0.1:{port}/v1/ws"]):
         r = bench(*bad)
         assert r.returncode == 2, (bad, r.returncode, r.stderr)
         assert "sluice bench" in r.stderr, r.stderr
