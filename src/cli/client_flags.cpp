@@ -40,6 +40,10 @@ void add_connection_flags(CLI::App* command, ConnectionFlags& flags) {
                       "API key, sent as Authorization: Bearer (default: $SLUICE_API_KEY)");
   command->add_option("--ca", flags.ca_file, "PEM CA bundle to verify a wss:// server with");
   command->add_flag("-k,--insecure", flags.insecure, "Do not verify the wss:// server's certificate");
+  command->add_option("--failover-url", flags.failover_urls,
+                      "Another node of the same cluster (repeatable): each reconnect moves to the next server in "
+                      "turn, so a client resumes on another node when its node dies")
+      ->allow_extra_args(false);
   command->add_option("--proxy", flags.proxy,
                       "HTTP CONNECT proxy http://host:port (default: $http_proxy for ws://, $https_proxy for wss://)");
   command->add_flag("--no-reconnect", flags.no_reconnect, "Exit when the connection ends instead of reconnecting");
@@ -87,6 +91,7 @@ std::string apply_connection_flags(const ConnectionFlags& flags, client::ClientO
   options.tls.ca_file = flags.ca_file;
   options.tls.verify_peer = !flags.insecure;
   options.proxy.url = flags.proxy;
+  options.failover_urls = flags.failover_urls;
   options.reconnect.enabled = !flags.no_reconnect;
   options.reconnect.max_attempts = flags.max_attempts;
   options.reconnect.backoff.floor = seconds_to_ms(flags.backoff_min);

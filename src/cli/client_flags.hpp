@@ -22,6 +22,7 @@
 namespace sluice::cli {
 
 struct ConnectionFlags {
+  std::vector<std::string> failover_urls;  // other nodes of the cluster, tried in turn on reconnect
   std::vector<std::string> headers;
   std::string ca_file;
   std::string proxy;

@@ -44,6 +44,17 @@ Core::Core(std::string_view url, ClientOptions options)
   url_ = *parsed;
   url_text_ = std::string(url);
   if (auto why = options_.validate(); !why.empty()) throw std::invalid_argument(why);
+  urls_.push_back(url_);
+  url_texts_.push_back(url_text_);
+  for (const auto& fallback : options_.failover_urls) {
+    auto other = net::parse_ws_url(fallback);
+    if (!other) throw std::invalid_argument("failover_urls: not a ws:// or wss:// URL: '" + fallback + "'");
+    if (other->secure != url_.secure) {
+      throw std::invalid_argument("failover_urls: '" + fallback + "' must use the scheme of '" + url_text_ + "'");
+    }
+    urls_.push_back(std::move(*other));
+    url_texts_.push_back(fallback);
+  }
 
   auto& n = net_options_;
   n.handshake.host = url_.host_header();
@@ -72,6 +83,7 @@ Core::Core(std::string_view url, ClientOptions options)
   std::string proxy_error;
   proxy_ = select_proxy(url_, options_.proxy, proxy_error);
   if (!proxy_error.empty()) throw std::invalid_argument(proxy_error);
+  if (proxy_ && urls_.size() > 1) throw std::invalid_argument("a proxy works with one server URL, not with failover_urls");
   if (proxy_) {
     const bool ipv6 = url_.host.find(':') != std::string::npos;
     relay_ = std::make_unique<ProxyRelay>(loop_.io(), *proxy_,
@@ -230,6 +242,11 @@ void Core::start_attempt() {
     net_options_.handshake.target = target_;
   }
   if (options_.auth.enabled() && !prepare_credential()) return;  // stopped for good, or closing
+  if (attempts_++ > 0 && urls_.size() > 1) {
+    url_index_ = (url_index_ + 1) % urls_.size();  // each reconnect: the next server of the cluster
+    std::lock_guard lock(info_mutex_);
+    info_.url = url_texts_[url_index_];
+  }
   const std::uint64_t generation = ++generation_;
   net::ConnectionCallbacks callbacks;
   callbacks.on_open = [this, generation](net::Connection& c) { on_transport_open(generation, c); };
@@ -254,9 +271,10 @@ void Core::start_attempt() {
   callbacks.on_closed = [this, generation](net::Connection& c, const net::CloseInfo& info) {
     on_transport_closed(generation, c, info);
   };
-  net::WsUrl url = url_;
+  net::WsUrl url = urls_[url_index_];
   url.target = net_options_.handshake.target;
   net::ClientOptions attempt_options = net_options_;
+  attempt_options.handshake.host = url.host_header();
   if (!credential_.empty()) attempt_options.handshake.headers.emplace_back("Authorization", "Bearer " + credential_);
   if (relay_) {
     std::error_code error;

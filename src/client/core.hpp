@@ -128,6 +128,8 @@ class Core {
   // fixed after construction
   net::WsUrl url_;
   std::string url_text_;
+  std::vector<net::WsUrl> urls_;        // url_, then ClientOptions::failover_urls
+  std::vector<std::string> url_texts_;  // as given, for ConnectionInfo::url
   ClientOptions options_;
   net::ClientOptions net_options_;
   std::optional<ProxyEndpoint> proxy_;
@@ -154,6 +156,8 @@ class Core {
   std::shared_ptr<net::Connection> connection_;
   std::unique_ptr<ProxyRelay> relay_;
   std::uint64_t generation_ = 0;
+  std::size_t url_index_ = 0;  // loop thread: the server of this attempt (urls_)
+  std::uint64_t attempts_ = 0;  // loop thread: attempts started
   std::uint64_t connections_ = 0;
   std::uint32_t failures_ = 0;           // consecutive failed attempts
   bool transport_open_ = false;

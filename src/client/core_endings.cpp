@@ -35,7 +35,7 @@ void Core::on_transport_closed(std::uint64_t generation, net::Connection& connec
     record_response(info_, connection.client_handshake());
   }
   std::error_code error = recycle_error_ ? recycle_error_ : info.error;
-  std::string message = recycle_error_ ? recycle_message_ : describe_ending(info, url_, options_);
+  std::string message = recycle_error_ ? recycle_message_ : describe_ending(info, urls_[url_index_], options_);
   if (!recycle_error_ && info.was_open && info.error == std::errc::timed_out && !stopping_) {
     error = make_error_code(Error::pong_timeout);
   }

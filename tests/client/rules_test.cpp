@@ -71,6 +71,17 @@ TEST(ClientRules, OptionsValidation) {
   ClientOptions tls;
   tls.tls.ca_file = "/nonexistent/ca.pem";
   EXPECT_THROW(Client("wss://localhost:1/", tls), std::invalid_argument);
+  // Failover URLs: ws:// or wss:// like the main URL, and not with a proxy.
+  ClientOptions failover;
+  failover.failover_urls = {"ws://127.0.0.1:2/v1/ws"};
+  EXPECT_NO_THROW(Client("ws://127.0.0.1:1/v1/ws", failover));
+  failover.failover_urls = {"http://127.0.0.1:2/"};
+  EXPECT_THROW(Client("ws://127.0.0.1:1/", failover), std::invalid_argument);
+  failover.failover_urls = {"wss://127.0.0.1:2/"};
+  EXPECT_THROW(Client("ws://127.0.0.1:1/", failover), std::invalid_argument);
+  failover.failover_urls = {"ws://example.net:2/"};
+  failover.proxy.url = "http://127.0.0.1:3128";
+  EXPECT_THROW(Client("ws://example.com:1/", failover), std::invalid_argument);
 }
 
 TEST(ClientRules, ParseProxyUrl) {

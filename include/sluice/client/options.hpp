@@ -97,6 +97,12 @@ struct ClientOptions {
   std::vector<std::pair<std::string, std::string>> headers;  ///< extra handshake headers
   std::vector<std::string> subprotocols;  ///< offered, in order of preference
   std::string origin;                     ///< Origin header; empty: not sent
+  /// Other servers of the same cluster (e.g. Sluice nodes sharing Redis),
+  /// ws:// or wss:// like the main URL: each reconnect moves to the next one
+  /// in turn (main URL, then these, then the main URL again), so a client
+  /// whose node died resumes on another. Only host and port are taken from
+  /// them: the request path is the main URL's. Not with a proxy.
+  std::vector<std::string> failover_urls;
   bool deflate = false;                   ///< offer permessage-deflate
   /// The credential (Authorization: Bearer): an API key, a token, or a token
   /// provider asked before every (re)connect and before expiry (auth.hpp).
