@@ -22,8 +22,11 @@ struct RedisKeys {
 
 // KEYS: meta hash, stream, topics set, and with an idempotencyKey its key.
 // ARGV: topic, MAXLEN (0: no stream entry), an epoch for a new topic, id,
-// time_ms, type, key, data, channel, and with an idempotencyKey the content's
-// fingerprint (hex) and the window (ms).
+// time_ms, type, key, data, channel, the age bound in ms (0: none), and with
+// an idempotencyKey the content's fingerprint (hex) and the window (ms).
+// Entries older than time_ms minus the age bound are deleted from the front of
+// the Stream, at most 64 per publish (so a publish costs O(1) amortized; a
+// topic's old entries go with its next publishes).
 // Returns {offset, epoch}. The offset is the Stream entry's id, so XRANGE
 // reads by offset; the PUBLISH carries the event to every node, in the order
 // the script ran (which is the offset order of each topic).
@@ -47,12 +50,26 @@ local maxlen = tonumber(ARGV[2])
 if maxlen > 0 then
   redis.call('XADD', KEYS[2], 'MAXLEN', maxlen, offset .. '-0',
              'i', ARGV[4], 't', ARGV[5], 'y', ARGV[6], 'k', ARGV[7], 'd', ARGV[8], 'e', epoch)
+  local max_age = tonumber(ARGV[10])
+  if max_age > 0 then
+    local cutoff = tonumber(ARGV[5]) - max_age
+    for _ = 1, 64 do
+      local front = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)
+      if #front == 0 then break end
+      local fields, time = front[1][2], nil
+      for j = 1, #fields, 2 do
+        if fields[j] == 't' then time = tonumber(fields[j + 1]) break end
+      end
+      if not time or time >= cutoff then break end
+      redis.call('XDEL', KEYS[2], front[1][1])
+    end
+  end
 end
 redis.call('PUBLISH', ARGV[9], cjson.encode({o = tostring(offset), e = epoch, i = ARGV[4], t = ARGV[5],
                                              y = ARGV[6], k = ARGV[7], d = ARGV[8]}))
 if KEYS[4] then
   redis.call('SET', KEYS[4], cjson.encode({i = ARGV[4], t = ARGV[1], o = tostring(offset), e = epoch,
-                                           m = ARGV[5], p = ARGV[10]}), 'PX', ARGV[11])
+                                           m = ARGV[5], p = ARGV[11]}), 'PX', ARGV[12])
 end
 return {offset, epoch}
 )lua";

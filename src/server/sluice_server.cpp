@@ -153,11 +153,14 @@ broker::Broker::Dispatch SluiceServer::make_dispatch() {
 
 void SluiceServer::start_broker(std::vector<engine::RedisUrl> redis) {
   if (!redis.empty()) {
-    // Each topic's Stream is bounded like history (its count bound).
+    // Each topic's Stream is bounded like history (its count and age bounds).
     engine::RedisSettings r;
     r.shards = std::move(redis);
     r.max_events = [policy = settings_.history_policy()](const std::string& topic) {
       return policy.limits_for(topic).max_events;
+    };
+    r.max_age = [policy = settings_.history_policy()](const std::string& topic) {
+      return policy.limits_for(topic).max_age;
     };
     r.idempotency_window = settings_.idempotency_window;  // keys shared by every node, for as long as here
     auto engine = std::make_unique<engine::RedisEngine>(std::move(r));
