@@ -8,7 +8,11 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <sstream>
 #include <thread>
+
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include "http_test_util.hpp"
 
@@ -189,6 +193,22 @@ TEST(WebhookStateWriter, StopGivesUpOnAStoreThatKeepsFailing) {
   writer.stop();  // returns after kFast.on_stop more tries, and says so in the log
   EXPECT_EQ(writer.pending(), 1u);
   EXPECT_TRUE(store.written().empty());
+}
+
+// A change queued after stop() began is not written, and the log says so
+// (with the dead letter's id): never dropped silently.
+TEST(WebhookStateWriter, AChangeAfterStopIsNotWrittenAndTheLogSaysSo) {
+  std::ostringstream out;
+  auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(
+      std::make_shared<spdlog::logger>("capture", std::make_shared<spdlog::sinks::ostream_sink_mt>(out)));
+  FlakyStore store;
+  WebhookStateWriter writer(store, kFast);
+  writer.stop();
+  writer.queue(dead_letter("sub_late", "dl_late", WebhookStateChange::Kind::put_dead_letter));
+  spdlog::set_default_logger(previous);
+  EXPECT_TRUE(store.written().empty());
+  EXPECT_NE(out.str().find("not written: subscription sub_late, dead letter dl_late"), std::string::npos) << out.str();
 }
 
 }  // namespace

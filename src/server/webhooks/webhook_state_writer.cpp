@@ -25,7 +25,16 @@ WebhookStateWriter::~WebhookStateWriter() { stop(); }
 void WebhookStateWriter::queue(WebhookStateChange change) {
   {
     std::lock_guard lock(mutex_);
-    if (stopping_) return;
+    if (stopping_) {
+      // Never silently: a position not written means a redelivery after the
+      // restart; a dead letter not written is said here, with its id.
+      log::limited(spdlog::level::warn, "webhook_state_after_stop", {},
+                   "webhook state change after shutdown began, not written: subscription " + change.subscription +
+                       (change.kind == WebhookStateChange::Kind::position
+                            ? ", delivery position (redelivered after the restart)"
+                            : ", dead letter " + change.key));
+      return;
+    }
     if (change.kind == WebhookStateChange::Kind::position) {
       // Coalesce with the newest queued position of the same topic, if no
       // dead letter was queued after it (a position must not overtake one).
