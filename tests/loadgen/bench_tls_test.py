@@ -14,25 +14,10 @@ import urllib.request
 SLUICE = sys.argv[1]
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESTART = os.path.join(HERE, "restart_server.py")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from loadgen_test_util import free_port, wait_listening  # noqa: E402
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_listening(port, proc=None, deadline=20):
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        if proc is not None and proc.poll() is not None:
-            raise SystemExit(f"server exited: {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit("server did not listen")
 
 
 def bench(*args, timeout=60):
