@@ -18,8 +18,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from loadgen_test_util import free_port, wait_listening  # noqa: E402
 
 
-
-
 def bench(*args, timeout=60):
     return subprocess.run([SLUICE, "bench", *args], capture_output=True, text=True, timeout=timeout)
 
