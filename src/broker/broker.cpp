@@ -274,6 +274,7 @@ engine::CommittedSink::Accepted Broker::committed(EventPtr event) {
   }
   state.next_offset = std::max(state.next_offset, event->offset + 1);
   commit(shard, event);
+  index_foreign(*event);
   release_waiting(shard, state);
   return Accepted::committed;
 }
@@ -286,6 +287,7 @@ void Broker::release_waiting(Shard& shard, TopicState& state) {
     if (next->offset != state.committed + 1) continue;  // a duplicate
     state.next_offset = std::max(state.next_offset, next->offset + 1);
     commit(shard, next);
+    index_foreign(*next);
   }
 }
 
@@ -441,11 +443,36 @@ void Broker::index_id(std::uint64_t sequence, std::string_view topic, std::uint6
   entry.offset = offset;
 }
 
+// Under the topic's shard lock (the id index's lock is taken inside it, never
+// the other way round).
+void Broker::index_foreign(const Event& event) {
+  if (id_index_size_ == 0 || id_sequence(event.id)) return;  // ours: index_id() has it
+  std::lock_guard lock(id_index_mutex_);
+  std::string id(event.id);
+  if (!foreign_ids_.try_emplace(id, Location{std::string(event.topic), event.offset}).second) return;
+  foreign_order_.push_back(std::move(id));
+  if (foreign_order_.size() > id_index_size_) {
+    foreign_ids_.erase(foreign_order_.front());
+    foreign_order_.pop_front();
+  }
+}
+
 EventPtr Broker::find_event(std::string_view id) const {
+  if (id_index_size_ == 0) return nullptr;
   const auto sequence = id_sequence(id);
-  if (!sequence || id_index_size_ == 0) return nullptr;
   std::string topic;
   std::uint64_t offset = 0;
+  if (!sequence) {
+    {
+      std::lock_guard lock(id_index_mutex_);
+      auto it = foreign_ids_.find(std::string(id));
+      if (it == foreign_ids_.end()) return nullptr;
+      topic = it->second.topic;
+      offset = it->second.offset;
+    }
+    EventPtr event = history_event(topic, offset);
+    return event && event->id == id ? event : nullptr;
+  }
   {
     std::lock_guard lock(id_index_mutex_);
     const std::size_t slot = static_cast<std::size_t>(*sequence % id_index_size_);

@@ -27,6 +27,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from redis_harness import Node, Redis, check, receive_events, redis_command, run, subscribe, wait_for  # noqa: E402
+import wire  # noqa: E402  (tests/hostile/wire.py, put on the path by redis_harness)
 
 
 def check_in_order(events, first_offset, what):
@@ -51,7 +52,13 @@ def main():
     check([e["data"] for e in got] == [{"n": i} for i in range(20)], "B's event data differ")
     history = b.history("orders.eu")
     check([e["offset"] for e in history] == list(range(1, 21)), f"B's history: {[e['offset'] for e in history]}")
-    print("ok: A -> B in order, same offsets; history from B", flush=True)
+    # An event A published is found by its id on B too (and on A).
+    for node in (b, a):
+        r = wire.http_json(node.port, "GET", f"/v1/events/{published[7]['id']}")
+        check(r.status == 200 and r.json()["offset"] == 8 and r.json()["data"] == {"n": 7},
+              f"GET /v1/events/{{id}} on {node.name}: {r.status} {r.body[:200]!r}")
+    check(wire.http_json(b.port, "GET", "/v1/events/evt_0000000000000000000000ff").status == 404, "an unknown id")
+    print("ok: A -> B in order, same offsets; history and events by id from B", flush=True)
 
     # 2. Concurrent publishes on both nodes: one offset sequence, each publisher's increasing.
     mixed = subscribe(b, "mixed")

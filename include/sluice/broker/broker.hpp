@@ -147,8 +147,9 @@ class Broker final : public engine::CommittedSink {
   /// Events of `topic` with offset > `after`, oldest first, at most `limit`.
   std::vector<EventPtr> history(const std::string& topic, std::uint64_t after, std::size_t limit) const;
   /// Without a log: the event with this id, if it is among the last
-  /// `id_index_size` published and history still holds it; else (and always
-  /// with a log: ask the store) null. Thread-safe.
+  /// `id_index_size` published here (or, with a shared engine, committed by
+  /// another node) and history still holds it; else (and always with a log:
+  /// ask the store) null. Thread-safe.
   EventPtr find_event(std::string_view id) const;
   /// The event at `offset` of `topic` while history still holds it, else null.
   EventPtr history_event(const std::string& topic, std::uint64_t offset) const;
@@ -259,6 +260,15 @@ class Broker final : public engine::CommittedSink {
   std::size_t id_index_size_;  // 0: no index (a log, or turned off)
   mutable std::mutex id_index_mutex_;
   std::vector<IndexedId> id_index_;  // slot: sequence % id_index_size_, grown on demand
+  // A shared engine: ids other nodes made (not ours, so not in the ring), the
+  // last id_index_size_ of them, oldest first in foreign_order_.
+  struct Location {
+    std::string topic;
+    std::uint64_t offset = 0;
+  };
+  std::unordered_map<std::string, Location> foreign_ids_;  // guarded by id_index_mutex_
+  std::deque<std::string> foreign_order_;                   // guarded by id_index_mutex_
+  void index_foreign(const Event& event);
 };
 
 /// A fresh random epoch string (16 hex digits). Thread-safe.
