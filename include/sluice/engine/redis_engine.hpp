@@ -22,6 +22,10 @@
 
 namespace sluice::engine {
 
+namespace detail {
+struct RedisShard;  // one shard: its connections, thread and catch-up state (src/engine/redis_shard.hpp)
+}
+
 struct RedisSettings {
   /// The Redis servers (one or more shards). Each topic lives on one of them,
   /// chosen by shard_of(topic): every node must list the same shards in the
@@ -79,8 +83,7 @@ class RedisEngine final : public Engine {
   void stop() override;
 
  private:
-  struct Impl;  // one shard: its connections, thread and catch-up state
-  std::vector<std::unique_ptr<Impl>> shards_;
+  std::vector<std::unique_ptr<detail::RedisShard>> shards_;
 };
 
 }  // namespace sluice::engine
