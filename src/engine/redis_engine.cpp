@@ -26,31 +26,31 @@ RedisEngine::RedisEngine(RedisSettings settings) {
 RedisEngine::~RedisEngine() { stop(); }
 
 void RedisEngine::start(CommittedSink& sink) {
-  for (auto& shard : shards_) {
-    detail::RedisShard& impl = *shard;
-    impl.sink = &sink;
-    impl.started = true;
-    boost::asio::post(impl.io, [&impl] {
-      impl.connect(impl.command);
-      impl.connect(impl.subscriber);
-      impl.watch();
+  for (auto& owned : shards_) {
+    detail::RedisShard& shard = *owned;
+    shard.sink = &sink;
+    shard.started = true;
+    boost::asio::post(shard.io, [&shard] {
+      shard.connect(shard.command);
+      shard.connect(shard.subscriber);
+      shard.watch();
     });
-    impl.thread = std::thread([&impl] { impl.io.run(); });
+    shard.thread = std::thread([&shard] { shard.io.run(); });
   }
 }
 
 void RedisEngine::append_unnumbered(Unnumbered event, Numbered done) {
   if (shards_.empty()) return done(nullptr, make_error_code(broker::Error::engine_unavailable));
-  detail::RedisShard& impl = *shards_[shard_of(event.topic, shards_.size())];
-  if (!impl.ready.load()) return done(nullptr, make_error_code(broker::Error::engine_unavailable));
+  detail::RedisShard& shard = *shards_[shard_of(event.topic, shards_.size())];
+  if (!shard.ready.load()) return done(nullptr, make_error_code(broker::Error::engine_unavailable));
   const std::size_t bytes = event.data.size() + event.topic.size() + event.type.size() + event.key.size() +
                             event.idempotency_key.size() + 64;
-  if (impl.pending_bytes.fetch_add(bytes) + bytes > impl.settings.max_pending_bytes) {
-    impl.pending_bytes -= bytes;
+  if (shard.pending_bytes.fetch_add(bytes) + bytes > shard.settings.max_pending_bytes) {
+    shard.pending_bytes -= bytes;
     return done(nullptr, std::make_error_code(std::errc::resource_unavailable_try_again));
   }
-  boost::asio::post(impl.io, [&impl, event = std::move(event), done = std::move(done), bytes]() mutable {
-    impl.append(std::move(event), std::move(done), bytes);
+  boost::asio::post(shard.io, [&shard, event = std::move(event), done = std::move(done), bytes]() mutable {
+    shard.append(std::move(event), std::move(done), bytes);
   });
 }
 

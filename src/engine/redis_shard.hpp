@@ -56,18 +56,18 @@ struct RedisShard {
 
   // One connection to Redis and its reconnect state.
   struct Link {
-    RedisShard* impl;
+    RedisShard* shard;
     const char* name;
     redisAsyncContext* context = nullptr;
     bool connected = false;  // connected and set up (AUTH, SELECT, script / subscription)
     unsigned attempt = 0;    // reconnects since the last success
     boost::asio::steady_timer timer;
-    Link(RedisShard* i, const char* n, boost::asio::io_context& io) : impl(i), name(n), timer(io) {}
+    Link(RedisShard* i, const char* n, boost::asio::io_context& io) : shard(i), name(n), timer(io) {}
   };
 
   // A publish between EVALSHA and its reply.
   struct PendingAppend {
-    RedisShard* impl;
+    RedisShard* shard;
     Unnumbered event;
     Numbered done;
     std::size_t bytes;
@@ -143,7 +143,7 @@ struct RedisShard {
   // A read-back of one topic: HMGET its epoch and last offset, then XRANGE
   // from where this node stands, in batches.
   struct Fill {
-    RedisShard* impl;
+    RedisShard* shard;
     std::string topic;
     bool catch_up;
     std::string epoch;

@@ -66,11 +66,11 @@ void RedisShard::append(Unnumbered event, Numbered done, std::size_t bytes) {
 
 void RedisShard::on_appended(redisAsyncContext*, void* r, void* data) {
   std::unique_ptr<PendingAppend> p(static_cast<PendingAppend*>(data));
-  p->impl->pending_bytes -= p->bytes;
+  p->shard->pending_bytes -= p->bytes;
   auto* reply = static_cast<redisReply*>(r);
   // No reply: the connection is going (hiredis answers before its disconnect
   // callback), so not ready from now on, before the 503 is seen.
-  if (!reply) p->impl->ready = false;
+  if (!reply) p->shard->ready = false;
   if (reply && reply->type == REDIS_REPLY_STRING && !p->event.idempotency_key.empty()) {
     return repeated(*p, text_of(reply));
   }

@@ -11,7 +11,7 @@ namespace sluice::engine::detail {
 
 void RedisShard::on_message(redisAsyncContext* c, void* r, void* data) {
   auto& link = *static_cast<Link*>(data);
-  RedisShard& impl = *link.impl;
+  RedisShard& shard = *link.shard;
   auto* reply = static_cast<redisReply*>(r);
   if (reply && reply->type == REDIS_REPLY_ERROR) {
     // PSUBSCRIBE refused (e.g. LOADING): not subscribed, so start over.
@@ -22,16 +22,16 @@ void RedisShard::on_message(redisAsyncContext* c, void* r, void* data) {
   if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 3) return;
   const std::string_view kind = text_of(reply->element[0]);
   if (kind == "psubscribe") {
-    impl.subscribed = true;
+    shard.subscribed = true;
     link.connected = true;
     link.attempt = 0;
-    return impl.maybe_catch_up();
+    return shard.maybe_catch_up();
   }
   if (kind != "pmessage" || reply->elements < 4) return;
   const std::string_view channel = text_of(reply->element[2]);
-  const std::string prefix = impl.keys.channel_prefix();
+  const std::string prefix = shard.keys.channel_prefix();
   if (!channel.starts_with(prefix)) return;
-  impl.on_event(std::string(channel.substr(prefix.size())), text_of(reply->element[3]));
+  shard.on_event(std::string(channel.substr(prefix.size())), text_of(reply->element[3]));
 }
 
 void RedisShard::on_event(const std::string& topic, std::string_view payload) {
@@ -63,14 +63,14 @@ void RedisShard::maybe_catch_up() {
 }
 
 void RedisShard::on_topics(redisAsyncContext*, void* r, void* data) {
-  RedisShard& impl = *static_cast<RedisShard*>(data);
+  RedisShard& shard = *static_cast<RedisShard*>(data);
   auto* reply = static_cast<redisReply*>(r);
   if (!reply || reply->type != REDIS_REPLY_ARRAY) return;
-  impl.catch_up_left = reply->elements + 1;
+  shard.catch_up_left = reply->elements + 1;
   for (std::size_t i = 0; i < reply->elements; ++i) {
-    impl.fill(std::string(text_of(reply->element[i])), true);
+    shard.fill(std::string(text_of(reply->element[i])), true);
   }
-  impl.caught_up_one();
+  shard.caught_up_one();
 }
 
 void RedisShard::caught_up_one() {
@@ -98,17 +98,17 @@ void RedisShard::end_fill(Fill* f) {
 
 void RedisShard::on_meta(redisAsyncContext*, void* r, void* data) {
   auto* f = static_cast<Fill*>(data);
-  RedisShard& impl = *f->impl;
+  RedisShard& shard = *f->shard;
   auto* reply = static_cast<redisReply*>(r);
   if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 2 ||
       reply->element[0]->type != REDIS_REPLY_STRING) {
-    return impl.end_fill(f);
+    return shard.end_fill(f);
   }
   f->epoch = std::string(text_of(reply->element[0]));
   f->last = to_u64(text_of(reply->element[1]));
-  const TopicView here = impl.sink->view(f->topic);
+  const TopicView here = shard.sink->view(f->topic);
   f->from = here.epoch == f->epoch ? here.committed + 1 : 1;
-  impl.read_range(f);
+  shard.read_range(f);
 }
 
 void RedisShard::read_range(Fill* f) {
@@ -124,9 +124,9 @@ void RedisShard::read_range(Fill* f) {
 
 void RedisShard::on_range(redisAsyncContext*, void* r, void* data) {
   auto* f = static_cast<Fill*>(data);
-  RedisShard& impl = *f->impl;
+  RedisShard& shard = *f->shard;
   auto* reply = static_cast<redisReply*>(r);
-  if (!reply || reply->type != REDIS_REPLY_ARRAY) return impl.end_fill(f);
+  if (!reply || reply->type != REDIS_REPLY_ARRAY) return shard.end_fill(f);
   std::uint64_t first = 0, last_read = 0;
   for (std::size_t i = 0; i < reply->elements; ++i) {
     const redisReply* entry = reply->element[i];
@@ -150,19 +150,19 @@ void RedisShard::on_range(redisAsyncContext*, void* r, void* data) {
       first = e.offset;
       // The Stream no longer holds what this node missed before `first`:
       // move past it (resuming clients then get recovered: false).
-      if (first > f->from) impl.sink->skip(f->topic, std::string(e.epoch), first - 1);
+      if (first > f->from) shard.sink->skip(f->topic, std::string(e.epoch), first - 1);
     }
     last_read = e.offset;
-    impl.sink->committed(broker::make_event(e));
+    shard.sink->committed(broker::make_event(e));
   }
   if (reply->elements == 0) {
     // Nothing left in the Stream (trimmed to nothing, or MAXLEN 0).
-    impl.sink->skip(f->topic, f->epoch, f->last);
-    return impl.end_fill(f);
+    shard.sink->skip(f->topic, f->epoch, f->last);
+    return shard.end_fill(f);
   }
-  if (reply->elements < impl.settings.read_batch || last_read >= f->last) return impl.end_fill(f);
+  if (reply->elements < shard.settings.read_batch || last_read >= f->last) return shard.end_fill(f);
   f->from = last_read + 1;
-  impl.read_range(f);
+  shard.read_range(f);
 }
 
 }  // namespace sluice::engine::detail

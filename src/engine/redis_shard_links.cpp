@@ -92,19 +92,19 @@ void RedisShard::on_connect(const redisAsyncContext* c, int status) {
   if (status != REDIS_OK) {
     warn(std::string("redis ") + link.name + ": cannot connect: " + c->errstr);
     link.context = nullptr;  // hiredis frees it
-    return link.impl->reconnect_later(link);
+    return link.shard->reconnect_later(link);
   }
-  link.impl->set_up(link);
+  link.shard->set_up(link);
 }
 
 void RedisShard::on_disconnect(const redisAsyncContext* c, int status) {
   auto& link = *static_cast<Link*>(c->data);
-  RedisShard& impl = *link.impl;
-  if (!impl.stopping) {
+  RedisShard& shard = *link.shard;
+  if (!shard.stopping) {
     warn(std::string("redis ") + link.name + ": connection lost" +
          (status == REDIS_OK ? std::string() : std::string(": ") + c->errstr) + "; reconnecting");
   }
-  impl.lost(link);
+  shard.lost(link);
 }
 
 void RedisShard::set_up(Link& link) {
@@ -146,10 +146,10 @@ void RedisShard::on_script_loaded(redisAsyncContext* c, void* r, void* data) {
     redisAsyncDisconnect(c);
     return;
   }
-  link.impl->script_sha.assign(reply->str, reply->len);
+  link.shard->script_sha.assign(reply->str, reply->len);
   link.connected = true;
   link.attempt = 0;
-  link.impl->maybe_catch_up();
+  link.shard->maybe_catch_up();
 }
 
 void RedisShard::stop() {
