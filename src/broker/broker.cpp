@@ -462,23 +462,19 @@ EventPtr Broker::find_event(std::string_view id) const {
   const auto sequence = id_sequence(id);
   std::string topic;
   std::uint64_t offset = 0;
-  if (!sequence) {
-    {
-      std::lock_guard lock(id_index_mutex_);
+  {
+    std::lock_guard lock(id_index_mutex_);
+    if (sequence) {  // ours: the sequence ring
+      const std::size_t slot = static_cast<std::size_t>(*sequence % id_index_size_);
+      if (slot >= id_index_.size() || id_index_[slot].sequence != *sequence) return nullptr;
+      topic = id_index_[slot].topic;
+      offset = id_index_[slot].offset;
+    } else {  // another node's
       auto it = foreign_ids_.find(std::string(id));
       if (it == foreign_ids_.end()) return nullptr;
       topic = it->second.topic;
       offset = it->second.offset;
     }
-    EventPtr event = history_event(topic, offset);
-    return event && event->id == id ? event : nullptr;
-  }
-  {
-    std::lock_guard lock(id_index_mutex_);
-    const std::size_t slot = static_cast<std::size_t>(*sequence % id_index_size_);
-    if (slot >= id_index_.size() || id_index_[slot].sequence != *sequence) return nullptr;
-    topic = id_index_[slot].topic;
-    offset = id_index_[slot].offset;
   }
   EventPtr event = history_event(topic, offset);
   return event && event->id == id ? event : nullptr;

@@ -42,12 +42,8 @@ void ClientPool::add_target(Target target) {
   targets_.push_back(std::move(target));
 }
 
-const Target& ClientPool::target_for(const Client& c) const {
-  return targets_[choose_ ? choose_(c.index()) % targets_.size() : 0];
-}
-
-std::uint32_t ClientPool::address_for(const Client& c) const {
-  return addresses_[choose_ ? choose_(c.index()) % targets_.size() : 0];
+std::size_t ClientPool::target_index(const Client& c) const {
+  return choose_ ? choose_(c.index()) % targets_.size() : 0;
 }
 
 ClientPool::~ClientPool() = default;  // each Client's Stream closes its socket
@@ -88,7 +84,8 @@ void ClientPool::connect_more() {
 void ClientPool::connect(Client& c) {
   std::string error;
   c.state_ = Client::State::connecting;
-  const int fd = start_connect(address_for(c), target_for(c).port, error);
+  const std::size_t target = target_index(c);
+  const int fd = start_connect(addresses_[target], targets_[target].port, error);
   if (fd < 0) return fail(c, error);
   c.stream_.attach(fd);
   // Completion (even an immediate one) is reported as writable.
@@ -131,7 +128,7 @@ void ClientPool::on_ready(Client& c, std::uint32_t events) {
 
 void ClientPool::on_tcp_connected(Client& c) {
   if (const int error = socket_error(c.stream_.fd()); error != 0) return fail(c, "connect: " + errno_text(error));
-  const Target& target = target_for(c);
+  const Target& target = targets_[target_index(c)];
   if (!target.tls) return on_connected(c);
   std::string error;
   if (!c.stream_.start_tls(*target.tls, target.host, error)) return fail(c, error);
@@ -154,7 +151,7 @@ void ClientPool::continue_tls(Client& c) {
 void ClientPool::on_connected(Client& c) {
   c.state_ = Client::State::handshaking;
   protocol::ClientHandshakeOptions options;
-  const Target& target = target_for(c);
+  const Target& target = targets_[target_index(c)];
   options.host = target.host + ":" + std::to_string(target.port);
   options.target = target.path;
   options.headers = target.headers;

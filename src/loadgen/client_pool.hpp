@@ -150,8 +150,7 @@ class ClientPool {
   /// Closes the socket (with a reset when `reset`) and updates the counts; true if it was connecting.
   bool release(Client& c, bool reset);
 
-  const Target& target_for(const Client& c) const;
-  std::uint32_t address_for(const Client& c) const;
+  std::size_t target_index(const Client& c) const;  // into targets_ and addresses_
 
   std::vector<Target> targets_;  // the constructor's first
   ClientEvents& events_;

@@ -67,8 +67,7 @@ void log_access(const AccessLine& line, unsigned status, std::size_t bytes) {
   log::write(spdlog::level::info, context, "http " + line.method + " " + line.path + " " + status_text);
 }
 
-}  // namespace
-
+// The status line, headers and body in one buffer, sized first.
 std::string serialize_response(const HttpResponse& r, bool close) {
   const std::string_view reason = reason_phrase(r.status);
   const bool has_body = r.status != 204 && r.status != 304;  // neither has a body (RFC 9110 §15.3.5, §15.4.5)
@@ -101,6 +100,8 @@ std::string serialize_response(const HttpResponse& r, bool close) {
   if (has_body) out += r.body;
   return out;
 }
+
+}  // namespace
 
 // One per event loop; only that loop touches it.
 struct HttpFrontDoor::LoopState {

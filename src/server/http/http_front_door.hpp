@@ -24,11 +24,6 @@ namespace sluice::server::detail {
 
 class ServerMetrics;
 
-/// The status line, headers and body of `response` in one buffer
-/// (Content-Length set, no body for 204/304; `Connection: close` if `close`).
-/// Pure, thread-safe.
-std::string serialize_response(const HttpResponse& response, bool close);
-
 class HttpFrontDoor {
  public:
   struct Options {
