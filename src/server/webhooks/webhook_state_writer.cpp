@@ -24,8 +24,9 @@ WebhookStateWriter::~WebhookStateWriter() { stop(); }
 
 void WebhookStateWriter::queue(WebhookStateChange change) {
   {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
     if (stopping_) {
+      lock.unlock();  // the log writes without the writer's lock
       // Never silently: a position not written means a redelivery after the
       // restart; a dead letter not written is said here, with its id.
       log::limited(spdlog::level::warn, "webhook_state_after_stop", {},
