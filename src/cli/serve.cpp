@@ -168,9 +168,9 @@ int run(const ServeCommand& command, ServeConfig config) {
   if (!s.engine.empty()) {
     std::string shards;
     for (const auto& url : s.engine) shards += (shards.empty() ? "" : ", ") + engine::mask_redis_password(url);
-    spdlog::info("engine: {} (events, offsets, epochs and idempotency keys shared with the other nodes on it{}; "
-                 "subscriptions in this node's memory)",
-                 shards, s.engine.size() > 1 ? ", topics spread over the shards" : "");
+    spdlog::info("engine: {} (events, offsets, epochs, idempotency keys, subscriptions and webhook state shared "
+                 "with the other nodes on it{}); this node is {}",
+                 shards, s.engine.size() > 1 ? ", topics spread over the shards" : "", sluice.node_id());
   } else if (s.store == "sqlite") {
     spdlog::info("events and subscriptions stored in {} (sqlite, durability {})", s.data_dir,
                  s.durability == store::Durability::fsync ? "fsync" : "os-buffered");

@@ -158,6 +158,9 @@ std::vector<OptionSpec> serve_option_specs() {
       text("engine-password", SLUICE_FIELD(server.engine_password),
            "Password of the --engine Redis, when it is not in the URL")
           .masked(),
+      seconds("webhook-lease", SLUICE_FIELD(server.webhook.lease_ttl), 0, 3600,
+              "With --engine: seconds a node's hold on a webhook lasts unless renewed (a third of it apart); "
+              "another node takes over a dead node's webhooks after it", true),
       boolean("no-deflate", SLUICE_FIELD(server.deflate), "Refuse permessage-deflate", true),
       list("allowed-origin", SLUICE_FIELD(server.allowed_origins), ',',
            "Browser origins that may open WebSockets (repeatable; 'https://app.example.com', 'https://*.example.com', "

@@ -25,6 +25,15 @@ RedisEngine::RedisEngine(RedisSettings settings) {
 
 RedisEngine::~RedisEngine() { stop(); }
 
+void RedisEngine::watch_channel(std::string_view name, std::function<void(std::string_view)> on_message,
+                                std::function<void()> on_subscribed) {
+  if (shards_.empty()) return;
+  detail::RedisShard& first = *shards_.front();
+  first.watched_channel = first.keys.base + std::string(name);
+  first.on_watched_message = std::move(on_message);
+  first.on_watched_subscribed = std::move(on_subscribed);
+}
+
 void RedisEngine::start(CommittedSink& sink) {
   for (auto& owned : shards_) {
     detail::RedisShard& shard = *owned;

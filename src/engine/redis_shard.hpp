@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <random>
 #include <string>
 #include <string_view>
@@ -88,7 +89,11 @@ struct RedisShard {
   boost::asio::io_context io;
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work;
   Link command;     // EVALSHA, XRANGE, HMGET, SMEMBERS
-  Link subscriber;  // PSUBSCRIBE: every node's events
+  Link subscriber;  // PSUBSCRIBE: every node's events (and SUBSCRIBE: the watched channel)
+  // RedisEngine::watch_channel (the first shard only; set before the thread starts).
+  std::string watched_channel;
+  std::function<void(std::string_view)> on_watched_message;
+  std::function<void()> on_watched_subscribed;
   CommittedSink* sink = nullptr;
   std::thread thread;
   std::atomic<bool> ready{false};

@@ -27,6 +27,16 @@ void RedisShard::on_message(redisAsyncContext* c, void* r, void* data) {
     link.attempt = 0;
     return shard.maybe_catch_up();
   }
+  if (kind == "subscribe") {
+    if (shard.on_watched_subscribed) shard.on_watched_subscribed();
+    return;
+  }
+  if (kind == "message") {
+    if (text_of(reply->element[1]) == shard.watched_channel && shard.on_watched_message) {
+      shard.on_watched_message(text_of(reply->element[2]));
+    }
+    return;
+  }
   if (kind != "pmessage" || reply->elements < 4) return;
   const std::string_view channel = text_of(reply->element[2]);
   const std::string prefix = shard.keys.channel_prefix();

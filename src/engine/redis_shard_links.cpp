@@ -124,6 +124,9 @@ void RedisShard::set_up(Link& link) {
   } else {
     const std::string pattern = keys.channel_prefix() + "*";
     redisAsyncCommand(c, on_message, &link, "PSUBSCRIBE %b", pattern.data(), pattern.size());
+    if (!watched_channel.empty()) {
+      redisAsyncCommand(c, on_message, &link, "SUBSCRIBE %b", watched_channel.data(), watched_channel.size());
+    }
   }
 }
 

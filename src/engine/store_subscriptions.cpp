@@ -4,16 +4,20 @@
 
 namespace sluice::engine {
 
-StoreSubscriptions::StoreSubscriptions(store::EventStore& store, std::size_t max_queued)
+StoreSubscriptions::StoreSubscriptions(store::SubscriptionTable& store, std::size_t max_queued)
     : store_(store), max_queued_(max_queued), writer_([this] { run(); }) {}
 
 StoreSubscriptions::~StoreSubscriptions() { stop(); }
 
 void StoreSubscriptions::put(std::string id, std::string document, Done done) {
-  enqueue({false, std::move(id), std::move(document), std::move(done)});
+  enqueue({Change::Kind::put, std::move(id), std::move(document), std::move(done), {}});
 }
 
-void StoreSubscriptions::remove(std::string id, Done done) { enqueue({true, std::move(id), {}, std::move(done)}); }
+void StoreSubscriptions::remove(std::string id, Done done) {
+  enqueue({Change::Kind::remove, std::move(id), {}, std::move(done), {}});
+}
+
+void StoreSubscriptions::reload(Loaded done) { enqueue({Change::Kind::reload, {}, {}, {}, std::move(done)}); }
 
 std::vector<store::StoredSubscription> StoreSubscriptions::load() { return store_.load_subscriptions(); }
 
@@ -30,7 +34,9 @@ void StoreSubscriptions::enqueue(Change change) {
     }
   }
   if (!refused) return wake_.notify_one();
-  if (change.done) change.done(refused);  // outside the lock
+  // Outside the lock.
+  if (change.done) change.done(refused);
+  if (change.loaded) change.loaded({}, refused);
 }
 
 void StoreSubscriptions::stop() {
@@ -57,7 +63,12 @@ void StoreSubscriptions::run() {
 
 void StoreSubscriptions::apply(Change& change) {
   std::string error;
-  if (change.remove) {
+  if (change.kind == Change::Kind::reload) {
+    auto all = store_.load_subscriptions();
+    if (all.empty()) error = store_.last_error();  // none, or unreadable (see RedisSubscriptionTable)
+    return change.loaded(std::move(all), std::move(error));
+  }
+  if (change.kind == Change::Kind::remove) {
     if (!store_.delete_subscription(change.id)) error = "the subscription was not in the store";
   } else if (auto ec = store_.put_subscription({change.id, std::move(change.document)})) {
     const std::string detail = store_.last_error();

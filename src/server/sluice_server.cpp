@@ -7,6 +7,7 @@
 #include "server/http/cors.hpp"
 #include "server/http/http_api.hpp"
 #include "server/http/http_front_door.hpp"
+#include "server/shared_subscriptions.hpp"
 #include "server/store_retention.hpp"
 #include "server/webhooks/webhook_service.hpp"
 #include "server/server_metrics.hpp"
@@ -83,6 +84,8 @@ bool SluiceServer::start(std::string& error) {
   metrics_ = std::make_unique<detail::ServerMetrics>(metrics_registry_);
   std::vector<engine::RedisUrl> redis;  // empty: the embedded engine
   if (!open_storage(redis, error)) return false;
+  // With Redis, subscriptions and webhook state live on its first shard, shared by every node.
+  if (!redis.empty()) shared_ = std::make_unique<detail::SharedSubscriptions>(redis.front(), settings_.webhook.lease_ttl);
   make_subscriptions();
   start_broker(std::move(redis));
   if (!start_webhooks(error)) return false;
@@ -93,7 +96,9 @@ bool SluiceServer::start(std::string& error) {
   make_session_contexts();
   make_http_chain();
   register_metrics();
-  return listen(error);
+  if (!listen(error)) return false;
+  if (shared_) shared_->arm();  // other nodes' changes apply from here (and what changed meanwhile)
+  return true;
 }
 
 // --engine redis://… (one per shard; parsed here, connected by start_broker), or the
@@ -118,14 +123,22 @@ bool SluiceServer::open_storage(std::vector<engine::RedisUrl>& redis, std::strin
   return true;
 }
 
+std::string SluiceServer::node_id() const { return shared_ ? shared_->node() : std::string(); }
+
 void SluiceServer::make_subscriptions() {
-  if (store_) subscription_store_ = std::make_unique<engine::StoreSubscriptions>(*store_);
+  if (shared_) {
+    subscription_store_ = std::make_unique<engine::StoreSubscriptions>(shared_->table());
+  } else if (store_) {
+    subscription_store_ = std::make_unique<engine::StoreSubscriptions>(*store_);
+  }
   subscriptions_ = std::make_unique<SubscriptionRegistry>(subscription_store_.get());
-  if (store_) load_errors_ = subscriptions_->load().errors;  // subscriptions survive a restart
+  if (subscription_store_) load_errors_ = subscriptions_->load().errors;  // subscriptions survive a restart
   subscriptions_->set_on_removed([this](const std::string& id) {
     close_streams_of(id);
     if (webhooks_) webhooks_->remove(id);  // its deliveries stop at once
   });
+  // Created on another node (shared only; webhooks_ exists by then: see SharedSubscriptions::arm).
+  subscriptions_->set_on_added([this](const SubscriptionPtr& sub) { webhooks_->add(sub); });
 }
 
 // Each event goes to every loop's fan-out; a loop with no matching
@@ -165,6 +178,7 @@ void SluiceServer::start_broker(std::vector<engine::RedisUrl> redis) {
     r.idempotency_window = settings_.idempotency_window;  // keys shared by every node, for as long as here
     auto engine = std::make_unique<engine::RedisEngine>(std::move(r));
     broker_ = std::make_unique<broker::Broker>(make_dispatch(), settings_.history_policy(), engine.get());
+    if (shared_) shared_->watch(*engine, *subscriptions_, *subscription_store_);
     engine->start(*broker_);
     engine_ = std::move(engine);
   } else {
@@ -189,6 +203,7 @@ bool SluiceServer::start_webhooks(std::string& error) {
       [metrics = metrics_.get()](std::string_view outcome, double seconds, double since_publish) {
         metrics->webhook_attempt(outcome, seconds, since_publish);
       });
+  if (shared_) shared_->share(*webhooks_);
   std::vector<SubscriptionPtr> existing;
   for (SubscriptionRegistry::Page page = subscriptions_->list(1000, {});;
        page = subscriptions_->list(1000, existing.back()->id)) {
@@ -584,6 +599,7 @@ void SluiceServer::shutdown(std::chrono::milliseconds drain) {
     drained_.wait_for(lock, std::chrono::seconds(2), [this] { return connections_.load() == 0; });
   }
   // 4. Flush durable state: whatever was submitted is written before we go.
+  if (shared_) shared_->disarm();
   if (webhooks_) webhooks_->stop();  // in-flight webhook requests abandoned (redelivered after a restart)
   if (retention_) retention_->stop();
   if (subscription_store_) subscription_store_->stop();  // writes the creates and deletes it was given

@@ -95,6 +95,11 @@ std::string Subscription::to_stored_json() const {
   o["topics"] = patterns_json(patterns);
   o["filter"] = filter_json(filter);
   o["webhook"] = webhook.is_object() ? webhook : json::value(nullptr);
+  if (!webhook_start.empty()) {
+    json::object start;
+    for (const auto& [topic, offset] : webhook_start) start[topic] = offset;
+    o["webhookStart"] = std::move(start);
+  }
   o["createdMs"] = created_ms;
   return json::serialize(o);
 }
@@ -152,6 +157,11 @@ SubscriptionPtr subscription_from_stored_json(std::string_view text, std::string
     }
     sub->webhook = *webhook;
   }
+  if (const json::value* start = o->if_contains("webhookStart"); start && start->is_object()) {
+    for (const auto& [topic, offset] : start->get_object()) {
+      if (offset.is_uint64() || offset.is_int64()) sub->webhook_start[std::string(topic)] = offset.to_number<std::uint64_t>();
+    }
+  }
   const json::value* created = o->if_contains("createdMs");
   if (!created || !(created->is_int64() || created->is_uint64())) {
     error = sub->id + ": \"createdMs\" must be an integer";
@@ -184,6 +194,7 @@ void SubscriptionRegistry::create(SubscriptionSpec spec, std::int64_t now_ms, Cr
   sub->patterns = std::move(spec.patterns);
   sub->filter = std::move(spec.filter);
   sub->webhook = spec.webhook.is_object() ? std::move(spec.webhook) : json::value(nullptr);
+  sub->webhook_start = std::move(spec.webhook_start);
   sub->created_ms = now_ms;
   try {
     sub->id = new_subscription_id(now_ms);
@@ -192,12 +203,18 @@ void SubscriptionRegistry::create(SubscriptionSpec spec, std::int64_t now_ms, Cr
     --reserved_;
     throw;
   }
+  {
+    std::unique_lock lock(mutex_);
+    creating_.insert(sub->id);
+  }
   // Stored first: a subscription is visible only once durable.
   auto stored = [this, sub, done = std::move(done)](std::string error) mutable {
     {
       std::unique_lock lock(mutex_);
       --reserved_;
-      if (error.empty()) insert_locked(sub);  // a fresh random id: never already present
+      creating_.erase(sub->id);
+      // A fresh random id: present only if the store's announcement came first.
+      if (error.empty()) insert_locked(sub);
     }
     if (!error.empty()) return done({CreateStatus::store_failed, nullptr, "could not store the subscription: " + error});
     done({CreateStatus::ok, std::move(sub), {}});
@@ -230,6 +247,7 @@ bool SubscriptionRegistry::remove(const std::string& id) {
     if (it == by_id_.end()) return false;
     for (const auto& pattern : it->second->patterns) by_pattern_.erase(pattern, it->second);
     by_id_.erase(it);
+    remember_removed_locked(id);
     listener = on_removed_;
   }
   // The store and the listener run without the lock (SPEC §1.4).
@@ -303,6 +321,76 @@ SubscriptionRegistry::LoadResult SubscriptionRegistry::load() {
     if (insert_locked(sub)) ++result.loaded;
   }
   return result;
+}
+
+namespace {
+constexpr std::size_t kRemembered = 10'000;  // removed ids kept against late announcements
+}
+
+void SubscriptionRegistry::remember_removed_locked(const std::string& id) {
+  if (!removed_.insert(id).second) return;
+  removed_order_.push_back(id);
+  if (removed_order_.size() > kRemembered) {
+    removed_.erase(removed_order_.front());
+    removed_order_.pop_front();
+  }
+}
+
+bool SubscriptionRegistry::apply_put(const store::StoredSubscription& stored, std::string& error) {
+  auto sub = subscription_from_stored_json(stored.json, error);
+  if (!sub) return false;
+  std::function<void(const SubscriptionPtr&)> listener;
+  {
+    std::unique_lock lock(mutex_);
+    if (creating_.contains(sub->id) || removed_.contains(sub->id) || !insert_locked(sub)) return true;
+    listener = on_added_;
+  }
+  if (listener) listener(sub);
+  return true;
+}
+
+void SubscriptionRegistry::apply_removed(const std::string& id) {
+  std::function<void(const std::string&)> listener;
+  {
+    std::unique_lock lock(mutex_);
+    remember_removed_locked(id);
+    auto it = by_id_.find(id);
+    if (it == by_id_.end()) return;
+    for (const auto& pattern : it->second->patterns) by_pattern_.erase(pattern, it->second);
+    by_id_.erase(it);
+    listener = on_removed_;
+  }
+  if (listener) listener(id);
+}
+
+std::vector<std::string> SubscriptionRegistry::reconcile(const std::vector<store::StoredSubscription>& all,
+                                                         const std::vector<std::string>& known,
+                                                         std::vector<std::string>& problems) {
+  std::set<std::string_view> in_store;
+  for (const auto& stored : all) {
+    in_store.insert(stored.id);
+    if (get(stored.id)) continue;
+    std::string error;
+    if (!apply_put(stored, error)) problems.push_back("subscription " + stored.id + " skipped: " + error);
+  }
+  std::vector<std::string> absent;
+  for (const auto& id : known) {
+    if (!in_store.contains(id) && get(id)) absent.push_back(id);
+  }
+  return absent;
+}
+
+std::vector<std::string> SubscriptionRegistry::ids() const {
+  std::shared_lock lock(mutex_);
+  std::vector<std::string> out;
+  out.reserve(by_id_.size());
+  for (const auto& [id, sub] : by_id_) out.push_back(id);
+  return out;
+}
+
+void SubscriptionRegistry::set_on_added(std::function<void(const SubscriptionPtr&)> listener) {
+  std::unique_lock lock(mutex_);
+  on_added_ = std::move(listener);
 }
 
 std::size_t SubscriptionRegistry::size() const {

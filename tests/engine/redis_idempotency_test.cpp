@@ -5,13 +5,6 @@
 // commit it again; once the window has passed the key publishes anew.
 #include <gtest/gtest.h>
 
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -25,60 +18,13 @@
 #include "sluice/broker/broker.hpp"
 #include "sluice/engine/redis_engine.hpp"
 #include "sluice/engine/redis_url.hpp"
-#include "temp_dir.hpp"
-
-extern char** environ;
+#include "engine/redis_test_server.hpp"
 
 namespace sluice::engine {
 namespace {
 
-constexpr const char* kRedisServer = "/usr/bin/redis-server";
-
-std::uint16_t free_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t size = sizeof address;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&address), size);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &size);
-  ::close(fd);
-  return ntohs(address.sin_port);
-}
-
-// redis-server on a free loopback port with no persistence, in a temp dir;
-// stopped (SIGTERM, reaped) with the object.
-class RedisServer {
- public:
-  RedisServer() : port_(free_port()) {
-    std::vector<std::string> args = {kRedisServer, "--port", std::to_string(port_), "--bind", "127.0.0.1",
-                                     "--save", "", "--appendonly", "no", "--dir", dir_.str()};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, (dir_ / "redis.log").c_str(), O_WRONLY | O_CREAT, 0600);
-    started_ = posix_spawn(&pid_, kRedisServer, &actions, nullptr, argv.data(), environ) == 0;
-    posix_spawn_file_actions_destroy(&actions);
-  }
-  ~RedisServer() {
-    if (!started_) return;
-    ::kill(pid_, SIGTERM);
-    ::waitpid(pid_, nullptr, 0);
-  }
-  RedisServer(const RedisServer&) = delete;
-  RedisServer& operator=(const RedisServer&) = delete;
-
-  bool started() const { return started_; }
-  std::uint16_t port() const { return port_; }
-
- private:
-  test::TempDir dir_;
-  std::uint16_t port_;
-  pid_t pid_ = 0;
-  bool started_ = false;
-};
+using test_support::kRedisServer;
+using test_support::RedisServer;
 
 struct Result {
   broker::EventPtr event;

@@ -99,6 +99,9 @@ def main():
     check(r.status == 200, f"deliveries: {r.status}")
     letters = [(d.get("reason"), d.get("offset"), d.get("toOffset")) for d in r.json().get("deliveries", [])]
     check(letters == [("expired", 4, 4)], f"dead letters: {letters} (body {r.body[:400]!r})")
+    # The node put the subscription Redis lost back (it was not deleted: no tombstone).
+    rt.wait_for("the subscription stored in Redis again",
+                lambda: rt.redis_command(redis.port, "HEXISTS", "sluice:0:subs", sub).startswith(b":1"))
     receiver.shutdown()
     print("ok: a webhook follows its topic into a new epoch; the lost old-epoch event is a dead letter", flush=True)
     return 0

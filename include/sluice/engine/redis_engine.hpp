@@ -72,6 +72,15 @@ class RedisEngine final : public Engine {
   /// must outlive the engine (or its stop()). Call once.
   void start(CommittedSink& sink);
 
+  /// Follows channel `<prefix>:<db>:<name>` of the first shard (changes other
+  /// nodes announce, e.g. subscriptions): each message goes to `on_message`,
+  /// in order, on the engine's thread; `on_subscribed` runs after each
+  /// (re)subscription (what was announced while unsubscribed is not
+  /// repeated: read the state again then). Both must only do in-memory work
+  /// or post. Call before start().
+  void watch_channel(std::string_view name, std::function<void(std::string_view message)> on_message,
+                     std::function<void()> on_subscribed);
+
   bool numbers_events() const noexcept override { return true; }
   /// On the topic's shard. Refused at once with
   /// broker::Error::engine_unavailable while that shard is not connected (or

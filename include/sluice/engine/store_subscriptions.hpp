@@ -1,6 +1,6 @@
-// The embedded engine's SubscriptionStore: documents in the event store
-// (SQLite), written by one thread of its own so no event loop waits for a
-// transaction. What is queued is bounded; past the bound a call is refused at
+// A SubscriptionStore over a SubscriptionTable: documents in the event store
+// (SQLite), or in Redis when nodes share them, written by one thread of its
+// own so no event loop waits for a transaction or a round trip. What is queued is bounded; past the bound a call is refused at
 // once ("busy"), never dropped silently.
 #pragma once
 
@@ -17,7 +17,7 @@ namespace sluice::engine {
 class StoreSubscriptions final : public SubscriptionStore {
  public:
   /// `store` must outlive this object. Starts the writer thread.
-  explicit StoreSubscriptions(store::EventStore& store, std::size_t max_queued = 1024);
+  explicit StoreSubscriptions(store::SubscriptionTable& store, std::size_t max_queued = 1024);
   ~StoreSubscriptions() override;  ///< stop()
   StoreSubscriptions(const StoreSubscriptions&) = delete;
   StoreSubscriptions& operator=(const StoreSubscriptions&) = delete;
@@ -25,6 +25,7 @@ class StoreSubscriptions final : public SubscriptionStore {
   void put(std::string id, std::string document, Done done) override;
   void remove(std::string id, Done done) override;
   std::vector<store::StoredSubscription> load() override;
+  void reload(Loaded done) override;
 
   /// Writes what was queued (each `done` runs), then joins the thread; later
   /// calls are refused with "stopped". Idempotent; not from a `done`.
@@ -32,16 +33,17 @@ class StoreSubscriptions final : public SubscriptionStore {
 
  private:
   struct Change {
-    bool remove = false;
+    enum class Kind { put, remove, reload } kind = Kind::put;
     std::string id;
     std::string document;
     Done done;
+    Loaded loaded;  // reload
   };
   void enqueue(Change change);
   void run();
   void apply(Change& change);
 
-  store::EventStore& store_;
+  store::SubscriptionTable& store_;
   const std::size_t max_queued_;
   std::mutex mutex_;
   std::condition_variable wake_;

@@ -30,6 +30,11 @@ class SubscriptionStore {
   virtual void remove(std::string id, Done done) = 0;
   /// Every stored subscription. Blocking: at start-up, before the loops run.
   virtual std::vector<store::StoredSubscription> load() = 0;
+  /// Every stored subscription, read on the store's thread (a node that
+  /// shares them reads them again after a reconnect); `done` gets them, or
+  /// an error, on that thread (or at once when refused).
+  using Loaded = std::function<void(std::vector<store::StoredSubscription>, std::string error)>;
+  virtual void reload(Loaded done) { done({}, "this store cannot reload"); }
   /// Answers every put and remove it was given, then refuses the next ones.
   /// Blocks until done; idempotent; not from a `done`.
   virtual void stop() {}

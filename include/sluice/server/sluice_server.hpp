@@ -40,6 +40,7 @@ namespace detail {
 class UpgradeGate;
 class ServerMetrics;
 class HttpFrontDoor;
+class SharedSubscriptions;
 }
 // The server's own parts (their headers are in src/server/, beside their sources).
 class HttpApi;
@@ -57,6 +58,9 @@ class SluiceServer final : private InbandSession::Owner, private centrifugo::Ses
   /// Binds, then starts the loops. On failure returns false with a clear
   /// message in `error` (e.g. "cannot listen on 127.0.0.1:8080: Address already in use").
   bool start(std::string& error);
+  /// With --engine: this node's id (the value of the webhook leases it
+  /// holds, shown as deliveringNode); "" otherwise. After start().
+  std::string node_id() const;
   std::uint16_t port() const { return listener_ ? listener_->port() : 0; }
 
   /// Graceful shutdown: stop accepting, close every connection with 1001,
@@ -159,6 +163,9 @@ class SluiceServer final : private InbandSession::Owner, private centrifugo::Ses
   std::unique_ptr<detail::UpgradeGate> upgrade_gate_;
   std::unique_ptr<limits::PerKeyCounter> connections_per_ip_;       // max 0: off
   std::unique_ptr<limits::KeyedRateLimiter> new_connections_per_ip_;  // rate 0: off
+  // With Redis: subscriptions and webhook state shared by the nodes. Outlives
+  // the webhook service and the subscription store that write through it.
+  std::unique_ptr<detail::SharedSubscriptions> shared_;
   std::unique_ptr<WebhookService> webhooks_;  // delivery to subscriptions' webhooks, on the loops
   std::unique_ptr<HttpApi> api_;
   std::unique_ptr<detail::HttpFrontDoor> http_front_door_;  // every plain HTTP request, through api_

@@ -5,6 +5,8 @@
 #pragma once
 
 #include <atomic>
+#include <deque>
+#include <set>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -18,6 +20,7 @@
 
 #include <boost/json/value.hpp>
 
+#include "sluice/store/event_store.hpp"
 #include "sluice/topic/filter.hpp"
 #include "sluice/topic/topic_trie.hpp"
 
@@ -43,6 +46,9 @@ struct Subscription {
   std::vector<std::string> patterns;    ///< valid, deduplicated, in the order given
   std::optional<topic::Filter> filter; ///< nullopt: every event on the patterns
   boost::json::value webhook;           ///< the webhook object as given, or null
+  /// Shared engines: where each matching topic ended when the subscription
+  /// was created; its webhook delivers what comes after (whichever node delivers it).
+  std::map<std::string, std::uint64_t> webhook_start;
   std::int64_t created_ms = 0;          ///< milliseconds since the Unix epoch
   mutable SubscriptionCounters counters;
 
@@ -60,7 +66,7 @@ struct Subscription {
   /// A webhook's "secret" is never included (it is write-only).
   std::string to_json() const;
   /// The stored form (EventStore::put_subscription): id, topics, filter,
-  /// webhook (secret included) and createdMs; no counters.
+  /// webhook (secret included), webhookStart (when set) and createdMs; no counters.
   std::string to_stored_json() const;
 };
 
@@ -71,6 +77,7 @@ struct SubscriptionSpec {
   std::vector<std::string> patterns;     ///< each valid (topic::pattern_error empty), non-empty list
   std::optional<topic::Filter> filter;
   boost::json::value webhook;            ///< an object, or null
+  std::map<std::string, std::uint64_t> webhook_start;  ///< see Subscription
 };
 
 struct RegistryLimits {
@@ -148,6 +155,29 @@ class SubscriptionRegistry {
     std::size_t loaded = 0;
     std::vector<std::string> errors;  ///< one message per stored subscription skipped
   };
+
+  // --- a store several nodes share (the Redis engine) ---
+
+  /// A subscription another node created (its stored document): added here
+  /// (no store write), then the on_added listener runs. Ignored if present,
+  /// being created here, or removed before (ids are never reused). False with
+  /// `error` for a document that cannot be read.
+  bool apply_put(const store::StoredSubscription& stored, std::string& error);
+  /// A subscription another node deleted: removed here (no store write), then
+  /// the on_removed listener runs. No-op if absent.
+  void apply_removed(const std::string& id);
+  /// The store's whole set, read after a reconnect: what is missing here is
+  /// added (apply_put). Returns the ids of `known` (ids() when the read was
+  /// asked for) that the store no longer holds and this node still has:
+  /// deleted elsewhere, or lost by the store (the caller tells them apart).
+  /// Unreadable documents add a message to `problems`.
+  std::vector<std::string> reconcile(const std::vector<store::StoredSubscription>& all,
+                                     const std::vector<std::string>& known, std::vector<std::string>& problems);
+  /// The ids present now.
+  std::vector<std::string> ids() const;
+  /// Called with each subscription apply_put added, with no registry lock held.
+  void set_on_added(std::function<void(const SubscriptionPtr&)> listener);
+
   /// Loads the subscriptions kept in the store (at start-up, before serving).
   /// Unreadable entries are skipped and reported; ids already present are kept.
   /// Without a store, loads nothing.
@@ -167,6 +197,14 @@ class SubscriptionRegistry {
   topic::TopicTrie<SubscriptionPtr> by_pattern_;
   std::size_t reserved_ = 0;  // creates in flight (counted against max_subscriptions)
   std::function<void(const std::string&)> on_removed_;
+  std::function<void(const SubscriptionPtr&)> on_added_;
+  // Shared stores: ids being created here (another node's announcement of
+  // them is ours), and ids removed (an announcement arriving late must not
+  // bring one back), the newest kRemembered of them.
+  std::set<std::string, std::less<>> creating_;
+  std::set<std::string, std::less<>> removed_;
+  std::deque<std::string> removed_order_;
+  void remember_removed_locked(const std::string& id);
   // Shared with the store's answers to removes, which may come after the registry is gone.
   std::shared_ptr<std::atomic<std::uint64_t>> store_errors_ = std::make_shared<std::atomic<std::uint64_t>>(0);
 };

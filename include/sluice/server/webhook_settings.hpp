@@ -26,6 +26,8 @@ struct WebhookSettings {
   std::size_t max_connections_per_host = 8;           ///< per loop, per scheme + host + port
   std::string ca_file;                                ///< PEM CAs trusted besides the system's ("" = none)
   std::size_t max_dead_letters = 10'000;              ///< kept per subscription; beyond, the oldest go (counted)
+  /// Shared engines: how long a node's lease on a webhook lasts unless renewed.
+  std::chrono::milliseconds lease_ttl{10'000};
 
   /// "" when valid, otherwise a message naming the bad setting.
   std::string validate() const;

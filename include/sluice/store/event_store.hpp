@@ -97,11 +97,45 @@ enum class Durability {
   os_buffered,  ///< written to the OS; survives a process crash, not a power loss
 };
 
+/// Where subscription documents are kept: the SQLite store (EventStore), or
+/// Redis when several nodes share them (engine::RedisSubscriptionTable).
+/// Thread safety: one thread writes (the subscription store's); load at start-up.
+class SubscriptionTable {
+ public:
+  virtual ~SubscriptionTable() = default;
+  virtual std::error_code put_subscription(const StoredSubscription& subscription) = 0;
+  /// Returns true if it existed.
+  virtual bool delete_subscription(std::string_view id) = 0;
+  virtual std::vector<StoredSubscription> load_subscriptions() = 0;
+  /// The full text of the most recent failure, "" if none. Thread-safe.
+  virtual std::string last_error() const { return {}; }
+};
+
+/// Where webhook delivery state is kept (issue #14): the SQLite store, or
+/// Redis (engine::RedisWebhookState). Called from one thread (the webhook
+/// state writer), and at start-up for the loads.
+class WebhookStateTable {
+ public:
+  virtual ~WebhookStateTable() = default;
+  /// Applies `changes` in order, in one transaction. Stores without webhook
+  /// state accept and forget them.
+  virtual std::error_code write_webhook_state(std::span<const WebhookStateChange> changes) {
+    (void)changes;
+    return {};
+  }
+  /// Every stored webhook position and dead letter (at start-up). Deleting a
+  /// subscription removes its state along with it.
+  virtual std::vector<WebhookPosition> load_webhook_positions() { return {}; }
+  virtual std::vector<WebhookDeadLetter> load_webhook_dead_letters() { return {}; }
+  /// The full text of the most recent failure, "" if none. Thread-safe.
+  virtual std::string last_error() const { return {}; }
+};
+
 /// Storage back end. Thread safety: append() is called from one writer
 /// thread, trim() and trim_batch() from one retention thread; the read
 /// functions may be called from any thread concurrently with them
 /// (implementations use their own locking or connections).
-class EventStore {
+class EventStore : public SubscriptionTable, public WebhookStateTable {
  public:
   virtual ~EventStore() = default;
 
@@ -138,27 +172,13 @@ class EventStore {
     return {};
   }
 
-  virtual std::error_code put_subscription(const StoredSubscription& subscription) = 0;
-  /// Returns true if it existed.
-  virtual bool delete_subscription(std::string_view id) = 0;
-  virtual std::vector<StoredSubscription> load_subscriptions() = 0;
-
-  /// Webhook delivery state (issue #14). Applies `changes` in order, in one
-  /// transaction. Called from one thread (the webhook state writer). Stores
-  /// without webhook state accept and forget them.
-  virtual std::error_code write_webhook_state(std::span<const WebhookStateChange> changes) {
-    (void)changes;
-    return {};
-  }
-  /// Every stored webhook position and dead letter (at start-up). delete_subscription()
-  /// removes a subscription's along with it.
-  virtual std::vector<WebhookPosition> load_webhook_positions() { return {}; }
-  virtual std::vector<WebhookDeadLetter> load_webhook_dead_letters() { return {}; }
+  // Subscriptions (SubscriptionTable) and webhook state (WebhookStateTable)
+  // are kept here too, beside the events.
 
   /// The full text of the most recent failure of any call (e.g. SQLite's
   /// "UNIQUE constraint failed: events.id"), "" if none: the error_code says
   /// what kind of failure, this says which, for the log. Thread-safe.
-  virtual std::string last_error() const { return {}; }
+  std::string last_error() const override { return {}; }
 };
 
 /// Opens (creating if needed) the SQLite store in `directory` (created if

@@ -11,6 +11,21 @@ namespace sluice::server {
 namespace json = boost::json;
 using detail::bad_request;
 
+namespace {
+
+// Shared engines: the deliveries of a webhook are known where it is delivered.
+std::optional<HttpResponse> delivered_elsewhere(const WebhookService* webhooks, const std::string& id) {
+  if (!webhooks) return std::nullopt;
+  auto node = webhooks->delivered_elsewhere(id);
+  if (!node) return std::nullopt;
+  return HttpResponse::error(409, "delivered_elsewhere",
+                             "subscription " + util::quoted(id) + "'s webhook is delivered by node " +
+                                 (node->empty() ? std::string("(not known yet)") : util::quoted(*node)) +
+                                 ": its deliveries are known there");
+}
+
+}  // namespace
+
 // GET /v1/subscriptions/{id}/deliveries?kind=attempt|dead_letter&limit=&cursor=:
 // {"deliveries": [...], "nextCursor": ... | null}, newest first.
 HttpResponse HttpApi::get_deliveries(const std::string& id, const HttpRequest& request) const {
@@ -27,6 +42,7 @@ HttpResponse HttpApi::get_deliveries(const std::string& id, const HttpRequest& r
       return bad_request("cursor is not valid");
     }
   }
+  if (auto elsewhere = delivered_elsewhere(webhooks_, id)) return *elsewhere;
   std::optional<WebhookService::Page> page;
   if (webhooks_) page = webhooks_->deliveries(id, kind, limit, cursor);
   if (!page) {
@@ -44,6 +60,7 @@ HttpResponse HttpApi::get_deliveries(const std::string& id, const HttpRequest& r
 HttpResponse HttpApi::retry_deliveries(const std::string& id, std::string_view delivery_id) {
   if (!subscriptions_.get(id)) return detail::not_found("no subscription " + util::quoted(id));
   if (!webhooks_) return HttpResponse::error(404, "no_webhook", "subscription " + util::quoted(id) + " has no webhook");
+  if (auto elsewhere = delivered_elsewhere(webhooks_, id)) return *elsewhere;
   const auto r = webhooks_->retry(id, delivery_id);
   switch (r.status) {
     case WebhookService::RetryStatus::no_webhook:

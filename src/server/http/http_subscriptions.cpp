@@ -99,6 +99,10 @@ std::optional<HttpResponse> HttpApi::post_subscription(const HttpRequest& reques
     if (auto bad = check_webhook(spec.webhook, generated_secret)) return *bad;
   }
 
+  // Several nodes: whichever delivers the webhook starts where its topics end now.
+  if (webhooks_ && webhooks_->shared() && spec.webhook.is_object()) {
+    spec.webhook_start = webhooks_->current_ends(spec.patterns);
+  }
   subscriptions_.create(std::move(spec), now_ms(), [this, respond = std::move(respond), secret = std::move(generated_secret)](
                                                      SubscriptionRegistry::CreateResult result) {
     respond(created_response(result, secret));

@@ -2,6 +2,10 @@
 
 #include <future>
 
+#include "sluice/engine/redis_shared_state.hpp"
+#include "sluice/log/log.hpp"
+
+#include "server/webhooks/webhook_lease_keeper.hpp"
 #include "server/webhooks/webhook_state_writer.hpp"
 #include "server/webhooks/webhook_worker.hpp"
 #include "server/webhooks/webhook_config.hpp"
@@ -19,7 +23,7 @@ std::size_t loop_for(std::string_view id, std::size_t loops) { return std::hash<
 
 }  // namespace
 
-WebhookService::WebhookService(net::LoopGroup& loops, broker::Broker& broker, store::EventStore* store,
+WebhookService::WebhookService(net::LoopGroup& loops, broker::Broker& broker, store::WebhookStateTable* store,
                                WebhookSettings settings, WebhookAttemptObserver observer)
     : loops_(loops), broker_(broker), store_(store), settings_(std::move(settings)), observer_(std::move(observer)) {
   std::string ignored;  // settings are valid (ServerSettings::validate)
@@ -30,7 +34,76 @@ WebhookService::WebhookService(net::LoopGroup& loops, broker::Broker& broker, st
 
 // Without stop() (the loops no longer run): nothing to wait for; write what is queued.
 WebhookService::~WebhookService() {
+  if (keeper_) keeper_->stop();
   if (writer_) writer_->stop();
+}
+
+void WebhookService::share(std::unique_ptr<engine::RedisWebhookLeases> leases, store::WebhookStateTable& state,
+                           std::chrono::milliseconds lease_ttl, std::function<void(const SubscriptionPtr&)> put_back) {
+  writer_ = std::make_unique<detail::WebhookStateWriter>(state);
+  detail::WebhookLeaseKeeper::Hooks hooks;
+  hooks.candidates = [this] {
+    std::vector<SubscriptionPtr> out;
+    std::lock_guard lock(mutex_);
+    out.reserve(known_.size());
+    for (const auto& [id, sub] : known_) out.push_back(sub);
+    return out;
+  };
+  hooks.delivering = [this](const std::string& id) { return find(id) != nullptr; };
+  hooks.start = [this](const SubscriptionPtr& sub, engine::RedisWebhookLeases::State stored) {
+    start_leased(sub, std::move(stored.positions), std::move(stored.dead_letters));
+  };
+  hooks.stop = [this](const std::string& id) { drop_worker(id); };
+  hooks.missing = std::move(put_back);
+  keeper_ = std::make_unique<detail::WebhookLeaseKeeper>(std::move(leases), lease_ttl, std::move(hooks));
+}
+
+void WebhookService::lease_lost(const std::string& id) { drop_worker(id); }
+
+std::map<std::string, std::uint64_t> WebhookService::current_ends(const std::vector<std::string>& patterns) const {
+  std::map<std::string, std::uint64_t> ends;
+  for (const auto& pattern : patterns) {
+    broker::ReplayRequest probe;  // lists the matching topics and their last offsets, copies no events
+    probe.pattern = pattern;
+    probe.since_time_ms = INT64_MAX;
+    for (const auto& [topic, last] : broker_.replay(probe).covered) ends.emplace(topic, last);
+  }
+  return ends;
+}
+
+std::optional<std::string> WebhookService::delivered_elsewhere(const std::string& id) const {
+  if (!keeper_ || find(id)) return std::nullopt;
+  {
+    std::lock_guard lock(mutex_);
+    if (!known_.contains(id)) return std::nullopt;  // no webhook
+  }
+  return keeper_->holder(id);
+}
+
+void WebhookService::start_leased(const SubscriptionPtr& sub, std::vector<store::WebhookPosition> positions,
+                                  std::vector<store::WebhookDeadLetter> dead_letters) {
+  std::string why;
+  auto worker = make_worker(sub, why);
+  if (!worker) {
+    return log::limited(spdlog::level::warn, "webhook_lease", {},
+                        "subscription " + sub->id + ": its webhook is not delivered: " + why);
+  }
+  std::map<std::string, std::uint64_t> stored;
+  for (auto& p : positions) stored[p.topic] = p.offset;
+  std::vector<DeadLetter> letters;
+  for (auto& d : dead_letters) {
+    if (auto letter = DeadLetter::from_stored_json(d.json)) letters.push_back(std::move(*letter));
+  }
+  const bool set_up = !stored.empty();
+  worker->restore(std::move(stored), std::move(letters));
+  // Never delivered yet: from where its topics ended when it was created.
+  if (!set_up) worker->seed_positions(&sub->webhook_start);
+  {
+    std::lock_guard lock(mutex_);
+    if (stopped_ || !known_.contains(sub->id) || workers_.contains(sub->id)) return;
+    workers_[sub->id] = worker;
+  }
+  loops_.at(loop_for(sub->id, loops_.size())).post([worker] { worker->start_on_loop(); });
 }
 
 std::shared_ptr<const webhook::AddressPolicy> WebhookService::policy() const {
@@ -72,6 +145,17 @@ bool WebhookService::start(const std::vector<SubscriptionPtr>& existing, std::st
       return false;
     }
     per_loop_.push_back(std::move(state));
+  }
+  if (keeper_) {
+    // Shared: the lease keeper starts what this node takes.
+    {
+      std::lock_guard lock(mutex_);
+      for (const auto& sub : existing) {
+        if (sub->webhook.is_object()) known_[sub->id] = sub;
+      }
+    }
+    keeper_->start();
+    return true;
   }
   // Stored state, by subscription.
   std::unordered_map<std::string, std::map<std::string, std::uint64_t>> positions;
@@ -119,6 +203,14 @@ std::shared_ptr<WebhookWorker> WebhookService::make_worker(const SubscriptionPtr
 
 void WebhookService::add(const SubscriptionPtr& sub) {
   if (!sub || !sub->webhook.is_object()) return;
+  if (keeper_) {
+    {
+      std::lock_guard lock(mutex_);
+      if (stopped_) return;
+      known_[sub->id] = sub;
+    }
+    return keeper_->wake();  // one node takes its lease now
+  }
   std::string why;
   auto worker = make_worker(sub, why);
   if (!worker) return;
@@ -132,6 +224,14 @@ void WebhookService::add(const SubscriptionPtr& sub) {
 }
 
 void WebhookService::remove(const std::string& id) {
+  {
+    std::lock_guard lock(mutex_);
+    known_.erase(id);
+  }
+  drop_worker(id);
+}
+
+void WebhookService::drop_worker(const std::string& id) {
   std::shared_ptr<WebhookWorker> worker;
   {
     std::lock_guard lock(mutex_);
@@ -161,8 +261,16 @@ std::shared_ptr<WebhookWorker> WebhookService::find(std::string_view id) const {
 
 std::optional<boost::json::object> WebhookService::state(std::string_view id) const {
   auto worker = find(id);
-  if (!worker) return std::nullopt;
-  return worker->state_json();
+  if (!keeper_) {
+    if (!worker) return std::nullopt;
+    return worker->state_json();
+  }
+  // Shared: which node delivers it, and its state where that is this node.
+  boost::json::object o = worker ? worker->state_json() : boost::json::object();
+  const std::string holder = worker ? keeper_->node() : keeper_->holder(std::string(id));
+  o["deliveredHere"] = worker != nullptr;
+  o["deliveringNode"] = holder.empty() ? boost::json::value(nullptr) : boost::json::value(holder);
+  return o;
 }
 
 std::optional<WebhookService::Page> WebhookService::deliveries(std::string_view id, std::string_view kind,
@@ -193,6 +301,10 @@ void WebhookService::stop() {
     std::lock_guard lock(mutex_);
     if (stopped_) return;
     stopped_ = true;
+  }
+  if (keeper_) keeper_->stop();  // takes no lease more; then this node's stop
+  {
+    std::lock_guard lock(mutex_);
     workers.swap(workers_);
   }
   // Each loop stops its workers; wait for every loop, so no request or timer survives.
@@ -209,6 +321,12 @@ void WebhookService::stop() {
   }
   for (auto& d : done) d.get_future().wait();
   if (writer_) writer_->stop();
+  if (keeper_) {
+    // Positions written: another node may take over at once.
+    std::vector<std::string> held;
+    for (const auto& [id, w] : workers) held.push_back(id);
+    keeper_->release(held);
+  }
 }
 
 std::size_t WebhookService::worker_count() const {

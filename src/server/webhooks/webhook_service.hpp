@@ -11,9 +11,11 @@
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -29,11 +31,16 @@
 #include "sluice/server/webhook_settings.hpp"
 #include "sluice/webhook/address_policy.hpp"
 
+namespace sluice::engine {
+class RedisWebhookLeases;
+}
+
 namespace sluice::server {
 
 namespace detail {
 class WebhookWorker;
 class WebhookStateWriter;
+class WebhookLeaseKeeper;
 struct WebhookLoop;
 }  // namespace detail
 
@@ -47,11 +54,30 @@ class WebhookService {
  public:
   /// `loops`, `broker` and `store` (null: memory mode) must outlive the
   /// service. `settings` must be valid. Call create() before the loops run.
-  WebhookService(net::LoopGroup& loops, broker::Broker& broker, store::EventStore* store, WebhookSettings settings,
-                 WebhookAttemptObserver observer = {});
+  WebhookService(net::LoopGroup& loops, broker::Broker& broker, store::WebhookStateTable* store,
+                 WebhookSettings settings, WebhookAttemptObserver observer = {});
   ~WebhookService();  ///< writes the queued state; call stop() first while the loops run
   WebhookService(const WebhookService&) = delete;
   WebhookService& operator=(const WebhookService&) = delete;
+
+  /// Shared engines (Redis): every node knows each webhook subscription and
+  /// delivers it only while it holds its lease (see WebhookLeaseKeeper), with
+  /// its state in `state` (fenced by the lease; its not-held listener must
+  /// call lease_lost). Call once, before start(), instead of passing a store.
+  /// `put_back` gets each known subscription whose document Redis lost.
+  void share(std::unique_ptr<engine::RedisWebhookLeases> leases, store::WebhookStateTable& state,
+             std::chrono::milliseconds lease_ttl, std::function<void(const SubscriptionPtr&)> put_back);
+  bool shared() const noexcept { return keeper_ != nullptr; }
+  /// This node no longer holds `id`'s lease: its delivery here stops (the
+  /// subscription stays; the lease keeper may start it again). Thread-safe.
+  void lease_lost(const std::string& id);
+  /// Where each topic matching `patterns` ends now: a new subscription's
+  /// webhook_start (shared engines). Thread-safe.
+  std::map<std::string, std::uint64_t> current_ends(const std::vector<std::string>& patterns) const;
+  /// Shared engines: the node delivering `id`'s webhook when it is not this
+  /// one ("" when unknown), nullopt when this node delivers it or the
+  /// service is not shared. Thread-safe.
+  std::optional<std::string> delivered_elsewhere(const std::string& id) const;
 
   /// Makes each loop's HTTP client and starts a worker for every subscription
   /// of `existing` with a webhook, with its stored state. Before the loops
@@ -114,10 +140,15 @@ class WebhookService {
  private:
   std::shared_ptr<detail::WebhookWorker> find(std::string_view id) const;
   std::shared_ptr<detail::WebhookWorker> make_worker(const SubscriptionPtr& subscription, std::string& error);
+  // Shared engines: the keeper took `sub`'s lease; deliver from `state`.
+  void start_leased(const SubscriptionPtr& sub, std::vector<store::WebhookPosition> positions,
+                    std::vector<store::WebhookDeadLetter> dead_letters);
+  // Stops and forgets the worker of `id` (not the subscription).
+  void drop_worker(const std::string& id);
 
   net::LoopGroup& loops_;
   broker::Broker& broker_;
-  store::EventStore* store_;
+  store::WebhookStateTable* store_;
   WebhookSettings settings_;
   std::shared_ptr<const webhook::AddressPolicy> policy_;  // replaced whole under mutex_
   WebhookAttemptObserver observer_;
@@ -126,6 +157,9 @@ class WebhookService {
   mutable std::mutex mutex_;
   std::unordered_map<std::string, std::shared_ptr<detail::WebhookWorker>> workers_;
   bool stopped_ = false;
+  // Shared engines: the webhook subscriptions this node knows (delivered here or not).
+  std::unordered_map<std::string, SubscriptionPtr> known_;  // guarded by mutex_
+  std::unique_ptr<detail::WebhookLeaseKeeper> keeper_;
 };
 
 }  // namespace sluice::server

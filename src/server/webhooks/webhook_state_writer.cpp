@@ -17,7 +17,7 @@ bool same_target(const WebhookStateChange& a, const WebhookStateChange& b) {
 }
 }  // namespace
 
-WebhookStateWriter::WebhookStateWriter(store::EventStore& store, Retry retry)
+WebhookStateWriter::WebhookStateWriter(store::WebhookStateTable& store, Retry retry)
     : store_(store), retry_(retry), thread_([this] { run(); }) {}
 
 WebhookStateWriter::~WebhookStateWriter() { stop(); }

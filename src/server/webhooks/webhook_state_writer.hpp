@@ -27,8 +27,8 @@ class WebhookStateWriter {
     int on_stop = 3;                      ///< tries left once stop() is called, then given up (logged)
   };
 
-  explicit WebhookStateWriter(store::EventStore& store) : WebhookStateWriter(store, Retry{}) {}
-  WebhookStateWriter(store::EventStore& store, Retry retry);
+  explicit WebhookStateWriter(store::WebhookStateTable& store) : WebhookStateWriter(store, Retry{}) {}
+  WebhookStateWriter(store::WebhookStateTable& store, Retry retry);
   ~WebhookStateWriter();  ///< stop()
   WebhookStateWriter(const WebhookStateWriter&) = delete;
   WebhookStateWriter& operator=(const WebhookStateWriter&) = delete;
@@ -49,7 +49,7 @@ class WebhookStateWriter {
  private:
   void run();
 
-  store::EventStore& store_;
+  store::WebhookStateTable& store_;
   const Retry retry_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;

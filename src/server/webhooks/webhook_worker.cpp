@@ -55,12 +55,18 @@ void WebhookWorker::restore(std::map<std::string, std::uint64_t> positions, std:
   for (auto& d : dead_letters) dead_letters_.emplace(d.id, std::move(d));
 }
 
-void WebhookWorker::seed_positions() {
+void WebhookWorker::seed_positions(const std::map<std::string, std::uint64_t>* start) {
   std::lock_guard lock(view_mutex_);
   // "" (no topic has that name) marks a webhook whose state was set up: after
   // a restart, a webhook without any position is one from before delivery
   // existed, and starts at the current end too instead of replaying history.
   if (positions_.emplace(std::string(), 0).second) store_position({}, 0);
+  if (start) {
+    for (const auto& [topic, last] : *start) {
+      if (positions_.emplace(topic, last).second) store_position(topic, last);
+    }
+    return;
+  }
   for (const auto& pattern : subscription_->patterns) {
     broker::ReplayRequest probe;  // lists the matching topics and their last offsets, copies no events
     probe.pattern = pattern;

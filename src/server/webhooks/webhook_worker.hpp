@@ -96,8 +96,9 @@ class WebhookWorker : public std::enable_shared_from_this<WebhookWorker> {
   void restore(std::map<std::string, std::uint64_t> positions, std::vector<DeadLetter> dead_letters);
   /// A new subscription (or one stored before webhook delivery existed):
   /// positions at the current end of every matching topic (it delivers what
-  /// is published from now on), queued to the store with a "" marker.
-  void seed_positions();
+  /// is published from now on), or at `start` when given (shared engines:
+  /// where they ended at its creation), queued to the store with a "" marker.
+  void seed_positions(const std::map<std::string, std::uint64_t>* start = nullptr);
 
   // --- loop thread only ---
   /// Joins the loop's trie, learns where each matching topic ends, starts delivering.

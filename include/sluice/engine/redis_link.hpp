@@ -1,0 +1,67 @@
+// A blocking connection to Redis for a thread of its own (never an event
+// loop): the subscription table's writer, the webhook state writer, the lease
+// keeper and the subscription watcher each own one. Connects on first use and
+// again after any failure (the next call reconnects), with AUTH and SELECT
+// from the URL; every read and write is bounded by a timeout.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "sluice/engine/redis_url.hpp"
+
+struct redisContext;
+struct redisReply;
+
+namespace sluice::engine {
+
+/// A reply, freed with it.
+struct RedisReplyFree {
+  void operator()(redisReply* reply) const noexcept;
+};
+using RedisReply = std::unique_ptr<redisReply, RedisReplyFree>;
+
+/// Not thread-safe: one thread uses it at a time (its owner's).
+class RedisLink {
+ public:
+  RedisLink(RedisUrl url, std::chrono::milliseconds timeout);
+  ~RedisLink();
+  RedisLink(const RedisLink&) = delete;
+  RedisLink& operator=(const RedisLink&) = delete;
+
+  /// Runs one command (each argument binary-safe). A reply (possibly a Redis
+  /// error reply: REDIS_REPLY_ERROR), or null when the connection failed or
+  /// timed out: `error()` says why, and the next call reconnects.
+  RedisReply command(const std::vector<std::string>& args);
+  /// Reads the next reply pushed on this connection (after SUBSCRIBE),
+  /// waiting as long as it takes unless `wait_forever` is false. Null when the
+  /// connection failed (or was shut down: see fd()).
+  RedisReply read();
+  /// From now on reads wait without a time bound (a subscriber's
+  /// connection, quiet for hours). Connected links only.
+  void wait_forever();
+  /// The socket (-1 when not connected): another thread may shutdown(2) it to
+  /// end a blocked read().
+  int fd() const noexcept;
+  /// Why the last call failed (never a password).
+  const std::string& error() const noexcept { return error_; }
+  /// Closes the connection (the next call reconnects).
+  void close();
+
+ private:
+  bool ensure_connected();
+  void fail(std::string why);
+
+  RedisUrl url_;
+  std::chrono::milliseconds timeout_;
+  redisContext* context_ = nullptr;
+  std::string error_;
+};
+
+/// The text of a string, status or error reply; "" for other replies or null.
+std::string_view reply_text(const redisReply* reply);
+
+}  // namespace sluice::engine

@@ -1,0 +1,100 @@
+#include "sluice/engine/redis_link.hpp"
+
+#include <hiredis/hiredis.h>
+
+#include <sys/time.h>
+
+namespace sluice::engine {
+
+void RedisReplyFree::operator()(redisReply* reply) const noexcept { freeReplyObject(reply); }
+
+std::string_view reply_text(const redisReply* r) {
+  return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_ERROR)
+             ? std::string_view(r->str, r->len)
+             : std::string_view();
+}
+
+RedisLink::RedisLink(RedisUrl url, std::chrono::milliseconds timeout) : url_(std::move(url)), timeout_(timeout) {}
+
+RedisLink::~RedisLink() { close(); }
+
+void RedisLink::close() {
+  if (context_) redisFree(context_);
+  context_ = nullptr;
+}
+
+void RedisLink::fail(std::string why) {
+  error_ = std::move(why);
+  close();
+}
+
+bool RedisLink::ensure_connected() {
+  if (context_) return true;
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(timeout_.count() / 1000);
+  tv.tv_usec = static_cast<suseconds_t>((timeout_.count() % 1000) * 1000);
+  context_ = redisConnectWithTimeout(url_.host.c_str(), url_.port, tv);
+  if (!context_ || context_->err) {
+    fail(context_ ? std::string("cannot connect to Redis: ") + context_->errstr : "cannot connect to Redis");
+    return false;
+  }
+  redisSetTimeout(context_, tv);
+  // AUTH and SELECT before anything else (the error never repeats the password).
+  auto setup = [&](std::vector<std::string> args, const char* what) {
+    std::vector<const char*> argv;
+    std::vector<std::size_t> lens;
+    for (const auto& a : args) {
+      argv.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    RedisReply r(static_cast<redisReply*>(
+        redisCommandArgv(context_, static_cast<int>(argv.size()), argv.data(), lens.data())));
+    if (!r || r->type == REDIS_REPLY_ERROR) {
+      fail(std::string("Redis refused ") + what + (r ? ": " + std::string(reply_text(r.get())) : ""));
+      return false;
+    }
+    return true;
+  };
+  if (!url_.password.empty()) {
+    std::vector<std::string> auth{"AUTH"};
+    if (!url_.user.empty()) auth.push_back(url_.user);
+    auth.push_back(url_.password);
+    if (!setup(std::move(auth), "AUTH")) return false;
+  }
+  if (url_.db != 0 && !setup({"SELECT", std::to_string(url_.db)}, "SELECT")) return false;
+  return true;
+}
+
+RedisReply RedisLink::command(const std::vector<std::string>& args) {
+  if (!ensure_connected()) return nullptr;
+  std::vector<const char*> argv;
+  std::vector<std::size_t> lens;
+  argv.reserve(args.size());
+  lens.reserve(args.size());
+  for (const auto& a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  RedisReply r(static_cast<redisReply*>(
+      redisCommandArgv(context_, static_cast<int>(argv.size()), argv.data(), lens.data())));
+  if (!r) fail(std::string("Redis connection lost: ") + (context_ && context_->errstr[0] ? context_->errstr : "no reply"));
+  return r;
+}
+
+RedisReply RedisLink::read() {
+  if (!ensure_connected()) return nullptr;
+  void* out = nullptr;
+  if (redisGetReply(context_, &out) != REDIS_OK) {
+    fail(std::string("Redis connection lost: ") + context_->errstr);
+    return nullptr;
+  }
+  return RedisReply(static_cast<redisReply*>(out));
+}
+
+void RedisLink::wait_forever() {
+  if (context_) redisSetTimeout(context_, timeval{});
+}
+
+int RedisLink::fd() const noexcept { return context_ ? context_->fd : -1; }
+
+}  // namespace sluice::engine
