@@ -2,6 +2,8 @@
 free loopback port, a temp dir, AOF), `sluice serve --engine redis://` nodes
 on it, HTTP and /v1/ws helpers, and the run/cleanup wrapper (a time bound;
 every process stopped; logs kept and shown on failure)."""
+import http.server
+import json
 import os
 import shutil
 import signal
@@ -9,6 +11,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "hostile"))
@@ -152,6 +155,41 @@ def receive_events(ws, count, timeout=15.0):
         if msg.get("type") == "event":
             events.append(msg["event"])
     return events
+
+
+class WebhookReceiver(http.server.BaseHTTPRequestHandler):
+    """A webhook receiver: keeps every delivered body (parsed) while it answers
+    200; answers `WebhookReceiver.status` (e.g. 503: retry later)."""
+    protocol_version = "HTTP/1.1"
+    status = 200
+    bodies = []
+    lock = threading.Lock()
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        status = WebhookReceiver.status
+        if status == 200:
+            with WebhookReceiver.lock:
+                WebhookReceiver.bodies.append(json.loads(body))
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+    @staticmethod
+    def start():
+        """Serves on a free loopback port; returns (server, the webhook object for it)."""
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), WebhookReceiver)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return server, {"url": f"http://127.0.0.1:{server.server_address[1]}/hook"}
+
+    @staticmethod
+    def delivered(*fields):
+        """The delivered bodies' `fields`, as tuples, in arrival order."""
+        with WebhookReceiver.lock:
+            return [tuple(b[f] for f in fields) for b in WebhookReceiver.bodies]
 
 
 def cleanup():

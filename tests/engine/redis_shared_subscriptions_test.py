@@ -9,12 +9,9 @@ started later knows the subscription; a delete on any node closes the
 streams of the others (4404) and removes the state from Redis.
 
 Usage: redis_shared_subscriptions_test.py path/to/sluice   (exit 77: redis-server missing)"""
-import http.server
-import json
 import os
 import signal
 import sys
-import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import redis_harness as rt  # noqa: E402
@@ -25,27 +22,8 @@ NODE_FLAGS = ["--webhook-allow", "127.0.0.1/32", "--webhook-lease", "2",
               "--webhook-retry-floor", "0.05", "--webhook-retry-max-delay", "0.2"]
 
 
-class Receiver(http.server.BaseHTTPRequestHandler):
-    """Keeps every delivered event's (offset, data), in arrival order."""
-    protocol_version = "HTTP/1.1"
-    bodies = []
-    lock = threading.Lock()
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        with Receiver.lock:
-            Receiver.bodies.append((body["offset"], body["data"]))
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
 def delivered():
-    with Receiver.lock:
-        return list(Receiver.bodies)
+    return rt.WebhookReceiver.delivered("offset", "data")
 
 
 def get(node, path):
@@ -87,9 +65,7 @@ def main():
     redis.start()
     a = rt.Node("a", redis.port, NODE_FLAGS)
     b = rt.Node("b", redis.port, NODE_FLAGS)
-    receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=receiver.serve_forever, daemon=True).start()
-    hook = {"url": f"http://127.0.0.1:{receiver.server_address[1]}/hook"}
+    receiver, hook = rt.WebhookReceiver.start()
 
     # Created on a, known on b at once (the change channel).
     r = a.post("/v1/subscriptions", {"topics": ["orders.*"], "webhook": hook})

@@ -7,11 +7,8 @@ they would be skipped as "already delivered"), and what the old epoch had
 not delivered becomes a visible `expired` dead letter, never a silent skip.
 
 Usage: redis_webhook_epoch_test.py path/to/sluice   (exit 77: redis-server missing)"""
-import http.server
-import json
 import os
 import sys
-import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import redis_harness as rt  # noqa: E402
@@ -20,30 +17,11 @@ wire = rt.wire
 check = rt.check
 
 
-class Receiver(http.server.BaseHTTPRequestHandler):
-    """Keeps every delivered body; answers `Receiver.status` (503: retry later)."""
-    protocol_version = "HTTP/1.1"
-    status = 200
-    bodies = []
-    lock = threading.Lock()
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        status = Receiver.status
-        if status == 200:
-            with Receiver.lock:
-                Receiver.bodies.append(json.loads(body))
-        self.send_response(status)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
+Receiver = rt.WebhookReceiver
 
 
 def delivered():
-    with Receiver.lock:
-        return [(e["offset"], e["epoch"], e["data"]) for e in Receiver.bodies]
+    return Receiver.delivered("offset", "epoch", "data")
 
 
 def main():
@@ -53,9 +31,7 @@ def main():
                                      "--webhook-retry-floor", "0.05", "--webhook-retry-max-delay", "0.2"])
     port = node.port
 
-    receiver = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver)
-    threading.Thread(target=receiver.serve_forever, daemon=True).start()
-    hook = {"url": f"http://127.0.0.1:{receiver.server_address[1]}/hook"}
+    receiver, hook = Receiver.start()
     r = wire.http_json(port, "POST", "/v1/subscriptions", {"topic": "hook.t", "webhook": hook})
     check(r.status == 201, f"create the subscription: {r.status} {r.body[:300]!r}")
     sub = r.json()["id"]
