@@ -43,6 +43,7 @@ void RedisEngine::start(CommittedSink& sink) {
       shard.connect(shard.command);
       shard.connect(shard.subscriber);
       shard.watch();
+      shard.schedule_trim();
     });
     shard.thread = std::thread([&shard] { shard.io.run(); });
   }

@@ -4,7 +4,8 @@
 // RedisEngine on any thread) and what RedisEngine::start() sets before that
 // thread starts and stop() frees after it ends. Definitions by job:
 // redis_shard_links.cpp (connections), redis_shard_catch_up.cpp (events from
-// other nodes, catching up from the Streams), redis_shard_append.cpp (publishes).
+// other nodes, catching up from the Streams), redis_shard_append.cpp (publishes),
+// redis_shard_trim.cpp (trimming quiet topics' Streams).
 #pragma once
 
 #include <hiredis/async.h>
@@ -24,6 +25,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 #include <unordered_set>
 
 #include "engine/redis_script.hpp"
@@ -173,6 +175,19 @@ struct RedisShard {
   // fingerprint is a repeat (answered with the first event's identity), another
   // one a conflict; nothing was appended either way.
   static void repeated(PendingAppend& p, std::string_view stored);
+
+  // --- trimming topics nobody publishes to (redis_shard_trim.cpp) ---
+
+  // Every trim_interval: SMEMBERS of the topics, then the trim script on each,
+  // kTrimBatch at a time (the next batch once the last reply came).
+  boost::asio::steady_timer trim_timer{io};
+  std::vector<std::string> trim_topics;  // the pass under way
+  std::size_t trim_next = 0;             // the next topic of it to trim
+  std::size_t trim_waiting = 0;          // replies of the batch sent
+  void schedule_trim();
+  static void on_trim_topics(redisAsyncContext*, void* r, void* data);
+  void trim_batch();
+  static void on_trimmed(redisAsyncContext*, void* r, void* data);
 
   // --- stopping (redis_shard_links.cpp) ---
 

@@ -35,6 +35,7 @@ void RedisShard::append(Unnumbered event, Numbered done, std::size_t bytes) {
   const std::string meta = keys.meta(e.topic), stream = keys.stream(e.topic), topics = keys.topics();
   const std::string maxlen = std::to_string(settings.max_events(e.topic));
   const std::string max_age = std::to_string(std::max<long long>(settings.max_age(e.topic).count(), 0));
+  const std::string max_bytes = std::to_string(settings.max_bytes(e.topic));
   const std::string epoch = broker::new_epoch(), time = std::to_string(e.time_ms);
   const std::string channel = keys.channel_prefix() + e.topic;
   // With an idempotencyKey: a fourth key and two more arguments (see kAppendScript).
@@ -43,11 +44,12 @@ void RedisShard::append(Unnumbered event, Numbered done, std::size_t bytes) {
   const std::string print = keyed ? print_text(e.idempotency_print) : std::string();
   const std::string window =
       keyed ? std::to_string(std::max<long long>(settings.idempotency_window.count(), 1)) : std::string();
-  const std::string_view keyed_args[] = {"EVALSHA", script_sha, "4",    meta,    stream, topics, idempotency,
-                                         e.topic,   maxlen,     epoch,  e.id,    time,   e.type, e.key,
-                                         e.data,    channel,    max_age, print,  window};
-  const std::string_view plain_args[] = {"EVALSHA", script_sha, "3",    meta,   stream, topics, e.topic, maxlen,
-                                         epoch,     e.id,       time,   e.type, e.key,  e.data, channel, max_age};
+  const std::string_view keyed_args[] = {"EVALSHA", script_sha, "4",     meta,      stream, topics, idempotency,
+                                         e.topic,   maxlen,     epoch,   e.id,      time,   e.type, e.key,
+                                         e.data,    channel,    max_age, max_bytes, print,  window};
+  const std::string_view plain_args[] = {"EVALSHA", script_sha, "3",    meta,   stream, topics,  e.topic,  maxlen,
+                                         epoch,     e.id,       time,   e.type, e.key,  e.data,  channel,  max_age,
+                                         max_bytes};
   using Args = std::span<const std::string_view>;
   const Args args = keyed ? Args(keyed_args) : Args(plain_args);
   const char* argv[std::size(keyed_args)];

@@ -162,6 +162,7 @@ void RedisShard::stop() {
     stopping = true;
     ready = false;
     watchdog.cancel();
+    trim_timer.cancel();
     command.timer.cancel();
     subscriber.timer.cancel();
     if (command.context) redisAsyncDisconnect(command.context);

@@ -166,7 +166,7 @@ broker::Broker::Dispatch SluiceServer::make_dispatch() {
 
 void SluiceServer::start_broker(std::vector<engine::RedisUrl> redis) {
   if (!redis.empty()) {
-    // Each topic's Stream is bounded like history (its count and age bounds).
+    // Each topic's Stream is bounded like history (its count, byte and age bounds).
     engine::RedisSettings r;
     r.shards = std::move(redis);
     r.max_events = [policy = settings_.history_policy()](const std::string& topic) {
@@ -175,6 +175,10 @@ void SluiceServer::start_broker(std::vector<engine::RedisUrl> redis) {
     r.max_age = [policy = settings_.history_policy()](const std::string& topic) {
       return policy.limits_for(topic).max_age;
     };
+    r.max_bytes = [policy = settings_.history_policy()](const std::string& topic) {
+      return policy.limits_for(topic).max_bytes;
+    };
+    r.trim_interval = settings_.engine_trim_interval;
     r.idempotency_window = settings_.idempotency_window;  // keys shared by every node, for as long as here
     auto engine = std::make_unique<engine::RedisEngine>(std::move(r));
     broker_ = std::make_unique<broker::Broker>(make_dispatch(), settings_.history_policy(), engine.get());

@@ -3,7 +3,9 @@
 --history-max-age 1 (second) and --history-max-events 50 on a redis-server of
 this test's own. Entries older than the age bound leave the front of the
 topic's Stream at the next publishes; the count bound still holds; the
-newest entries are always kept.
+newest entries are kept at a publish. The byte bound holds (a second node
+with --history-max-bytes), and a topic nobody publishes to loses its aged
+entries at the periodic pass (--engine-trim-interval).
 
 Usage: redis_trim_test.py path/to/sluice   (exit 77: redis-server missing)"""
 import os
@@ -50,6 +52,26 @@ def main():
     check(xlen(redis, "counted") == 50 and front_offset(redis, "counted") == 71,
           f"count bound: {xlen(redis, 'counted')} entries from offset {front_offset(redis, 'counted')}")
     print("ok: the count bound still holds", flush=True)
+
+    # Bytes: entries of ~1 KiB under a 10,000-byte bound: the Stream keeps at most 10 of them,
+    # and what Redis counts matches what it holds.
+    sized = Node("sized", redis.port, ["--history-max-bytes", "10000", "--engine-trim-interval", "0"])
+    for i in range(40):
+        sized.publish_retrying("sized", {"pad": "x" * 1000, "n": i})
+    held = xlen(redis, "sized")
+    counted = int(redis_command(redis.port, "HGET", "sluice:0:t:sized", "bytes").split(b"\r\n")[1])
+    check(5 <= held <= 10 and front_offset(redis, "sized") == 41 - held,
+          f"byte bound: {held} entries from offset {front_offset(redis, 'sized')}")
+    check(counted <= 10000 and counted > (held - 1) * 1000, f"{counted} bytes counted for {held} entries")
+    print("ok: the byte bound holds", flush=True)
+
+    # A quiet topic: no publish after its three events, yet they leave at the periodic pass.
+    quiet = Node("quiet", redis.port, ["--history-max-age", "1", "--engine-trim-interval", "0.3"])
+    for i in range(3):
+        quiet.publish_retrying("quiet", {"n": i})
+    check(xlen(redis, "quiet") == 3, "three entries before the pass")
+    wait_for("the quiet topic's aged entries to leave its Stream", lambda: xlen(redis, "quiet") == 0, timeout=15)
+    print("ok: a quiet topic's aged entries left at the periodic pass", flush=True)
     return 0
 
 

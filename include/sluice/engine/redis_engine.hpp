@@ -37,10 +37,16 @@ struct RedisSettings {
   /// The most events a topic's Stream keeps (XADD MAXLEN); 0: none. The
   /// broker's history policy: the same bound as the embedded store's.
   std::function<std::size_t(const std::string& topic)> max_events = [](const std::string&) { return 10'000; };
-  /// How old a topic's Stream entries may get (trimmed at its publishes); 0: no bound.
+  /// The most bytes a topic's Stream keeps (the sizes of its entries' fields); 0: none.
+  std::function<std::size_t(const std::string& topic)> max_bytes = [](const std::string&) { return 0; };
+  /// How old a topic's Stream entries may get; 0: no bound.
   std::function<std::chrono::milliseconds(const std::string& topic)> max_age = [](const std::string&) {
     return std::chrono::milliseconds(0);
   };
+  /// Streams are trimmed to their bounds at each publish, and every topic
+  /// this often (so a topic nobody publishes to loses its aged entries too);
+  /// 0: only at publishes.
+  std::chrono::milliseconds trim_interval{60'000};
   /// Bytes of publishes waiting for Redis; beyond, publishes are refused (store_busy).
   std::size_t max_pending_bytes = 64 * 1024 * 1024;
   /// Reconnect delays: exponential from min to max, with jitter.

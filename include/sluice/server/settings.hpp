@@ -75,11 +75,14 @@ struct ServerSettings {
   /// "redis://[user:password@]host:port[/db]": events, offsets, epochs and
   /// idempotency keys in Redis, shared with the other nodes using it, the
   /// topics spread over the servers listed (shards; every node lists them in
-  /// the same order) (docs/scale-out.md); subscriptions then stay in this
-  /// node's memory.
+  /// the same order) (docs/scale-out.md); subscriptions and webhook state
+  /// too, on the first server.
   std::vector<std::string> engine;
   /// The Redis password when it is not in the URL (SLUICE_ENGINE_PASSWORD); never logged.
   std::string engine_password;
+  /// With an engine: how often every topic's Stream is trimmed to its
+  /// history bounds besides at its publishes (0: only at publishes).
+  std::chrono::milliseconds engine_trim_interval{60'000};
   bool deflate = true;                   ///< accept permessage-deflate offers
   /// Origins a browser upgrade (one with an Origin header) may come from:
   /// exact origins ("https://app.example.com"), "https://*.example.com" for
