@@ -161,9 +161,9 @@ std::vector<OptionSpec> serve_option_specs() {
       seconds("engine-trim-interval", SLUICE_FIELD(server.engine_trim_interval), 0, 1e9,
               "With --engine: seconds between passes trimming every topic's Redis Stream to its history bounds "
               "(topics are trimmed at their publishes too; 0: only then)"),
-      seconds("webhook-lease", SLUICE_FIELD(server.webhook.lease_ttl), 0, 3600,
+      seconds("webhook-lease", SLUICE_FIELD(server.webhook.lease_ttl), 1, 3600,
               "With --engine: seconds a node's hold on a webhook lasts unless renewed (a third of it apart); "
-              "another node takes over a dead node's webhooks after it", true),
+              "another node takes over a dead node's webhooks after it"),
       boolean("no-deflate", SLUICE_FIELD(server.deflate), "Refuse permessage-deflate", true),
       list("allowed-origin", SLUICE_FIELD(server.allowed_origins), ',',
            "Browser origins that may open WebSockets (repeatable; 'https://app.example.com', 'https://*.example.com', "

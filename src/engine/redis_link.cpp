@@ -4,6 +4,8 @@
 
 #include <sys/time.h>
 
+#include <cerrno>
+
 namespace sluice::engine {
 
 void RedisReplyFree::operator()(redisReply* reply) const noexcept { freeReplyObject(reply); }
@@ -66,6 +68,7 @@ bool RedisLink::ensure_connected() {
 }
 
 RedisReply RedisLink::command(const std::vector<std::string>& args) {
+  const bool kept = context_ != nullptr;
   if (!ensure_connected()) return nullptr;
   std::vector<const char*> argv;
   std::vector<std::size_t> lens;
@@ -75,26 +78,21 @@ RedisReply RedisLink::command(const std::vector<std::string>& args) {
     argv.push_back(a.data());
     lens.push_back(a.size());
   }
-  RedisReply r(static_cast<redisReply*>(
-      redisCommandArgv(context_, static_cast<int>(argv.size()), argv.data(), lens.data())));
+  auto send = [&] {
+    return RedisReply(static_cast<redisReply*>(
+        redisCommandArgv(context_, static_cast<int>(argv.size()), argv.data(), lens.data())));
+  };
+  RedisReply r = send();
+  // Closed by the peer (EOF, reset) rather than timed out: the command was not run.
+  const bool closed = !r && (context_->err == REDIS_ERR_EOF ||
+                             (context_->err == REDIS_ERR_IO && (errno == ECONNRESET || errno == EPIPE)));
+  if (!r && kept && closed) {
+    close();
+    if (!ensure_connected()) return nullptr;
+    r = send();
+  }
   if (!r) fail(std::string("Redis connection lost: ") + (context_ && context_->errstr[0] ? context_->errstr : "no reply"));
   return r;
 }
-
-RedisReply RedisLink::read() {
-  if (!ensure_connected()) return nullptr;
-  void* out = nullptr;
-  if (redisGetReply(context_, &out) != REDIS_OK) {
-    fail(std::string("Redis connection lost: ") + context_->errstr);
-    return nullptr;
-  }
-  return RedisReply(static_cast<redisReply*>(out));
-}
-
-void RedisLink::wait_forever() {
-  if (context_) redisSetTimeout(context_, timeval{});
-}
-
-int RedisLink::fd() const noexcept { return context_ ? context_->fd : -1; }
 
 }  // namespace sluice::engine

@@ -46,19 +46,24 @@ end
 return refused
 )lua";
 
-// ARGV: node, lease ttl (ms), key base, ids. Per id: the holder after the
-// round (this node when renewed or taken; "" for a deleted subscription),
-// and 1 if Redis has the subscription's document (0: it lost it).
+// ARGV: node, lease ttl (ms), key base, then per subscription its id and 1
+// if this node delivers it now. Per id: the holder after the round (this
+// node when renewed or taken; "" when nobody may take it), and 1 if Redis
+// has the subscription's document (0: it lost it). A free lease is taken
+// unless the subscription was deleted; if Redis lost the document, only by
+// the node that was delivering it (the others would start over).
 constexpr const char* kRenewScript = R"lua(
 local node, ttl, base = ARGV[1], ARGV[2], ARGV[3]
 local out = {}
-for i = 4, #ARGV do
-  local lease = base .. 'wl:' .. ARGV[i]
+for i = 4, #ARGV, 2 do
+  local id, here = ARGV[i], ARGV[i + 1] == '1'
+  local lease = base .. 'wl:' .. id
   local holder = redis.call('GET', lease)
+  local stored = redis.call('HEXISTS', base .. 'subs', id)
   if holder == node then
     redis.call('PEXPIRE', lease, ttl)
   elseif not holder then
-    if redis.call('EXISTS', base .. 'gone:' .. ARGV[i]) == 0 then
+    if redis.call('EXISTS', base .. 'gone:' .. id) == 0 and (stored == 1 or here) then
       redis.call('SET', lease, node, 'PX', ttl)
       holder = node
     else
@@ -66,7 +71,7 @@ for i = 4, #ARGV do
     end
   end
   out[#out + 1] = holder
-  out[#out + 1] = redis.call('HEXISTS', base .. 'subs', ARGV[i])
+  out[#out + 1] = stored
 end
 return out
 )lua";
@@ -128,14 +133,19 @@ std::error_code RedisWebhookState::write_webhook_state(std::span<const store::We
 RedisWebhookLeases::RedisWebhookLeases(RedisSharedSettings settings)
     : settings_(std::move(settings)), keys_(settings_), link_(settings_.url, settings_.timeout) {}
 
-std::vector<RedisWebhookLeases::Lease> RedisWebhookLeases::renew(std::span<const std::string> ids) {
+std::vector<RedisWebhookLeases::Lease> RedisWebhookLeases::renew(std::span<const std::string> ids,
+                                                                 const std::vector<bool>& delivering) {
   std::vector<Lease> out;
   out.reserve(ids.size());
   for (std::size_t from = 0; from < ids.size(); from += kIdsPerRound) {
     std::vector<std::string> args{"EVAL", kRenewScript, "0", settings_.node,
                                   std::to_string(settings_.lease_ttl.count()), keys_.base};
-    const auto chunk = ids.subspan(from, std::min(kIdsPerRound, ids.size() - from));
-    args.insert(args.end(), chunk.begin(), chunk.end());
+    const std::size_t count = std::min(kIdsPerRound, ids.size() - from);
+    for (std::size_t i = from; i < from + count; ++i) {
+      args.push_back(ids[i]);
+      args.push_back(i < delivering.size() && delivering[i] ? "1" : "0");
+    }
+    const auto chunk = ids.subspan(from, count);
     auto r = link_.command(args);
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 * chunk.size()) return {};
     for (std::size_t i = 0; i < r->elements; i += 2) {

@@ -55,18 +55,28 @@ void StoreSubscriptions::run() {
     if (queue_.empty()) return;  // stopping, and all was written
     Change change = std::move(queue_.front());
     queue_.pop_front();
+    const bool stopping = stopping_;
     lock.unlock();  // the transaction and `done` run without the lock
-    apply(change);
+    // Stopping with a store that fails (each try bounded by its timeout):
+    // the rest is refused at once rather than tried one by one.
+    if (stopping && gave_up_) {
+      if (change.done) change.done("the subscription store is stopped (its last write failed)");
+      if (change.loaded) change.loaded({}, "the subscription store is stopped");
+    } else if (!apply(change) && stopping) {
+      gave_up_ = true;
+    }
     lock.lock();
   }
 }
 
-void StoreSubscriptions::apply(Change& change) {
+bool StoreSubscriptions::apply(Change& change) {
   std::string error;
   if (change.kind == Change::Kind::reload) {
     auto all = store_.load_subscriptions();
     if (all.empty()) error = store_.last_error();  // none, or unreadable (see RedisSubscriptionTable)
-    return change.loaded(std::move(all), std::move(error));
+    const bool ok = error.empty();
+    change.loaded(std::move(all), std::move(error));
+    return ok;
   }
   if (change.kind == Change::Kind::remove) {
     if (!store_.delete_subscription(change.id)) error = "the subscription was not in the store";
@@ -74,7 +84,9 @@ void StoreSubscriptions::apply(Change& change) {
     const std::string detail = store_.last_error();
     error = detail.empty() ? ec.message() : detail;
   }
+  const bool ok = error.empty();
   if (change.done) change.done(std::move(error));
+  return ok;
 }
 
 }  // namespace sluice::engine

@@ -43,7 +43,10 @@ void SharedSubscriptions::watch(engine::RedisEngine& engine, SubscriptionRegistr
 void SharedSubscriptions::share(WebhookService& webhooks) {
   webhook_state_ = std::make_unique<engine::RedisWebhookState>(
       settings_, [&webhooks](const std::string& id) { webhooks.lease_lost(id); });
-  webhooks.share(std::make_unique<engine::RedisWebhookLeases>(settings_), *webhook_state_, settings_.lease_ttl,
+  // A renewal must answer well within the lease's time to live, or it is a failure.
+  auto lease_settings = settings_;
+  lease_settings.timeout = std::min(settings_.timeout, settings_.lease_ttl / 4);
+  webhooks.share(std::make_unique<engine::RedisWebhookLeases>(lease_settings), *webhook_state_, settings_.lease_ttl,
                  [this](const SubscriptionPtr& sub) { put_back(sub); });
 }
 
@@ -70,11 +73,12 @@ void SharedSubscriptions::resync() {
   store_->reload([this, known = std::move(known)](std::vector<store::StoredSubscription> all, std::string error) {
     if (!error.empty()) return warn("subscriptions not read again from Redis: " + error);
     if (!armed_.load()) return;
-    std::vector<std::string> problems;
-    for (const auto& id : registry_->reconcile(all, known, problems)) {
+    auto reconciled = registry_->reconcile(all, known);
+    for (const auto& id : reconciled.absent) {
       if (auto sub = registry_->get(id)) put_back(sub);
     }
-    for (const auto& problem : problems) warn(problem);
+    for (const auto& id : reconciled.removed_here) store_->remove(id, [](const std::string&) {});
+    for (const auto& problem : reconciled.problems) warn(problem);
   });
 }
 

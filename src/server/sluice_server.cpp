@@ -132,7 +132,14 @@ void SluiceServer::make_subscriptions() {
     subscription_store_ = std::make_unique<engine::StoreSubscriptions>(*store_);
   }
   subscriptions_ = std::make_unique<SubscriptionRegistry>(subscription_store_.get());
-  if (subscription_store_) load_errors_ = subscriptions_->load().errors;  // subscriptions survive a restart
+  if (subscription_store_) {
+    load_errors_ = subscriptions_->load().errors;  // subscriptions survive a restart
+    // With Redis unreachable now, they are read once it answers (SharedSubscriptions).
+    if (shared_ && !shared_->table().last_error().empty()) {
+      spdlog::warn("subscriptions not read from Redis at start ({}): read once it answers",
+                   shared_->table().last_error());
+    }
+  }
   subscriptions_->set_on_removed([this](const std::string& id) {
     close_streams_of(id);
     if (webhooks_) webhooks_->remove(id);  // its deliveries stop at once

@@ -214,9 +214,18 @@ void SubscriptionRegistry::create(SubscriptionSpec spec, std::int64_t now_ms, Cr
       --reserved_;
       creating_.erase(sub->id);
       // A fresh random id: present only if the store's announcement came first.
-      if (error.empty()) insert_locked(sub);
+      if (error.empty()) {
+        insert_locked(sub);
+      } else {
+        remember_removed_locked(sub->id);  // a late announcement of it must not add it
+      }
     }
-    if (!error.empty()) return done({CreateStatus::store_failed, nullptr, "could not store the subscription: " + error});
+    if (!error.empty()) {
+      // The store may hold it all the same (its answer was lost): delete it,
+      // so no node keeps a subscription whose creator was told it failed.
+      if (store_) store_->remove(sub->id, [](const std::string&) {});
+      return done({CreateStatus::store_failed, nullptr, "could not store the subscription: " + error});
+    }
     done({CreateStatus::ok, std::move(sub), {}});
   };
   if (!store_) return stored({});
@@ -363,21 +372,27 @@ void SubscriptionRegistry::apply_removed(const std::string& id) {
   if (listener) listener(id);
 }
 
-std::vector<std::string> SubscriptionRegistry::reconcile(const std::vector<store::StoredSubscription>& all,
-                                                         const std::vector<std::string>& known,
-                                                         std::vector<std::string>& problems) {
+SubscriptionRegistry::Reconciled SubscriptionRegistry::reconcile(const std::vector<store::StoredSubscription>& all,
+                                                                 const std::vector<std::string>& known) {
+  Reconciled out;
   std::set<std::string_view> in_store;
   for (const auto& stored : all) {
     in_store.insert(stored.id);
+    {
+      std::shared_lock lock(mutex_);
+      if (removed_.contains(stored.id)) {
+        out.removed_here.push_back(stored.id);
+        continue;
+      }
+    }
     if (get(stored.id)) continue;
     std::string error;
-    if (!apply_put(stored, error)) problems.push_back("subscription " + stored.id + " skipped: " + error);
+    if (!apply_put(stored, error)) out.problems.push_back("subscription " + stored.id + " skipped: " + error);
   }
-  std::vector<std::string> absent;
   for (const auto& id : known) {
-    if (!in_store.contains(id) && get(id)) absent.push_back(id);
+    if (!in_store.contains(id) && get(id)) out.absent.push_back(id);
   }
-  return absent;
+  return out;
 }
 
 std::vector<std::string> SubscriptionRegistry::ids() const {

@@ -106,10 +106,14 @@ TEST_F(RedisSharedState, ADocumentRedisLostIsReportedAndItsLeaseStillHeld) {
   ASSERT_EQ(before.size(), 1u);
   EXPECT_TRUE(before[0].stored);
   ASSERT_EQ(text({"FLUSHALL"}), "OK");  // Redis lost everything (restarted without persistence)
-  auto after = a.renew(ids);
+  RedisWebhookLeases b(node("b"));
+  auto elsewhere = b.renew(ids);  // b was not delivering it: it does not take it (it would start over)
+  ASSERT_EQ(elsewhere.size(), 1u);
+  EXPECT_FALSE(elsewhere[0].held);
+  auto after = a.renew(ids, {true});
   ASSERT_EQ(after.size(), 1u);
-  EXPECT_TRUE(after[0].held);  // delivery goes on...
-  EXPECT_FALSE(after[0].stored);  // ...and the node is told to store the document again
+  EXPECT_TRUE(after[0].held);  // the node delivering it goes on...
+  EXPECT_FALSE(after[0].stored);  // ...and is told to store the document again
   ASSERT_FALSE(table.put_subscription({"sub_1", "{}"}));
   EXPECT_TRUE(a.renew(ids)[0].stored);
 }

@@ -77,18 +77,21 @@ TEST(SharedSubscriptions, ReconcileAddsWhatIsMissingAndReportsWhatTheStoreLacks)
   std::string error;
   ASSERT_TRUE(registry.apply_put(stored("sub_kept"), error));
   ASSERT_TRUE(registry.apply_put(stored("sub_gone"), error));
-  const auto known = registry.ids();
+  auto known = registry.ids();
   // Created here after the read was asked for: not reported.
   ASSERT_TRUE(registry.apply_put(stored("sub_new"), error));
-  std::vector<std::string> problems;
-  const auto absent =
-      registry.reconcile({stored("sub_kept"), stored("sub_other"), {"sub_bad", "[]"}}, known, problems);
-  EXPECT_EQ(absent, std::vector<std::string>{"sub_gone"});
+  ASSERT_TRUE(registry.apply_put(stored("sub_deleted_here"), error));
+  registry.remove("sub_deleted_here");  // its delete in the store failed: the store still has it
+  const auto r = registry.reconcile(
+      {stored("sub_kept"), stored("sub_other"), {"sub_bad", "[]"}, stored("sub_deleted_here")}, known);
+  EXPECT_EQ(r.absent, std::vector<std::string>{"sub_gone"});
+  EXPECT_EQ(r.removed_here, std::vector<std::string>{"sub_deleted_here"});
+  EXPECT_FALSE(registry.get("sub_deleted_here"));  // not brought back
   EXPECT_TRUE(registry.get("sub_other"));  // another node's, missed while away
   EXPECT_TRUE(registry.get("sub_new"));
   EXPECT_TRUE(registry.get("sub_gone"));  // the caller decides (deleted, or lost by the store)
-  ASSERT_EQ(problems.size(), 1u);
-  EXPECT_NE(problems[0].find("sub_bad"), std::string::npos);
+  ASSERT_EQ(r.problems.size(), 1u);
+  EXPECT_NE(r.problems[0].find("sub_bad"), std::string::npos);
 }
 
 }  // namespace

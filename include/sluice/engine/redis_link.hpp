@@ -1,8 +1,8 @@
 // A blocking connection to Redis for a thread of its own (never an event
-// loop): the subscription table's writer, the webhook state writer, the lease
-// keeper and the subscription watcher each own one. Connects on first use and
-// again after any failure (the next call reconnects), with AUTH and SELECT
-// from the URL; every read and write is bounded by a timeout.
+// loop): the subscription store's thread, the webhook state writer and the
+// lease keeper each own one. Connects on first use and again after any
+// failure, with AUTH and SELECT from the URL; every read and write is bounded
+// by a timeout.
 #pragma once
 
 #include <chrono>
@@ -34,18 +34,10 @@ class RedisLink {
 
   /// Runs one command (each argument binary-safe). A reply (possibly a Redis
   /// error reply: REDIS_REPLY_ERROR), or null when the connection failed or
-  /// timed out: `error()` says why, and the next call reconnects.
+  /// timed out: `error()` says why, and the next call reconnects. A kept
+  /// connection that Redis closed meanwhile (a restart: the command never
+  /// reached it) is replaced and the command sent once more.
   RedisReply command(const std::vector<std::string>& args);
-  /// Reads the next reply pushed on this connection (after SUBSCRIBE),
-  /// waiting as long as it takes unless `wait_forever` is false. Null when the
-  /// connection failed (or was shut down: see fd()).
-  RedisReply read();
-  /// From now on reads wait without a time bound (a subscriber's
-  /// connection, quiet for hours). Connected links only.
-  void wait_forever();
-  /// The socket (-1 when not connected): another thread may shutdown(2) it to
-  /// end a blocked read().
-  int fd() const noexcept;
   /// Why the last call failed (never a password).
   const std::string& error() const noexcept { return error_; }
   /// Closes the connection (the next call reconnects).

@@ -106,9 +106,10 @@ class RedisWebhookLeases {
     bool stored = true;  ///< false: Redis no longer has the subscription's document (it lost it)
   };
   /// One round: renews the leases of `ids` this node holds and takes the free
-  /// ones (not those of deleted subscriptions). Empty (and `error()`) when
-  /// Redis could not be asked.
-  std::vector<Lease> renew(std::span<const std::string> ids);
+  /// ones (not those of deleted subscriptions; of those whose document Redis
+  /// lost, only those this node is `delivering`, one flag per id). Empty (and
+  /// `error()`) when Redis could not be asked.
+  std::vector<Lease> renew(std::span<const std::string> ids, const std::vector<bool>& delivering = {});
   /// The stored state of a subscription (after taking its lease).
   struct State {
     std::vector<store::WebhookPosition> positions;

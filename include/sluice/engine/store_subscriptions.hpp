@@ -41,7 +41,7 @@ class StoreSubscriptions final : public SubscriptionStore {
   };
   void enqueue(Change change);
   void run();
-  void apply(Change& change);
+  bool apply(Change& change);  // false: the store failed
 
   store::SubscriptionTable& store_;
   const std::size_t max_queued_;
@@ -49,6 +49,7 @@ class StoreSubscriptions final : public SubscriptionStore {
   std::condition_variable wake_;
   std::deque<Change> queue_;  // guarded by mutex_
   bool stopping_ = false;     // guarded by mutex_
+  bool gave_up_ = false;      // the writer's: a write failed while stopping
   std::thread writer_;
 };
 

@@ -167,12 +167,18 @@ class SubscriptionRegistry {
   /// the on_removed listener runs. No-op if absent.
   void apply_removed(const std::string& id);
   /// The store's whole set, read after a reconnect: what is missing here is
-  /// added (apply_put). Returns the ids of `known` (ids() when the read was
-  /// asked for) that the store no longer holds and this node still has:
-  /// deleted elsewhere, or lost by the store (the caller tells them apart).
-  /// Unreadable documents add a message to `problems`.
-  std::vector<std::string> reconcile(const std::vector<store::StoredSubscription>& all,
-                                     const std::vector<std::string>& known, std::vector<std::string>& problems);
+  /// added (apply_put).
+  struct Reconciled {
+    /// Ids of `known` (ids() when the read was asked for) that the store no
+    /// longer holds and this node still has: deleted elsewhere, or lost by
+    /// the store (the caller tells them apart).
+    std::vector<std::string> absent;
+    /// Ids the store still holds that were removed here (the store's delete
+    /// failed): to delete again.
+    std::vector<std::string> removed_here;
+    std::vector<std::string> problems;  ///< one message per unreadable document
+  };
+  Reconciled reconcile(const std::vector<store::StoredSubscription>& all, const std::vector<std::string>& known);
   /// The ids present now.
   std::vector<std::string> ids() const;
   /// Called with each subscription apply_put added, with no registry lock held.

@@ -23,6 +23,10 @@
 
 namespace sluice::server::detail {
 
+/// A node stops delivering once its leases may have expired unrenewed (the
+/// last renewal's sending time + the time to live - a margin), before
+/// another node can take them. At most kStartsPerRound webhooks start per
+/// round (each reads its state), so a round stays short of the time to live.
 /// Thread safety: every function from any thread. The hooks run on the
 /// keeper's thread, with no keeper lock held.
 class WebhookLeaseKeeper {
@@ -57,6 +61,9 @@ class WebhookLeaseKeeper {
  private:
   void run();
   void round();
+  // Leases the renewal did not keep in time: stop delivering everything here.
+  void stop_all(const std::vector<std::string>& ids);
+  bool stopping() const;
 
   std::unique_ptr<engine::RedisWebhookLeases> leases_;  // the keeper's thread only (then stop()'s)
   const std::chrono::milliseconds ttl_;
@@ -66,7 +73,9 @@ class WebhookLeaseKeeper {
   bool woken_ = false;
   bool stopping_ = false;
   std::unordered_map<std::string, std::string> holders_;  // guarded by mutex_
-  std::chrono::steady_clock::time_point last_renewed_;     // keeper's thread only
+  // Keeper's thread only: until when this node's leases surely hold (the last
+  // renewal's sending time + the time to live - a margin).
+  std::chrono::steady_clock::time_point held_until_;
   std::thread thread_;
 };
 

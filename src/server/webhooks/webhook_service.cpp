@@ -322,10 +322,15 @@ void WebhookService::stop() {
   for (auto& d : done) d.get_future().wait();
   if (writer_) writer_->stop();
   if (keeper_) {
-    // Positions written: another node may take over at once.
-    std::vector<std::string> held;
-    for (const auto& [id, w] : workers) held.push_back(id);
-    keeper_->release(held);
+    // Positions written: another node may take over at once. Every known id
+    // (the release deletes only the leases this node holds, also one taken
+    // in the last round whose delivery had not started).
+    std::vector<std::string> ids;
+    {
+      std::lock_guard lock(mutex_);
+      for (const auto& [id, sub] : known_) ids.push_back(id);
+    }
+    keeper_->release(ids);
   }
 }
 

@@ -18,7 +18,7 @@ std::string WebhookSettings::validate() const {
     return "webhook-max-connections and webhook-max-connections-per-host must be at least 1";
   }
   if (max_dead_letters < 1) return "webhook-max-dead-letters must be at least 1";
-  if (lease_ttl.count() < 30) return "webhook-lease must be at least 0.03 seconds";
+  if (lease_ttl.count() < 1000) return "webhook-lease must be at least 1 second";
   if (!ca_file.empty() && !std::filesystem::is_regular_file(ca_file)) return "webhook-ca-file '" + ca_file + "' is not a file";
   return retry_options().validate();
 }
