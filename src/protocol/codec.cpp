@@ -148,7 +148,7 @@ std::error_code Codec::on_payload(std::span<std::uint8_t> chunk, bool frame_done
     if (!frame_done) return {};
     auto ec = on_control_frame(control, handler);
     if (assembly_) {  // on_control_frame may have run a handler, never one that resets the codec
-      assembly_->control = {};
+      assembly_->control = std::vector<std::uint8_t>();  // not `= {}`: that keeps the capacity
       release_assembly_if_unused();
     }
     return ec;
@@ -170,7 +170,7 @@ std::error_code Codec::on_payload(std::span<std::uint8_t> chunk, bool frame_done
     // A server has many mostly idle connections: none keeps a message buffer
     // between messages. A client keeps one (bounded) to receive fast.
     if (role_ == Role::server || assembly_->message.capacity() > kRetainedMessageCapacity) {
-      assembly_->message = {};
+      assembly_->message = std::vector<std::uint8_t>();
       release_assembly_if_unused();
     }
   }

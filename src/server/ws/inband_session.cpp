@@ -155,7 +155,7 @@ void InbandSession::on_closed() {
   }
   if (stream_) SubscriptionRegistry::detach_stream(*stream_);
   for (const auto& pattern : subscriptions_) context_.hub.unsubscribe(pattern, this);
-  subscriptions_ = {};
+  subscriptions_ = std::vector<std::string>();  // releases the storage (`= {}` would keep it)
   replay_.reset();
   if (connection_) connection_->set_handler(nullptr);  // no call can reach a destroyed session
   connection_.reset();  // breaks the session <-> connection cycle
@@ -472,7 +472,7 @@ bool InbandSession::forget_subscription(std::string_view pattern) noexcept {
   if (it == subscriptions_.end()) return false;
   if (it + 1 != subscriptions_.end()) *it = std::move(subscriptions_.back());  // order does not matter
   subscriptions_.pop_back();
-  if (subscriptions_.empty()) subscriptions_ = {};
+  if (subscriptions_.empty()) subscriptions_ = std::vector<std::string>();  // releases the storage (`= {}` would keep it)
   return true;
 }
 
