@@ -75,6 +75,11 @@ void Connection::set_callbacks(ConnectionCallbacks callbacks) {
   owns_handler_ = true;
 }
 
+const std::string& Connection::subprotocol() const noexcept {
+  static const std::string none;
+  return subprotocol_ ? *subprotocol_ : none;
+}
+
 const ConnectionTimeouts& Connection::timeouts() const noexcept {
   static const ConnectionTimeouts defaults;
   if (server_config_) return server_config_->timeouts;
@@ -181,7 +186,7 @@ void Connection::open_with(protocol::Role role, const protocol::CodecSettings& s
   if (finished_) return;
   if (!early.empty()) {
     early_input_ = true;
-    (void)codec_->receive(early, *this);
+    receive_frames(early);
     early_input_ = false;
   }
   after_codec_activity();

@@ -101,7 +101,7 @@ void Connection::process_requests() {
       if (const auto* m = metrics()) m->invalid_upgrades->add();
       return reject_request(decision.response, decision.error);
     }
-    subprotocol_ = decision.subprotocol;
+    if (!decision.subprotocol.empty()) subprotocol_ = std::make_unique<std::string>(decision.subprotocol);
     request_target_ = std::string(request.target());
     write_raw(decision.response, /*finish_after=*/false);
     const std::string leftover(http_reader_->leftover());

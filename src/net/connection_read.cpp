@@ -133,14 +133,31 @@ void Connection::handle_bytes(std::span<std::uint8_t> bytes) {
       client_->http_status = static_cast<std::uint16_t>(client_->handshake->response().result_int());
       return finish(client_->handshake->error());
     }
-    subprotocol_ = client_->handshake->subprotocol();
+    if (!client_->handshake->subprotocol().empty()) {
+      subprotocol_ = std::make_unique<std::string>(client_->handshake->subprotocol());
+    }
     return open_with(protocol::Role::client, client_->codec, client_->handshake->deflate(),
                      client_->handshake->leftover());
   }
   if (!codec_ || state_ == State::closed) return;
   if (const auto* m = metrics()) m->bytes_received->add(bytes.size());
-  (void)codec_->receive(bytes, *this);  // a failure is visible in codec_->failure()
+  receive_frames(bytes);
   after_codec_activity();
+}
+
+struct Connection::CodecEvents final : protocol::CodecHandler {
+  explicit CodecEvents(Connection& c) : connection(c) {}
+  void on_message(protocol::MessageType type, std::span<const std::uint8_t> payload) override {
+    connection.on_message(type, payload);
+  }
+  void on_ping(std::span<const std::uint8_t> payload) override { connection.on_ping(payload); }
+  void on_pong(std::span<const std::uint8_t> payload) override { connection.on_pong(payload); }
+  Connection& connection;
+};
+
+void Connection::receive_frames(std::span<std::uint8_t> bytes) {
+  CodecEvents events(*this);
+  (void)codec_->receive(bytes, events);  // a failure is visible in codec_->failure()
 }
 
 void Connection::on_message(protocol::MessageType type, std::span<const std::uint8_t> payload) {

@@ -128,6 +128,73 @@ void ChunkRing::clear() noexcept {
 
 // --- SendQueue ---
 
+namespace {
+// Lanes released by emptied queues, kept per thread for the next queue that
+// fills (as RingCache: fan-out fills and empties every recipient's queue once
+// per batch). Bounded in count; a queue freed after its thread's cache is gone
+// frees its lanes directly.
+class LanesCache {
+ public:
+  static constexpr std::size_t kMaxKept = 4096;
+  LanesCache() { alive_ = true; }
+  ~LanesCache() {
+    alive_ = false;
+    for (auto* lanes : free_) delete lanes;
+  }
+  static SendQueue::Lanes* take() {
+    LanesCache* cache = get();
+    if (!cache || cache->free_.empty()) return new SendQueue::Lanes();
+    SendQueue::Lanes* lanes = cache->free_.back();
+    cache->free_.pop_back();
+    return lanes;
+  }
+  // `lanes` is empty (every ring cleared, no partial frame).
+  static void give(SendQueue::Lanes* lanes) noexcept {
+    LanesCache* cache = get();
+    if (cache && cache->free_.size() < kMaxKept) {
+      try {
+        cache->free_.push_back(lanes);
+        return;
+      } catch (...) {
+      }
+    }
+    delete lanes;
+  }
+
+ private:
+  static LanesCache* get() noexcept {
+    thread_local LanesCache cache;
+    return alive_ ? &cache : nullptr;
+  }
+  static thread_local bool alive_;
+  std::vector<SendQueue::Lanes*> free_;
+};
+
+thread_local bool LanesCache::alive_ = false;
+}  // namespace
+
+void SendQueue::LanesRelease::operator()(Lanes* lanes) const noexcept {
+  // A queue destroyed with frames still queued: they go now, the storage is kept.
+  lanes->control.clear();
+  lanes->data.clear();
+  lanes->in_flight.clear();
+  lanes->partial = OutChunk{};
+  lanes->partial_sent = 0;
+  LanesCache::give(lanes);
+}
+
+SendQueue::Lanes& SendQueue::lanes() {
+  if (!lanes_) lanes_.reset(LanesCache::take());
+  return *lanes_;
+}
+
+void SendQueue::release_lanes_if_empty() noexcept {
+  if (lanes_ && lanes_->partial.size == 0 && lanes_->control.empty() && lanes_->data.empty() &&
+      lanes_->in_flight.empty()) {
+    lanes_.reset();
+  }
+}
+
 SendQueue::~SendQueue() {
   if (gauge_) gauge_->add(-static_cast<std::int64_t>(bytes_));
 }
@@ -148,24 +215,28 @@ SendQueue::Result SendQueue::push(OutChunk chunk) {
 
 void SendQueue::push_unbounded(OutChunk chunk) {
   if (chunk.size == 0) return;
-  add_bytes(chunk.size);
-  data_.push_back(std::move(chunk));
+  const std::size_t size = chunk.size;
+  lanes().data.push_back(std::move(chunk));
+  add_bytes(size);
 }
 
 SendQueue::Result SendQueue::push_control(OutChunk chunk) {
   if (bytes_ + chunk.size > limit_ + control_headroom_) return Result::over_limit;
-  add_bytes(chunk.size);
-  control_.push_back(std::move(chunk));
+  if (chunk.size == 0) return Result::queued;  // nothing to write (a frame is never empty)
+  const std::size_t size = chunk.size;
+  lanes().control.push_back(std::move(chunk));
+  add_bytes(size);
   return Result::queued;
 }
 
 std::size_t SendQueue::gather(iovec* out, std::size_t max_buffers, std::size_t& total_bytes) const {
   std::size_t count = 0;
   total_bytes = 0;
-  if (max_buffers == 0) return 0;
-  if (partial_.size != 0) {
-    out[count++] = {const_cast<std::uint8_t*>(partial_.data + partial_sent_), partial_.size - partial_sent_};
-    total_bytes += partial_.size - partial_sent_;
+  if (max_buffers == 0 || !lanes_) return 0;
+  const Lanes& l = *lanes_;
+  if (l.partial.size != 0) {
+    out[count++] = {const_cast<std::uint8_t*>(l.partial.data + l.partial_sent), l.partial.size - l.partial_sent};
+    total_bytes += l.partial.size - l.partial_sent;
   }
   auto take_from = [&](const ChunkRing& lane) {
     for (std::size_t i = 0; i < lane.size() && count < max_buffers; ++i) {
@@ -176,29 +247,36 @@ std::size_t SendQueue::gather(iovec* out, std::size_t max_buffers, std::size_t& 
     }
     return count < max_buffers;
   };
-  if (take_from(control_)) take_from(data_);
+  if (take_from(l.control)) take_from(l.data);
   return count;
 }
 
 void SendQueue::consume(std::size_t n) {
+  if (!lanes_) return;
   sub_bytes(n);
-  if (partial_.size != 0) {
-    const std::size_t rest = partial_.size - partial_sent_;
+  consume_from_lanes(n);
+  release_lanes_if_empty();
+}
+
+void SendQueue::consume_from_lanes(std::size_t n) {
+  Lanes& l = *lanes_;
+  if (l.partial.size != 0) {
+    const std::size_t rest = l.partial.size - l.partial_sent;
     if (n < rest) {
-      partial_sent_ += n;
+      l.partial_sent += n;
       return;
     }
     n -= rest;
-    partial_ = OutChunk{};
-    partial_sent_ = 0;
+    l.partial = OutChunk{};
+    l.partial_sent = 0;
   }
   // Same order as gather(): control, then data.
-  for (ChunkRing* lane : {&control_, &data_}) {
+  for (ChunkRing* lane : {&l.control, &l.data}) {
     while (n != 0 && !lane->empty()) {
       OutChunk& chunk = lane->front();
       if (n < chunk.size) {
-        partial_ = std::move(chunk);
-        partial_sent_ = n;
+        l.partial = std::move(chunk);
+        l.partial_sent = n;
         lane->pop_front();
         return;
       }
@@ -211,35 +289,40 @@ void SendQueue::consume(std::size_t n) {
 bool SendQueue::start_write(std::vector<boost::asio::const_buffer>& out) {
   out.clear();
   if (writing() || !has_pending()) return false;
+  Lanes& l = *lanes_;
   std::size_t total = 0;
   auto take_from = [&](ChunkRing& lane) {
     while (!lane.empty() && out.size() < kMaxWriteBuffers &&
            (out.empty() || total + lane.front().size <= kMaxWriteBytes)) {
       total += lane.front().size;
       out.emplace_back(lane.front().data, lane.front().size);
-      in_flight_.push_back(std::move(lane.front()));
+      l.in_flight.push_back(std::move(lane.front()));
       lane.pop_front();
     }
   };
-  take_from(control_);
-  take_from(data_);
+  take_from(l.control);
+  take_from(l.data);
   return true;
 }
 
 void SendQueue::finish_write() {
-  while (!in_flight_.empty()) {
-    sub_bytes(in_flight_.front().size);
-    in_flight_.pop_front();
+  if (!lanes_) return;
+  while (!lanes_->in_flight.empty()) {
+    sub_bytes(lanes_->in_flight.front().size);
+    lanes_->in_flight.pop_front();
   }
+  release_lanes_if_empty();
 }
 
 std::size_t SendQueue::drop_pending_data() {
+  if (!lanes_) return 0;
   std::size_t dropped = 0;
-  while (!data_.empty()) {
-    dropped += data_.front().size;
-    data_.pop_front();
+  while (!lanes_->data.empty()) {
+    dropped += lanes_->data.front().size;
+    lanes_->data.pop_front();
   }
   sub_bytes(dropped);
+  release_lanes_if_empty();
   return dropped;
 }
 

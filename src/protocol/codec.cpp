@@ -49,6 +49,11 @@ Codec::Codec(Role role, CodecSettings settings, std::optional<DeflateParams> def
 }
 
 Codec::~Codec() = default;
+
+const std::string& Codec::peer_close_reason() const noexcept {
+  static const std::string none;
+  return peer_close_reason_ ? *peer_close_reason_ : none;
+}
 Codec::Codec(Codec&&) noexcept = default;
 Codec& Codec::operator=(Codec&&) noexcept = default;
 
@@ -104,7 +109,7 @@ std::error_code Codec::check_header(const FrameHeader& h) {
     if (h.rsv1) return Error::reserved_bits_set;
     if (!h.fin) return Error::fragmented_control_frame;
     if (h.payload_length > kMaxControlPayload) return Error::control_frame_too_long;
-    control_.clear();
+    if (assembly_) assembly_->control.clear();
     return {};
   }
   // A compressed frame is streamed through the (bounded) inflater, and
@@ -122,11 +127,13 @@ std::error_code Codec::check_header(const FrameHeader& h) {
     in_message_ = true;
     message_type_ = op == Opcode::text ? MessageType::text : MessageType::binary;
     message_compressed_ = h.rsv1;
-    message_.clear();
-    utf8_.reset();
+    if (assembly_) {
+      assembly_->message.clear();
+      assembly_->utf8.reset();
+    }
   }
   // Compressed sizes say nothing of the inflated size; the inflater enforces that limit.
-  if (!message_compressed_ && message_.size() + h.payload_length > max_message_size_) {
+  if (!message_compressed_ && assembled_size() + h.payload_length > max_message_size_) {
     return Error::message_too_big;
   }
   return {};
@@ -134,11 +141,20 @@ std::error_code Codec::check_header(const FrameHeader& h) {
 
 std::error_code Codec::on_payload(std::span<std::uint8_t> chunk, bool frame_done, CodecHandler& handler) {
   if (is_control(static_cast<Opcode>(frame_.opcode))) {
-    control_.insert(control_.end(), chunk.begin(), chunk.end());
-    return frame_done ? on_control_frame(handler) : std::error_code{};
+    if (frame_done && chunk.size() == frame_.payload_length) return on_control_frame(chunk, handler);  // whole
+    if (!assembly_) assembly_ = std::make_unique<Assembly>();
+    auto& control = assembly_->control;
+    control.insert(control.end(), chunk.begin(), chunk.end());
+    if (!frame_done) return {};
+    auto ec = on_control_frame(control, handler);
+    if (assembly_) {  // on_control_frame may have run a handler, never one that resets the codec
+      assembly_->control = std::vector<std::uint8_t>();  // not `= {}`: that keeps the capacity
+      release_assembly_if_unused();
+    }
+    return ec;
   }
   const bool message_done = frame_done && frame_.fin;
-  if (message_done && !message_compressed_ && message_.empty() && chunk.size() == frame_.payload_length) {
+  if (message_done && !message_compressed_ && assembled_size() == 0 && chunk.size() == frame_.payload_length) {
     // Zero-copy: the whole message is this one frame, already in the caller's buffer.
     if (message_type_ == MessageType::text && !is_valid_utf8(chunk)) return Error::invalid_utf8;
     in_message_ = false;
@@ -147,58 +163,68 @@ std::error_code Codec::on_payload(std::span<std::uint8_t> chunk, bool frame_done
   }
   if (auto ec = append_message_bytes(chunk, message_done)) return ec;
   if (message_done) {
-    if (message_type_ == MessageType::text && !utf8_.complete()) return Error::invalid_utf8;
+    if (message_type_ == MessageType::text && !assembly_->utf8.complete()) return Error::invalid_utf8;
     in_message_ = false;
-    handler.on_message(message_type_, message_);
-    message_.clear();
-    if (message_.capacity() > kRetainedMessageCapacity) std::vector<std::uint8_t>().swap(message_);
+    handler.on_message(message_type_, assembly_->message);
+    assembly_->message.clear();
+    // A server has many mostly idle connections: none keeps a message buffer
+    // between messages. A client keeps one (bounded) to receive fast.
+    if (role_ == Role::server || assembly_->message.capacity() > kRetainedMessageCapacity) {
+      assembly_->message = std::vector<std::uint8_t>();
+      release_assembly_if_unused();
+    }
   }
   return {};
 }
 
+void Codec::release_assembly_if_unused() noexcept {
+  if (assembly_ && assembly_->message.capacity() == 0 && assembly_->control.capacity() == 0) assembly_.reset();
+}
+
 std::error_code Codec::append_message_bytes(std::span<const std::uint8_t> chunk, bool last_chunk) {
-  const std::size_t before = message_.size();
+  if (!assembly_) assembly_ = std::make_unique<Assembly>();
+  auto& message = assembly_->message;
+  const std::size_t before = message.size();
   if (message_compressed_) {
-    if (auto ec = inflater_->decompress(chunk, last_chunk, message_, max_message_size_)) return ec;
+    if (auto ec = inflater_->decompress(chunk, last_chunk, message, max_message_size_)) return ec;
   } else {
-    message_.insert(message_.end(), chunk.begin(), chunk.end());
+    message.insert(message.end(), chunk.begin(), chunk.end());
   }
   // Validate only the new bytes, so invalid text fails as soon as it arrives.
-  if (message_type_ == MessageType::text &&
-      !utf8_.feed({message_.data() + before, message_.size() - before})) {
+  if (message_type_ == MessageType::text && !assembly_->utf8.feed({message.data() + before, message.size() - before})) {
     return Error::invalid_utf8;
   }
   return {};
 }
 
-std::error_code Codec::on_control_frame(CodecHandler& handler) {
+std::error_code Codec::on_control_frame(std::span<const std::uint8_t> control, CodecHandler& handler) {
   switch (static_cast<Opcode>(frame_.opcode)) {
     case Opcode::ping:
-      handler.on_ping(control_);
+      handler.on_ping(control);
       if (auto_pong_ && !close_sent_) {
-        append_frame(output_, role_, Opcode::pong, control_);
+        append_frame(output_, role_, Opcode::pong, control);
       }
       return {};
     case Opcode::pong:
-      handler.on_pong(control_);
+      handler.on_pong(control);
       return {};
     case Opcode::close: {
       std::uint16_t code = close_code::no_status;
       std::string_view reason;
-      if (control_.size() == 1) return Error::bad_close_payload;
-      if (control_.size() >= 2) {
-        code = static_cast<std::uint16_t>((control_[0] << 8) | control_[1]);
+      if (control.size() == 1) return Error::bad_close_payload;
+      if (control.size() >= 2) {
+        code = static_cast<std::uint16_t>((control[0] << 8) | control[1]);
         if (!is_valid_wire_close_code(code)) return Error::bad_close_code;
-        const std::span<const std::uint8_t> reason_bytes(control_.data() + 2, control_.size() - 2);
+        const std::span<const std::uint8_t> reason_bytes(control.data() + 2, control.size() - 2);
         if (!is_valid_utf8(reason_bytes)) return Error::invalid_close_reason;
         reason = {reinterpret_cast<const char*>(reason_bytes.data()), reason_bytes.size()};
       }
       close_received_ = true;
       peer_close_code_ = code;
-      peer_close_reason_.assign(reason);
+      if (!reason.empty()) peer_close_reason_ = std::make_unique<std::string>(reason);
       if (!close_sent_) queue_close(code, {});  // echo the peer's code (RFC 6455 §5.5.1)
       state_ = CodecState::closed;
-      handler.on_close(code, peer_close_reason_);
+      handler.on_close(code, peer_close_reason());
       return {};
     }
     default:

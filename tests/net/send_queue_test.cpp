@@ -208,4 +208,56 @@ TEST(SendQueueGather, SharedFramesAreReleasedOnceWritten) {
   EXPECT_TRUE(q.empty());
 }
 
+// Idle memory (issue #18): a queue holds storage only while something is
+// queued, cut or in flight, whichever way it is written.
+TEST(SendQueueStorage, IsHeldOnlyWhileSomethingIsQueued) {
+  SendQueue q(100);
+  EXPECT_FALSE(q.holds_storage());
+  q.push(chunk("hello"));
+  q.push_control(chunk("pong"));
+  EXPECT_TRUE(q.holds_storage());
+  q.consume(4 + 2);  // the pong and a cut "he"
+  EXPECT_TRUE(q.holds_storage()) << "the rest of a cut frame must stay";
+  EXPECT_EQ(gathered(q), "llo");
+  q.consume(3);
+  EXPECT_FALSE(q.holds_storage());
+  EXPECT_TRUE(q.empty());
+
+  // Whole writes (TLS): in flight, then finished.
+  std::vector<boost::asio::const_buffer> out;
+  q.push(chunk("abc"));
+  ASSERT_TRUE(q.start_write(out));
+  EXPECT_TRUE(q.holds_storage());
+  q.finish_write();
+  EXPECT_FALSE(q.holds_storage());
+
+  // Dropped data: nothing is left, so nothing is held.
+  q.push(chunk("x"));
+  q.push(chunk("y"));
+  EXPECT_EQ(q.drop_pending_data(), 2u);
+  EXPECT_FALSE(q.holds_storage());
+  EXPECT_EQ(q.bytes(), 0u);
+
+  // And the queue works the same after its storage came back.
+  q.push(chunk("again"));
+  EXPECT_EQ(gathered(q), "again");
+  q.consume(5);
+  EXPECT_FALSE(q.holds_storage());
+}
+
+TEST(SendQueueStorage, ADestroyedQueueReleasesWhatItHeld) {
+  auto frame = std::make_shared<const std::string>("event");
+  {
+    SendQueue q(100);
+    q.push(OutChunk::shared(frame));
+    q.push_control(OutChunk::shared(frame));
+    EXPECT_EQ(frame.use_count(), 3);
+  }
+  EXPECT_EQ(frame.use_count(), 1);  // and the storage went back to the thread's cache empty
+  SendQueue next(100);
+  next.push(chunk("z"));
+  EXPECT_EQ(gathered(next), "z");
+  EXPECT_EQ(frame.use_count(), 1);
+}
+
 }  // namespace

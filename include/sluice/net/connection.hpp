@@ -159,8 +159,7 @@ struct ClientOptions {
 
 class Connection : public std::enable_shared_from_this<Connection>,
                    public Pollable,
-                   private Deadlines::Entry,
-                   private protocol::CodecHandler {
+                   private Deadlines::Entry {
  public:
   enum class State : std::uint8_t { connecting, handshaking, open, closing, closed };
 
@@ -210,7 +209,7 @@ class Connection : public std::enable_shared_from_this<Connection>,
 
   State state() const noexcept { return state_; }
   OverflowPolicy overflow_policy() const noexcept { return overflow_; }
-  const std::string& subprotocol() const noexcept { return subprotocol_; }
+  const std::string& subprotocol() const noexcept;
   bool deflate_enabled() const noexcept { return codec_ && codec_->deflate_enabled(); }
   /// Client: the server's handshake response head (valid after it arrived).
   const protocol::ClientHandshake* client_handshake() const noexcept { return client_ ? client_->handshake.get() : nullptr; }
@@ -251,10 +250,13 @@ class Connection : public std::enable_shared_from_this<Connection>,
   // What the one deadline (in the loop's Deadlines) means when it passes.
   enum class DeadlineAction : std::uint8_t { finish_timed_out, finish_clean, keepalive };
 
-  // protocol::CodecHandler
-  void on_message(protocol::MessageType type, std::span<const std::uint8_t> payload) override;
-  void on_ping(std::span<const std::uint8_t> payload) override;
-  void on_pong(std::span<const std::uint8_t> payload) override;
+  // What the codec reports, through CodecEvents (built on the stack for each
+  // receive() call: no vtable pointer per connection).
+  struct CodecEvents;
+  void receive_frames(std::span<std::uint8_t> bytes);
+  void on_message(protocol::MessageType type, std::span<const std::uint8_t> payload);
+  void on_ping(std::span<const std::uint8_t> payload);
+  void on_pong(std::span<const std::uint8_t> payload);
   // on_close: not needed, the codec keeps the peer's close code and reason.
 
   // Pollable (plain-TCP server connections): the loop's Readiness reports the socket.
@@ -296,15 +298,15 @@ class Connection : public std::enable_shared_from_this<Connection>,
   std::uint16_t sent_close_code() const noexcept;
 
   // Per-connection state is kept small (idle memory, docs/benchmarks.md): what
-  // only TLS or only clients need lives behind pointers.
+  // only TLS or only clients need lives behind pointers, and the flags are bits.
   AnyStream stream_;
   // A plain-TCP server connection owns its socket as a bare descriptor in the
   // loop's Readiness set (stream_'s socket is released); -1 otherwise.
   int raw_fd_ = -1;
   protocol::Role role_;
-  bool owns_handler_ = false;  // set_callbacks()' adapter, deleted with the connection
   State state_ = State::connecting;
   DeadlineAction deadline_action_ = DeadlineAction::finish_timed_out;
+  OverflowPolicy overflow_ = OverflowPolicy::close;
   ConnectionHandler* handler_ = nullptr;
 
   std::shared_ptr<const ServerConnectionConfig> server_config_;
@@ -319,31 +321,31 @@ class Connection : public std::enable_shared_from_this<Connection>,
   };
   std::unique_ptr<ClientSide> client_;
   std::optional<protocol::Codec> codec_;
-  std::string subprotocol_;
+  std::unique_ptr<std::string> subprotocol_;  // only when one was negotiated
   std::string request_target_;
 
   SendQueue queue_;
-  OverflowPolicy overflow_ = OverflowPolicy::close;
-  std::uint16_t slow_close_code_ = 4008;
   const char* slow_close_reason_ = "slow consumer";
-  std::uint16_t close_code_sent_ = 0;       // close()'s code once it sent one; 0: none (or the codec's own)
-  bool finish_after_write_ = false;         // end the connection once the queue is written
-  bool reading_ = false;
-  bool write_wanted_ = false;               // queued output waits for start_write()
-  bool write_posted_ = false;               // a corked start_write() is posted
-  bool handling_input_ = false;             // inside handle_input(): it writes at its end
-  bool awaiting_writable_ = false;          // plain TCP: the socket was full; a wait_write is pending
-  bool drain_wanted_ = false;               // on_drained is owed
-  bool received_since_tick_ = false;        // keepalive: the peer showed life since the last tick
-  bool awaiting_pong_ = false;
-  bool shut_down_send_ = false;
-  bool over_capacity_ = false;
-  bool early_input_ = false;                // handling the frames that came with the upgrade request
-  bool finished_ = false;
-  bool was_open_ = false;                   // the WebSocket handshake completed
-  bool http_busy_ = false;                  // a request is with the handler
   std::chrono::steady_clock::time_point last_message_at_;
   std::error_code close_error_;             // what ended the connection (CloseInfo::error)
+  std::uint16_t slow_close_code_ = 4008;
+  std::uint16_t close_code_sent_ = 0;       // close()'s code once it sent one; 0: none (or the codec's own)
+  bool owns_handler_ = false;               // set_callbacks()' adapter, deleted with the connection
+  bool finished_ = false;
+  bool finish_after_write_ : 1 = false;     // end the connection once the queue is written
+  bool reading_ : 1 = false;
+  bool write_wanted_ : 1 = false;           // queued output waits for start_write()
+  bool write_posted_ : 1 = false;           // a corked start_write() is posted
+  bool handling_input_ : 1 = false;         // inside handle_input(): it writes at its end
+  bool awaiting_writable_ : 1 = false;      // plain TCP: the socket was full; a wait_write is pending
+  bool drain_wanted_ : 1 = false;           // on_drained is owed
+  bool received_since_tick_ : 1 = false;    // keepalive: the peer showed life since the last tick
+  bool awaiting_pong_ : 1 = false;
+  bool shut_down_send_ : 1 = false;
+  bool over_capacity_ : 1 = false;
+  bool early_input_ : 1 = false;            // handling the frames that came with the upgrade request
+  bool was_open_ : 1 = false;               // the WebSocket handshake completed
+  bool http_busy_ : 1 = false;              // a request is with the handler
 };
 
 /// Connects to a ws:// or wss:// URL. The connection reports success through

@@ -123,7 +123,10 @@ class Codec {
   bool close_received() const noexcept { return close_received_; }
   /// The peer's close code and reason (1006 / empty until a close frame arrived).
   std::uint16_t peer_close_code() const noexcept { return peer_close_code_; }
-  const std::string& peer_close_reason() const noexcept { return peer_close_reason_; }
+  const std::string& peer_close_reason() const noexcept;
+  /// Whether the codec holds a buffer for a message or control frame split
+  /// across receive() calls (none between messages on the server side). For tests.
+  bool holds_assembly() const noexcept { return assembly_ != nullptr; }
   /// The error that failed the connection, if any.
   std::error_code failure() const noexcept { return failure_; }
   bool deflate_enabled() const noexcept { return deflater_ != nullptr; }
@@ -132,8 +135,10 @@ class Codec {
   std::error_code fail(std::error_code ec);
   std::error_code check_header(const FrameHeader& h);
   std::error_code on_payload(std::span<std::uint8_t> chunk, bool frame_done, CodecHandler& handler);
-  std::error_code on_control_frame(CodecHandler& handler);
+  std::error_code on_control_frame(std::span<const std::uint8_t> payload, CodecHandler& handler);
   std::error_code append_message_bytes(std::span<const std::uint8_t> chunk, bool last_chunk);
+  std::size_t assembled_size() const noexcept { return assembly_ ? assembly_->message.size() : 0; }
+  void release_assembly_if_unused() noexcept;
   void queue_close(std::uint16_t code, std::string_view reason);
 
   // Packed (idle memory: every open connection has a codec). Of the
@@ -163,10 +168,17 @@ class Codec {
 
   FrameHeader frame_;
   std::uint64_t frame_remaining_ = 0;
-  std::vector<std::uint8_t> message_;
-  Utf8Validator utf8_;
 
-  std::vector<std::uint8_t> control_;  // payload of the control frame being received
+  // A message (or control frame) that did not arrive whole in one receive()
+  // call is assembled here. Behind a pointer and released once delivered (on
+  // the server side): most messages are delivered straight from the caller's
+  // buffer, and an idle connection should hold no buffer (docs/benchmarks.md).
+  struct Assembly {
+    std::vector<std::uint8_t> message;
+    Utf8Validator utf8;
+    std::vector<std::uint8_t> control;  // payload of the control frame being received
+  };
+  std::unique_ptr<Assembly> assembly_;
 
   std::unique_ptr<MessageDeflater> deflater_;
   std::unique_ptr<MessageInflater> inflater_;
@@ -174,7 +186,7 @@ class Codec {
   std::vector<std::uint8_t> output_;
   std::size_t output_start_ = 0;
 
-  std::string peer_close_reason_;
+  std::unique_ptr<std::string> peer_close_reason_;  // once a close frame with a reason arrived
   std::error_code failure_;
 };
 
