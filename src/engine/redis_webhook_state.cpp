@@ -116,7 +116,10 @@ std::error_code RedisWebhookState::write_webhook_state(std::span<const store::We
     args.push_back(c.kind == Kind::position ? "p" : c.kind == Kind::put_dead_letter ? "d" : "x");
     args.push_back(c.subscription);
     args.push_back(c.key);
-    args.push_back(c.kind == Kind::position ? std::to_string(c.offset) : c.json);
+    // A position is "<offset>" or "<offset>:<epoch>".
+    args.push_back(c.kind != Kind::position ? c.json
+                   : c.epoch.empty()        ? std::to_string(c.offset)
+                                            : std::to_string(c.offset) + ":" + c.epoch);
   }
   auto r = link_.command(args);
   if (!r || r->type != REDIS_REPLY_ARRAY) {
@@ -163,8 +166,10 @@ bool RedisWebhookLeases::load(const std::string& id, State& state) {
   auto letters = link_.command({"HGETALL", keys_.dead_letters(id)});
   if (!letters || letters->type != REDIS_REPLY_ARRAY) return false;
   for (std::size_t i = 0; i + 1 < positions->elements; i += 2) {
-    state.positions.push_back(
-        {id, std::string(reply_text(positions->element[i])), to_u64(reply_text(positions->element[i + 1]))});
+    const std::string_view value = reply_text(positions->element[i + 1]);
+    const auto colon = value.find(':');
+    state.positions.push_back({id, std::string(reply_text(positions->element[i])), to_u64(value.substr(0, colon)),
+                               colon == std::string_view::npos ? std::string() : std::string(value.substr(colon + 1))});
   }
   for (std::size_t i = 0; i + 1 < letters->elements; i += 2) {
     state.dead_letters.push_back(

@@ -97,7 +97,7 @@ std::string Subscription::to_stored_json() const {
   o["webhook"] = webhook.is_object() ? webhook : json::value(nullptr);
   if (!webhook_start.empty()) {
     json::object start;
-    for (const auto& [topic, offset] : webhook_start) start[topic] = offset;
+    for (const auto& [topic, mark] : webhook_start) start[topic] = json::object{{"o", mark.offset}, {"e", mark.epoch}};
     o["webhookStart"] = std::move(start);
   }
   o["createdMs"] = created_ms;
@@ -158,8 +158,15 @@ SubscriptionPtr subscription_from_stored_json(std::string_view text, std::string
     sub->webhook = *webhook;
   }
   if (const json::value* start = o->if_contains("webhookStart"); start && start->is_object()) {
-    for (const auto& [topic, offset] : start->get_object()) {
-      if (offset.is_uint64() || offset.is_int64()) sub->webhook_start[std::string(topic)] = offset.to_number<std::uint64_t>();
+    for (const auto& [topic, mark] : start->get_object()) {
+      const json::object* m = mark.if_object();
+      const json::value* offset = m ? m->if_contains("o") : nullptr;
+      const json::value* epoch = m ? m->if_contains("e") : nullptr;
+      if (!offset || !(offset->is_uint64() || offset->is_int64()) || !epoch || !epoch->is_string()) {
+        error = sub->id + ": \"webhookStart\" must map topics to {\"o\": offset, \"e\": epoch}";
+        return nullptr;
+      }
+      sub->webhook_start[std::string(topic)] = {offset->to_number<std::uint64_t>(), std::string(epoch->get_string())};
     }
   }
   const json::value* created = o->if_contains("createdMs");

@@ -336,7 +336,7 @@ std::vector<WebhookPosition> SqliteStore::load_webhook_positions() {
   std::vector<WebhookPosition> out;
   int rc;
   while ((rc = s.step()) == SQLITE_ROW) {
-    out.push_back({s.column_string(0), s.column_string(1), static_cast<std::uint64_t>(s.column_int64(2))});
+    out.push_back({s.column_string(0), s.column_string(1), static_cast<std::uint64_t>(s.column_int64(2)), {}});
   }
   if (rc != SQLITE_DONE) fail(reader_.db.get(), rc, "load_webhook_positions");
   return out;

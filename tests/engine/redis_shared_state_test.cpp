@@ -8,6 +8,7 @@
 #include <hiredis/hiredis.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -182,7 +183,9 @@ TEST_F(RedisSharedState, OnlyTheLeaseHolderWritesWebhookState) {
   letter.subscription = "sub_1";
   letter.key = "dl_1";
   letter.json = R"({"id":"dl_1"})";
-  ASSERT_FALSE(writes_a.write_webhook_state(std::vector{position("sub_1", "t", 5), letter}));
+  auto with_epoch = position("sub_1", "u", 9);
+  with_epoch.epoch = "ep-7";
+  ASSERT_FALSE(writes_a.write_webhook_state(std::vector{position("sub_1", "t", 5), letter, with_epoch}));
   ASSERT_FALSE(writes_b.write_webhook_state(std::vector{position("sub_1", "t", 2)}));
   EXPECT_TRUE(refused_a.empty());
   EXPECT_EQ(refused_b, std::vector<std::string>{"sub_1"});
@@ -190,8 +193,13 @@ TEST_F(RedisSharedState, OnlyTheLeaseHolderWritesWebhookState) {
 
   RedisWebhookLeases::State loaded;
   ASSERT_TRUE(a.load("sub_1", loaded));
-  ASSERT_EQ(loaded.positions.size(), 1u);
+  ASSERT_EQ(loaded.positions.size(), 2u);
+  std::sort(loaded.positions.begin(), loaded.positions.end(),
+            [](const auto& x, const auto& y) { return x.topic < y.topic; });
   EXPECT_EQ(loaded.positions[0].offset, 5u);
+  EXPECT_EQ(loaded.positions[0].epoch, "");
+  EXPECT_EQ(loaded.positions[1].offset, 9u);  // stored as "9:ep-7"
+  EXPECT_EQ(loaded.positions[1].epoch, "ep-7");
   ASSERT_EQ(loaded.dead_letters.size(), 1u);
   EXPECT_EQ(loaded.dead_letters[0].json, R"({"id":"dl_1"})");
 

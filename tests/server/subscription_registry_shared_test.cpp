@@ -62,7 +62,7 @@ TEST(SharedSubscriptions, ALocalDeleteIsNotUndoneByItsOwnLateAnnouncement) {
 TEST(SharedSubscriptions, WebhookStartIsStoredWithTheSubscription) {
   server::SubscriptionRegistry registry(nullptr);
   auto s = spec({"orders.*"});
-  s.webhook_start = {{"orders.eu", 41}, {"orders.us", 7}};
+  s.webhook_start = {{"orders.eu", {41, "ep1"}}, {"orders.us", {7, "ep2"}}};
   const auto sub = create_now(registry, std::move(s), 1).subscription;
   ASSERT_TRUE(sub);
   std::string error;

@@ -15,13 +15,13 @@ using testing::open_or_fail;
 using testing::TempDir;
 
 WebhookStateChange position(std::string sub, std::string topic, std::uint64_t offset) {
-  return {WebhookStateChange::Kind::position, std::move(sub), std::move(topic), offset, {}};
+  return {WebhookStateChange::Kind::position, std::move(sub), std::move(topic), offset, {}, {}};
 }
 WebhookStateChange dead(std::string sub, std::string id, std::string json) {
-  return {WebhookStateChange::Kind::put_dead_letter, std::move(sub), std::move(id), 0, std::move(json)};
+  return {WebhookStateChange::Kind::put_dead_letter, std::move(sub), std::move(id), 0, std::move(json), {}};
 }
 WebhookStateChange undead(std::string sub, std::string id) {
-  return {WebhookStateChange::Kind::delete_dead_letter, std::move(sub), std::move(id), 0, {}};
+  return {WebhookStateChange::Kind::delete_dead_letter, std::move(sub), std::move(id), 0, {}, {}};
 }
 
 void exec(const std::filesystem::path& file, const char* sql) {

@@ -30,6 +30,13 @@ class SubscriptionStore;
 
 namespace sluice::server {
 
+/// Where a topic stood: its last offset, in its epoch.
+struct TopicMark {
+  std::uint64_t offset = 0;
+  std::string epoch;
+  bool operator==(const TopicMark&) const = default;
+};
+
 /// Live counters of one subscription. Updated without the registry's lock
 /// (atomics), read for GET /v1/subscriptions/{id}.
 struct SubscriptionCounters {
@@ -48,7 +55,7 @@ struct Subscription {
   boost::json::value webhook;           ///< the webhook object as given, or null
   /// Shared engines: where each matching topic ended when the subscription
   /// was created; its webhook delivers what comes after (whichever node delivers it).
-  std::map<std::string, std::uint64_t> webhook_start;
+  std::map<std::string, TopicMark> webhook_start;
   std::int64_t created_ms = 0;          ///< milliseconds since the Unix epoch
   mutable SubscriptionCounters counters;
 
@@ -77,7 +84,7 @@ struct SubscriptionSpec {
   std::vector<std::string> patterns;     ///< each valid (topic::pattern_error empty), non-empty list
   std::optional<topic::Filter> filter;
   boost::json::value webhook;            ///< an object, or null
-  std::map<std::string, std::uint64_t> webhook_start;  ///< see Subscription
+  std::map<std::string, TopicMark> webhook_start;  ///< see Subscription
 };
 
 struct RegistryLimits {

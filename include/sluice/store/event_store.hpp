@@ -70,6 +70,7 @@ struct WebhookPosition {
   std::string subscription;
   std::string topic;
   std::uint64_t offset = 0;
+  std::string epoch;  ///< the epoch the offset counts in ("" when not kept: the SQLite store)
 };
 
 /// A webhook dead letter, stored as its JSON document.
@@ -89,6 +90,7 @@ struct WebhookStateChange {
   std::string key;  ///< position: the topic; dead letters: the dead letter's id
   std::uint64_t offset = 0;  ///< position
   std::string json;          ///< put_dead_letter
+  std::string epoch;         ///< position: the epoch it counts in ("" unknown; kept by Redis only)
 };
 
 /// When an append counts as durable.

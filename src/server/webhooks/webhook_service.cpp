@@ -60,13 +60,16 @@ void WebhookService::share(std::unique_ptr<engine::RedisWebhookLeases> leases, s
 
 void WebhookService::lease_lost(const std::string& id) { drop_worker(id); }
 
-std::map<std::string, std::uint64_t> WebhookService::current_ends(const std::vector<std::string>& patterns) const {
-  std::map<std::string, std::uint64_t> ends;
+std::map<std::string, TopicMark> WebhookService::current_ends(const std::vector<std::string>& patterns) const {
+  std::map<std::string, TopicMark> ends;
   for (const auto& pattern : patterns) {
     broker::ReplayRequest probe;  // lists the matching topics and their last offsets, copies no events
     probe.pattern = pattern;
     probe.since_time_ms = INT64_MAX;
-    for (const auto& [topic, last] : broker_.replay(probe).covered) ends.emplace(topic, last);
+    for (const auto& [topic, last] : broker_.replay(probe).covered) {
+      auto info = broker_.topic_info(topic);
+      ends.emplace(topic, TopicMark{last, info ? info->second : std::string()});
+    }
   }
   return ends;
 }
@@ -89,13 +92,17 @@ void WebhookService::start_leased(const SubscriptionPtr& sub, std::vector<store:
                         "subscription " + sub->id + ": its webhook is not delivered: " + why);
   }
   std::map<std::string, std::uint64_t> stored;
-  for (auto& p : positions) stored[p.topic] = p.offset;
+  std::map<std::string, std::string> epochs;
+  for (auto& p : positions) {
+    stored[p.topic] = p.offset;
+    if (!p.epoch.empty()) epochs[p.topic] = std::move(p.epoch);
+  }
   std::vector<DeadLetter> letters;
   for (auto& d : dead_letters) {
     if (auto letter = DeadLetter::from_stored_json(d.json)) letters.push_back(std::move(*letter));
   }
   const bool set_up = !stored.empty();
-  worker->restore(std::move(stored), std::move(letters));
+  worker->restore(std::move(stored), std::move(letters), std::move(epochs));
   // Never delivered yet: from where its topics ended when it was created.
   if (!set_up) worker->seed_positions(&sub->webhook_start);
   {

@@ -73,7 +73,7 @@ class WebhookService {
   void lease_lost(const std::string& id);
   /// Where each topic matching `patterns` ends now: a new subscription's
   /// webhook_start (shared engines). Thread-safe.
-  std::map<std::string, std::uint64_t> current_ends(const std::vector<std::string>& patterns) const;
+  std::map<std::string, TopicMark> current_ends(const std::vector<std::string>& patterns) const;
   /// Shared engines: the node delivering `id`'s webhook when it is not this
   /// one ("" when unknown), nullopt when this node delivers it or the
   /// service is not shared. Thread-safe.

@@ -49,21 +49,24 @@ WebhookWorker::WebhookWorker(Deps deps, SubscriptionPtr subscription, WebhookCon
       signer_(std::move(signer)),
       timer_(deps.loop.loop->io()) {}
 
-void WebhookWorker::restore(std::map<std::string, std::uint64_t> positions, std::vector<DeadLetter> dead_letters) {
+void WebhookWorker::restore(std::map<std::string, std::uint64_t> positions, std::vector<DeadLetter> dead_letters,
+                            std::map<std::string, std::string> epochs) {
+  for (auto& [topic, epoch] : epochs) epochs_[topic] = std::move(epoch);  // not running yet: nobody else reads it
   std::lock_guard lock(view_mutex_);
   for (auto& [topic, offset] : positions) positions_[topic] = offset;
   for (auto& d : dead_letters) dead_letters_.emplace(d.id, std::move(d));
 }
 
-void WebhookWorker::seed_positions(const std::map<std::string, std::uint64_t>* start) {
+void WebhookWorker::seed_positions(const std::map<std::string, TopicMark>* start) {
   std::lock_guard lock(view_mutex_);
   // "" (no topic has that name) marks a webhook whose state was set up: after
   // a restart, a webhook without any position is one from before delivery
   // existed, and starts at the current end too instead of replaying history.
   if (positions_.emplace(std::string(), 0).second) store_position({}, 0);
   if (start) {
-    for (const auto& [topic, last] : *start) {
-      if (positions_.emplace(topic, last).second) store_position(topic, last);
+    for (const auto& [topic, mark] : *start) {
+      if (!mark.epoch.empty()) epochs_.try_emplace(topic, mark.epoch);
+      if (positions_.emplace(topic, mark.offset).second) store_position(topic, mark.offset);
     }
     return;
   }
@@ -84,6 +87,7 @@ void WebhookWorker::store_position(const std::string& topic, std::uint64_t offse
   c.subscription = id();
   c.key = topic;
   c.offset = offset;
+  if (auto it = epochs_.find(topic); it != epochs_.end()) c.epoch = it->second;
   writer_->queue(std::move(c));
 }
 
@@ -96,7 +100,11 @@ void WebhookWorker::start_on_loop() {
     probe.pattern = pattern;
     probe.since_time_ms = INT64_MAX;
     for (const auto& [topic, last] : broker_.replay(probe).covered) {
-      if (auto info = broker_.topic_info(topic)) epochs_.try_emplace(topic, info->second);
+      if (auto info = broker_.topic_info(topic)) {
+        // A position stored in an epoch the topic has left (the engine lost it meanwhile) starts over.
+        auto [epoch, fresh] = epochs_.try_emplace(topic, info->second);
+        if (!fresh && epoch->second != info->second) restart_topic(topic, info->second);
+      }
       auto& head = heads_[topic];
       head = std::max(head, last);
       auto it = positions_.find(topic);

@@ -93,12 +93,15 @@ class WebhookWorker : public std::enable_shared_from_this<WebhookWorker> {
   const SubscriptionPtr& subscription() const noexcept { return subscription_; }
 
   /// Before the worker runs (any thread, nobody else has it yet): stored state.
-  void restore(std::map<std::string, std::uint64_t> positions, std::vector<DeadLetter> dead_letters);
+  /// `epochs`: the epoch each position counts in, where the store keeps it
+  /// (Redis): a topic that has left it since starts over (restart_topic).
+  void restore(std::map<std::string, std::uint64_t> positions, std::vector<DeadLetter> dead_letters,
+               std::map<std::string, std::string> epochs = {});
   /// A new subscription (or one stored before webhook delivery existed):
   /// positions at the current end of every matching topic (it delivers what
   /// is published from now on), or at `start` when given (shared engines:
   /// where they ended at its creation), queued to the store with a "" marker.
-  void seed_positions(const std::map<std::string, std::uint64_t>* start = nullptr);
+  void seed_positions(const std::map<std::string, TopicMark>* start = nullptr);
 
   // --- loop thread only ---
   /// Joins the loop's trie, learns where each matching topic ends, starts delivering.
