@@ -116,7 +116,11 @@ HttpResponse HttpApi::created_response(const SubscriptionRegistry::CreateResult&
                                        const std::string& generated_secret) {
   switch (result.status) {
     case SubscriptionRegistry::CreateStatus::ok: {
-      if (webhooks_) webhooks_->add(result.subscription);
+      if (webhooks_) {
+        webhooks_->add(result.subscription);
+        // Deleted meanwhile (by another node, say) before add: its listener ran too early to undo it.
+        if (!subscriptions_.get(result.subscription->id)) webhooks_->remove(result.subscription->id);
+      }
       std::string created = result.subscription->to_json();
       if (!generated_secret.empty()) {
         // Shown this once: the receiver needs it, and no later answer holds it.
