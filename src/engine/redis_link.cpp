@@ -16,6 +16,24 @@ std::string_view reply_text(const redisReply* r) {
              : std::string_view();
 }
 
+namespace {
+
+// One command, each argument binary-safe; null when the connection failed.
+RedisReply send(redisContext* context, const std::vector<std::string>& args) {
+  std::vector<const char*> argv;
+  std::vector<std::size_t> lens;
+  argv.reserve(args.size());
+  lens.reserve(args.size());
+  for (const auto& a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  return RedisReply(static_cast<redisReply*>(
+      redisCommandArgv(context, static_cast<int>(argv.size()), argv.data(), lens.data())));
+}
+
+}  // namespace
+
 RedisLink::RedisLink(RedisUrl url, std::chrono::milliseconds timeout) : url_(std::move(url)), timeout_(timeout) {}
 
 RedisLink::~RedisLink() { close(); }
@@ -42,15 +60,8 @@ bool RedisLink::ensure_connected() {
   }
   redisSetTimeout(context_, tv);
   // AUTH and SELECT before anything else (the error never repeats the password).
-  auto setup = [&](std::vector<std::string> args, const char* what) {
-    std::vector<const char*> argv;
-    std::vector<std::size_t> lens;
-    for (const auto& a : args) {
-      argv.push_back(a.data());
-      lens.push_back(a.size());
-    }
-    RedisReply r(static_cast<redisReply*>(
-        redisCommandArgv(context_, static_cast<int>(argv.size()), argv.data(), lens.data())));
+  auto setup = [&](const std::vector<std::string>& args, const char* what) {
+    RedisReply r = send(context_, args);
     if (!r || r->type == REDIS_REPLY_ERROR) {
       fail(std::string("Redis refused ") + what + (r ? ": " + std::string(reply_text(r.get())) : ""));
       return false;
@@ -61,7 +72,7 @@ bool RedisLink::ensure_connected() {
     std::vector<std::string> auth{"AUTH"};
     if (!url_.user.empty()) auth.push_back(url_.user);
     auth.push_back(url_.password);
-    if (!setup(std::move(auth), "AUTH")) return false;
+    if (!setup(auth, "AUTH")) return false;
   }
   if (url_.db != 0 && !setup({"SELECT", std::to_string(url_.db)}, "SELECT")) return false;
   return true;
@@ -70,26 +81,14 @@ bool RedisLink::ensure_connected() {
 RedisReply RedisLink::command(const std::vector<std::string>& args) {
   const bool kept = context_ != nullptr;
   if (!ensure_connected()) return nullptr;
-  std::vector<const char*> argv;
-  std::vector<std::size_t> lens;
-  argv.reserve(args.size());
-  lens.reserve(args.size());
-  for (const auto& a : args) {
-    argv.push_back(a.data());
-    lens.push_back(a.size());
-  }
-  auto send = [&] {
-    return RedisReply(static_cast<redisReply*>(
-        redisCommandArgv(context_, static_cast<int>(argv.size()), argv.data(), lens.data())));
-  };
-  RedisReply r = send();
+  RedisReply r = send(context_, args);
   // Closed by the peer (EOF, reset) rather than timed out: the command was not run.
   const bool closed = !r && (context_->err == REDIS_ERR_EOF ||
                              (context_->err == REDIS_ERR_IO && (errno == ECONNRESET || errno == EPIPE)));
   if (!r && kept && closed) {
     close();
     if (!ensure_connected()) return nullptr;
-    r = send();
+    r = send(context_, args);
   }
   if (!r) fail(std::string("Redis connection lost: ") + (context_ && context_->errstr[0] ? context_->errstr : "no reply"));
   return r;
