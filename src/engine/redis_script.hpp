@@ -34,6 +34,7 @@ end
 local function trim(meta, stream, maxlen, max_bytes, cutoff)
   local len = redis.call('XLEN', stream)
   local bytes = tonumber(redis.call('HGET', meta, 'bytes') or '0')
+  local removed = 0
   for _ = 1, 64 do
     if len == 0 then break end
     local front = redis.call('XRANGE', stream, '-', '+', 'COUNT', 1)
@@ -48,8 +49,9 @@ local function trim(meta, stream, maxlen, max_bytes, cutoff)
     redis.call('XDEL', stream, front[1][1])
     len = len - 1
     bytes = math.max(bytes - entry_size(fields), 0)
+    removed = removed + 1
   end
-  redis.call('HSET', meta, 'bytes', bytes)
+  if removed > 0 then redis.call('HSET', meta, 'bytes', bytes) end
 end
 )lua";
 
