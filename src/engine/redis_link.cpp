@@ -5,6 +5,7 @@
 #include <sys/time.h>
 
 #include <cerrno>
+#include <charconv>
 
 namespace sluice::engine {
 
@@ -33,6 +34,18 @@ RedisReply send(redisContext* context, const std::vector<std::string>& args) {
 }
 
 }  // namespace
+
+std::uint64_t to_u64(std::string_view text) {
+  std::uint64_t v = 0;
+  std::from_chars(text.data(), text.data() + text.size(), v);
+  return v;
+}
+
+std::int64_t to_i64(std::string_view text) {
+  std::int64_t v = 0;
+  std::from_chars(text.data(), text.data() + text.size(), v);
+  return v;
+}
 
 RedisLink::RedisLink(RedisUrl url, std::chrono::milliseconds timeout) : url_(std::move(url)), timeout_(timeout) {}
 

@@ -16,7 +16,6 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <atomic>
-#include <charconv>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -30,27 +29,10 @@
 
 #include "engine/redis_script.hpp"
 #include "sluice/engine/redis_engine.hpp"
+#include "sluice/engine/redis_link.hpp"
 #include "sluice/log/log.hpp"
 
 namespace sluice::engine::detail {
-
-inline std::string_view text_of(const redisReply* r) {
-  return r && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS || r->type == REDIS_REPLY_ERROR)
-             ? std::string_view(r->str, r->len)
-             : std::string_view();
-}
-
-inline std::uint64_t to_u64(std::string_view text) {
-  std::uint64_t v = 0;
-  std::from_chars(text.data(), text.data() + text.size(), v);
-  return v;
-}
-
-inline std::int64_t to_i64(std::string_view text) {
-  std::int64_t v = 0;
-  std::from_chars(text.data(), text.data() + text.size(), v);
-  return v;
-}
 
 inline void warn(std::string_view message) { log::limited(spdlog::level::warn, "redis_engine", {}, message); }
 

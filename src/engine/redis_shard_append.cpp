@@ -5,6 +5,7 @@
 #include <boost/json/parse.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <memory>
 #include <span>
 
@@ -74,18 +75,18 @@ void RedisShard::on_appended(redisAsyncContext*, void* r, void* data) {
   // callback), so not ready from now on, before the 503 is seen.
   if (!reply) p->shard->ready = false;
   if (reply && reply->type == REDIS_REPLY_STRING && !p->event.idempotency_key.empty()) {
-    return repeated(*p, text_of(reply));
+    return repeated(*p, reply_text(reply));
   }
   if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 2 ||
       reply->element[0]->type != REDIS_REPLY_INTEGER) {
-    if (reply) warn("redis: publish refused: " + std::string(text_of(reply)));
+    if (reply) warn("redis: publish refused: " + std::string(reply_text(reply)));
     return p->done(nullptr, make_error_code(broker::Error::engine_unavailable));
   }
   broker::EventFields f;
   f.id = p->event.id;
   f.topic = p->event.topic;
   f.offset = static_cast<std::uint64_t>(reply->element[0]->integer);
-  f.epoch = text_of(reply->element[1]);
+  f.epoch = reply_text(reply->element[1]);
   f.type = p->event.type;
   f.key = p->event.key;
   f.time_ms = p->event.time_ms;

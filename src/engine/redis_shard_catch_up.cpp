@@ -15,12 +15,12 @@ void RedisShard::on_message(redisAsyncContext* c, void* r, void* data) {
   auto* reply = static_cast<redisReply*>(r);
   if (reply && reply->type == REDIS_REPLY_ERROR) {
     // PSUBSCRIBE refused (e.g. LOADING): not subscribed, so start over.
-    warn("redis subscriber: PSUBSCRIBE failed: " + std::string(text_of(reply)) + "; reconnecting");
+    warn("redis subscriber: PSUBSCRIBE failed: " + std::string(reply_text(reply)) + "; reconnecting");
     redisAsyncDisconnect(c);
     return;
   }
   if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 3) return;
-  const std::string_view kind = text_of(reply->element[0]);
+  const std::string_view kind = reply_text(reply->element[0]);
   if (kind == "psubscribe") {
     shard.subscribed = true;
     link.connected = true;
@@ -32,16 +32,16 @@ void RedisShard::on_message(redisAsyncContext* c, void* r, void* data) {
     return;
   }
   if (kind == "message") {
-    if (text_of(reply->element[1]) == shard.watched_channel && shard.on_watched_message) {
-      shard.on_watched_message(text_of(reply->element[2]));
+    if (reply_text(reply->element[1]) == shard.watched_channel && shard.on_watched_message) {
+      shard.on_watched_message(reply_text(reply->element[2]));
     }
     return;
   }
   if (kind != "pmessage" || reply->elements < 4) return;
-  const std::string_view channel = text_of(reply->element[2]);
+  const std::string_view channel = reply_text(reply->element[2]);
   const std::string prefix = shard.keys.channel_prefix();
   if (!channel.starts_with(prefix)) return;
-  shard.on_event(std::string(channel.substr(prefix.size())), text_of(reply->element[3]));
+  shard.on_event(std::string(channel.substr(prefix.size())), reply_text(reply->element[3]));
 }
 
 void RedisShard::on_event(const std::string& topic, std::string_view payload) {
@@ -78,7 +78,7 @@ void RedisShard::on_topics(redisAsyncContext*, void* r, void* data) {
   if (!reply || reply->type != REDIS_REPLY_ARRAY) return;
   shard.catch_up_left = reply->elements + 1;
   for (std::size_t i = 0; i < reply->elements; ++i) {
-    shard.fill(std::string(text_of(reply->element[i])), true);
+    shard.fill(std::string(reply_text(reply->element[i])), true);
   }
   shard.caught_up_one();
 }
@@ -114,8 +114,8 @@ void RedisShard::on_meta(redisAsyncContext*, void* r, void* data) {
       reply->element[0]->type != REDIS_REPLY_STRING) {
     return shard.end_fill(f);
   }
-  f->epoch = std::string(text_of(reply->element[0]));
-  f->last = to_u64(text_of(reply->element[1]));
+  f->epoch = std::string(reply_text(reply->element[0]));
+  f->last = to_u64(reply_text(reply->element[1]));
   const TopicView here = shard.sink->view(f->topic);
   f->from = here.epoch == f->epoch ? here.committed + 1 : 1;
   shard.read_range(f);
@@ -141,13 +141,13 @@ void RedisShard::on_range(redisAsyncContext*, void* r, void* data) {
   for (std::size_t i = 0; i < reply->elements; ++i) {
     const redisReply* entry = reply->element[i];
     if (entry->type != REDIS_REPLY_ARRAY || entry->elements < 2) continue;
-    const std::uint64_t offset = to_u64(text_of(entry->element[0]));  // "N-0": the digits before '-'
+    const std::uint64_t offset = to_u64(reply_text(entry->element[0]));  // "N-0": the digits before '-'
     const redisReply* fields = entry->element[1];
     broker::EventFields e;
     e.topic = f->topic;
     e.offset = offset;
     for (std::size_t k = 0; k + 1 < fields->elements; k += 2) {
-      const std::string_view name = text_of(fields->element[k]), value = text_of(fields->element[k + 1]);
+      const std::string_view name = reply_text(fields->element[k]), value = reply_text(fields->element[k + 1]);
       if (name == "i") e.id = value;
       else if (name == "t") e.time_ms = to_i64(value);
       else if (name == "y") e.type = value;

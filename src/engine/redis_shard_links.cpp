@@ -134,7 +134,7 @@ void RedisShard::on_setup_reply(redisAsyncContext* c, void* r, void*) {
   auto* reply = static_cast<redisReply*>(r);
   if (!reply || reply->type != REDIS_REPLY_ERROR) return;
   // The message may not contain the password (Redis never echoes it).
-  warn("redis: set-up refused: " + std::string(text_of(reply)));
+  warn("redis: set-up refused: " + std::string(reply_text(reply)));
   redisAsyncDisconnect(c);
 }
 
@@ -145,7 +145,7 @@ void RedisShard::on_script_loaded(redisAsyncContext* c, void* r, void* data) {
   if (reply->type != REDIS_REPLY_STRING) {
     // E.g. LOADING after a restart: without the script this node can never
     // be ready, so start over (with backoff) rather than wait forever.
-    warn("redis: SCRIPT LOAD failed: " + std::string(text_of(reply)) + "; reconnecting");
+    warn("redis: SCRIPT LOAD failed: " + std::string(reply_text(reply)) + "; reconnecting");
     redisAsyncDisconnect(c);
     return;
   }

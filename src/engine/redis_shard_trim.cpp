@@ -32,7 +32,7 @@ void RedisShard::on_trim_topics(redisAsyncContext*, void* r, void* data) {
   auto* reply = static_cast<redisReply*>(r);
   if (!reply || reply->type != REDIS_REPLY_ARRAY) return shard.schedule_trim();
   shard.trim_topics.clear();
-  for (std::size_t i = 0; i < reply->elements; ++i) shard.trim_topics.emplace_back(text_of(reply->element[i]));
+  for (std::size_t i = 0; i < reply->elements; ++i) shard.trim_topics.emplace_back(reply_text(reply->element[i]));
   shard.trim_next = 0;
   shard.trim_batch();
 }

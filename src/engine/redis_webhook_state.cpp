@@ -1,7 +1,5 @@
 #include <hiredis/hiredis.h>
 
-#include <charconv>
-
 #include "sluice/engine/redis_shared_state.hpp"
 
 namespace sluice::engine {
@@ -86,12 +84,6 @@ return 1
 )lua";
 
 constexpr std::size_t kIdsPerRound = 1'000;  // bounds one script's run (Redis runs nothing else meanwhile)
-
-std::uint64_t to_u64(std::string_view text) {
-  std::uint64_t v = 0;
-  std::from_chars(text.data(), text.data() + text.size(), v);
-  return v;
-}
 
 }  // namespace
 

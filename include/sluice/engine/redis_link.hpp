@@ -6,6 +6,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -55,5 +56,8 @@ class RedisLink {
 
 /// The text of a string, status or error reply; "" for other replies or null.
 std::string_view reply_text(const redisReply* reply);
+/// A number Redis gave as text (a reply, a field); 0 if it is none. Pure.
+std::uint64_t to_u64(std::string_view text);
+std::int64_t to_i64(std::string_view text);
 
 }  // namespace sluice::engine
