@@ -6,7 +6,6 @@
 
 #include <boost/asio/post.hpp>
 
-#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -136,7 +135,9 @@ std::string Connection::remote_ip() const {
 
 // --- start-up ---
 
-void Connection::start_server(std::shared_ptr<const ServerConnectionConfig> config, bool over_capacity) {
+void Connection::start_server(std::shared_ptr<const ServerConnectionConfig> config, bool over_capacity,
+                              int plain_fd) {
+  raw_fd_ = plain_fd;  // owned from here on, whatever happens next
   server_config_ = std::move(config);
   queue_.set_limit(server_config_->send_queue_limit);
   if (server_config_->metrics) queue_.set_bytes_gauge(server_config_->metrics->send_queue_bytes);
@@ -144,23 +145,14 @@ void Connection::start_server(std::shared_ptr<const ServerConnectionConfig> conf
   http_reader_ = std::make_unique<HttpRequestReader>(server_config_->handshake.max_header_bytes,
                                                      server_config_->max_body_bytes);
   over_capacity_ = over_capacity;
-  boost::system::error_code ignored;
-  stream_.socket().set_option(tcp::no_delay(true), ignored);
   state_ = State::handshaking;
   arm_timer(timeouts().handshake, DeadlineAction::finish_timed_out);
   if (!stream_.is_tls()) {
-    // Plain TCP: the socket leaves Asio's reactor for the loop's Readiness set
-    // (no per-connection Asio state or pending operation; no epoll_ctl per read).
-    boost::system::error_code ec;
-    const int fd = stream_.socket().release(ec);
-    if (ec || fd < 0) return finish(ec ? std::error_code(ec) : std::make_error_code(std::errc::bad_file_descriptor));
-    raw_fd_ = fd;
-    const int flags = ::fcntl(fd, F_GETFL, 0);
-    if (flags < 0 || ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
-      return finish(std::error_code(errno, std::system_category()));
-    }
-    // Bytes that arrived before this are reported by the registration itself.
-    if (auto error = Readiness::of(loop()).add(fd, shared_from_this())) return finish(error);
+    if (raw_fd_ < 0) return finish(std::make_error_code(std::errc::bad_file_descriptor));
+    // Plain TCP lives in the loop's Readiness set (no per-connection Asio
+    // state or pending operation; no epoll_ctl per read). Bytes that arrived
+    // before this are reported by the registration itself.
+    if (auto error = Readiness::of(loop()).add(raw_fd_, shared_from_this())) return finish(error);
     return;
   }
   stream_.tls().async_handshake(asio::ssl::stream_base::server,
@@ -278,8 +270,7 @@ void Connection::finish(std::error_code error) {
   if (error && !close_error_) close_error_ = error;
   Deadlines::cancel(*this);
   if (raw_fd_ >= 0) {
-    Readiness::of(loop()).remove(raw_fd_);  // before the number can be reused
-    ::shutdown(raw_fd_, SHUT_RDWR);
+    Readiness::of(loop()).remove_closing(raw_fd_);  // before the number can be reused
     ::close(raw_fd_);
     raw_fd_ = -1;
   }

@@ -56,13 +56,24 @@ std::error_code Readiness::add(int fd, std::shared_ptr<Pollable> owner) {
   return {};
 }
 
-void Readiness::remove(int fd) {
-  if (fd < 0 || static_cast<std::size_t>(fd) >= slots_.size() || !slots_[static_cast<std::size_t>(fd)].owner) return;
+Readiness::Slot* Readiness::slot_of(int fd) noexcept {
+  if (fd < 0 || static_cast<std::size_t>(fd) >= slots_.size()) return nullptr;
   Slot& slot = slots_[static_cast<std::size_t>(fd)];
+  return slot.owner ? &slot : nullptr;
+}
+
+void Readiness::remove(int fd) {
+  if (!slot_of(fd)) return;
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
-  slot.generation = 0;
+  remove_closing(fd);
+}
+
+void Readiness::remove_closing(int fd) {
+  Slot* slot = slot_of(fd);
+  if (!slot) return;
+  slot->generation = 0;
   --registered_;
-  retire(std::move(slot.owner));
+  retire(std::move(slot->owner));
 }
 
 void Readiness::retire(std::shared_ptr<Pollable> owner) {

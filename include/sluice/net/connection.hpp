@@ -243,7 +243,9 @@ class Connection : public std::enable_shared_from_this<Connection>,
   // --- used by Server and connect() ---
   /// `over_capacity` (max connections reached): a WebSocket upgrade gets 503;
   /// plain HTTP is answered, one request, then the connection closes.
-  void start_server(std::shared_ptr<const ServerConnectionConfig> config, bool over_capacity = false);
+  /// `plain_fd`: for plain TCP, the accepted non-blocking socket, owned by the
+  /// connection from here on (the stream's own socket stays unopened); -1 for TLS.
+  void start_server(std::shared_ptr<const ServerConnectionConfig> config, bool over_capacity, int plain_fd);
   void start_client(const WsUrl& url, ClientOptions options);
 
  private:

@@ -53,6 +53,11 @@ class Readiness : public boost::asio::io_context::service {
   /// Stops watching `fd` (call before closing it). The owner is released
   /// after the current dispatch or handler. Harmless for an unknown fd.
   void remove(int fd);
+  /// remove() for a socket the caller closes right after, with no other
+  /// descriptor open on it: close() takes it out of the epoll set, so no
+  /// epoll_ctl. (A stray event from a copy, e.g. one a fork kept, carries an
+  /// old generation and is ignored.)
+  void remove_closing(int fd);
 
   /// Registered sockets (for tests).
   std::size_t size() const noexcept { return registered_; }
@@ -67,6 +72,7 @@ class Readiness : public boost::asio::io_context::service {
   void arm();
   void dispatch();
   void retire(std::shared_ptr<Pollable> owner);
+  Slot* slot_of(int fd) noexcept;
 
   boost::asio::io_context& io_;
   int epoll_fd_ = -1;

@@ -32,13 +32,22 @@ struct ServerOptions {
 using AcceptHandler = std::function<bool(EventLoop&, const std::shared_ptr<Connection>&)>;
 
 /// Not thread-safe: call listen()/start() before the loops run, stop() on the
-/// accepting loop's thread (or after the loops stopped).
+/// accepting loop's thread (or after the loops stopped). The io_context (or
+/// LoopGroup) must outlive the Server.
+///
+/// The listening socket sits in the accepting loop's Readiness set and is
+/// drained with accept4(SOCK_NONBLOCK): a plain-TCP connection goes straight
+/// into its loop's set, never through Asio's reactor (no fcntl, no
+/// register/deregister pair per connection).
 class Server {
  public:
   /// Single loop: every connection gets a copy of `callbacks`.
   Server(boost::asio::io_context& io, ServerOptions options, ConnectionCallbacks callbacks);
   /// Several loops: accepts on loop 0, places connections round-robin.
   Server(LoopGroup& loops, ServerOptions options, AcceptHandler on_accept);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
 
   /// Binds and listens. Returns the error (e.g. address in use) instead of throwing.
   std::error_code listen();
@@ -47,11 +56,13 @@ class Server {
   /// Stops accepting; open connections go on.
   void stop();
   /// The bound port (useful with port 0).
-  std::uint16_t port() const;
+  std::uint16_t port() const noexcept { return port_; }
 
  private:
-  void accept_next();
-  void start_connection(Socket socket, EventLoop* loop);
+  class Listener;  // the listening socket's entry in the Readiness set
+
+  void accept_ready();
+  void start_connection(int fd, EventLoop* loop);
 
   boost::asio::io_context& io_;
   LoopGroup* loops_ = nullptr;
@@ -59,7 +70,10 @@ class Server {
   std::shared_ptr<const ServerConnectionConfig> config_;
   ConnectionCallbacks callbacks_;
   AcceptHandler on_accept_;
-  boost::asio::ip::tcp::acceptor acceptor_;
+  int listen_fd_ = -1;
+  std::uint16_t port_ = 0;
+  boost::asio::ip::tcp protocol_ = boost::asio::ip::tcp::v4();  // of the listening address (for TLS sockets)
+  std::shared_ptr<Listener> listener_;
   boost::asio::steady_timer retry_timer_;
 };
 
