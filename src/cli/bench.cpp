@@ -111,6 +111,7 @@ std::string check_scenario_options(const BenchOptions& o) {
   }
   if (mode == "storm" && o.preset != "sluice") return "storm needs --preset sluice (resume with \"since\")";
   if (load.connections == 0) return "--connections must be at least 1";
+  if (load.deflate && load.mode == "publish") return "--deflate is for the WebSocket scenarios, not publish";
   if (load.threads == 0) return "--threads must be at least 1";
   if (load.threads > 1 && mode != "publish" && mode != "churn") return "--threads is for publish and churn";
   if (load.threads > load.connections) return "--threads must not exceed --connections";
@@ -181,7 +182,7 @@ int run(BenchOptions& o) {
     if (!parsed) return bad("--sub-url: " + why);
     if (parsed->secure != url->secure) return bad("--sub-url must use the scheme of --url (ws:// or wss://)");
     load.subscriber_targets.push_back({parsed->host, parsed->port, parsed->target == "/" ? load.path : parsed->target,
-                                       load.headers, load.tls});
+                                       load.headers, load.tls, load.deflate});
   }
   load.protocol = o.preset == "sluice"       ? bench::Protocol::sluice
                   : o.preset == "centrifugo" ? bench::Protocol::centrifugo
@@ -234,6 +235,9 @@ void add_target_options(CLI::App* cmd, const std::shared_ptr<BenchOptions>& o) {
                   "wss://, https://: PEM CA bundle to verify the server's certificate with (default: the system's)");
   cmd->add_flag("-k,--insecure", o->insecure,
                 "wss://, https://: do not verify the server's certificate (a self-signed test server)");
+  cmd->add_flag("--deflate", o->load.deflate,
+                "WebSocket scenarios: offer permessage-deflate; the load client inflates what arrives (its CPU "
+                "use shows what that costs it)");
   cmd->add_option("--preset", o->preset,
                   "sluice: Sluice's /v1/ws protocol and POST /v1/events; centrifugo: Centrifugo's JSON client "
                   "protocol (fanout, churn; Sluice's /connection/websocket or a Centrifugo server) and its "

@@ -155,6 +155,7 @@ void ClientPool::on_connected(Client& c) {
   options.host = target.host + ":" + std::to_string(target.port);
   options.target = target.path;
   options.headers = target.headers;
+  options.deflate.enabled = target.deflate;
   c.handshake_ = std::make_unique<protocol::ClientHandshake>(std::move(options));
   const std::string& request = c.handshake_->request();
   // A fresh socket's send buffer always takes the ~200-byte request whole.
@@ -212,8 +213,9 @@ void ClientPool::on_handshake_bytes(Client& c, std::span<const char> bytes) {
   }
   const std::string_view leftover = c.handshake_->leftover();
   std::vector<std::uint8_t> early(leftover.begin(), leftover.end());
+  const auto deflate = c.handshake_->deflate();
   c.handshake_.reset();  // large (an HTTP parser); no longer needed
-  c.codec_.emplace(protocol::Role::client);
+  c.codec_.emplace(protocol::Role::client, protocol::CodecSettings{}, deflate);
   c.state_ = Client::State::open;
   ++open_;
   --connecting_;

@@ -38,6 +38,7 @@ struct Options {
   std::string path;                 ///< default: /v1/ws for sluice, /connection/websocket for centrifugo, / otherwise
   /// wss://, https://: TLS with these settings, shared by every connection and thread; null: plain TCP.
   std::shared_ptr<const TlsClient> tls;
+  bool deflate = false;             ///< WebSocket scenarios: offer permessage-deflate
   /// Extra request headers: on every HTTP request (publish) and every
   /// WebSocket upgrade (an API key: Authorization: Bearer).
   std::vector<std::pair<std::string, std::string>> headers;
@@ -72,6 +73,6 @@ struct Options {
 };
 
 /// Where a scenario's connections go.
-inline Target target_of(const Options& o) { return {o.host, o.port, o.path, o.headers, o.tls}; }
+inline Target target_of(const Options& o) { return {o.host, o.port, o.path, o.headers, o.tls, o.deflate}; }
 
 }  // namespace sluice::bench

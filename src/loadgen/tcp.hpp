@@ -20,6 +20,7 @@ struct Target {
   std::string path = "/";          ///< the request target
   std::vector<std::pair<std::string, std::string>> headers;  ///< extra request headers
   std::shared_ptr<const TlsClient> tls;  ///< wss://, https://: TLS with these settings; null: plain TCP
+  bool deflate = false;                  ///< WebSocket: offer permessage-deflate (and inflate what arrives)
 };
 
 /// Monotonic clock in nanoseconds (the clock of every timestamp here).

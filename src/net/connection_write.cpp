@@ -10,7 +10,9 @@
 #include <array>
 #include <cerrno>
 #include <utility>
+#include <vector>
 
+#include "sluice/net/deflated_frames.hpp"
 #include "sluice/protocol/error.hpp"
 
 namespace sluice::net {
@@ -95,6 +97,17 @@ SendStatus Connection::send_shared(const std::shared_ptr<const std::string>& fra
 
 SendStatus Connection::send_shared_all(std::span<const std::shared_ptr<const std::string>> frames) {
   if (!codec_ || finished_ || codec_->close_sent()) return SendStatus::closed;
+  if (codec_->takes_shared_deflate() && server_config_) {
+    // permessage-deflate: the frames compressed once per loop, not per connection.
+    std::vector<std::shared_ptr<const std::string>> deflated;
+    deflated.reserve(frames.size());
+    for (const auto& frame : frames) deflated.push_back(deflated_frame(frame, server_config_->handshake.deflate));
+    return queue_shared(deflated);
+  }
+  return queue_shared(frames);
+}
+
+SendStatus Connection::queue_shared(std::span<const std::shared_ptr<const std::string>> frames) {
   take_codec_output();  // keep order with anything the codec queued before
   if (finished_ || codec_->close_sent()) return SendStatus::closed;
   std::size_t bytes = 0;

@@ -45,6 +45,7 @@ Codec::Codec(Role role, CodecSettings settings, std::optional<DeflateParams> def
                                                   settings.deflate.compression_level,
                                                   settings.deflate.mem_level);
     inflater_ = std::make_unique<MessageInflater>(peer_reset);
+    takes_shared_deflate_ = server && our_reset && our_bits == 15;
   }
 }
 

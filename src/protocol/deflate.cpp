@@ -50,6 +50,21 @@ struct MessageDeflater::Impl {
   bool initialized = false;
   bool failed = false;  // set on any zlib error; the stream state is unknown afterwards
   bool no_context_takeover = false;
+  int window_bits = 15;
+  int level = 6;
+  int mem_level = 8;
+
+  // zlib's state (about 256 KiB at 15 bits) is allocated by the first
+  // message: a connection that only ever gets shared, already compressed
+  // frames (protocol/shared_deflate.hpp) never pays for it.
+  bool ready() {
+    if (initialized || failed) return initialized;
+    // Negative window bits select raw deflate (no zlib header or checksum), RFC 7692 §7.2.1.
+    const int rc = deflateInit2(&strm, level, Z_DEFLATED, -window_bits, mem_level, Z_DEFAULT_STRATEGY);
+    initialized = rc == Z_OK;
+    failed = !initialized;  // out of memory or out-of-range parameters
+    return initialized;
+  }
 
   ~Impl() {
     if (initialized) deflateEnd(&strm);
@@ -60,16 +75,9 @@ MessageDeflater::MessageDeflater(int window_bits, bool no_context_takeover, int 
                                  int mem_level)
     : impl_(std::make_unique<Impl>()) {
   impl_->no_context_takeover = no_context_takeover;
-  // Negative window bits select raw deflate (no zlib header or checksum), RFC 7692 §7.2.1.
-  const int rc = deflateInit2(&impl_->strm, level, Z_DEFLATED, -window_bits, mem_level,
-                              Z_DEFAULT_STRATEGY);
-  if (rc == Z_MEM_ERROR) throw std::bad_alloc();
-  if (rc != Z_OK) {
-    // Out-of-range parameters: report deflate_failed from compress() rather than crash.
-    impl_->failed = true;
-    return;
-  }
-  impl_->initialized = true;
+  impl_->window_bits = window_bits;
+  impl_->level = level;
+  impl_->mem_level = mem_level;
 }
 
 MessageDeflater::~MessageDeflater() = default;
@@ -78,7 +86,7 @@ MessageDeflater& MessageDeflater::operator=(MessageDeflater&&) noexcept = defaul
 
 std::error_code MessageDeflater::compress(std::span<const std::uint8_t> message,
                                           std::vector<std::uint8_t>& out) {
-  if (!impl_ || impl_->failed || !impl_->initialized) return Error::deflate_failed;
+  if (!impl_ || !impl_->ready()) return Error::deflate_failed;
   z_stream& strm = impl_->strm;
   const std::size_t start = out.size();
   const auto fail = [&]() -> std::error_code {

@@ -307,6 +307,9 @@ bool SluiceServer::listen(std::string& error) {
   auto& c = options.connection;
   c.handshake.max_header_bytes = settings_.max_header_bytes;
   c.handshake.deflate.enabled = settings_.deflate;
+  // Our side never keeps a compression context between messages: events are
+  // then compressed once per loop and shared by every deflate subscriber.
+  c.handshake.deflate.server_no_context_takeover = true;
   c.handshake.subprotocols.emplace_back(centrifugo::kSubprotocol);  // accepted when a Centrifugo client offers it
   c.codec.max_message_size = settings_.max_message_size;
   c.codec.max_frame_size = settings_.max_message_size;

@@ -278,6 +278,7 @@ class Connection : public std::enable_shared_from_this<Connection>,
                  std::optional<protocol::DeflateParams> deflate, std::string_view leftover);
   void take_codec_output();
   void flush();
+  SendStatus queue_shared(std::span<const std::shared_ptr<const std::string>> frames);
   void schedule_write();
   friend class WriteBatch;
   void run_scheduled_write();  // WriteBatch: the corked write of this loop turn

@@ -130,6 +130,10 @@ class Codec {
   /// The error that failed the connection, if any.
   std::error_code failure() const noexcept { return failure_; }
   bool deflate_enabled() const noexcept { return deflater_ != nullptr; }
+  /// Server: permessage-deflate agreed with server_no_context_takeover and a
+  /// 15-bit server window, so frames from deflate_server_frames() (compressed
+  /// once for many connections) may be sent as they are.
+  bool takes_shared_deflate() const noexcept { return takes_shared_deflate_; }
 
  private:
   std::error_code fail(std::error_code ec);
@@ -146,7 +150,8 @@ class Codec {
   std::size_t max_frame_size_;
   std::size_t max_message_size_;
   std::uint32_t min_compress_size_;
-  bool auto_pong_;
+  bool auto_pong_ : 1;
+  bool takes_shared_deflate_ : 1 = false;
   Role role_;
   CodecState state_ = CodecState::open;
 

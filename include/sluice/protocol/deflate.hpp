@@ -18,7 +18,8 @@ class MessageDeflater {
  public:
   /// window_bits: 9..15 (the negotiated max_window_bits of our side);
   /// no_context_takeover: start every message with an empty dictionary;
-  /// level: 0..9, mem_level: 1..9. Throws std::bad_alloc if zlib cannot allocate.
+  /// level: 0..9, mem_level: 1..9. zlib's state is allocated by the first
+  /// compress(), which reports Error::deflate_failed if it cannot be.
   MessageDeflater(int window_bits, bool no_context_takeover, int level = 6, int mem_level = 8);
   ~MessageDeflater();
   MessageDeflater(MessageDeflater&&) noexcept;
