@@ -14,11 +14,11 @@
 //   node centrifuge_sdk.mjs /path/to/sluice
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Centrifuge } from 'centrifuge';
 import WebSocket from 'ws';
+import { freePort, poke, until } from './waiting.mjs';
 
 const SLUICE = process.argv[2];
 if (!SLUICE) throw new Error('usage: centrifuge_sdk.mjs SLUICE_BINARY');
@@ -33,27 +33,6 @@ function fail(message) {
   process.exit(1);
 }
 const overall = setTimeout(() => fail('the test did not finish within 130 s'), 130_000);
-
-// Resolves when predicate() holds, checked on every event-loop turn that
-// calls poke(); rejects after `ms`.
-const waiters = new Set();
-function poke() { for (const w of [...waiters]) if (w.predicate()) { waiters.delete(w); clearTimeout(w.timer); w.resolve(); } }
-function until(what, predicate, ms = 15_000) {
-  return new Promise((resolve, reject) => {
-    if (predicate()) return resolve();
-    const w = { predicate, resolve };
-    w.timer = setTimeout(() => { waiters.delete(w); reject(new Error('timed out waiting for ' + what)); }, ms);
-    waiters.add(w);
-  });
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
-    s.on('error', reject);
-  });
-}
 
 async function startServer(port, extra = ['--store', 'sqlite', '--data-dir', dataDir],
   pings = ['--ping-interval', '2', '--pong-timeout', '1']) {
@@ -271,8 +250,10 @@ async function slowConsumerScenario() {
     '--history-max-bytes', String(256 << 20), '--history-max-events', '100000'],
   ['--ping-interval', '60', '--pong-timeout', '30']);  // no pings while the client is stalled
   const sockets = [];
+  // Without permessage-deflate: the padding below counts as written (compressed,
+  // 1.25 queues of 'x' would be a few KiB).
   class TrackedWebSocket extends WebSocket {
-    constructor(...args) { super(...args); sockets.push(this); }
+    constructor(url, protocols) { super(url, protocols, { perMessageDeflate: false }); sockets.push(this); }
   }
   const c = new Centrifuge(`ws://127.0.0.1:${port}/connection/websocket`,
     { websocket: TrackedWebSocket, minReconnectDelay: 100, maxReconnectDelay: 400 });

@@ -10,8 +10,8 @@
 //
 //   node deflate_fanout.mjs /path/to/sluice
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import WebSocket from 'ws';
+import { freePort, poke, until } from './waiting.mjs';
 
 const SLUICE = process.argv[2];
 if (!SLUICE) throw new Error('usage: deflate_fanout.mjs SLUICE_BINARY');
@@ -24,25 +24,6 @@ function fail(message) {
   process.exit(1);
 }
 const overall = setTimeout(() => fail('the test did not finish within 60 s'), 60_000);
-
-const waiters = new Set();
-function poke() { for (const w of [...waiters]) if (w.predicate()) { waiters.delete(w); clearTimeout(w.timer); w.resolve(); } }
-function until(what, predicate, ms = 20_000) {
-  return new Promise((resolve, reject) => {
-    if (predicate()) return resolve();
-    const w = { predicate, resolve };
-    w.timer = setTimeout(() => { waiters.delete(w); reject(new Error('timed out waiting for ' + what)); }, ms);
-    waiters.add(w);
-  });
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => resolve(port)); });
-    s.on('error', reject);
-  });
-}
 
 // 1 KiB of repetitive JSON (what deflate is for), or a small object.
 function eventData(n) {
