@@ -6,15 +6,13 @@
 #include <memory>
 
 #include "claims_json.hpp"
+#include "jwt_handle.hpp"
 #include "sluice/auth/token_keys.hpp"
 #include "sluice/topic/topic.hpp"
 
 namespace sluice::auth {
 namespace {
 
-struct JwtFree {
-  void operator()(jwt_t* j) const noexcept { jwt_free(j); }
-};
 struct CharFree {
   void operator()(char* s) const noexcept { std::free(s); }  // libjwt 1.10 strings come from malloc
 };
@@ -39,7 +37,7 @@ std::optional<std::string> sign_hs256_token(std::string_view secret, const Token
     error = "libjwt could not make a token (out of memory)";
     return std::nullopt;
   }
-  std::unique_ptr<jwt_t, JwtFree> jwt(raw);
+  detail::JwtHandle jwt(raw);
   const std::string payload = boost::json::serialize(detail::claims_to_json(claims));
   if (jwt_add_grants_json(jwt.get(), payload.c_str()) != 0 ||
       jwt_set_alg(jwt.get(), JWT_ALG_HS256, reinterpret_cast<const unsigned char*>(secret.data()),

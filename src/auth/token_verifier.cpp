@@ -6,6 +6,7 @@
 #include <boost/json.hpp>
 
 #include "claims_json.hpp"
+#include "jwt_handle.hpp"
 #include "sluice/auth/base64url.hpp"
 
 namespace sluice::auth {
@@ -33,10 +34,6 @@ std::optional<json::object> json_part(std::string_view part) {
 bool iequals_jwt(std::string_view s) {
   return s.size() == 3 && (s[0] | 0x20) == 'j' && (s[1] | 0x20) == 'w' && (s[2] | 0x20) == 't';
 }
-
-struct JwtFree {
-  void operator()(jwt_t* j) const noexcept { jwt_free(j); }
-};
 
 jwt_alg_t libjwt_alg(TokenAlgorithm a) {
   switch (a) {
@@ -150,7 +147,7 @@ TokenCheck TokenVerifier::verify(std::string_view token, std::chrono::system_clo
   jwt_t* raw = nullptr;
   const int rc = jwt_decode(&raw, copy.c_str(), reinterpret_cast<const unsigned char*>(key_.data()),
                             static_cast<int>(key_.size()));
-  std::unique_ptr<jwt_t, JwtFree> decoded(raw);
+  detail::JwtHandle decoded(raw);
   if (rc != 0 || !decoded) return refuse(TokenFailure::bad_signature, "token signature invalid");
   // Belt and braces: libjwt verified with the header's algorithm, which must be ours.
   if (jwt_get_alg(decoded.get()) != libjwt_alg(algorithm_)) {

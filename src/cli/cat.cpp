@@ -36,7 +36,7 @@ struct CatOptions {
 };
 
 // What the main thread waits for.
-struct Exit {
+struct CatEnding {
   std::mutex mutex;
   std::condition_variable changed;
   bool stdin_done = false;
@@ -55,7 +55,7 @@ std::string hex(std::span<const std::uint8_t> data) {
 }
 
 // Sends each line of stdin until EOF or `stop`, then says stdin is done.
-void read_stdin(client::Client& c, const std::atomic<bool>& stop, Exit& exit, bool quiet) {
+void read_stdin(client::Client& c, const std::atomic<bool>& stop, CatEnding& exit, bool quiet) {
   read_stdin_lines(stop, [&](std::string line) {
     const auto status = c.send_text(line);
     if (!client::accepted(status) && !quiet) {
@@ -98,7 +98,7 @@ void print_message(const client::Message& m) {
 
 // The client's callbacks: what happens to the connection on stderr, messages
 // on stdout, and `exit` told when the client stops for good on its own.
-void watch_client(client::Client& c, const CatOptions& o, Exit& exit) {
+void watch_client(client::Client& c, const CatOptions& o, CatEnding& exit) {
   const bool quiet = o.connection.quiet;
   c.on_open([&, quiet](const client::OpenEvent& e) {
     if (quiet) return;
@@ -125,7 +125,7 @@ void watch_client(client::Client& c, const CatOptions& o, Exit& exit) {
 
 // Waits until stdin ended, the client stopped for good or a signal came;
 // true when it was the client.
-bool wait_for_end(Exit& exit) {
+bool wait_for_end(CatEnding& exit) {
   std::unique_lock lock(exit.mutex);
   while (!exit.stdin_done && !exit.client_done && g_stop_signal == 0) {
     exit.changed.wait_for(lock, std::chrono::milliseconds(100));  // also notices signals
@@ -135,7 +135,7 @@ bool wait_for_end(Exit& exit) {
 
 // The exit status when the client did not end on its own: 0, or 1 when stdin
 // ended and its lines never went out or the connection ended meanwhile.
-int flush_typed_lines(client::Client& c, const CatOptions& o, Exit& exit) {
+int flush_typed_lines(client::Client& c, const CatOptions& o, CatEnding& exit) {
   if (g_stop_signal != 0) return 0;
   int status = 0;
   // stdin ended: let what was typed go out before closing. flush() is false
@@ -152,7 +152,7 @@ int flush_typed_lines(client::Client& c, const CatOptions& o, Exit& exit) {
 int run(const CatOptions& o) {
   std::unique_ptr<client::Client> c = make_client(o);
   if (!c) return 2;
-  Exit exit;
+  CatEnding exit;
   watch_client(*c, o, exit);
 
   install_stop_signals();

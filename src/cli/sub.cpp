@@ -39,7 +39,7 @@ struct SubOptions {
 };
 
 // What the main thread waits for.
-struct Exit {
+struct ExitStatus {
   std::mutex mutex;
   std::condition_variable changed;
   int status = -1;  // set once: the exit status
@@ -116,7 +116,7 @@ void print_line(std::string_view text) {
 
 // Waits for the exit status (or a signal), then closes.
 template <class CloseFn>
-int wait_and_close(Exit& exit, CloseFn close) {
+int wait_and_close(ExitStatus& exit, CloseFn close) {
   install_stop_signals();
   int status;
   {
@@ -156,7 +156,7 @@ int follow_topic(const SubOptions& o, client::ClientOptions options) {
     }
     so.since = s;
   }
-  Exit exit{};
+  ExitStatus exit{};
   const bool quiet = o.connection.quiet;
   so.on_status = [&, quiet](const client::SubscriptionStatus& s) {
     using Kind = client::SubscriptionStatus::Kind;
@@ -203,7 +203,7 @@ struct StreamFollow {
   const SubOptions& o;
   const std::string path;  // the stream's, without ?since=
   const std::optional<SinceArg> since;
-  Exit exit{};
+  ExitStatus exit{};
   client::Positions positions{};
   std::int64_t last_time_ms = 0;
   bool one_topic = false;

@@ -21,10 +21,6 @@ namespace {
 // Rough wire size of one message, to keep within the connection's queue limit.
 std::size_t frame_estimate(std::size_t payload) { return payload + 14; }
 
-std::span<const std::uint8_t> as_bytes(const std::string& s) {
-  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
-}
-
 }  // namespace
 
 Core::Core(std::string_view url, ClientOptions options)
@@ -210,10 +206,10 @@ void Core::mark_close_done() {
 SendStatus Core::session_send(const std::shared_ptr<SessionToken>& token, MessageType type, std::string payload) {
   if (loop_.in_loop_thread()) {
     if (token != token_ || !connection_ || !transport_open_) return SendStatus::closed;
-    return connection_->send(type, as_bytes(payload)) ? SendStatus::closed : SendStatus::sent;
+    return connection_->send(type, bytes_of(payload)) ? SendStatus::closed : SendStatus::sent;
   }
   loop_.post([this, token, type, payload = std::move(payload)] {
-    if (token == token_ && connection_ && transport_open_) (void)connection_->send(type, as_bytes(payload));
+    if (token == token_ && connection_ && transport_open_) (void)connection_->send(type, bytes_of(payload));
   });
   return SendStatus::sent;
 }
@@ -436,7 +432,7 @@ void Core::pump() {
       }
       break;
     }
-    if (connection_->send(m.type, as_bytes(m.data))) break;  // closing: keep it for the next connection
+    if (connection_->send(m.type, bytes_of(m.data))) break;  // closing: keep it for the next connection
     handed += m.data.size();
     outbox_.pop_front();
   }

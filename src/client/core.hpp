@@ -19,6 +19,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 
 #include "client/proxy_relay.hpp"
@@ -36,6 +37,11 @@
 namespace sluice::client::detail {
 
 class Core;
+
+/// The bytes of `s`, valid while `s` is unchanged (Connection::send copies them). Pure.
+inline std::span<const std::uint8_t> bytes_of(const std::string& s) {
+  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
+}
 
 /// Shared by a Session handle and the core; `core` is cleared (under `mutex`)
 /// when the connection it belongs to ends, so late calls are no-ops.

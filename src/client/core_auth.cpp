@@ -19,10 +19,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::span<const std::uint8_t> as_bytes(const std::string& s) {
-  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
-}
-
 std::optional<std::chrono::system_clock::time_point> as_time(std::optional<std::int64_t> exp) {
   if (!exp) return std::nullopt;
   return std::chrono::system_clock::time_point(std::chrono::seconds(*exp));
@@ -127,7 +123,7 @@ void Core::refresh_now(std::uint64_t generation) {
   request["id"] = refresh_id_;
   request["token"] = token;
   refresh_token_ = std::move(token);
-  (void)connection_->send(MessageType::text, as_bytes(boost::json::serialize(request)));
+  (void)connection_->send(MessageType::text, bytes_of(boost::json::serialize(request)));
 }
 
 // A message while a refresh is pending: true (consumed) if it is the answer.

@@ -1,22 +1,15 @@
 #include "sluice/client/options.hpp"
 
-#include <cctype>
 #include <string_view>
 
 #include "sluice/protocol/handshake.hpp"
+#include "sluice/util/ascii.hpp"
 
 namespace sluice::client {
 
 namespace {
 bool positive(milliseconds d) { return d.count() > 0; }
 
-bool ascii_iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
-  }
-  return true;
-}
 }  // namespace
 
 std::string ClientOptions::validate() const {

@@ -9,11 +9,6 @@
 
 namespace sluice::bench {
 
-namespace {
-constexpr std::size_t kReadBufferSize = 256 * 1024;
-constexpr int kMaxEvents = 1024;
-}  // namespace
-
 // --- Client ---
 
 void Client::queue(protocol::MessageType type, std::span<const std::uint8_t> payload) {
@@ -33,7 +28,7 @@ void Client::on_close(std::uint16_t code, std::string_view reason) {
 
 // --- ClientPool ---
 
-ClientPool::ClientPool(Target target, ClientEvents& events) : events_(events), read_buffer_(kReadBufferSize) {
+ClientPool::ClientPool(Target target, ClientEvents& events) : events_(events), read_buffer_(kPoolReadBufferSize) {
   add_target(std::move(target));
 }
 
@@ -97,8 +92,8 @@ void ClientPool::watch_stdin() {
 }
 
 void ClientPool::poll(int timeout_ms) {
-  epoll_event events[kMaxEvents];
-  const int n = epoll_wait(epoll_.fd(), events, kMaxEvents, timeout_ms);
+  epoll_event events[kPoolMaxEvents];
+  const int n = epoll_wait(epoll_.fd(), events, kPoolMaxEvents, timeout_ms);
   for (int i = 0; i < n; ++i) {
     if (events[i].data.ptr == nullptr) {
       char discard[256];

@@ -13,13 +13,11 @@
 namespace sluice::bench {
 
 namespace {
-constexpr std::size_t kReadBufferSize = 256 * 1024;
-constexpr int kMaxEvents = 1024;
 constexpr std::uint32_t kHeaderLimit = 16 * 1024;
 }  // namespace
 
 HttpPool::HttpPool(Target target, HttpEvents& events)
-    : target_(std::move(target)), events_(events), read_buffer_(kReadBufferSize) {
+    : target_(std::move(target)), events_(events), read_buffer_(kPoolReadBufferSize) {
   address_ = resolve_ipv4(target_.host);
 }
 
@@ -53,8 +51,8 @@ void HttpPool::connect(HttpConnection& c) {
 }
 
 void HttpPool::poll(int timeout_ms) {
-  epoll_event events[kMaxEvents];
-  const int n = epoll_wait(epoll_.fd(), events, kMaxEvents, timeout_ms);
+  epoll_event events[kPoolMaxEvents];
+  const int n = epoll_wait(epoll_.fd(), events, kPoolMaxEvents, timeout_ms);
   for (int i = 0; i < n; ++i) on_ready(*static_cast<HttpConnection*>(events[i].data.ptr), events[i].events);
 }
 

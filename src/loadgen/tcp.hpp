@@ -3,6 +3,7 @@
 // shared state); a descriptor belongs to whoever opened it.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -42,6 +43,11 @@ int socket_error(int fd) noexcept;
 /// Closes with a TCP reset (SO_LINGER 0): the peer sees the connection
 /// cut, as when a network path or a client process dies; no TIME_WAIT here.
 void close_with_reset(int fd) noexcept;
+
+/// The read buffer of a pool (ClientPool, HttpPool): one per pool, reused for every socket.
+inline constexpr std::size_t kPoolReadBufferSize = 256 * 1024;
+/// The most ready sockets one epoll_wait of a pool hands back.
+inline constexpr int kPoolMaxEvents = 1024;
 
 /// A level-triggered epoll set whose entries carry a pointer. Owns its
 /// descriptor; used by one thread.

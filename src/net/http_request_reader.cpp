@@ -4,26 +4,15 @@
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/error.hpp>
 
+#include "sluice/util/ascii.hpp"
+
 namespace sluice::net {
 
 namespace http = boost::beast::http;
 
-namespace {
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i], y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
-}  // namespace
-
 std::string_view ParsedRequest::field(std::string_view name) const noexcept {
   for (const auto& f : fields()) {
-    if (iequals(f.name, name)) return f.value;
+    if (ascii_iequals(f.name, name)) return f.value;
   }
   return {};
 }

@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "sluice/util/ascii.hpp"
+
 namespace sluice::protocol::detail {
 namespace {
 
@@ -99,17 +101,6 @@ std::optional<int> parse_window_bits(const std::optional<std::string>& value) {
 
 }  // namespace
 
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    char x = a[i];
-    char y = b[i];
-    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-    if (x != y) return false;
-  }
-  return true;
-}
 
 bool parse_extensions(std::string_view value, std::vector<Extension>& out) {
   Cursor in(value);
@@ -137,18 +128,18 @@ std::optional<DeflateParamSet> parse_deflate_params(const std::vector<ExtensionP
   DeflateParamSet set;
   bool seen_server_bits = false;
   for (const ExtensionParam& p : params) {
-    if (iequals(p.name, "server_no_context_takeover")) {
+    if (ascii_iequals(p.name, "server_no_context_takeover")) {
       if (set.server_no_context_takeover || p.value) return std::nullopt;
       set.server_no_context_takeover = true;
-    } else if (iequals(p.name, "client_no_context_takeover")) {
+    } else if (ascii_iequals(p.name, "client_no_context_takeover")) {
       if (set.client_no_context_takeover || p.value) return std::nullopt;
       set.client_no_context_takeover = true;
-    } else if (iequals(p.name, "server_max_window_bits")) {
+    } else if (ascii_iequals(p.name, "server_max_window_bits")) {
       if (seen_server_bits) return std::nullopt;
       seen_server_bits = true;
       set.server_max_window_bits = parse_window_bits(p.value);
       if (!set.server_max_window_bits) return std::nullopt;  // the value is required
-    } else if (iequals(p.name, "client_max_window_bits")) {
+    } else if (ascii_iequals(p.name, "client_max_window_bits")) {
       if (set.has_client_max_window_bits) return std::nullopt;
       set.has_client_max_window_bits = true;
       if (p.value) {

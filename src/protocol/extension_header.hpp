@@ -29,9 +29,6 @@ struct Extension {
 /// value does not follow the grammar; `out` may then hold a partial result.
 bool parse_extensions(std::string_view value, std::vector<Extension>& out);
 
-/// ASCII case-insensitive comparison (HTTP tokens).
-bool iequals(std::string_view a, std::string_view b) noexcept;
-
 /// The permessage-deflate parameters written in one offer or response.
 struct DeflateParamSet {
   bool server_no_context_takeover = false;

@@ -20,6 +20,7 @@
 
 #include "protocol/extension_header.hpp"
 #include "sluice/protocol/error.hpp"
+#include "sluice/util/ascii.hpp"
 
 namespace sluice::protocol {
 namespace http = boost::beast::http;
@@ -68,7 +69,7 @@ bool has_token(const http::fields& fields, http::field name, std::string_view to
   auto [first, last] = fields.equal_range(name);
   for (auto it = first; it != last; ++it) {
     for_each_list_item(std::string_view(it->value()), [&](std::string_view item) {
-      found = found || detail::iequals(item, token);
+      found = found || ascii_iequals(item, token);
     });
   }
   return found;
@@ -156,7 +157,7 @@ std::optional<DeflateParams> negotiate_deflate(const std::vector<detail::Extensi
   const int our_server_bits = std::clamp(options.server_max_window_bits, 9, kMaxWindowBits);
   const int our_client_bits = std::clamp(options.client_max_window_bits, 9, kMaxWindowBits);
   for (const detail::Extension& offer : offers) {
-    if (!detail::iequals(offer.name, kDeflateName)) continue;
+    if (!ascii_iequals(offer.name, kDeflateName)) continue;
     const auto set = detail::parse_deflate_params(offer.params);
     if (!set) continue;  // declined: unknown, repeated or invalid parameter
     // zlib cannot produce raw deflate with an 8-bit window, so we cannot honour it.
@@ -216,7 +217,7 @@ std::optional<Error> check_response_extensions(const http::fields& response,
   const int offered_client_bits = std::clamp(options.client_max_window_bits, 9, kMaxWindowBits);
   for (const detail::Extension& extension : extensions) {
     // Only permessage-deflate was offered, and only once.
-    if (!options.enabled || agreed || !detail::iequals(extension.name, kDeflateName)) {
+    if (!options.enabled || agreed || !ascii_iequals(extension.name, kDeflateName)) {
       return Error::unexpected_extension;
     }
     const auto set = detail::parse_deflate_params(extension.params);

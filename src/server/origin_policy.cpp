@@ -1,24 +1,17 @@
 #include "server/origin_policy.hpp"
 
-#include <algorithm>
+#include "sluice/util/ascii.hpp"
 
 namespace sluice::server::detail {
 
 namespace {
 
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
-           return lower(x) == lower(y);
-         });
-}
-
 bool istarts_with(std::string_view s, std::string_view prefix) {
-  return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
+  return s.size() >= prefix.size() && ascii_iequals(s.substr(0, prefix.size()), prefix);
 }
 
 bool iends_with(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && iequals(s.substr(s.size() - suffix.size()), suffix);
+  return s.size() >= suffix.size() && ascii_iequals(s.substr(s.size() - suffix.size()), suffix);
 }
 
 // "scheme://authority" with nothing after the authority (RFC 6454 §6.2).
@@ -31,8 +24,8 @@ bool split_origin(std::string_view origin, std::string_view& scheme, std::string
 }
 
 std::string_view default_port(std::string_view scheme) {
-  if (iequals(scheme, "http") || iequals(scheme, "ws")) return "80";
-  if (iequals(scheme, "https") || iequals(scheme, "wss")) return "443";
+  if (ascii_iequals(scheme, "http") || ascii_iequals(scheme, "ws")) return "80";
+  if (ascii_iequals(scheme, "https") || ascii_iequals(scheme, "wss")) return "443";
   return {};
 }
 
@@ -51,7 +44,7 @@ bool origin_listed(std::string_view origin, const std::vector<std::string>& allo
     if (!well_formed) continue;
     const auto star = entry.find("://*.");
     if (star == std::string::npos) {
-      if (iequals(entry, origin)) return true;
+      if (ascii_iequals(entry, origin)) return true;
       continue;
     }
     // "https://*.example.com": the prefix up to "*", then a label or more, then ".example.com".
@@ -68,12 +61,12 @@ bool origin_listed(std::string_view origin, const std::vector<std::string>& allo
 bool same_origin(std::string_view origin, std::string_view host) {
   std::string_view scheme, authority;
   if (host.empty() || !split_origin(origin, scheme, authority)) return false;
-  if (iequals(authority, host)) return true;
+  if (ascii_iequals(authority, host)) return true;
   const std::string_view port = default_port(scheme);
   if (port.empty()) return false;
   // One side wrote the scheme's default port, the other left it out.
   auto equal_with_default = [&](std::string_view bare, std::string_view ported) {
-    return !has_port(bare) && ported.size() == bare.size() + 1 + port.size() && iequals(ported.substr(0, bare.size()), bare) &&
+    return !has_port(bare) && ported.size() == bare.size() + 1 + port.size() && ascii_iequals(ported.substr(0, bare.size()), bare) &&
            ported[bare.size()] == ':' && ported.substr(bare.size() + 1) == port;
   };
   return equal_with_default(authority, host) || equal_with_default(host, authority);

@@ -18,11 +18,6 @@
 namespace sluice::store {
 
 namespace {
-struct Pending {
-  EventRecord event;
-  GroupCommitLog::Completion done;
-};
-
 std::size_t pending_size(const EventRecord& e) {
   return e.topic.size() + e.data.size() + e.key.size() + e.idempotency_key.size();
 }
@@ -43,6 +38,11 @@ void fill(StoredEvent& out, const EventRecord& e) {
 }  // namespace
 
 struct GroupCommitLog::Impl {
+  struct Pending {
+    EventRecord event;
+    Completion done;
+  };
+
   EventStore& store;
   const std::size_t max_pending_bytes;
   const std::size_t max_batch;

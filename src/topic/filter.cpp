@@ -18,7 +18,9 @@
 namespace json = boost::json;
 
 namespace sluice::topic {
-namespace {
+// A named namespace, not an anonymous one: Filter::Compiled, a class with
+// linkage, derives from Program (GCC's -Wsubobject-linkage in unity builds).
+namespace filter_detail {
 
 enum class Op : std::uint8_t { eq, ne, lt, le, gt, ge, in, exists };
 enum class FieldKind : std::uint8_t { type, key, topic, data };
@@ -562,16 +564,16 @@ bool Program::eval(std::uint32_t index, std::string_view topic, std::string_view
   return false;
 }
 
-}  // namespace
+}  // namespace filter_detail
 
-struct Filter::Compiled : Program {};
+struct Filter::Compiled : filter_detail::Program {};
 
 Filter::Filter(std::shared_ptr<const Compiled> compiled) noexcept : compiled_(std::move(compiled)) {}
 
 std::optional<Filter> Filter::compile(const json::value& spec, std::string& error) {
   auto compiled = std::make_shared<Compiled>();
   std::string message;
-  Compiler compiler(*compiled, message);
+  filter_detail::Compiler compiler(*compiled, message);
   if (!compiler.compile_root(spec)) {
     error = std::move(message);
     return std::nullopt;
@@ -588,7 +590,8 @@ std::optional<Filter> Filter::compile(std::string_view json_text, std::string& e
     return std::nullopt;
   }
   if (const std::string_view literal = first_number_beyond_double(json_text); !literal.empty()) {
-    error = "filter: the number " + std::string(literal) + " is beyond the range of a double (" + std::string(kRangeNote) + ")";
+    error = "filter: the number " + std::string(literal) + " is beyond the range of a double (" +
+            std::string(filter_detail::kRangeNote) + ")";
     return std::nullopt;
   }
   return compile(spec, error);

@@ -6,7 +6,8 @@
 namespace sluice::webhook {
 namespace {
 
-using namespace std::chrono;
+// Qualified, not `using namespace`: in a unity build that would reach the other files.
+namespace chrono = std::chrono;
 
 constexpr std::int64_t kMaxSeconds = 100LL * 365 * 24 * 3600;  // beyond this, "forever" is as good
 
@@ -53,25 +54,26 @@ bool take_any(std::string_view& s, const std::array<std::string_view, N>& words)
 }
 
 // "HH:MM:SS"
-std::optional<seconds> take_time(std::string_view& s) {
+std::optional<chrono::seconds> take_time(std::string_view& s) {
   const auto h = take_number(s, 2);
   if (!h || !take(s, ":")) return std::nullopt;
   const auto m = take_number(s, 2);
   if (!m || !take(s, ":")) return std::nullopt;
   const auto sec = take_number(s, 2);
   if (!sec || *h > 23 || *m > 59 || *sec > 60) return std::nullopt;  // 60: a leap second
-  return hours(*h) + minutes(*m) + seconds(*sec);
+  return chrono::hours(*h) + chrono::minutes(*m) + chrono::seconds(*sec);
 }
 
-std::optional<sys_seconds> make_instant(int y, int mo, int d, seconds time_of_day) {
-  const year_month_day date{year(y), month(static_cast<unsigned>(mo)), day(static_cast<unsigned>(d))};
+std::optional<chrono::sys_seconds> make_instant(int y, int mo, int d, chrono::seconds time_of_day) {
+  const chrono::year_month_day date{chrono::year(y), chrono::month(static_cast<unsigned>(mo)),
+                                    chrono::day(static_cast<unsigned>(d))};
   if (!date.ok()) return std::nullopt;
-  return sys_seconds(sys_days(date).time_since_epoch()) + time_of_day;
+  return chrono::sys_seconds(chrono::sys_days(date).time_since_epoch()) + time_of_day;
 }
 
 }  // namespace
 
-std::optional<sys_seconds> parse_http_date(std::string_view s) {
+std::optional<chrono::sys_seconds> parse_http_date(std::string_view s) {
   std::string_view t = s;
   // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT"
   if (take_any(t, kShortDays) && take(t, ", ")) {
@@ -97,7 +99,8 @@ std::optional<sys_seconds> parse_http_date(std::string_view s) {
     const auto time = take_time(t);
     if (!time || t != " GMT") return std::nullopt;
     // RFC 9110: a two-digit year more than 50 years ahead means the past century.
-    const int this_year = static_cast<int>(year_month_day(floor<days>(system_clock::now())).year());
+    const auto today = chrono::floor<chrono::days>(chrono::system_clock::now());
+    const int this_year = static_cast<int>(chrono::year_month_day(today).year());
     int y = this_year / 100 * 100 + *yy;
     if (y > this_year + 50) y -= 100;
     return make_instant(y, *mo, *d, *time);
@@ -118,7 +121,7 @@ std::optional<sys_seconds> parse_http_date(std::string_view s) {
   return std::nullopt;
 }
 
-std::optional<seconds> parse_retry_after(std::string_view value, system_clock::time_point now) {
+std::optional<chrono::seconds> parse_retry_after(std::string_view value, chrono::system_clock::time_point now) {
   while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
   while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
   if (value.empty()) return std::nullopt;
@@ -126,15 +129,17 @@ std::optional<seconds> parse_retry_after(std::string_view value, system_clock::t
     std::uint64_t n = 0;
     auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
     if (end != value.data() + value.size()) return std::nullopt;
-    if (ec == std::errc::result_out_of_range || n > static_cast<std::uint64_t>(kMaxSeconds)) return seconds(kMaxSeconds);
+    if (ec == std::errc::result_out_of_range || n > static_cast<std::uint64_t>(kMaxSeconds)) {
+      return chrono::seconds(kMaxSeconds);
+    }
     if (ec != std::errc()) return std::nullopt;
-    return seconds(static_cast<std::int64_t>(n));
+    return chrono::seconds(static_cast<std::int64_t>(n));
   }
   const auto when = parse_http_date(value);
   if (!when) return std::nullopt;
-  const auto wait = ceil<seconds>(*when - now);  // rounds up: never earlier than asked
-  if (wait <= seconds(0)) return seconds(0);
-  return std::min(wait, seconds(kMaxSeconds));
+  const auto wait = chrono::ceil<chrono::seconds>(*when - now);  // rounds up: never earlier than asked
+  if (wait <= chrono::seconds(0)) return chrono::seconds(0);
+  return std::min(wait, chrono::seconds(kMaxSeconds));
 }
 
 }  // namespace sluice::webhook

@@ -11,6 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -21,6 +23,11 @@
 extern char** environ;
 
 namespace sluice::auth::testing {
+
+// A fixed "now" for token tests, in seconds since the epoch and as a time
+// point: the tests never depend on the wall clock.
+inline constexpr std::int64_t kNow = 1'750'000'000;
+inline const auto kNowTp = std::chrono::system_clock::time_point(std::chrono::seconds(kNow));
 
 using TempDir = sluice::test::TempDir;
 

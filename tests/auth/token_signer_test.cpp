@@ -12,9 +12,9 @@
 namespace sluice::auth {
 namespace {
 
-const std::string kSecret = "signer-test-secret-that-is-long-enough-0123456789";
-constexpr std::int64_t kNow = 1'750'000'000;
-const auto kNowTp = std::chrono::system_clock::time_point(std::chrono::seconds(kNow));
+using testing::kNow;
+using testing::kNowTp;
+const std::string kSignerSecret = "signer-test-secret-that-is-long-enough-0123456789";
 
 TokenClaims sample() {
   TokenClaims c;
@@ -29,9 +29,9 @@ TokenClaims sample() {
 
 TEST(TokenSigner, OurVerifierReadsBackTheClaims) {
   std::string error;
-  const auto token = sign_hs256_token(kSecret, sample(), error);
+  const auto token = sign_hs256_token(kSignerSecret, sample(), error);
   ASSERT_TRUE(token) << error;
-  const auto v = TokenVerifier::from_key(TokenAlgorithm::hs256, kSecret, std::chrono::seconds(0), error);
+  const auto v = TokenVerifier::from_key(TokenAlgorithm::hs256, kSignerSecret, std::chrono::seconds(0), error);
   ASSERT_TRUE(v) << error;
   const auto check = v->verify(*token, kNowTp);
   ASSERT_TRUE(check) << check.message;
@@ -42,19 +42,19 @@ TEST(TokenSigner, OurVerifierReadsBackTheClaims) {
   EXPECT_EQ(check.claims->subscribe, sample().subscribe);
   EXPECT_EQ(check.claims->publish, sample().publish);
   // Another secret: refused.
-  const auto other = TokenVerifier::from_key(TokenAlgorithm::hs256, kSecret + "x", std::chrono::seconds(0), error);
+  const auto other = TokenVerifier::from_key(TokenAlgorithm::hs256, kSignerSecret + "x", std::chrono::seconds(0), error);
   EXPECT_EQ(other->verify(*token, kNowTp).failure, TokenFailure::bad_signature);
 }
 
 TEST(TokenSigner, PyJwtDecodesItAlike) {
   testing::TempDir dir;
-  testing::write_file(dir / "secret", kSecret);
+  testing::write_file(dir / "secret", kSignerSecret);
   std::string error;
   auto c = sample();
   c.exp = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count() +
           3600;  // PyJWT checks exp against its own clock
   c.nbf.reset();
-  const auto token = sign_hs256_token(kSecret, c, error);
+  const auto token = sign_hs256_token(kSignerSecret, c, error);
   ASSERT_TRUE(token) << error;
   const auto out = testing::run_program({SLUICE_PYTHON, SLUICE_JWT_HELPER, "decode", (dir / "secret").string(), *token});
   const auto claims = boost::json::parse(out).as_object();
@@ -70,9 +70,9 @@ TEST(TokenSigner, RefusesShortSecretAndBadPatterns) {
   EXPECT_EQ(error.find("short-one"), std::string::npos) << error;
   auto c = sample();
   c.subscribe.push_back("a..b");
-  EXPECT_FALSE(sign_hs256_token(kSecret, c, error));
+  EXPECT_FALSE(sign_hs256_token(kSignerSecret, c, error));
   EXPECT_NE(error.find("'a..b' is not a topic pattern"), std::string::npos) << error;
-  EXPECT_EQ(error.find(kSecret), std::string::npos);
+  EXPECT_EQ(error.find(kSignerSecret), std::string::npos);
 }
 
 }  // namespace

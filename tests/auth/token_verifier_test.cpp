@@ -17,19 +17,18 @@ namespace {
 
 using testing::run_program;
 using testing::write_file;
-using Clock = std::chrono::system_clock;
 
-constexpr std::int64_t kNow = 1'750'000'000;  // a fixed "now": tests never depend on the wall clock
-const Clock::time_point kNowTp = Clock::time_point(std::chrono::seconds(kNow));
-const std::string kSecret = "0123456789abcdef0123456789abcdef-hs256-test-secret";
+using testing::kNow;
+using testing::kNowTp;
+const std::string kVerifierSecret = "0123456789abcdef0123456789abcdef-hs256-test-secret";
 
 class TokenVerifierTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new testing::TempDir();
     const auto p = [](const char* name) { return (*dir_ / name).string(); };
-    write_file(*dir_ / "secret", kSecret);
-    write_file(*dir_ / "other_secret", kSecret + "-but-another-one");
+    write_file(*dir_ / "secret", kVerifierSecret);
+    write_file(*dir_ / "other_secret", kVerifierSecret + "-but-another-one");
     run_program({"openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", p("ec.pem")});
     run_program({"openssl", "pkey", "-in", p("ec.pem"), "-pubout", "-out", p("ec_pub.pem")});
     run_program({"openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", p("ec2.pem")});
@@ -81,7 +80,7 @@ class TokenVerifierTest : public ::testing::Test {
     EXPECT_EQ(check.failure, failure) << to_string(check.failure) << ": " << check.message;
     EXPECT_FALSE(check.message.empty());
     EXPECT_LE(check.message.size(), 100u) << check.message;  // fits a close reason (123 bytes)
-    EXPECT_EQ(check.message.find(kSecret), std::string::npos);
+    EXPECT_EQ(check.message.find(kVerifierSecret), std::string::npos);
     if (token.size() > 8) {
       EXPECT_EQ(check.message.find(token.substr(0, 8)), std::string::npos) << check.message;
     }
@@ -117,16 +116,16 @@ TEST_F(TokenVerifierTest, AcceptsPyJwtRs256) {
 }
 
 TEST_F(TokenVerifierTest, SecretFileLosesOneTrailingNewline) {
-  write_file(*dir_ / "secret_nl", kSecret + "\n");
+  write_file(*dir_ / "secret_nl", kVerifierSecret + "\n");
   expect_alice(verifier(TokenAlgorithm::hs256, "secret_nl")->verify(py_sign("HS256", "secret", claims()), kNowTp));
   // Only one: a secret that really ends in a newline keeps the rest.
-  write_file(*dir_ / "secret_nl2", kSecret + "\n\n");
+  write_file(*dir_ / "secret_nl2", kVerifierSecret + "\n\n");
   const auto token = py_sign("HS256", "secret", claims());
   expect_refused(verifier(TokenAlgorithm::hs256, "secret_nl2")->verify(token, kNowTp), TokenFailure::bad_signature, token);
   // "\r\n" counts as the newline; a lone "\r" is part of the secret.
-  write_file(*dir_ / "secret_crlf", kSecret + "\r\n");
+  write_file(*dir_ / "secret_crlf", kVerifierSecret + "\r\n");
   expect_alice(verifier(TokenAlgorithm::hs256, "secret_crlf")->verify(token, kNowTp));
-  write_file(*dir_ / "secret_cr", kSecret + "\r");
+  write_file(*dir_ / "secret_cr", kVerifierSecret + "\r");
   expect_refused(verifier(TokenAlgorithm::hs256, "secret_cr")->verify(token, kNowTp), TokenFailure::bad_signature, token);
 }
 
@@ -279,7 +278,7 @@ TEST_F(TokenVerifierTest, SettingsAndKeysAreChecked) {
   EXPECT_NE(error.find("private key"), std::string::npos) << error;
   EXPECT_FALSE(TokenVerifier::create({TokenAlgorithm::es256, path("secret"), std::chrono::seconds(0)}, error));
   EXPECT_NE(error.find("not a PEM public key"), std::string::npos) << error;
-  EXPECT_EQ(error.find(kSecret), std::string::npos) << error;
+  EXPECT_EQ(error.find(kVerifierSecret), std::string::npos) << error;
   EXPECT_FALSE(TokenVerifier::create({TokenAlgorithm::es256, path("rsa_pub.pem"), std::chrono::seconds(0)}, error));
   EXPECT_NE(error.find("not an EC public key"), std::string::npos) << error;
 }

@@ -16,6 +16,7 @@
 #include "sluice/auth/key_file_edit.hpp"
 #include "sluice/auth/token_signer.hpp"
 #include "sluice/client/error.hpp"
+#include "sluice/util/unix_time.hpp"
 #include "temp_dir.hpp"
 
 namespace sluice::test {
@@ -26,10 +27,6 @@ using client::TopicClient;
 namespace json = boost::json;
 
 const std::string kSecret = "an-hs256-secret-of-at-least-32-bytes!!";
-
-std::int64_t now_s() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
 
 std::string make_token(std::int64_t exp, std::vector<std::string> subscribe, std::vector<std::string> publish,
                        const std::string& secret = kSecret) {
@@ -67,7 +64,7 @@ struct Issuer {
   std::vector<std::int64_t> exps;
   client::TokenProvider provider() {
     return [this]() -> std::optional<std::string> {
-      const std::int64_t exp = now_s() + ttl_s;
+      const std::int64_t exp = unix_time_s() + ttl_s;
       {
         std::lock_guard lock(mutex);
         exps.push_back(exp);

@@ -14,6 +14,7 @@
 #include "client/test_support.hpp"
 #include "sluice/client/auth.hpp"
 #include "sluice/client/error.hpp"
+#include "sluice/util/unix_time.hpp"
 
 namespace sluice::test {
 namespace {
@@ -48,10 +49,6 @@ std::string fake_token(std::string_view payload) {
 
 void send_text(net::Connection& c, std::string_view text) {
   (void)c.send(client::MessageType::text, {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()});
-}
-
-std::int64_t now_s() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 std::string token_expiring_at(std::int64_t exp, const std::string& sub = "ann") {
@@ -293,7 +290,7 @@ TEST(ClientAuth, InBandRenewalRefreshesBeforeExpiryOnTheSameConnection) {
   o.auth.renewal = client::TokenRenewal::in_band;
   o.auth.refresh_margin = 5s;
   o.auth.min_refresh_delay = 200ms;
-  o.auth.token_provider = [&] { return token_expiring_at(now_s() + 3, "ann" + std::to_string(issued++)); };
+  o.auth.token_provider = [&] { return token_expiring_at(unix_time_s() + 3, "ann" + std::to_string(issued++)); };
   Recorder r;
   Client c(server.url(), o);
   r.attach(c);
@@ -327,7 +324,7 @@ TEST(ClientAuth, ARefusedRefreshIsReportedAndTheConnectionGoesOn) {
   ClientOptions o = fast_options();
   o.auth.renewal = client::TokenRenewal::in_band;
   o.auth.min_refresh_delay = 100ms;
-  o.auth.token_provider = [&] { return token_expiring_at(now_s() + 2, "ann-" + std::to_string(now_s())); };
+  o.auth.token_provider = [&] { return token_expiring_at(unix_time_s() + 2, "ann-" + std::to_string(unix_time_s())); };
   Recorder r;
   Client c(server.url(), o);
   r.attach(c);
@@ -345,7 +342,7 @@ TEST(ClientAuth, ARefusedRefreshIsReportedAndTheConnectionGoesOn) {
 TEST(ClientAuth, OnExpiryRenewalSendsNoRefresh) {
   std::atomic<bool> refuse{false};
   WsServer server(refresh_script(refuse));
-  Provider provider{{token_expiring_at(now_s() + 1)}};
+  Provider provider{{token_expiring_at(unix_time_s() + 1)}};
   ClientOptions o = fast_options();  // a raw Client: TokenRenewal::automatic is on_expiry
   o.auth.min_refresh_delay = 10ms;
   o.auth.token_provider = provider.fn();
@@ -356,7 +353,7 @@ TEST(ClientAuth, OnExpiryRenewalSendsNoRefresh) {
   ASSERT_TRUE(r.wait([&] { return !r.opens.empty(); }));
   // Past the token's exp (a refresh would have gone out by then), the echo of a
   // message sent after it proves the server saw everything the client sent.
-  ASSERT_TRUE(r.signal.wait([&] { return now_s() > *token_expiry(*provider.answers[0]) + 1; }, 5s));
+  ASSERT_TRUE(r.signal.wait([&] { return unix_time_s() > *token_expiry(*provider.answers[0]) + 1; }, 5s));
   ASSERT_EQ(c.send_text("ping"), client::SendStatus::sent);
   ASSERT_TRUE(r.wait([&] { return !r.messages.empty(); }));
   EXPECT_EQ(server.received(), std::vector<std::string>{"ping"});

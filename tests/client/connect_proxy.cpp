@@ -12,40 +12,42 @@ namespace sluice::test {
 
 namespace {
 using tcp = asio::ip::tcp;
-
-struct Tunnel : std::enable_shared_from_this<Tunnel> {
-  explicit Tunnel(asio::io_context& io) : client(io), server(io), resolver(io) {}
-  tcp::socket client;
-  tcp::socket server;
-  tcp::resolver resolver;
-  asio::streambuf head{16 * 1024};
-  std::string reply;
-  std::array<std::array<char, 16 * 1024>, 2> buffers{};
-
-  void close() {
-    boost::system::error_code ignored;
-    client.close(ignored);
-    server.close(ignored);
-  }
-  void pump(tcp::socket& from, tcp::socket& to, std::array<char, 16 * 1024>& buffer) {
-    from.async_read_some(asio::buffer(buffer), [self = shared_from_this(), &from, &to, &buffer](
-                                                   const boost::system::error_code& ec, std::size_t n) {
-      if (ec) {
-        boost::system::error_code ignored;
-        to.shutdown(tcp::socket::shutdown_send, ignored);
-        return;
-      }
-      asio::async_write(to, asio::buffer(buffer.data(), n),
-                        [self, &from, &to, &buffer](const boost::system::error_code& write_ec, std::size_t) {
-                          if (write_ec) return self->close();
-                          self->pump(from, to, buffer);
-                        });
-    });
-  }
-};
 }  // namespace
 
 struct ConnectProxy::Impl {
+  // One client's tunnel. A member type: Impl's lambdas capture it, and an
+  // anonymous-namespace type there trips -Wsubobject-linkage in unity builds.
+  struct Tunnel : std::enable_shared_from_this<Tunnel> {
+    explicit Tunnel(asio::io_context& io) : client(io), server(io), resolver(io) {}
+    tcp::socket client;
+    tcp::socket server;
+    tcp::resolver resolver;
+    asio::streambuf head{16 * 1024};
+    std::string reply;
+    std::array<std::array<char, 16 * 1024>, 2> buffers{};
+
+    void close() {
+      boost::system::error_code ignored;
+      client.close(ignored);
+      server.close(ignored);
+    }
+    void pump(tcp::socket& from, tcp::socket& to, std::array<char, 16 * 1024>& buffer) {
+      from.async_read_some(asio::buffer(buffer), [self = shared_from_this(), &from, &to, &buffer](
+                                                     const boost::system::error_code& ec, std::size_t n) {
+        if (ec) {
+          boost::system::error_code ignored;
+          to.shutdown(tcp::socket::shutdown_send, ignored);
+          return;
+        }
+        asio::async_write(to, asio::buffer(buffer.data(), n),
+                          [self, &from, &to, &buffer](const boost::system::error_code& write_ec, std::size_t) {
+                            if (write_ec) return self->close();
+                            self->pump(from, to, buffer);
+                          });
+      });
+    }
+  };
+
   Impl(ConnectProxy& o, std::string auth) : owner(o), required_auth(std::move(auth)) {}
   ConnectProxy& owner;
   std::string required_auth;

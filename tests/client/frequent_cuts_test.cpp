@@ -19,7 +19,7 @@ namespace sluice::test {
 namespace {
 
 namespace json = boost::json;
-constexpr std::int64_t kEvents = 3'000;
+constexpr std::int64_t kEventsUnderCuts = 3'000;
 
 TEST(TopicClientFrequentCuts, StaysCaughtUpWhenEveryConnectionIsCutWithinSeconds) {
   TestServer server;
@@ -38,7 +38,7 @@ TEST(TopicClientFrequentCuts, StaysCaughtUpWhenEveryConnectionIsCutWithinSeconds
   std::uint64_t connection = 0;            // the open connection's number
   std::int64_t delivered_on_connection = 0;
   Clock::duration worst_lag{};             // publish to delivery
-  std::vector<std::atomic<Clock::rep>> published_at(kEvents + 1);  // by the publishing thread
+  std::vector<std::atomic<Clock::rep>> published_at(kEventsUnderCuts + 1);  // by the publishing thread
   auto locked = [&](auto f) {
     std::lock_guard lock(mutex);
     return f();
@@ -108,7 +108,7 @@ TEST(TopicClientFrequentCuts, StaysCaughtUpWhenEveryConnectionIsCutWithinSeconds
   publisher.connect();
   std::atomic<std::int64_t> acked{0}, failed{0};
   Signal ack_signal;
-  for (std::int64_t n = 1; n <= kEvents; ++n) {
+  for (std::int64_t n = 1; n <= kEventsUnderCuts; ++n) {
     published_at[static_cast<std::size_t>(n)] = Clock::now().time_since_epoch().count();
     const auto status = publisher.publish("cuts", json::object{{"n", n}}, {}, [&](const client::PublishResult& r) {
       ++(r.ok ? acked : failed);
@@ -117,7 +117,7 @@ TEST(TopicClientFrequentCuts, StaysCaughtUpWhenEveryConnectionIsCutWithinSeconds
     ASSERT_TRUE(client::accepted(status));
     if (n % 10 == 0) std::this_thread::sleep_for(33ms);  // the publishing rate is part of the scenario
   }
-  EXPECT_TRUE(ack_signal.wait([&] { return acked.load() + failed.load() == kEvents; }));
+  EXPECT_TRUE(ack_signal.wait([&] { return acked.load() + failed.load() == kEventsUnderCuts; }));
   publishing_done = true;
   signal.notify();
   cutter.join();
@@ -127,8 +127,8 @@ TEST(TopicClientFrequentCuts, StaysCaughtUpWhenEveryConnectionIsCutWithinSeconds
   // (the bounds leave room for a sanitizer build on a loaded machine; the
   // attempt numbers above are the exact check).
   const bool caught_up =
-      signal.wait([&] { return locked([&] { return static_cast<std::int64_t>(seen.size()); }) >= kEvents; }, 4s);
-  EXPECT_TRUE(caught_up) << "seen " << locked([&] { return seen.size(); }) << " of " << kEvents
+      signal.wait([&] { return locked([&] { return static_cast<std::int64_t>(seen.size()); }) >= kEventsUnderCuts; }, 4s);
+  EXPECT_TRUE(caught_up) << "seen " << locked([&] { return seen.size(); }) << " of " << kEventsUnderCuts
                          << " 4 s after publishing stopped, after " << cuts.load() << " cuts";
   EXPECT_LT(locked([&] { return worst_lag; }), 4000ms)
       << "an event arrived " << std::chrono::duration_cast<std::chrono::milliseconds>(locked([&] { return worst_lag; })).count()
@@ -141,8 +141,8 @@ TEST(TopicClientFrequentCuts, StaysCaughtUpWhenEveryConnectionIsCutWithinSeconds
   std::lock_guard lock(mutex);
   // Every cut connection had delivered: each reconnect is a first attempt again.
   for (std::size_t i = 0; i < attempts.size(); ++i) EXPECT_EQ(attempts[i], 1u) << "reconnect " << i + 1;
-  ASSERT_EQ(static_cast<std::int64_t>(seen.size()), kEvents);
-  for (std::int64_t i = 0; i < kEvents; ++i) ASSERT_EQ(seen[static_cast<std::size_t>(i)], i + 1) << "at " << i;
+  ASSERT_EQ(static_cast<std::int64_t>(seen.size()), kEventsUnderCuts);
+  for (std::int64_t i = 0; i < kEventsUnderCuts; ++i) ASSERT_EQ(seen[static_cast<std::size_t>(i)], i + 1) << "at " << i;
 }
 
 }  // namespace

@@ -19,7 +19,7 @@ namespace sluice::test {
 namespace {
 
 namespace json = boost::json;
-constexpr std::int64_t kEvents = 10'000;
+constexpr std::int64_t kEventsThroughFaults = 10'000;
 constexpr std::int64_t kWindow = 200;  // publishes in flight at most
 // The publisher may run this far ahead of the fault loop's next cut point, so
 // events are still flowing when the cut comes, yet a fast server cannot
@@ -78,12 +78,12 @@ TEST(TopicClientNoLoss, TenThousandEventsThroughCutsAndARestartArriveOnceInOrder
   std::atomic<bool> gate_timed_out{false};
   Signal ack_signal;
   auto allow_up_to = [&](std::int64_t n) {
-    allowed = std::min(kEvents, n);
+    allowed = std::min(kEventsThroughFaults, n);
     ack_signal.notify();
   };
   std::string first_failure;
   std::thread publishing([&] {
-    for (std::int64_t n = 1; n <= kEvents; ++n) {
+    for (std::int64_t n = 1; n <= kEventsThroughFaults; ++n) {
       if (failures.load() != 0) return;
       if (!ack_signal.wait([&] { return in_flight.load() < kWindow && n <= allowed.load(); }, 60s)) {
         gate_timed_out = true;
@@ -111,12 +111,12 @@ TEST(TopicClientNoLoss, TenThousandEventsThroughCutsAndARestartArriveOnceInOrder
   std::mt19937 rng(5);
   int cuts = 0;
   bool restarted = false;
-  while (seen_count() < kEvents && failures.load() == 0) {
-    const std::int64_t target = std::min(kEvents, seen_count() + std::uniform_int_distribution<std::int64_t>(150, 1200)(rng));
+  while (seen_count() < kEventsThroughFaults && failures.load() == 0) {
+    const std::int64_t target = std::min(kEventsThroughFaults, seen_count() + std::uniform_int_distribution<std::int64_t>(150, 1200)(rng));
     allow_up_to(target + kAhead);
     if (!seen_signal.wait([&] { return seen_count() >= target || failures.load() != 0; }, 60s)) break;
-    if (seen_count() >= kEvents) break;
-    if (!restarted && acked.load() >= kEvents / 2) {
+    if (seen_count() >= kEventsThroughFaults) break;
+    if (!restarted && acked.load() >= kEventsThroughFaults / 2) {
       restarted = true;
       server.reset();  // both clients lose their connections; events in flight are resent
       server = std::make_unique<TestServer>(settings);
@@ -131,8 +131,8 @@ TEST(TopicClientNoLoss, TenThousandEventsThroughCutsAndARestartArriveOnceInOrder
       sub_proxy.cut_all();
     }
   }
-  allow_up_to(kEvents);  // whatever stopped the fault loop, the publisher must not wait on it
-  EXPECT_TRUE(seen_signal.wait([&] { return seen_count() >= kEvents || failures.load() != 0; }, 60s))
+  allow_up_to(kEventsThroughFaults);  // whatever stopped the fault loop, the publisher must not wait on it
+  EXPECT_TRUE(seen_signal.wait([&] { return seen_count() >= kEventsThroughFaults || failures.load() != 0; }, 60s))
       << "seen " << seen_count() << ", acked " << acked.load() << ", in flight " << in_flight.load()
       << ", pending " << publisher.pending_publishes() << ", cuts " << cuts << ", restarted " << restarted
       << ", subscriber " << client::to_string(subscriber.client().state()) << ", publisher "
@@ -148,7 +148,7 @@ TEST(TopicClientNoLoss, TenThousandEventsThroughCutsAndARestartArriveOnceInOrder
   EXPECT_GE(cuts, 5);
   std::lock_guard lock(mutex);
   for (const auto& s : statuses) EXPECT_TRUE(s.recovered) << s.message;
-  EXPECT_EQ(static_cast<std::int64_t>(seen.size()), kEvents);
+  EXPECT_EQ(static_cast<std::int64_t>(seen.size()), kEventsThroughFaults);
   for (std::int64_t i = 0; i < static_cast<std::int64_t>(seen.size()); ++i) {
     ASSERT_EQ(seen[static_cast<std::size_t>(i)], i + 1) << "at position " << i;
   }

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "net/run_until.hpp"
 #include "net/test_tls.hpp"
 #include "sluice/net/connection.hpp"
 #include "sluice/net/server.hpp"
@@ -28,17 +29,7 @@ using sluice::protocol::Error;
 using sluice::protocol::MessageType;
 using namespace std::chrono_literals;
 
-constexpr auto kTestBound = 10s;
-
-// Runs the loop until `done()` holds or the bound passes; returns done().
-template <class Done>
-bool run_until(asio::io_context& io, Done done) {
-  const auto deadline = std::chrono::steady_clock::now() + kTestBound;
-  while (!done() && std::chrono::steady_clock::now() < deadline) {
-    if (io.run_one_until(deadline) == 0 && io.stopped()) break;  // out of work
-  }
-  return done();
-}
+using sluice::test::run_until;
 
 std::span<const std::uint8_t> bytes(std::string_view s) {
   return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "net/run_until.hpp"
 #include "sluice/net/connection.hpp"
 #include "sluice/net/server.hpp"
 
@@ -30,14 +31,7 @@ using Clock = std::chrono::steady_clock;
 
 constexpr auto kDeadline = 300ms;
 
-template <class Done>
-bool run_until(asio::io_context& io, Done done) {
-  const auto bound = Clock::now() + 10s;
-  while (!done() && Clock::now() < bound) {
-    if (io.run_one_until(bound) == 0 && io.stopped()) break;
-  }
-  return done();
-}
+using sluice::test::run_until;
 
 std::string ok_response(std::string_view body) {
   return "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + std::string(body);

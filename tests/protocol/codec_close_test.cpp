@@ -8,9 +8,6 @@
 namespace sluice::protocol::test {
 namespace {
 
-constexpr Role kRoles[] = {Role::server, Role::client};
-const char* role_name(Role r) { return r == Role::server ? "server" : "client"; }
-
 const std::uint16_t kValidCodes[] = {1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010,
                                      1011, 1012, 1013, 1014, 3000, 3999, 4000, 4999};
 const std::uint16_t kInvalidCodes[] = {0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535};

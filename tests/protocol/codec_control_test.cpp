@@ -7,9 +7,6 @@
 namespace sluice::protocol::test {
 namespace {
 
-constexpr Role kRoles[] = {Role::server, Role::client};
-const char* role_name(Role r) { return r == Role::server ? "server" : "client"; }
-
 TEST(CodecControl, ServerAnswersPingWithAnExactUnmaskedPong) {
   {
     const FeedResult r = feed_all_splits(server_setup(), to_server(kPing, "Hello"));

@@ -9,9 +9,6 @@
 namespace sluice::protocol::test {
 namespace {
 
-constexpr Role kRoles[] = {Role::server, Role::client};
-const char* role_name(Role r) { return r == Role::server ? "server" : "client"; }
-
 CodecSetup deflate_setup(Role role, DeflateParams params = {}, CodecSettings settings = {}) {
   CodecSetup s = setup_for(role, settings);
   s.deflate = params;

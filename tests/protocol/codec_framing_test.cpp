@@ -8,9 +8,6 @@
 namespace sluice::protocol::test {
 namespace {
 
-constexpr Role kRoles[] = {Role::server, Role::client};
-const char* role_name(Role r) { return r == Role::server ? "server" : "client"; }
-
 // ---------------------------------------------------------------------------
 // RFC 6455 §5.7 examples
 

@@ -7,9 +7,6 @@
 namespace sluice::protocol::test {
 namespace {
 
-constexpr Role kRoles[] = {Role::server, Role::client};
-const char* role_name(Role r) { return r == Role::server ? "server" : "client"; }
-
 CodecSettings limits(std::size_t frame, std::size_t message) {
   CodecSettings s;
   s.max_frame_size = frame;

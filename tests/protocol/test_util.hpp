@@ -452,6 +452,10 @@ inline CodecSetup server_setup(CodecSettings s = {}) { return {Role::server, s, 
 inline CodecSetup client_setup(CodecSettings s = {}) { return {Role::client, s, std::nullopt, {}, {}}; }
 inline CodecSetup setup_for(Role r, CodecSettings s = {}) { return {r, s, std::nullopt, {}, {}}; }
 
+// Both roles, for tests that run the same case as server and as client.
+inline constexpr Role kRoles[] = {Role::server, Role::client};
+inline const char* role_name(Role r) { return r == Role::server ? "server" : "client"; }
+
 struct FeedResult {
   std::vector<Event> events;
   std::error_code error;                // the first error receive() returned

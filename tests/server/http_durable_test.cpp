@@ -51,10 +51,6 @@ struct DurableFixture {
   server::HttpApi api;
 };
 
-json::object event(const std::string& topic, json::value data) {
-  return json::object{{"topic", topic}, {"data", std::move(data)}};
-}
-
 TEST(HttpApiDurable, PublishIsAnsweredOnceTheEventIsStored) {
   TempDir dir;
   DurableFixture f(dir.str());
@@ -74,7 +70,7 @@ TEST(HttpApiDurable, BatchIsStoredInRequestOrder) {
   TempDir dir;
   DurableFixture f(dir.str());
   json::array events;
-  for (int i = 0; i < 50; ++i) events.push_back(event(i % 2 ? "b.odd" : "b.even", i));
+  for (int i = 0; i < 50; ++i) events.push_back(event_body(i % 2 ? "b.odd" : "b.even", i));
   const auto r = f.post("/v1/events/batch", json::object{{"events", events}});
   ASSERT_EQ(r.status, 201u) << json::serialize(r.body);
   for (const char* topic : {"b.odd", "b.even"}) {
@@ -98,8 +94,8 @@ TEST(HttpApiDurable, ConcurrentPublishersEachGetOneAnswer) {
       for (int i = 0; i < 40; ++i) {
         const auto a = f.post("/v1/events", json::object{{"topic", "c.x"}, {"data", i}, {"idempotencyKey", "k" + std::to_string(i)}});
         if (a.status != 201 && a.status != 200) bad.fetch_add(1);
-        const auto b = f.post("/v1/events/batch", json::object{{"events", json::array{event("c." + std::to_string(t), i),
-                                                                                       event("c." + std::to_string(t), i)}}});
+        const auto b = f.post("/v1/events/batch", json::object{{"events", json::array{event_body("c." + std::to_string(t), i),
+                                                                                       event_body("c." + std::to_string(t), i)}}});
         if (b.status != 201) bad.fetch_add(1);
       }
     });
@@ -113,14 +109,14 @@ TEST(HttpApiDurable, ConcurrentPublishersEachGetOneAnswer) {
 TEST(HttpApiDurable, BusyStoreIs503WithRetryAfterAndReleasesTheKey) {
   TempDir dir;
   DurableFixture f(dir.str(), /*max_pending_bytes=*/1);  // the log refuses every event
-  auto r = f.post("/v1/events", event("busy", 1));
+  auto r = f.post("/v1/events", event_body("busy", 1));
   EXPECT_EQ(r.status, 503u);
   EXPECT_EQ(r.error(), "store_busy");
   EXPECT_EQ(r.header("Retry-After"), "1");
   const json::object keyed{{"topic", "busy"}, {"data", 1}, {"idempotencyKey", "k"}};
   EXPECT_EQ(f.post("/v1/events", keyed).status, 503u);
   EXPECT_EQ(f.post("/v1/events", keyed).status, 503u);  // not "in flight" forever, not a 200
-  r = f.post("/v1/events/batch", json::object{{"events", json::array{event("busy", 1), keyed, event("busy", 3)}}});
+  r = f.post("/v1/events/batch", json::object{{"events", json::array{event_body("busy", 1), keyed, event_body("busy", 3)}}});
   EXPECT_EQ(r.status, 503u);
   EXPECT_EQ(r.error(), "store_busy");
   EXPECT_NE(r.message().find("3 of 3 events were not published (events[0], events[1], events[2])"), std::string::npos)
@@ -210,7 +206,7 @@ TEST(HttpApiDurable, HistoryAndLookupsReachPastMemoryAndAcrossARestart) {
   EXPECT_EQ(r.body.at("offset").as_int64(), 1);
   EXPECT_EQ(r.body.at("data").as_int64(), 0);
   // Offsets continue.
-  r = f.post("/v1/events", event("r.t", 30));
+  r = f.post("/v1/events", event_body("r.t", 30));
   ASSERT_EQ(r.status, 201u);
   EXPECT_EQ(r.body.at("offset").as_int64(), 31);
 }

@@ -12,10 +12,6 @@
 namespace sluice::test {
 namespace {
 
-json::object event(const std::string& topic, json::value data) {
-  return json::object{{"topic", topic}, {"data", std::move(data)}};
-}
-
 // Follows nextCursor from the first page to the last; returns every event.
 std::vector<json::object> all_pages(ApiFixture& f, const std::string& query, int* pages = nullptr) {
   std::vector<json::object> out;
@@ -165,8 +161,8 @@ TEST(HttpApiEvents, DifferentIdempotencyKeysPublishTwice) {
   EXPECT_NE(a.body.at("id"), b.body.at("id"));
   EXPECT_EQ(f.broker.published(), 2u);
   // No key at all: every request publishes.
-  EXPECT_EQ(f.post("/v1/events", event("pay", 1)).status, 201u);
-  EXPECT_EQ(f.post("/v1/events", event("pay", 1)).status, 201u);
+  EXPECT_EQ(f.post("/v1/events", event_body("pay", 1)).status, 201u);
+  EXPECT_EQ(f.post("/v1/events", event_body("pay", 1)).status, 201u);
   EXPECT_EQ(f.broker.published(), 4u);
 }
 
@@ -269,7 +265,7 @@ TEST(HttpApiEvents, ConcurrentRequestsWithOneKeyPublishOnce) {
 
 TEST(HttpApiEvents, BatchReturnsEveryResultInRequestOrder) {
   ApiFixture f;
-  const auto r = f.post("/v1/events/batch", json::object{{"events", json::array{event("a", 1), event("b", 2), event("a", 3)}}});
+  const auto r = f.post("/v1/events/batch", json::object{{"events", json::array{event_body("a", 1), event_body("b", 2), event_body("a", 3)}}});
   ASSERT_EQ(r.status, 201u) << json::serialize(r.body);
   ASSERT_EQ(r.body.as_object().size(), 1u);
   const auto& results = r.body.at("events").as_array();
@@ -298,12 +294,12 @@ TEST(HttpApiEvents, BatchOffsetsAreConsecutivePerTopicUnderConcurrentPublishes) 
   std::vector<std::thread> singles;
   for (const char* topic : {"t.a", "t.b"}) {
     singles.emplace_back([&f, &stop, topic] {
-      while (!stop.load()) f.post("/v1/events", event(topic, 0));
+      while (!stop.load()) f.post("/v1/events", event_body(topic, 0));
     });
   }
   for (int round = 0; round < 40; ++round) {
     json::array events;
-    for (int i = 0; i < 20; ++i) events.push_back(event(i % 2 ? "t.a" : "t.b", i));
+    for (int i = 0; i < 20; ++i) events.push_back(event_body(i % 2 ? "t.a" : "t.b", i));
     const auto r = f.post("/v1/events/batch", json::object{{"events", events}});
     ASSERT_EQ(r.status, 201u);
     std::map<std::string, std::vector<std::int64_t>> offsets;
@@ -322,11 +318,11 @@ TEST(HttpApiEvents, BatchOffsetsAreConsecutivePerTopicUnderConcurrentPublishes) 
 TEST(HttpApiEvents, BatchIsValidatedWholeBeforeAnythingIsPublished) {
   ApiFixture f;
   auto r = f.post("/v1/events/batch",
-                  json::object{{"events", json::array{event("a", 1), event("b", 2), json::object{{"topic", "c"}}}}});
+                  json::object{{"events", json::array{event_body("a", 1), event_body("b", 2), json::object{{"topic", "c"}}}}});
   EXPECT_EQ(r.status, 400u);
   EXPECT_EQ(r.error(), "bad_request");
   EXPECT_NE(r.message().find("events[2].data"), std::string::npos) << r.message();
-  r = f.post("/v1/events/batch", json::object{{"events", json::array{event("a", 1), event("b c", 2)}}});
+  r = f.post("/v1/events/batch", json::object{{"events", json::array{event_body("a", 1), event_body("b c", 2)}}});
   EXPECT_EQ(r.status, 400u);
   EXPECT_EQ(r.error(), "invalid_topic");
   EXPECT_NE(r.message().find("events[1].topic"), std::string::npos) << r.message();
@@ -369,7 +365,7 @@ TEST(HttpApiEvents, BatchHonoursIdempotencyKeys) {
   ASSERT_EQ(f.post("/v1/events", json::object{{"topic", "a"}, {"data", 0}, {"idempotencyKey", "k0"}}).status, 201u);
   const json::object batch{{"events", json::array{json::object{{"topic", "a"}, {"data", 0}, {"idempotencyKey", "k0"}},
                                                  json::object{{"topic", "a"}, {"data", 1}, {"idempotencyKey", "k1"}},
-                                                 event("a", 2)}}};
+                                                 event_body("a", 2)}}};
   const auto first = f.post("/v1/events/batch", batch);
   ASSERT_EQ(first.status, 201u);
   EXPECT_EQ(f.broker.published(), 3u);  // k0 was not published again
@@ -390,7 +386,7 @@ TEST(HttpApiEvents, BatchHonoursIdempotencyKeys) {
   // A key reused for other content fails the whole batch.
   const auto conflict = f.post(
       "/v1/events/batch",
-      json::object{{"events", json::array{event("a", 9), json::object{{"topic", "a"}, {"data", 5}, {"idempotencyKey", "k1"}}}}});
+      json::object{{"events", json::array{event_body("a", 9), json::object{{"topic", "a"}, {"data", 5}, {"idempotencyKey", "k1"}}}}});
   EXPECT_EQ(conflict.status, 409u);
   EXPECT_EQ(conflict.error(), "idempotency_conflict");
   EXPECT_EQ(f.broker.published(), 4u);
@@ -398,8 +394,8 @@ TEST(HttpApiEvents, BatchHonoursIdempotencyKeys) {
 
 TEST(HttpApiEvents, HistoryPagesCoverEveryEventExactlyOnce) {
   ApiFixture f;
-  for (int i = 0; i < 50; ++i) ASSERT_EQ(f.post("/v1/events", event("h.t", i)).status, 201u);
-  f.post("/v1/events", event("h.other", 0));
+  for (int i = 0; i < 50; ++i) ASSERT_EQ(f.post("/v1/events", event_body("h.t", i)).status, 201u);
+  f.post("/v1/events", event_body("h.other", 0));
   int pages = 0;
   const auto events = all_pages(f, "topic=h.t&limit=7", &pages);
   EXPECT_EQ(pages, 8);  // 7 x 7 + 1
@@ -457,7 +453,7 @@ TEST(HttpApiEvents, HistoryByPatternOrKeyAcrossTopics) {
     per_topic[topic]++;
     f.post("/v1/events", json::object{{"topic", topic}, {"data", i}, {"key", i % 2 ? "odd" : "even"}});
   }
-  f.post("/v1/events", event("q.0", 0));
+  f.post("/v1/events", event_body("q.0", 0));
   const auto events = all_pages(f, "topic=" + url_encode("p.*") + "&limit=4");
   std::map<std::string, std::vector<std::int64_t>> seen;
   for (const auto& e : events) seen[std::string(e.at("topic").as_string())].push_back(e.at("offset").as_int64());
@@ -526,9 +522,9 @@ TEST(HttpApiEvents, HistoryErrors) {
   server::ApiLimits limits;
   limits.max_page = 50;
   ApiFixture f(limits);
-  f.post("/v1/events", event("a.b", 1));
+  f.post("/v1/events", event_body("a.b", 1));
   const std::string other_cursor = [&] {
-    for (int i = 0; i < 3; ++i) f.post("/v1/events", event("z.z", i));
+    for (int i = 0; i < 3; ++i) f.post("/v1/events", event_body("z.z", i));
     return std::string(f.get("/v1/events?topic=z.z&limit=1").body.at("nextCursor").as_string());
   }();
   struct Case {
@@ -573,7 +569,7 @@ TEST(HttpApiEvents, GetEventById) {
   EXPECT_EQ(r.body.at("offset").as_int64(), 1);
   EXPECT_EQ(r.body.at("key").as_string(), "k");
   EXPECT_EQ(json::serialize(r.body.at("data")), "[1,2]");
-  const auto batch = f.post("/v1/events/batch", json::object{{"events", json::array{event("g.u", 7)}}});
+  const auto batch = f.post("/v1/events/batch", json::object{{"events", json::array{event_body("g.u", 7)}}});
   EXPECT_EQ(f.get("/v1/events/" + std::string(batch.body.at("events").at(0).at("id").as_string())).status, 200u);
   for (const std::string& unknown : {std::string("evt_nope"), std::string(500, 'x'), std::string("batchx")}) {
     r = f.get("/v1/events/" + unknown);
@@ -586,10 +582,10 @@ TEST(HttpApiEvents, GetEventByIdIsForgottenOnceOutOfHistoryWithoutAStore) {
   broker::HistoryLimits history;
   history.max_events = 2;
   ApiFixture f({}, nullptr, history);
-  const std::string first(f.post("/v1/events", event("g", 1)).body.at("id").as_string());
+  const std::string first(f.post("/v1/events", event_body("g", 1)).body.at("id").as_string());
   EXPECT_EQ(f.get("/v1/events/" + first).status, 200u);
-  f.post("/v1/events", event("g", 2));
-  f.post("/v1/events", event("g", 3));
+  f.post("/v1/events", event_body("g", 2));
+  f.post("/v1/events", event_body("g", 3));
   EXPECT_EQ(f.get("/v1/events/" + first).status, 404u);
 }
 
@@ -599,7 +595,7 @@ TEST(HttpApiEvents, GetEventByIdIsForgottenOnceOutOfHistoryWithoutAStore) {
 TEST(HttpApiEvents, GetEventByIdRemembersTheLastIndexSizeEvents) {
   ApiFixture f({}, nullptr, {}, /*id_index_size=*/3);
   std::vector<std::string> ids;
-  for (int i = 0; i < 5; ++i) ids.emplace_back(f.post("/v1/events", event("ring.t" + std::to_string(i % 2), i)).body.at("id").as_string());
+  for (int i = 0; i < 5; ++i) ids.emplace_back(f.post("/v1/events", event_body("ring.t" + std::to_string(i % 2), i)).body.at("id").as_string());
   EXPECT_EQ(f.broker.history("ring.t0", 0, 10).size(), 3u);  // history still has the first event
   EXPECT_EQ(f.get("/v1/events/" + ids[0]).status, 404u);
   EXPECT_EQ(f.get("/v1/events/" + ids[1]).status, 404u);

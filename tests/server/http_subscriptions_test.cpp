@@ -20,17 +20,6 @@ std::string create(ApiFixture& f, const json::value& body) {
   return r.status == 201 ? std::string(r.body.at("id").as_string()) : std::string();
 }
 
-server::SubscriptionSpec spec(std::vector<std::string> patterns, const char* filter = nullptr) {
-  server::SubscriptionSpec s;
-  s.patterns = std::move(patterns);
-  if (filter) {
-    std::string error;
-    s.filter = topic::Filter::compile(json::parse(filter), error);
-    EXPECT_TRUE(s.filter) << error;
-  }
-  return s;
-}
-
 TEST(Subscriptions, CreateReturns201WithTheResource) {
   ApiFixture f;
   const auto r = f.post("/v1/subscriptions", R"({

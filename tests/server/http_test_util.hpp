@@ -63,6 +63,11 @@ struct Reply {
   }
 };
 
+/// The body of POST /v1/events for one event: {"topic": topic, "data": data}.
+inline json::object event_body(const std::string& topic, json::value data) {
+  return json::object{{"topic", topic}, {"data", std::move(data)}};
+}
+
 inline Reply to_reply(HttpResponse response) {
   Reply r;
   r.status = response.status;

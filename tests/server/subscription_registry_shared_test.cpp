@@ -17,12 +17,6 @@ store::StoredSubscription stored(const std::string& id, const char* topics = R"(
   return {id, std::string(R"({"id":")") + id + R"(","topics":)" + topics + R"(,"filter":null,"webhook":null,"createdMs":1})"};
 }
 
-server::SubscriptionSpec spec(std::vector<std::string> patterns) {
-  server::SubscriptionSpec s;
-  s.patterns = std::move(patterns);
-  return s;
-}
-
 TEST(SharedSubscriptions, AnotherNodesCreateAndDeleteApplyHere) {
   server::SubscriptionRegistry registry(nullptr);
   std::vector<std::string> added, removed;

@@ -4,13 +4,29 @@
 
 #include <chrono>
 #include <future>
+#include <string>
+#include <vector>
 
+#include <boost/json/parse.hpp>
 #include <gtest/gtest.h>
 
 #include "sluice/engine/subscription_store.hpp"
 #include "sluice/server/subscription_registry.hpp"
+#include "sluice/topic/filter.hpp"
 
 namespace sluice::test {
+
+/// A subscription to `patterns`, with the filter `filter` (JSON text) if given.
+inline server::SubscriptionSpec spec(std::vector<std::string> patterns, const char* filter = nullptr) {
+  server::SubscriptionSpec s;
+  s.patterns = std::move(patterns);
+  if (filter) {
+    std::string error;
+    s.filter = topic::Filter::compile(boost::json::parse(filter), error);
+    EXPECT_TRUE(s.filter) << error;
+  }
+  return s;
+}
 
 inline server::SubscriptionRegistry::CreateResult create_now(server::SubscriptionRegistry& registry,
                                                               server::SubscriptionSpec spec, std::int64_t now_ms) {

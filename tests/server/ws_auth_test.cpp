@@ -7,6 +7,7 @@
 #include "server_harness.hpp"
 #include "sluice/auth/key_file_edit.hpp"
 #include "sluice/auth/token_signer.hpp"
+#include "sluice/util/unix_time.hpp"
 #include "temp_dir.hpp"
 
 namespace sluice::test {
@@ -14,15 +15,11 @@ namespace {
 
 const std::string kSecret = "an-hs256-secret-of-at-least-32-bytes!!";
 
-std::int64_t now_s() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-}
-
 std::string token(std::string sub, std::vector<std::string> subscribe, std::vector<std::string> publish,
                   std::int64_t ttl_s = 3600, const std::string& secret = kSecret) {
   auth::TokenClaims claims;
   claims.sub = std::move(sub);
-  claims.exp = now_s() + ttl_s;
+  claims.exp = unix_time_s() + ttl_s;
   claims.subscribe = std::move(subscribe);
   claims.publish = std::move(publish);
   std::string error;
@@ -116,7 +113,7 @@ TEST(WsAuth, AnUnrefreshedTokenClosesTheConnectionWith4401AtItsExpiry) {
 TEST(WsAuth, ARefreshBeforeExpiryKeepsTheConnectionAndNarrowsItsSubscriptions) {
   TokenServer s;
   boost::asio::io_context io;
-  const std::int64_t first_exp = now_s() + 2;
+  const std::int64_t first_exp = unix_time_s() + 2;
   JsonClient c(io, s.url(), bearer(token("ann", {"a", "b"}, {}, 2)));
   ASSERT_TRUE(run_until(io, [&] { return c.open || c.closed; }));
   c.subscribe("a", 1);
@@ -132,10 +129,10 @@ TEST(WsAuth, ARefreshBeforeExpiryKeepsTheConnectionAndNarrowsItsSubscriptions) {
   EXPECT_EQ(by_id[3].at("code"), "forbidden");
   EXPECT_EQ(by_id[4].at("code"), "unauthorized");
   EXPECT_EQ(by_id[5].at("type"), "ack");
-  EXPECT_GT(by_id[5].at("expiresAt").as_int64(), now_s() + 3000);
+  EXPECT_GT(by_id[5].at("expiresAt").as_int64(), unix_time_s() + 3000);
   EXPECT_EQ(c.of_type("unsubscribed").at(0).at("topic"), "b");
   // Past the first token's expiry the connection is still open and served.
-  ASSERT_FALSE(run_until(io, [&] { return c.closed || now_s() > first_exp + 1; }, 10s) && c.closed)
+  ASSERT_FALSE(run_until(io, [&] { return c.closed || unix_time_s() > first_exp + 1; }, 10s) && c.closed)
       << c.close_info.code << " " << c.close_info.reason;
   c.publish("a", 1, 6);  // the token allows no publish
   ASSERT_TRUE(run_until(io, [&] { return c.count("error") >= 3; }));

@@ -11,11 +11,12 @@
 namespace {
 
 using namespace sluice::webhook;
-using namespace std::chrono;
+namespace chrono = std::chrono;  // not `using namespace`: unity builds would carry it into the next file
 using namespace std::chrono_literals;
 
 // Sun, 06 Nov 1994 08:49:37 GMT
-const system_clock::time_point kNow = sys_days(year(1994) / November / 6) + 8h + 49min + 37s;
+const chrono::system_clock::time_point kNow =
+    chrono::sys_days(chrono::year(1994) / chrono::November / 6) + 8h + 49min + 37s;
 
 AttemptOutcome response(unsigned status, std::string retry_after = "") {
   AttemptOutcome o;
@@ -35,7 +36,7 @@ TEST(RetryAfter, DelaySeconds) {
   EXPECT_EQ(parse_retry_after("0", kNow), 0s);
   EXPECT_EQ(parse_retry_after("120", kNow), 120s);
   EXPECT_EQ(parse_retry_after(" 7 ", kNow), 7s);
-  EXPECT_EQ(parse_retry_after("99999999999999999999999", kNow), seconds(100LL * 365 * 24 * 3600));
+  EXPECT_EQ(parse_retry_after("99999999999999999999999", kNow), chrono::seconds(100LL * 365 * 24 * 3600));
   EXPECT_FALSE(parse_retry_after("", kNow));
   EXPECT_FALSE(parse_retry_after("-1", kNow));
   EXPECT_FALSE(parse_retry_after("1.5", kNow));
@@ -52,9 +53,10 @@ TEST(RetryAfter, HttpDateInAllThreeForms) {
   EXPECT_EQ(parse_retry_after("Sat, 05 Nov 1994 08:49:37 GMT", kNow), 0s);
   // A fraction of a second ahead rounds up, never down.
   EXPECT_EQ(parse_retry_after("Sun, 06 Nov 1994 08:49:38 GMT", kNow - 500ms), 2s);
-  EXPECT_EQ(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), sys_seconds(0s));
+  EXPECT_EQ(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), chrono::sys_seconds(0s));
   EXPECT_FALSE(parse_http_date("Sun Nov  6 08:49:37 1994 "));  // parse_retry_after trims; the date itself is exact
-  EXPECT_EQ(parse_http_date("Tue, 29 Feb 2000 23:59:59 GMT"), sys_seconds(sys_days(year(2000) / February / 29) + 23h + 59min + 59s));
+  EXPECT_EQ(parse_http_date("Tue, 29 Feb 2000 23:59:59 GMT"),
+            chrono::sys_seconds(chrono::sys_days(chrono::year(2000) / chrono::February / 29) + 23h + 59min + 59s));
   for (const char* bad : {"Sun, 6 Nov 1994 08:49:37 GMT", "Sun, 06 Nov 1994 08:49:37 UTC", "Sun, 06 Foo 1994 08:49:37 GMT",
                           "Sun, 31 Feb 1994 08:49:37 GMT", "Sun, 06 Nov 1994 24:00:00 GMT", "Sun Nov  6 08:49:37 94",
                           "06 Nov 1994 08:49:37 GMT", "Sunday, 06-Nov-1994 08:49:37 GMT", "Sun, 06 Nov 1994 08:49 GMT"}) {
@@ -119,7 +121,7 @@ TEST(RetryPolicy, BackoffIsFullJitterBetweenFloorAndCeiling) {
   EXPECT_EQ(backoff_ceiling(o, std::numeric_limits<std::uint32_t>::max()), 60s);
   std::mt19937_64 rng(42);
   for (std::uint32_t retry = 1; retry < 40; ++retry) {
-    std::set<milliseconds::rep> seen;
+    std::set<chrono::milliseconds::rep> seen;
     for (int i = 0; i < 200; ++i) {
       const auto d = backoff_delay(o, retry, rng);
       ASSERT_GE(d, o.floor);

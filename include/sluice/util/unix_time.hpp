@@ -12,4 +12,9 @@ inline std::int64_t unix_time_ms() {
       .count();
 }
 
+/// Now, in whole seconds since the Unix epoch (JWT's exp and nbf). Thread-safe.
+inline std::int64_t unix_time_s() {
+  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
+
 }  // namespace sluice

@@ -17,6 +17,7 @@
 #include "server/http/http_ui.hpp"
 #include "sluice/auth/bearer.hpp"
 #include "sluice/server/sluice_server.hpp"
+#include "sluice/util/ascii.hpp"
 #include "sluice/util/unix_time.hpp"
 
 namespace sluice::server {
@@ -112,15 +113,6 @@ bool base64url_decode(std::string_view text, std::string& out) {
 }  // namespace detail
 
 namespace {
-
-// HTTP names are ASCII; std::tolower is a locale-aware call per character.
-char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return ascii_lower(x) == ascii_lower(y);
-         });
-}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -404,12 +396,12 @@ std::optional<HttpResponse> HttpApi::check_body(const HttpRequest& request, bool
   }
   // Two media types: which one a proxy in front honoured is unknowable.
   const auto types = std::count_if(request.headers.begin(), request.headers.end(),
-                                   [](const auto& h) { return iequals(h.first, "Content-Type"); });
+                                   [](const auto& h) { return ascii_iequals(h.first, "Content-Type"); });
   if (types > 1) return detail::bad_request("more than one Content-Type header");
   const std::string_view content_type = request.header("Content-Type");
   if (!content_type.empty()) {
     const std::string_view media = trim(content_type.substr(0, content_type.find(';')));
-    if (!iequals(media, "application/json") && !(form_as_json && iequals(media, "application/x-www-form-urlencoded"))) {
+    if (!ascii_iequals(media, "application/json") && !(form_as_json && ascii_iequals(media, "application/x-www-form-urlencoded"))) {
       return HttpResponse::error(415, "unsupported_media_type",
                                  "Content-Type " + std::string(media) + " is not supported; send application/json");
     }

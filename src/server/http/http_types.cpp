@@ -3,22 +3,11 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/string.hpp>
 
-#include <cctype>
+#include "sluice/util/ascii.hpp"
 
 namespace sluice::server {
 
 namespace {
-// HTTP names are ASCII; std::tolower is a locale-aware call per character.
-char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
-
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
-  }
-  return true;
-}
-
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -44,7 +33,7 @@ std::string percent_decode(std::string_view in) {
 
 std::string_view HttpRequest::header(std::string_view name) const {
   for (const auto& [n, v] : headers) {
-    if (iequals(n, name)) return v;
+    if (ascii_iequals(n, name)) return v;
   }
   return {};
 }
