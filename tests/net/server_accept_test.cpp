@@ -14,6 +14,7 @@
 #include <memory>
 #include <vector>
 
+#include "net/run_until.hpp"
 #include "sluice/net/readiness.hpp"
 #include "sluice/net/server.hpp"
 
@@ -23,14 +24,7 @@ namespace asio = boost::asio;
 namespace net = sluice::net;
 using tcp = asio::ip::tcp;
 using namespace std::chrono_literals;
-
-// Runs the loop until `done()` holds or 10 s pass; returns done().
-template <class Done>
-bool run_until(asio::io_context& io, Done done) {
-  const auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (!done() && std::chrono::steady_clock::now() < deadline) io.run_one_until(deadline);
-  return done();
-}
+using sluice::test::run_until;
 
 struct Listening {
   asio::io_context io;

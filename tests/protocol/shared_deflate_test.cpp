@@ -14,21 +14,21 @@
 namespace sluice::protocol {
 namespace {
 
-std::string server_frame(Opcode op, const std::string& payload, bool fin = true) {
+std::string whole_server_frame(Opcode op, const std::string& payload, bool fin = true) {
   const auto head = make_server_header(op, payload.size(), fin);
   return std::string(reinterpret_cast<const char*>(head.bytes.data()), head.size) + payload;
 }
 
-struct ParsedFrame {
+struct DecodedFrame {
   FrameHeader header;
   std::string payload;
 };
 
-std::vector<ParsedFrame> parse_frames(const std::string& bytes) {
-  std::vector<ParsedFrame> frames;
+std::vector<DecodedFrame> decode_frames(const std::string& bytes) {
+  std::vector<DecodedFrame> frames;
   std::size_t pos = 0;
   while (pos < bytes.size()) {
-    ParsedFrame f;
+    DecodedFrame f;
     const auto* data = reinterpret_cast<const std::uint8_t*>(bytes.data()) + pos;
     const std::size_t size = decode_frame_header({data, bytes.size() - pos}, f.header);
     EXPECT_NE(size, 0u);
@@ -62,13 +62,13 @@ class PeerInflater {
   z_stream z_{};
 };
 
-std::string json_event(int n) {
+std::string order_book_event(int n) {
   std::string data = "{\"type\":\"event\",\"event\":{\"id\":\"evt_" + std::to_string(n) + "\",\"data\":[";
   for (int i = 0; i < 40; ++i) data += "{\"price\":" + std::to_string(100 + i % 7) + ",\"side\":\"buy\"},";
   return data + "null]}}";
 }
 
-std::string random_bytes(std::size_t n) {
+std::string incompressible_bytes(std::size_t n) {
   std::mt19937 rng(7);
   std::string s(n, '\0');
   for (auto& c : s) c = static_cast<char>(rng());
@@ -76,13 +76,13 @@ std::string random_bytes(std::size_t n) {
 }
 
 TEST(SharedDeflate, CompressesWhatShrinksAndCopiesTheRestInOrder) {
-  const std::string big1 = json_event(1), big2 = json_event(2), small = "{\"a\":1}", noise = random_bytes(300);
-  const std::string frames = server_frame(Opcode::text, big1) + server_frame(Opcode::text, small) +
-                             server_frame(Opcode::binary, noise) + server_frame(Opcode::text, big2);
+  const std::string big1 = order_book_event(1), big2 = order_book_event(2), small = "{\"a\":1}", noise = incompressible_bytes(300);
+  const std::string frames = whole_server_frame(Opcode::text, big1) + whole_server_frame(Opcode::text, small) +
+                             whole_server_frame(Opcode::binary, noise) + whole_server_frame(Opcode::text, big2);
   DeflateOptions options;
   const auto out = deflate_server_frames(frames, options);
   ASSERT_TRUE(out.has_value());
-  const auto parsed = parse_frames(*out);
+  const auto parsed = decode_frames(*out);
   ASSERT_EQ(parsed.size(), 4u);
 
   PeerInflater peer;
@@ -105,10 +105,10 @@ TEST(SharedDeflate, CompressesWhatShrinksAndCopiesTheRestInOrder) {
 TEST(SharedDeflate, EveryMessageStartsFromAnEmptyDictionary) {
   // The same event twice: with a kept context the second would shrink to a
   // back-reference; compressed alone it is as long as the first.
-  const std::string event = json_event(3);
-  const auto out = deflate_server_frames(server_frame(Opcode::text, event) + server_frame(Opcode::text, event), {});
+  const std::string event = order_book_event(3);
+  const auto out = deflate_server_frames(whole_server_frame(Opcode::text, event) + whole_server_frame(Opcode::text, event), {});
   ASSERT_TRUE(out.has_value());
-  const auto parsed = parse_frames(*out);
+  const auto parsed = decode_frames(*out);
   ASSERT_EQ(parsed.size(), 2u);
   EXPECT_EQ(parsed[0].payload, parsed[1].payload);
   PeerInflater fresh;
@@ -116,13 +116,13 @@ TEST(SharedDeflate, EveryMessageStartsFromAnEmptyDictionary) {
 }
 
 TEST(SharedDeflate, NothingWorthCompressingOrNotFramesGiveNothing) {
-  EXPECT_FALSE(deflate_server_frames(server_frame(Opcode::text, "{\"a\":1}"), {}).has_value());
-  EXPECT_FALSE(deflate_server_frames(server_frame(Opcode::binary, random_bytes(500)), {}).has_value());
-  const std::string event = json_event(4);
+  EXPECT_FALSE(deflate_server_frames(whole_server_frame(Opcode::text, "{\"a\":1}"), {}).has_value());
+  EXPECT_FALSE(deflate_server_frames(whole_server_frame(Opcode::binary, incompressible_bytes(500)), {}).has_value());
+  const std::string event = order_book_event(4);
   // A fragment is left alone (RSV1 belongs on a message's first frame only).
-  EXPECT_FALSE(deflate_server_frames(server_frame(Opcode::text, event, /*fin=*/false), {}).has_value());
+  EXPECT_FALSE(deflate_server_frames(whole_server_frame(Opcode::text, event, /*fin=*/false), {}).has_value());
   // Cut short, or masked (a client's frame): not a run of server frames.
-  const std::string whole = server_frame(Opcode::text, event);
+  const std::string whole = whole_server_frame(Opcode::text, event);
   EXPECT_FALSE(deflate_server_frames(whole.substr(0, whole.size() - 1), {}).has_value());
   std::vector<std::uint8_t> masked;
   append_frame(masked, Role::client, Opcode::text,
