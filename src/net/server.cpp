@@ -19,7 +19,7 @@ namespace {
 constexpr int kAcceptsPerTurn = 64;
 }  // namespace
 
-// Lives in the Readiness set; detached (server_ = nullptr) by stop(), so an
+// Lives in the Readiness set; detached (server = nullptr) by stop(), so an
 // event or a posted turn that comes later finds nothing to do.
 class Server::Listener final : public Pollable {
  public:
@@ -77,9 +77,17 @@ std::error_code Server::listen() {
 
 void Server::start() {
   if (listen_fd_ < 0 || listener_) return;
-  listener_ = std::make_shared<Listener>(*this);
+  auto listener = std::make_shared<Listener>(*this);
   // Connections already waiting are reported by the registration itself.
-  if (Readiness::of(io_).add(listen_fd_, listener_)) accept_ready();
+  if (!Readiness::of(io_).add(listen_fd_, listener)) {
+    listener_ = std::move(listener);
+    return;
+  }
+  // The loop's epoll set could not be made (out of descriptors): try again shortly.
+  retry_timer_.expires_after(std::chrono::milliseconds(50));
+  retry_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) start();
+  });
 }
 
 void Server::stop() {
@@ -135,8 +143,8 @@ void Server::start_connection(int fd, EventLoop* loop) {
     tcp protocol;
 
     // Starts a connection on `io`'s thread; `fd` is its from here on.
-    void start(asio::io_context& io, int fd, ConnectionCallbacks callbacks,
-                                      const AcceptHandler* on_accept, EventLoop* loop) const {
+    void start(asio::io_context& io, int fd, ConnectionCallbacks callbacks, const AcceptHandler* on_accept,
+               EventLoop* loop) const {
       std::shared_ptr<Connection> connection;
       if (tls) {
         Socket socket(io);
