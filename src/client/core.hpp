@@ -26,6 +26,7 @@
 #include "sluice/client/backoff.hpp"
 #include "sluice/client/close_policy.hpp"
 #include "sluice/client/events.hpp"
+#include "sluice/util/bytes.hpp"
 #include "sluice/client/listeners.hpp"
 #include "sluice/client/options.hpp"
 #include "sluice/client/proxy.hpp"
@@ -37,11 +38,6 @@
 namespace sluice::client::detail {
 
 class Core;
-
-/// The bytes of `s`, valid while `s` is unchanged (Connection::send copies them). Pure.
-inline std::span<const std::uint8_t> bytes_of(const std::string& s) {
-  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
-}
 
 /// Shared by a Session handle and the core; `core` is cleared (under `mutex`)
 /// when the connection it belongs to ends, so late calls are no-ops.

@@ -5,6 +5,7 @@
 
 #include "sluice/protocol/close_code.hpp"
 #include "sluice/protocol/error.hpp"
+#include "sluice/util/bytes.hpp"
 
 namespace sluice::protocol {
 namespace {
@@ -14,10 +15,6 @@ constexpr std::size_t kMaxCloseReason = 123;
 // A message buffer larger than this is released after delivery, so one big
 // message does not pin memory for the connection's lifetime.
 constexpr std::size_t kRetainedMessageCapacity = 1024 * 1024;
-
-std::span<const std::uint8_t> as_bytes(std::string_view s) noexcept {
-  return {reinterpret_cast<const std::uint8_t*>(s.data()), s.size()};
-}
 
 // Cuts `reason` to at most `limit` bytes without splitting a UTF-8 sequence.
 std::string_view truncate_utf8(std::string_view reason, std::size_t limit) noexcept {
@@ -274,7 +271,7 @@ std::error_code Codec::send(MessageType type, std::span<const std::uint8_t> payl
 }
 
 std::error_code Codec::send_text(std::string_view text, bool compress) {
-  return send(MessageType::text, as_bytes(text), compress);
+  return send(MessageType::text, bytes_of(text), compress);
 }
 
 std::error_code Codec::send_fragment(MessageType type, std::span<const std::uint8_t> payload, bool first,
@@ -303,7 +300,7 @@ std::error_code Codec::pong(std::span<const std::uint8_t> payload) {
 std::error_code Codec::close(std::uint16_t code, std::string_view reason) {
   if (close_sent_) return Error::connection_closed;
   if (code != close_code::no_status && !is_valid_wire_close_code(code)) return Error::bad_close_code;
-  if (!is_valid_utf8(as_bytes(reason))) return Error::invalid_close_reason;
+  if (!is_valid_utf8(bytes_of(reason))) return Error::invalid_close_reason;
   queue_close(code, code == close_code::no_status ? std::string_view{} : reason);
   return {};
 }

@@ -7,6 +7,7 @@
 
 #include "sluice/protocol/deflate.hpp"
 #include "sluice/protocol/frame.hpp"
+#include "sluice/util/bytes.hpp"
 
 namespace sluice::protocol {
 
@@ -21,10 +22,6 @@ MessageDeflater& thread_deflater(const DeflateOptions& options) {
                                                  options.mem_level);
   }
   return *deflater;
-}
-
-std::span<const std::uint8_t> bytes_of(std::string_view text) {
-  return {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()};
 }
 
 }  // namespace
