@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include <array>
+#include <span>
 #include <cerrno>
 #include <utility>
 #include <vector>
@@ -99,9 +100,18 @@ SendStatus Connection::send_shared_all(std::span<const std::shared_ptr<const std
   if (!codec_ || finished_ || codec_->close_sent()) return SendStatus::closed;
   if (codec_->takes_shared_deflate() && server_config_) {
     // permessage-deflate: the frames compressed once per loop, not per connection.
-    std::vector<std::shared_ptr<const std::string>> deflated;
-    deflated.reserve(frames.size());
-    for (const auto& frame : frames) deflated.push_back(deflated_frame(frame, server_config_->handshake.deflate));
+    // Held on the stack in the usual case (a frame, or a gap marker and its
+    // event): this runs once per recipient of every event.
+    std::array<std::shared_ptr<const std::string>, 2> few;
+    std::vector<std::shared_ptr<const std::string>> many;
+    std::span<std::shared_ptr<const std::string>> deflated(few.data(), frames.size());
+    if (frames.size() > few.size()) {
+      many.resize(frames.size());
+      deflated = many;
+    }
+    for (std::size_t i = 0; i < frames.size(); ++i) {
+      deflated[i] = deflated_frame(frames[i], server_config_->handshake.deflate);
+    }
     return queue_shared(deflated);
   }
   return queue_shared(frames);

@@ -33,9 +33,8 @@ std::shared_ptr<const std::string> deflated_frame(const std::shared_ptr<const st
   for (std::size_t i = 1; i <= kRemembered; ++i) {
     Remembered& entry = memory.entries[(memory.next + kRemembered - i) % kRemembered];
     // The pointer alone could be a new frame at a freed one's address: the
-    // watched original must still be this very frame.
-    if (entry.key == frame.get() && !entry.original.owner_before(frame) && !frame.owner_before(entry.original) &&
-        !entry.original.expired()) {
+    // watched original must share the frame's owner (alive, as `frame` is).
+    if (entry.key == frame.get() && !entry.original.owner_before(frame) && !frame.owner_before(entry.original)) {
       return entry.deflated ? entry.deflated : frame;
     }
   }
