@@ -6,10 +6,12 @@
 // timeouts, a flat_buffer for reads, and a queue of shared immutable
 // messages with exactly one write in flight.
 //
-//   beast_broadcast [--mode broadcast|echo] [--address 127.0.0.1] [--port 9002]
+//   beast_broadcast [--mode broadcast|echo] [--address 127.0.0.1] [--port 9002] [--deflate on|off]
 //
 // broadcast: every message a client sends goes to every other client.
 // echo:      every message goes back to its sender.
+// --deflate on: accept permessage-deflate with Beast's default settings
+// (server_enable; each session compresses every message it sends itself).
 // Prints "listening on ws://ADDRESS:PORT" once it accepts connections.
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -42,6 +44,7 @@ class Session;
 // Every open session, for broadcasting. One thread: no lock.
 struct SharedState {
   bool echo = false;
+  bool deflate = false;
   std::unordered_set<Session*> sessions;
 };
 
@@ -57,6 +60,11 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void run() {
     ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+    if (state_.deflate) {
+      websocket::permessage_deflate pmd;
+      pmd.server_enable = true;
+      ws_.set_option(pmd);
+    }
     ws_.async_accept(beast::bind_front_handler(&Session::on_accept, shared_from_this()));
   }
 
@@ -161,15 +169,16 @@ class Listener : public std::enable_shared_from_this<Listener> {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string address = "127.0.0.1", mode = "broadcast";
+  std::string address = "127.0.0.1", mode = "broadcast", deflate = "off";
   unsigned short port = 9002;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string_view flag = argv[i];
     if (flag == "--mode") mode = argv[i + 1];
     else if (flag == "--address") address = argv[i + 1];
     else if (flag == "--port") port = static_cast<unsigned short>(std::atoi(argv[i + 1]));
+    else if (flag == "--deflate") deflate = argv[i + 1];
     else {
-      std::fprintf(stderr, "usage: beast_broadcast [--mode broadcast|echo] [--address A] [--port P]\n");
+      std::fprintf(stderr, "usage: beast_broadcast [--mode broadcast|echo] [--address A] [--port P] [--deflate on|off]\n");
       return 2;
     }
   }
@@ -177,13 +186,19 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "beast_broadcast: --mode is broadcast or echo\n");
     return 2;
   }
+  if (deflate != "on" && deflate != "off") {
+    std::fprintf(stderr, "beast_broadcast: --deflate is on or off\n");
+    return 2;
+  }
   net::io_context io{1};
   SharedState state;
   state.echo = mode == "echo";
+  state.deflate = deflate == "on";
   auto listener = std::make_shared<Listener>(io, state);
   if (!listener->listen({net::ip::make_address(address), port})) return 1;
   listener->accept();
-  std::printf("listening on ws://%s:%u (%s)\n", address.c_str(), static_cast<unsigned>(port), mode.c_str());
+  std::printf("listening on ws://%s:%u (%s%s)\n", address.c_str(), static_cast<unsigned>(port), mode.c_str(),
+              state.deflate ? ", permessage-deflate" : "");
   std::fflush(stdout);
   net::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const beast::error_code&, int) { io.stop(); });
