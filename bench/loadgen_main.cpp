@@ -47,6 +47,8 @@ int main(int argc, char** argv) {
   app.add_option("--connect-concurrency", o.connect_concurrency, "Handshakes in progress at once")
       ->capture_default_str();
   app.add_option("--server-pid", o.server_pid, "Server process: report its CPU use over the window too");
+  app.add_flag("--deflate", o.deflate,
+               "WebSocket scenarios: offer permessage-deflate and inflate what arrives (costs the load client CPU)");
   app.add_flag("--lag-report", o.lag_report, "fanout: print how far subscribers lag behind the publisher at the end");
   app.add_option("--message-prefix", o.message_prefix,
                  "broadcast: prefix of every published message, stripped on receipt (uWebSockets peer: b:)");
@@ -59,6 +61,10 @@ int main(int argc, char** argv) {
                                           : Protocol::broadcast;
   if (o.protocol == Protocol::centrifugo && o.mode != "fanout" && o.mode != "churn" && o.mode != "publish") {
     std::fprintf(stderr, "--protocol centrifugo is for fanout, churn and publish\n");
+    return 2;
+  }
+  if (o.deflate && o.mode == "publish") {
+    std::fprintf(stderr, "--deflate is for the WebSocket scenarios, not publish\n");
     return 2;
   }
   if (o.protocol != Protocol::sluice && o.mode == "storm") {
