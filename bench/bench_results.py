@@ -10,10 +10,11 @@ import statistics
 from collections import defaultdict
 
 # Display order and names; a server not listed here comes last, under its own name.
-SERVERS = ["sluice", "sluice-memory", "sluice-base", "sluice-centrifugo", "sluice-scraped",
+SERVERS = ["sluice", "sluice-memory", "sluice-base", "sluice-centrifugo", "sluice-scraped", "sluice-handshake",
            "uws", "beast", "websocketpp", "ws"]
 NAMES = {"sluice": "Sluice", "sluice-memory": "Sluice, --store memory", "sluice-base": "Sluice (baseline)",
          "sluice-centrifugo": "Sluice, Centrifugo protocol", "sluice-scraped": "Sluice, /metrics scraped every second",
+         "sluice-handshake": "Sluice, no subscribe (the peers' cycle)",
          "uws": "uWebSockets", "beast": "Boost.Beast", "websocketpp": "websocketpp", "ws": "Node ws"}
 # Every ratio is Sluice's figure (this server's) divided by the other server's.
 REFERENCE = "sluice"
@@ -30,12 +31,24 @@ def server_name(server):
     return NAMES.get(server, server)
 
 
-def fanout_subscribers(scenario):
-    """N of fanoutN: fanout100 is 100, fanout3k 3,000; None for other scenarios."""
-    match = re.fullmatch(r"fanout(\d+)(k?)", scenario)
+def fanout_subscribers(scenario, kind="fanout"):
+    """N of fanoutN (kind "fanout"; "deflate", "nodeflate": deflateN, nodeflateN): fanout100 is 100,
+    deflate3k 3,000; None for a scenario of another kind."""
+    match = re.fullmatch(kind + r"(\d+)(k?)", scenario)
     if not match:
         return None
     return int(match.group(1)) * (1000 if match.group(2) else 1)
+
+
+def deflate_pairs(results):
+    """(deflateN, nodeflateN, N) for every deflateN measured, by N: the same fan-out with and without
+    permessage-deflate, whose ratio per server the summary and the report show."""
+    pairs = []
+    for scenario in results.scenarios():
+        n = fanout_subscribers(scenario.name, "deflate")
+        if n is not None:
+            pairs.append((scenario.name, "no" + scenario.name, n))
+    return pairs
 
 
 class Scenario:
@@ -47,6 +60,13 @@ class Scenario:
         payload = rows[0]["payload"] if rows else "?"
         if fanout_subscribers(name) is not None:
             self.title, self.unit = f"Fan-out, {connections:,} subscribers, {payload} B", "deliveries/s"
+        elif fanout_subscribers(name, "deflate") is not None:
+            self.title = f"Fan-out, permessage-deflate, {connections:,} subscribers, {payload} B"
+            self.unit = "deliveries/s"
+        elif fanout_subscribers(name, "nodeflate") is not None:
+            self.title, self.unit = f"Fan-out, uncompressed, {connections:,} subscribers, {payload} B", "deliveries/s"
+        elif name == "churn":
+            self.title, self.unit = f"Churn, {connections:,} workers: connect, subscribe, close", "cycles/s"
         elif name == "echo":
             self.title, self.unit = f"Echo, {connections:,} connections, {payload} B", "messages/s"
         elif name == "idle":
@@ -59,9 +79,14 @@ class Scenario:
         self.connections = connections
 
     def sort_key(self):
-        order = {"echo": 1, "idle": 2, "publish": 3}
-        n = fanout_subscribers(self.name)
-        return (0, n) if n is not None else (order.get(self.name, 4), 0)
+        """Fan-out by subscribers, then each nodeflateN before its deflateN, then the rest."""
+        order = {"echo": 2, "idle": 3, "churn": 4, "publish": 5}
+        if (n := fanout_subscribers(self.name)) is not None:
+            return (0, n, 0)
+        for rank, kind in enumerate(("nodeflate", "deflate")):
+            if (n := fanout_subscribers(self.name, kind)) is not None:
+                return (1, n, rank)
+        return (order.get(self.name, 6), 0, 0)
 
 
 class Results:
@@ -101,12 +126,22 @@ class Results:
     def median(self, scenario, server, key="rate"):
         return median_of(self.rows(scenario, server), key)
 
-    def ratio(self, scenario, server):
+    def ratio(self, scenario, server, reference=REFERENCE):
         """The reference server's median rate divided by this server's; None when either is missing."""
-        if server == REFERENCE:
+        if server == reference:
             return None
-        own, other = self.median(scenario, REFERENCE), self.median(scenario, server)
+        own, other = self.median(scenario, reference), self.median(scenario, server)
         return own / other if own and other else None
+
+    def own_ratio(self, scenario, baseline, server, key="rate"):
+        """This server's median in `scenario` divided by its median in `baseline` (deflateN ÷ nodeflateN);
+        key "per_cpu": the same for the rate per server CPU-second. None when either is missing."""
+        if key == "per_cpu":
+            top = per_server_cpu_second(self.rows(scenario, server))
+            bottom = per_server_cpu_second(self.rows(baseline, server))
+        else:
+            top, bottom = self.median(scenario, server, key), self.median(baseline, server, key)
+        return top / bottom if top and bottom else None
 
 
 def median_of(rows, key):

@@ -3,10 +3,13 @@
 (docs/benchmarks/ for the committed one): results.md, the table of every
 scenario and server with Sluice's ratio to each, the load client's CPU beside
 every figure, the machine, the commit and the exact command; and PNG plots:
-fanout.png (deliveries/s against subscribers), latency.png (p50/p99 at 1,000
-subscribers), idle.png (KiB per idle connection), publish.png (HTTP publish,
-memory store against the durable default). A plot whose scenario was not run
-is not written. Needs matplotlib (Debian: python3-matplotlib).
+fanout.png (deliveries/s against subscribers, from two fanoutN sizes on),
+latency.png (p50/p99 at 1,000 subscribers), idle.png (KiB per idle
+connection), churn.png (connect + subscribe + close cycles/s),
+deflate.png (each server's fan-out with permessage-deflate beside its
+uncompressed one), publish.png (HTTP publish, memory store against the
+durable default). A plot whose scenario was not run is not written. Needs
+matplotlib (Debian: python3-matplotlib).
 
 Usage: report_server_bench.py [--out DIR] [--meta FILE] CSV [CSV ...]
 --meta: the run's key: value lines (run_server_bench.sh writes results.meta
@@ -22,17 +25,18 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402 (after the backend is chosen)
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
-from bench_results import (Results, fanout_subscribers, fmt_ms, fmt_pct, fmt_rate, fmt_ratio,  # noqa: E402
-                           latency_ms, median_of, number, per_server_cpu_second, server_name)
+from bench_results import (Results, deflate_pairs, fanout_subscribers, fmt_ms, fmt_pct, fmt_rate,  # noqa: E402
+                           fmt_ratio, latency_ms, median_of, number, per_server_cpu_second, server_name)
 
 META_FIELDS = [("command", "Command"), ("commit", "Commit"), ("cpu", "CPU"), ("cores", "Cores"),
                ("memory", "Memory"), ("os", "OS"), ("compiler", "Compiler"), ("rounds", "Rounds"),
                ("sluice", "Sluice"), ("load average", "Load average"), ("date", "Date")]
 CODE_FIELDS = {"command", "commit", "sluice"}
 LATENCY_SCENARIO = "fanout1k"
+LIKE_FOR_LIKE_CHURN = "sluice-handshake"  # Sluice's churn without the subscribe: the peers' cycle
 # One colour per server in every plot; Sluice's variants in shades of blue.
 COLOURS = {"sluice": "#1f4e9c", "sluice-memory": "#5b8fd9", "sluice-base": "#8c8c8c",
-           "sluice-centrifugo": "#3aa0a0", "sluice-scraped": "#9bbbe8", "uws": "#d95f02",
+           "sluice-centrifugo": "#3aa0a0", "sluice-scraped": "#9bbbe8", "sluice-handshake": "#2c7fb8", "uws": "#d95f02",
            "beast": "#7570b3", "websocketpp": "#e7298a", "ws": "#66a61e"}
 
 
@@ -68,6 +72,8 @@ def si(value, _position=None):
 def plot_fanout(results, path):
     """Deliveries/s against subscribers (log x), one line per server; bars from the worst to the best round."""
     fanouts = [s for s in results.scenarios() if fanout_subscribers(s.name) is not None]
+    if len(fanouts) < 2:
+        return False  # one size is a column of dots: the table says it better
     servers = []
     for scenario in fanouts:
         servers += [s for s in results.servers(scenario.name) if s not in servers and results.rows(scenario.name, s)]
@@ -149,6 +155,45 @@ def plot_bars(results, scenario_name, path, ylabel, title, fmt, names=None):
     return True
 
 
+def plot_deflate(results, path):
+    """Per server, its uncompressed and its permessage-deflate fan-out (median) side by side, labelled
+    with the ratio of the two (rates, and rates per server CPU-second) and the load client's CPU with
+    deflate; the first deflateN measured."""
+    pairs = deflate_pairs(results)
+    if not pairs:
+        return False
+    deflate, plain, n = pairs[0]
+    servers = [s for s in results.servers(deflate) if results.rows(deflate, s)]
+    if not servers:
+        return False
+    figure, axes = plt.subplots(figsize=(8.5, 4.5))
+    width = 0.38
+    top = 0
+    for i, server in enumerate(servers):
+        off, on = results.median(plain, server), results.median(deflate, server)
+        for offset, value, hatch in ((-width / 2, off, None), (width / 2, on, "//")):
+            if value is not None:
+                axes.bar(i + offset, value, width, color=colour(server), hatch=hatch, edgecolor="white")
+                top = max(top, value)
+        ratio, per_cpu = results.own_ratio(deflate, plain, server), results.own_ratio(deflate, plain, server, "per_cpu")
+        cpu = results.median(deflate, server, "loadgen_cpu_pct")
+        label = "\n".join(part for part in (
+            None if ratio is None else f"{ratio:.2f}×",
+            None if per_cpu is None else f"{per_cpu:.2f}× per CPU-s",
+            None if cpu is None else f"load client {cpu:.0f} %") if part)
+        axes.annotate(label, (i + width / 2, on or 0), ha="center", va="bottom", fontsize="x-small",
+                      xytext=(0, 2), textcoords="offset points")
+    axes.set_xticks(range(len(servers)))
+    axes.set_xticklabels([server_name(s) for s in servers], rotation=20, ha="right", fontsize="small")
+    axes.set_ylim(0, top * 1.35)
+    axes.yaxis.set_major_formatter(FuncFormatter(si))
+    axes.set_ylabel("deliveries/s (median of the rounds)")
+    axes.set_title(f"Fan-out to {n:,}, 1 KiB events: uncompressed (plain), permessage-deflate (hatched)")
+    axes.grid(True, axis="y", alpha=0.3)
+    save(figure, path)
+    return True
+
+
 def server_cpu(rows):
     """The server's CPU share and, in brackets, the time it was runnable but another process had its core."""
     used, waiting = median_of(rows, "server_cpu_pct"), median_of(rows, "server_wait_pct")
@@ -177,6 +222,47 @@ def table(results):
     return lines
 
 
+def deflate_table(results):
+    """Each server's deflateN figure beside its nodeflateN one, and their ratio; empty without a pair."""
+    lines = []
+    for deflate, plain, n in deflate_pairs(results):
+        lines += ["", f"### permessage-deflate against uncompressed, {n:,} subscribers", "",
+                  "Each server's own fan-out with permessage-deflate divided by its uncompressed one, "
+                  "1 KiB events. The load client inflates every delivery: watch its CPU.", "",
+                  "| Server | Uncompressed | Deflate | Deflate ÷ uncompressed | Same, per server CPU-second "
+                  "| Load client CPU (uncompressed, deflate) | Server CPU (uncompressed, deflate) |",
+                  "|---|---|---|---|---|---|---|"]
+        for server in results.servers(deflate):
+            off_rows, on_rows = results.rows(plain, server), results.rows(deflate, server)
+            name = f"**{server_name(server)}**" if server == "sluice" else server_name(server)
+            lines.append(
+                f"| {name} | {fmt_rate(results.median(plain, server), 'deliveries/s')} "
+                f"| {fmt_rate(results.median(deflate, server), 'deliveries/s')} "
+                f"| {fmt_ratio(results.own_ratio(deflate, plain, server))} "
+                f"| {fmt_ratio(results.own_ratio(deflate, plain, server, 'per_cpu'))} "
+                f"| {fmt_pct(median_of(off_rows, 'loadgen_cpu_pct'))}, {fmt_pct(median_of(on_rows, 'loadgen_cpu_pct'))} "
+                f"| {server_cpu(off_rows)}, {server_cpu(on_rows)} |")
+    return lines
+
+
+def churn_table(results):
+    """Churn like for like: Sluice without the subscribe (the peers' cycle) divided by each peer."""
+    if not results.rows("churn", LIKE_FOR_LIKE_CHURN):
+        return []
+    lines = ["", "### Churn like for like", "",
+             f"The peers have nothing to subscribe to: their cycle is connect, handshake, close. "
+             f"**{server_name(LIKE_FOR_LIKE_CHURN)}** runs that cycle on Sluice's `/v1/ws`.", "",
+             "| Server | Sluice (no subscribe) ÷ server | Same, per server CPU-second |", "|---|---|---|"]
+    own_per_cpu = per_server_cpu_second(results.rows("churn", LIKE_FOR_LIKE_CHURN))
+    for server in results.servers("churn"):
+        if server.startswith("sluice"):
+            continue
+        per_cpu = per_server_cpu_second(results.rows("churn", server))
+        lines.append(f"| {server_name(server)} | {fmt_ratio(results.ratio('churn', server, LIKE_FOR_LIKE_CHURN))} "
+                     f"| {fmt_ratio(own_per_cpu / per_cpu if own_per_cpu and per_cpu else None)} |")
+    return lines
+
+
 def markdown(results, meta, plots):
     lines = ["# Benchmark results", "",
              "Written by `bench/report_server_bench.py` from one run of `bench/run_server_bench.sh`; "
@@ -199,10 +285,13 @@ def markdown(results, meta, plots):
         "window it was ready to run while another process had the core: a busy machine shows here.",
         "- **Per server CPU-second**: the rate divided by the server's CPU share, the median over "
         "the rounds: what a whole core would give.",
-        "- p50 and p99 are those of the round with the median rate.", ""]
+        "- p50 and p99 are those of the round with the median rate."]
+    lines += deflate_table(results) + churn_table(results) + [""]
     titles = {"fanout.png": "Deliveries/s against subscribers",
               "latency.png": "Fan-out latency at 1,000 subscribers",
               "idle.png": "Memory per idle connection",
+              "churn.png": "Connection churn",
+              "deflate.png": "Fan-out with permessage-deflate beside uncompressed",
               "publish.png": "HTTP publish, memory store against the durable default"}
     if plots:
         lines += ["## Plots", ""]
@@ -226,6 +315,10 @@ def main(argv):
              ("latency.png", lambda p: plot_latency(results, p)),
              ("idle.png", lambda p: plot_bars(results, "idle", p, "server RSS per connection, KiB",
                                               "Memory per idle connection (lower is better)", lambda v: f"{v:.2f} KiB")),
+             ("churn.png", lambda p: plot_bars(results, "churn", p, "cycles/s",
+                                               "Churn: connect, handshake, subscribe (Sluice), close",
+                                               lambda v: fmt_rate(v, "cycles/s") + "/s")),
+             ("deflate.png", lambda p: plot_deflate(results, p)),
              ("publish.png", lambda p: plot_bars(results, "publish", p, "events/s acknowledged",
                                                  "HTTP publish: durable default against --store memory",
                                                  lambda v: fmt_rate(v, "events/s") + "/s",

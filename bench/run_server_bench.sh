@@ -4,6 +4,15 @@
 #            (deliveries/s, p50/p99)
 #   echo     500 connections, one 512-byte message each in flight (messages/s)
 #   idle     19,000 open connections (server RSS per connection, KiB)
+#   churn    100 workers, each repeating connect, handshake, subscribe (Sluice:
+#            until acknowledged; the peers have nothing to subscribe to), close
+#            (cycles/s); "sluice-handshake" is Sluice without the subscribe,
+#            the peers' cycle
+#   nodeflate1k, deflate1k  fan-out to 1,000 subscribers of 1 KiB events,
+#            without and with permessage-deflate (deliveries/s); the report
+#            sets each server's deflate figure beside its uncompressed one.
+#            websocketpp is not measured with deflate (its peer has no
+#            compressing configuration)
 #   publish  HTTP POST /v1/events on 500 keep-alive connections (events/s),
 #            Sluice only: the default durable store (sqlite) against
 #            "sluice-memory" (`--store memory`), loaded by `sluice bench publish`
@@ -21,10 +30,10 @@
 # See docs/benchmarks.md.
 #
 # Usage: bench/run_server_bench.sh [--quick] [--reps N] [--duration S] [--warmup S]
-#          [--servers "sluice sluice-memory sluice-centrifugo sluice-scraped uws beast websocketpp ws"]
-#          [--scenarios "fanout100 fanout1k fanout3k fanout10k echo idle publish"]
+#          [--servers "sluice sluice-memory sluice-centrifugo sluice-scraped sluice-handshake uws beast websocketpp ws"]
+#          [--scenarios "fanout100 fanout1k fanout3k fanout10k echo idle churn nodeflate1k deflate1k publish"]
 #          [--plots] [--plots-dir DIR] [--no-install] [--no-build] [--sluice-args "--store memory"]
-#          [--build-dir DIR] [--baseline DIR] [--uws PATH]
+#          [--build-dir DIR] [--baseline DIR] [--uws PATH] [--uws-zlib PATH]
 #
 # --plots: at the end, write the report (results.md: the table with ratios,
 # the machine, the commit and this command; PNG plots) into docs/benchmarks/
@@ -32,20 +41,25 @@
 # python3-matplotlib, installed by scripts/install-deps.sh), checked before the
 # run starts. Off by default, so a trial run never overwrites the committed
 # figures. --plots-dir DIR: the same into DIR.
-# A scenario fanoutN (fanout250, fanout2k, ...) is N subscribers.
+# A scenario fanoutN (fanout250, fanout2k, ...) is N subscribers; so are
+# nodeflateN and deflateN (1 KiB events).
 #
-# --uws: a prebuilt uws_broadcast (default: build/bench/uws/uws_broadcast,
-# built on first use from git dirs named by UWS_GIT and USOCKETS_GIT, or from
-# clones of GitHub; skipped when that fails).
+# uWebSockets is built on first use by bench/peers/build_uws_peer.sh from git
+# dirs named by UWS_GIT and USOCKETS_GIT (else it clones GitHub; uws is
+# skipped when that fails), into build/bench/uws/: uws_broadcast, and for
+# deflateN uws_broadcast_zlib (with zlib). With local git dirs, no network:
+#   UWS_GIT=/path/uWebSockets.git USOCKETS_GIT=/path/uSockets.git bench/run_server_bench.sh
+# --uws PATH, --uws-zlib PATH: prebuilt peers instead (built elsewhere by
+# build_uws_peer.sh OUT_DIR, and build_uws_peer.sh --zlib OUT_DIR).
 #
 # --build-dir: the build tree to use (default build/bench); --baseline: the
 # tree (or a copy: DIR/sluice, DIR/examples/echo_server) of another Sluice
 # build, measured as server "sluice-base" in the same rounds, for before/after
 # ratios of a change.
 #
-# Runtime: the full run is 3 rounds of about 40 measurements of 2 s warm-up +
-# 10 s plus connection set-up: about 30 minutes on a 2-vCPU VM, plus the build
-# (about 3 minutes from scratch). --quick: 1 round of 1 s + 3 s, about 6 minutes.
+# Runtime: the full run is 3 rounds of about 60 measurements of 2 s warm-up +
+# 10 s plus connection set-up: about 45 minutes on a 2-vCPU VM, plus the build
+# (about 3 minutes from scratch). --quick: 1 round of 1 s + 3 s, about 8 minutes.
 # Results: a table on stdout, every measurement in build/bench/results.csv (the
 # run's machine, commit and command in build/bench/results.meta), server and
 # load-client logs in build/bench/logs/.
@@ -63,14 +77,15 @@ LOGS="$BUILD/logs"
 CSV="$BUILD/results.csv"
 
 REPS=3 WARMUP=2 DURATION=10
-SERVERS="sluice sluice-memory sluice-centrifugo sluice-scraped uws beast websocketpp ws"
-UWS_PEER=""
-SCENARIOS="fanout100 fanout1k fanout3k fanout10k echo idle publish"
+SERVERS="sluice sluice-memory sluice-centrifugo sluice-scraped sluice-handshake uws beast websocketpp ws"
+UWS_PEER="" UWS_ZLIB_PEER=""
+SCENARIOS="fanout100 fanout1k fanout3k fanout10k echo idle churn nodeflate1k deflate1k publish"
 INSTALL=1 BUILD_IT=1 PLOTS_DIR=""
 SLUICE_ARGS=""  # extra `sluice serve` flags, e.g. "--store memory"
 BASELINE=""     # another Sluice build, measured as "sluice-base"
 FANOUT_PAYLOAD=64 ECHO_PAYLOAD=512 ECHO_CONNECTIONS=500 IDLE_CONNECTIONS=19000
 PUBLISH_PAYLOAD=64 PUBLISH_CONNECTIONS=500
+CHURN_WORKERS=100 DEFLATE_PAYLOAD=1024  # deflateN and nodeflateN: 1 KiB events
 # Messages the slowest subscriber may lag behind the publisher: bounds the
 # servers' queues, and (Little's law) latency ~ in-flight / publish rate.
 IN_FLIGHT=64
@@ -90,6 +105,7 @@ while [[ $# -gt 0 ]]; do
     --build-dir) BUILD=$(realpath -m "$2"); LOGS="$BUILD/logs"; CSV="$BUILD/results.csv"; shift 2 ;;
     --baseline) BASELINE=$(realpath "$2"); shift 2 ;;
     --uws) UWS_PEER=$(realpath "$2"); shift 2 ;;
+    --uws-zlib) UWS_ZLIB_PEER=$(realpath "$2"); shift 2 ;;
     --plots) PLOTS_DIR=${PLOTS_DIR:-$ROOT/docs/benchmarks}; shift ;;
     --plots-dir) PLOTS_DIR=$(realpath -m "$2"); shift 2 ;;
     -h|--help) awk 'NR > 1 && /^#/ {sub(/^# ?/, ""); print; next} NR > 1 {exit}' "$0"; exit 0 ;;
@@ -104,7 +120,7 @@ die() { printf '[bench] error: %s\n' "$*" >&2; exit 1; }
 command -v taskset > /dev/null || die "taskset (util-linux) is required"
 command -v python3 > /dev/null || die "python3 is required for the summary table"
 for scenario in $SCENARIOS; do
-  [[ $scenario =~ ^(fanout[0-9]+k?|echo|idle|publish)$ ]] || die "unknown scenario: $scenario (see --help)"
+  [[ $scenario =~ ^((no)?deflate[0-9]+k?|fanout[0-9]+k?|echo|idle|churn|publish)$ ]] || die "unknown scenario: $scenario (see --help)"
 done
 
 # The report needs matplotlib: the first python3 that has it (pyenv's may not, Debian's may).
@@ -161,17 +177,23 @@ if [[ $BUILD_IT == 1 ]]; then
     || die "build failed (build/bench/logs/build.log)"
 fi
 [[ -n $UWS_PEER ]] || UWS_PEER="$BUILD/uws/uws_broadcast"
+[[ -n $UWS_ZLIB_PEER ]] || UWS_ZLIB_PEER="$BUILD/uws/uws_broadcast_zlib"
 if [[ $BUILD_IT == 1 && $SERVERS == *uws* && ! -x $UWS_PEER ]]; then
   log "building the uWebSockets peer in $BUILD/uws"
   "$PEERS/build_uws_peer.sh" "$BUILD/uws" > "$LOGS/build-uws.log" 2>&1 \
     || log "could not build the uWebSockets peer (build/bench/logs/build-uws.log): uws is skipped"
+fi
+if [[ $BUILD_IT == 1 && $SERVERS == *uws* && " $SCENARIOS" == *" deflate"* && ! -x $UWS_ZLIB_PEER ]]; then
+  log "building the uWebSockets peer with zlib in $BUILD/uws"
+  "$PEERS/build_uws_peer.sh" --zlib "$BUILD/uws" > "$LOGS/build-uws-zlib.log" 2>&1 \
+    || log "could not build the uWebSockets peer with zlib (build/bench/logs/build-uws-zlib.log): uws is skipped in deflate"
 fi
 LOADGEN="$BUILD/bench/sluice_loadgen"
 [[ -x $LOADGEN ]] || die "$LOADGEN is missing (run without --no-build)"
 
 available() {
   case "$1" in
-    sluice|sluice-memory|sluice-centrifugo|sluice-scraped) [[ -x $BUILD/sluice && -x $BUILD/examples/echo_server ]] ;;
+    sluice|sluice-memory|sluice-centrifugo|sluice-scraped|sluice-handshake) [[ -x $BUILD/sluice && -x $BUILD/examples/echo_server ]] ;;
     sluice-base) [[ -n $BASELINE && -x $BASELINE/sluice && -x $BASELINE/examples/echo_server ]] ;;
     beast) [[ -x $BUILD/bench/peers/beast_broadcast ]] ;;
     websocketpp) [[ -x $BUILD/bench/peers/websocketpp_broadcast ]] ;;
@@ -193,13 +215,18 @@ for s in $SERVERS; do
   if available "$s"; then ACTIVE+="$s "; else log "$s is not available: skipped"; fi
 done
 [[ -n $ACTIVE ]] || die "no server to measure"
+if [[ " $SCENARIOS" == *" deflate"* ]]; then
+  [[ " $ACTIVE" == *" websocketpp "* ]] && log "websocketpp has no permessage-deflate peer: not measured in deflate"
+  [[ " $ACTIVE" == *" uws "* && ! -x $UWS_ZLIB_PEER ]] && log "$UWS_ZLIB_PEER is missing: uws is not measured in deflate"
+fi
 
 # The command line of server $1 for scenario $2 on port $3.
 server_command() {
-  local server=$1 scenario=$2 port=$3 mode=broadcast
+  local server=$1 scenario=$2 port=$3 mode=broadcast deflate=""
   [[ $scenario == echo ]] && mode=echo
+  [[ $scenario == deflate* ]] && deflate=" --deflate on"  # the peers' flag; Sluice accepts deflate unless told not to
   case "$server" in
-    sluice|sluice-memory|sluice-centrifugo|sluice-scraped)
+    sluice|sluice-memory|sluice-centrifugo|sluice-scraped|sluice-handshake)
       if [[ $scenario == echo ]]; then
         echo "$BUILD/examples/echo_server --port $port --no-deflate"
       else
@@ -213,10 +240,15 @@ server_command() {
       else
         echo "$BASELINE/sluice serve --port $port --threads 1 --ping-interval 0 --max-connections 30000 --shutdown-drain 1$SLUICE_STORE_ARGS $SLUICE_ARGS"
       fi ;;
-    beast) echo "$BUILD/bench/peers/beast_broadcast --mode $mode --port $port" ;;
+    beast) echo "$BUILD/bench/peers/beast_broadcast --mode $mode --port $port$deflate" ;;
     websocketpp) echo "$BUILD/bench/peers/websocketpp_broadcast --mode $mode --port $port" ;;
-    ws) echo "node $PEERS/ws_broadcast.mjs --mode $mode --port $port" ;;
-    uws) echo "$UWS_PEER --mode $mode --port $port" ;;
+    ws) echo "node $PEERS/ws_broadcast.mjs --mode $mode --port $port$deflate" ;;
+    uws)
+      if [[ -n $deflate ]]; then
+        echo "$UWS_ZLIB_PEER --mode $mode --port $port$deflate"
+      else
+        echo "$UWS_PEER --mode $mode --port $port"
+      fi ;;
   esac
 }
 
@@ -253,9 +285,10 @@ stop_server() {
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2> /dev/null || echo 0; }
 
-# N of scenario fanoutN: fanout100 is 100 subscribers, fanout3k 3,000.
+# N of scenario fanoutN, deflateN, nodeflateN: fanout100 is 100 subscribers, deflate3k 3,000.
 fanout_subscribers() {
   local n=${1#fanout}
+  n=${n#nodeflate} n=${n#deflate}
   [[ $n == *k ]] && n=$((${n%k} * 1000))
   echo "$n"
 }
@@ -280,8 +313,17 @@ measure() {
   if [[ $scenario == publish && $protocol != sluice ]]; then
     return 0  # HTTP publish is Sluice's own API: measured for its builds and stores only
   fi
-  if [[ $server == sluice-memory && $scenario != fanout* && $scenario != publish ]]; then
+  if [[ $server == sluice-memory && $scenario != fanout* && $scenario != *deflate* && $scenario != publish ]]; then
     return 0  # the store is on the path of fan-out and publish only
+  fi
+  if [[ $server == sluice-handshake ]]; then
+    [[ $scenario == churn ]] || return 0  # the peers' churn cycle (no subscribe), on Sluice
+    protocol=broadcast extra+=(--path /v1/ws)
+  fi
+  if [[ $scenario == deflate* ]]; then
+    [[ $server == websocketpp ]] && return 0  # no compressing peer (logged at the start)
+    [[ $server == uws && ! -x $UWS_ZLIB_PEER ]] && return 0
+    extra+=(--deflate)
   fi
   if [[ $server == sluice-centrifugo ]]; then
     [[ $scenario == fanout* ]] || return 0  # the Centrifugo protocol is measured in fan-out only
@@ -293,8 +335,10 @@ measure() {
   fi
   case "$scenario" in
     fanout*) mode=fanout n=$(fanout_subscribers "$scenario") in_flight=$IN_FLIGHT ;;
+    deflate*|nodeflate*) mode=fanout n=$(fanout_subscribers "$scenario") in_flight=$IN_FLIGHT payload=$DEFLATE_PAYLOAD ;;
     echo) n=$ECHO_CONNECTIONS payload=$ECHO_PAYLOAD ;;
     idle) n=$IDLE_CONNECTIONS ;;
+    churn) n=$CHURN_WORKERS ;;
     publish) n=$PUBLISH_CONNECTIONS payload=$PUBLISH_PAYLOAD ;;
   esac
   [[ -n $in_flight ]] && extra+=(--in-flight "$in_flight")

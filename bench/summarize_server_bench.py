@@ -5,13 +5,17 @@ Several CSV files (runs of the same build) are pooled: their rounds count togeth
 For each scenario and server: the median over the rounds (and the best), the
 median run's p99 latency, and the CPU use of the load client and the server
 over the measured windows (median), plus Sluice's figure divided by the
-server's, both medians from the same run. report_server_bench.py writes the
-same figures as Markdown with plots.
+server's, both medians from the same run; then each server's deflateN figure
+divided by its nodeflateN one, and churn like for like (Sluice without the
+subscribe, the peers' cycle, divided by each peer). report_server_bench.py
+writes the same figures as Markdown with plots.
 """
 import sys
 
-from bench_results import (Results, fmt_pct, fmt_rate, fmt_ratio, latency_ms, median_of, number,
+from bench_results import (Results, deflate_pairs, fmt_pct, fmt_rate, fmt_ratio, latency_ms, median_of, number,
                            per_server_cpu_second, server_name)
+
+LIKE_FOR_LIKE_CHURN = "sluice-handshake"
 
 
 def main(paths):
@@ -44,6 +48,18 @@ def main(paths):
             rate = results.median(scenario.name, variant)
             if own and rate:
                 print(f"{what}, {scenario.title}: {rate / own:.2f}")
+    for deflate, plain, n in deflate_pairs(results):
+        for server in results.servers(deflate):
+            rate, per_cpu = (results.own_ratio(deflate, plain, server, key) for key in ("rate", "per_cpu"))
+            if rate is not None:
+                print(f"permessage-deflate / uncompressed, {n:,} subscribers, {server_name(server)}: "
+                      f"{fmt_ratio(rate)} (per server CPU-second {fmt_ratio(per_cpu)}; load client CPU "
+                      f"{fmt_pct(median_of(results.rows(deflate, server), 'loadgen_cpu_pct'))} with deflate, "
+                      f"{fmt_pct(median_of(results.rows(plain, server), 'loadgen_cpu_pct'))} without)")
+    for server in results.servers("churn"):
+        ratio = results.ratio("churn", server, LIKE_FOR_LIKE_CHURN)
+        if ratio is not None and not server.startswith("sluice"):
+            print(f"churn like for like, {server_name(LIKE_FOR_LIKE_CHURN)} / {server_name(server)}: {ratio:.2f}")
     print("Sluice/server: Sluice's median divided by the server's (idle: lower is better).")
     print("CPU %: of one core over the measured window (idle: over the connect phase);")
     print("'waiting for CPU' is time the server was runnable but another process had its core.")

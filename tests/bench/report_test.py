@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
-"""bench/report_server_bench.py on a synthetic results CSV: the four PNG plots
+"""bench/report_server_bench.py on a synthetic results CSV: the six PNG plots
 are well-formed PNG files (signature, chunk CRCs, IHDR first, IEND last), and
 results.md holds, for every scenario and server, Sluice's ratio and the load
-client's CPU as computed here from the CSV, plus the run's machine, commit and
-command. Exit 77 (skipped) only when matplotlib is missing.
+client's CPU as computed here from the CSV; each server's deflate ÷
+uncompressed ratio (rates, and rates per server CPU-second); churn like for
+like (Sluice without the subscribe ÷ each peer); plus the run's machine,
+commit and command. Exit 77 (skipped) only when matplotlib is missing.
 
 Usage: report_test.py PATH/TO/bench/report_server_bench.py
 """
@@ -20,13 +22,17 @@ import zlib
 COLUMNS = ("time,rep,scenario,server,connections,payload,in_flight,rate,p50_us,p99_us,loadgen_cpu_pct,"
            "loadgen_wait_pct,server_cpu_pct,server_wait_pct,rss_before_kib,rss_after_kib,kib_per_conn,status").split(",")
 # The report's display names of the servers used here.
-NAMES = {"sluice": "Sluice", "sluice-memory": "Sluice, --store memory", "uws": "uWebSockets", "beast": "Boost.Beast"}
+NAMES = {"sluice": "Sluice", "sluice-memory": "Sluice, --store memory", "uws": "uWebSockets", "beast": "Boost.Beast",
+         "sluice-handshake": "Sluice, no subscribe (the peers' cycle)", "websocketpp": "websocketpp"}
 # scenario -> (connections, payload, servers, title the table starts the scenario's first row with)
 SCENARIOS = {
     "fanout100": (100, 64, ["sluice", "sluice-memory", "uws", "beast"], "Fan-out, 100 subscribers, 64 B"),
     "fanout1k": (1000, 64, ["sluice", "sluice-memory", "uws", "beast"], "Fan-out, 1,000 subscribers, 64 B"),
     "fanout10k": (10000, 64, ["sluice", "uws", "beast"], "Fan-out, 10,000 subscribers, 64 B"),
     "idle": (19000, 64, ["sluice", "uws", "beast"], "Idle, 19,000 connections"),
+    "churn": (100, 64, ["sluice", "sluice-handshake", "uws", "beast"], "Churn, 100 workers"),
+    "nodeflate1k": (1000, 1024, ["sluice", "uws", "beast", "websocketpp"], "Fan-out, uncompressed, 1,000 subscribers, 1024 B"),
+    "deflate1k": (1000, 1024, ["sluice", "uws", "beast"], "Fan-out, permessage-deflate, 1,000 subscribers, 1024 B"),
     "publish": (500, 64, ["sluice", "sluice-memory"], "HTTP publish, 500 connections, 64 B"),
 }
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -93,6 +99,28 @@ def table_rows(markdown):
     return rows
 
 
+def server_table(markdown, header_start):
+    """Server name -> the row's cells, from the first table whose header starts with header_start."""
+    rows, header = {}, None
+    for line in markdown.splitlines():
+        if header is None:
+            if line.startswith(header_start):
+                header = [c.strip() for c in line.strip("|").split("|")]
+            continue
+        if line.startswith("|---"):
+            continue
+        if not line.startswith("|"):
+            break
+        cells = dict(zip(header, (c.strip() for c in line.strip("|").split("|"))))
+        rows[cells["Server"].strip("*")] = cells
+    return rows
+
+
+def per_cpu_second(rows, scenario, server):
+    return statistics.median(float(r["rate"]) / (float(r["server_cpu_pct"]) / 100) for r in rows
+                             if r["scenario"] == scenario and r["server"] == server and r["status"] == "ok")
+
+
 def median(rows, scenario, server, key):
     return statistics.median(float(r[key]) for r in rows
                              if r["scenario"] == scenario and r["server"] == server and r["status"] == "ok")
@@ -120,11 +148,12 @@ def main():
         # The meta file is found beside the CSV, as run_server_bench.sh leaves it.
         subprocess.run([sys.executable, report, "--out", out, results], check=True, timeout=100)
 
-        for name in ("fanout.png", "latency.png", "idle.png", "publish.png"):
+        plots = ("fanout.png", "latency.png", "idle.png", "churn.png", "deflate.png", "publish.png")
+        for name in plots:
             check_png(os.path.join(out, name))
         with open(os.path.join(out, "results.md")) as f:
             markdown = f.read()
-        for name in ("fanout.png", "latency.png", "idle.png", "publish.png"):
+        for name in plots:
             assert f"]({name})" in markdown, f"results.md does not link {name}"
         for value in meta.values():
             assert value in markdown, f"results.md lacks the run's {value!r}"
@@ -144,7 +173,29 @@ def main():
                 checked += 1
         assert table[next(k for k in table if k[0].startswith("Fan-out, 10,000") and k[1] == "Boost.Beast")][
             "Runs"] == "3 (+1 failed)"
-        print(f"ok: 4 PNG files, {checked} ratios and load-client CPU figures as computed from the CSV")
+
+        # Deflate beside uncompressed: one row per server measured with deflate (websocketpp was not).
+        deflate = server_table(markdown, "| Server | Uncompressed | Deflate |")
+        assert set(deflate) == {NAMES[s] for s in SCENARIOS["deflate1k"][2]}, deflate
+        for server in SCENARIOS["deflate1k"][2]:
+            cells = deflate[NAMES[server]]
+            ratio = median(rows, "deflate1k", server, "rate") / median(rows, "nodeflate1k", server, "rate")
+            per_cpu = per_cpu_second(rows, "deflate1k", server) / per_cpu_second(rows, "nodeflate1k", server)
+            assert cells["Deflate ÷ uncompressed"] == f"{ratio:.2f}", (server, cells, ratio)
+            assert cells["Same, per server CPU-second"] == f"{per_cpu:.2f}", (server, cells, per_cpu)
+            cpu = (f"{median(rows, 'nodeflate1k', server, 'loadgen_cpu_pct'):.0f} %, "
+                   f"{median(rows, 'deflate1k', server, 'loadgen_cpu_pct'):.0f} %")
+            assert cells["Load client CPU (uncompressed, deflate)"] == cpu, (server, cells, cpu)
+            checked += 1
+
+        # Churn like for like: Sluice's cycle without the subscribe against each peer, not against Sluice.
+        churn = server_table(markdown, "| Server | Sluice (no subscribe) ÷ server |")
+        assert set(churn) == {"uWebSockets", "Boost.Beast"}, churn
+        for server in ("uws", "beast"):
+            ratio = median(rows, "churn", "sluice-handshake", "rate") / median(rows, "churn", server, "rate")
+            assert churn[NAMES[server]]["Sluice (no subscribe) ÷ server"] == f"{ratio:.2f}", (server, churn)
+            checked += 1
+        print(f"ok: {len(plots)} PNG files, {checked} ratios and load-client CPU figures as computed from the CSV")
     return 0
 
 
