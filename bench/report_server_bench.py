@@ -194,14 +194,15 @@ def plot_deflate(results, path):
     return True
 
 
-def server_cpu(rows):
-    """The server's CPU share and, in brackets, the time it was runnable but another process had its core."""
-    used, waiting = median_of(rows, "server_cpu_pct"), median_of(rows, "server_wait_pct")
+def cpu_share(rows, who="server"):
+    """The CPU share of `who` ("server" or "loadgen", the load client) and, in brackets, the time it
+    was runnable but another process had its core."""
+    used, waiting = median_of(rows, f"{who}_cpu_pct"), median_of(rows, f"{who}_wait_pct")
     return fmt_pct(used) + ("" if waiting is None else f" ({fmt_pct(waiting)})")
 
 
 def table(results):
-    lines = ["| Scenario | Server | Median | Sluice ÷ server | p50 | p99 | Load client CPU "
+    lines = ["| Scenario | Server | Median | Sluice ÷ server | p50 | p99 | Load client CPU (waiting) "
              "| Server CPU (waiting) | Per server CPU-second | Runs |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for scenario in results.scenarios():
@@ -216,8 +217,8 @@ def table(results):
             lines.append(
                 f"| {title} | {name} | {fmt_rate(results.median(scenario.name, server), scenario.unit)} "
                 f"| {fmt_ratio(results.ratio(scenario.name, server))} | {fmt_ms(latency_ms(rows, 'p50_us'))} "
-                f"| {fmt_ms(latency_ms(rows, 'p99_us'))} | {fmt_pct(median_of(rows, 'loadgen_cpu_pct'))} "
-                f"| {server_cpu(rows)} | {fmt_rate(per_cpu, scenario.unit)} | {runs} |")
+                f"| {fmt_ms(latency_ms(rows, 'p99_us'))} | {cpu_share(rows, 'loadgen')} "
+                f"| {cpu_share(rows)} | {fmt_rate(per_cpu, scenario.unit)} | {runs} |")
             first = False
     return lines
 
@@ -230,7 +231,7 @@ def deflate_table(results):
                   "Each server's own fan-out with permessage-deflate divided by its uncompressed one, "
                   "1 KiB events. The load client inflates every delivery: watch its CPU.", "",
                   "| Server | Uncompressed | Deflate | Deflate ÷ uncompressed | Same, per server CPU-second "
-                  "| Load client CPU (uncompressed, deflate) | Server CPU (uncompressed, deflate) |",
+                  "| Load client CPU (waiting): uncompressed, deflate | Server CPU (waiting): uncompressed, deflate |",
                   "|---|---|---|---|---|---|---|"]
         for server in results.servers(deflate):
             off_rows, on_rows = results.rows(plain, server), results.rows(deflate, server)
@@ -240,8 +241,8 @@ def deflate_table(results):
                 f"| {fmt_rate(results.median(deflate, server), 'deliveries/s')} "
                 f"| {fmt_ratio(results.own_ratio(deflate, plain, server))} "
                 f"| {fmt_ratio(results.own_ratio(deflate, plain, server, 'per_cpu'))} "
-                f"| {fmt_pct(median_of(off_rows, 'loadgen_cpu_pct'))}, {fmt_pct(median_of(on_rows, 'loadgen_cpu_pct'))} "
-                f"| {server_cpu(off_rows)}, {server_cpu(on_rows)} |")
+                f"| {cpu_share(off_rows, 'loadgen')}, {cpu_share(on_rows, 'loadgen')} "
+                f"| {cpu_share(off_rows)}, {cpu_share(on_rows)} |")
     return lines
 
 
@@ -279,8 +280,9 @@ def markdown(results, meta, plots):
         "(idle: memory per connection, lower is better, so below 1 is Sluice's lead; "
         "publish: the default durable store ÷ `--store memory`). **Sluice** runs its default "
         "durable store (sqlite) unless the Sluice line above says otherwise.",
-        "- **Load client CPU**: of its one core over the measured window; near 100 % the load "
-        "client, not the server, is the limit and the figure is a lower bound.",
+        "- **Load client CPU (waiting)**: of its one core over the measured window, and in brackets the "
+        "share it was ready to run while another process had its core; when the two add up to about "
+        "100 %, the load client, not the server, is the limit and the figure is a lower bound.",
         "- **Server CPU (waiting)**: the server's share of its core, and in brackets the share of the "
         "window it was ready to run while another process had the core: a busy machine shows here.",
         "- **Per server CPU-second**: the rate divided by the server's CPU share, the median over "

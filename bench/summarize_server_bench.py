@@ -22,8 +22,9 @@ def main(paths):
     results = Results(paths)
     print()
     print("| scenario | server | median | best | runs | Sluice/server | p99 ms (median run) "
-          "| load client CPU % | server CPU % | server waiting for CPU % | per server CPU-second |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "| load client CPU % | load client waiting for CPU % | server CPU % | server waiting for CPU % "
+          "| per server CPU-second |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for scenario in results.scenarios():
         for server in results.servers(scenario.name):
             rows = results.rows(scenario.name, server)
@@ -37,6 +38,7 @@ def main(paths):
             print(f"| {scenario.title} ({scenario.unit}) | {server_name(server)} | {fmt_rate(median, scenario.unit)} "
                   f"| {fmt_rate(best, scenario.unit)} | {runs} | {fmt_ratio(results.ratio(scenario.name, server))} "
                   f"| {'-' if p99 is None else f'{p99:.1f}'} | {fmt_pct(median_of(rows, 'loadgen_cpu_pct'))} "
+                  f"| {fmt_pct(median_of(rows, 'loadgen_wait_pct'))} "
                   f"| {fmt_pct(median_of(rows, 'server_cpu_pct'))} | {fmt_pct(median_of(rows, 'server_wait_pct'))} "
                   f"| {fmt_rate(per_cpu, scenario.unit)} |")
     print()
@@ -52,17 +54,19 @@ def main(paths):
         for server in results.servers(deflate):
             rate, per_cpu = (results.own_ratio(deflate, plain, server, key) for key in ("rate", "per_cpu"))
             if rate is not None:
+                on, off = results.rows(deflate, server), results.rows(plain, server)
                 print(f"permessage-deflate / uncompressed, {n:,} subscribers, {server_name(server)}: "
                       f"{fmt_ratio(rate)} (per server CPU-second {fmt_ratio(per_cpu)}; load client CPU "
-                      f"{fmt_pct(median_of(results.rows(deflate, server), 'loadgen_cpu_pct'))} with deflate, "
-                      f"{fmt_pct(median_of(results.rows(plain, server), 'loadgen_cpu_pct'))} without)")
+                      f"{fmt_pct(median_of(on, 'loadgen_cpu_pct'))} + waiting {fmt_pct(median_of(on, 'loadgen_wait_pct'))} "
+                      f"with deflate, {fmt_pct(median_of(off, 'loadgen_cpu_pct'))} + "
+                      f"{fmt_pct(median_of(off, 'loadgen_wait_pct'))} without)")
     for server in results.servers("churn"):
         ratio = results.ratio("churn", server, LIKE_FOR_LIKE_CHURN)
         if ratio is not None and not server.startswith("sluice"):
             print(f"churn like for like, {server_name(LIKE_FOR_LIKE_CHURN)} / {server_name(server)}: {ratio:.2f}")
     print("Sluice/server: Sluice's median divided by the server's (idle: lower is better).")
     print("CPU %: of one core over the measured window (idle: over the connect phase);")
-    print("'waiting for CPU' is time the server was runnable but another process had its core.")
+    print("'waiting for CPU' is time the process was runnable but another process had its core.")
     print("Per server CPU-second: rate divided by the server's CPU share, median over the runs.")
 
 

@@ -48,6 +48,7 @@ def synthetic_rows():
                 row = dict.fromkeys(COLUMNS, "")
                 row.update(time="12:00:00", rep=rep, scenario=scenario, server=server, connections=connections,
                            payload=payload, rate=f"{rate:.2f}", loadgen_cpu_pct=f"{rng.uniform(10, 99):.1f}",
+                           loadgen_wait_pct=f"{rng.uniform(0, 50):.1f}",
                            server_cpu_pct=f"{rng.uniform(40, 100):.1f}", server_wait_pct=f"{rng.uniform(0, 30):.1f}",
                            status="ok")
                 if scenario != "idle":
@@ -168,8 +169,9 @@ def main():
                 cells = table[key]
                 expected_ratio = "-" if server == "sluice" else f"{own / median(rows, scenario, server, 'rate'):.2f}"
                 assert cells["Sluice ÷ server"] == expected_ratio, (scenario, server, cells, expected_ratio)
-                expected_cpu = f"{median(rows, scenario, server, 'loadgen_cpu_pct'):.0f} %"
-                assert cells["Load client CPU"] == expected_cpu, (scenario, server, cells, expected_cpu)
+                expected_cpu = (f"{median(rows, scenario, server, 'loadgen_cpu_pct'):.0f} % "
+                                f"({median(rows, scenario, server, 'loadgen_wait_pct'):.0f} %)")
+                assert cells["Load client CPU (waiting)"] == expected_cpu, (scenario, server, cells, expected_cpu)
                 checked += 1
         assert table[next(k for k in table if k[0].startswith("Fan-out, 10,000") and k[1] == "Boost.Beast")][
             "Runs"] == "3 (+1 failed)"
@@ -183,9 +185,9 @@ def main():
             per_cpu = per_cpu_second(rows, "deflate1k", server) / per_cpu_second(rows, "nodeflate1k", server)
             assert cells["Deflate ÷ uncompressed"] == f"{ratio:.2f}", (server, cells, ratio)
             assert cells["Same, per server CPU-second"] == f"{per_cpu:.2f}", (server, cells, per_cpu)
-            cpu = (f"{median(rows, 'nodeflate1k', server, 'loadgen_cpu_pct'):.0f} %, "
-                   f"{median(rows, 'deflate1k', server, 'loadgen_cpu_pct'):.0f} %")
-            assert cells["Load client CPU (uncompressed, deflate)"] == cpu, (server, cells, cpu)
+            cpu = ", ".join(f"{median(rows, s, server, 'loadgen_cpu_pct'):.0f} % "
+                            f"({median(rows, s, server, 'loadgen_wait_pct'):.0f} %)" for s in ("nodeflate1k", "deflate1k"))
+            assert cells["Load client CPU (waiting): uncompressed, deflate"] == cpu, (server, cells, cpu)
             checked += 1
 
         # Churn like for like: Sluice's cycle without the subscribe against each peer, not against Sluice.
