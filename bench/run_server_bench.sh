@@ -104,8 +104,8 @@ while [[ $# -gt 0 ]]; do
     --sluice-args) SLUICE_ARGS=$2; shift 2 ;;
     --build-dir) BUILD=$(realpath -m "$2"); LOGS="$BUILD/logs"; CSV="$BUILD/results.csv"; shift 2 ;;
     --baseline) BASELINE=$(realpath "$2"); shift 2 ;;
-    --uws) UWS_PEER=$(realpath "$2"); shift 2 ;;
-    --uws-zlib) UWS_ZLIB_PEER=$(realpath "$2"); shift 2 ;;
+    --uws) UWS_PEER=$(realpath -m "$2"); shift 2 ;;
+    --uws-zlib) UWS_ZLIB_PEER=$(realpath -m "$2"); shift 2 ;;
     --plots) PLOTS_DIR=${PLOTS_DIR:-$ROOT/docs/benchmarks}; shift ;;
     --plots-dir) PLOTS_DIR=$(realpath -m "$2"); shift 2 ;;
     -h|--help) awk 'NR > 1 && /^#/ {sub(/^# ?/, ""); print; next} NR > 1 {exit}' "$0"; exit 0 ;;
