@@ -162,14 +162,14 @@ void Connection::start_server(std::shared_ptr<const ServerConnectionConfig> conf
                                 });
 }
 
-void Connection::open_with(protocol::Role role, const protocol::CodecSettings& settings,
+void Connection::open_with(protocol::Role role, const protocol::CodecSettings& settings, std::string_view target,
                            std::optional<protocol::DeflateParams> deflate, std::string_view leftover) {
   protocol::CodecSettings codec_settings = settings;
   codec_settings.auto_pong = false;  // pongs go through the control lane (see on_ping)
   codec_.emplace(role, codec_settings, deflate);
   state_ = State::open;
   was_open_ = true;
-  if (const auto* m = metrics(); m && m->opened) m->opened(request_target_);
+  if (const auto* m = metrics(); m && m->opened) metrics_route_ = m->opened(target);
   last_message_at_ = std::chrono::steady_clock::now();
   arm_keepalive();
   // Copy: the leftover lives in the handshake's buffer, and the codec unmasks in place.
@@ -264,7 +264,7 @@ void Connection::finish(std::error_code error) {
   if (finished_) return;
   finished_ = true;
   if (was_open_) {
-    if (const auto* m = metrics(); m && m->closed) m->closed(request_target_, sent_close_code());
+    if (const auto* m = metrics(); m && m->closed) m->closed(metrics_route_, sent_close_code());
   }
   state_ = State::closed;
   if (error && !close_error_) close_error_ = error;

@@ -102,11 +102,11 @@ void Connection::process_requests() {
       return reject_request(decision.response, decision.error);
     }
     if (!decision.subprotocol.empty()) subprotocol_ = std::make_unique<std::string>(decision.subprotocol);
-    request_target_ = std::string(request.target());
     write_raw(decision.response, /*finish_after=*/false);
     const std::string leftover(http_reader_->leftover());
+    const std::string target(request.target());  // the request lives in the reader's buffers
     http_reader_.reset();  // its buffers are large; the head is no longer needed
-    return open_with(protocol::Role::server, server_config_->codec, decision.deflate, leftover);
+    return open_with(protocol::Role::server, server_config_->codec, target, decision.deflate, leftover);
   }
 }
 

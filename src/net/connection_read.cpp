@@ -136,7 +136,7 @@ void Connection::handle_bytes(std::span<std::uint8_t> bytes) {
     if (!client_->handshake->subprotocol().empty()) {
       subprotocol_ = std::make_unique<std::string>(client_->handshake->subprotocol());
     }
-    return open_with(protocol::Role::client, client_->codec, client_->handshake->deflate(),
+    return open_with(protocol::Role::client, client_->codec, {}, client_->handshake->deflate(),
                      client_->handshake->leftover());
   }
   if (!codec_ || state_ == State::closed) return;

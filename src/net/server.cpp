@@ -159,8 +159,8 @@ void Server::start_connection(int fd, EventLoop* loop) {
         fd = -1;  // the TLS stream's socket owns it
       } else {
         // Plain TCP: the descriptor goes to the connection as it is; the
-        // stream's own socket stays unopened.
-        connection = std::make_shared<Connection>(AnyStream(Socket(io)), protocol::Role::server,
+        // stream has no socket.
+        connection = std::make_shared<Connection>(AnyStream(io), protocol::Role::server,
                                                   std::move(callbacks), config->timeouts);
       }
       const bool admitted = !on_accept || (*on_accept)(*loop, connection);

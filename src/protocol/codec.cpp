@@ -56,7 +56,7 @@ Codec::Codec(Codec&&) noexcept = default;
 Codec& Codec::operator=(Codec&&) noexcept = default;
 
 std::error_code Codec::receive(std::span<std::uint8_t> data, CodecHandler& handler) {
-  if (failure_) return failure_;
+  if (failure_) return failure();
   std::size_t pos = 0;
   const std::size_t size = data.size();
   while (pos < size && !close_received_) {
@@ -231,7 +231,9 @@ std::error_code Codec::on_control_frame(std::span<const std::uint8_t> control, C
 }
 
 std::error_code Codec::fail(std::error_code ec) {
-  failure_ = ec;
+  // Every failure here is one of protocol::Error (a value that fits a byte).
+  failure_ = &ec.category() == &protocol_category() ? static_cast<std::uint8_t>(ec.value())
+                                                     : static_cast<std::uint8_t>(Error::deflate_failed);
   if (!close_sent_) queue_close(close_code_for(ec), ec.message());
   state_ = CodecState::closed;
   return ec;

@@ -105,9 +105,14 @@ ServerMetrics::ServerMetrics(metrics::Registry& registry)
                                                 "Connections closed because their send queue was full (4008, 3008).");
   net_.invalid_upgrades = rejected_[static_cast<std::size_t>(Rejection::bad_upgrade)];
   net_.send_queue_bytes = &registry.gauge("sluice_send_queue_bytes", "Bytes waiting in the connections' send queues.");
-  net_.opened = [this](std::string_view target) { transport_gauge(target).add(1); };
-  net_.closed = [this](std::string_view target, std::uint16_t code) {
-    transport_gauge(target).add(-1);
+  // The route a connection keeps: 1 for Centrifugo's path, 0 for the rest.
+  net_.opened = [this](std::string_view target) -> std::uint8_t {
+    const bool centrifugo = target.substr(0, target.find('?')) == "/connection/websocket";
+    transport_gauge(centrifugo).add(1);
+    return centrifugo ? 1 : 0;
+  };
+  net_.closed = [this](std::uint8_t route, std::uint16_t code) {
+    transport_gauge(route == 1).add(-1);
     closed(code);
   };
   sessions_.deliveries = &registry.counter("sluice_deliveries_total", "Events queued on a subscriber's connection.");
@@ -120,8 +125,8 @@ ServerMetrics::ServerMetrics(metrics::Registry& registry)
   static_assert(kAuthReasons[9] == "forbidden");
 }
 
-metrics::Gauge& ServerMetrics::transport_gauge(std::string_view target) noexcept {
-  return target.substr(0, target.find('?')) == "/connection/websocket" ? centrifugo_connections : websocket_connections;
+metrics::Gauge& ServerMetrics::transport_gauge(bool centrifugo) noexcept {
+  return centrifugo ? centrifugo_connections : websocket_connections;
 }
 
 void ServerMetrics::auth_refused(std::string_view reason) noexcept {

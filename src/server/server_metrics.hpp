@@ -87,7 +87,7 @@ class ServerMetrics {
   std::array<std::array<std::atomic<metrics::Counter*>, kCodeSlots>, kRoutes> http_{};
   std::array<std::atomic<metrics::Counter*>, kCloseSlots> closed_{};
   /// The gauge of a WebSocket's transport, by its upgrade target.
-  metrics::Gauge& transport_gauge(std::string_view target) noexcept;
+  metrics::Gauge& transport_gauge(bool centrifugo) noexcept;
 };
 
 /// Wraps `inner`: GET /metrics is answered with the registry's text when

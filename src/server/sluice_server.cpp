@@ -27,6 +27,9 @@ struct SluiceServer::LoopState {
   broker::FanOut fan_out;  // published events into this loop's subscribers
   std::unique_ptr<InbandSession::Context> session_context;  // set in start(); outlives the sessions
   std::unordered_map<std::uint64_t, std::shared_ptr<InbandSession>> sessions;
+  // Sessions whose upgrade asked for a subscription's stream, until they open
+  // (or close): only the few streams pay for their target.
+  std::unordered_map<std::uint64_t, detail::StreamTarget> pending_streams;
   // /connection/websocket (Centrifugo's protocol): the same, for its sessions.
   std::unique_ptr<centrifugo::Session::Context> centrifugo_context;
   std::unordered_map<std::uint64_t, std::shared_ptr<centrifugo::Session>> centrifugo_sessions;
@@ -357,19 +360,26 @@ bool SluiceServer::on_accept(net::EventLoop& loop, const std::shared_ptr<net::Co
   return admitted;
 }
 
-void SluiceServer::session_opened(InbandSession& session, net::Connection& connection) {
+void SluiceServer::session_opened(InbandSession& session, net::Connection&) {
   // /v1/subscriptions/{id}/stream: the session follows that subscription.
-  detail::StreamTarget stream;
-  if (!detail::parse_stream_target(connection.request_target(), stream)) return;  // /v1/ws (the route checked the rest)
+  auto& pending = states_[loop_of(session.id())]->pending_streams;
+  auto it = pending.find(session.id());
+  if (it == pending.end()) return;  // /v1/ws
+  const detail::StreamTarget stream = std::move(it->second);
+  pending.erase(it);
   session.open_stream(subscriptions_->attach_stream(stream.subscription_id), stream.since);
 }
 
-net::ConnectionHandler* SluiceServer::hand_over(InbandSession& session, net::Connection& connection,
-                                                const net::ParsedRequest& request) {
-  const std::string_view target = request.target();
-  if (target.substr(0, target.find('?')) != centrifugo::kPath) return nullptr;
+net::ConnectionHandler* SluiceServer::upgrade_requested(InbandSession& session, net::Connection& connection,
+                                                        const net::ParsedRequest& request) {
   const std::uint64_t id = session.id();
   LoopState& state = *states_[loop_of(id)];
+  const std::string_view target = request.target();
+  if (target.substr(0, target.find('?')) != centrifugo::kPath) {
+    detail::StreamTarget stream;  // the route checked its parameters
+    if (detail::parse_stream_target(target, stream)) state.pending_streams.insert_or_assign(id, std::move(stream));
+    return nullptr;
+  }
   auto it = state.sessions.find(id);
   if (it == state.sessions.end()) return nullptr;
   auto next = std::make_shared<centrifugo::Session>(id, *state.centrifugo_context, connection.shared_from_this());
@@ -389,6 +399,7 @@ void SluiceServer::session_closed(centrifugo::Session& session) {
 
 void SluiceServer::session_closed(InbandSession& session) {
   const std::uint64_t session_id = session.id();
+  states_[loop_of(session_id)]->pending_streams.erase(session_id);  // refused before it opened
   states_[loop_of(session_id)]->sessions.erase(session_id);  // the session goes here (its own loop)
   connection_ended();
 }

@@ -213,8 +213,6 @@ class Connection : public std::enable_shared_from_this<Connection>,
   bool deflate_enabled() const noexcept { return codec_ && codec_->deflate_enabled(); }
   /// Client: the server's handshake response head (valid after it arrived).
   const protocol::ClientHandshake* client_handshake() const noexcept { return client_ ? client_->handshake.get() : nullptr; }
-  /// Server: the request target (path and query) of the upgrade request.
-  const std::string& request_target() const noexcept { return request_target_; }
   /// Accepted beyond the connection limit: plain HTTP gets one answer, then the
   /// connection closes (the answer should say `Connection: close`). Loop thread.
   bool over_capacity() const noexcept { return over_capacity_; }
@@ -274,7 +272,8 @@ class Connection : public std::enable_shared_from_this<Connection>,
   void reject_request(const std::string& response, std::error_code error);
   /// Queues an HTTP answer; false when the connection closes after it (or already did).
   bool take_http_response(std::string response, bool close);
-  void open_with(protocol::Role role, const protocol::CodecSettings& settings,
+  // `target`: the upgrade request's, for the metrics ("" for a client).
+  void open_with(protocol::Role role, const protocol::CodecSettings& settings, std::string_view target,
                  std::optional<protocol::DeflateParams> deflate, std::string_view leftover);
   void take_codec_output();
   void flush();
@@ -325,7 +324,6 @@ class Connection : public std::enable_shared_from_this<Connection>,
   std::unique_ptr<ClientSide> client_;
   std::optional<protocol::Codec> codec_;
   std::unique_ptr<std::string> subprotocol_;  // only when one was negotiated
-  std::string request_target_;
 
   SendQueue queue_;
   const char* slow_close_reason_ = "slow consumer";
@@ -333,6 +331,7 @@ class Connection : public std::enable_shared_from_this<Connection>,
   std::error_code close_error_;             // what ended the connection (CloseInfo::error)
   std::uint16_t slow_close_code_ = 4008;
   std::uint16_t close_code_sent_ = 0;       // close()'s code once it sent one; 0: none (or the codec's own)
+  std::uint8_t metrics_route_ = 0;          // what ConnectionMetrics::opened returned
   bool owns_handler_ = false;               // set_callbacks()' adapter, deleted with the connection
   bool finished_ = false;
   bool finish_after_write_ : 1 = false;     // end the connection once the queue is written

@@ -24,12 +24,13 @@ struct ConnectionMetrics {
   metrics::Counter* invalid_upgrades = nullptr;  ///< upgrade requests the handshake refused (bad headers)
   metrics::Gauge* send_queue_bytes = nullptr;    ///< bytes queued, summed over connections
   /// A WebSocket connection opened (handshake done); `target` is its upgrade
-  /// request's path and query. On the connection's loop; must be
-  /// thread-safe and quick.
-  std::function<void(std::string_view target)> opened;
-  /// That connection ended; `code` is the close code it sent (1006 when it
-  /// sent no close frame). Same thread rules.
-  std::function<void(std::string_view target, std::uint16_t code)> closed;
+  /// request's path and query. Returns a route number the connection keeps
+  /// (a byte, not the target: idle memory) and gives back to `closed`. On
+  /// the connection's loop; must be thread-safe and quick.
+  std::function<std::uint8_t(std::string_view target)> opened;
+  /// That connection ended; `route` is what `opened` returned and `code` the
+  /// close code it sent (1006 when it sent no close frame). Same thread rules.
+  std::function<void(std::uint8_t route, std::uint16_t code)> closed;
 };
 
 }  // namespace sluice::net

@@ -2,8 +2,9 @@
 // type serves ws:// and wss://. Not thread-safe: used from its connection's
 // executor only, with at most one read and one write in flight.
 //
-// The TLS stream (about 440 bytes, with its buffers) lives on the heap, and so
-// does what only a TLS connection needs: a plain connection pays for a socket.
+// The TLS stream (about 440 bytes, with its buffers) and a plain socket live on
+// the heap: a plain server connection, whose descriptor its connection owns,
+// pays 24 bytes for none.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -44,20 +45,28 @@ class AnyStream {
 
   using executor_type = asio::io_context::executor_type;
 
-  explicit AnyStream(Socket socket) : stream_(std::move(socket)) {}
+  /// No socket of its own: the connection owns a bare descriptor (a plain
+  /// server connection in its loop's Readiness set) and uses this stream only
+  /// for its executor.
+  explicit AnyStream(asio::io_context& io) : io_(&io) {}
+  explicit AnyStream(Socket socket)
+      : io_(&socket.get_executor().context()), stream_(std::make_unique<Socket>(std::move(socket))) {}
   /// `context` is kept alive as long as the stream (its SSL object refers to it).
   AnyStream(TlsStream stream, std::shared_ptr<asio::ssl::context> context)
-      : stream_(std::make_unique<Tls>(std::move(stream), std::move(context))) {}
+      : io_(&stream.get_executor().context()),
+        stream_(std::make_unique<Tls>(std::move(stream), std::move(context))) {}
 
-  /// For Asio's composed operations (async_write).
-  executor_type get_executor() { return socket().get_executor(); }
+  /// For Asio's composed operations (async_write) and posts.
+  executor_type get_executor() const noexcept { return io_->get_executor(); }
 
+  bool has_socket() const noexcept { return !std::holds_alternative<std::monostate>(stream_); }
   bool is_tls() const noexcept { return std::holds_alternative<std::unique_ptr<Tls>>(stream_); }
   Tls& tls_state() { return *std::get<std::unique_ptr<Tls>>(stream_); }
   TlsStream& tls() { return tls_state().stream; }
 
+  /// Precondition: has_socket().
   Socket& socket() {
-    if (auto* plain = std::get_if<Socket>(&stream_)) return *plain;
+    if (auto* plain = std::get_if<std::unique_ptr<Socket>>(&stream_)) return **plain;
     return tls().next_layer();
   }
 
@@ -76,13 +85,16 @@ class AnyStream {
   /// Closes the TCP socket at once (no TLS close_notify); errors are ignored
   /// because the connection is over either way.
   void close() noexcept {
+    if (!has_socket()) return;
     boost::system::error_code ignored;
     socket().shutdown(tcp::socket::shutdown_both, ignored);
     socket().close(ignored);
   }
 
  private:
-  std::variant<Socket, std::unique_ptr<Tls>> stream_;
+  asio::io_context* io_;
+  // Each behind a pointer (idle memory): a plain server connection has none.
+  std::variant<std::monostate, std::unique_ptr<Socket>, std::unique_ptr<Tls>> stream_;
 };
 
 }  // namespace sluice::net

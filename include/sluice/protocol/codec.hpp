@@ -23,6 +23,7 @@
 
 #include "sluice/protocol/deflate.hpp"
 #include "sluice/protocol/deflate_params.hpp"
+#include "sluice/protocol/error.hpp"
 #include "sluice/protocol/frame.hpp"
 #include "sluice/protocol/role.hpp"
 #include "sluice/protocol/utf8.hpp"
@@ -128,7 +129,9 @@ class Codec {
   /// across receive() calls (none between messages on the server side). For tests.
   bool holds_assembly() const noexcept { return assembly_ != nullptr; }
   /// The error that failed the connection, if any.
-  std::error_code failure() const noexcept { return failure_; }
+  std::error_code failure() const noexcept {
+    return failure_ ? make_error_code(static_cast<Error>(failure_)) : std::error_code{};
+  }
   bool deflate_enabled() const noexcept { return deflater_ != nullptr; }
   /// Server: permessage-deflate agreed with server_no_context_takeover and a
   /// 15-bit server window, so frames from deflate_server_frames() (compressed
@@ -154,21 +157,20 @@ class Codec {
   bool takes_shared_deflate_ : 1 = false;
   Role role_;
   CodecState state_ = CodecState::open;
+  std::uint8_t failure_ = 0;  // an Error once failed (every failure is one; a byte, not an error_code)
 
   // Frame being received.
   std::array<std::uint8_t, kMaxFrameHeaderSize> header_buf_{};
   std::uint8_t header_have_ = 0;  // bytes of a partial header in header_buf_
   std::uint8_t mask_phase_ = 0;
-  bool in_frame_ = false;         // header done, payload pending
-
+  MessageType message_type_ = MessageType::binary;  // of the message being received
+  bool in_frame_ : 1 = false;            // header done, payload pending
   // Message being received (possibly fragmented, possibly compressed).
-  bool in_message_ = false;
-  MessageType message_type_ = MessageType::binary;
-  bool message_compressed_ = false;
-
-  bool close_sent_ = false;
-  bool close_received_ = false;
-  bool sending_fragmented_ = false;
+  bool in_message_ : 1 = false;
+  bool message_compressed_ : 1 = false;
+  bool close_sent_ : 1 = false;
+  bool close_received_ : 1 = false;
+  bool sending_fragmented_ : 1 = false;
   std::uint16_t peer_close_code_ = 1006;  // (fills the 8 bytes after header_buf_)
 
   FrameHeader frame_;
@@ -192,7 +194,6 @@ class Codec {
   std::size_t output_start_ = 0;
 
   std::unique_ptr<std::string> peer_close_reason_;  // once a close frame with a reason arrived
-  std::error_code failure_;
 };
 
 }  // namespace sluice::protocol

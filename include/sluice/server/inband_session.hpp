@@ -49,11 +49,12 @@ class InbandSession final : public broker::LoopHub::Subscriber,
     virtual void session_opened(InbandSession& session, net::Connection& connection) = 0;
     /// The last call about `session`; the owner may destroy it here.
     virtual void session_closed(InbandSession& session) = 0;
-    /// An upgrade request arrived: returns the handler of another protocol
-    /// that took the connection (`session` then holds it no more, and its
-    /// owner lets it go after this call), or null to keep it here.
-    virtual net::ConnectionHandler* hand_over(InbandSession& /*session*/, net::Connection& /*connection*/,
-                                              const net::ParsedRequest& /*request*/) {
+    /// An upgrade request arrived (the connection keeps no copy of it: the
+    /// owner notes what it needs, e.g. which stream). Returns the handler of
+    /// another protocol that took the connection (`session` then holds it no
+    /// more, and its owner lets it go after this call), or null to keep it here.
+    virtual net::ConnectionHandler* upgrade_requested(InbandSession& /*session*/, net::Connection& /*connection*/,
+                                                      const net::ParsedRequest& /*request*/) {
       return nullptr;
     }
 
@@ -91,7 +92,7 @@ class InbandSession final : public broker::LoopHub::Subscriber,
 
   std::uint64_t id() const noexcept { return id_; }
   /// Another session took the connection before its handshake (see
-  /// Owner::hand_over): forgets it without touching it. Idempotent.
+  /// Owner::upgrade_requested): forgets it without touching it. Idempotent.
   void release_connection() noexcept {
     closed_ = true;
     connection_.reset();
@@ -192,10 +193,20 @@ class InbandSession final : public broker::LoopHub::Subscriber,
   };
   void release_replay_state_if_done();
   std::unique_ptr<ReplayState> replay_;
-  double error_budget_;
-  std::chrono::steady_clock::time_point budget_at_;
   bool closed_ = false;
-  SubscriptionPtr stream_;  // set in stream mode
+  // What few sessions need: the subscription a stream follows, and the error
+  // budget once a request was refused. Behind a pointer (idle memory).
+  struct Uncommon {
+    SubscriptionPtr stream;  // set in stream mode
+    double error_budget = 0;
+    std::chrono::steady_clock::time_point budget_at{};
+  };
+  std::unique_ptr<Uncommon> uncommon_;
+  Uncommon& uncommon() {
+    if (!uncommon_) uncommon_ = std::make_unique<Uncommon>();
+    return *uncommon_;
+  }
+  const Subscription* stream() const noexcept { return uncommon_ ? uncommon_->stream.get() : nullptr; }
   // With auth or per-IP limits on: the grant, or why the connection is
   // refused (closed with `refusal_code` on open), the timer that closes at
   // the grant's expiry, and the connection's place in its IP's count. Behind

@@ -122,8 +122,8 @@ class SluiceServer final : private InbandSession::Owner, private centrifugo::Ses
   // InbandSession::Owner
   void session_opened(InbandSession& session, net::Connection& connection) override;
   void session_closed(InbandSession& session) override;
-  net::ConnectionHandler* hand_over(InbandSession& session, net::Connection& connection,
-                                    const net::ParsedRequest& request) override;
+  net::ConnectionHandler* upgrade_requested(InbandSession& session, net::Connection& connection,
+                                            const net::ParsedRequest& request) override;
   // centrifugo::Session::Owner
   void session_closed(centrifugo::Session& session) override;
 

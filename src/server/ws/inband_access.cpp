@@ -29,7 +29,7 @@ const std::string& InbandSession::subject() const noexcept {
 std::optional<net::RouteRefusal> InbandSession::on_upgrade_request(net::Connection& connection,
                                                                    const net::ParsedRequest& request) {
   // Another protocol's path (/connection/websocket): its session takes over.
-  if (auto* other = context_.owner.hand_over(*this, connection, request)) {
+  if (auto* other = context_.owner.upgrade_requested(*this, connection, request)) {
     return other->on_upgrade_request(connection, request);
   }
   admit(connection);

@@ -109,9 +109,7 @@ std::string read_request_id(std::string_view text, const json::object& object, s
 InbandSession::InbandSession(std::uint64_t id, const Context& context, std::shared_ptr<net::Connection> connection)
     : id_(id),
       context_(context),
-      connection_(std::move(connection)),
-      error_budget_(context.limits.error_burst),
-      budget_at_(std::chrono::steady_clock::now()) {
+      connection_(std::move(connection)) {
   connection_->set_handler(this);
 }
 
@@ -119,23 +117,23 @@ InbandSession::~InbandSession() { on_closed(); }
 
 const std::string& InbandSession::stream_id() const noexcept {
   static const std::string none;
-  return stream_ ? stream_->id : none;
+  return stream() ? stream()->id : none;
 }
 
 void InbandSession::open_stream(SubscriptionPtr subscription, std::optional<std::uint64_t> since) {
   if (!connection_) return;
   if (!subscription) return connection_->close(4404, "subscription not found");
-  stream_ = std::move(subscription);
-  for (const auto& pattern : stream_->patterns) {
+  const Subscription& followed = *(uncommon().stream = std::move(subscription));
+  for (const auto& pattern : followed.patterns) {
     if (!subscribed(pattern)) subscriptions_.push_back(pattern);
     context_.hub.subscribe(pattern, this);
   }
-  send_json("{\"type\":\"connected\",\"subscription\":" + stream_->to_json() + "}");
+  send_json("{\"type\":\"connected\",\"subscription\":" + followed.to_json() + "}");
   if (!since) return;
   const std::uint64_t value = *since;
   broker::ReplayRequest request;
-  const bool one_topic = stream_->patterns.size() == 1 && !topic::is_wildcard_pattern(stream_->patterns[0]);
-  for (const auto& pattern : stream_->patterns) {
+  const bool one_topic = followed.patterns.size() == 1 && !topic::is_wildcard_pattern(followed.patterns[0]);
+  for (const auto& pattern : followed.patterns) {
     request.pattern = pattern;
     if (one_topic) {
       request.positions[pattern] = broker::Position{value, {}};
@@ -153,7 +151,7 @@ void InbandSession::on_closed() {
     if (access_->expiry) access_->expiry->cancel();
     access_->ip_lease.release();
   }
-  if (stream_) SubscriptionRegistry::detach_stream(*stream_);
+  if (stream()) SubscriptionRegistry::detach_stream(*stream());
   for (const auto& pattern : subscriptions_) context_.hub.unsubscribe(pattern, this);
   subscriptions_ = std::vector<std::string>();  // releases the storage (`= {}` would keep it)
   replay_.reset();
@@ -180,18 +178,22 @@ void InbandSession::reply_error(const std::string& id_json, std::string_view cod
   send_json("{\"type\":\"error\",\"id\":" + id_json + ",\"code\":" + util::quoted(code) + ",\"message\":" +
             util::quoted(message) + "}");
   // Token bucket: a client that keeps sending bad requests is closed with 1008.
+  // The bucket starts full at the first refused request.
   const auto now = std::chrono::steady_clock::now();
-  error_budget_ = std::min(context_.limits.error_burst,
-                           error_budget_ + context_.limits.error_refill_per_second *
-                                               std::chrono::duration<double>(now - budget_at_).count());
-  budget_at_ = now;
-  error_budget_ -= 1;
-  if (error_budget_ < 0) close(1008, "too many invalid requests");
+  const bool first = !uncommon_ || uncommon_->budget_at == std::chrono::steady_clock::time_point{};
+  Uncommon& u = uncommon();
+  u.error_budget = first ? context_.limits.error_burst
+                         : std::min(context_.limits.error_burst,
+                                    u.error_budget + context_.limits.error_refill_per_second *
+                                                         std::chrono::duration<double>(now - u.budget_at).count());
+  u.budget_at = now;
+  u.error_budget -= 1;
+  if (u.error_budget < 0) close(1008, "too many invalid requests");
 }
 
 void InbandSession::on_message(protocol::MessageType type, std::span<const std::uint8_t> payload) {
   if (closed_) return;
-  if (stream_) return reply_error("null", "bad_request", "a subscription stream is read-only");
+  if (stream()) return reply_error("null", "bad_request", "a subscription stream is read-only");
   if (type != protocol::MessageType::text) {
     return reply_error("null", "bad_request", "send JSON text messages; binary messages are not understood here");
   }
@@ -341,8 +343,8 @@ void InbandSession::start_replay(broker::ReplayResult replay) {
     covered = std::max(covered, last);
   }
   for (auto& event : replay.events) {
-    if (stream_ && stream_->filter &&
-        !stream_->matches(event->topic, event->type, event->key, event->parsed_data())) {
+    if (const auto* stream = this->stream(); stream && stream->filter &&
+        !stream->matches(event->topic, event->type, event->key, event->parsed_data())) {
       continue;
     }
     replay_->events.push_back(std::move(event));
@@ -399,7 +401,7 @@ void InbandSession::deliver_run(broker::EventRun& run) {
   // applies per event, as for events that came alone).
   const std::size_t limit = connection_->send_queue_limit();
   const std::size_t queued = connection_->queued_bytes();
-  if (replay_ || gap_ > 0 || (stream_ && stream_->filter) || queued > limit || run.bytes() > limit - queued) {
+  if (replay_ || gap_ > 0 || (stream() && stream()->filter) || queued > limit || run.bytes() > limit - queued) {
     for (const auto& event : run.events()) deliver(event);
     return;
   }
@@ -418,8 +420,8 @@ void InbandSession::missed(std::uint64_t count) {
 
 void InbandSession::deliver_now(const broker::EventPtr& event) {
   if (!connection_) return;
-  if (stream_ && stream_->filter &&
-      !stream_->matches(event->topic, event->type, event->key, event->parsed_data())) {
+  if (const auto* stream = this->stream(); stream && stream->filter &&
+      !stream->matches(event->topic, event->type, event->key, event->parsed_data())) {
     return;
   }
   if (replay_ && !replay_->covered.empty()) {
