@@ -26,7 +26,8 @@ namespace sluice::server {
 struct SluiceServer::LoopState {
   broker::FanOut fan_out;  // published events into this loop's subscribers
   std::unique_ptr<InbandSession::Context> session_context;  // set in start(); outlives the sessions
-  std::unordered_map<std::uint64_t, std::shared_ptr<InbandSession>> sessions;
+  // By value: one allocation per session (idle memory); nodes never move.
+  std::unordered_map<std::uint64_t, InbandSession> sessions;
   // Sessions whose upgrade asked for a subscription's stream, until they open
   // (or close): only the few streams pay for their target.
   std::unordered_map<std::uint64_t, detail::StreamTarget> pending_streams;
@@ -34,6 +35,18 @@ struct SluiceServer::LoopState {
   std::unique_ptr<centrifugo::Session::Context> centrifugo_context;
   std::unordered_map<std::uint64_t, std::shared_ptr<centrifugo::Session>> centrifugo_sessions;
   std::uint64_t next_id = 0;
+
+  // Calls `f` on every session open when it starts, looked up again by id
+  // before each call: what `f` sets off may end (erase) others.
+  template <class F>
+  void for_each_session(F&& f) {
+    std::vector<std::uint64_t> ids;
+    ids.reserve(sessions.size());
+    for (const auto& entry : sessions) ids.push_back(entry.first);
+    for (const std::uint64_t id : ids) {
+      if (auto it = sessions.find(id); it != sessions.end()) f(it->second);
+    }
+  }
 };
 
 namespace {
@@ -356,7 +369,7 @@ bool SluiceServer::on_accept(net::EventLoop& loop, const std::shared_ptr<net::Co
   const std::uint64_t id = make_connection_id(++state.next_id, loop.index());
   // The session is the connection's handler (one pointer, no callbacks to
   // allocate: idle memory); state.sessions owns it until session_closed.
-  state.sessions.emplace(id, std::make_shared<InbandSession>(id, *state.session_context, connection));
+  state.sessions.try_emplace(id, id, *state.session_context, connection);
   return admitted;
 }
 
@@ -385,9 +398,10 @@ net::ConnectionHandler* SluiceServer::upgrade_requested(InbandSession& session, 
   auto next = std::make_shared<centrifugo::Session>(id, *state.centrifugo_context, connection.shared_from_this());
   state.centrifugo_sessions.emplace(id, next);
   session.release_connection();
-  // The InbandSession is inside its own call: it goes once that returned.
-  loops_->at(loop_of(id)).post([gone = std::move(it->second)]() mutable { gone.reset(); });
-  state.sessions.erase(it);
+  // The InbandSession is inside its own call: out of the map now, destroyed
+  // once that call returned.
+  auto gone = std::make_shared<decltype(state.sessions)::node_type>(state.sessions.extract(it));
+  loops_->at(loop_of(id)).post([gone]() mutable { gone.reset(); });
   return next.get();
 }
 
@@ -395,6 +409,14 @@ void SluiceServer::session_closed(centrifugo::Session& session) {
   const std::uint64_t session_id = session.id();
   states_[loop_of(session_id)]->centrifugo_sessions.erase(session_id);
   connection_ended();
+}
+
+InbandSession* SluiceServer::find_session(std::uint64_t id) noexcept {
+  const std::size_t loop = loop_of(id);
+  if (loop >= states_.size()) return nullptr;
+  auto& sessions = states_[loop]->sessions;
+  auto it = sessions.find(id);
+  return it == sessions.end() ? nullptr : &it->second;
 }
 
 void SluiceServer::session_closed(InbandSession& session) {
@@ -478,11 +500,9 @@ void SluiceServer::close_streams_of(const std::string& subscription_id) {
   // connections are untouched; a stream already closing ignores the request.
   for (std::size_t i = 0; i < loops_->size(); ++i) {
     loops_->at(i).post([state = states_[i].get(), subscription_id] {
-      std::vector<std::shared_ptr<InbandSession>> streams;
-      for (auto& [id, session] : state->sessions) {
-        if (session->stream_id() == subscription_id) streams.push_back(session);
-      }
-      for (auto& session : streams) session->close(4404, "subscription deleted");
+      state->for_each_session([&](InbandSession& session) {
+        if (session.stream_id() == subscription_id) session.close(4404, "subscription deleted");
+      });
     });
   }
 }
@@ -490,9 +510,7 @@ void SluiceServer::close_streams_of(const std::string& subscription_id) {
 void SluiceServer::drop_topic(const std::string& pattern) {
   for (std::size_t i = 0; i < loops_->size(); ++i) {
     loops_->at(i).post([state = states_[i].get(), pattern] {
-      std::vector<InbandSession*> affected;
-      for (auto& [id, session] : state->sessions) affected.push_back(session.get());
-      for (auto* session : affected) session->drop_subscription(pattern, "topic dropped");
+      state->for_each_session([&](InbandSession& session) { session.drop_subscription(pattern, "topic dropped"); });
       std::vector<std::shared_ptr<centrifugo::Session>> centrifugo;
       for (auto& [id, session] : state->centrifugo_sessions) centrifugo.push_back(session);
       for (auto& session : centrifugo) session->drop_subscription(pattern, "topic dropped");
@@ -505,7 +523,7 @@ void SluiceServer::close_connection(std::uint64_t connection_id, std::uint16_t c
   if (loop >= loops_->size()) return;
   loops_->at(loop).post([state = states_[loop].get(), connection_id, code, reason] {
     auto it = state->sessions.find(connection_id);
-    if (it != state->sessions.end()) it->second->close(code, reason);
+    if (it != state->sessions.end()) it->second.close(code, reason);
     if (auto c = state->centrifugo_sessions.find(connection_id); c != state->centrifugo_sessions.end()) {
       c->second->close(code, reason);
     }
@@ -590,9 +608,7 @@ void SluiceServer::shutdown(std::chrono::milliseconds drain) {
   // 2. Every connection is asked to close with 1001 by its owning loop.
   for (std::size_t i = 0; i < loops_->size(); ++i) {
     loops_->at(i).post([state = states_[i].get()] {
-      std::vector<std::shared_ptr<InbandSession>> sessions;
-      for (auto& [id, session] : state->sessions) sessions.push_back(session);
-      for (auto& session : sessions) session->close(1001, "server shutting down");
+      state->for_each_session([](InbandSession& session) { session.close(1001, "server shutting down"); });
       std::vector<std::shared_ptr<centrifugo::Session>> centrifugo;
       for (auto& [id, session] : state->centrifugo_sessions) centrifugo.push_back(session);
       for (auto& session : centrifugo) session->close(1001, "server shutting down");  // 3001 shutdown
@@ -609,9 +625,7 @@ void SluiceServer::shutdown(std::chrono::milliseconds drain) {
     std::vector<std::promise<void>> done(loops_->size());
     for (std::size_t i = 0; i < loops_->size(); ++i) {
       loops_->at(i).post([state = states_[i].get(), &done, i] {
-        std::vector<std::shared_ptr<InbandSession>> sessions;
-        for (auto& [id, session] : state->sessions) sessions.push_back(session);
-        for (auto& session : sessions) session->abort();
+        state->for_each_session([](InbandSession& session) { session.abort(); });
         std::vector<std::shared_ptr<centrifugo::Session>> centrifugo;
         for (auto& [id, session] : state->centrifugo_sessions) centrifugo.push_back(session);
         for (auto& session : centrifugo) session->abort();
@@ -633,7 +647,7 @@ void SluiceServer::shutdown(std::chrono::milliseconds drain) {
   // 5. Stop the loops; what is left is freed with them, from this thread.
   loops_->stop();
   for (auto& state : states_) {
-    for (auto& [id, session] : state->sessions) session->on_closed();
+    for (auto& [id, session] : state->sessions) session.on_closed();
     state->sessions.clear();
     for (auto& [id, session] : state->centrifugo_sessions) session->on_closed();
     state->centrifugo_sessions.clear();

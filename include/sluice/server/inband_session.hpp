@@ -38,9 +38,7 @@ struct InbandLimits {
   double error_refill_per_second = 2;
 };
 
-class InbandSession final : public broker::LoopHub::Subscriber,
-                            public net::ConnectionHandler,
-                            public std::enable_shared_from_this<InbandSession> {
+class InbandSession final : public broker::LoopHub::Subscriber, public net::ConnectionHandler {
  public:
   /// Who keeps the sessions of a loop: told when a connection opens (to route
   /// it) and when it closed (to let the session go).
@@ -49,6 +47,10 @@ class InbandSession final : public broker::LoopHub::Subscriber,
     virtual void session_opened(InbandSession& session, net::Connection& connection) = 0;
     /// The last call about `session`; the owner may destroy it here.
     virtual void session_closed(InbandSession& session) = 0;
+    /// The open session `id` of the calling loop, or null once it is gone:
+    /// how a completion that outlives its call finds its session again (ids
+    /// are never reused; no weak pointer per session: idle memory).
+    virtual InbandSession* find_session(std::uint64_t id) noexcept = 0;
     /// An upgrade request arrived (the connection keeps no copy of it: the
     /// owner notes what it needs, e.g. which stream). Returns the handler of
     /// another protocol that took the connection (`session` then holds it no
@@ -85,6 +87,7 @@ class InbandSession final : public broker::LoopHub::Subscriber,
   };
 
   /// Becomes `connection`'s handler (set_handler); on the connection's loop.
+  /// Its owner keeps it (by value, in the loop's map) until session_closed.
   InbandSession(std::uint64_t id, const Context& context, std::shared_ptr<net::Connection> connection);
   InbandSession(const InbandSession&) = delete;
   InbandSession& operator=(const InbandSession&) = delete;

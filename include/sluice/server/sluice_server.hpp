@@ -122,6 +122,7 @@ class SluiceServer final : private InbandSession::Owner, private centrifugo::Ses
   // InbandSession::Owner
   void session_opened(InbandSession& session, net::Connection& connection) override;
   void session_closed(InbandSession& session) override;
+  InbandSession* find_session(std::uint64_t id) noexcept override;
   net::ConnectionHandler* upgrade_requested(InbandSession& session, net::Connection& connection,
                                             const net::ParsedRequest& request) override;
   // centrifugo::Session::Owner

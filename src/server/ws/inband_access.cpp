@@ -94,9 +94,9 @@ void InbandSession::arm_expiry() {
   if (!access_->expiry) access_->expiry = std::make_unique<boost::asio::steady_timer>(connection_->executor());
   const auto left = std::chrono::seconds(std::max<std::int64_t>(0, access_->grant->expires_at - unix_seconds_now()));
   access_->expiry->expires_after(left);
-  access_->expiry->async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+  access_->expiry->async_wait([owner = &context_.owner, session = id_](const boost::system::error_code& ec) {
     if (ec) return;  // cancelled: refreshed or closed
-    auto self = weak.lock();
+    auto* self = owner->find_session(session);
     if (!self || !self->access_ || !self->access_->grant) return;
     if (self->access_->grant->expires_at > unix_seconds_now()) return self->arm_expiry();  // the clock was early
     self->close(4401, "token expired");

@@ -292,10 +292,10 @@ void InbandSession::publish(const std::string& id, const json::value& request, s
   // publish's ack is posted before its key completes, so on one connection
   // the first is acked before its repeats even when the key completed while
   // this connection's input was still being read.
-  context_.publisher.publish(std::move(input), [weak = weak_from_this(), executor = connection_->executor(),
-                                                id](PublishService::Outcome outcome) {
-    boost::asio::post(executor, [weak, id, outcome = std::move(outcome)] {
-      if (auto self = weak.lock()) self->on_published(id, outcome);
+  context_.publisher.publish(std::move(input), [owner = &context_.owner, session = id_,
+                                                executor = connection_->executor(), id](PublishService::Outcome outcome) {
+    boost::asio::post(executor, [owner, session, id, outcome = std::move(outcome)] {
+      if (auto* self = owner->find_session(session)) self->on_published(id, outcome);
     });
   });
 }
