@@ -57,41 +57,53 @@ Codec& Codec::operator=(Codec&&) noexcept = default;
 
 std::error_code Codec::receive(std::span<std::uint8_t> data, CodecHandler& handler) {
   if (failure_) return failure();
+  // This call's parsing state: a frame split across calls resumes from progress_.
+  FrameProgress p = progress_ ? *progress_ : FrameProgress{};
+  const auto keep_progress = [&]() -> std::error_code {
+    if (p.in_frame || p.header_have != 0) {
+      if (!progress_) progress_ = std::make_unique<FrameProgress>();
+      *progress_ = p;
+    } else if (progress_ && role_ == Role::server) {
+      progress_.reset();
+    } else if (progress_) {
+      *progress_ = p;  // a client keeps it: it reads big messages in pieces
+    }
+    return {};
+  };
   std::size_t pos = 0;
   const std::size_t size = data.size();
   while (pos < size && !close_received_) {
-    if (!in_frame_) {
+    if (!p.in_frame) {
       std::size_t header_size = 0;
-      if (header_have_ == 0) header_size = decode_frame_header(data.subspan(pos), frame_);
+      if (p.header_have == 0) header_size = decode_frame_header(data.subspan(pos), p.frame);
       if (header_size != 0) {
         pos += header_size;  // fast path: the whole header is in this buffer
       } else {
         // Slow path: collect a header split across calls, byte by byte.
-        std::size_t need = header_have_ < 2 ? 2 : frame_header_size(header_buf_[0], header_buf_[1]);
-        while (header_have_ < need && pos < size) {
-          header_buf_[header_have_++] = data[pos++];
-          if (header_have_ == 2) need = frame_header_size(header_buf_[0], header_buf_[1]);
+        std::size_t need = p.header_have < 2 ? 2 : frame_header_size(p.header_buf[0], p.header_buf[1]);
+        while (p.header_have < need && pos < size) {
+          p.header_buf[p.header_have++] = data[pos++];
+          if (p.header_have == 2) need = frame_header_size(p.header_buf[0], p.header_buf[1]);
         }
-        if (header_have_ < need) return {};
-        decode_frame_header({header_buf_.data(), header_have_}, frame_);
-        header_have_ = 0;
+        if (p.header_have < need) return keep_progress();
+        decode_frame_header({p.header_buf.data(), p.header_have}, p.frame);
+        p.header_have = 0;
       }
-      if (auto ec = check_header(frame_)) return fail(ec);
-      in_frame_ = true;
-      frame_remaining_ = frame_.payload_length;
-      mask_phase_ = 0;
+      if (auto ec = check_header(p.frame)) return fail(ec);
+      p.in_frame = true;
+      p.remaining = p.frame.payload_length;
+      p.mask_phase = 0;
     }
-    const std::size_t take = static_cast<std::size_t>(
-        std::min<std::uint64_t>(frame_remaining_, size - pos));
+    const std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(p.remaining, size - pos));
     const std::span<std::uint8_t> chunk = data.subspan(pos, take);
-    if (frame_.masked) mask_phase_ = static_cast<std::uint8_t>(apply_mask(chunk, frame_.mask, mask_phase_));
+    if (p.frame.masked) p.mask_phase = static_cast<std::uint8_t>(apply_mask(chunk, p.frame.mask, p.mask_phase));
     pos += take;
-    frame_remaining_ -= take;
-    const bool frame_done = frame_remaining_ == 0;
-    if (frame_done) in_frame_ = false;
-    if (auto ec = on_payload(chunk, frame_done, handler)) return fail(ec);
+    p.remaining -= take;
+    const bool frame_done = p.remaining == 0;
+    if (frame_done) p.in_frame = false;
+    if (auto ec = on_payload(p.frame, chunk, frame_done, handler)) return fail(ec);
   }
-  return {};
+  return keep_progress();
 }
 
 std::error_code Codec::check_header(const FrameHeader& h) {
@@ -137,22 +149,23 @@ std::error_code Codec::check_header(const FrameHeader& h) {
   return {};
 }
 
-std::error_code Codec::on_payload(std::span<std::uint8_t> chunk, bool frame_done, CodecHandler& handler) {
-  if (is_control(static_cast<Opcode>(frame_.opcode))) {
-    if (frame_done && chunk.size() == frame_.payload_length) return on_control_frame(chunk, handler);  // whole
+std::error_code Codec::on_payload(const FrameHeader& frame, std::span<std::uint8_t> chunk, bool frame_done,
+                                  CodecHandler& handler) {
+  if (is_control(static_cast<Opcode>(frame.opcode))) {
+    if (frame_done && chunk.size() == frame.payload_length) return on_control_frame(frame, chunk, handler);  // whole
     if (!assembly_) assembly_ = std::make_unique<Assembly>();
     auto& control = assembly_->control;
     control.insert(control.end(), chunk.begin(), chunk.end());
     if (!frame_done) return {};
-    auto ec = on_control_frame(control, handler);
+    auto ec = on_control_frame(frame, control, handler);
     if (assembly_) {  // on_control_frame may have run a handler, never one that resets the codec
       assembly_->control = std::vector<std::uint8_t>();  // not `= {}`: that keeps the capacity
       release_assembly_if_unused();
     }
     return ec;
   }
-  const bool message_done = frame_done && frame_.fin;
-  if (message_done && !message_compressed_ && assembled_size() == 0 && chunk.size() == frame_.payload_length) {
+  const bool message_done = frame_done && frame.fin;
+  if (message_done && !message_compressed_ && assembled_size() == 0 && chunk.size() == frame.payload_length) {
     // Zero-copy: the whole message is this one frame, already in the caller's buffer.
     if (message_type_ == MessageType::text && !is_valid_utf8(chunk)) return Error::invalid_utf8;
     in_message_ = false;
@@ -195,8 +208,9 @@ std::error_code Codec::append_message_bytes(std::span<const std::uint8_t> chunk,
   return {};
 }
 
-std::error_code Codec::on_control_frame(std::span<const std::uint8_t> control, CodecHandler& handler) {
-  switch (static_cast<Opcode>(frame_.opcode)) {
+std::error_code Codec::on_control_frame(const FrameHeader& frame, std::span<const std::uint8_t> control,
+                                        CodecHandler& handler) {
+  switch (static_cast<Opcode>(frame.opcode)) {
     case Opcode::ping:
       handler.on_ping(control);
       if (auto_pong_ && !close_sent_) {

@@ -141,8 +141,10 @@ class Codec {
  private:
   std::error_code fail(std::error_code ec);
   std::error_code check_header(const FrameHeader& h);
-  std::error_code on_payload(std::span<std::uint8_t> chunk, bool frame_done, CodecHandler& handler);
-  std::error_code on_control_frame(std::span<const std::uint8_t> payload, CodecHandler& handler);
+  std::error_code on_payload(const FrameHeader& frame, std::span<std::uint8_t> chunk, bool frame_done,
+                             CodecHandler& handler);
+  std::error_code on_control_frame(const FrameHeader& frame, std::span<const std::uint8_t> payload,
+                                   CodecHandler& handler);
   std::error_code append_message_bytes(std::span<const std::uint8_t> chunk, bool last_chunk);
   std::size_t assembled_size() const noexcept { return assembly_ ? assembly_->message.size() : 0; }
   void release_assembly_if_unused() noexcept;
@@ -159,22 +161,28 @@ class Codec {
   CodecState state_ = CodecState::open;
   std::uint8_t failure_ = 0;  // an Error once failed (every failure is one; a byte, not an error_code)
 
-  // Frame being received.
-  std::array<std::uint8_t, kMaxFrameHeaderSize> header_buf_{};
-  std::uint8_t header_have_ = 0;  // bytes of a partial header in header_buf_
-  std::uint8_t mask_phase_ = 0;
-  MessageType message_type_ = MessageType::binary;  // of the message being received
-  bool in_frame_ : 1 = false;            // header done, payload pending
   // Message being received (possibly fragmented, possibly compressed).
+  MessageType message_type_ = MessageType::binary;
   bool in_message_ : 1 = false;
   bool message_compressed_ : 1 = false;
   bool close_sent_ : 1 = false;
   bool close_received_ : 1 = false;
   bool sending_fragmented_ : 1 = false;
-  std::uint16_t peer_close_code_ = 1006;  // (fills the 8 bytes after header_buf_)
+  std::uint16_t peer_close_code_ = 1006;
 
-  FrameHeader frame_;
-  std::uint64_t frame_remaining_ = 0;
+  // A frame split across receive() calls: its header bytes so far, or its
+  // header and what is left of its payload. Behind a pointer, kept only
+  // while a frame is split (a server's), as most frames arrive whole and an
+  // idle connection should not pay for parsing state (docs/benchmarks.md).
+  struct FrameProgress {
+    std::array<std::uint8_t, kMaxFrameHeaderSize> header_buf{};
+    std::uint8_t header_have = 0;  // bytes of a partial header in header_buf
+    std::uint8_t mask_phase = 0;
+    bool in_frame = false;         // header done, payload pending
+    FrameHeader frame;
+    std::uint64_t remaining = 0;   // payload bytes of `frame` still to come
+  };
+  std::unique_ptr<FrameProgress> progress_;
 
   // A message (or control frame) that did not arrive whole in one receive()
   // call is assembled here. Behind a pointer and released once delivered (on
