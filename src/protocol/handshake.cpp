@@ -323,11 +323,39 @@ HeadResult parse_head(http::parser<isRequest, http::empty_body>& parser, const s
 
 }  // namespace
 
+namespace {
+// OpenSSL 3's SHA1() looks the algorithm up in its providers on every call
+// (a dozen allocations per handshake); fetched once per process, with one
+// digest context per thread, a handshake's hash allocates nothing.
+struct Sha1 {
+  EVP_MD* md = EVP_MD_fetch(nullptr, "SHA1", nullptr);
+  ~Sha1() { EVP_MD_free(md); }
+};
+struct DigestContext {
+  EVP_MD_CTX* context = EVP_MD_CTX_new();
+  ~DigestContext() { EVP_MD_CTX_free(context); }
+};
+
+bool sha1_of_key(std::string_view key, std::array<unsigned char, SHA_DIGEST_LENGTH>& digest) {
+  static const Sha1 sha1;
+  thread_local DigestContext digest_context;
+  EVP_MD_CTX* c = digest_context.context;
+  unsigned int length = 0;
+  return sha1.md && c && EVP_DigestInit_ex2(c, sha1.md, nullptr) == 1 &&
+         EVP_DigestUpdate(c, key.data(), key.size()) == 1 &&
+         EVP_DigestUpdate(c, kWebSocketGuid.data(), kWebSocketGuid.size()) == 1 &&
+         EVP_DigestFinal_ex(c, digest.data(), &length) == 1 && length == digest.size();
+}
+}  // namespace
+
 std::string compute_accept_key(std::string_view key) {
-  std::string input(key);
-  input += kWebSocketGuid;
   std::array<unsigned char, SHA_DIGEST_LENGTH> digest{};
-  SHA1(reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest.data());
+  if (!sha1_of_key(key, digest)) {
+    // Only if the provider has no SHA-1 (never with the default one): the one-shot call.
+    std::string input(key);
+    input += kWebSocketGuid;
+    SHA1(reinterpret_cast<const unsigned char*>(input.data()), input.size(), digest.data());
+  }
   return base64(digest.data(), digest.size());
 }
 
