@@ -133,25 +133,27 @@ const std::string* ResultLine::value_of(std::string_view key) const {
 void ResultLine::warn_if_load_client_bound() const {
   const std::string* cpu = value_of("loadgen_cpu_pct");
   if (!cpu) return;
-  const std::string* thread_cpu = value_of("loadgen_busiest_thread_cpu_pct");
-  const std::string* thread_wait = value_of("loadgen_busiest_thread_wait_pct");
-  if (threads_ > 1 && thread_cpu && thread_wait) {
-    // A load thread never idle (running, or runnable and waiting for a core) is saturated.
-    const double busy = std::strtod(thread_cpu->c_str(), nullptr) + std::strtod(thread_wait->c_str(), nullptr);
-    if (busy > kBusyPercent) {
-      std::fprintf(stderr,
-                   "warning: the busiest of the %zu load threads was busy %.0f%% of the window (CPU %s%% + waiting "
-                   "for a core %s%%; all threads: %s%% of one core): the load client, not the server, may be the "
-                   "limit (the figure is then a lower bound)\n",
-                   threads_, busy, thread_cpu->c_str(), thread_wait->c_str(), cpu->c_str());
-    }
-    return;
-  }
-  if (std::strtod(cpu->c_str(), nullptr) > kBusyPercent * static_cast<double>(threads_)) {
+  // A load thread never idle (running, or runnable and waiting for a core) is saturated:
+  // the server had to wait for it, not it for the server.
+  const bool several = threads_ > 1 && value_of("loadgen_busiest_thread_cpu_pct");
+  const std::string* thread_cpu = several ? value_of("loadgen_busiest_thread_cpu_pct") : cpu;
+  const std::string* thread_wait = several ? value_of("loadgen_busiest_thread_wait_pct") : value_of("loadgen_wait_pct");
+  const double busy = std::strtod(thread_cpu->c_str(), nullptr) +
+                      (thread_wait ? std::strtod(thread_wait->c_str(), nullptr) : 0.0);
+  // Without per-thread figures, N threads' sum against N cores.
+  if (busy <= kBusyPercent * static_cast<double>(several ? 1 : threads_)) return;
+  const std::string wait_text = thread_wait ? " + waiting for a core " + *thread_wait + "%" : std::string();
+  if (several) {
     std::fprintf(stderr,
-                 "warning: the load client used %s%% of %s: it, not the server, may be the limit "
-                 "(the figure is then a lower bound)\n",
-                 cpu->c_str(), threads_ > 1 ? (std::to_string(threads_) + " cores").c_str() : "its core");
+                 "warning: the busiest of the %zu load threads was busy %.0f%% of the window (CPU %s%%%s; all "
+                 "threads: %s%% of one core): the load client, not the server, may be the limit (the figure is "
+                 "then a lower bound)\n",
+                 threads_, busy, thread_cpu->c_str(), wait_text.c_str(), cpu->c_str());
+  } else {
+    std::fprintf(stderr,
+                 "warning: the load client was busy %.0f%% of the window (CPU %s%%%s): it, not the server, may be "
+                 "the limit (the figure is then a lower bound; --threads N spreads the load)\n",
+                 busy, cpu->c_str(), wait_text.c_str());
   }
 }
 
@@ -177,7 +179,9 @@ void ResultLine::print_table() const {
   for (const Field& f : fields_) {
     // The unit of the CPU figures, which JSON and CSV keep in the docs (%-of-one-core values add up over threads).
     const char* unit = "";
-    if (threads_ > 1 && f.key == "loadgen_cpu_pct") unit = "  (% of one core, all threads)";
+    if (threads_ > 1 && (f.key == "loadgen_cpu_pct" || f.key == "loadgen_wait_pct")) {
+      unit = "  (% of one core, all threads)";
+    }
     if (f.key == "loadgen_busiest_thread_cpu_pct" || f.key == "loadgen_busiest_thread_wait_pct") unit = "  (% of one core)";
     std::printf("  %-*s  %s%s\n", static_cast<int>(width), f.key.c_str(), f.value.c_str(), unit);
   }

@@ -58,10 +58,10 @@ class MeasuredWindow {
 };
 
 /// Key/value pairs printed on stdout in the run's output format. A load
-/// client above kBusyPercent of its core is warned about on stderr: it, not
-/// the server, may then be what limits the figure. With --threads N > 1 the
-/// warning looks at the busiest load thread, CPU plus time waiting for a core
-/// (N threads may share cores with each other and with the server).
+/// client busy (CPU + time waiting for a core) above kBusyPercent of the
+/// window is warned about on stderr: it, not the server, may then be what
+/// limits the figure. With --threads N > 1 the warning looks at the busiest
+/// load thread (N threads may share cores with each other and with the server).
 class ResultLine {
  public:
   static constexpr double kBusyPercent = 90;
