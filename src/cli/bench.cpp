@@ -325,8 +325,9 @@ void add_output_options(CLI::App* cmd, const std::shared_ptr<BenchOptions>& o) {
   cmd->footer(
       "The result: rates over the measured window, latency percentiles, and the load client's own CPU use\n"
       "(loadgen_cpu_pct: % of one core, all threads added up; with --threads N also the busiest thread's\n"
-      "loadgen_busiest_thread_cpu_pct and _wait_pct). It warns when the load client, not the server, may be\n"
-      "the limit: above 90% of its core (--threads N: the busiest thread's CPU + waiting above 90%).\n"
+      "loadgen_busiest_thread_cpu_pct and _wait_pct). It warns when the load client (--threads N: its busiest\n"
+      "thread) was busy, running or waiting for a core, above 90% of the window: then it, not the server, may\n"
+      "be the limit.\n"
       "Examples: sluice bench fanout -n 1000 --duration 10 --json\n"
       "          sluice bench fanout --deflate --payload 1024 --threads 2\n"
       "          sluice bench publish -n 50 --threads 1 --duration 5\n"
