@@ -1,6 +1,6 @@
 // sluice_loadgen: the load client of bench/run_server_bench.sh (docs/benchmarks.md);
 // the same scenarios as `sluice bench`, printing one RESULT line the script parses.
-// One thread (publish, churn: --threads N), raw epoll, non-blocking sockets, Sluice's sans-I/O protocol
+// One thread (fanout, echo, publish, churn: --threads N), raw epoll, non-blocking sockets, Sluice's sans-I/O protocol
 // core for the handshake and framing. Pin it to its own core (taskset).
 #include <CLI/CLI.hpp>
 
@@ -32,7 +32,10 @@ int main(int argc, char** argv) {
   app.add_option("-n,--connections", o.connections, "fanout: subscribers; echo, idle: connections")
       ->capture_default_str();
   app.add_option("--payload", o.payload, "Payload bytes (default 64 for fanout, 512 for echo)");
-  app.add_option("--threads", o.threads, "publish, churn: load threads")->capture_default_str();
+  app.add_option("--threads", o.threads,
+                 "fanout, echo, publish, churn: load threads, the connections spread over them (fanout: the "
+                 "subscribers; the publisher on the first)")
+      ->capture_default_str();
   app.add_option("--pipeline", o.pipeline, "publish: requests in flight per connection")->capture_default_str();
   app.add_option("--rate", o.rate, "storm: events published per second")->capture_default_str();
   app.add_option("--cuts", o.cuts, "storm: times every subscriber is cut")->capture_default_str();
@@ -65,6 +68,10 @@ int main(int argc, char** argv) {
   }
   if (o.deflate && o.mode == "publish") {
     std::fprintf(stderr, "--deflate is for the WebSocket scenarios, not publish\n");
+    return 2;
+  }
+  if (o.threads > 1 && (o.mode == "idle" || o.mode == "storm")) {
+    std::fprintf(stderr, "--threads is for fanout, echo, publish and churn\n");
     return 2;
   }
   if (o.protocol != Protocol::sluice && o.mode == "storm") {

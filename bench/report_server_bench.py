@@ -30,7 +30,8 @@ from bench_results import (Results, deflate_pairs, fanout_subscribers, fmt_ms, f
 
 META_FIELDS = [("command", "Command"), ("commit", "Commit"), ("cpu", "CPU"), ("cores", "Cores"),
                ("memory", "Memory"), ("os", "OS"), ("compiler", "Compiler"), ("rounds", "Rounds"),
-               ("sluice", "Sluice"), ("load average", "Load average"), ("date", "Date")]
+               ("sluice", "Sluice"), ("load client", "Load client"), ("load average", "Load average"),
+               ("date", "Date")]
 CODE_FIELDS = {"command", "commit", "sluice"}
 LATENCY_SCENARIO = "fanout1k"
 LIKE_FOR_LIKE_CHURN = "sluice-handshake"  # Sluice's churn without the subscribe: the peers' cycle

@@ -33,7 +33,7 @@
 #          [--servers "sluice sluice-memory sluice-centrifugo sluice-scraped sluice-handshake uws beast websocketpp ws"]
 #          [--scenarios "fanout100 fanout1k fanout3k fanout10k echo idle churn nodeflate1k deflate1k publish"]
 #          [--plots] [--plots-dir DIR] [--no-install] [--no-build] [--sluice-args "--store memory"]
-#          [--build-dir DIR] [--baseline DIR] [--uws PATH] [--uws-zlib PATH]
+#          [--build-dir DIR] [--baseline DIR] [--uws PATH] [--uws-zlib PATH] [--load-threads N]
 #
 # --plots: at the end, write the report (results.md: the table with ratios,
 # the machine, the commit and this command; PNG plots) into docs/benchmarks/
@@ -51,6 +51,16 @@
 #   UWS_GIT=/path/uWebSockets.git USOCKETS_GIT=/path/uSockets.git bench/run_server_bench.sh
 # --uws PATH, --uws-zlib PATH: prebuilt peers instead (built elsewhere by
 # build_uws_peer.sh OUT_DIR, and build_uws_peer.sh --zlib OUT_DIR).
+#
+# --load-threads N (default 1): the fan-out scenarios (fanoutN, nodeflateN,
+# deflateN) run the load client with N threads (`--threads N`: the
+# subscribers over N event loops), pinned to cores 1..N, or to every core
+# (the server's too) when the machine has no N cores besides the server's;
+# the other scenarios keep one load thread on core 1. For when one load
+# thread, not the server, is the limit (deflateN: inflating every delivery).
+# The load client's CPU figures are then % of one core, summed over its
+# threads; compare servers per server CPU-second when the load shares the
+# server's core. Each row of results.csv says its load_threads.
 #
 # --build-dir: the build tree to use (default build/bench); --baseline: the
 # tree (or a copy: DIR/sluice, DIR/examples/echo_server) of another Sluice
@@ -90,6 +100,7 @@ CHURN_WORKERS=100 DEFLATE_PAYLOAD=1024  # deflateN and nodeflateN: 1 KiB events
 # servers' queues, and (Little's law) latency ~ in-flight / publish rate.
 IN_FLIGHT=64
 SERVER_CORE=0 LOADGEN_CORE=1
+LOAD_THREADS=1  # fan-out scenarios: load client threads (--load-threads)
 
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -106,6 +117,7 @@ while [[ $# -gt 0 ]]; do
     --baseline) BASELINE=$(realpath "$2"); shift 2 ;;
     --uws) UWS_PEER=$(realpath -m "$2"); shift 2 ;;
     --uws-zlib) UWS_ZLIB_PEER=$(realpath -m "$2"); shift 2 ;;
+    --load-threads) LOAD_THREADS=$2; shift 2 ;;
     --plots) PLOTS_DIR=${PLOTS_DIR:-$ROOT/docs/benchmarks}; shift ;;
     --plots-dir) PLOTS_DIR=$(realpath -m "$2"); shift 2 ;;
     -h|--help) awk 'NR > 1 && /^#/ {sub(/^# ?/, ""); print; next} NR > 1 {exit}' "$0"; exit 0 ;;
@@ -117,6 +129,16 @@ log() { printf '[bench] %s\n' "$*" >&2; }
 die() { printf '[bench] error: %s\n' "$*" >&2; exit 1; }
 
 [[ $(nproc) -ge 2 ]] || die "needs 2 CPUs (server on core $SERVER_CORE, load client on core $LOADGEN_CORE)"
+[[ $LOAD_THREADS =~ ^[1-9][0-9]*$ ]] || die "--load-threads must be a positive integer, not '$LOAD_THREADS'"
+# The fan-out load client's cores: 1..N, or all of them (sharing the server's) when there are not N more.
+FANOUT_LOAD_CORES=$LOADGEN_CORE
+if [[ $LOAD_THREADS -gt 1 ]]; then
+  if [[ $(nproc) -gt $LOAD_THREADS ]]; then
+    FANOUT_LOAD_CORES="$LOADGEN_CORE-$((LOADGEN_CORE + LOAD_THREADS - 1))"
+  else
+    FANOUT_LOAD_CORES="0-$(($(nproc) - 1))"
+  fi
+fi
 command -v taskset > /dev/null || die "taskset (util-linux) is required"
 command -v python3 > /dev/null || die "python3 is required for the summary table"
 for scenario in $SCENARIOS; do
@@ -302,13 +324,14 @@ csv_to_result_line() {
 # Value of key $2 in RESULT line $1.
 field() { tr ' ' '\n' <<< "$1" | awk -F= -v k="$2" '$1 == k {print $2}'; }
 
-echo "time,rep,scenario,server,connections,payload,in_flight,rate,p50_us,p99_us,loadgen_cpu_pct,loadgen_wait_pct,server_cpu_pct,server_wait_pct,rss_before_kib,rss_after_kib,kib_per_conn,status" > "$CSV"
+echo "time,rep,scenario,server,connections,payload,in_flight,rate,p50_us,p99_us,loadgen_cpu_pct,loadgen_wait_pct,server_cpu_pct,server_wait_pct,rss_before_kib,rss_after_kib,kib_per_conn,status,load_threads" > "$CSV"
 PORT=$((20000 + ($$ % 40) * 250))
 
 # One measurement: scenario $1, server $2, round $3.
 measure() {
   local scenario=$1 server=$2 rep=$3
   local mode=$scenario protocol=broadcast n payload=$FANOUT_PAYLOAD in_flight="" extra=()
+  local load_threads=1 load_cores=$LOADGEN_CORE
   [[ $server == sluice || $server == sluice-base || $server == sluice-memory ]] && protocol=sluice
   if [[ $scenario == publish && $protocol != sluice ]]; then
     return 0  # HTTP publish is Sluice's own API: measured for its builds and stores only
@@ -342,11 +365,15 @@ measure() {
     publish) n=$PUBLISH_CONNECTIONS payload=$PUBLISH_PAYLOAD ;;
   esac
   [[ -n $in_flight ]] && extra+=(--in-flight "$in_flight")
+  if [[ $mode == fanout && $LOAD_THREADS -gt 1 ]]; then
+    load_threads=$LOAD_THREADS load_cores=$FANOUT_LOAD_CORES
+    extra+=(--threads "$load_threads")
+  fi
   PORT=$((PORT + 1))
   rm -rf "$SLUICE_DATA"
   local tag="$scenario-$server-$rep" status=ok result="" before=0 after=0 per_conn=""
   start_server "$(server_command "$server" "$scenario" "$PORT")" "$LOGS/$tag.server.log" "$PORT" || {
-    echo "$(date +%T),$rep,$scenario,$server,$n,$payload,$in_flight,,,,,,,,,,,server-failed" >> "$CSV"
+    echo "$(date +%T),$rep,$scenario,$server,$n,$payload,$in_flight,,,,,,,,,,,server-failed,$load_threads" >> "$CSV"
     return 0
   }
   # idle: --duration is only the longest hold; the runner ends it by closing stdin.
@@ -394,7 +421,7 @@ measure() {
         > "$LOGS/$tag.scraper.log" 2>&1 &
       SCRAPER_PID=$!
     fi
-    (exec taskset -c "$LOADGEN_CORE" timeout 300 "$LOADGEN" "${args[@]}") > "$LOGS/$tag.loadgen.log" 2>&1 &
+    (exec taskset -c "$load_cores" timeout 300 "$LOADGEN" "${args[@]}") > "$LOGS/$tag.loadgen.log" 2>&1 &
     LOADGEN_PID=$!
     wait "$LOADGEN_PID" || status=loadgen-failed
     LOADGEN_PID=""
@@ -411,11 +438,12 @@ measure() {
   local rate p50 p99
   rate=$(field "$result" rate) p50=$(field "$result" p50_us) p99=$(field "$result" p99_us)
   [[ $mode == idle ]] && rate=$per_conn
-  echo "$(date +%T),$rep,$scenario,$server,$n,$payload,$in_flight,$rate,$p50,$p99,$(field "$result" loadgen_cpu_pct),$(field "$result" loadgen_wait_pct),$(field "$result" server_cpu_pct),$(field "$result" server_wait_pct),$before,$after,$per_conn,$status" >> "$CSV"
+  echo "$(date +%T),$rep,$scenario,$server,$n,$payload,$in_flight,$rate,$p50,$p99,$(field "$result" loadgen_cpu_pct),$(field "$result" loadgen_wait_pct),$(field "$result" server_cpu_pct),$(field "$result" server_wait_pct),$before,$after,$per_conn,$status,$load_threads" >> "$CSV"
   log "$(printf '%-9s %-11s round %s: %s %s' "$scenario" "$server" "$rep" "${rate:-?}" "$status")"
 }
 
 log "servers: $ACTIVE; scenarios: $SCENARIOS; $REPS round(s) of ${WARMUP}s warm-up + ${DURATION}s"
+[[ $LOAD_THREADS -gt 1 ]] && log "fan-out load client: $LOAD_THREADS threads on cores $FANOUT_LOAD_CORES (server on core $SERVER_CORE)"
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 log "machine load before: $LOAD_BEFORE"
 START=$(date +%s)
@@ -437,6 +465,11 @@ log "done in $(($(date +%s) - START)) s; machine load after: $LOAD_AFTER"
   echo "os: $(. /etc/os-release 2> /dev/null && echo "$PRETTY_NAME"), kernel $(uname -r)"
   echo "compiler: $("$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$BUILD/CMakeCache.txt" 2> /dev/null | head -1)" --version 2> /dev/null | head -1), the release preset"
   echo "rounds: $REPS of ${WARMUP} s warm-up + ${DURATION} s"
+  if [[ $LOAD_THREADS -gt 1 ]]; then
+    echo "load client: fan-out $LOAD_THREADS threads on cores $FANOUT_LOAD_CORES (its CPU: % of one core, summed over threads); other scenarios 1 thread on core $LOADGEN_CORE"
+  else
+    echo "load client: 1 thread on core $LOADGEN_CORE"
+  fi
   echo "sluice: sluice serve --threads 1${SLUICE_STORE_ARGS//$ROOT\//}${SLUICE_ARGS:+ $SLUICE_ARGS}"
   echo "load average: $LOAD_BEFORE before, $LOAD_AFTER after"
   echo "date: $(date -u +%Y-%m-%d)"

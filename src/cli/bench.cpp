@@ -1,6 +1,6 @@
 // `sluice bench SCENARIO`: the load generator of the server benchmarks as a
 // user command (docs/benchmarks.md). Raw epoll, Sluice's sans-I/O protocol
-// core, one thread (publish and churn: --threads). It loads Sluice
+// core, one thread (fanout, echo, publish and churn: --threads). It loads Sluice
 // (`--preset sluice`: subscribe and publish on /v1/ws, publish with POST
 // /v1/events), Sluice or Centrifugo through Centrifugo's protocols
 // (`--preset centrifugo`: the client protocol for fanout and churn, the
@@ -113,7 +113,7 @@ std::string check_scenario_options(const BenchOptions& o) {
   if (load.connections == 0) return "--connections must be at least 1";
   if (load.deflate && load.mode == "publish") return "--deflate is for the WebSocket scenarios, not publish";
   if (load.threads == 0) return "--threads must be at least 1";
-  if (load.threads > 1 && mode != "publish" && mode != "churn") return "--threads is for publish and churn";
+  if (load.threads > 1 && (mode == "idle" || mode == "storm")) return "--threads is for fanout, echo, publish and churn";
   if (load.threads > load.connections) return "--threads must not exceed --connections";
   if (load.pipeline == 0 || load.pipeline > 1024) return "--pipeline must be 1 to 1024";
   if (!(load.rate > 0 && load.rate <= 1e6)) return "--rate must be above 0 and at most 1000000";
@@ -258,7 +258,11 @@ void add_load_options(CLI::App* cmd, const std::shared_ptr<BenchOptions>& o) {
          },
          "fanout, storm: subscribers; echo, idle, publish: connections; churn: workers (default 1000; publish "
          "50, churn 100)");
-  cmd->add_option("--threads", load.threads, "publish, churn: load threads, the connections spread over them")
+  cmd->add_option("--threads", load.threads,
+                  "fanout, echo, publish, churn: load threads, each with its own event loop, the connections "
+                  "spread over them (fanout: the subscribers; the one publisher runs on the first thread). Use it "
+                  "when the load client, not the server, is the limit (the warning at the end), e.g. fanout "
+                  "--deflate")
       ->capture_default_str();
   cmd->add_option("--payload", load.payload, "Payload bytes (default 64; echo 512; at least 36)");
   cmd->add_option("--in-flight", load.in_flight, "fanout: messages the slowest subscriber may lag behind")
@@ -320,8 +324,12 @@ void add_output_options(CLI::App* cmd, const std::shared_ptr<BenchOptions>& o) {
   cmd->add_flag("--no-progress", o->no_progress, "No live progress line (it is shown only on a terminal anyway)");
   cmd->footer(
       "The result: rates over the measured window, latency percentiles, and the load client's own CPU use\n"
-      "(loadgen_cpu_pct; above 90% of its cores it warns: the load client, not the server, may be the limit).\n"
+      "(loadgen_cpu_pct: % of one core, all threads added up; with --threads N also the busiest thread's\n"
+      "loadgen_busiest_thread_cpu_pct and _wait_pct). It warns when the load client (--threads N: its busiest\n"
+      "thread) was busy, running or waiting for a core, above 90% of the window: then it, not the server, may\n"
+      "be the limit.\n"
       "Examples: sluice bench fanout -n 1000 --duration 10 --json\n"
+      "          sluice bench fanout --deflate --payload 1024 --threads 2\n"
       "          sluice bench publish -n 50 --threads 1 --duration 5\n"
       "          sluice bench storm -n 1000 --rate 500 --cuts 3\n"
       "          sluice bench storm --restart-cmd 'systemctl restart sluice'\n"

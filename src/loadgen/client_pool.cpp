@@ -91,10 +91,19 @@ void ClientPool::watch_stdin() {
   if (!epoll_.add(STDIN_FILENO, EPOLLIN, nullptr)) stdin_closed_ = true;
 }
 
+void ClientPool::watch_wakeup(Wakeup& wakeup) {
+  if (!epoll_.add(wakeup.fd(), EPOLLIN, &wakeup)) throw std::runtime_error("epoll_ctl: " + errno_text(errno));
+  wakeup_ = &wakeup;
+}
+
 void ClientPool::poll(int timeout_ms) {
   epoll_event events[kPoolMaxEvents];
   const int n = epoll_wait(epoll_.fd(), events, kPoolMaxEvents, timeout_ms);
   for (int i = 0; i < n; ++i) {
+    if (wakeup_ && events[i].data.ptr == wakeup_) {
+      wakeup_->drain();
+      continue;
+    }
     if (events[i].data.ptr == nullptr) {
       char discard[256];
       const ssize_t r = ::read(STDIN_FILENO, discard, sizeof discard);

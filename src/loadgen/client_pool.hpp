@@ -27,6 +27,7 @@
 #include "sluice/protocol/handshake.hpp"
 #include "stream.hpp"
 #include "tcp.hpp"
+#include "wakeup.hpp"
 
 namespace sluice::bench {
 
@@ -125,6 +126,9 @@ class ClientPool {
 
   /// Also waits for standard input; stdin_closed() turns true at EOF.
   void watch_stdin();
+  /// Also wakes poll() when another thread signals `wakeup` (which must
+  /// outlive the pool); the wake-up is consumed here.
+  void watch_wakeup(Wakeup& wakeup);
   bool stdin_closed() const noexcept { return stdin_closed_; }
 
   std::size_t size() const noexcept { return clients_.size(); }
@@ -165,6 +169,7 @@ class ClientPool {
   std::size_t open_ = 0;
   std::size_t closed_ = 0;
   bool stdin_closed_ = false;
+  Wakeup* wakeup_ = nullptr;
   std::uint64_t received_ns_ = 0;
   std::uint64_t reads_ = 0;
   std::vector<std::uint8_t> read_buffer_;

@@ -1,11 +1,16 @@
-// Echo: N connections, each with one message in flight; a reply triggers the
-// next message on that connection. Counts replies per second and their
-// round-trip time. Binary messages, so no side spends time on UTF-8 checks.
+// Echo: N connections (spread over --threads load threads), each with one
+// message in flight; a reply triggers the next message on that connection.
+// Counts replies per second and their round-trip time. Binary messages, so no
+// side spends time on UTF-8 checks.
+#include <algorithm>
 #include <cstdio>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "client_pool.hpp"
 #include "histogram.hpp"
+#include "load_threads.hpp"
 #include "payload.hpp"
 #include "report.hpp"
 #include "scenarios.hpp"
@@ -14,15 +19,31 @@ namespace sluice::bench {
 
 namespace {
 
-class Echo final : public ClientEvents {
+// What one load thread counted; the threads' tallies are added up at the end.
+struct EchoTally {
+  std::uint64_t replies = 0;      // in the measured window
+  std::uint64_t all_replies = 0;  // since the start (the progress line)
+  std::uint64_t unexpected = 0;
+  LatencyHistogram latency;
+
+  void add(const EchoTally& t) {
+    replies += t.replies;
+    all_replies += t.all_replies;
+    unexpected += t.unexpected;
+    latency.merge(t.latency);
+  }
+};
+
+class EchoThread final : public LoadThread, private ClientEvents {
  public:
-  explicit Echo(const Options& o)
-      : o_(o), pool_(target_of(o), *this), window_(o.server_pid), progress_(o.progress, "replies") {}
-  int run();
+  /// Connections first .. first + connections - 1.
+  EchoThread(const Options& o, std::size_t first, std::size_t connections)
+      : o_(o), first_(first), connections_(connections), pool_(target_of(o), *this) {}
+
+  void run(const WindowClock& clock) override;
+  EchoTally tally;  // read once run() returned
 
  private:
-  enum class Phase { connecting, warmup, measuring, done };
-
   void send_next(Client& c, std::uint64_t now) {
     encode_payload(payload_, o_.payload, {PayloadKind::data, ++c.user, now});
     c.queue(protocol::MessageType::binary,
@@ -34,82 +55,72 @@ class Echo final : public ClientEvents {
                   std::uint64_t received_ns) override {
     const auto fields = decode_payload({reinterpret_cast<const char*>(bytes.data()), bytes.size()});
     if (!fields || fields->seq != c.user || bytes.size() != o_.payload) {
-      ++unexpected_;
+      ++tally.unexpected;
       return;
     }
-    ++all_replies_;
-    if (phase_ == Phase::measuring) {
-      ++replies_;
-      latency_.record(received_ns - fields->sent_ns);
+    ++tally.all_replies;
+    if (clock_->measuring(received_ns)) {
+      ++tally.replies;
+      tally.latency.record(received_ns - fields->sent_ns);
     }
     send_next(c, received_ns);
   }
   void on_closed(Client& c, const std::string& why) override {
-    if (error_.empty()) error_ = "connection " + std::to_string(c.index()) + ": " + why;
-    phase_ = Phase::done;
+    if (error.empty()) error = "connection " + std::to_string(first_ + c.index()) + ": " + why;
   }
 
-  Options o_;
+  const Options& o_;
+  std::size_t first_, connections_;
   ClientPool pool_;
-  MeasuredWindow window_;
-  ProgressLine progress_;
-  Phase phase_ = Phase::connecting;
-  std::uint64_t replies_ = 0;      // in the measured window
-  std::uint64_t all_replies_ = 0;  // since the start (the progress line)
-  std::uint64_t unexpected_ = 0;
-  LatencyHistogram latency_;
+  const WindowClock* clock_ = nullptr;
   std::string payload_;
-  std::string error_;
 };
 
-int Echo::run() {
-  const std::uint64_t started = now_ns();
-  const std::uint64_t connect_deadline = started + static_cast<std::uint64_t>(o_.connect_timeout * 1e9);
-  pool_.open(o_.connections, o_.connect_concurrency);
-  std::uint64_t phase_end = 0, connected_at = 0;
-  while (phase_ != Phase::done) {
+void EchoThread::run(const WindowClock& clock) {
+  clock_ = &clock;
+  // --connect-concurrency is for the whole run: each thread takes its share.
+  pool_.open(connections_, std::max<std::size_t>(1, o_.connect_concurrency / o_.threads));
+  for (;;) {
     pool_.poll(5);
-    const std::uint64_t now = now_ns();
-    static constexpr const char* kPhaseNames[] = {"connecting", "warm-up", "measuring", "done"};
-    progress_.update(now, kPhaseNames[static_cast<int>(phase_)], all_replies_, unexpected_);
-    if (phase_ == Phase::connecting) {
-      if (pool_.open_count() == o_.connections) {
-        connected_at = now;
-        phase_ = Phase::warmup;
-        phase_end = now + static_cast<std::uint64_t>(o_.warmup * 1e9);
-      } else if (now > connect_deadline) {
-        error_ = "start-up timed out: " + std::to_string(pool_.open_count()) + " open";
-        phase_ = Phase::done;
-      }
-    } else if (phase_ == Phase::warmup && now >= phase_end) {
-      phase_ = Phase::measuring;
-      phase_end = now + static_cast<std::uint64_t>(o_.duration * 1e9);
-      window_.start(now);
-    } else if (phase_ == Phase::measuring && now >= phase_end) {
-      window_.stop(now);
-      phase_ = Phase::done;
-    }
+    count.store(tally.all_replies, std::memory_order_relaxed);
+    errors.store(tally.unexpected, std::memory_order_relaxed);
+    if (!error.empty() || clock.over(now_ns())) return;
+    if (!ready.load(std::memory_order_relaxed) && pool_.open_count() == connections_) ready.store(true);
   }
-  progress_.finish();
-  if (!error_.empty()) {
-    std::fprintf(stderr, "echo: %s\n", error_.c_str());
-    return 1;
-  }
-  ResultLine result(o_);
-  result.add("connect_s", static_cast<double>(connected_at - started) / 1e9, 2)
-      .add("messages", replies_)
-      .add("rate", static_cast<double>(replies_) / window_.seconds(), 0)
-      .add("p50_us", static_cast<double>(latency_.quantile(0.50)) / 1e3)
-      .add("p99_us", static_cast<double>(latency_.quantile(0.99)) / 1e3)
-      .add("max_us", static_cast<double>(latency_.max()) / 1e3)
-      .add("unexpected", unexpected_)
-      .add(window_);
-  result.print();
-  return unexpected_ == 0 ? 0 : 1;
 }
 
 }  // namespace
 
-int run_echo(const Options& options) { return Echo(options).run(); }
+int run_echo(const Options& o) {
+  std::vector<std::unique_ptr<EchoThread>> threads;
+  std::vector<LoadThread*> load;
+  for (std::size_t t = 0, first = 0; t < o.threads; ++t) {
+    const std::size_t share = share_of(o.connections, o.threads, t);
+    threads.push_back(std::make_unique<EchoThread>(o, first, share));
+    load.push_back(threads.back().get());
+    first += share;
+  }
+  MeasuredWindow window(o.server_pid);
+  ProgressLine progress(o.progress, "replies");
+  const std::uint64_t started = now_ns();
+  std::uint64_t connected_at = started;
+  if (const std::string failure = run_load_threads(load, o, window, progress, connected_at); !failure.empty()) {
+    std::fprintf(stderr, "echo: %s\n", failure.c_str());
+    return 1;
+  }
+  EchoTally total;
+  for (const auto& t : threads) total.add(t->tally);
+  ResultLine result(o);
+  result.add("connect_s", static_cast<double>(connected_at - started) / 1e9, 2)
+      .add("messages", total.replies)
+      .add("rate", static_cast<double>(total.replies) / window.seconds(), 0)
+      .add("p50_us", static_cast<double>(total.latency.quantile(0.50)) / 1e3)
+      .add("p99_us", static_cast<double>(total.latency.quantile(0.99)) / 1e3)
+      .add("max_us", static_cast<double>(total.latency.max()) / 1e3)
+      .add("unexpected", total.unexpected)
+      .add(window);
+  result.print();
+  return total.unexpected == 0 ? 0 : 1;
+}
 
 }  // namespace sluice::bench

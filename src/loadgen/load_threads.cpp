@@ -1,5 +1,7 @@
 #include "load_threads.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <exception>
@@ -13,6 +15,7 @@ std::string run_load_threads(const std::vector<LoadThread*>& threads, const Opti
                              ProgressLine& progress, std::uint64_t& connected_ns) {
   WindowClock clock;
   std::vector<std::atomic<bool>> finished(threads.size());
+  std::vector<std::atomic<pid_t>> tids(threads.size());  // for the per-thread CPU figures
   // A thread stays until the window is closed: its run-queue wait is read from
   // /proc/self/task, which forgets a thread once it exits.
   std::atomic<bool> release{false};
@@ -20,6 +23,7 @@ std::string run_load_threads(const std::vector<LoadThread*>& threads, const Opti
   running.reserve(threads.size());
   for (std::size_t i = 0; i < threads.size(); ++i) {
     running.emplace_back([&, i] {
+      tids[i].store(gettid());
       try {
         threads[i]->run(clock);
       } catch (const std::exception& e) {
@@ -60,6 +64,11 @@ std::string run_load_threads(const std::vector<LoadThread*>& threads, const Opti
     }
     const std::uint64_t end = clock.end_ns.load();
     if (start != 0 && !window_started && now >= start) {
+      if (threads.size() > 1) {  // every thread has stored its tid: each was ready before the window
+        std::vector<pid_t> ids;
+        for (const auto& tid : tids) ids.push_back(tid.load());
+        window.track_threads(std::move(ids));
+      }
       window.start(now);
       window_started = true;
     }

@@ -43,7 +43,9 @@ struct Options {
   /// WebSocket upgrade (an API key: Authorization: Bearer).
   std::vector<std::pair<std::string, std::string>> headers;
   std::size_t connections = 1000;   ///< fanout, storm: subscribers; echo, idle, publish: connections; churn: workers
-  std::size_t threads = 1;          ///< publish, churn: load threads, each with its share of the connections
+  /// fanout, echo, publish, churn: load threads, each with its own loop and its
+  /// share of the connections (fanout: of the subscribers; the publisher is on the first)
+  std::size_t threads = 1;
   std::size_t pipeline = 1;         ///< publish: requests in flight per connection
   double rate = 200;                ///< storm: publishes per second
   std::size_t cuts = 1;             ///< storm: times every subscriber is cut

@@ -58,6 +58,13 @@ std::optional<double> process_run_queue_wait(pid_t pid) {
   return total;
 }
 
+std::optional<ThreadSchedTime> thread_sched_time(pid_t tid) {
+  std::ifstream in("/proc/self/task/" + std::to_string(tid) + "/schedstat");
+  unsigned long long running_ns = 0, waiting_ns = 0;
+  if (!(in >> running_ns >> waiting_ns)) return std::nullopt;
+  return ThreadSchedTime{static_cast<double>(running_ns) / 1e9, static_cast<double>(waiting_ns) / 1e9};
+}
+
 std::optional<long> process_status_kib(pid_t pid, const char* field) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   const std::string name(field);

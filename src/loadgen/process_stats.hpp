@@ -30,6 +30,15 @@ std::optional<CpuTime> process_cpu_time(pid_t pid);
 /// held it back. pid 0: this process. nullopt if unreadable.
 std::optional<double> process_run_queue_wait(pid_t pid);
 
+/// One thread's time on a CPU and time runnable but waiting for one, in
+/// seconds, from /proc/self/task/TID/schedstat. tid: a thread of this
+/// process (gettid()). nullopt if unreadable (the thread ended).
+struct ThreadSchedTime {
+  double running = 0;
+  double waiting = 0;
+};
+std::optional<ThreadSchedTime> thread_sched_time(pid_t tid);
+
 /// A "Name:" line of /proc/PID/status in KiB ("VmRSS:", "VmHWM:"); nullopt if unreadable.
 std::optional<long> process_status_kib(pid_t pid, const char* field);
 

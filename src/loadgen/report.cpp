@@ -8,8 +8,18 @@
 
 namespace sluice::bench {
 
+namespace {
+std::vector<std::optional<ThreadSchedTime>> sched_times(const std::vector<pid_t>& tids) {
+  std::vector<std::optional<ThreadSchedTime>> times;
+  times.reserve(tids.size());
+  for (const pid_t tid : tids) times.push_back(thread_sched_time(tid));
+  return times;
+}
+}  // namespace
+
 void MeasuredWindow::start(std::uint64_t now_ns) {
   start_ns_ = now_ns;
+  threads_start_ = sched_times(tids_);
   self_start_ = self_cpu_time();
   self_wait_start_ = process_run_queue_wait(0);
   if (server_pid_ > 0) {
@@ -20,6 +30,7 @@ void MeasuredWindow::start(std::uint64_t now_ns) {
 
 void MeasuredWindow::stop(std::uint64_t now_ns) {
   stop_ns_ = now_ns;
+  threads_stop_ = sched_times(tids_);
   self_stop_ = self_cpu_time();
   self_wait_stop_ = process_run_queue_wait(0);
   if (server_pid_ > 0) {
@@ -54,6 +65,23 @@ std::optional<double> MeasuredWindow::server_wait_percent() const noexcept {
   return percent_of(server_wait_start_, server_wait_stop_, seconds());
 }
 
+std::optional<MeasuredWindow::ThreadLoad> MeasuredWindow::busiest_thread() const {
+  const double wall = seconds();
+  if (tids_.size() < 2 || threads_start_.size() != tids_.size() || threads_stop_.size() != tids_.size() || wall <= 0) {
+    return std::nullopt;
+  }
+  std::optional<ThreadLoad> busiest;
+  for (std::size_t i = 0; i < tids_.size(); ++i) {
+    if (!threads_start_[i] || !threads_stop_[i]) continue;
+    const ThreadLoad load{100.0 * (threads_stop_[i]->running - threads_start_[i]->running) / wall,
+                          100.0 * (threads_stop_[i]->waiting - threads_start_[i]->waiting) / wall};
+    if (!busiest || load.cpu_percent + load.wait_percent > busiest->cpu_percent + busiest->wait_percent) {
+      busiest = load;
+    }
+  }
+  return busiest;
+}
+
 ResultLine::ResultLine(const Options& o) : output_(o.output), mode_(o.mode), threads_(o.threads ? o.threads : 1) {
   add("mode", o.mode);
   add("protocol", o.protocol == Protocol::sluice       ? "sluice"
@@ -86,21 +114,51 @@ ResultLine& ResultLine::add(const MeasuredWindow& w) {
   add("window_s", w.seconds(), 2);
   add("loadgen_cpu_pct", w.loadgen_cpu_percent());
   if (auto wait = w.loadgen_wait_percent()) add("loadgen_wait_pct", *wait);
+  if (auto busiest = w.busiest_thread()) {
+    add("loadgen_busiest_thread_cpu_pct", busiest->cpu_percent);
+    add("loadgen_busiest_thread_wait_pct", busiest->wait_percent);
+  }
   if (auto server = w.server_cpu_percent()) add("server_cpu_pct", *server);
   if (auto wait = w.server_wait_percent()) add("server_wait_pct", *wait);
   return *this;
 }
 
-void ResultLine::print() const {
+const std::string* ResultLine::value_of(std::string_view key) const {
   for (const Field& f : fields_) {
-    if (f.key == "loadgen_cpu_pct" &&
-        std::strtod(f.value.c_str(), nullptr) > kBusyPercent * static_cast<double>(threads_)) {
-      std::fprintf(stderr,
-                   "warning: the load client used %s%% of %s: it, not the server, may be the limit "
-                   "(the figure is then a lower bound)\n",
-                   f.value.c_str(), threads_ > 1 ? (std::to_string(threads_) + " cores").c_str() : "its core");
-    }
+    if (f.key == key) return &f.value;
   }
+  return nullptr;
+}
+
+void ResultLine::warn_if_load_client_bound() const {
+  const std::string* cpu = value_of("loadgen_cpu_pct");
+  if (!cpu) return;
+  // A load thread never idle (running, or runnable and waiting for a core) is saturated:
+  // the server had to wait for it, not it for the server.
+  const bool several = threads_ > 1 && value_of("loadgen_busiest_thread_cpu_pct");
+  const std::string* thread_cpu = several ? value_of("loadgen_busiest_thread_cpu_pct") : cpu;
+  const std::string* thread_wait = several ? value_of("loadgen_busiest_thread_wait_pct") : value_of("loadgen_wait_pct");
+  const double busy = std::strtod(thread_cpu->c_str(), nullptr) +
+                      (thread_wait ? std::strtod(thread_wait->c_str(), nullptr) : 0.0);
+  // Without per-thread figures, N threads' sum against N cores.
+  if (busy <= kBusyPercent * static_cast<double>(several ? 1 : threads_)) return;
+  const std::string wait_text = thread_wait ? " + waiting for a core " + *thread_wait + "%" : std::string();
+  if (several) {
+    std::fprintf(stderr,
+                 "warning: the busiest of the %zu load threads was busy %.0f%% of the window (CPU %s%%%s; all "
+                 "threads: %s%% of one core): the load client, not the server, may be the limit (the figure is "
+                 "then a lower bound)\n",
+                 threads_, busy, thread_cpu->c_str(), wait_text.c_str(), cpu->c_str());
+  } else {
+    std::fprintf(stderr,
+                 "warning: the load client was busy %.0f%% of the window (CPU %s%%%s): it, not the server, may be "
+                 "the limit (the figure is then a lower bound; --threads N spreads the load)\n",
+                 busy, cpu->c_str(), wait_text.c_str());
+  }
+}
+
+void ResultLine::print() const {
+  warn_if_load_client_bound();
   switch (output_) {
     case Output::result_line: {
       std::string line = "RESULT";
@@ -118,7 +176,15 @@ void ResultLine::print() const {
 void ResultLine::print_table() const {
   std::size_t width = 0;
   for (const Field& f : fields_) width = std::max(width, f.key.size());
-  for (const Field& f : fields_) std::printf("  %-*s  %s\n", static_cast<int>(width), f.key.c_str(), f.value.c_str());
+  for (const Field& f : fields_) {
+    // The unit of the CPU figures, which JSON and CSV keep in the docs (%-of-one-core values add up over threads).
+    const char* unit = "";
+    if (threads_ > 1 && (f.key == "loadgen_cpu_pct" || f.key == "loadgen_wait_pct")) {
+      unit = "  (% of one core, all threads)";
+    }
+    if (f.key == "loadgen_busiest_thread_cpu_pct" || f.key == "loadgen_busiest_thread_wait_pct") unit = "  (% of one core)";
+    std::printf("  %-*s  %s%s\n", static_cast<int>(width), f.key.c_str(), f.value.c_str(), unit);
+  }
 }
 
 void ResultLine::print_json() const {

@@ -26,6 +26,10 @@ class MeasuredWindow {
  public:
   explicit MeasuredWindow(pid_t server_pid) : server_pid_(server_pid) {}
 
+  /// The load threads of a run with several (their tids, gettid()), each
+  /// measured over the window too. Call before start().
+  void track_threads(std::vector<pid_t> tids) { tids_ = std::move(tids); }
+
   void start(std::uint64_t now_ns);
   void stop(std::uint64_t now_ns);
   double seconds() const noexcept { return static_cast<double>(stop_ns_ - start_ns_) / 1e9; }
@@ -36,6 +40,12 @@ class MeasuredWindow {
   /// of the window: CPU % + wait % near 100 means "busy, and held back".
   std::optional<double> loadgen_wait_percent() const noexcept;
   std::optional<double> server_wait_percent() const noexcept;
+  /// Of the tracked load threads, the busiest (CPU + waiting for a core):
+  /// its CPU and its waiting, each in % of the window. nullopt unless 2+ were tracked.
+  struct ThreadLoad {
+    double cpu_percent = 0, wait_percent = 0;
+  };
+  std::optional<ThreadLoad> busiest_thread() const;
 
  private:
   pid_t server_pid_;
@@ -43,11 +53,15 @@ class MeasuredWindow {
   CpuTime self_start_, self_stop_;
   std::optional<CpuTime> server_start_, server_stop_;
   std::optional<double> self_wait_start_, self_wait_stop_, server_wait_start_, server_wait_stop_;
+  std::vector<pid_t> tids_;
+  std::vector<std::optional<ThreadSchedTime>> threads_start_, threads_stop_;
 };
 
 /// Key/value pairs printed on stdout in the run's output format. A load
-/// client above kBusyPercent of its core (of each of its --threads cores) is
-/// warned about on stderr: it, not the server, may then be what limits the figure.
+/// client busy (CPU + time waiting for a core) above kBusyPercent of the
+/// window is warned about on stderr: it, not the server, may then be what
+/// limits the figure. With --threads N > 1 the warning looks at the busiest
+/// load thread (N threads may share cores with each other and with the server).
 class ResultLine {
  public:
   static constexpr double kBusyPercent = 90;
@@ -65,6 +79,8 @@ class ResultLine {
     std::string key, value;
     bool number = false;
   };
+  const std::string* value_of(std::string_view key) const;  ///< null when not added
+  void warn_if_load_client_bound() const;
   void print_table() const;
   void print_json() const;
   void print_csv() const;

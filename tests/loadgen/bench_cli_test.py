@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """`sluice bench` against a real `sluice serve --store memory` on loopback:
-fanout (over /v1/ws and over Centrifugo's protocol on /connection/websocket),
+fanout (over /v1/ws and over Centrifugo's protocol on /connection/websocket,
+on one load thread and on several: every subscriber gets every event),
 idle, publish, churn and storm finish with a JSON/CSV result whose figures
 are real and agree with what the server saw (every delivery in order, every
 connection open, as many events in the topic as publishes answered 2xx, as
@@ -60,6 +61,34 @@ try:
     assert 0 < result["p50_us"] <= result["p99_us"], result
     assert "loadgen_cpu_pct" in result
     assert "deliveries" in r.stdout.splitlines()[1] or "  mode" in r.stdout  # the table comes first
+    # After the window the stream drains: every subscriber has every event published.
+    assert result["published"] > 0 and result["lost"] == 0, result
+    assert result["deliveries_total"] == 20 * result["published"] >= result["deliveries"], result
+
+    # --threads 2: the subscribers on two loops, the publisher on the first.
+    # Every subscriber has every event (in order, so exactly 1..published), and
+    # the server's topic holds exactly the events the bench published (data and sync).
+    r = bench("fanout", "--url", url, "-n", "40", "--threads", "2", "--topic", "bench.fan2", "--warmup", "0.2",
+              "--duration", "1", "--json")
+    assert r.returncode == 0, r.stderr
+    result = last_json(r)
+    assert result["threads"] == 2 and result["connections"] == 40, result
+    assert result["out_of_order"] == 0 and result["unexpected"] == 0 and result["lost"] == 0, result
+    assert result["published"] > 0 and result["deliveries_total"] == 40 * result["published"], result
+    assert 0 < result["deliveries"] <= result["deliveries_total"] and result["rate"] > 0, result
+    assert 0 < result["p50_us"] <= result["p99_us"] <= result["max_us"], result
+    assert last_offset(port, "bench.fan2") == result["published"] + result["syncs"], result
+    assert result["loadgen_busiest_thread_cpu_pct"] > 0 and "loadgen_busiest_thread_wait_pct" in result, result
+    assert "% of one core, all threads" in r.stdout, r.stdout  # the table states the CPU figure's unit
+
+    # The same with permessage-deflate (what the load threads are for), 1 KiB events, 3 threads.
+    r = bench("fanout", "--url", url, "-n", "30", "--threads", "3", "--deflate", "--payload", "1024", "--topic",
+              "bench.fan3", "--warmup", "0.2", "--duration", "0.5", "--json")
+    assert r.returncode == 0, r.stderr
+    result = last_json(r)
+    assert result["threads"] == 3 and result["out_of_order"] == 0 and result["unexpected"] == 0, result
+    assert result["published"] > 0 and result["deliveries_total"] == 30 * result["published"], result
+    assert last_offset(port, "bench.fan3") == result["published"] + result["syncs"], result
 
     r = bench("fanout", "--preset", "centrifugo", "--url", f"ws://127.0.0.1:{port}/connection/websocket", "-n", "20",
               "--warmup", "0.2", "--duration", "1", "--json")
@@ -74,6 +103,14 @@ try:
     assert r.returncode == 0, r.stderr
     result = json.loads(r.stdout.strip().splitlines()[-1])
     assert result["deliveries"] > 0 and result["out_of_order"] == 0 and result["unexpected"] == 0, result
+    # ... and over two load threads, Centrifugo's protocol.
+    r = bench("fanout", "--preset", "centrifugo", "--url", f"ws://127.0.0.1:{port}/connection/websocket", "-n", "10",
+              "--threads", "2", "--sub-url", f"ws://localhost:{port}/connection/websocket", "--sub-url",
+              f"ws://127.0.0.1:{port}/connection/websocket", "--warmup", "0.2", "--duration", "0.5", "--json")
+    assert r.returncode == 0, r.stderr
+    result = last_json(r)
+    assert result["out_of_order"] == 0 and result["unexpected"] == 0, result
+    assert result["published"] > 0 and result["deliveries_total"] == 10 * result["published"], result
 
     r = bench("idle", "--url", url, "-n", "40", "--duration", "0.2", "--csv")
     assert r.returncode == 0, r.stderr
@@ -193,7 +230,8 @@ try:
                 ["nonsense"], ["fanout", "--payload", "8"], ["echo", "--preset", "centrifugo"],
                 ["storm", "--preset", "centrifugo"], ["publish", "--preset", "broadcast"],
                 ["publish", "--url", url], ["publish", "--url", "https://"],
-                ["fanout", "--threads", "2"], ["publish", "-n", "2", "--threads", "3"],
+                ["storm", "--threads", "2"], ["idle", "--threads", "2"], ["fanout", "-n", "2", "--threads", "3"],
+                ["fanout", "--threads", "0"], ["publish", "-n", "2", "--threads", "3"],
                 ["publish", "--pipeline", "0"], ["storm", "--rate", "0"], ["storm", "--cuts", "0"],
                 ["publish", "--header", "no colon"], ["churn", "-n", "0"], ["fanout", "--topics", "2"],
                 ["publish", "--topics", "0"], ["publish", "--sub-url", url],
