@@ -58,10 +58,8 @@ bool RequestHandle::active() const {
   return ex && !ex->finished();
 }
 
-std::unique_ptr<HttpClient> HttpClient::create(boost::asio::io_context& io, HttpClientOptions options,
-                                               std::string& error) {
-  error = options.validate();
-  if (!error.empty()) return nullptr;
+std::shared_ptr<boost::asio::ssl::context> make_client_tls_context(const std::string& extra_ca_file,
+                                                                   std::string& error) {
   namespace ssl = boost::asio::ssl;
   auto tls = std::make_shared<ssl::context>(ssl::context::tls_client);
   boost::system::error_code ec;
@@ -73,14 +71,23 @@ std::unique_ptr<HttpClient> HttpClient::create(boost::asio::io_context& io, Http
     error = "cannot load the system's TLS trust store: " + ec.message();
     return nullptr;
   }
-  if (!options.extra_ca_file.empty()) {
-    tls->load_verify_file(options.extra_ca_file, ec);  // added to the system's, not instead
+  if (!extra_ca_file.empty()) {
+    tls->load_verify_file(extra_ca_file, ec);  // added to the system's, not instead
     if (ec) {
-      error = "cannot load the webhook CA file '" + options.extra_ca_file + "': " + ec.message();
+      error = "cannot load the webhook CA file '" + extra_ca_file + "': " + ec.message();
       return nullptr;
     }
   }
   tls->set_verify_mode(ssl::verify_peer);
+  return tls;
+}
+
+std::unique_ptr<HttpClient> HttpClient::create(boost::asio::io_context& io, HttpClientOptions options,
+                                               std::string& error) {
+  error = options.validate();
+  if (!error.empty()) return nullptr;
+  auto tls = options.tls ? options.tls : make_client_tls_context(options.extra_ca_file, error);
+  if (!tls) return nullptr;
   auto core = std::make_shared<detail::ClientCore>(io, std::move(options), std::move(tls));
   return std::unique_ptr<HttpClient>(new HttpClient(std::move(core)));
 }

@@ -500,6 +500,27 @@ TEST_F(HttpClientTest, HttpsWithTheTestCaVerifiesAndReusesConnections) {
   EXPECT_EQ(rx.connections(), 2);  // one per origin (127.0.0.1 and localhost)
 }
 
+// Clients given one context (as every loop's client is) use its trust store,
+// not one of their own: the test CA is in the shared context only.
+TEST_F(HttpClientTest, ClientsSharingOneTlsContextTrustItsStore) {
+  sluice::test::SelfSignedCert cert;
+  Receiver rx(server_tls(cert));
+  std::string error;
+  auto shared = make_client_tls_context(cert.cert_file, error);
+  ASSERT_TRUE(shared) << error;
+  auto o = options();
+  o.tls = shared;
+  auto first = make(o);
+  auto second = make(o);
+  for (HttpClient* client : {first.get(), second.get()}) {
+    const HttpResult r = send(*client, request(url_to(rx.port(), "/ok", true)));
+    ASSERT_EQ(r.kind, HttpResult::Kind::response) << r.error;
+    EXPECT_EQ(r.status, 200u);
+  }
+  EXPECT_FALSE(make_client_tls_context("/nonexistent/ca.pem", error));
+  EXPECT_NE(error.find("/nonexistent/ca.pem"), std::string::npos);
+}
+
 TEST_F(HttpClientTest, HttpsRefusesAnUntrustedCertificate) {
   sluice::test::SelfSignedCert cert;
   Receiver rx(server_tls(cert));

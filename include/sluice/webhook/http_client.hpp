@@ -24,6 +24,7 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <boost/system/error_code.hpp>
 
 #include <chrono>
@@ -63,6 +64,10 @@ struct HttpClientOptions {
   std::chrono::milliseconds idle_timeout{30'000};      ///< an idle kept-alive connection lives this long
   std::size_t max_response_body = 64 * 1024;           ///< larger: the status counts, the connection is not reused
   std::string extra_ca_file;                           ///< PEM CAs trusted besides the system's ("" = none)
+  /// The TLS settings and trust store (make_client_tls_context), shared by
+  /// the clients of several loops so the store is loaded once. Null: create()
+  /// makes one from extra_ca_file.
+  std::shared_ptr<boost::asio::ssl::context> tls;
   std::string user_agent = "Sluice-Webhook/0.1";
   ResolveFunction resolve;                             ///< empty: the system resolver (async_resolve)
   /// Called with every address just before a connection attempt to it (metrics, tests).
@@ -126,6 +131,14 @@ class RequestHandle {
   explicit RequestHandle(std::weak_ptr<detail::Exchange> exchange) : exchange_(std::move(exchange)) {}
   std::weak_ptr<detail::Exchange> exchange_;
 };
+
+/// A TLS client context trusting the system's store and `extra_ca_file`
+/// (PEM, "" = none), verifying peers, TLS 1.2 and up; nullptr with `error`
+/// set if a store cannot be read. Reads files (tens of milliseconds for the
+/// system's store): call it off the event loops. The context may be shared
+/// by clients on any threads.
+std::shared_ptr<boost::asio::ssl::context> make_client_tls_context(const std::string& extra_ca_file,
+                                                                   std::string& error);
 
 class HttpClient {
  public:

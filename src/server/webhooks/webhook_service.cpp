@@ -142,6 +142,13 @@ bool WebhookService::start(const std::vector<SubscriptionPtr>& existing, std::st
   options.max_connections = settings_.max_connections;
   options.max_connections_per_host = settings_.max_connections_per_host;
   options.extra_ca_file = settings_.ca_file;
+  // One trust store for every loop's client: loaded once (tens of
+  // milliseconds and a megabyte or so each).
+  options.tls = webhook::make_client_tls_context(settings_.ca_file, error);
+  if (!options.tls) {
+    error = "webhook client: " + error;
+    return false;
+  }
   for (std::size_t i = 0; i < loops_.size(); ++i) {
     auto state = std::make_unique<WebhookLoop>();
     state->loop = &loops_.at(i);
