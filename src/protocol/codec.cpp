@@ -63,10 +63,8 @@ std::error_code Codec::receive(std::span<std::uint8_t> data, CodecHandler& handl
     if (p.in_frame || p.header_have != 0) {
       if (!progress_) progress_ = std::make_unique<FrameProgress>();
       *progress_ = p;
-    } else if (progress_ && role_ == Role::server) {
+    } else {
       progress_.reset();
-    } else if (progress_) {
-      *progress_ = p;  // a client keeps it: it reads big messages in pieces
     }
     return {};
   };

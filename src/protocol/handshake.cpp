@@ -324,9 +324,9 @@ HeadResult parse_head(http::parser<isRequest, http::empty_body>& parser, const s
 }  // namespace
 
 namespace {
-// OpenSSL 3's SHA1() looks the algorithm up in its providers on every call
-// (a dozen allocations per handshake); fetched once per process, with one
-// digest context per thread, a handshake's hash allocates nothing.
+// OpenSSL 3's SHA1() looks the algorithm up in its providers (a locked
+// lookup) and allocates a digest context on every call; fetched once per
+// process, with one context per thread, a handshake's hash allocates nothing.
 struct Sha1 {
   EVP_MD* md = EVP_MD_fetch(nullptr, "SHA1", nullptr);
   ~Sha1() { EVP_MD_free(md); }

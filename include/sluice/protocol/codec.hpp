@@ -171,9 +171,9 @@ class Codec {
   std::uint16_t peer_close_code_ = 1006;
 
   // A frame split across receive() calls: its header bytes so far, or its
-  // header and what is left of its payload. Behind a pointer, kept only
-  // while a frame is split (a server's), as most frames arrive whole and an
-  // idle connection should not pay for parsing state (docs/benchmarks.md).
+  // header and what is left of its payload. Behind a pointer, held only
+  // while a frame is split: most frames arrive whole, and an idle
+  // connection should not pay for parsing state (docs/benchmarks.md).
   struct FrameProgress {
     std::array<std::uint8_t, kMaxFrameHeaderSize> header_buf{};
     std::uint8_t header_have = 0;  // bytes of a partial header in header_buf
