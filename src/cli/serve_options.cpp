@@ -46,9 +46,9 @@ OptionSpec engine_option() {
   OptionSpec s = options::list(
       "engine", SLUICE_FIELD(server.engine), ',',
       "Where events, offsets and epochs live: none (the embedded store) or 'redis://[user:password@]host:port[/db]' "
-      "(shared by several nodes; repeatable: Redis shards, the topics spread over them, listed in the same order "
-      "on every node; docs/scale-out.md)",
-      "URLs redis://[user:password@]host:port[/db]", [](const std::string& v) -> std::string {
+      "(rediss:// for TLS; shared by several nodes; repeatable: Redis shards, the topics spread over them, listed "
+      "in the same order on every node; docs/scale-out.md)",
+      "URLs redis[s]://[user:password@]host:port[/db]", [](const std::string& v) -> std::string {
         std::string why;
         return engine::parse_redis_url(v, why) ? std::string() : why;
       });
@@ -158,6 +158,16 @@ std::vector<OptionSpec> serve_option_specs() {
       text("engine-password", SLUICE_FIELD(server.engine_password),
            "Password of the --engine Redis, when it is not in the URL")
           .masked(),
+      text("engine-ca-file", SLUICE_FIELD(server.engine_ca_file),
+           "With rediss:// engines: PEM CA certificates trusted for Redis instead of the system's",
+           "the path of an existing file", existing_file),
+      text("engine-cert-file", SLUICE_FIELD(server.engine_cert_file),
+           "With rediss:// engines: PEM client certificate (chain) for a Redis that asks for one "
+           "(tls-auth-clients); with --engine-key-file",
+           "the path of an existing file", existing_file),
+      text("engine-key-file", SLUICE_FIELD(server.engine_key_file),
+           "With rediss:// engines: PEM private key of --engine-cert-file", "the path of an existing file",
+           existing_file),
       seconds("engine-trim-interval", SLUICE_FIELD(server.engine_trim_interval), 0, 1e9,
               "With --engine: seconds between passes trimming every topic's Redis Stream to its history bounds "
               "(topics are trimmed at their publishes too; 0: only then)"),

@@ -6,6 +6,8 @@
 
 #include <cerrno>
 #include <charconv>
+#include <csignal>
+#include <mutex>
 
 namespace sluice::engine {
 
@@ -35,6 +37,11 @@ RedisReply send(redisContext* context, const std::vector<std::string>& args) {
 
 }  // namespace
 
+void ignore_broken_pipes() {
+  static std::once_flag once;
+  std::call_once(once, [] { std::signal(SIGPIPE, SIG_IGN); });
+}
+
 std::uint64_t to_u64(std::string_view text) {
   std::uint64_t v = 0;
   std::from_chars(text.data(), text.data() + text.size(), v);
@@ -63,10 +70,12 @@ void RedisLink::fail(std::string why) {
 
 bool RedisLink::ensure_connected() {
   if (context_) return true;
+  ignore_broken_pipes();
   timeval tv{};
   tv.tv_sec = static_cast<time_t>(timeout_.count() / 1000);
   tv.tv_usec = static_cast<suseconds_t>((timeout_.count() % 1000) * 1000);
-  context_ = redisConnectWithTimeout(url_.host.c_str(), url_.port, tv);
+  context_ = url_.unix_path.empty() ? redisConnectWithTimeout(url_.host.c_str(), url_.port, tv)
+                                    : redisConnectUnixWithTimeout(url_.unix_path.c_str(), tv);  // rediss://: its tunnel
   if (!context_ || context_->err) {
     fail(context_ ? std::string("cannot connect to Redis: ") + context_->errstr : "cannot connect to Redis");
     return false;

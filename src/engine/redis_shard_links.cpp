@@ -62,7 +62,9 @@ void RedisShard::lost(Link& link) {
 
 void RedisShard::connect(Link& link) {
   if (stopping) return;
-  redisAsyncContext* c = redisAsyncConnect(url.host.c_str(), url.port);
+  ignore_broken_pipes();
+  redisAsyncContext* c = url.unix_path.empty() ? redisAsyncConnect(url.host.c_str(), url.port)
+                                               : redisAsyncConnectUnix(url.unix_path.c_str());  // rediss://: its tunnel
   if (!c || c->err) {
     warn(std::string("redis ") + link.name + ": cannot connect: " + (c ? c->errstr : "out of memory"));
     if (c) redisAsyncFree(c);

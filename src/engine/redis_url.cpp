@@ -6,6 +6,7 @@ namespace sluice::engine {
 
 namespace {
 constexpr std::string_view kScheme = "redis://";
+constexpr std::string_view kTlsScheme = "rediss://";
 
 bool parse_number(std::string_view text, unsigned max, unsigned& out) {
   if (text.empty()) return false;
@@ -15,16 +16,13 @@ bool parse_number(std::string_view text, unsigned max, unsigned& out) {
 }  // namespace
 
 std::optional<RedisUrl> parse_redis_url(std::string_view url, std::string& error) {
-  if (url.starts_with("rediss://")) {
-    error = "rediss:// (Redis over TLS) is not supported yet; use redis://";
-    return std::nullopt;
-  }
-  if (!url.starts_with(kScheme)) {
-    error = "must start with redis://";
-    return std::nullopt;
-  }
-  std::string_view rest = url.substr(kScheme.size());
   RedisUrl out;
+  out.tls = url.starts_with(kTlsScheme);
+  if (!out.tls && !url.starts_with(kScheme)) {
+    error = "must start with redis:// or rediss://";
+    return std::nullopt;
+  }
+  std::string_view rest = url.substr(out.tls ? kTlsScheme.size() : kScheme.size());
   if (const auto at = rest.rfind('@'); at != std::string_view::npos) {
     const std::string_view credentials = rest.substr(0, at);
     rest = rest.substr(at + 1);
@@ -64,7 +62,7 @@ std::optional<RedisUrl> parse_redis_url(std::string_view url, std::string& error
 }
 
 std::string mask_redis_password(std::string_view url) {
-  if (!url.starts_with(kScheme) && !url.starts_with("rediss://")) return std::string(url);
+  if (!url.starts_with(kScheme) && !url.starts_with(kTlsScheme)) return std::string(url);
   const std::size_t start = url.find("://") + 3;
   const auto at = url.rfind('@');
   if (at == std::string_view::npos || at < start) return std::string(url);

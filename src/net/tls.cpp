@@ -46,6 +46,22 @@ std::shared_ptr<ssl::context> make_client_tls_context(const ClientTlsOptions& op
   } else {
     ctx->set_verify_mode(ssl::verify_none);
   }
+  if (options.cert_file.empty() != options.key_file.empty()) {
+    error = "a TLS client certificate and its key go together";
+    return nullptr;
+  }
+  if (!options.cert_file.empty()) {
+    ctx->use_certificate_chain_file(options.cert_file, ec);
+    if (ec) {
+      error = "cannot load TLS client certificate '" + options.cert_file + "': " + ec.message();
+      return nullptr;
+    }
+    ctx->use_private_key_file(options.key_file, ssl::context::pem, ec);
+    if (ec) {
+      error = "cannot load TLS client key '" + options.key_file + "': " + ec.message();
+      return nullptr;
+    }
+  }
   return ctx;
 }
 

@@ -77,6 +77,7 @@ std::string ServerSettings::validate() const {
   if (idempotency_window.count() <= 0) return "idempotency-window must be > 0";
   if (store != "sqlite" && store != "memory") return "store must be 'sqlite' or 'memory', not '" + store + "'";
   if (store == "sqlite" && data_dir.empty()) return "data-dir must not be empty with the sqlite store";
+  if (engine_cert_file.empty() != engine_key_file.empty()) return "engine-cert-file and engine-key-file go together";
   for (const auto& url : engine) {
     std::string why;
     if (!engine::parse_redis_url(url, why)) return "engine " + engine::mask_redis_password(url) + ": " + why;

@@ -127,6 +127,22 @@ bool SluiceServer::open_storage(std::vector<engine::RedisUrl>& redis, std::strin
       return false;
     }
     if (url->password.empty()) url->password = settings_.engine_password;
+    if (url->tls) {
+      // hiredis 0.14 has no TLS: its connections to this server go through a tunnel.
+      engine::RedisTlsOptions tls{.host = url->host,
+                                  .port = url->port,
+                                  .tls = {.verify_peer = true,
+                                          .ca_file = settings_.engine_ca_file,
+                                          .cert_file = settings_.engine_cert_file,
+                                          .key_file = settings_.engine_key_file}};
+      auto tunnel = engine::RedisTlsTunnel::start(std::move(tls), error);
+      if (!tunnel) {
+        error = "--engine " + engine::mask_redis_password(text) + ": " + error;
+        return false;
+      }
+      url->unix_path = tunnel->path();
+      redis_tunnels_.push_back(std::move(tunnel));
+    }
     redis.push_back(std::move(*url));
   }
   if (redis.empty() && settings_.store == "sqlite") {

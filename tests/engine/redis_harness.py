@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -48,9 +49,13 @@ def wait_for(what, predicate, timeout=15.0):
     fail(f"timed out waiting for {what}")
 
 
-def redis_command(port, *args):
-    """One command over RESP; returns the raw reply bytes (enough for PING, CLIENT KILL, XLEN)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+def redis_command(port, *args, tls=None):
+    """One command over RESP (over TLS with `tls`, a TlsFiles); returns the raw
+    reply bytes (enough for PING, CLIENT KILL, XLEN)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as plain:
+        s = plain
+        if tls:
+            s = ssl.create_default_context(cafile=tls.cert).wrap_socket(plain, server_hostname="127.0.0.1")
         out = b"*%d\r\n" % len(args)
         for a in args:
             a = a.encode()
@@ -60,23 +65,32 @@ def redis_command(port, *args):
 
 
 class Redis:
-    def __init__(self, name="redis"):
+    """redis-server on a free loopback port with AOF (`tls`: a TlsFiles, then
+    it listens for TLS only, and asks for no client certificate)."""
+
+    def __init__(self, name="redis", tls=None, extra=()):
         self.name = name
+        self.extra = list(extra)
         self.port = free_port()
         self.dir = os.path.join(WORK, name)
+        self.tls = tls
         os.makedirs(self.dir)
         self.process = None
 
     def start(self):
+        listen = ["--port", str(self.port)]
+        if self.tls:
+            listen = ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", self.tls.cert,
+                      "--tls-key-file", self.tls.key, "--tls-ca-cert-file", self.tls.cert, "--tls-auth-clients", "no"]
         self.process = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
-             "--appendfsync", "always", "--dir", self.dir, "--daemonize", "no"],
+            [REDIS_SERVER, *listen, "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes",
+             "--appendfsync", "always", "--dir", self.dir, "--daemonize", "no", *self.extra],
             stdout=open(os.path.join(WORK, self.name + ".redis-log"), "ab"), stderr=subprocess.STDOUT)
         PROCESSES.append(self.process)
 
         def pong():
             try:
-                return redis_command(self.port, "PING").startswith(b"+PONG")
+                return redis_command(self.port, "PING", tls=self.tls).startswith((b"+PONG", b"-NOAUTH"))
             except OSError:
                 return False
         wait_for("redis-server to answer PING", pong)
@@ -86,24 +100,38 @@ class Redis:
         self.process.wait(timeout=10)
 
 
+class TlsFiles:
+    """A self-signed certificate for 127.0.0.1 and localhost (its own CA), made by the openssl CLI."""
+
+    def __init__(self, name="tls"):
+        self.cert = os.path.join(WORK, name + "-cert.pem")
+        self.key = os.path.join(WORK, name + "-key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                        "-keyout", self.key, "-out", self.cert, "-days", "1", "-subj", "/CN=localhost",
+                        "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
+                       check=True, capture_output=True)
+
+
 class Node:
     """`sluice serve` on a free port with the Redis engine at `redis_port` (a
-    list of ports: one shard each, in that order) (`extra`: more flags); waits
-    for /ready."""
+    list of ports: one shard each, in that order) (`extra`: more flags;
+    `scheme`: rediss for TLS); waits for /ready unless `wait` is false."""
 
-    def __init__(self, name, redis_port, extra=()):
+    def __init__(self, name, redis_port, extra=(), scheme="redis", wait=True):
         self.name = name
         self.port = free_port()
         data_dir = os.path.join(WORK, name)
         ports = redis_port if isinstance(redis_port, (list, tuple)) else [redis_port]
-        engines = [arg for p in ports for arg in ("--engine", f"redis://127.0.0.1:{p}")]
+        engines = [arg for p in ports for arg in ("--engine", f"{scheme}://127.0.0.1:{p}")]
         self.process = subprocess.Popen(
             [BINARY, "serve", "--address", "127.0.0.1", "--port", str(self.port), "--threads", "2",
              *engines, "--data-dir", data_dir, "--shutdown-drain", "1", *extra],
             stdout=open(os.path.join(WORK, name + ".log"), "ab"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env={k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")})
         PROCESSES.append(self.process)
-        wait_for(f"node {name} /ready", lambda: self.ready())
+        self.log = os.path.join(WORK, name + ".log")
+        if wait:
+            wait_for(f"node {name} /ready", lambda: self.ready())
 
     def ready(self):
         try:

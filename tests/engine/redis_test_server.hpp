@@ -1,5 +1,6 @@
 // A redis-server of a test's own (engine tests): a free loopback port, no
-// persistence, a temp dir; stopped (SIGTERM, reaped) with the object.
+// persistence, a temp dir; stopped (SIGTERM, reaped) with the object. With
+// RedisTls it listens for TLS only, on that port.
 #pragma once
 
 #include <arpa/inet.h>
@@ -35,11 +36,23 @@ inline std::uint16_t free_port() {
   return ntohs(address.sin_port);
 }
 
+/// A TLS redis-server's certificate, key and the CAs it trusts for clients.
+struct RedisTls {
+  std::string cert_file, key_file, client_ca_file;
+  bool auth_clients = false;  ///< tls-auth-clients: a client certificate is required
+};
+
 class RedisServer {
  public:
-  RedisServer() : port_(free_port()) {
+  explicit RedisServer(const RedisTls* tls = nullptr, std::vector<std::string> extra = {}) : port_(free_port()) {
     std::vector<std::string> args = {kRedisServer, "--port", std::to_string(port_), "--bind", "127.0.0.1",
                                      "--save", "", "--appendonly", "no", "--dir", dir_.str()};
+    if (tls) {
+      args.insert(args.end(), {"--port", "0", "--tls-port", std::to_string(port_), "--tls-cert-file", tls->cert_file,
+                               "--tls-key-file", tls->key_file, "--tls-ca-cert-file", tls->client_ca_file,
+                               "--tls-auth-clients", tls->auth_clients ? "yes" : "no"});
+    }
+    args.insert(args.end(), extra.begin(), extra.end());
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);

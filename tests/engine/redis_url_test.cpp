@@ -17,6 +17,24 @@ TEST(RedisUrl, HostPortAndDatabase) {
   ASSERT_TRUE(url) << error;
   EXPECT_EQ(url->port, 6379);
   EXPECT_EQ(url->db, 0u);
+  EXPECT_FALSE(url->tls);
+}
+
+TEST(RedisUrl, TlsScheme) {
+  std::string error;
+  auto url = parse_redis_url("rediss://app:pw@redis.example.com:6380/2", error);
+  ASSERT_TRUE(url) << error;
+  EXPECT_TRUE(url->tls);
+  EXPECT_EQ(url->host, "redis.example.com");
+  EXPECT_EQ(url->port, 6380);
+  EXPECT_EQ(url->db, 2u);
+  EXPECT_EQ(url->user, "app");
+  EXPECT_EQ(url->password, "pw");
+  EXPECT_TRUE(url->unix_path.empty());
+  url = parse_redis_url("rediss://cache", error);
+  ASSERT_TRUE(url) << error;
+  EXPECT_EQ(url->port, 6379);
+  EXPECT_EQ(mask_redis_password("rediss://:pw@cache"), "rediss://:********@cache");
 }
 
 TEST(RedisUrl, Credentials) {
@@ -35,7 +53,7 @@ TEST(RedisUrl, Credentials) {
 TEST(RedisUrl, RefusedWithAReasonThatNeverRepeatsThePassword) {
   std::string error;
   for (const char* bad : {"http://host", "redis://:pw@", "redis://host:0", "redis://host:99999", "redis://host/x",
-                          "rediss://host"}) {
+                          "redis:/host", "rediss://", "rediss://:pw@"}) {
     error.clear();
     EXPECT_FALSE(parse_redis_url(bad, error)) << bad;
     EXPECT_FALSE(error.empty()) << bad;

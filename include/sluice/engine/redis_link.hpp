@@ -54,6 +54,12 @@ class RedisLink {
   std::string error_;
 };
 
+/// hiredis writes with write(), so a Redis (or tunnel) that closed its end
+/// would kill the process with SIGPIPE: every Redis connection calls this
+/// first, and from then on the process ignores SIGPIPE (a failed write is an
+/// EPIPE error, and hiredis reconnects). Thread-safe; once per process.
+void ignore_broken_pipes();
+
 /// The text of a string, status or error reply; "" for other replies or null.
 std::string_view reply_text(const redisReply* reply);
 /// A number Redis gave as text (a reply, a field); 0 if it is none. Pure.

@@ -1,4 +1,4 @@
-// `--engine redis://[user:password@]host:port[/db]`: the parsed URL.
+// `--engine redis[s]://[user:password@]host:port[/db]`: the parsed URL.
 #pragma once
 
 #include <cstdint>
@@ -14,9 +14,13 @@ struct RedisUrl {
   unsigned db = 0;
   std::string user;      ///< "" : AUTH with the password alone
   std::string password;  ///< "" : no AUTH
+  bool tls = false;      ///< rediss://: reached through a RedisTlsTunnel
+  /// When set, hiredis connects to this Unix socket instead of host:port
+  /// (the RedisTlsTunnel of a rediss:// URL; set by whoever started it).
+  std::string unix_path;
 };
 
-/// Parses `url` (redis:// only; rediss:// is refused as not built yet).
+/// Parses `url` (redis:// or rediss://; the port defaults to 6379 for both).
 /// Returns nullopt and why in `error` (never repeating the password).
 /// Thread-safe (pure).
 std::optional<RedisUrl> parse_redis_url(std::string_view url, std::string& error);

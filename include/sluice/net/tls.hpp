@@ -18,9 +18,14 @@ std::shared_ptr<boost::asio::ssl::context> make_server_tls_context(const std::st
 struct ClientTlsOptions {
   bool verify_peer = true;   ///< verify the certificate chain and the host name
   std::string ca_file;       ///< PEM CA bundle; empty: the system's default paths
+  /// A client certificate chain and its private key (PEM), for servers that
+  /// ask for one (mutual TLS); both or neither.
+  std::string cert_file = {};
+  std::string key_file = {};
 };
 
-/// A client context (TLS 1.2+). Returns nullptr and sets `error` on failure.
+/// A client context (TLS 1.2+). Returns nullptr and sets `error` (naming the
+/// file) on failure. Thread-safe.
 std::shared_ptr<boost::asio::ssl::context> make_client_tls_context(const ClientTlsOptions& options,
                                                                    std::string& error);
 

@@ -72,7 +72,7 @@ struct ServerSettings {
   std::string data_dir = "sluice-data";  ///< where the sqlite store lives
   store::Durability durability = store::Durability::fsync;  ///< when a publish counts as stored
   /// Empty: the embedded engine (the store above). One or more
-  /// "redis://[user:password@]host:port[/db]": events, offsets, epochs and
+  /// "redis[s]://[user:password@]host:port[/db]": events, offsets, epochs and
   /// idempotency keys in Redis, shared with the other nodes using it, the
   /// topics spread over the servers listed (shards; every node lists them in
   /// the same order) (docs/scale-out.md); subscriptions and webhook state
@@ -80,6 +80,12 @@ struct ServerSettings {
   std::vector<std::string> engine;
   /// The Redis password when it is not in the URL (SLUICE_ENGINE_PASSWORD); never logged.
   std::string engine_password;
+  /// rediss:// engines: a PEM CA bundle trusted instead of the system's
+  /// store (""), and a client certificate with its key for a Redis that asks
+  /// for one (tls-auth-clients); both or neither.
+  std::string engine_ca_file;
+  std::string engine_cert_file;
+  std::string engine_key_file;
   /// With an engine: how often every topic's Stream is trimmed to its
   /// history bounds besides at its publishes (0: only at publishes).
   std::chrono::milliseconds engine_trim_interval{60'000};

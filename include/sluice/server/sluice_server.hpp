@@ -30,6 +30,7 @@
 #include "sluice/server/settings.hpp"
 #include "sluice/engine/engine.hpp"
 #include "sluice/engine/subscription_store.hpp"
+#include "sluice/engine/redis_tls_tunnel.hpp"
 #include "sluice/engine/redis_url.hpp"
 
 namespace sluice::server {
@@ -146,6 +147,8 @@ class SluiceServer final : private InbandSession::Owner, private centrifugo::Ses
   void close_streams_of(const std::string& subscription_id);
 
   ServerSettings settings_;
+  // rediss:// engines' tunnels (hiredis has no TLS): destroyed after everything that talks to Redis.
+  std::vector<std::unique_ptr<engine::RedisTlsTunnel>> redis_tunnels_;
   // Before the loops: connections still held by a loop's handlers count into
   // these (send-queue bytes, closes) until the loops are gone.
   metrics::Registry metrics_registry_;               // what /metrics shows
