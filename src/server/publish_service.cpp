@@ -10,6 +10,7 @@
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 
+#include "sluice/net/event_loop.hpp"
 #include "sluice/util/json_text.hpp"
 #include "sluice/topic/topic.hpp"
 
@@ -193,6 +194,7 @@ void PublishService::publish(Input input, Done done) {
     if (claim == IdempotencyIndex::Claim::answered) return done(repeat_outcome(answer));
     // Claim::owned: this publish settles the key once it is stored (or not).
   }
+  hold_commits_for_this_turn();
   auto* single = new Single;
   single->done = std::move(done);
   single->key = key;
@@ -240,6 +242,7 @@ void PublishService::publish_batch(std::vector<broker::PublishRequest> requests,
     if (!s->results[i].event) s->failed.store(true);
     finish_one(s);
   };
+  hold_commits_for_this_turn();
   {
     std::unique_lock exclusive(hand_off_);
     for (std::size_t i = 0; i < n; ++i) {
@@ -257,6 +260,25 @@ void PublishService::publish_batch(std::vector<broker::PublishRequest> requests,
     }
   }
   finish_one(state);
+}
+
+// The publishes of one loop turn (every frame and request read in it, over
+// HTTP, /v1/ws and the Centrifugo protocol) wake the durable store's writer
+// once, when the turn ends: one group commit and one fan-out batch, not one
+// per publish. Off a loop thread (tests) nothing is held.
+void PublishService::hold_commits_for_this_turn() {
+  net::EventLoop* loop = net::EventLoop::current();
+  if (!loop) return;
+  thread_local std::vector<const PublishService*> holding;  // services this loop holds for: usually one
+  if (std::find(holding.begin(), holding.end(), this) != holding.end()) return;
+  holding.push_back(this);
+  broker_.hold_engine_wakeups();
+  // Runs on this loop's thread after what this turn read; dropped (with the
+  // hold) only when the loop stops, and a stopping log writes what is queued.
+  loop->post([this] {
+    std::erase(holding, this);
+    broker_.release_engine_wakeups();
+  });
 }
 
 }  // namespace sluice::server

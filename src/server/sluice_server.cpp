@@ -329,7 +329,7 @@ void SluiceServer::make_http_chain() {
   door.access_log = settings_.access_log;
   // The peer's address costs a getpeername() per request: only the rate limiter and the access log need it.
   door.needs_ip = api_limits.rate_per_second > 0 || settings_.access_log;
-  http_front_door_ = std::make_unique<detail::HttpFrontDoor>(*loops_, std::move(chain), *metrics_, log_.get(), door);
+  http_front_door_ = std::make_unique<detail::HttpFrontDoor>(*loops_, std::move(chain), *metrics_, door);
 }
 
 bool SluiceServer::listen(std::string& error) {

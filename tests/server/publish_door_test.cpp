@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "server/http_test_util.hpp"
+#include "store/store_test_util.hpp"
 #include "server/server_harness.hpp"
 
 namespace sluice::test {
@@ -16,6 +17,39 @@ std::string history_text(TestServer& server, const std::string& topic) {
   RawHttp c(server.server->port());
   c.write("GET /v1/events?topic=" + topic + " HTTP/1.1\r\nHost: x\r\n\r\n");
   return c.read_response();
+}
+
+// A metric's value from the server's /metrics text (-1 when absent).
+double metric(TestServer& server, const std::string& name) {
+  RawHttp http(server.server->port());
+  http.write("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+  const std::string text = http.read_response();
+  const auto at = text.find("\n" + name + " ");
+  return at == std::string::npos ? -1 : std::stod(text.substr(at + name.size() + 2));
+}
+
+// The /v1/ws publishes read in one loop turn make one group commit of the
+// durable store (its writer is woken when the turn ends, not by the first
+// publish), as HTTP requests of one turn do: one fsync and one fan-out batch.
+TEST(PublishDoor, WebSocketPublishesReadInOneTurnMakeOneGroupCommit) {
+  store::testing::TempDir dir;
+  auto settings = test_settings();
+  settings.threads = 1;
+  settings.store = "sqlite";
+  settings.data_dir = dir.str();
+  TestServer server(settings);
+  RawWsPeer publisher(server.server->port());
+  constexpr int kEvents = 20;  // ~1.4 KiB of frames: one write, read in one go
+  protocol::Codec codec(protocol::Role::client);
+  for (int i = 0; i < kEvents; ++i) {
+    ASSERT_FALSE(codec.send_text(R"({"op":"publish","id":)" + std::to_string(i) + R"(,"topic":"turn","data":)" +
+                                 std::to_string(i) + "}"));
+  }
+  asio::write(publisher.socket, asio::buffer(codec.pending_output().data(), codec.pending_output().size()));
+  ASSERT_TRUE(eventually([&] { return metric(server, "sluice_store_commit_events_sum") >= kEvents; }));
+  EXPECT_EQ(metric(server, "sluice_store_commit_events_sum"), kEvents);
+  EXPECT_EQ(metric(server, "sluice_store_commit_events_count"), 1) << "one commit for one turn's publishes";
+  EXPECT_EQ(server.server->broker().published(), static_cast<std::uint64_t>(kEvents));
 }
 
 TEST(PublishDoor, WebSocketDataIsPublishedAsWrittenLikeHttp) {

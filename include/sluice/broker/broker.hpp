@@ -118,6 +118,16 @@ class Broker final : public engine::CommittedSink {
   /// `done(nullptr, Error::too_many_topics)`, on the calling thread.
   void publish_async(PublishRequest request, Published done);
 
+  /// Wake-up batching of the engine (see store::GroupCommitLog::hold_wakeups):
+  /// while held, appends queue without waking the durable store's writer.
+  /// Each hold must be released once. No-ops without an engine. Thread-safe.
+  void hold_engine_wakeups() {
+    if (engine_) engine_->hold_wakeups();
+  }
+  void release_engine_wakeups() {
+    if (engine_) engine_->release_wakeups();
+  }
+
   /// Topics a server keeps by default (SPEC §3 Security: topics per server).
   static constexpr std::size_t kDefaultMaxTopics = 100'000;
   /// The most topics publishes may create (topics are never removed, so this

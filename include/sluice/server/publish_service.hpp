@@ -122,6 +122,7 @@ class PublishService {
  private:
   struct Single;
   void finish(Single* single);
+  void hold_commits_for_this_turn();
 
   broker::Broker& broker_;
   IdempotencyIndex& idempotency_;

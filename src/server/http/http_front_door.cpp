@@ -108,12 +108,10 @@ struct HttpFrontDoor::LoopState {
   ReplyInbox replies;   // answers completed on other threads (the store's writer)
   HttpRequest request;  // the request being handled, its buffers reused from one to the next
   bool request_busy = false;
-  bool log_held = false;  // this loop holds the log writer's wake-up until its turn ends
 };
 
-HttpFrontDoor::HttpFrontDoor(net::LoopGroup& loops, HttpHandler handler, ServerMetrics& metrics,
-                             store::GroupCommitLog* log, Options options)
-    : loops_(loops), handler_(std::move(handler)), metrics_(metrics), log_(log), options_(options) {
+HttpFrontDoor::HttpFrontDoor(net::LoopGroup& loops, HttpHandler handler, ServerMetrics& metrics, Options options)
+    : loops_(loops), handler_(std::move(handler)), metrics_(metrics), options_(options) {
   for (std::size_t i = 0; i < loops_.size(); ++i) states_.push_back(std::make_unique<LoopState>());
 }
 
@@ -150,16 +148,6 @@ void HttpFrontDoor::handle(net::Connection& connection, net::ParsedRequest& requ
     }
   } release{here.request_busy ? nullptr : &here.request_busy};
   here.request_busy = true;
-  if (log_ && !here.log_held) {
-    // The publishes of this loop turn (every request read in it) wake the
-    // store's writer once, at its end, as one group commit.
-    here.log_held = true;
-    log_->hold_wakeups();
-    loops_.at(loop).post([this, state = &here] {
-      state->log_held = false;
-      log_->release_wakeups();
-    });
-  }
   std::shared_ptr<AccessLine> access;  // null when the access log is off
   if (options_.access_log) {
     access = std::make_shared<AccessLine>(AccessLine{r.method, r.path, r.remote_ip, std::chrono::steady_clock::now()});

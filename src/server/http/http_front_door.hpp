@@ -16,10 +16,6 @@
 #include "sluice/net/event_loop.hpp"
 #include "sluice/server/http_types.hpp"
 
-namespace sluice::store {
-class GroupCommitLog;
-}
-
 namespace sluice::server::detail {
 
 class ServerMetrics;
@@ -31,11 +27,9 @@ class HttpFrontDoor {
     bool needs_ip = false;    ///< fill HttpRequest::remote_ip (a getpeername() per request)
   };
 
-  /// `loops`, `metrics` and `log` (null without a durable store) must outlive
-  /// this object and every connection that uses handler(). `handler` answers
-  /// every request (any thread, once).
-  HttpFrontDoor(net::LoopGroup& loops, HttpHandler handler, ServerMetrics& metrics, store::GroupCommitLog* log,
-                Options options);
+  /// `loops` and `metrics` must outlive this object and every connection that
+  /// uses handler(). `handler` answers every request (any thread, once).
+  HttpFrontDoor(net::LoopGroup& loops, HttpHandler handler, ServerMetrics& metrics, Options options);
   ~HttpFrontDoor();
   HttpFrontDoor(const HttpFrontDoor&) = delete;
   HttpFrontDoor& operator=(const HttpFrontDoor&) = delete;
@@ -53,7 +47,6 @@ class HttpFrontDoor {
   net::LoopGroup& loops_;
   HttpHandler handler_;
   ServerMetrics& metrics_;
-  store::GroupCommitLog* log_;
   Options options_;
   std::vector<std::unique_ptr<LoopState>> states_;  // one per loop, touched only by it
 };
