@@ -35,6 +35,10 @@ struct SluiceServer::LoopState {
   std::unique_ptr<centrifugo::Session::Context> centrifugo_context;
   std::unordered_map<std::uint64_t, std::shared_ptr<centrifugo::Session>> centrifugo_sessions;
   std::uint64_t next_id = 0;
+  // Drains this loop owes other loops: events it published this turn went
+  // into their empty mailboxes; the drains are posted once the turn's reads
+  // are done (post_owed_drains), so each loop gets the turn's whole batch.
+  std::vector<std::size_t> drains_owed;
 
   // Calls `f` on every session open when it starts, looked up again by id
   // before each call: what `f` sets off may end (erase) others.
@@ -182,25 +186,49 @@ void SluiceServer::make_subscriptions() {
 
 // Each event goes to every loop's fan-out; a loop with no matching
 // subscriber does one trie walk. Called under the topic's shard lock: it
-// only posts (the broker's rule).
+// only pushes and posts (the broker's rule). Published on a loop, the drains
+// of the other loops wait until that loop's turn has read all it will
+// publish: a loop woken at the first event would drain the turn's events a
+// few at a time, and every subscriber would get more, smaller writes.
 broker::Broker::Dispatch SluiceServer::make_dispatch() {
   return [this](const broker::EventPtr& event) {
+    const net::EventLoop* current = net::EventLoop::current();
+    LoopState* here = nullptr;
+    if (current && current->index() < loops_->size() && &loops_->at(current->index()) == current) {
+      here = states_[current->index()].get();
+    }
     for (std::size_t i = 0; i < loops_->size(); ++i) {
       LoopState* state = states_[i].get();
       if (!state->fan_out.offer(event)) continue;
-      loops_->at(i).post([this, state, i] {
-        const std::int64_t now_ms = unix_time_ms();
-        state->fan_out.drain(
-            [&](std::span<const broker::EventPtr> batch) {
-              count_matches(i, batch);
-              if (webhooks_) webhooks_->on_events(i, batch);
-            },
-            [&](const broker::EventPtr& delivered, std::size_t recipients) {
-              if (recipients > 0) metrics_->delivered(delivered->time_ms, now_ms);
-            });
-      });
+      if (here && state != here) {
+        // Posted before this loop's own drain below, so it runs first.
+        if (here->drains_owed.empty()) loops_->at(current->index()).post([this, here] { post_owed_drains(*here); });
+        here->drains_owed.push_back(i);
+        continue;
+      }
+      post_drain(i);
     }
   };
+}
+
+void SluiceServer::post_drain(std::size_t loop) {
+  loops_->at(loop).post([this, state = states_[loop].get(), loop] {
+    const std::int64_t now_ms = unix_time_ms();
+    state->fan_out.drain(
+        [&](std::span<const broker::EventPtr> batch) {
+          count_matches(loop, batch);
+          if (webhooks_) webhooks_->on_events(loop, batch);
+        },
+        [&](const broker::EventPtr& delivered, std::size_t recipients) {
+          if (recipients > 0) metrics_->delivered(delivered->time_ms, now_ms);
+        });
+  });
+}
+
+// On the loop of `state`, after the turn that published into other loops.
+void SluiceServer::post_owed_drains(LoopState& state) {
+  for (const std::size_t loop : state.drains_owed) post_drain(loop);
+  state.drains_owed.clear();
 }
 
 void SluiceServer::start_broker(std::vector<engine::RedisUrl> redis) {

@@ -2,10 +2,14 @@
 // order; pattern subscriptions get exactly the topics they match.
 #include <gtest/gtest.h>
 
+#include <sys/socket.h>
+#include <sys/time.h>
+
 #include <map>
 #include <random>
 
 #include "server/server_harness.hpp"
+#include "sluice/protocol/codec.hpp"
 #include "sluice/topic/topic.hpp"
 
 namespace sluice::test {
@@ -135,6 +139,61 @@ TEST(ServerFanOut, OneTopicFromPublishersOnEveryLoopStaysInOffsetOrder) {
       ASSERT_EQ(events[k].at("offset").as_int64(), static_cast<std::int64_t>(k + 1));
     }
   }
+}
+
+// The messages of one recv() on a raw peer (at most 64 KiB, waiting at most 30 s).
+struct RecvOnce : protocol::CodecHandler {
+  protocol::Codec codec{protocol::Role::client};
+  std::vector<json::object> messages;
+  void on_message(protocol::MessageType, std::span<const std::uint8_t> p) override {
+    messages.push_back(json::parse(std::string_view(reinterpret_cast<const char*>(p.data()), p.size())).as_object());
+  }
+  void on_close(std::uint16_t, std::string_view) override {}
+  void read(RawWsPeer& peer, std::vector<std::uint8_t> already = {}) {
+    timeval bound{30, 0};
+    ::setsockopt(peer.socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &bound, sizeof bound);
+    std::vector<std::uint8_t> chunk(65536);
+    const ssize_t n = ::recv(peer.socket.native_handle(), chunk.data(), chunk.size(), 0);
+    ASSERT_GT(n, 0);
+    already.insert(already.end(), chunk.begin(), chunk.begin() + n);
+    (void)codec.receive(already, *this);
+  }
+  void send(RawWsPeer& peer, std::string_view text) {
+    ASSERT_FALSE(codec.send_text(text));
+    asio::write(peer.socket, asio::buffer(codec.pending_output().data(), codec.pending_output().size()));
+    codec.consume_output(codec.pending_output().size());
+  }
+};
+
+// The publishes one loop reads in a turn reach a subscriber on another loop
+// as one batch, in one write: that loop is woken once the turn is read, not
+// at its first event (it drained a few at a time: more, smaller writes to
+// every subscriber). Connections are placed round-robin: the subscriber and
+// the publisher sit on different loops.
+TEST(ServerFanOut, AnotherLoopGetsOneTurnsPublishesInOneWrite) {
+  auto settings = test_settings();  // two loops
+  TestServer server(settings);
+  RawWsPeer subscriber(server.server->port());
+  RecvOnce sub;
+  sub.send(subscriber, R"({"op":"subscribe","id":1,"topic":"turn"})");
+  std::string rest(asio::buffers_begin(subscriber.head.data()), asio::buffers_end(subscriber.head.data()));
+  rest.erase(0, rest.find("\r\n\r\n") + 4);
+  sub.read(subscriber, std::vector<std::uint8_t>(rest.begin(), rest.end()));
+  ASSERT_EQ(sub.messages.size(), 1u);
+  ASSERT_EQ(sub.messages[0].at("type").as_string(), "ack");
+
+  RawWsPeer publisher(server.server->port());
+  constexpr int kEvents = 20;  // ~1.4 KiB of frames, one write: read in one turn
+  protocol::Codec codec(protocol::Role::client);
+  for (int i = 0; i < kEvents; ++i) {
+    ASSERT_FALSE(codec.send_text(R"({"op":"publish","id":)" + std::to_string(i) + R"(,"topic":"turn","data":)" +
+                                 std::to_string(i) + "}"));
+  }
+  asio::write(publisher.socket, asio::buffer(codec.pending_output().data(), codec.pending_output().size()));
+  sub.messages.clear();
+  sub.read(subscriber);
+  ASSERT_EQ(sub.messages.size(), static_cast<std::size_t>(kEvents)) << "the turn's events in one write";
+  for (int i = 0; i < kEvents; ++i) EXPECT_EQ(sub.messages[i].at("event").at("offset").as_int64(), i + 1);
 }
 
 }  // namespace

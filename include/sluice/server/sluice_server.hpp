@@ -133,6 +133,8 @@ class SluiceServer final : private InbandSession::Owner, private centrifugo::Ses
   bool open_storage(std::vector<engine::RedisUrl>& redis, std::string& error);
   void make_subscriptions();
   broker::Broker::Dispatch make_dispatch();
+  void post_drain(std::size_t loop);
+  void post_owed_drains(LoopState& state);
   void start_broker(std::vector<engine::RedisUrl> redis);
   bool start_webhooks(std::string& error);
   bool make_auth(std::string& error);
