@@ -265,8 +265,10 @@ void PublishService::publish_batch(std::vector<broker::PublishRequest> requests,
 // The publishes of one loop turn (every frame and request read in it, over
 // HTTP, /v1/ws and the Centrifugo protocol) wake the durable store's writer
 // once, when the turn ends: one group commit and one fan-out batch, not one
-// per publish. Off a loop thread (tests) nothing is held.
+// per publish. Off a loop thread (tests), or with nothing to batch (memory,
+// Redis), nothing is held.
 void PublishService::hold_commits_for_this_turn() {
+  if (!broker_.engine_batches_wakeups()) return;
   net::EventLoop* loop = net::EventLoop::current();
   if (!loop) return;
   thread_local std::vector<const PublishService*> holding;  // services this loop holds for: usually one

@@ -120,7 +120,9 @@ class Broker final : public engine::CommittedSink {
 
   /// Wake-up batching of the engine (see store::GroupCommitLog::hold_wakeups):
   /// while held, appends queue without waking the durable store's writer.
-  /// Each hold must be released once. No-ops without an engine. Thread-safe.
+  /// Each hold must be released once. No-ops without an engine that batches
+  /// (engine_batches_wakeups() false: memory, Redis). Thread-safe.
+  bool engine_batches_wakeups() const noexcept { return engine_ && engine_->batches_wakeups(); }
   void hold_engine_wakeups() {
     if (engine_) engine_->hold_wakeups();
   }

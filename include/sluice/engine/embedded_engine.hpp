@@ -15,6 +15,7 @@ class EmbeddedEngine final : public Engine {
 
   bool numbers_events() const noexcept override { return false; }
   bool append(store::EventRecord record, Stored done) override { return log_.submit(std::move(record), std::move(done)); }
+  bool batches_wakeups() const noexcept override { return true; }
   void hold_wakeups() override { log_.hold_wakeups(); }
   void release_wakeups() override { log_.release_wakeups(); }
   void stop() override { log_.stop(); }

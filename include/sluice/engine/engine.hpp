@@ -102,7 +102,9 @@ class Engine {
   virtual bool available() const noexcept { return true; }
 
   /// Write wake-up batching for a loop that submits many appends in a turn
-  /// (see store::GroupCommitLog::hold_wakeups). No-ops by default.
+  /// (see store::GroupCommitLog::hold_wakeups). No-ops by default, and
+  /// batches_wakeups() says whether holding does anything.
+  virtual bool batches_wakeups() const noexcept { return false; }
   virtual void hold_wakeups() {}
   virtual void release_wakeups() {}
 
