@@ -84,8 +84,15 @@ bool RedisLink::ensure_connected() {
   // AUTH and SELECT before anything else (the error never repeats the password).
   auto setup = [&](const std::vector<std::string>& args, const char* what) {
     RedisReply r = send(context_, args);
-    if (!r || r->type == REDIS_REPLY_ERROR) {
-      fail(std::string("Redis refused ") + what + (r ? ": " + std::string(reply_text(r.get())) : ""));
+    if (!r) {
+      // No answer at all: the connection ended (for rediss://, the tunnel's
+      // TLS handshake failed, and its warning says why) or timed out.
+      fail(std::string("no answer from Redis to ") + what + ": " +
+           (context_->errstr[0] != '\0' ? context_->errstr : "connection lost"));
+      return false;
+    }
+    if (r->type == REDIS_REPLY_ERROR) {
+      fail(std::string("Redis refused ") + what + ": " + std::string(reply_text(r.get())));
       return false;
     }
     return true;

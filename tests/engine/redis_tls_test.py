@@ -61,6 +61,8 @@ def main():
              lambda: "certificate verify failed" in open(c.log, errors="replace").read())
     check(not c.ready(), "a node that cannot verify Redis' certificate is ready")
     check(PASSWORD not in open(c.log, errors="replace").read(), "the password is in C's log")
+    check("refused AUTH" not in open(c.log, errors="replace").read(),
+          "C's log blames AUTH for a TLS failure: " + open(c.log, errors="replace").read()[-2000:])
     print("ok: a node trusting another CA stays unready and says why, without the password", flush=True)
 
     out = subprocess.run([h.BINARY, "serve", "--engine", f"rediss://app:{PASSWORD}@127.0.0.1:{redis.port}",
