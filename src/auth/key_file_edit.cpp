@@ -1,6 +1,7 @@
 #include "sluice/auth/key_file_edit.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,6 +21,44 @@ constexpr std::string_view kHeader =
     "# Only hashes of the keys are kept here; `sluice key create` adds lines.\n";
 
 std::string errno_text(int e) { return std::error_code(e, std::generic_category()).message(); }
+
+// An exclusive flock on the keys file's directory for one read-modify-write:
+// two `sluice key` runs at once would otherwise both read the old file and
+// the second rename would drop the first one's key. The file itself cannot
+// carry the lock: each edit replaces it with a new inode.
+class DirectoryLock {
+ public:
+  explicit DirectoryLock(const std::filesystem::path& file)
+      : dir_(file.has_parent_path() ? file.parent_path() : std::filesystem::path(".")) {
+    fd_ = ::open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd_ < 0) {
+      errno_ = errno;
+      return;
+    }
+    while (::flock(fd_, LOCK_EX) != 0) {
+      if (errno == EINTR) continue;
+      errno_ = errno;
+      return;
+    }
+  }
+  ~DirectoryLock() {
+    if (fd_ >= 0) ::close(fd_);  // releases the lock
+  }
+  DirectoryLock(const DirectoryLock&) = delete;
+  DirectoryLock& operator=(const DirectoryLock&) = delete;
+
+  /// True when held; otherwise false with `error` saying why.
+  bool held(std::string& error) const {
+    if (errno_ == 0) return true;
+    error = "cannot lock " + dir_.string() + " for the edit: " + errno_text(errno_);
+    return false;
+  }
+
+ private:
+  std::filesystem::path dir_;
+  int fd_ = -1;
+  int errno_ = 0;
+};
 
 bool write_all(int fd, std::string_view data) {
   while (!data.empty()) {
@@ -100,6 +139,8 @@ std::optional<std::string> create_key(const std::filesystem::path& path, std::st
     error = "a key needs at least one scope (publish, read, admin)";
     return std::nullopt;
   }
+  const DirectoryLock lock(path);
+  if (!lock.held(error)) return std::nullopt;
   std::string text;
   std::vector<KeyEntry> entries;
   if (!read_existing(path, true, text, entries, error)) return std::nullopt;
@@ -128,6 +169,8 @@ bool revoke_key(const std::filesystem::path& path, std::string_view name, std::s
     error = why;
     return false;
   }
+  const DirectoryLock lock(path);
+  if (!lock.held(error)) return false;
   std::string text;
   std::vector<KeyEntry> entries;
   if (!read_existing(path, false, text, entries, error)) return false;

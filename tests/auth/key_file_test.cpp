@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <set>
+#include <thread>
 
 #include "auth/auth_test_support.hpp"
 #include "sluice/auth/api_key.hpp"
@@ -203,6 +205,34 @@ TEST(KeyFileEdit, RevokeRemovesOnlyThatLine) {
   const std::string key = *generate_api_key();
   EXPECT_FALSE(revoke_key(path, key, error));  // a key given instead of a name is not echoed
   EXPECT_EQ(error.find(key), std::string::npos) << error;
+}
+
+// Keys created at once (as by `sluice key create` run in parallel) are all
+// kept: each edit reads, adds and renames under a lock, so none overwrites
+// another's file.
+TEST(KeyFileEdit, EditsAtOnceLoseNoKey) {
+  TempDir dir;
+  const auto path = dir / "keys";
+  constexpr int kThreads = 8, kPerThread = 10;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        std::string error;
+        if (!create_key(path, "k" + std::to_string(t) + "-" + std::to_string(i), Scope::read, error)) ++failures;
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  std::string error;
+  const auto entries = load_key_file(path, error);
+  ASSERT_TRUE(entries) << error;
+  EXPECT_EQ(entries->size(), static_cast<std::size_t>(kThreads * kPerThread));
+  std::string removed_error;
+  EXPECT_TRUE(revoke_key(path, "k0-0", removed_error)) << removed_error;
+  EXPECT_EQ(load_key_file(path, error)->size(), static_cast<std::size_t>(kThreads * kPerThread - 1));
 }
 
 TEST(KeyFileEdit, AtomicWriteFailsCleanly) {

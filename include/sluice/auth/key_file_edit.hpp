@@ -28,6 +28,8 @@ bool write_file_atomically(const std::filesystem::path& path, std::string_view c
 /// not exist) and returns the key: the only time it exists outside its
 /// owner's hands. nullopt with `error` if the name is invalid or taken, the
 /// existing file is invalid, or writing failed (then nothing changed).
+/// Edits of one file from several processes or threads at once are
+/// serialized (an flock on its directory): none is lost.
 std::optional<std::string> create_key(const std::filesystem::path& path, std::string_view name, Scopes scopes,
                                       std::string& error);
 
