@@ -10,6 +10,9 @@ carries here"), side by side in one run, loopback only:
    and delivery latency (the Redis hop included).
 3. The Redis hop: 10 subscribers, one message in flight at a time, on the
    publishing node against on the other node: p50/p99 publish-to-deliver.
+4. rediss://: HTTP publish and the hop to the other node with Redis over TLS
+   (a CA and a certificate for localhost made with the openssl CLI; the
+   nodes' TLS tunnel), beside the same over plain TCP.
 
 Every configuration is measured --reps times, interleaved, and the medians
 reported with ratios. Each run starts its own redis-servers and `sluice serve`
@@ -49,23 +52,49 @@ def wait_ready(port, seconds=30):
     sys.exit(f"node on {port} never became ready")
 
 
+def tls_files(work):
+    """A CA and a certificate for localhost signed by it, made once per run: (ca, cert, key)."""
+    ca, ca_key = os.path.join(work, "ca.pem"), os.path.join(work, "ca.key")
+    cert, key, csr = os.path.join(work, "redis.pem"), os.path.join(work, "redis.key"), os.path.join(work, "redis.csr")
+    if not os.path.exists(cert):
+        ext = os.path.join(work, "san.ext")
+        with open(ext, "w") as f:
+            f.write("subjectAltName=DNS:localhost\n")
+        for command in (["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", ca_key, "-out", ca, "-days", "1",
+                         "-subj", "/CN=sluice-bench-ca"],
+                        ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", csr, "-subj", "/CN=localhost"],
+                        ["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial", "-out", cert,
+                         "-days", "1", "-extfile", ext]):
+            subprocess.run(["openssl", *command], check=True, capture_output=True)
+    return ca, cert, key
+
+
 class Cluster:
     """`shards` redis-servers and `nodes` sluice nodes on them; stop() ends all."""
 
-    def __init__(self, args, work, shards, nodes, fsync):
+    def __init__(self, args, work, shards, nodes, fsync, tls=False):
         self.processes = []
         self.redis_ports = []
         for i in range(shards):
             port = free_port()
             d = tempfile.mkdtemp(dir=work)
-            p = subprocess.Popen([shutil.which("redis-server"), "--port", str(port), "--bind", "127.0.0.1",
+            listen = ["--port", str(port)]
+            if tls:
+                ca, cert, key = tls_files(work)
+                listen = ["--port", "0", "--tls-port", str(port), "--tls-cert-file", cert, "--tls-key-file", key,
+                          "--tls-ca-cert-file", ca, "--tls-auth-clients", "no"]
+            p = subprocess.Popen([shutil.which("redis-server"), *listen, "--bind", "127.0.0.1",
                                   "--save", "", "--appendonly", "yes", "--appendfsync", fsync, "--dir", d],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             self.processes.append(p)
             wait_port(port, p)
             self.redis_ports.append(port)
         self.node_ports = []
-        engines = [a for port in self.redis_ports for a in ("--engine", f"redis://127.0.0.1:{port}")]
+        if tls:
+            engines = [a for port in self.redis_ports for a in ("--engine", f"rediss://localhost:{port}")]
+            engines += ["--engine-ca-file", tls_files(work)[0]]
+        else:
+            engines = [a for port in self.redis_ports for a in ("--engine", f"redis://127.0.0.1:{port}")]
         for i in range(nodes):
             port = free_port()
             p = subprocess.Popen([args.sluice, "serve", "--address", "127.0.0.1", "--port", str(port), "--threads", "1",
@@ -105,7 +134,7 @@ def number(result, key):
     return float(result.get(key, 0) or 0)
 
 
-# name -> (shards, nodes, fsync, what to run on the cluster)
+# name -> (shards, nodes, fsync, what to run on the cluster[, Redis over TLS])
 CONFIGS = {
     "publish, 1 shard, everysec": (1, 1, "everysec", "publish"),
     "publish, 2 shards, everysec": (2, 1, "everysec", "publish"),
@@ -114,12 +143,14 @@ CONFIGS = {
     "fan-out 1,000 over 2 nodes": (1, 2, "everysec", "fanout2"),
     "hop: 10 subscribers on the publishing node": (1, 2, "everysec", "hop_same"),
     "hop: 10 subscribers on the other node": (1, 2, "everysec", "hop_other"),
+    "publish, 1 shard, everysec, rediss://": (1, 1, "everysec", "publish", True),
+    "hop: 10 subscribers on the other node, rediss://": (1, 2, "everysec", "hop_other", True),
 }
 
 
 def measure(args, work, name):
-    shards, nodes, fsync, what = CONFIGS[name]
-    cluster = Cluster(args, work, shards, nodes, fsync)
+    shards, nodes, fsync, what, *tls = CONFIGS[name]
+    cluster = Cluster(args, work, shards, nodes, fsync, tls=bool(tls and tls[0]))
     try:
         a = f"ws://127.0.0.1:{cluster.node_ports[0]}/v1/ws"
         if what == "publish":
@@ -151,6 +182,8 @@ def main():
     parser.add_argument("--only", default="", help="comma-separated substrings of the configurations to run")
     parser.add_argument("--json", default="", help="also write every measurement to this file")
     args = parser.parse_args()
+    if not shutil.which("openssl"):
+        sys.exit("openssl (the command) is needed for the rediss:// configurations")
     if not shutil.which("redis-server"):
         sys.exit("redis-server is not installed (scripts/install-deps.sh)")
     names = [n for n in CONFIGS if not args.only or any(s in n for s in args.only.split(","))]
