@@ -89,9 +89,11 @@ def report(results, args, out_dir):
              f"`bench/threads_bench.py --rounds {args.rounds} --duration {args.duration}`: "
              f"{args.rounds} interleaved rounds of 1 s warm-up + {args.duration} s, medians; "
              "`sluice serve --store memory`. Server CPU is the sum over its threads (200 % = both cores); "
-             "per server CPU-second is the rate divided by it.", "",
-             "| scenario | set-up | rate | vs 1 loop, pinned | per server CPU-second | server CPU | load client CPU | p99 |",
-             "|---|---|---|---|---|---|---|---|"]
+             "per server CPU-second is the rate divided by it; messages per read (fan-out) is what one "
+             "read of a subscriber's socket brought the load client: about what the server wrote to it at once.", "",
+             "| scenario | set-up | rate | vs 1 loop, pinned | per server CPU-second | server CPU | load client CPU | p99 "
+             "| messages per read |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for scenario, _ in SCENARIOS:
         base = median(results[(scenario, SETUPS[0][0])], "rate")
         for setup in SETUPS:
@@ -99,9 +101,10 @@ def report(results, args, out_dir):
             rate = median(rows, "rate")
             cpu = median(rows, "server_cpu_pct")
             unit = "deliveries/s" if scenario.startswith("fanout") else "events/s"
+            per_read = f"{median(rows, 'per_read'):.0f}" if scenario.startswith("fanout") else "-"
             lines.append(f"| {scenario} | {setup[0]} | {si(rate)} {unit} | {rate / base:.2f} | "
                          f"{si(rate * 100 / cpu) if cpu else '-'} | {cpu:.0f} % | "
-                         f"{median(rows, 'loadgen_cpu_pct'):.0f} % | {median(rows, 'p99_us') / 1000:.1f} ms |")
+                         f"{median(rows, 'loadgen_cpu_pct'):.0f} % | {median(rows, 'p99_us') / 1000:.1f} ms | {per_read} |")
     (out_dir / "results.md").write_text("\n".join(lines) + "\n")
     try:
         import matplotlib
