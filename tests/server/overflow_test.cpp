@@ -61,6 +61,22 @@ struct BlockingReader : protocol::CodecHandler {
   }
 };
 
+// The server's send-queue and delivery series, from /metrics.
+std::string queue_metrics(TestServer& server) {
+  RawHttp http(server.server->port());
+  http.write("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+  const std::string text = http.read_response();
+  std::string out;
+  for (const char* name : {"sluice_send_queue_bytes", "sluice_slow_consumer_closes_total", "sluice_deliveries_total",
+                           "sluice_websocket_sent_bytes_total", "sluice_connections_closed_total"}) {
+    for (std::size_t at = text.find(std::string("\n") + name); at != std::string::npos;
+         at = text.find(std::string("\n") + name, at + 1)) {
+      out += text.substr(at + 1, text.find('\n', at + 1) - at);
+    }
+  }
+  return out;
+}
+
 // Publishes `count` events of `payload` to "firehose" from a /v1/ws client
 // that writes them all in one go: the server reads many per loop turn.
 void publish_pipelined(RawWsPeer& publisher, const std::string& payload, int count) {
@@ -167,7 +183,9 @@ TEST(ServerOverflowClose, ANonReaderIsClosedWith4008EvenWhenEventsComeInRuns) {
   publish_pipelined(publisher, payload, kEvents);
   ASSERT_TRUE(eventually([&] { return server.server->broker().published() >= kEvents; }));
 
-  ASSERT_TRUE(reader.read_until([&] { return false; }) || reader.closed);
+  ASSERT_TRUE(reader.read_until([&] { return false; }) || reader.closed)
+      << reader.messages.size() << " messages, then nothing for 30 s; the server's view:\n"
+      << queue_metrics(server);  // a rare flake: what the server held when it happened
   EXPECT_TRUE(reader.closed);
   EXPECT_EQ(reader.codec.peer_close_code(), 4008);
   std::size_t events = 0;
