@@ -193,20 +193,17 @@ void SluiceServer::make_subscriptions() {
 broker::Broker::Dispatch SluiceServer::make_dispatch() {
   return [this](const broker::EventPtr& event) {
     const std::size_t loops = loops_->size();
-    const net::EventLoop* current = net::EventLoop::current();
-    LoopState* here = nullptr;
-    if (current && current->index() < loops && &loops_->at(current->index()) == current) {
-      here = states_[current->index()].get();
-    }
+    const std::optional<std::size_t> current = loops_->current_index();
+    LoopState* here = current ? states_[*current].get() : nullptr;
     // This loop's own drain is posted last: the others' wake-up runs before
     // it, so they fan out while this loop does.
-    const std::size_t first = here ? current->index() + 1 : 0;
+    const std::size_t first = current ? *current + 1 : 0;
     for (std::size_t k = 0; k < loops; ++k) {
       const std::size_t i = (first + k) % loops;
       LoopState* state = states_[i].get();
       if (!state->fan_out.offer(event)) continue;
       if (here && state != here) {
-        if (here->drains_owed.empty()) loops_->at(current->index()).post([this, here] { post_owed_drains(*here); });
+        if (here->drains_owed.empty()) loops_->at(*current).post([this, here] { post_owed_drains(*here); });
         here->drains_owed.push_back(i);
         continue;
       }

@@ -57,6 +57,13 @@ class LoopGroup {
   explicit LoopGroup(std::size_t count);
   std::size_t size() const noexcept { return loops_.size(); }
   EventLoop& at(std::size_t i) noexcept { return *loops_[i]; }
+  /// The index of the calling thread's loop when it is one of this group's,
+  /// else nullopt (another group's loop, or no loop). Thread-safe, O(1).
+  std::optional<std::size_t> current_index() const noexcept {
+    const EventLoop* loop = EventLoop::current();
+    if (!loop || loop->index() >= loops_.size() || loops_[loop->index()].get() != loop) return std::nullopt;
+    return loop->index();
+  }
   /// Round-robin choice for a new connection.
   EventLoop& next() noexcept { return *loops_[next_.fetch_add(1, std::memory_order_relaxed) % loops_.size()]; }
   void start();

@@ -125,10 +125,8 @@ decltype(net::ServerConnectionConfig::http_handler) HttpFrontDoor::handler() {
 
 // The loop running this call (its index, or the one whose thread this is).
 std::size_t HttpFrontDoor::current_loop() const {
-  const net::EventLoop* current = net::EventLoop::current();
-  std::size_t loop = current ? current->index() : 0;
-  if (current && loop < loops_.size() && &loops_.at(loop) == current) return loop;
-  loop = 0;
+  if (const auto current = loops_.current_index()) return *current;
+  std::size_t loop = 0;
   while (loop + 1 < loops_.size() && !loops_.at(loop).in_loop_thread()) ++loop;
   return loop;
 }
