@@ -4,6 +4,26 @@ namespace sluice::net {
 
 namespace ssl = boost::asio::ssl;
 
+namespace {
+// A certificate chain and its private key (PEM) into `ctx`; false with
+// `error` naming the file that failed (`chain_what`, `key_what` say what it is).
+bool use_chain_and_key(ssl::context& ctx, const std::string& chain_file, const std::string& key_file,
+                       const char* chain_what, const char* key_what, std::string& error) {
+  boost::system::error_code ec;
+  ctx.use_certificate_chain_file(chain_file, ec);
+  if (ec) {
+    error = std::string("cannot load ") + chain_what + " '" + chain_file + "': " + ec.message();
+    return false;
+  }
+  ctx.use_private_key_file(key_file, ssl::context::pem, ec);
+  if (ec) {
+    error = std::string("cannot load ") + key_what + " '" + key_file + "': " + ec.message();
+    return false;
+  }
+  return true;
+}
+}  // namespace
+
 std::shared_ptr<ssl::context> make_server_tls_context(const std::string& cert_chain_file,
                                                       const std::string& private_key_file,
                                                       std::string& error) {
@@ -12,14 +32,11 @@ std::shared_ptr<ssl::context> make_server_tls_context(const std::string& cert_ch
   ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
                        ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 | ssl::context::single_dh_use,
                    ec);
-  if (!ec) ctx->use_certificate_chain_file(cert_chain_file, ec);
   if (ec) {
     error = "cannot load TLS certificate chain '" + cert_chain_file + "': " + ec.message();
     return nullptr;
   }
-  ctx->use_private_key_file(private_key_file, ssl::context::pem, ec);
-  if (ec) {
-    error = "cannot load TLS private key '" + private_key_file + "': " + ec.message();
+  if (!use_chain_and_key(*ctx, cert_chain_file, private_key_file, "TLS certificate chain", "TLS private key", error)) {
     return nullptr;
   }
   return ctx;
@@ -50,17 +67,9 @@ std::shared_ptr<ssl::context> make_client_tls_context(const ClientTlsOptions& op
     error = "a TLS client certificate and its key go together";
     return nullptr;
   }
-  if (!options.cert_file.empty()) {
-    ctx->use_certificate_chain_file(options.cert_file, ec);
-    if (ec) {
-      error = "cannot load TLS client certificate '" + options.cert_file + "': " + ec.message();
-      return nullptr;
-    }
-    ctx->use_private_key_file(options.key_file, ssl::context::pem, ec);
-    if (ec) {
-      error = "cannot load TLS client key '" + options.key_file + "': " + ec.message();
-      return nullptr;
-    }
+  if (!options.cert_file.empty() && !use_chain_and_key(*ctx, options.cert_file, options.key_file,
+                                                        "TLS client certificate", "TLS client key", error)) {
+    return nullptr;
   }
   return ctx;
 }
