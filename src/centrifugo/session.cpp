@@ -67,8 +67,7 @@ std::optional<net::RouteRefusal> Session::on_upgrade_request(net::Connection& co
   return std::nullopt;
 }
 
-void Session::on_open(net::Connection& connection) {
-  connection.set_slow_consumer_close(disconnect::slow.code, disconnect::slow.reason);
+void Session::on_open(net::Connection&) {
   if (refusal_) {
     if (context_.metrics) context_.metrics->rejected_limits->add();
     return close_with(*refusal_);

@@ -205,7 +205,8 @@ void Connection::close_slow_consumer() {
   if (const auto* m = metrics()) m->slow_consumer_closes->add();
   queue_.drop_pending_data();
   close_error_ = std::make_error_code(std::errc::no_buffer_space);
-  close(slow_close_code_, slow_close_reason_);
+  const auto code = handler_ ? handler_->slow_consumer_close() : ConnectionHandler{}.slow_consumer_close();
+  close(code.code, code.reason);
 }
 
 void Connection::abort() { finish(std::make_error_code(std::errc::operation_canceled)); }

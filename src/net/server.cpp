@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "sluice/net/readiness.hpp"
+#include "sluice/util/block_pool.hpp"
 
 namespace sluice::net {
 
@@ -160,8 +161,8 @@ void Server::start_connection(int fd, EventLoop* loop) {
       } else {
         // Plain TCP: the descriptor goes to the connection as it is; the
         // stream has no socket.
-        connection = std::make_shared<Connection>(AnyStream(io), protocol::Role::server,
-                                                  std::move(callbacks), config->timeouts);
+        connection = std::allocate_shared<Connection>(util::PooledAllocator<Connection>{}, AnyStream(io),
+                                                      protocol::Role::server, std::move(callbacks), config->timeouts);
       }
       const bool admitted = !on_accept || (*on_accept)(*loop, connection);
       connection->start_server(config, !admitted, fd);

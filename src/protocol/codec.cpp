@@ -26,10 +26,17 @@ std::string_view truncate_utf8(std::string_view reason, std::size_t limit) noexc
 
 }  // namespace
 
+struct Codec::Deflate {
+  Deflate(MessageDeflater d, MessageInflater i, std::uint32_t min_size)
+      : deflater(std::move(d)), inflater(std::move(i)), min_compress_size(min_size) {}
+  MessageDeflater deflater;
+  MessageInflater inflater;
+  std::uint32_t min_compress_size;
+};
+
 Codec::Codec(Role role, CodecSettings settings, std::optional<DeflateParams> deflate)
     : max_frame_size_(settings.max_frame_size),
       max_message_size_(settings.max_message_size),
-      min_compress_size_(settings.deflate.min_compress_size),
       auto_pong_(settings.auto_pong),
       role_(role) {
   if (deflate) {
@@ -38,10 +45,10 @@ Codec::Codec(Role role, CodecSettings settings, std::optional<DeflateParams> def
     const bool our_reset = server ? deflate->server_no_context_takeover : deflate->client_no_context_takeover;
     const bool peer_reset = server ? deflate->client_no_context_takeover : deflate->server_no_context_takeover;
     // zlib's raw deflate has no 8-bit window; 9 is the smallest it can honour.
-    deflater_ = std::make_unique<MessageDeflater>(std::clamp(our_bits, 9, 15), our_reset,
-                                                  settings.deflate.compression_level,
-                                                  settings.deflate.mem_level);
-    inflater_ = std::make_unique<MessageInflater>(peer_reset);
+    deflate_ = std::make_unique<Deflate>(
+        MessageDeflater(std::clamp(our_bits, 9, 15), our_reset, settings.deflate.compression_level,
+                        settings.deflate.mem_level),
+        MessageInflater(peer_reset), settings.deflate.min_compress_size);
     takes_shared_deflate_ = server && our_reset && our_bits == 15;
   }
 }
@@ -131,7 +138,7 @@ std::error_code Codec::check_header(const FrameHeader& h) {
     if (h.rsv1) return Error::reserved_bits_set;  // RSV1 marks only a message's first frame
   } else {
     if (in_message_) return Error::expected_continuation;
-    if (h.rsv1 && !inflater_) return Error::reserved_bits_set;
+    if (h.rsv1 && !deflate_) return Error::reserved_bits_set;
     in_message_ = true;
     message_type_ = op == Opcode::text ? MessageType::text : MessageType::binary;
     message_compressed_ = h.rsv1;
@@ -195,7 +202,7 @@ std::error_code Codec::append_message_bytes(std::span<const std::uint8_t> chunk,
   auto& message = assembly_->message;
   const std::size_t before = message.size();
   if (message_compressed_) {
-    if (auto ec = inflater_->decompress(chunk, last_chunk, message, max_message_size_)) return ec;
+    if (auto ec = deflate_->inflater.decompress(chunk, last_chunk, message, max_message_size_)) return ec;
   } else {
     message.insert(message.end(), chunk.begin(), chunk.end());
   }
@@ -270,12 +277,12 @@ std::error_code Codec::send(MessageType type, std::span<const std::uint8_t> payl
   if (close_sent_) return Error::connection_closed;
   if (sending_fragmented_) return Error::expected_continuation;
   const Opcode op = type == MessageType::text ? Opcode::text : Opcode::binary;
-  if (deflater_ && compress && payload.size() >= min_compress_size_) {
+  if (deflate_ && compress && payload.size() >= deflate_->min_compress_size) {
     // Compressed output is built in a per-thread buffer, not one per codec
     // (idle memory); it is copied into output_ at once, so none is shared.
     thread_local std::vector<std::uint8_t> scratch;
     scratch.clear();
-    if (auto ec = deflater_->compress(payload, scratch)) return ec;
+    if (auto ec = deflate_->deflater.compress(payload, scratch)) return ec;
     append_frame(output_, role_, op, scratch, true, true);
     if (scratch.capacity() > 1024 * 1024) scratch = {};  // a big message's buffer is not kept per thread
   } else {

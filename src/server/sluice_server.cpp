@@ -18,6 +18,7 @@
 #include "sluice/engine/store_subscriptions.hpp"
 #include "sluice/log/log.hpp"
 #include "sluice/net/tls.hpp"
+#include "sluice/util/block_pool.hpp"
 #include "sluice/util/unix_time.hpp"
 
 namespace sluice::server {
@@ -26,8 +27,10 @@ namespace sluice::server {
 struct SluiceServer::LoopState {
   broker::FanOut fan_out;  // published events into this loop's subscribers
   std::unique_ptr<InbandSession::Context> session_context;  // set in start(); outlives the sessions
-  // By value: one allocation per session (idle memory); nodes never move.
-  std::unordered_map<std::uint64_t, InbandSession> sessions;
+  // By value: one pooled block per session (idle memory); nodes never move.
+  std::unordered_map<std::uint64_t, InbandSession, std::hash<std::uint64_t>, std::equal_to<std::uint64_t>,
+                     util::PooledAllocator<std::pair<const std::uint64_t, InbandSession>>>
+      sessions;
   // Sessions whose upgrade asked for a subscription's stream, until they open
   // (or close): only the few streams pay for their target.
   std::unordered_map<std::uint64_t, detail::StreamTarget> pending_streams;

@@ -131,6 +131,7 @@ class Session final : public broker::LoopHub::Subscriber,
     on_closed();
     context_.owner.session_closed(*this);
   }
+  CloseCode slow_consumer_close() const override { return {disconnect::slow.code, disconnect::slow.reason}; }
 
   // broker::LoopHub::Subscriber
   void deliver(const broker::EventPtr& event) override;

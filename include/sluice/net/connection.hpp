@@ -78,6 +78,16 @@ class ConnectionHandler {
   virtual void on_drained(Connection&) {}
   /// The last call for this connection; runs after the socket is closed.
   virtual void on_closed(Connection&, const CloseInfo&) {}
+
+  /// A close code and a reason that outlives the connection (a literal).
+  struct CloseCode {
+    std::uint16_t code;
+    const char* reason;
+  };
+  /// What Connection::close_slow_consumer() sends: 4008 "slow consumer"
+  /// (SPEC §3), or a protocol's own (Centrifugo's 3008 "slow"). Asked when it
+  /// happens, not kept per connection (idle memory). On the connection's loop.
+  virtual CloseCode slow_consumer_close() const { return {4008, "slow consumer"}; }
 };
 
 /// User callbacks. Any may be empty. Called on the connection's executor.
@@ -194,16 +204,9 @@ class Connection : public std::enable_shared_from_this<Connection>,
   /// later calls are no-ops. The connection ends when the peer answers, or
   /// after the close timeout.
   void close(std::uint16_t code = 1000, std::string_view reason = {});
-  /// Drops queued data and closes with 4008 "slow consumer" (SPEC §3), or
-  /// with what set_slow_consumer_close() chose.
+  /// Drops queued data and closes with the handler's slow_consumer_close()
+  /// (4008 "slow consumer", SPEC §3, unless it says otherwise).
   void close_slow_consumer();
-  /// The close code and reason of close_slow_consumer() on this connection,
-  /// for a protocol with its own (Centrifugo's 3008 "slow"). `reason` must
-  /// outlive the connection (a literal). On the connection's loop.
-  void set_slow_consumer_close(std::uint16_t code, const char* reason) noexcept {
-    slow_close_code_ = code;
-    slow_close_reason_ = reason;
-  }
   /// Ends the connection at once, without a close handshake. Idempotent.
   void abort();
 
@@ -326,10 +329,8 @@ class Connection : public std::enable_shared_from_this<Connection>,
   std::unique_ptr<std::string> subprotocol_;  // only when one was negotiated
 
   SendQueue queue_;
-  const char* slow_close_reason_ = "slow consumer";
   std::chrono::steady_clock::time_point last_message_at_;
   std::error_code close_error_;             // what ended the connection (CloseInfo::error)
-  std::uint16_t slow_close_code_ = 4008;
   std::uint16_t close_code_sent_ = 0;       // close()'s code once it sent one; 0: none (or the codec's own)
   std::uint8_t metrics_route_ = 0;          // what ConnectionMetrics::opened returned
   bool owns_handler_ = false;               // set_callbacks()' adapter, deleted with the connection

@@ -132,7 +132,7 @@ class Codec {
   std::error_code failure() const noexcept {
     return failure_ ? make_error_code(static_cast<Error>(failure_)) : std::error_code{};
   }
-  bool deflate_enabled() const noexcept { return deflater_ != nullptr; }
+  bool deflate_enabled() const noexcept { return deflate_ != nullptr; }
   /// Server: permessage-deflate agreed with server_no_context_takeover and a
   /// 15-bit server window, so frames from deflate_server_frames() (compressed
   /// once for many connections) may be sent as they are.
@@ -154,7 +154,6 @@ class Codec {
   // settings only what is used after construction is kept.
   std::size_t max_frame_size_;
   std::size_t max_message_size_;
-  std::uint32_t min_compress_size_;
   bool auto_pong_ : 1;
   bool takes_shared_deflate_ : 1 = false;
   Role role_;
@@ -195,8 +194,9 @@ class Codec {
   };
   std::unique_ptr<Assembly> assembly_;
 
-  std::unique_ptr<MessageDeflater> deflater_;
-  std::unique_ptr<MessageInflater> inflater_;
+  // permessage-deflate, both ways: one pointer, null without it.
+  struct Deflate;
+  std::unique_ptr<Deflate> deflate_;
 
   std::vector<std::uint8_t> output_;
   std::size_t output_start_ = 0;

@@ -96,10 +96,7 @@ class InbandSession final : public broker::LoopHub::Subscriber, public net::Conn
   std::uint64_t id() const noexcept { return id_; }
   /// Another session took the connection before its handshake (see
   /// Owner::upgrade_requested): forgets it without touching it. Idempotent.
-  void release_connection() noexcept {
-    closed_ = true;
-    connection_.reset();
-  }
+  void release_connection() noexcept { connection_.reset(); }
   void on_message(protocol::MessageType type, std::span<const std::uint8_t> payload);
   /// The connection ended: leaves every subscription. Idempotent.
   void on_closed();
@@ -175,7 +172,7 @@ class InbandSession final : public broker::LoopHub::Subscriber, public net::Conn
 
   std::uint64_t id_;
   const Context& context_;
-  std::shared_ptr<net::Connection> connection_;
+  std::shared_ptr<net::Connection> connection_;  // null once closed
   // The patterns subscribed, searched linearly: at most max_subscriptions,
   // and a vector costs an idle connection 24 bytes where a hash map cost 56
   // (and over 200 with one entry).
@@ -196,7 +193,6 @@ class InbandSession final : public broker::LoopHub::Subscriber, public net::Conn
   };
   void release_replay_state_if_done();
   std::unique_ptr<ReplayState> replay_;
-  bool closed_ = false;
   // What few sessions need: the subscription a stream follows, and the error
   // budget once a request was refused. Behind a pointer (idle memory).
   struct Uncommon {

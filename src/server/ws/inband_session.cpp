@@ -145,8 +145,9 @@ void InbandSession::open_stream(SubscriptionPtr subscription, std::optional<std:
 }
 
 void InbandSession::on_closed() {
-  if (closed_) return;
-  closed_ = true;
+  if (!connection_) return;  // closed already
+  // Closed from here on; the session <-> connection cycle is broken at the end.
+  const std::shared_ptr<net::Connection> connection = std::move(connection_);
   if (access_) {
     if (access_->expiry) access_->expiry->cancel();
     access_->ip_lease.release();
@@ -155,8 +156,7 @@ void InbandSession::on_closed() {
   for (const auto& pattern : subscriptions_) context_.hub.unsubscribe(pattern, this);
   subscriptions_ = std::vector<std::string>();  // releases the storage (`= {}` would keep it)
   replay_.reset();
-  if (connection_) connection_->set_handler(nullptr);  // no call can reach a destroyed session
-  connection_.reset();  // breaks the session <-> connection cycle
+  connection->set_handler(nullptr);  // no call can reach a destroyed session
 }
 
 void InbandSession::close(std::uint16_t code, std::string_view reason) {
@@ -192,7 +192,7 @@ void InbandSession::reply_error(const std::string& id_json, std::string_view cod
 }
 
 void InbandSession::on_message(protocol::MessageType type, std::span<const std::uint8_t> payload) {
-  if (closed_) return;
+  if (!connection_) return;  // closed
   if (stream()) return reply_error("null", "bad_request", "a subscription stream is read-only");
   if (type != protocol::MessageType::text) {
     return reply_error("null", "bad_request", "send JSON text messages; binary messages are not understood here");
