@@ -11,11 +11,12 @@ from collections import defaultdict
 
 # Display order and names; a server not listed here comes last, under its own name.
 SERVERS = ["sluice", "sluice-memory", "sluice-base", "sluice-centrifugo", "sluice-scraped", "sluice-handshake",
-           "uws", "beast", "websocketpp", "ws"]
+           "uws", "beast", "websocketpp", "ws", "nginx"]
 NAMES = {"sluice": "Sluice", "sluice-memory": "Sluice, --store memory", "sluice-base": "Sluice (baseline)",
          "sluice-centrifugo": "Sluice, Centrifugo protocol", "sluice-scraped": "Sluice, /metrics scraped every second",
          "sluice-handshake": "Sluice, no subscribe (the peers' cycle)",
-         "uws": "uWebSockets", "beast": "Boost.Beast", "websocketpp": "websocketpp", "ws": "Node ws"}
+         "uws": "uWebSockets", "beast": "Boost.Beast", "websocketpp": "websocketpp", "ws": "Node ws",
+         "nginx": "nginx, return 201"}
 # Every ratio is Sluice's figure (this server's) divided by the other server's.
 REFERENCE = "sluice"
 

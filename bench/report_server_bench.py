@@ -7,8 +7,8 @@ fanout.png (deliveries/s against subscribers, from two fanoutN sizes on),
 latency.png (p50/p99 at 1,000 subscribers), idle.png (KiB per idle
 connection), churn.png (connect + subscribe + close cycles/s),
 deflate.png (each server's fan-out with permessage-deflate beside its
-uncompressed one), publish.png (HTTP publish, memory store against the
-durable default). A plot whose scenario was not run is not written. Needs
+uncompressed one), publish.png (HTTP publish: the durable default, the
+memory store and nginx answering `return 201`, the anchor). A plot whose scenario was not run is not written. Needs
 matplotlib (Debian: python3-matplotlib).
 
 Usage: report_server_bench.py [--out DIR] [--meta FILE] CSV [CSV ...]
@@ -35,10 +35,11 @@ META_FIELDS = [("command", "Command"), ("commit", "Commit"), ("cpu", "CPU"), ("c
 CODE_FIELDS = {"command", "commit", "sluice"}
 LATENCY_SCENARIO = "fanout1k"
 LIKE_FOR_LIKE_CHURN = "sluice-handshake"  # Sluice's churn without the subscribe: the peers' cycle
+ANCHOR = "nginx"  # HTTP publish's anchor: nginx answering `return 201`
 # One colour per server in every plot; Sluice's variants in shades of blue.
 COLOURS = {"sluice": "#1f4e9c", "sluice-memory": "#5b8fd9", "sluice-base": "#8c8c8c",
            "sluice-centrifugo": "#3aa0a0", "sluice-scraped": "#9bbbe8", "sluice-handshake": "#2c7fb8", "uws": "#d95f02",
-           "beast": "#7570b3", "websocketpp": "#e7298a", "ws": "#66a61e"}
+           "beast": "#7570b3", "websocketpp": "#e7298a", "ws": "#66a61e", "nginx": "#a6761d"}
 
 
 def read_meta(path):
@@ -265,6 +266,26 @@ def churn_table(results):
     return lines
 
 
+def publish_table(results):
+    """HTTP publish against the anchor: each Sluice store's rate divided by nginx answering `return 201`."""
+    anchor = results.rows("publish", ANCHOR)
+    if not anchor:
+        return []
+    lines = ["", "### HTTP publish against nginx", "",
+             f"**{server_name(ANCHOR)}** answers every request of the same load with an empty 201: "
+             "the ceiling of an HTTP request on this machine.", "",
+             "| Server | Sluice ÷ nginx | Same, per server CPU-second |", "|---|---|---|"]
+    anchor_per_cpu = per_server_cpu_second(anchor)
+    for server in results.servers("publish"):
+        if server == ANCHOR:
+            continue
+        per_cpu = per_server_cpu_second(results.rows("publish", server))
+        # ratio(scenario, server, reference): the reference's median ÷ the server's, here Sluice's ÷ nginx's.
+        lines.append(f"| {server_name(server)} | {fmt_ratio(results.ratio('publish', ANCHOR, server))} "
+                     f"| {fmt_ratio(per_cpu / anchor_per_cpu if per_cpu and anchor_per_cpu else None)} |")
+    return lines
+
+
 def markdown(results, meta, plots):
     lines = ["# Benchmark results", "",
              "Written by `bench/report_server_bench.py` from one run of `bench/run_server_bench.sh`; "
@@ -279,7 +300,7 @@ def markdown(results, meta, plots):
         "",
         "- **Sluice ÷ server**: Sluice's median divided by that server's, both from this run "
         "(idle: memory per connection, lower is better, so below 1 is Sluice's lead; "
-        "publish: the default durable store ÷ `--store memory`). **Sluice** runs its default "
+        "publish: the default durable store ÷ `--store memory`, and ÷ nginx). **Sluice** runs its default "
         "durable store (sqlite) unless the Sluice line above says otherwise.",
         "- **Load client CPU (waiting)**: of its one core over the measured window, and in brackets the "
         "share it was ready to run while another process had its core; when the two add up to about "
@@ -289,13 +310,13 @@ def markdown(results, meta, plots):
         "- **Per server CPU-second**: the rate divided by the server's CPU share, the median over "
         "the rounds: what a whole core would give.",
         "- p50 and p99 are those of the round with the median rate."]
-    lines += deflate_table(results) + churn_table(results) + [""]
+    lines += deflate_table(results) + churn_table(results) + publish_table(results) + [""]
     titles = {"fanout.png": "Deliveries/s against subscribers",
               "latency.png": "Fan-out latency at 1,000 subscribers",
               "idle.png": "Memory per idle connection",
               "churn.png": "Connection churn",
               "deflate.png": "Fan-out with permessage-deflate beside uncompressed",
-              "publish.png": "HTTP publish, memory store against the durable default"}
+              "publish.png": "HTTP publish: durable default, memory store, nginx return 201"}
     if plots:
         lines += ["## Plots", ""]
         for name in plots:
@@ -323,7 +344,7 @@ def main(argv):
                                                lambda v: fmt_rate(v, "cycles/s") + "/s")),
              ("deflate.png", lambda p: plot_deflate(results, p)),
              ("publish.png", lambda p: plot_bars(results, "publish", p, "events/s acknowledged",
-                                                 "HTTP publish: durable default against --store memory",
+                                                 "HTTP publish: durable default, --store memory, nginx return 201",
                                                  lambda v: fmt_rate(v, "events/s") + "/s",
                                                  {"sluice": "Sluice, default store (sqlite)"}))]
     for name, plot in plots:

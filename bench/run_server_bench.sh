@@ -14,8 +14,10 @@
 #            websocketpp is not measured with deflate (its peer has no
 #            compressing configuration)
 #   publish  HTTP POST /v1/events on 500 keep-alive connections (events/s),
-#            Sluice only: the default durable store (sqlite) against
-#            "sluice-memory" (`--store memory`), loaded by `sluice bench publish`
+#            loaded by `sluice bench publish`: the default durable store
+#            (sqlite), "sluice-memory" (`--store memory`), and "nginx"
+#            answering every request with `return 201` (bench/peers/nginx_201.sh:
+#            the ceiling of an HTTP request on the machine, the anchor)
 # against a Boost.Beast server and a websocketpp server (bench/peers/, built
 # here when their headers are installed), Node's ws (bench/peers/, npm) and
 # uWebSockets (bench/peers/uws_broadcast.cpp, built by build_uws_peer.sh from
@@ -30,7 +32,7 @@
 # See docs/benchmarks.md.
 #
 # Usage: bench/run_server_bench.sh [--quick] [--reps N] [--duration S] [--warmup S]
-#          [--servers "sluice sluice-memory sluice-centrifugo sluice-scraped sluice-handshake uws beast websocketpp ws"]
+#          [--servers "sluice sluice-memory sluice-centrifugo sluice-scraped sluice-handshake uws beast websocketpp ws nginx"]
 #          [--scenarios "fanout100 fanout1k fanout3k fanout10k echo idle churn nodeflate1k deflate1k publish"]
 #          [--plots] [--plots-dir DIR] [--no-install] [--no-build] [--sluice-args "--store memory"]
 #          [--build-dir DIR] [--baseline DIR] [--uws PATH] [--uws-zlib PATH] [--load-threads N]
@@ -87,7 +89,7 @@ LOGS="$BUILD/logs"
 CSV="$BUILD/results.csv"
 
 REPS=3 WARMUP=2 DURATION=10
-SERVERS="sluice sluice-memory sluice-centrifugo sluice-scraped sluice-handshake uws beast websocketpp ws"
+SERVERS="sluice sluice-memory sluice-centrifugo sluice-scraped sluice-handshake uws beast websocketpp ws nginx"
 UWS_PEER="" UWS_ZLIB_PEER=""
 SCENARIOS="fanout100 fanout1k fanout3k fanout10k echo idle churn nodeflate1k deflate1k publish"
 INSTALL=1 BUILD_IT=1 PLOTS_DIR=""
@@ -181,6 +183,15 @@ if [[ $INSTALL == 1 ]]; then
       log "websocketpp headers missing and not root: websocketpp is skipped"
     fi
   fi
+  if [[ " $SERVERS " == *" nginx "* && " $SCENARIOS " == *" publish "* ]] && ! command -v nginx > /dev/null && [[ ! -x /usr/sbin/nginx ]]; then
+    if [[ $(id -u) == 0 ]] && command -v apt-get > /dev/null; then
+      log "installing nginx-light"
+      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light) > "$LOGS/apt-nginx.log" 2>&1 \
+        || log "apt-get failed (see build/bench/logs/apt-nginx.log): nginx is skipped"
+    else
+      log "nginx missing and not root: nginx is skipped"
+    fi
+  fi
   if [[ $SERVERS == *ws* ]] && command -v npm > /dev/null && [[ ! -d $PEERS/node_modules/ws ]]; then
     log "installing ws (bench/peers/package-lock.json)"
     (cd "$PEERS" && npm ci --no-audit --no-fund --loglevel=error) > /dev/null || log "npm ci failed: ws is skipped"
@@ -221,6 +232,7 @@ available() {
     websocketpp) [[ -x $BUILD/bench/peers/websocketpp_broadcast ]] ;;
     ws) command -v node > /dev/null && [[ -d $PEERS/node_modules/ws ]] ;;
     uws) [[ -x $UWS_PEER ]] ;;
+    nginx) command -v nginx > /dev/null || [[ -x /usr/sbin/nginx ]] ;;
     *) return 1 ;;
   esac
 }
@@ -265,6 +277,7 @@ server_command() {
     beast) echo "$BUILD/bench/peers/beast_broadcast --mode $mode --port $port$deflate" ;;
     websocketpp) echo "$BUILD/bench/peers/websocketpp_broadcast --mode $mode --port $port" ;;
     ws) echo "node $PEERS/ws_broadcast.mjs --mode $mode --port $port$deflate" ;;
+    nginx) echo "$PEERS/nginx_201.sh $port $BUILD/nginx-peer" ;;
     uws)
       if [[ -n $deflate ]]; then
         echo "$UWS_ZLIB_PEER --mode $mode --port $port$deflate"
@@ -333,8 +346,10 @@ measure() {
   local mode=$scenario protocol=broadcast n payload=$FANOUT_PAYLOAD in_flight="" extra=()
   local load_threads=1 load_cores=$LOADGEN_CORE
   [[ $server == sluice || $server == sluice-base || $server == sluice-memory ]] && protocol=sluice
-  if [[ $scenario == publish && $protocol != sluice ]]; then
-    return 0  # HTTP publish is Sluice's own API: measured for its builds and stores only
+  if [[ $server == nginx ]]; then
+    [[ $scenario == publish ]] || return 0  # the HTTP anchor: it answers `return 201`, nothing else
+  elif [[ $scenario == publish && $protocol != sluice ]]; then
+    return 0  # HTTP publish is Sluice's own API: the WebSocket peers do not serve it
   fi
   if [[ $server == sluice-memory && $scenario != fanout* && $scenario != *deflate* && $scenario != publish ]]; then
     return 0  # the store is on the path of fan-out and publish only

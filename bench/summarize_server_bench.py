@@ -64,6 +64,10 @@ def main(paths):
         ratio = results.ratio("churn", server, LIKE_FOR_LIKE_CHURN)
         if ratio is not None and not server.startswith("sluice"):
             print(f"churn like for like, {server_name(LIKE_FOR_LIKE_CHURN)} / {server_name(server)}: {ratio:.2f}")
+    for server in results.servers("publish"):
+        ratio = results.ratio("publish", "nginx", server)  # this Sluice's median / nginx's
+        if ratio is not None:
+            print(f"HTTP publish, {server_name(server)} / nginx answering return 201: {ratio:.2f}")
     print("Sluice/server: Sluice's median divided by the server's (idle: lower is better).")
     print("CPU %: of one core over the measured window (idle: over the connect phase);")
     print("'waiting for CPU' is time the process was runnable but another process had its core.")

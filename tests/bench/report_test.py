@@ -4,7 +4,8 @@ are well-formed PNG files (signature, chunk CRCs, IHDR first, IEND last), and
 results.md holds, for every scenario and server, Sluice's ratio and the load
 client's CPU as computed here from the CSV; each server's deflate ÷
 uncompressed ratio (rates, and rates per server CPU-second); churn like for
-like (Sluice without the subscribe ÷ each peer); plus the run's machine,
+like (Sluice without the subscribe ÷ each peer); HTTP publish against nginx
+(each Sluice store ÷ nginx answering `return 201`); plus the run's machine,
 commit and command. Exit 77 (skipped) only when matplotlib is missing.
 
 Usage: report_test.py PATH/TO/bench/report_server_bench.py
@@ -23,7 +24,8 @@ COLUMNS = ("time,rep,scenario,server,connections,payload,in_flight,rate,p50_us,p
            "loadgen_wait_pct,server_cpu_pct,server_wait_pct,rss_before_kib,rss_after_kib,kib_per_conn,status").split(",")
 # The report's display names of the servers used here.
 NAMES = {"sluice": "Sluice", "sluice-memory": "Sluice, --store memory", "uws": "uWebSockets", "beast": "Boost.Beast",
-         "sluice-handshake": "Sluice, no subscribe (the peers' cycle)", "websocketpp": "websocketpp"}
+         "sluice-handshake": "Sluice, no subscribe (the peers' cycle)", "websocketpp": "websocketpp",
+         "nginx": "nginx, return 201"}
 # scenario -> (connections, payload, servers, title the table starts the scenario's first row with)
 SCENARIOS = {
     "fanout100": (100, 64, ["sluice", "sluice-memory", "uws", "beast"], "Fan-out, 100 subscribers, 64 B"),
@@ -33,7 +35,7 @@ SCENARIOS = {
     "churn": (100, 64, ["sluice", "sluice-handshake", "uws", "beast"], "Churn, 100 workers"),
     "nodeflate1k": (1000, 1024, ["sluice", "uws", "beast", "websocketpp"], "Fan-out, uncompressed, 1,000 subscribers, 1024 B"),
     "deflate1k": (1000, 1024, ["sluice", "uws", "beast"], "Fan-out, permessage-deflate, 1,000 subscribers, 1024 B"),
-    "publish": (500, 64, ["sluice", "sluice-memory"], "HTTP publish, 500 connections, 64 B"),
+    "publish": (500, 64, ["sluice", "sluice-memory", "nginx"], "HTTP publish, 500 connections, 64 B"),
 }
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -196,6 +198,16 @@ def main():
         for server in ("uws", "beast"):
             ratio = median(rows, "churn", "sluice-handshake", "rate") / median(rows, "churn", server, "rate")
             assert churn[NAMES[server]]["Sluice (no subscribe) ÷ server"] == f"{ratio:.2f}", (server, churn)
+            checked += 1
+        # HTTP publish against the anchor: each Sluice store ÷ nginx answering `return 201`.
+        publish = server_table(markdown, "| Server | Sluice ÷ nginx |")
+        assert set(publish) == {"Sluice", "Sluice, --store memory"}, publish
+        for server in ("sluice", "sluice-memory"):
+            ratio = median(rows, "publish", server, "rate") / median(rows, "publish", "nginx", "rate")
+            per_cpu = per_cpu_second(rows, "publish", server) / per_cpu_second(rows, "publish", "nginx")
+            cells = publish[NAMES[server]]
+            assert cells["Sluice ÷ nginx"] == f"{ratio:.2f}", (server, cells, ratio)
+            assert cells["Same, per server CPU-second"] == f"{per_cpu:.2f}", (server, cells, per_cpu)
             checked += 1
         print(f"ok: {len(plots)} PNG files, {checked} ratios and load-client CPU figures as computed from the CSV")
     return 0
