@@ -3,6 +3,7 @@
 // here; the flag, the SLUICE_* variable, the config key, --print-config,
 // `sluice config check` and the validation message all follow from it.
 // Mark it .reloadable() only if SIGHUP really applies it (serve.cpp).
+#include <cstdint>
 #include <limits>
 
 #include "cli/option_builders.hpp"
@@ -74,7 +75,7 @@ std::vector<OptionSpec> serve_option_specs() {
                            "WebSocket connections beyond this get 503 on the upgrade (plain HTTP is still answered); "
                            "SIGHUP applies a change")
           .reloadable(),
-      integer<std::size_t>("send-queue-limit", SLUICE_FIELD(server.send_queue_limit), 1024, kNoMax,
+      integer<std::size_t>("send-queue-limit", SLUICE_FIELD(server.send_queue_limit), 1024, UINT32_MAX,
                            "Bytes queued per connection before the overflow policy applies"),
       choice<net::OverflowPolicy>("overflow", SLUICE_FIELD(server.overflow),
                                   {{"close", net::OverflowPolicy::close}, {"drop", net::OverflowPolicy::drop}},

@@ -221,7 +221,7 @@ void SendQueue::push_unbounded(OutChunk chunk) {
 }
 
 SendQueue::Result SendQueue::push_control(OutChunk chunk) {
-  if (bytes_ + chunk.size > limit_ + control_headroom_) return Result::over_limit;
+  if (bytes_ + chunk.size > std::size_t{limit_} + control_headroom_) return Result::over_limit;
   if (chunk.size == 0) return Result::queued;  // nothing to write (a frame is never empty)
   const std::size_t size = chunk.size;
   lanes().control.push_back(std::move(chunk));

@@ -5,6 +5,7 @@
 #include <boost/asio/ip/address.hpp>
 
 #include <cmath>
+#include <cstdint>
 
 namespace sluice::server {
 
@@ -47,7 +48,9 @@ std::string ServerSettings::validate() const {
   }
   if (threads > 1024) return "threads must be at most 1024 (0 means one per core)";
   if (max_connections == 0) return "max-connections must be at least 1";
-  if (send_queue_limit < 1024) return "send-queue-limit must be at least 1024 bytes";
+  if (send_queue_limit < 1024 || send_queue_limit > UINT32_MAX) {
+    return "send-queue-limit must be 1024 bytes to 4 GiB - 1 (4294967295)";
+  }
   if (max_message_size < 128) return "max-message-size must be at least 128 bytes";
   if (max_header_bytes < 1024) return "max-header-bytes must be at least 1024 bytes";
   if (max_subscriptions == 0) return "max-subscriptions must be at least 1";

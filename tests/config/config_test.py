@@ -223,6 +223,8 @@ def check_errors():
         ("out of range", ["--config", write("r.toml", "[serve]\nmax-connections = 0\n")], None,
          ["max-connections", "= 0", "out of range", "an integer >= 1"]),
         ("out of range flag", ["--port", "70000"], None, ["port", "70000", "--port", "0 to 65535"]),
+        ("send queue over 4 GiB", ["--send-queue-limit", "4294967296"], None,
+         ["send-queue-limit", "4294967296", "1024 to 4294967295"]),
         ("bad choice env", [], {"SLUICE_OVERFLOW": "dropp"}, ["overflow", "dropp", "SLUICE_OVERFLOW", "'close' or 'drop'"]),
         ("bad number env", [], {"SLUICE_PING_INTERVAL": "soon"}, ["ping-interval", "soon", "SLUICE_PING_INTERVAL", "seconds"]),
         ("missing config", ["--config", missing], None, ["config", "nope.toml", "no such file", "readable TOML file"]),

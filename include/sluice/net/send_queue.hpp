@@ -15,6 +15,7 @@
 
 #include <sys/uio.h>
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -66,9 +67,10 @@ class ChunkRing {
 class SendQueue {
  public:
   /// `limit_bytes`: data beyond it is refused (the caller applies its policy).
-  /// Control frames may use `control_headroom` bytes beyond the limit.
+  /// Control frames may use `control_headroom` bytes beyond the limit. Both
+  /// are kept in 32 bits (idle memory): larger values count as 4 GiB - 1.
   explicit SendQueue(std::size_t limit_bytes, std::size_t control_headroom = 64 * 1024)
-      : limit_(limit_bytes), control_headroom_(control_headroom) {}
+      : limit_(clamp32(limit_bytes)), control_headroom_(clamp32(control_headroom)) {}
   ~SendQueue();
   SendQueue(const SendQueue&) = delete;
   SendQueue& operator=(const SendQueue&) = delete;
@@ -120,7 +122,7 @@ class SendQueue {
   std::size_t drop_pending_data();
 
   /// Changes the limit; frames already queued stay.
-  void set_limit(std::size_t limit_bytes) noexcept { limit_ = limit_bytes; }
+  void set_limit(std::size_t limit_bytes) noexcept { limit_ = clamp32(limit_bytes); }
   std::size_t bytes() const noexcept { return bytes_; }
   std::size_t limit() const noexcept { return limit_; }
   bool writing() const noexcept { return lanes_ && !lanes_->in_flight.empty(); }
@@ -139,8 +141,11 @@ class SendQueue {
   static constexpr std::size_t kMaxGatherBuffers = 1024;
 
  private:
-  std::size_t limit_;
-  std::size_t control_headroom_;
+  static std::uint32_t clamp32(std::size_t n) noexcept {
+    return static_cast<std::uint32_t>(std::min<std::size_t>(n, UINT32_MAX));
+  }
+  std::uint32_t limit_;
+  std::uint32_t control_headroom_;
   void add_bytes(std::size_t n) noexcept {
     bytes_ += n;
     if (gauge_) gauge_->add(static_cast<std::int64_t>(n));

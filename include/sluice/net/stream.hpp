@@ -4,7 +4,7 @@
 //
 // The TLS stream (about 440 bytes, with its buffers) and a plain socket live on
 // the heap: a plain server connection, whose descriptor its connection owns,
-// pays 24 bytes for none.
+// pays one word for none.
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
@@ -18,7 +18,6 @@
 #include <cstdint>
 #include <memory>
 #include <utility>
-#include <variant>
 #include <vector>
 
 namespace sluice::net {
@@ -48,25 +47,35 @@ class AnyStream {
   /// No socket of its own: the connection owns a bare descriptor (a plain
   /// server connection in its loop's Readiness set) and uses this stream only
   /// for its executor.
-  explicit AnyStream(asio::io_context& io) : io_(&io) {}
-  explicit AnyStream(Socket socket)
-      : io_(&socket.get_executor().context()), stream_(std::make_unique<Socket>(std::move(socket))) {}
+  explicit AnyStream(asio::io_context& io) noexcept : word_(tag(&io, Kind::bare)) {}
+  explicit AnyStream(Socket socket) : word_(tag(new Socket(std::move(socket)), Kind::plain)) {}
   /// `context` is kept alive as long as the stream (its SSL object refers to it).
   AnyStream(TlsStream stream, std::shared_ptr<asio::ssl::context> context)
-      : io_(&stream.get_executor().context()),
-        stream_(std::make_unique<Tls>(std::move(stream), std::move(context))) {}
+      : word_(tag(new Tls(std::move(stream), std::move(context)), Kind::tls)) {}
+
+  AnyStream(AnyStream&& other) noexcept : word_(std::exchange(other.word_, tag(&other.context(), Kind::bare))) {}
+  AnyStream& operator=(AnyStream&& other) noexcept {
+    if (this != &other) {
+      release();
+      word_ = std::exchange(other.word_, tag(&other.context(), Kind::bare));
+    }
+    return *this;
+  }
+  AnyStream(const AnyStream&) = delete;
+  AnyStream& operator=(const AnyStream&) = delete;
+  ~AnyStream() { release(); }
 
   /// For Asio's composed operations (async_write) and posts.
-  executor_type get_executor() const noexcept { return io_->get_executor(); }
+  executor_type get_executor() const noexcept { return context().get_executor(); }
 
-  bool has_socket() const noexcept { return !std::holds_alternative<std::monostate>(stream_); }
-  bool is_tls() const noexcept { return std::holds_alternative<std::unique_ptr<Tls>>(stream_); }
-  Tls& tls_state() { return *std::get<std::unique_ptr<Tls>>(stream_); }
+  bool has_socket() const noexcept { return kind() != Kind::bare; }
+  bool is_tls() const noexcept { return kind() == Kind::tls; }
+  Tls& tls_state() { return *pointer<Tls>(); }
   TlsStream& tls() { return tls_state().stream; }
 
   /// Precondition: has_socket().
   Socket& socket() {
-    if (auto* plain = std::get_if<std::unique_ptr<Socket>>(&stream_)) return **plain;
+    if (kind() == Kind::plain) return *pointer<Socket>();
     return tls().next_layer();
   }
 
@@ -92,9 +101,35 @@ class AnyStream {
   }
 
  private:
-  asio::io_context* io_;
-  // Each behind a pointer (idle memory): a plain server connection has none.
-  std::variant<std::monostate, std::unique_ptr<Socket>, std::unique_ptr<Tls>> stream_;
+  // One word (idle memory): the io_context of a stream without a socket, or
+  // the heap-held Socket or Tls, told apart by the two low bits (each of the
+  // three is at least 8-byte aligned).
+  enum class Kind : std::uintptr_t { bare = 0, plain = 1, tls = 2 };
+  static constexpr std::uintptr_t kKindBits = 3;
+  template <class T>
+  static std::uintptr_t tag(T* p, Kind kind) noexcept {
+    static_assert(alignof(T) > kKindBits);
+    return reinterpret_cast<std::uintptr_t>(p) | static_cast<std::uintptr_t>(kind);
+  }
+  Kind kind() const noexcept { return static_cast<Kind>(word_ & kKindBits); }
+  template <class T>
+  T* pointer() const noexcept {
+    return reinterpret_cast<T*>(word_ & ~kKindBits);
+  }
+  asio::io_context& context() const noexcept {
+    switch (kind()) {
+      case Kind::plain: return pointer<Socket>()->get_executor().context();
+      case Kind::tls: return pointer<Tls>()->stream.next_layer().get_executor().context();
+      case Kind::bare: break;
+    }
+    return *pointer<asio::io_context>();
+  }
+  void release() noexcept {
+    if (kind() == Kind::plain) delete pointer<Socket>();
+    if (kind() == Kind::tls) delete pointer<Tls>();
+  }
+
+  std::uintptr_t word_;
 };
 
 }  // namespace sluice::net

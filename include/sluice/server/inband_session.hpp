@@ -179,7 +179,6 @@ class InbandSession final : public broker::LoopHub::Subscriber, public net::Conn
   std::vector<std::string> subscriptions_;
   bool subscribed(std::string_view pattern) const noexcept;
   bool forget_subscription(std::string_view pattern) noexcept;  // false: not subscribed
-  std::uint64_t gap_ = 0;      // events dropped since the last one delivered (drop policy)
   // A replay in progress (history first, live events held back until it
   // ends) and what it covered. Behind a pointer: most sessions never replay,
   // and an idle connection should cost little (docs/benchmarks.md).
@@ -193,12 +192,14 @@ class InbandSession final : public broker::LoopHub::Subscriber, public net::Conn
   };
   void release_replay_state_if_done();
   std::unique_ptr<ReplayState> replay_;
-  // What few sessions need: the subscription a stream follows, and the error
-  // budget once a request was refused. Behind a pointer (idle memory).
+  // What few sessions need: the subscription a stream follows, the error
+  // budget once a request was refused, and the events dropped since the last
+  // one delivered (drop policy). Behind a pointer (idle memory).
   struct Uncommon {
     SubscriptionPtr stream;  // set in stream mode
     double error_budget = 0;
     std::chrono::steady_clock::time_point budget_at{};
+    std::uint64_t gap = 0;
   };
   std::unique_ptr<Uncommon> uncommon_;
   Uncommon& uncommon() {
@@ -206,6 +207,7 @@ class InbandSession final : public broker::LoopHub::Subscriber, public net::Conn
     return *uncommon_;
   }
   const Subscription* stream() const noexcept { return uncommon_ ? uncommon_->stream.get() : nullptr; }
+  std::uint64_t gap() const noexcept { return uncommon_ ? uncommon_->gap : 0; }
   // With auth or per-IP limits on: the grant, or why the connection is
   // refused (closed with `refusal_code` on open), the timer that closes at
   // the grant's expiry, and the connection's place in its IP's count. Behind

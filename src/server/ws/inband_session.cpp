@@ -401,7 +401,7 @@ void InbandSession::deliver_run(broker::EventRun& run) {
   // applies per event, as for events that came alone).
   const std::size_t limit = connection_->send_queue_limit();
   const std::size_t queued = connection_->queued_bytes();
-  if (replay_ || gap_ > 0 || (stream() && stream()->filter) || queued > limit || run.bytes() > limit - queued) {
+  if (replay_ || gap() > 0 || (stream() && stream()->filter) || queued > limit || run.bytes() > limit - queued) {
     for (const auto& event : run.events()) deliver(event);
     return;
   }
@@ -411,7 +411,7 @@ void InbandSession::deliver_run(broker::EventRun& run) {
 void InbandSession::missed(std::uint64_t count) {
   if (!connection_) return;
   if (connection_->overflow_policy() == net::OverflowPolicy::drop) {
-    gap_ += count;
+    uncommon().gap += count;
     if (context_.metrics) context_.metrics->dropped->add(count);
   } else {
     connection_->close_slow_consumer();
@@ -433,16 +433,16 @@ void InbandSession::deliver_now(const broker::EventPtr& event) {
       release_replay_state_if_done();
     }
   }
-  if (gap_ > 0) {
+  if (const std::uint64_t gap = this->gap(); gap > 0) {
     // Drop policy: the next event the client gets is preceded by the count it
     // missed. Marker and event go together or not at all (a marker queued
     // alone, its event dropped, would need a second marker); the event's
     // frame stays the shared one.
     const std::shared_ptr<const std::string> marked[] = {
-        text_frame("{\"type\":\"gap\",\"dropped\":" + std::to_string(gap_) + "}"), event->frame};
+        text_frame("{\"type\":\"gap\",\"dropped\":" + std::to_string(gap) + "}"), event->frame};
     const auto status = connection_->send_shared_all(marked);
     if (status == net::SendStatus::queued) {
-      gap_ = 0;
+      uncommon_->gap = 0;
       if (context_.metrics) context_.metrics->gap_markers->add();
     }
     count_delivery(status, 1);
@@ -454,7 +454,7 @@ void InbandSession::deliver_now(const broker::EventPtr& event) {
 // Counts `events` handed to the connection as one send: delivered, or (drop
 // policy) added to the gap the next marker reports.
 void InbandSession::count_delivery(net::SendStatus status, std::size_t events) {
-  if (status == net::SendStatus::dropped) gap_ += events;
+  if (status == net::SendStatus::dropped) uncommon().gap += events;
   if (!context_.metrics || status == net::SendStatus::closed) return;
   (status == net::SendStatus::queued ? context_.metrics->deliveries : context_.metrics->dropped)->add(events);
 }
