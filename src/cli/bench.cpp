@@ -216,7 +216,8 @@ void add_target_options(CLI::App* cmd, const std::shared_ptr<BenchOptions>& o) {
   bench::Options& load = o->load;
   cmd->add_option("scenario", load.mode,
                   "fanout: N subscribers and one publisher, at most --in-flight messages ahead of the slowest; "
-                  "echo: N connections, one message each in flight; idle: open N connections and hold them; "
+                  "echo: N connections, one message each in flight; idle: open N connections, each subscribed to --topic, "
+                  "and hold them; "
                   "publish: N keep-alive HTTP connections POSTing events, --pipeline requests in flight each; "
                   "churn: N workers repeating connect, subscribe (acknowledged), close; storm: N subscribers and "
                   "a publisher at --rate, every subscriber cut at once after the warm-up (or the server restarted: "

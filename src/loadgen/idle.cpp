@@ -1,10 +1,13 @@
-// Idle: opens N connections (handshake only), prints "READY open=N" (in the
-// RESULT-line output) and holds them for --duration seconds, or until standard
-// input closes when Options::hold_until_stdin_eof, so a runner can read the
-// server's memory while they are open. Fails if the server closes any of them
-// meanwhile.
+// Idle: opens N connections, each subscribed to --topic (Sluice's and
+// Centrifugo's presets wait for the acknowledgement; a broadcast peer
+// subscribes its connections itself), prints "READY open=N" (in the
+// RESULT-line output) and holds them for --duration seconds, or until
+// standard input closes when Options::hold_until_stdin_eof, so a runner can
+// read the server's memory while they are open. Fails if the server closes
+// any of them, or refuses a subscription, meanwhile.
 #include <cstdio>
 #include <string>
+#include <string_view>
 
 #include "client_pool.hpp"
 #include "report.hpp"
@@ -21,8 +24,29 @@ class Idle final : public ClientEvents {
   int run();
 
  private:
-  void on_open(Client&) override {}
-  void on_message(Client&, protocol::MessageType, std::span<const std::uint8_t>, std::uint64_t) override {}
+  void on_open(Client& c) override {
+    if (o_.protocol == Protocol::sluice) {
+      c.queue_text("{\"op\":\"subscribe\",\"id\":1,\"topic\":\"" + o_.topic + "\"}");
+    } else if (o_.protocol == Protocol::centrifugo) {
+      c.queue_text("{\"id\":1,\"connect\":{}}\n{\"id\":2,\"subscribe\":{\"channel\":\"" + o_.topic + "\"}}");
+    } else {
+      ++subscribed_;  // a broadcast peer subscribes on its own
+    }
+  }
+  // Counts acknowledged subscriptions; a refusal ends the run.
+  void on_message(Client& c, protocol::MessageType, std::span<const std::uint8_t> bytes, std::uint64_t) override {
+    const std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    const bool refused = o_.protocol == Protocol::sluice ? text.starts_with("{\"type\":\"error\"")
+                                                         : text.find("\"error\"") != std::string_view::npos;
+    if (refused) {
+      if (error_.empty()) error_ = "connection " + std::to_string(c.index()) + ": " + std::string(text.substr(0, 200));
+      return;
+    }
+    const bool acked = o_.protocol == Protocol::sluice
+                           ? text.starts_with("{\"type\":\"ack\"") && text.find("\"op\":\"subscribe\"") != std::string_view::npos
+                           : text.find("\"subscribe\":") != std::string_view::npos;
+    if (acked) ++subscribed_;
+  }
   void on_closed(Client& c, const std::string& why) override {
     if (error_.empty()) error_ = "connection " + std::to_string(c.index()) + ": " + why;
   }
@@ -32,6 +56,7 @@ class Idle final : public ClientEvents {
   MeasuredWindow window_;
   ProgressLine progress_;
   std::string error_;
+  std::size_t subscribed_ = 0;
 };
 
 int Idle::run() {
@@ -39,10 +64,13 @@ int Idle::run() {
   const std::uint64_t connect_deadline = started + static_cast<std::uint64_t>(o_.connect_timeout * 1e9);
   window_.start(started);  // the window here is the connect phase
   pool_.open(o_.connections, o_.connect_concurrency);
-  while (error_.empty() && pool_.open_count() < o_.connections) {
+  while (error_.empty() && (pool_.open_count() < o_.connections || subscribed_ < o_.connections)) {
     pool_.poll(50);
     progress_.update(now_ns(), "connecting", pool_.open_count());
-    if (now_ns() > connect_deadline) error_ = "start-up timed out: " + std::to_string(pool_.open_count()) + " open";
+    if (now_ns() > connect_deadline) {
+      error_ = "start-up timed out: " + std::to_string(pool_.open_count()) + " open, " + std::to_string(subscribed_) +
+               " subscribed";
+    }
   }
   window_.stop(now_ns());
   if (!error_.empty()) {

@@ -27,6 +27,7 @@
 #include "sluice/server/idempotency_index.hpp"
 #include "sluice/server/publish_service.hpp"
 #include "sluice/server/subscription_registry.hpp"
+#include "sluice/topic/pattern_list.hpp"
 
 namespace sluice::server {
 
@@ -108,6 +109,7 @@ class InbandSession final : public broker::LoopHub::Subscriber, public net::Conn
   }
   /// The topic was dropped by an operator: leave `pattern` if subscribed and
   /// tell the client with {"type":"unsubscribed",...}.
+  /// `pattern` must not view this session's own list (it changes here).
   void drop_subscription(std::string_view pattern, std::string_view reason);
   std::size_t subscription_count() const noexcept { return subscriptions_.size(); }
 
@@ -173,12 +175,8 @@ class InbandSession final : public broker::LoopHub::Subscriber, public net::Conn
   std::uint64_t id_;
   const Context& context_;
   std::shared_ptr<net::Connection> connection_;  // null once closed
-  // The patterns subscribed, searched linearly: at most max_subscriptions,
-  // and a vector costs an idle connection 24 bytes where a hash map cost 56
-  // (and over 200 with one entry).
-  std::vector<std::string> subscriptions_;
-  bool subscribed(std::string_view pattern) const noexcept;
-  bool forget_subscription(std::string_view pattern) noexcept;  // false: not subscribed
+  // The patterns subscribed (at most max_subscriptions), in one allocation.
+  topic::PatternList subscriptions_;
   // A replay in progress (history first, live events held back until it
   // ends) and what it covered. Behind a pointer: most sessions never replay,
   // and an idle connection should cost little (docs/benchmarks.md).

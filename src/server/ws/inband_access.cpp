@@ -140,8 +140,8 @@ void InbandSession::refresh(const std::string& id_json, const boost::json::objec
   access_->grant = std::move(checked.grant);
   const std::int64_t expires_at = access_->grant->expires_at;
   std::vector<std::string> revoked;
-  for (const auto& pattern : subscriptions_) {
-    if (!access_->grant->may_subscribe(pattern)) revoked.push_back(pattern);
+  for (const std::string_view pattern : subscriptions_) {
+    if (!access_->grant->may_subscribe(pattern)) revoked.emplace_back(pattern);
   }
   send_json("{\"type\":\"ack\",\"id\":" + id_json + ",\"op\":\"refresh\",\"expiresAt\":" + std::to_string(expires_at) + "}");
   for (const auto& pattern : revoked) drop_subscription(pattern, "the refreshed token does not allow it");

@@ -125,7 +125,7 @@ void InbandSession::open_stream(SubscriptionPtr subscription, std::optional<std:
   if (!subscription) return connection_->close(4404, "subscription not found");
   const Subscription& followed = *(uncommon().stream = std::move(subscription));
   for (const auto& pattern : followed.patterns) {
-    if (!subscribed(pattern)) subscriptions_.push_back(pattern);
+    if (!subscriptions_.contains(pattern)) subscriptions_.add(pattern);
     context_.hub.subscribe(pattern, this);
   }
   send_json("{\"type\":\"connected\",\"subscription\":" + followed.to_json() + "}");
@@ -153,8 +153,8 @@ void InbandSession::on_closed() {
     access_->ip_lease.release();
   }
   if (stream()) SubscriptionRegistry::detach_stream(*stream());
-  for (const auto& pattern : subscriptions_) context_.hub.unsubscribe(pattern, this);
-  subscriptions_ = std::vector<std::string>();  // releases the storage (`= {}` would keep it)
+  for (const std::string_view pattern : subscriptions_) context_.hub.unsubscribe(pattern, this);
+  subscriptions_.clear();
   replay_.reset();
   connection->set_handler(nullptr);  // no call can reach a destroyed session
 }
@@ -247,12 +247,12 @@ void InbandSession::subscribe(const std::string& id, const json::object& object)
     replay_request = parse_since(pattern, *since, why);
     if (!replay_request) return reply_error(id, "bad_request", why);
   }
-  if (!subscribed(pattern)) {
+  if (!subscriptions_.contains(pattern)) {
     if (subscriptions_.size() >= context_.limits.max_subscriptions) {
       return reply_error(id, "too_many_subscriptions",
                          "at most " + std::to_string(context_.limits.max_subscriptions) + " subscriptions per connection");
     }
-    subscriptions_.push_back(pattern);
+    subscriptions_.add(pattern);
     context_.hub.subscribe(pattern, this);
   }
   std::string ack = "{\"type\":\"ack\",\"id\":" + id + ",\"op\":\"subscribe\",\"topic\":" + util::quoted(pattern);
@@ -269,7 +269,7 @@ void InbandSession::subscribe(const std::string& id, const json::object& object)
 void InbandSession::unsubscribe(const std::string& id, const json::object& object) {
   std::string pattern;
   if (!read_topic(id, object, pattern)) return;
-  if (!forget_subscription(pattern)) {
+  if (!subscriptions_.remove(pattern)) {
     return reply_error(id, "not_subscribed", "not subscribed to " + pattern);
   }
   context_.hub.unsubscribe(pattern, this);
@@ -460,22 +460,9 @@ void InbandSession::count_delivery(net::SendStatus status, std::size_t events) {
 }
 
 void InbandSession::drop_subscription(std::string_view pattern, std::string_view reason) {
-  if (!forget_subscription(pattern)) return;
+  if (!subscriptions_.remove(pattern)) return;
   context_.hub.unsubscribe(pattern, this);
   send_json("{\"type\":\"unsubscribed\",\"topic\":" + util::quoted(pattern) + ",\"reason\":" + util::quoted(reason) + "}");
-}
-
-bool InbandSession::subscribed(std::string_view pattern) const noexcept {
-  return std::find(subscriptions_.begin(), subscriptions_.end(), pattern) != subscriptions_.end();
-}
-
-bool InbandSession::forget_subscription(std::string_view pattern) noexcept {
-  auto it = std::find(subscriptions_.begin(), subscriptions_.end(), pattern);
-  if (it == subscriptions_.end()) return false;
-  if (it + 1 != subscriptions_.end()) *it = std::move(subscriptions_.back());  // order does not matter
-  subscriptions_.pop_back();
-  if (subscriptions_.empty()) subscriptions_ = std::vector<std::string>();  // releases the storage (`= {}` would keep it)
-  return true;
 }
 
 }  // namespace sluice::server
