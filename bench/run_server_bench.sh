@@ -173,24 +173,23 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # --- peer dependencies ---
+# Installs Debian package $1 for peer $2 (as root, with apt-get), or says the peer is skipped.
+apt_install_peer() {
+  local package=$1 peer=$2
+  if [[ $(id -u) == 0 ]] && command -v apt-get > /dev/null; then
+    log "installing $package"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package") > "$LOGS/apt-$peer.log" 2>&1 \
+      || log "apt-get failed (see build/bench/logs/apt-$peer.log): $peer is skipped"
+  else
+    log "$package missing and not root: $peer is skipped"
+  fi
+}
 if [[ $INSTALL == 1 ]]; then
   if [[ $SERVERS == *websocketpp* && ! -f /usr/include/websocketpp/server.hpp ]]; then
-    if [[ $(id -u) == 0 ]] && command -v apt-get > /dev/null; then
-      log "installing libwebsocketpp-dev"
-      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libwebsocketpp-dev) > "$LOGS/apt-websocketpp.log" 2>&1 \
-        || log "apt-get failed (see build/bench/logs/apt-websocketpp.log): websocketpp is skipped"
-    else
-      log "websocketpp headers missing and not root: websocketpp is skipped"
-    fi
+    apt_install_peer libwebsocketpp-dev websocketpp
   fi
   if [[ " $SERVERS " == *" nginx "* && " $SCENARIOS " == *" publish "* ]] && ! command -v nginx > /dev/null && [[ ! -x /usr/sbin/nginx ]]; then
-    if [[ $(id -u) == 0 ]] && command -v apt-get > /dev/null; then
-      log "installing nginx-light"
-      (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light) > "$LOGS/apt-nginx.log" 2>&1 \
-        || log "apt-get failed (see build/bench/logs/apt-nginx.log): nginx is skipped"
-    else
-      log "nginx missing and not root: nginx is skipped"
-    fi
+    apt_install_peer nginx-light nginx
   fi
   if [[ $SERVERS == *ws* ]] && command -v npm > /dev/null && [[ ! -d $PEERS/node_modules/ws ]]; then
     log "installing ws (bench/peers/package-lock.json)"
