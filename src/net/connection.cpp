@@ -205,7 +205,7 @@ void Connection::close_slow_consumer() {
   if (const auto* m = metrics()) m->slow_consumer_closes->add();
   queue_.drop_pending_data();
   close_error_ = std::make_error_code(std::errc::no_buffer_space);
-  const auto code = handler_ ? handler_->slow_consumer_close() : ConnectionHandler{}.slow_consumer_close();
+  const auto code = handler_ ? handler_->slow_consumer_close() : ConnectionHandler::kSlowConsumer;
   close(code.code, code.reason);
 }
 

@@ -84,10 +84,11 @@ class ConnectionHandler {
     std::uint16_t code;
     const char* reason;
   };
-  /// What Connection::close_slow_consumer() sends: 4008 "slow consumer"
-  /// (SPEC §3), or a protocol's own (Centrifugo's 3008 "slow"). Asked when it
-  /// happens, not kept per connection (idle memory). On the connection's loop.
-  virtual CloseCode slow_consumer_close() const { return {4008, "slow consumer"}; }
+  static constexpr CloseCode kSlowConsumer{4008, "slow consumer"};  ///< SPEC §3
+  /// What Connection::close_slow_consumer() sends: kSlowConsumer, or a
+  /// protocol's own (Centrifugo's 3008 "slow"). Asked when it happens, not
+  /// kept per connection (idle memory). On the connection's loop.
+  virtual CloseCode slow_consumer_close() const { return kSlowConsumer; }
 };
 
 /// User callbacks. Any may be empty. Called on the connection's executor.
