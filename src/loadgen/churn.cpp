@@ -11,12 +11,12 @@
 #include <string>
 #include <vector>
 
-#include "sluice/util/json_text.hpp"
 #include "client_pool.hpp"
 #include "histogram.hpp"
 #include "load_threads.hpp"
 #include "report.hpp"
 #include "scenarios.hpp"
+#include "subscribe.hpp"
 
 namespace sluice::bench {
 
@@ -77,24 +77,12 @@ void ChurnThread::on_subscribed(Client& c, std::uint64_t now) {
 
 void ChurnThread::on_message(Client& c, protocol::MessageType, std::span<const std::uint8_t> bytes,
                              std::uint64_t received_ns) {
-  std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-  if (o_.protocol == Protocol::sluice) {
-    if (text.starts_with("{\"type\":\"ack\"") && text.find("\"op\":\"subscribe\"") != std::string_view::npos) {
-      return on_subscribed(c, received_ns);
-    }
-    if (text.starts_with("{\"type\":\"error\"")) return failed(c, "the server answered: " + std::string(text.substr(0, 200)));
-    return;  // an event published meanwhile: not ours to count
-  }
-  // Centrifugo: replies one per line; the one with "subscribe" completes the cycle.
-  while (!text.empty()) {
-    const std::size_t end = text.find('\n');
-    const std::string_view line = text.substr(0, end);
-    text = end == std::string_view::npos ? std::string_view() : text.substr(end + 1);
-    if (!line.starts_with("{\"id\":")) continue;
-    if (line.find("\"error\"") != std::string_view::npos) {
-      return failed(c, "the server answered: " + std::string(line.substr(0, 200)));
-    }
-    if (line.find("\"subscribe\":") != std::string_view::npos) return on_subscribed(c, received_ns);
+  const std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+  std::string_view refusal;
+  switch (read_subscribe_reply(o_.protocol, text, refusal)) {
+    case SubscribeReply::acked: return on_subscribed(c, received_ns);
+    case SubscribeReply::refused: return failed(c, "the server answered: " + std::string(refusal));
+    case SubscribeReply::other: return;  // an event published meanwhile: not ours to count
   }
 }
 
@@ -124,11 +112,7 @@ void ChurnThread::failed(Client& c, const std::string& why) {
 
 void ChurnThread::run(const WindowClock& clock) {
   clock_ = &clock;
-  if (o_.protocol == Protocol::sluice) {
-    subscribe_ = "{\"op\":\"subscribe\",\"id\":1,\"topic\":" + util::quoted(o_.topic) + "}";
-  } else if (o_.protocol == Protocol::centrifugo) {
-    subscribe_ = "{\"id\":1,\"connect\":{}}\n{\"id\":2,\"subscribe\":{\"channel\":" + util::quoted(o_.topic) + "}}";
-  }
+  subscribe_ = subscribe_request(o_.protocol, o_.topic);
   const std::uint64_t stall_ns = static_cast<std::uint64_t>(o_.stall_timeout * 1e9);
   std::uint64_t now = now_ns();
   std::fill(started_.begin(), started_.end(), now);

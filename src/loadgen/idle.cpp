@@ -12,6 +12,7 @@
 #include "client_pool.hpp"
 #include "report.hpp"
 #include "scenarios.hpp"
+#include "subscribe.hpp"
 
 namespace sluice::bench {
 
@@ -25,27 +26,22 @@ class Idle final : public ClientEvents {
 
  private:
   void on_open(Client& c) override {
-    if (o_.protocol == Protocol::sluice) {
-      c.queue_text("{\"op\":\"subscribe\",\"id\":1,\"topic\":\"" + o_.topic + "\"}");
-    } else if (o_.protocol == Protocol::centrifugo) {
-      c.queue_text("{\"id\":1,\"connect\":{}}\n{\"id\":2,\"subscribe\":{\"channel\":\"" + o_.topic + "\"}}");
-    } else {
+    if (o_.protocol == Protocol::broadcast) {
       ++subscribed_;  // a broadcast peer subscribes on its own
+    } else {
+      c.queue_text(subscribe_request(o_.protocol, o_.topic));
     }
   }
   // Counts acknowledged subscriptions; a refusal ends the run.
   void on_message(Client& c, protocol::MessageType, std::span<const std::uint8_t> bytes, std::uint64_t) override {
-    const std::string_view text(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-    const bool refused = o_.protocol == Protocol::sluice ? text.starts_with("{\"type\":\"error\"")
-                                                         : text.find("\"error\"") != std::string_view::npos;
-    if (refused) {
-      if (error_.empty()) error_ = "connection " + std::to_string(c.index()) + ": " + std::string(text.substr(0, 200));
-      return;
+    std::string_view refusal;
+    switch (read_subscribe_reply(o_.protocol, {reinterpret_cast<const char*>(bytes.data()), bytes.size()}, refusal)) {
+      case SubscribeReply::acked: ++subscribed_; return;
+      case SubscribeReply::refused:
+        if (error_.empty()) error_ = "connection " + std::to_string(c.index()) + ": " + std::string(refusal);
+        return;
+      case SubscribeReply::other: return;
     }
-    const bool acked = o_.protocol == Protocol::sluice
-                           ? text.starts_with("{\"type\":\"ack\"") && text.find("\"op\":\"subscribe\"") != std::string_view::npos
-                           : text.find("\"subscribe\":") != std::string_view::npos;
-    if (acked) ++subscribed_;
   }
   void on_closed(Client& c, const std::string& why) override {
     if (error_.empty()) error_ = "connection " + std::to_string(c.index()) + ": " + why;
