@@ -103,8 +103,8 @@ std::string set_up_tls(const BenchOptions& o, bool secure, bench::Options& load)
 std::string check_scenario_options(const BenchOptions& o) {
   const bench::Options& load = o.load;
   const std::string& mode = load.mode;
-  if (o.preset == "centrifugo" && mode != "fanout" && mode != "churn" && mode != "publish") {
-    return "--preset centrifugo is for fanout, churn and publish";
+  if (o.preset == "centrifugo" && mode != "fanout" && mode != "churn" && mode != "publish" && mode != "idle") {
+    return "--preset centrifugo is for fanout, churn, idle and publish";
   }
   if (o.preset == "broadcast" && (mode == "publish" || mode == "storm")) {
     return "--preset broadcast has no publish over HTTP and no resume: " + mode + " needs --preset sluice";

@@ -116,6 +116,15 @@ try:
     assert r.returncode == 0, r.stderr
     rows = list(csv.DictReader(io.StringIO(r.stdout)))
     assert len(rows) == 1 and rows[0]["open"] == "40", rows
+    # idle subscribes each connection and waits for the acks: a refused
+    # subscription ends it with the server's answer; Centrifugo's protocol too.
+    r = bench("idle", "--url", url, "-n", "3", "--duration", "0.2", "--topic", "no good", "--csv")
+    assert r.returncode != 0 and "invalid_topic" in r.stderr, (r.returncode, r.stderr)
+    r = bench("idle", "--preset", "centrifugo", "--url", f"ws://127.0.0.1:{port}/connection/websocket", "-n", "40",
+              "--duration", "0.2", "--csv")
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert len(rows) == 1 and rows[0]["open"] == "40", rows
 
     # publish: every 2xx the bench counts is an event in the topic, and nothing more.
     r = bench("publish", "--url", http_url, "-n", "4", "--pipeline", "2", "--topic", "bench.pub",
