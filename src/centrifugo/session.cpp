@@ -219,7 +219,7 @@ void Session::connect(const Command& c, std::string& replies) {
     }
     // A subscription token (it names a `channel`) is not a connection token.
     if (checked.grant->token && !checked.grant->token->channel.empty()) return close_with(disconnect::invalid_token);
-    grant_ = std::move(checked.grant);
+    grant_ = std::make_unique<auth::ConnectionGrant>(std::move(*checked.grant));
   }
   connected_ = true;
   client_id_ = random_client_id();

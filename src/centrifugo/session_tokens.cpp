@@ -28,7 +28,7 @@ void Session::refresh(const Command& c, std::string& replies) {
   if (grant_ && grant_->token && grant_->subject != checked.grant->subject) {
     return close_with(disconnect::invalid_token);  // a token for someone else
   }
-  grant_ = std::move(checked.grant);
+  grant_ = std::make_unique<auth::ConnectionGrant>(std::move(*checked.grant));
   // Subscriptions the new grant no longer allows end with an unsubscribe
   // push; those made with a subscription token follow their own token.
   std::vector<std::string> revoked;

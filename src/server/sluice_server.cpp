@@ -443,7 +443,8 @@ net::ConnectionHandler* SluiceServer::upgrade_requested(InbandSession& session, 
   }
   auto it = state.sessions.find(id);
   if (it == state.sessions.end()) return nullptr;
-  auto next = std::make_shared<centrifugo::Session>(id, *state.centrifugo_context, connection.shared_from_this());
+  auto next = std::allocate_shared<centrifugo::Session>(util::PooledAllocator<centrifugo::Session>{}, id,
+                                                        *state.centrifugo_context, connection.shared_from_this());
   state.centrifugo_sessions.emplace(id, next);
   session.release_connection();
   // The InbandSession is inside its own call: out of the map now, destroyed
