@@ -19,19 +19,25 @@ using detail::expiry_fields;
 namespace {
 
 // A random RFC 4122 version 4 UUID: the client id a connect reply carries.
-std::string random_client_id() {
+Session::ClientId random_client_id() {
   thread_local std::mt19937_64 random{std::random_device{}()};
   const std::uint64_t a = random(), b = random();
-  unsigned char bytes[16];
+  Session::ClientId bytes;
   for (int i = 0; i < 8; ++i) {
     bytes[i] = static_cast<unsigned char>(a >> (8 * i));
     bytes[8 + i] = static_cast<unsigned char>(b >> (8 * i));
   }
   bytes[6] = static_cast<unsigned char>((bytes[6] & 0x0F) | 0x40);
   bytes[8] = static_cast<unsigned char>((bytes[8] & 0x3F) | 0x80);
+  return bytes;
+}
+
+// Its text form, 8-4-4-4-12 hex digits.
+std::string format_client_id(const Session::ClientId& bytes) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
-  for (int i = 0; i < 16; ++i) {
+  out.reserve(36);
+  for (std::size_t i = 0; i < bytes.size(); ++i) {
     if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
     out += kHex[bytes[i] >> 4];
     out += kHex[bytes[i] & 0xF];
@@ -195,7 +201,7 @@ void Session::handle(const Command& c, std::string& replies) {
 }
 
 std::string Session::connect_result() const {
-  std::string result = "{\"client\":\"" + client_id_ + "\",\"version\":" + util::quoted(context_.version);
+  std::string result = "{\"client\":\"" + format_client_id(client_id_) + "\",\"version\":" + util::quoted(context_.version);
   const auto interval = context_.settings.ping_interval;
   if (interval.count() > 0) {
     const auto seconds = std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::seconds>(interval).count());

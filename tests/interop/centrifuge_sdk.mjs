@@ -113,11 +113,15 @@ async function main() {
   const client = new Centrifuge(url, { websocket: WebSocket, minReconnectDelay: 100, maxReconnectDelay: 400 });
   const connecting = [];
   let connectedCount = 0;
+  const clientIds = [];
   client.on('connecting', (ctx) => { connecting.push(ctx); poke(); });
-  client.on('connected', () => { connectedCount++; poke(); });
+  client.on('connected', (ctx) => { connectedCount++; clientIds.push(ctx.client); poke(); });
   client.on('error', (ctx) => console.log('client error', JSON.stringify(ctx)));
   client.connect();
   await until('connected', () => connectedCount === 1);
+  // The connect reply's client id: a version 4 UUID, a new one per connection.
+  const uuid4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+  check(uuid4.test(clientIds[0]), 'client id is not a version 4 UUID: ' + clientIds[0]);
 
   // Subscribe; publish from the SDK, from HTTP, and from /v1/ws.
   const chat = client.newSubscription('chat:index');
@@ -219,6 +223,8 @@ async function main() {
   await authScenario();
   clearTimeout(overall);
   rmSync(dataDir, { recursive: true, force: true });
+  check(clientIds.length > 1 && clientIds.every((id) => uuid4.test(id)) && new Set(clientIds).size === clientIds.length,
+        'client ids over the reconnects are not distinct version 4 UUIDs: ' + JSON.stringify(clientIds));
   console.log(`OK: connect, subscribe, publish both ways and from /api/publish, history (and /api/history), 108, no-pong 3012, ${TOTAL} events through a restart, a slow consumer closed with 3008 recovering every event, tokens (3500, 109 + getToken, 103)`);
 }
 

@@ -12,6 +12,7 @@
 
 #include <boost/asio/steady_timer.hpp>
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -63,6 +64,8 @@ class Session final : public broker::LoopHub::Subscriber,
                       public net::ConnectionHandler,
                       public std::enable_shared_from_this<Session> {
  public:
+  /// The client id of the connect reply: a version 4 UUID's 16 bytes.
+  using ClientId = std::array<unsigned char, 16>;
   /// Who keeps the sessions of a loop.
   class Owner {
    public:
@@ -191,7 +194,7 @@ class Session final : public broker::LoopHub::Subscriber,
   std::shared_ptr<net::Connection> connection_;
   util::LinearMap<std::string, Subscription> subscriptions_;  // topic -> subscription (a few: searched linearly)
   std::size_t covering_ = 0;  // subscriptions whose `covered` is not 0 yet
-  std::string client_id_;
+  ClientId client_id_{};  // set by connect; 16 bytes, formatted when a reply carries it (idle memory)
   bool connected_ = false;
   bool closed_ = false;
   bool pong_pending_ = false;
