@@ -31,6 +31,7 @@
 #include "payload.hpp"
 #include "report.hpp"
 #include "scenarios.hpp"
+#include "subscribe.hpp"
 
 namespace sluice::bench {
 
@@ -157,15 +158,9 @@ void FanoutThread::on_open(Client& c) {
     if (o_.protocol == Protocol::centrifugo) c.queue_text("{\"id\":1,\"connect\":{}}");
     return;
   }
-  if (o_.protocol == Protocol::sluice) {
-    c.queue_text("{\"op\":\"subscribe\",\"id\":" + std::to_string(first_ + c.index()) + ",\"topic\":\"" + o_.topic +
-                 "\"}");
-  } else if (o_.protocol == Protocol::centrifugo) {
-    // Both commands in one frame, as the SDK sends them; both replies come in one frame too.
-    c.queue_text("{\"id\":1,\"connect\":{}}\n{\"id\":2,\"subscribe\":{\"channel\":\"" + o_.topic + "\"}}");
-  } else {
-    on_subscribed();  // a broadcast server has nothing to subscribe to
-  }
+  if (o_.protocol == Protocol::broadcast) return on_subscribed();  // a broadcast server has nothing to subscribe to
+  // Centrifugo: both commands in one frame, as the SDK sends them; both replies come in one frame too.
+  c.queue_text(subscribe_request(o_.protocol, o_.topic));
 }
 
 void FanoutThread::on_subscribed() {

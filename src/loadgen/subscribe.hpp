@@ -1,6 +1,6 @@
-// The subscribe request of a preset and how its reply reads, for the
-// scenarios that only subscribe (idle, churn); fanout reads its replies among
-// the events itself.
+// The subscribe request of a preset (every scenario that subscribes) and how
+// its reply reads (idle, churn; fanout reads its replies among the events
+// itself).
 #pragma once
 
 #include <string>
