@@ -59,7 +59,9 @@ Connection::Connection(AnyStream stream, protocol::Role role, ConnectionCallback
       queue_(1024 * 1024) {
   if (any_set(callbacks)) set_callbacks(std::move(callbacks));
   // A server connection uses its listener's (start_server): one copy for all.
-  if (role == protocol::Role::client) client_ = std::make_unique<ClientSide>(ClientSide{timeouts, {}, nullptr});
+  if (role == protocol::Role::client) {
+    uncommon().client = std::make_unique<ClientSide>(ClientSide{timeouts, {}, nullptr});
+  }
 }
 
 Connection::~Connection() {
@@ -76,13 +78,41 @@ void Connection::set_callbacks(ConnectionCallbacks callbacks) {
 
 const std::string& Connection::subprotocol() const noexcept {
   static const std::string none;
-  return subprotocol_ ? *subprotocol_ : none;
+  return uncommon_ ? uncommon_->subprotocol : none;
+}
+
+const protocol::ClientHandshake* Connection::client_handshake() const noexcept {
+  const ClientSide* side = client();
+  return side ? side->handshake.get() : nullptr;
+}
+
+Connection::Uncommon& Connection::uncommon() {
+  if (!uncommon_) uncommon_ = std::make_unique<Uncommon>();
+  return *uncommon_;
+}
+
+void Connection::trim_uncommon() noexcept {
+  if (uncommon_ && !uncommon_->http_reader && !uncommon_->client && uncommon_->subprotocol.empty() &&
+      !uncommon_->close_error) {
+    uncommon_.reset();
+  }
+}
+
+void Connection::drop_http_reader() noexcept {
+  if (!uncommon_) return;
+  uncommon_->http_reader.reset();
+  trim_uncommon();
+}
+
+void Connection::note_close_error(std::error_code error) {
+  if (error && !close_error()) uncommon().close_error = error;
 }
 
 const ConnectionTimeouts& Connection::timeouts() const noexcept {
   static const ConnectionTimeouts defaults;
   if (server_config_) return server_config_->timeouts;
-  return client_ ? client_->timeouts : defaults;
+  const ClientSide* side = client();
+  return side ? side->timeouts : defaults;
 }
 
 CloseInfo Connection::close_info() const {
@@ -92,9 +122,9 @@ CloseInfo Connection::close_info() const {
     info.code = codec_->peer_close_code();
     info.reason = codec_->peer_close_reason();
   }
-  info.error = close_error_;
+  info.error = close_error();
   info.was_open = was_open_;
-  if (client_) info.http_status = client_->http_status;
+  if (const ClientSide* side = client()) info.http_status = side->http_status;
   return info;
 }
 
@@ -142,8 +172,8 @@ void Connection::start_server(std::shared_ptr<const ServerConnectionConfig> conf
   queue_.set_limit(server_config_->send_queue_limit);
   if (server_config_->metrics) queue_.set_bytes_gauge(server_config_->metrics->send_queue_bytes);
   overflow_ = server_config_->overflow;
-  http_reader_ = std::make_unique<HttpRequestReader>(server_config_->handshake.max_header_bytes,
-                                                     server_config_->max_body_bytes);
+  uncommon().http_reader = std::make_unique<HttpRequestReader>(server_config_->handshake.max_header_bytes,
+                                                              server_config_->max_body_bytes);
   over_capacity_ = over_capacity;
   state_ = State::handshaking;
   arm_timer(timeouts().handshake, DeadlineAction::finish_timed_out);
@@ -204,7 +234,7 @@ void Connection::close_slow_consumer() {
   if (finished_ || !codec_ || codec_->close_sent()) return;
   if (const auto* m = metrics()) m->slow_consumer_closes->add();
   queue_.drop_pending_data();
-  close_error_ = std::make_error_code(std::errc::no_buffer_space);
+  uncommon().close_error = std::make_error_code(std::errc::no_buffer_space);
   const auto code = handler_ ? handler_->slow_consumer_close() : ConnectionHandler::kSlowConsumer;
   close(code.code, code.reason);
 }
@@ -268,7 +298,7 @@ void Connection::finish(std::error_code error) {
     if (const auto* m = metrics(); m && m->closed) m->closed(metrics_route_, sent_close_code());
   }
   state_ = State::closed;
-  if (error && !close_error_) close_error_ = error;
+  note_close_error(error);
   Deadlines::cancel(*this);
   if (raw_fd_ >= 0) {
     Readiness::of(loop()).remove_closing(raw_fd_);  // before the number can be reused

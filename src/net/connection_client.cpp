@@ -15,11 +15,12 @@ namespace sluice::net {
 void Connection::start_client(const WsUrl& url, ClientOptions options) {
   if (options.handshake.host.empty()) options.handshake.host = url.host_header();
   if (options.handshake.target == "/") options.handshake.target = url.target;
-  if (!client_) client_ = std::make_unique<ClientSide>();
-  client_->timeouts = options.timeouts;
-  client_->codec = options.codec;
-  client_->handshake = std::make_unique<protocol::ClientHandshake>(std::move(options.handshake));
-  if (const auto bad = client_->handshake->error()) {
+  auto& side = uncommon().client;
+  if (!side) side = std::make_unique<ClientSide>();
+  side->timeouts = options.timeouts;
+  side->codec = options.codec;
+  side->handshake = std::make_unique<protocol::ClientHandshake>(std::move(options.handshake));
+  if (const auto bad = side->handshake->error()) {
     // Nothing is sent; reported like any failure before the open, from the loop.
     asio::post(stream_.get_executor(), [self = shared_from_this(), bad] { self->finish(bad); });
     return;
@@ -45,7 +46,7 @@ void Connection::start_client(const WsUrl& url, ClientOptions options) {
               auto send_request = [self] {
                 self->state_ = State::handshaking;
                 self->arm_timer(self->timeouts().handshake, DeadlineAction::finish_timed_out);
-                self->write_raw(self->client_->handshake->request(), /*finish_after=*/false);
+                self->write_raw(self->client()->handshake->request(), /*finish_after=*/false);
                 self->read_more();
               };
               if (!self->stream_.is_tls()) return send_request();

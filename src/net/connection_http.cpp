@@ -36,21 +36,22 @@ struct InlineAnswer {
 thread_local InlineAnswer* InlineAnswer::current = nullptr;
 
 void Connection::reject_request(const std::string& response, std::error_code error) {
-  close_error_ = error;
+  if (error) uncommon().close_error = error;
   state_ = State::closing;
-  http_reader_.reset();
+  drop_http_reader();
   write_raw(response, /*finish_after=*/true);
 }
 
 void Connection::process_requests() {
-  while (!finished_ && !codec_ && http_reader_ && !http_busy_ && state_ == State::handshaking) {
-    const auto status = http_reader_->next();
+  while (!finished_ && !codec_ && http_reader() && !http_busy_ && state_ == State::handshaking) {
+    HttpRequestReader& reader = *http_reader();
+    const auto status = reader.next();
     if (status == HttpRequestReader::Status::need_more) return;
     if (status == HttpRequestReader::Status::error) {
-      return reject_request(plain_response(http_reader_->error_status(), http_reader_->error_message()),
+      return reject_request(plain_response(reader.error_status(), reader.error_message()),
                             protocol::Error::bad_http_request);
     }
-    auto& request = http_reader_->request();
+    auto& request = reader.request();
     // Only a request with an Upgrade field can be a WebSocket upgrade: the
     // Beast header the handshake checks is built for those alone.
     std::optional<boost::beast::http::request_header<>> head;
@@ -101,11 +102,11 @@ void Connection::process_requests() {
       if (const auto* m = metrics()) m->invalid_upgrades->add();
       return reject_request(decision.response, decision.error);
     }
-    if (!decision.subprotocol.empty()) subprotocol_ = std::make_unique<std::string>(decision.subprotocol);
+    uncommon_->subprotocol = decision.subprotocol;
     write_raw(decision.response, /*finish_after=*/false);
-    const std::string leftover(http_reader_->leftover());
+    const std::string leftover(reader.leftover());
     const std::string target(request.target());  // the request lives in the reader's buffers
-    http_reader_.reset();  // its buffers are large; the head is no longer needed
+    drop_http_reader();
     return open_with(protocol::Role::server, server_config_->codec, target, decision.deflate, leftover);
   }
 }
@@ -115,7 +116,7 @@ bool Connection::take_http_response(std::string response, bool close) {
   http_busy_ = false;
   if (close) {
     state_ = State::closing;
-    http_reader_.reset();
+    drop_http_reader();
     write_raw(std::move(response), /*finish_after=*/true);
     return false;
   }

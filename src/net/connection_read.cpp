@@ -122,22 +122,19 @@ void Connection::handle_bytes(std::span<std::uint8_t> bytes) {
     received_since_tick_ = true;
   }
   const std::span<const char> chars(reinterpret_cast<const char*>(bytes.data()), bytes.size());
-  if (state_ == State::handshaking && http_reader_ && !codec_) {
-    http_reader_->append(chars);
+  if (state_ == State::handshaking && http_reader() && !codec_) {
+    http_reader()->append(chars);
     return process_requests();
   }
-  if (state_ == State::handshaking && client_ && client_->handshake && !codec_) {
-    const auto status = client_->handshake->feed(chars);
+  if (ClientSide* side = client(); state_ == State::handshaking && side && side->handshake && !codec_) {
+    const auto status = side->handshake->feed(chars);
     if (status == protocol::HandshakeStatus::need_more) return;
     if (status == protocol::HandshakeStatus::rejected) {
-      client_->http_status = static_cast<std::uint16_t>(client_->handshake->response().result_int());
-      return finish(client_->handshake->error());
+      side->http_status = static_cast<std::uint16_t>(side->handshake->response().result_int());
+      return finish(side->handshake->error());
     }
-    if (!client_->handshake->subprotocol().empty()) {
-      subprotocol_ = std::make_unique<std::string>(client_->handshake->subprotocol());
-    }
-    return open_with(protocol::Role::client, client_->codec, {}, client_->handshake->deflate(),
-                     client_->handshake->leftover());
+    uncommon_->subprotocol = side->handshake->subprotocol();
+    return open_with(protocol::Role::client, side->codec, {}, side->handshake->deflate(), side->handshake->leftover());
   }
   if (!codec_ || state_ == State::closed) return;
   if (const auto* m = metrics()) m->bytes_received->add(bytes.size());

@@ -171,7 +171,7 @@ void Connection::after_codec_activity() {
   if (codec_->close_sent() && state_ == State::open) state_ = State::closing;
   if (codec_->should_close_transport()) {
     state_ = State::closing;
-    if (codec_->failure() && !close_error_) close_error_ = codec_->failure();
+    note_close_error(codec_->failure());
   }
   flush();
 }
@@ -274,11 +274,11 @@ void Connection::after_write() {
   }
   if (!queue_.empty()) return;
   // Nothing left to write.
-  if (finish_after_write_) return finish(close_error_);
+  if (finish_after_write_) return finish(close_error());
   if (!codec_ || !codec_->should_close_transport()) return;
   // Close handshake done (or failed) and flushed: the server closes TCP first
   // (RFC 6455 §7.1.1); a client half-closes and waits for the server's EOF.
-  if (role_ == protocol::Role::server || codec_->failure()) return finish(close_error_);
+  if (role_ == protocol::Role::server || codec_->failure()) return finish(close_error());
   if (!shut_down_send_) {
     shut_down_send_ = true;
     boost::system::error_code ignored;

@@ -216,7 +216,7 @@ class Connection : public std::enable_shared_from_this<Connection>,
   const std::string& subprotocol() const noexcept;
   bool deflate_enabled() const noexcept { return codec_ && codec_->deflate_enabled(); }
   /// Client: the server's handshake response head (valid after it arrived).
-  const protocol::ClientHandshake* client_handshake() const noexcept { return client_ ? client_->handshake.get() : nullptr; }
+  const protocol::ClientHandshake* client_handshake() const noexcept;
   /// Accepted beyond the connection limit: plain HTTP gets one answer, then the
   /// connection closes (the answer should say `Connection: close`). Loop thread.
   bool over_capacity() const noexcept { return over_capacity_; }
@@ -316,7 +316,6 @@ class Connection : public std::enable_shared_from_this<Connection>,
   ConnectionHandler* handler_ = nullptr;
 
   std::shared_ptr<const ServerConnectionConfig> server_config_;
-  std::unique_ptr<HttpRequestReader> http_reader_;  // server, until the upgrade
   // What only a client connection needs (a server's timeouts and codec
   // settings are in server_config_, shared by all its connections).
   struct ClientSide {
@@ -325,13 +324,26 @@ class Connection : public std::enable_shared_from_this<Connection>,
     std::unique_ptr<protocol::ClientHandshake> handshake;
     std::uint16_t http_status = 0;  // of a rejected handshake
   };
-  std::unique_ptr<ClientSide> client_;
+  // What an open, idle server connection does not need: behind one pointer,
+  // freed once empty (trim_uncommon()), so such a connection pays 8 bytes.
+  struct Uncommon {
+    std::unique_ptr<HttpRequestReader> http_reader;  // server: until the upgrade, or while it serves HTTP
+    std::unique_ptr<ClientSide> client;
+    std::string subprotocol;      // when one was negotiated
+    std::error_code close_error;  // what ended the connection (CloseInfo::error)
+  };
+  std::unique_ptr<Uncommon> uncommon_;
+  Uncommon& uncommon();
+  void trim_uncommon() noexcept;
+  HttpRequestReader* http_reader() const noexcept { return uncommon_ ? uncommon_->http_reader.get() : nullptr; }
+  void drop_http_reader() noexcept;  // its buffers are large: gone once the head was read
+  ClientSide* client() const noexcept { return uncommon_ ? uncommon_->client.get() : nullptr; }
+  std::error_code close_error() const noexcept { return uncommon_ ? uncommon_->close_error : std::error_code{}; }
+  void note_close_error(std::error_code error);  // the first one is kept
   std::optional<protocol::Codec> codec_;
-  std::unique_ptr<std::string> subprotocol_;  // only when one was negotiated
 
   SendQueue queue_;
   std::chrono::steady_clock::time_point last_message_at_;
-  std::error_code close_error_;             // what ended the connection (CloseInfo::error)
   std::uint16_t close_code_sent_ = 0;       // close()'s code once it sent one; 0: none (or the codec's own)
   std::uint8_t metrics_route_ = 0;          // what ConnectionMetrics::opened returned
   bool owns_handler_ = false;               // set_callbacks()' adapter, deleted with the connection

@@ -158,7 +158,7 @@ class InbandSession final : public broker::LoopHub::Subscriber, public net::Conn
   void publish(const std::string& id_json, const boost::json::value& request, std::string_view text);
   void on_published(const std::string& id_json, const PublishService::Outcome& outcome);
   void send_publish_ack(const std::string& id_json, const PublishedEvent& event, bool duplicate);
-  void start_replay(broker::ReplayResult replay);
+  void start_replay(broker::ReplayResult result);
   void handle_request(std::string_view text);
   void subscribe(const std::string& id_json, const boost::json::object& request);
   void unsubscribe(const std::string& id_json, const boost::json::object& request);
@@ -178,8 +178,7 @@ class InbandSession final : public broker::LoopHub::Subscriber, public net::Conn
   // The patterns subscribed (at most max_subscriptions), in one allocation.
   topic::PatternList subscriptions_;
   // A replay in progress (history first, live events held back until it
-  // ends) and what it covered. Behind a pointer: most sessions never replay,
-  // and an idle connection should cost little (docs/benchmarks.md).
+  // ends) and what it covered.
   struct ReplayState {
     std::vector<broker::EventPtr> events;
     std::size_t next = 0;
@@ -189,27 +188,9 @@ class InbandSession final : public broker::LoopHub::Subscriber, public net::Conn
     std::unordered_map<std::string, std::uint64_t> covered;
   };
   void release_replay_state_if_done();
-  std::unique_ptr<ReplayState> replay_;
-  // What few sessions need: the subscription a stream follows, the error
-  // budget once a request was refused, and the events dropped since the last
-  // one delivered (drop policy). Behind a pointer (idle memory).
-  struct Uncommon {
-    SubscriptionPtr stream;  // set in stream mode
-    double error_budget = 0;
-    std::chrono::steady_clock::time_point budget_at{};
-    std::uint64_t gap = 0;
-  };
-  std::unique_ptr<Uncommon> uncommon_;
-  Uncommon& uncommon() {
-    if (!uncommon_) uncommon_ = std::make_unique<Uncommon>();
-    return *uncommon_;
-  }
-  const Subscription* stream() const noexcept { return uncommon_ ? uncommon_->stream.get() : nullptr; }
-  std::uint64_t gap() const noexcept { return uncommon_ ? uncommon_->gap : 0; }
   // With auth or per-IP limits on: the grant, or why the connection is
   // refused (closed with `refusal_code` on open), the timer that closes at
-  // the grant's expiry, and the connection's place in its IP's count. Behind
-  // a pointer: a session with neither pays one null pointer.
+  // the grant's expiry, and the connection's place in its IP's count.
   struct Access {
     std::optional<auth::ConnectionGrant> grant;
     std::uint16_t refusal_code = 0;  // 0: admitted
@@ -218,7 +199,37 @@ class InbandSession final : public broker::LoopHub::Subscriber, public net::Conn
     limits::PerKeyCounter::Lease ip_lease;
   };
   void admit(net::Connection& connection);
-  std::unique_ptr<Access> access_;
+  // What few sessions need, behind one pointer (an idle connection should
+  // cost little, docs/benchmarks.md): the subscription a stream follows, the
+  // error budget once a request was refused, the events dropped since the
+  // last one delivered (drop policy), a replay, the access state.
+  struct Uncommon {
+    SubscriptionPtr stream;  // set in stream mode
+    double error_budget = 0;
+    std::chrono::steady_clock::time_point budget_at{};
+    std::uint64_t gap = 0;
+    std::unique_ptr<ReplayState> replay;
+    std::unique_ptr<Access> access;
+  };
+  std::unique_ptr<Uncommon> uncommon_;
+  Uncommon& uncommon() {
+    if (!uncommon_) uncommon_ = std::make_unique<Uncommon>();
+    return *uncommon_;
+  }
+  const Subscription* stream() const noexcept { return uncommon_ ? uncommon_->stream.get() : nullptr; }
+  std::uint64_t gap() const noexcept { return uncommon_ ? uncommon_->gap : 0; }
+  ReplayState* replay() const noexcept { return uncommon_ ? uncommon_->replay.get() : nullptr; }
+  Access* access() const noexcept { return uncommon_ ? uncommon_->access.get() : nullptr; }
+  Access& ensure_access() {
+    auto& access = uncommon().access;
+    if (!access) access = std::make_unique<Access>();
+    return *access;
+  }
+  const auth::ConnectionGrant* grant() const noexcept {
+    const Access* a = access();
+    return a && a->grant ? &*a->grant : nullptr;
+  }
+  std::uint16_t refusal_code() const noexcept { return access() ? access()->refusal_code : 0; }
 };
 
 }  // namespace sluice::server

@@ -23,7 +23,7 @@ std::int64_t unix_seconds_now() {
 
 const std::string& InbandSession::subject() const noexcept {
   static const std::string none;
-  return access_ && access_->grant ? access_->grant->subject : none;
+  return grant() ? grant()->subject : none;
 }
 
 std::optional<net::RouteRefusal> InbandSession::on_upgrade_request(net::Connection& connection,
@@ -33,17 +33,17 @@ std::optional<net::RouteRefusal> InbandSession::on_upgrade_request(net::Connecti
     return other->on_upgrade_request(connection, request);
   }
   admit(connection);
-  if (access_ && access_->refusal_code != 0) return std::nullopt;  // refused after the handshake, so the client can read why
+  if (refusal_code() != 0) return std::nullopt;  // refused after the handshake, so the client can read why
   // Streams too: the UpgradeGate refused them without a fitting grant, and a
   // stream opened with a token is closed when that token expires.
   if (!context_.auth || !context_.auth->required()) return std::nullopt;
-  if (!access_) access_ = std::make_unique<Access>();
+  Access& access = ensure_access();
   auto checked = context_.auth->check(detail::upgrade_credential(request), std::chrono::system_clock::now());
   if (checked) {
-    access_->grant = std::move(checked.grant);
+    access.grant = std::move(checked.grant);
   } else {
-    access_->refusal_code = 4401;
-    access_->refusal = std::move(checked.message);
+    access.refusal_code = 4401;
+    access.refusal = std::move(checked.message);
   }
   return std::nullopt;
 }
@@ -53,36 +53,36 @@ void InbandSession::admit(net::Connection& connection) {
   if (!context_.connections_per_ip && !context_.new_connections_per_ip) return;
   const std::string ip = connection.remote_ip();
   if (!context_.limit_loopback && limits::is_loopback(ip)) return;
-  access_ = std::make_unique<Access>();
+  Access& access = *(uncommon().access = std::make_unique<Access>());
   if (context_.new_connections_per_ip && !context_.new_connections_per_ip->acquire(ip)) {
-    access_->refusal_code = 4429;
-    access_->refusal = "too many new connections from " + ip + "; retry later";
+    access.refusal_code = 4429;
+    access.refusal = "too many new connections from " + ip + "; retry later";
     return;
   }
   if (context_.connections_per_ip) {
-    access_->ip_lease = context_.connections_per_ip->lease(ip);
-    if (!access_->ip_lease) {
-      access_->refusal_code = 4429;
-      access_->refusal = "too many connections from " + ip;
+    access.ip_lease = context_.connections_per_ip->lease(ip);
+    if (!access.ip_lease) {
+      access.refusal_code = 4429;
+      access.refusal = "too many connections from " + ip;
     }
   }
 }
 
 void InbandSession::on_open(net::Connection& connection) {
-  if (access_ && access_->refusal_code != 0) {
+  if (const std::uint16_t refused = refusal_code(); refused != 0) {
     if (context_.metrics) {
-      (access_->refusal_code == 4429 ? context_.metrics->rejected_limits : context_.metrics->rejected_auth)->add();
+      (refused == 4429 ? context_.metrics->rejected_limits : context_.metrics->rejected_auth)->add();
     }
     // Rate-limited per kind; the reason never holds the credential.
-    const std::string code = std::to_string(access_->refusal_code);
-    const log::Field fields[] = {{"close_code", code, true}, {"reason", access_->refusal}};
+    const std::string code = std::to_string(refused);
+    const log::Field fields[] = {{"close_code", code, true}, {"reason", access()->refusal}};
     const std::string remote = log::enabled(spdlog::level::warn) ? connection.remote_ip() : std::string();
     log::Context context;
     context.connection = id();
     context.remote = remote;
     context.extra = fields;
     log::limited(spdlog::level::warn, "websocket_refused_" + code, context, "WebSocket refused with " + code);
-    return connection.close(access_->refusal_code, access_->refusal);
+    return connection.close(refused, access()->refusal);
   }
   arm_expiry();
   context_.owner.session_opened(*this, connection);
@@ -90,34 +90,37 @@ void InbandSession::on_open(net::Connection& connection) {
 
 // A timer at the grant's expiry; a refresh moves it. Token grants only.
 void InbandSession::arm_expiry() {
-  if (!access_ || !access_->grant || access_->grant->expires_at == 0 || !connection_) return;
-  if (!access_->expiry) access_->expiry = std::make_unique<boost::asio::steady_timer>(connection_->executor());
-  const auto left = std::chrono::seconds(std::max<std::int64_t>(0, access_->grant->expires_at - unix_seconds_now()));
-  access_->expiry->expires_after(left);
-  access_->expiry->async_wait([owner = &context_.owner, session = id_](const boost::system::error_code& ec) {
+  if (!grant() || grant()->expires_at == 0 || !connection_) return;
+  auto& expiry = access()->expiry;
+  if (!expiry) expiry = std::make_unique<boost::asio::steady_timer>(connection_->executor());
+  const auto left = std::chrono::seconds(std::max<std::int64_t>(0, grant()->expires_at - unix_seconds_now()));
+  expiry->expires_after(left);
+  expiry->async_wait([owner = &context_.owner, session = id_](const boost::system::error_code& ec) {
     if (ec) return;  // cancelled: refreshed or closed
     auto* self = owner->find_session(session);
-    if (!self || !self->access_ || !self->access_->grant) return;
-    if (self->access_->grant->expires_at > unix_seconds_now()) return self->arm_expiry();  // the clock was early
+    if (!self || !self->grant()) return;
+    if (self->grant()->expires_at > unix_seconds_now()) return self->arm_expiry();  // the clock was early
     self->close(4401, "token expired");
   });
 }
 
 bool InbandSession::may_subscribe(const std::string& id_json, const std::string& pattern) {
-  if (!access_ || !access_->grant || access_->grant->may_subscribe(pattern)) return true;
+  const auth::ConnectionGrant* granted = grant();
+  if (!granted || granted->may_subscribe(pattern)) return true;
   if (context_.metrics) context_.metrics->auth_forbidden->add();
   reply_error(id_json, "forbidden",
-              access_->grant->token ? "the token does not allow subscribing to " + pattern
-                                    : "the API key lacks the read scope");
+              granted->token ? "the token does not allow subscribing to " + pattern
+                             : "the API key lacks the read scope");
   return false;
 }
 
 bool InbandSession::may_publish(const std::string& id_json, const std::string& topic) {
-  if (!access_ || !access_->grant || access_->grant->may_publish(topic)) return true;
+  const auth::ConnectionGrant* granted = grant();
+  if (!granted || granted->may_publish(topic)) return true;
   if (context_.metrics) context_.metrics->auth_forbidden->add();
   reply_error(id_json, "forbidden",
-              access_->grant->token ? "the token does not allow publishing on " + topic
-                                    : "the API key lacks the publish scope");
+              granted->token ? "the token does not allow publishing on " + topic
+                             : "the API key lacks the publish scope");
   return false;
 }
 
@@ -133,15 +136,15 @@ void InbandSession::refresh(const std::string& id_json, const boost::json::objec
   if (!token || !token->is_string()) return reply_error(id_json, "bad_request", "\"token\" (a string) is required");
   auto checked = context_.auth->check_token(token->get_string(), std::chrono::system_clock::now());
   if (!checked) return reply_error(id_json, "unauthorized", checked.message);
-  if (!access_) access_ = std::make_unique<Access>();
-  if (access_->grant && access_->grant->token && access_->grant->subject != checked.grant->subject) {
+  Access& access = ensure_access();
+  if (access.grant && access.grant->token && access.grant->subject != checked.grant->subject) {
     return reply_error(id_json, "forbidden", "the new token is for another subject");
   }
-  access_->grant = std::move(checked.grant);
-  const std::int64_t expires_at = access_->grant->expires_at;
+  access.grant = std::move(checked.grant);
+  const std::int64_t expires_at = access.grant->expires_at;
   std::vector<std::string> revoked;
   for (const std::string_view pattern : subscriptions_) {
-    if (!access_->grant->may_subscribe(pattern)) revoked.emplace_back(pattern);
+    if (!access.grant->may_subscribe(pattern)) revoked.emplace_back(pattern);
   }
   send_json("{\"type\":\"ack\",\"id\":" + id_json + ",\"op\":\"refresh\",\"expiresAt\":" + std::to_string(expires_at) + "}");
   for (const auto& pattern : revoked) drop_subscription(pattern, "the refreshed token does not allow it");

@@ -148,14 +148,14 @@ void InbandSession::on_closed() {
   if (!connection_) return;  // closed already
   // Closed from here on; the session <-> connection cycle is broken at the end.
   const std::shared_ptr<net::Connection> connection = std::move(connection_);
-  if (access_) {
-    if (access_->expiry) access_->expiry->cancel();
-    access_->ip_lease.release();
+  if (Access* a = access()) {
+    if (a->expiry) a->expiry->cancel();
+    a->ip_lease.release();
   }
   if (stream()) SubscriptionRegistry::detach_stream(*stream());
   for (const std::string_view pattern : subscriptions_) context_.hub.unsubscribe(pattern, this);
   subscriptions_.clear();
-  replay_.reset();
+  if (uncommon_) uncommon_->replay.reset();
   connection->set_handler(nullptr);  // no call can reach a destroyed session
 }
 
@@ -336,57 +336,61 @@ void InbandSession::on_published(const std::string& id_json, const PublishServic
             util::quoted("event not stored: " + outcome.message) + "}");
 }
 
-void InbandSession::start_replay(broker::ReplayResult replay) {
-  if (!replay_) replay_ = std::make_unique<ReplayState>();
-  for (const auto& [topic, last] : replay.covered) {
-    auto& covered = replay_->covered[topic];
+void InbandSession::start_replay(broker::ReplayResult result) {
+  auto& state = uncommon().replay;
+  if (!state) state = std::make_unique<ReplayState>();
+  for (const auto& [topic, last] : result.covered) {
+    auto& covered = state->covered[topic];
     covered = std::max(covered, last);
   }
-  for (auto& event : replay.events) {
+  for (auto& event : result.events) {
     if (const auto* stream = this->stream(); stream && stream->filter &&
         !stream->matches(event->topic, event->type, event->key, event->parsed_data())) {
       continue;
     }
-    replay_->events.push_back(std::move(event));
+    state->events.push_back(std::move(event));
   }
   pump_replay();
   release_replay_state_if_done();
 }
 
 void InbandSession::release_replay_state_if_done() {
-  if (replay_ && replay_->events.empty() && replay_->held.empty() && replay_->covered.empty()) replay_.reset();
+  if (const ReplayState* r = replay(); r && r->events.empty() && r->held.empty() && r->covered.empty()) {
+    uncommon_->replay.reset();
+  }
 }
 
 void InbandSession::pump_replay() {
-  if (!connection_ || !replay_) return;
-  auto& events = replay_->events;
+  ReplayState* state = replay();
+  if (!connection_ || !state) return;
+  auto& events = state->events;
   const std::size_t high_water = connection_->send_queue_limit() / 2;
-  while (replay_->next < events.size()) {
+  while (state->next < events.size()) {
     if (connection_->queued_bytes() > high_water) return connection_->notify_when_drained();
-    const auto status = connection_->send_shared(events[replay_->next++]->frame);
+    const auto status = connection_->send_shared(events[state->next++]->frame);
     if (status == net::SendStatus::closed) return;
     count_delivery(status, 1);
   }
   if (events.empty()) return;
   events = {};
-  replay_->next = 0;
+  state->next = 0;
   // The replay is out: now the live events that arrived meanwhile, in order.
-  auto held = std::move(replay_->held);
-  replay_->held = {};
-  replay_->held_bytes = 0;
+  auto held = std::move(state->held);
+  state->held = {};
+  state->held_bytes = 0;
   for (const auto& event : held) deliver_now(event);
   release_replay_state_if_done();
 }
 
 void InbandSession::deliver(const broker::EventPtr& event) {
   if (!connection_) return;
-  if (replay_ && !replay_->events.empty()) {
-    replay_->held_bytes += event->frame->size();
-    replay_->held.push_back(event);
+  if (ReplayState* state = replay(); state && !state->events.empty()) {
+    state->held_bytes += event->frame->size();
+    state->held.push_back(event);
     // Live traffic arriving during a replay is bounded too (a client that
     // cannot keep up with replay plus live traffic is a slow consumer).
     constexpr std::size_t kMinHeldBytes = 8 * 1024 * 1024;
-    if (replay_->held_bytes > std::max(kMinHeldBytes, 4 * connection_->send_queue_limit())) {
+    if (state->held_bytes > std::max(kMinHeldBytes, 4 * connection_->send_queue_limit())) {
       connection_->close_slow_consumer();
     }
     return;
@@ -401,7 +405,7 @@ void InbandSession::deliver_run(broker::EventRun& run) {
   // applies per event, as for events that came alone).
   const std::size_t limit = connection_->send_queue_limit();
   const std::size_t queued = connection_->queued_bytes();
-  if (replay_ || gap() > 0 || (stream() && stream()->filter) || queued > limit || run.bytes() > limit - queued) {
+  if (replay() || gap() > 0 || (stream() && stream()->filter) || queued > limit || run.bytes() > limit - queued) {
     for (const auto& event : run.events()) deliver(event);
     return;
   }
@@ -424,8 +428,8 @@ void InbandSession::deliver_now(const broker::EventPtr& event) {
       !stream->matches(event->topic, event->type, event->key, event->parsed_data())) {
     return;
   }
-  if (replay_ && !replay_->covered.empty()) {
-    auto& covered = replay_->covered;
+  if (ReplayState* state = replay(); state && !state->covered.empty()) {
+    auto& covered = state->covered;
     auto it = covered.find(event->topic);
     if (it != covered.end()) {
       if (event->offset <= it->second) return;  // the replay already sent it
