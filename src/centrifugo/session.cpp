@@ -48,7 +48,7 @@ std::string format_client_id(const Session::ClientId& bytes) {
 }  // namespace
 
 Session::Session(std::uint64_t id, Context& context, std::shared_ptr<net::Connection> connection)
-    : id_(id), context_(context), connection_(std::move(connection)), timer_(connection_->executor()) {
+    : id_(id), context_(context), connection_(std::move(connection)) {
   connection_->set_handler(this);
 }
 
@@ -78,16 +78,13 @@ void Session::on_open(net::Connection&) {
     if (context_.metrics) context_.metrics->rejected_limits->add();
     return close_with(*refusal_);
   }
-  timer_.expires_after(context_.settings.connect_timeout);
-  timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
-    if (auto self = weak.lock(); self && !ec) self->on_timer();
-  });
+  arm_deadline(context_.settings.connect_timeout);
 }
 
 void Session::on_closed() {
   if (closed_) return;
   closed_ = true;
-  timer_.cancel();
+  net::Deadlines::cancel(*this);
   if (expiry_) expiry_->cancel();
   if (sub_expiry_) sub_expiry_->cancel();
   ip_lease_.release();
@@ -114,36 +111,28 @@ void Session::close_with(const Disconnect& disconnect) {
   }
 }
 
-// Before connect: the stale deadline. After: a ping is due.
-void Session::on_timer() {
-  if (!connection_) return;
-  if (!connected_) return close_with(disconnect::stale);
-  const auto interval = context_.settings.ping_interval;
-  const auto pong_timeout = std::min(context_.settings.pong_timeout, interval / 2);
-  send_reply("{}");  // a ping: no id, no push
-  pong_pending_ = true;
-  // The client expects the next ping one interval after this one (the SDK
-  // reconnects when it is late); the pong deadline falls in between.
-  const auto now = std::chrono::steady_clock::now();
-  timer_.expires_at(now + pong_timeout);
-  timer_.async_wait([weak = weak_from_this(), next = now + interval](const boost::system::error_code& ec) {
-    auto self = weak.lock();
-    if (!self || ec || !self->connection_) return;
-    if (self->pong_pending_) return self->close_with(disconnect::no_pong);
-    self->timer_.expires_at(next);
-    self->timer_.async_wait([later = self->weak_from_this()](const boost::system::error_code& inner) {
-      if (auto again = later.lock(); again && !inner) again->on_timer();
-    });
-  });
+void Session::arm_deadline(std::chrono::milliseconds after) {
+  if (connection_) net::Deadlines::of(connection_->loop()).arm(*this, after);
 }
 
-void Session::schedule_ping(std::chrono::milliseconds after) {
-  timer_.cancel();
-  if (after.count() <= 0) return;
-  timer_.expires_after(after);
-  timer_.async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
-    if (auto self = weak.lock(); self && !ec) self->on_timer();
-  });
+// Before connect: the stale deadline. After: a ping is due, or its pong.
+void Session::on_deadline() {
+  if (!connection_) return;
+  if (!connected_) return close_with(disconnect::stale);
+  // The client expects the next ping one interval after this one (the SDK
+  // reconnects when it is late); the pong deadline falls in between, so
+  // both waits have fixed lengths (Deadlines keeps a lane per length).
+  const auto interval = context_.settings.ping_interval;
+  const auto pong_timeout = std::min(context_.settings.pong_timeout, interval / 2);
+  if (ping_sent_) {
+    if (pong_pending_) return close_with(disconnect::no_pong);
+    ping_sent_ = false;
+    return arm_deadline(interval - pong_timeout);
+  }
+  send_reply("{}");  // a ping: no id, no push
+  pong_pending_ = true;
+  ping_sent_ = true;
+  arm_deadline(pong_timeout);
 }
 
 // --- commands ---
@@ -230,8 +219,8 @@ void Session::connect(const Command& c, std::string& replies) {
   connected_ = true;
   client_id_ = random_client_id();
   append_line(replies, encode_result(c.id, "connect", connect_result()));
-  timer_.cancel();
-  schedule_ping(context_.settings.ping_interval);
+  net::Deadlines::cancel(*this);  // the stale deadline
+  if (context_.settings.ping_interval.count() > 0) arm_deadline(context_.settings.ping_interval);
   arm_expiry();
 }
 

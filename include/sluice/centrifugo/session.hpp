@@ -29,6 +29,7 @@
 #include "sluice/limits/per_key_counter.hpp"
 #include "sluice/metrics/session_metrics.hpp"
 #include "sluice/net/connection.hpp"
+#include "sluice/net/deadlines.hpp"
 #include "sluice/server/publish_service.hpp"
 #include "sluice/util/linear_map.hpp"
 
@@ -62,7 +63,8 @@ struct SessionSettings {
 
 class Session final : public broker::LoopHub::Subscriber,
                       public net::ConnectionHandler,
-                      public std::enable_shared_from_this<Session> {
+                      public std::enable_shared_from_this<Session>,
+                      private net::Deadlines::Entry {
  public:
   /// The client id of the connect reply: a version 4 UUID's 16 bytes.
   using ClientId = std::array<unsigned char, 16>;
@@ -177,8 +179,11 @@ class Session final : public broker::LoopHub::Subscriber,
   void send_reply(std::string_view payload);
   void close_with(const Disconnect& disconnect);
   void count_delivery(net::SendStatus status, std::size_t events);
-  void schedule_ping(std::chrono::milliseconds after);
-  void on_timer();
+  /// Its one deadline (net::Deadlines: in the session, no timer or pending
+  /// wait of its own, idle memory): before connect the stale deadline, then
+  /// the next ping, then that ping's pong deadline, in turn.
+  void on_deadline() override;
+  void arm_deadline(std::chrono::milliseconds after);
   void arm_expiry();
   /// Arms sub_expiry_ for the earliest subscription that expires.
   void arm_subscription_expiry();
@@ -198,7 +203,7 @@ class Session final : public broker::LoopHub::Subscriber,
   bool connected_ = false;
   bool closed_ = false;
   bool pong_pending_ = false;
-  boost::asio::steady_timer timer_;  // stale before connect, then ping / pong deadlines
+  bool ping_sent_ = false;  // the deadline armed is the last ping's pong deadline
   // Behind a pointer (idle memory: 240 bytes inline): only with auth on.
   std::unique_ptr<auth::ConnectionGrant> grant_;
   std::unique_ptr<boost::asio::steady_timer> expiry_;      // with a grant that expires

@@ -226,6 +226,8 @@ class Connection : public std::enable_shared_from_this<Connection>,
   std::optional<tcp::endpoint> remote_endpoint() const;
   /// The executor of the connection's loop: post work here to touch it.
   boost::asio::any_io_executor executor() { return stream_.get_executor(); }
+  /// The event loop this connection lives on.
+  boost::asio::io_context& loop() { return stream_.get_executor().context(); }
   /// Bytes queued for sending (including the write in flight).
   std::size_t queued_bytes() const noexcept { return queue_.bytes(); }
   std::size_t send_queue_limit() const noexcept { return queue_.limit(); }
@@ -294,7 +296,6 @@ class Connection : public std::enable_shared_from_this<Connection>,
   CloseInfo close_info() const;
   void post_on_drained();
   const ConnectionTimeouts& timeouts() const noexcept;
-  asio::io_context& loop() { return stream_.get_executor().context(); }
   void arm_keepalive();
   void on_keepalive_tick();
   void finish(std::error_code error);
