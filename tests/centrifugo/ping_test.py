@@ -9,16 +9,13 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 
 import websockets
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import check, fail, free_port  # noqa: E402
+from common import check, sluice_serve  # noqa: E402
 
 PING_INTERVAL = 1.0
 PONG_TIMEOUT = 0.4
@@ -83,29 +80,10 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--sluice", required=True)
     args = parser.parse_args()
-    tmp = tempfile.mkdtemp(prefix="sluice-ping-")
-    server = None
-    try:
-        port = free_port()
-        log = open(os.path.join(tmp, "server.log"), "w+")
-        server = subprocess.Popen([args.sluice, "serve", "--port", str(port), "--threads", "1", "--store", "memory",
-                                   "--ping-interval", str(PING_INTERVAL), "--pong-timeout", str(PONG_TIMEOUT)],
-                                  stdout=log, stderr=subprocess.STDOUT, text=True)
-        deadline = time.monotonic() + 30
-        while "listening on" not in open(log.name).read():
-            if server.poll() is not None or time.monotonic() > deadline:
-                fail("sluice serve did not start: " + open(log.name).read())
-            time.sleep(0.05)
+    with sluice_serve(args.sluice, ["--threads", "1", "--store", "memory", "--ping-interval", str(PING_INTERVAL),
+                                    "--pong-timeout", str(PONG_TIMEOUT)]) as port:
         asyncio.run(asyncio.wait_for(scenario(f"ws://127.0.0.1:{port}/connection/websocket"), 40))
-        print(f"OK: {PINGS} pings a {PING_INTERVAL} s apart while answered, 3012 once not, 3502 without connect")
-    finally:
-        if server:
-            server.terminate()
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
-        shutil.rmtree(tmp, ignore_errors=True)
+    print(f"OK: {PINGS} pings a {PING_INTERVAL} s apart while answered, 3012 once not, 3502 without connect")
 
 
 if __name__ == "__main__":

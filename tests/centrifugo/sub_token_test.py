@@ -16,7 +16,6 @@ import asyncio
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,7 +24,7 @@ import jwt
 import websockets
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import check, fail, free_port  # noqa: E402
+from common import check, fail, sluice_serve  # noqa: E402
 
 TIMEOUT = 15
 SECRET = b"sluice-sub-token-test-secret-0123456789abcdef"
@@ -167,36 +166,20 @@ def main():
     parser.add_argument("--sluice", required=True)
     args = parser.parse_args()
     tmp = tempfile.mkdtemp(prefix="sluice-subtoken-")
-    server = None
     try:
         secret_file = os.path.join(tmp, "secret")
         with open(secret_file, "wb") as f:
             f.write(SECRET)
-        port = free_port()
-        server = subprocess.Popen([args.sluice, "serve", "--port", str(port), "--threads", "1", "--store", "memory",
-                                   "--jwt-secret-file", secret_file, "--expired-close-delay", "1"],
-                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            line = server.stdout.readline()
-            if "listening on" in line:
-                break
-            if not line:
-                fail("sluice serve did not start")
-        url = f"ws://127.0.0.1:{port}/connection/websocket"
-        asyncio.run(asyncio.wait_for(scenario(url), 60))
-        print("OK: subscription tokens: 103 without, allowed with, 109 expired, 3500 for another channel, user, "
-              "secret or garbage, and as a connection token")
-        asyncio.run(asyncio.wait_for(expiry_scenario(url), 60))
-        print("OK: subscription expiry: ttl announced, 2501 at exp + delay, sub_refresh moves it; sub_refresh "
-              "errors 103, 107, 109, 3500; a connection refresh keeps token subscriptions")
+        with sluice_serve(args.sluice, ["--threads", "1", "--store", "memory", "--jwt-secret-file", secret_file,
+                                        "--expired-close-delay", "1"]) as port:
+            url = f"ws://127.0.0.1:{port}/connection/websocket"
+            asyncio.run(asyncio.wait_for(scenario(url), 60))
+            print("OK: subscription tokens: 103 without, allowed with, 109 expired, 3500 for another channel, user, "
+                  "secret or garbage, and as a connection token")
+            asyncio.run(asyncio.wait_for(expiry_scenario(url), 60))
+            print("OK: subscription expiry: ttl announced, 2501 at exp + delay, sub_refresh moves it; sub_refresh "
+                  "errors 103, 107, 109, 3500; a connection refresh keeps token subscriptions")
     finally:
-        if server:
-            server.terminate()
-            try:
-                server.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                server.kill()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
