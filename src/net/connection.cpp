@@ -166,8 +166,8 @@ std::string Connection::remote_ip() const {
 // --- start-up ---
 
 void Connection::start_server(std::shared_ptr<const ServerConnectionConfig> config, bool over_capacity,
-                              int plain_fd) {
-  raw_fd_ = plain_fd;  // owned from here on, whatever happens next
+                              int fd) {
+  raw_fd_ = fd;  // owned from here on, whatever happens next
   server_config_ = std::move(config);
   queue_.set_limit(server_config_->send_queue_limit);
   if (server_config_->metrics) queue_.set_bytes_gauge(server_config_->metrics->send_queue_bytes);
@@ -177,19 +177,12 @@ void Connection::start_server(std::shared_ptr<const ServerConnectionConfig> conf
   over_capacity_ = over_capacity;
   state_ = State::handshaking;
   arm_timer(timeouts().handshake, DeadlineAction::finish_timed_out);
-  if (!stream_.is_tls()) {
-    if (raw_fd_ < 0) return finish(std::make_error_code(std::errc::bad_file_descriptor));
-    // Plain TCP lives in the loop's Readiness set (no per-connection Asio
-    // state or pending operation; no epoll_ctl per read). Bytes that arrived
-    // before this are reported by the registration itself.
-    if (auto error = Readiness::of(loop()).add(raw_fd_, shared_from_this())) return finish(error);
-    return;
-  }
-  stream_.tls().async_handshake(asio::ssl::stream_base::server,
-                                [self = shared_from_this()](const boost::system::error_code& ec) {
-                                  if (ec) return self->finish(ec);
-                                  self->read_more();
-                                });
+  if (raw_fd_ < 0) return finish(std::make_error_code(std::errc::bad_file_descriptor));
+  // The socket lives in the loop's Readiness set (no per-connection Asio
+  // state or pending operation; no epoll_ctl per read). Bytes that arrived
+  // before this are reported by the registration itself; over TLS, on_ready
+  // drives the TLS handshake first.
+  if (auto error = Readiness::of(loop()).add(raw_fd_, shared_from_this())) return finish(error);
 }
 
 void Connection::open_with(protocol::Role role, const protocol::CodecSettings& settings, std::string_view target,
@@ -301,6 +294,7 @@ void Connection::finish(std::error_code error) {
   note_close_error(error);
   Deadlines::cancel(*this);
   if (raw_fd_ >= 0) {
+    if (auto* tls = stream_.server_tls()) tls->close_notify();
     Readiness::of(loop()).remove_closing(raw_fd_);  // before the number can be reused
     ::close(raw_fd_);
     raw_fd_ = -1;

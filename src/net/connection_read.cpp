@@ -1,6 +1,6 @@
-// Connection, reading: plain-TCP reads (the loop's Readiness or an Asio wait)
-// and TLS reads, and what the bytes become (handshake input or frames for the
-// codec, whose callbacks are here too).
+// Connection, reading: server reads (plain or TLS, the loop's Readiness),
+// client reads (an Asio wait, or Asio's TLS), and what the bytes become
+// (handshake input or frames for the codec, whose callbacks are here too).
 #include "sluice/net/connection.hpp"
 
 #include <sys/epoll.h>
@@ -53,13 +53,46 @@ void Connection::read_more() {
 
 void Connection::on_ready(std::uint32_t events) {
   if (finished_) return;
+  TlsSession* tls = stream_.server_tls();
+  if (tls) {
+    if (!tls->established() && !advance_tls_handshake(*tls)) return;
+    // A TLS read may wait for the socket to be writable and a write for it to
+    // be readable (records the other way): on any report, try both.
+    if (awaiting_writable_ || tls->pending()) events |= EPOLLOUT;
+    events |= EPOLLIN;
+  }
   if (awaiting_writable_ && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
     awaiting_writable_ = false;
     start_write();
     if (finished_) return;
   }
+  if (tls) return read_tls_until_blocked(*tls);
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
     read_until_blocked((events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0);
+  }
+}
+
+bool Connection::advance_tls_handshake(TlsSession& tls) {
+  const auto step = tls.handshake();
+  if (step.error) {
+    finish(step.error);
+    return false;
+  }
+  return tls.established();  // else it waits for the socket: the next report resumes it
+}
+
+void Connection::read_tls_until_blocked(TlsSession& tls) {
+  // Until OpenSSL wants the socket: then the kernel had no more (or the
+  // session waits to write), and edge-triggered readiness reports the change.
+  const auto buffer = thread_read_buffer();
+  while (!finished_) {
+    const auto got = tls.read(buffer);
+    if (got.bytes > 0) {
+      handle_input(buffer.first(got.bytes));
+      continue;
+    }
+    if (got.error) return on_read_error(got.error);
+    return;
   }
 }
 

@@ -7,9 +7,11 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <array>
 #include <span>
 #include <cerrno>
+#include <cstring>
 #include <utility>
 #include <vector>
 
@@ -214,6 +216,7 @@ void Connection::start_write() {
   if (finished_) return;
   if (stream_.is_tls()) return start_tls_write();
   if (awaiting_writable_) return;  // the wait's handler (or on_ready) writes
+  if (auto* tls = stream_.server_tls()) return start_server_tls_write(*tls);
   const int fd = raw_fd_ >= 0 ? raw_fd_ : stream_.socket().native_handle();
   while (queue_.has_pending()) {
     iovec* iov = thread_iovecs();
@@ -247,6 +250,41 @@ void Connection::start_write() {
   after_write();
 }
 
+void Connection::start_server_tls_write(TlsSession& tls) {
+  // Each record is gathered into one per-thread buffer and encrypted from
+  // there straight into OpenSSL's record buffer, which goes to the socket.
+  thread_local std::array<std::uint8_t, TlsSession::kMaxRecord> record;
+  while (!finished_) {
+    TlsSession::Result sent;
+    if (tls.pending()) {
+      sent = tls.flush();
+    } else if (queue_.has_pending()) {
+      iovec* iov = thread_iovecs();
+      std::size_t offered = 0;
+      const std::size_t count = queue_.gather(iov, SendQueue::kMaxGatherBuffers, offered);
+      std::size_t size = 0;
+      for (std::size_t i = 0; i < count && size < record.size(); ++i) {
+        const std::size_t n = std::min(iov[i].iov_len, record.size() - size);
+        std::memcpy(record.data() + size, iov[i].iov_base, n);
+        size += n;
+      }
+      sent = tls.write(std::span(record.data(), size));
+      queue_.consume(sent.bytes);  // taken: sent, or kept by the session until flush()
+      if (was_open_ && sent.bytes > 0) {
+        if (const auto* m = metrics()) m->bytes_sent->add(sent.bytes);
+      }
+    } else {
+      break;
+    }
+    if (sent.error) return finish(sent.error);
+    if (sent.want != TlsSession::Want::nothing) {
+      awaiting_writable_ = true;  // on_ready resumes (any report: the session may want to read first)
+      break;
+    }
+  }
+  after_write();
+}
+
 void Connection::start_tls_write() {
   auto& buffers = stream_.tls_state().write_buffers;
   if (!queue_.start_write(buffers)) {
@@ -273,6 +311,7 @@ void Connection::after_write() {
     post_on_drained();  // posted: on_drained may queue more, and this runs inside a write
   }
   if (!queue_.empty()) return;
+  if (const auto* tls = stream_.server_tls(); tls && tls->pending()) return;
   // Nothing left to write.
   if (finish_after_write_) return finish(close_error());
   if (!codec_ || !codec_->should_close_transport()) return;

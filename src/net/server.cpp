@@ -148,16 +148,14 @@ void Server::start_connection(int fd, EventLoop* loop) {
                EventLoop* loop) const {
       std::shared_ptr<Connection> connection;
       if (tls) {
-        Socket socket(io);
-        boost::system::error_code ec;
-        socket.assign(protocol, fd, ec);
-        if (ec) {
+        // TLS on the descriptor itself, in the loop's Readiness set like plain TCP.
+        auto session = TlsSession::accept(tls, fd);
+        if (!session) {
           ::close(fd);
           return;
         }
-        connection = std::make_shared<Connection>(AnyStream(AnyStream::TlsStream(std::move(socket), *tls), tls),
-                                                  protocol::Role::server, std::move(callbacks), config->timeouts);
-        fd = -1;  // the TLS stream's socket owns it
+        connection = std::make_shared<Connection>(AnyStream(io, std::move(session)), protocol::Role::server,
+                                                  std::move(callbacks), config->timeouts);
       } else {
         // Plain TCP: the descriptor goes to the connection as it is; the
         // stream has no socket.

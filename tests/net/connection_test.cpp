@@ -146,6 +146,38 @@ TEST(NetConnection, TlsEchoWithVerifiedCertificate) {
   EXPECT_EQ(closed.code, 1000);
 }
 
+TEST(NetConnection, TlsEchoOfAMessageOfManyRecords) {
+  // 3 MiB each way: about 200 TLS records, more than the socket buffers hold,
+  // so the server's session waits for the socket with records taken.
+  sluice::test::SelfSignedCert cert;
+  std::string error;
+  net::ServerOptions options;
+  options.tls = net::make_server_tls_context(cert.cert_file, cert.key_file, error);
+  ASSERT_TRUE(options.tls) << error;
+  asio::io_context io;
+  EchoServer echo(io, options);
+
+  std::string big(3 * 1024 * 1024, 'x');
+  for (std::size_t i = 0; i < big.size(); i += 7) big[i] = static_cast<char>('a' + i % 26);
+  net::ClientOptions client;
+  client.tls = net::make_client_tls_context({true, cert.cert_file}, error);
+  ASSERT_TRUE(client.tls) << error;
+  std::string echoed;
+  net::CloseInfo closed;
+  net::ConnectionCallbacks callbacks;
+  callbacks.on_open = [&](net::Connection& c) { EXPECT_FALSE(c.send_text(big)); };
+  callbacks.on_message = [&](net::Connection& c, MessageType, std::span<const std::uint8_t> payload) {
+    echoed = text(payload);
+    c.close();
+  };
+  callbacks.on_closed = [&](net::Connection&, const net::CloseInfo& info) { closed = info; };
+  net::connect(io, echo.url(true, "localhost"), client, callbacks);
+  ASSERT_TRUE(run_until(io, [&] { return bool(echo.closed.size() == 1 && closed.was_open); }));
+  EXPECT_EQ(echoed.size(), big.size());
+  EXPECT_TRUE(echoed == big);
+  EXPECT_EQ(closed.code, 1000);
+}
+
 TEST(NetConnection, TlsRejectsUntrustedCertificate) {
   sluice::test::SelfSignedCert cert;
   sluice::test::SelfSignedCert other;  // a different CA: verification must fail

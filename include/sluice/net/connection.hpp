@@ -247,9 +247,9 @@ class Connection : public std::enable_shared_from_this<Connection>,
   // --- used by Server and connect() ---
   /// `over_capacity` (max connections reached): a WebSocket upgrade gets 503;
   /// plain HTTP is answered, one request, then the connection closes.
-  /// `plain_fd`: for plain TCP, the accepted non-blocking socket, owned by the
-  /// connection from here on (the stream's own socket stays unopened); -1 for TLS.
-  void start_server(std::shared_ptr<const ServerConnectionConfig> config, bool over_capacity, int plain_fd);
+  /// `fd`: the accepted non-blocking socket, owned by the connection from
+  /// here on (plain, or under the stream's TlsSession).
+  void start_server(std::shared_ptr<const ServerConnectionConfig> config, bool over_capacity, int fd);
   void start_client(const WsUrl& url, ClientOptions options);
 
  private:
@@ -265,9 +265,10 @@ class Connection : public std::enable_shared_from_this<Connection>,
   void on_pong(std::span<const std::uint8_t> payload);
   // on_close: not needed, the codec keeps the peer's close code and reason.
 
-  // Pollable (plain-TCP server connections): the loop's Readiness reports the socket.
+  // Pollable (server connections): the loop's Readiness reports the socket.
   void on_ready(std::uint32_t events) override;
   void read_until_blocked(bool peer_closed);
+  void read_tls_until_blocked(TlsSession& tls);
 
   void read_more();
   void on_readable();
@@ -288,7 +289,9 @@ class Connection : public std::enable_shared_from_this<Connection>,
   friend class WriteBatch;
   void run_scheduled_write();  // WriteBatch: the corked write of this loop turn
   void start_write();
-  void start_tls_write();
+  void start_tls_write();         // a client's, through Asio's ssl::stream
+  void start_server_tls_write(TlsSession& tls);
+  bool advance_tls_handshake(TlsSession& tls);  // true once established
   void after_write();
   void after_codec_activity();
   void arm_timer(std::chrono::milliseconds timeout, DeadlineAction action);
@@ -307,8 +310,8 @@ class Connection : public std::enable_shared_from_this<Connection>,
   // Per-connection state is kept small (idle memory, docs/benchmarks.md): what
   // only TLS or only clients need lives behind pointers, and the flags are bits.
   AnyStream stream_;
-  // A plain-TCP server connection owns its socket as a bare descriptor in the
-  // loop's Readiness set (stream_'s socket is released); -1 otherwise.
+  // A server connection owns its socket as a bare descriptor in the loop's
+  // Readiness set (plain, or under stream_'s TlsSession); -1 for a client.
   int raw_fd_ = -1;
   protocol::Role role_;
   State state_ = State::connecting;
@@ -354,7 +357,7 @@ class Connection : public std::enable_shared_from_this<Connection>,
   bool write_wanted_ : 1 = false;           // queued output waits for start_write()
   bool write_posted_ : 1 = false;           // a corked start_write() is posted
   bool handling_input_ : 1 = false;         // inside handle_input(): it writes at its end
-  bool awaiting_writable_ : 1 = false;      // plain TCP: the socket was full; a wait_write is pending
+  bool awaiting_writable_ : 1 = false;      // the socket was full: on_ready (or a wait_write) resumes the write
   bool drain_wanted_ : 1 = false;           // on_drained is owed
   bool received_since_tick_ : 1 = false;    // keepalive: the peer showed life since the last tick
   bool awaiting_pong_ : 1 = false;

@@ -1,5 +1,7 @@
 // A byte stream that is either plain TCP or TLS over TCP, so one connection
-// type serves ws:// and wss://. Not thread-safe: used from its connection's
+// type serves ws:// and wss://. A server's TLS is a TlsSession on the
+// connection's own descriptor (driven by the loop's Readiness); a client's is
+// Asio's ssl::stream. Not thread-safe: used from its connection's
 // executor only, with at most one read and one write in flight.
 //
 // The TLS stream (about 440 bytes, with its buffers) and a plain socket live on
@@ -19,6 +21,8 @@
 #include <memory>
 #include <utility>
 #include <vector>
+
+#include "sluice/net/tls_session.hpp"
 
 namespace sluice::net {
 
@@ -42,6 +46,12 @@ class AnyStream {
     std::vector<asio::const_buffer> write_buffers;      // the gather write in flight
   };
 
+  /// A server's TLS: the session on the descriptor its connection owns.
+  struct ServerTls {
+    asio::io_context* io;
+    std::unique_ptr<TlsSession> session;
+  };
+
   using executor_type = asio::io_context::executor_type;
 
   /// No socket of its own: the connection owns a bare descriptor (a plain
@@ -52,6 +62,10 @@ class AnyStream {
   /// `context` is kept alive as long as the stream (its SSL object refers to it).
   AnyStream(TlsStream stream, std::shared_ptr<asio::ssl::context> context)
       : word_(tag(new Tls(std::move(stream), std::move(context)), Kind::tls)) {}
+
+  /// A server's TLS on the connection's descriptor (see TlsSession).
+  AnyStream(asio::io_context& io, std::unique_ptr<TlsSession> session)
+      : word_(tag(new ServerTls{&io, std::move(session)}, Kind::server_tls)) {}
 
   AnyStream(AnyStream&& other) noexcept : word_(std::exchange(other.word_, tag(&other.context(), Kind::bare))) {}
   AnyStream& operator=(AnyStream&& other) noexcept {
@@ -68,8 +82,14 @@ class AnyStream {
   /// For Asio's composed operations (async_write) and posts.
   executor_type get_executor() const noexcept { return context().get_executor(); }
 
-  bool has_socket() const noexcept { return kind() != Kind::bare; }
+  /// An Asio socket (plain or under Asio's TLS); false for a bare or server-TLS stream.
+  bool has_socket() const noexcept { return kind() == Kind::plain || kind() == Kind::tls; }
+  /// Asio's TLS (a client's).
   bool is_tls() const noexcept { return kind() == Kind::tls; }
+  /// A server's TLS session, or null.
+  TlsSession* server_tls() const noexcept {
+    return kind() == Kind::server_tls ? pointer<ServerTls>()->session.get() : nullptr;
+  }
   Tls& tls_state() { return *pointer<Tls>(); }
   TlsStream& tls() { return tls_state().stream; }
 
@@ -102,9 +122,9 @@ class AnyStream {
 
  private:
   // One word (idle memory): the io_context of a stream without a socket, or
-  // the heap-held Socket or Tls, told apart by the two low bits (each of the
-  // three is at least 8-byte aligned).
-  enum class Kind : std::uintptr_t { bare = 0, plain = 1, tls = 2 };
+  // the heap-held Socket, Tls or ServerTls, told apart by the two low bits
+  // (each is at least 8-byte aligned).
+  enum class Kind : std::uintptr_t { bare = 0, plain = 1, tls = 2, server_tls = 3 };
   static constexpr std::uintptr_t kKindBits = 3;
   template <class T>
   static std::uintptr_t tag(T* p, Kind kind) noexcept {
@@ -120,6 +140,7 @@ class AnyStream {
     switch (kind()) {
       case Kind::plain: return pointer<Socket>()->get_executor().context();
       case Kind::tls: return pointer<Tls>()->stream.next_layer().get_executor().context();
+      case Kind::server_tls: return *pointer<ServerTls>()->io;
       case Kind::bare: break;
     }
     return *pointer<asio::io_context>();
@@ -127,6 +148,7 @@ class AnyStream {
   void release() noexcept {
     if (kind() == Kind::plain) delete pointer<Socket>();
     if (kind() == Kind::tls) delete pointer<Tls>();
+    if (kind() == Kind::server_tls) delete pointer<ServerTls>();
   }
 
   std::uintptr_t word_;
