@@ -44,11 +44,21 @@ def fanout_subscribers(scenario, kind="fanout"):
 def deflate_pairs(results):
     """(deflateN, nodeflateN, N) for every deflateN measured, by N: the same fan-out with and without
     permessage-deflate, whose ratio per server the summary and the report show."""
+    return own_pairs(results, "deflate", "nodeflate")
+
+
+def tls_pairs(results):
+    """(tlsN, fanoutN, N) for every tlsN measured, by N: the same fan-out over wss:// and ws://."""
+    return own_pairs(results, "tls", "fanout")
+
+
+def own_pairs(results, kind, baseline_kind):
+    """(kindN, baseline_kindN, N) for every kindN measured, by N."""
     pairs = []
     for scenario in results.scenarios():
-        n = fanout_subscribers(scenario.name, "deflate")
+        n = fanout_subscribers(scenario.name, kind)
         if n is not None:
-            pairs.append((scenario.name, "no" + scenario.name, n))
+            pairs.append((scenario.name, baseline_kind + scenario.name[len(kind):], n))
     return pairs
 
 
@@ -64,6 +74,8 @@ class Scenario:
         elif fanout_subscribers(name, "deflate") is not None:
             self.title = f"Fan-out, permessage-deflate, {connections:,} subscribers, {payload} B"
             self.unit = "deliveries/s"
+        elif fanout_subscribers(name, "tls") is not None:
+            self.title, self.unit = f"Fan-out over wss://, {connections:,} subscribers, {payload} B", "deliveries/s"
         elif fanout_subscribers(name, "nodeflate") is not None:
             self.title, self.unit = f"Fan-out, uncompressed, {connections:,} subscribers, {payload} B", "deliveries/s"
         elif name == "churn":
@@ -80,10 +92,12 @@ class Scenario:
         self.connections = connections
 
     def sort_key(self):
-        """Fan-out by subscribers, then each nodeflateN before its deflateN, then the rest."""
+        """Fan-out by subscribers (each tlsN after its fanoutN), then each nodeflateN before its deflateN,
+        then the rest."""
         order = {"echo": 2, "idle": 3, "churn": 4, "publish": 5}
-        if (n := fanout_subscribers(self.name)) is not None:
-            return (0, n, 0)
+        for rank, kind in enumerate(("fanout", "tls")):
+            if (n := fanout_subscribers(self.name, kind)) is not None:
+                return (0, n, rank)
         for rank, kind in enumerate(("nodeflate", "deflate")):
             if (n := fanout_subscribers(self.name, kind)) is not None:
                 return (1, n, rank)

@@ -7,10 +7,12 @@
 #include <csignal>
 #include <cstdio>
 #include <exception>
+#include <memory>
 
 #include "options.hpp"
 #include "payload.hpp"
 #include "scenarios.hpp"
+#include "stream.hpp"
 
 int main(int argc, char** argv) {
   using namespace sluice::bench;
@@ -52,6 +54,8 @@ int main(int argc, char** argv) {
   app.add_option("--server-pid", o.server_pid, "Server process: report its CPU use over the window too");
   app.add_flag("--deflate", o.deflate,
                "WebSocket scenarios: offer permessage-deflate and inflate what arrives (costs the load client CPU)");
+  bool tls = false;
+  app.add_flag("--tls", tls, "WebSocket scenarios: wss://, TLS without checking the certificate (a test server)");
   app.add_flag("--lag-report", o.lag_report, "fanout: print how far subscribers lag behind the publisher at the end");
   app.add_option("--message-prefix", o.message_prefix,
                  "broadcast: prefix of every published message, stripped on receipt (uWebSockets peer: b:)");
@@ -85,6 +89,7 @@ int main(int argc, char** argv) {
              : (o.protocol == Protocol::sluice && o.mode != "echo") ? "/v1/ws"
                                                                       : "/";
   }
+  if (tls) o.tls = std::make_shared<const TlsClient>(false, "", o.mode == "idle");
   if (o.payload == 0) o.payload = o.mode == "echo" ? 512 : 64;
   if (o.payload < kMinPayloadSize) {
     std::fprintf(stderr, "--payload must be at least %zu bytes\n", kMinPayloadSize);

@@ -26,7 +26,7 @@ import matplotlib.pyplot as plt  # noqa: E402 (after the backend is chosen)
 from matplotlib.ticker import FuncFormatter  # noqa: E402
 
 from bench_results import (Results, deflate_pairs, fanout_subscribers, fmt_ms, fmt_pct, fmt_rate,  # noqa: E402
-                           fmt_ratio, latency_ms, median_of, number, per_server_cpu_second, server_name)
+                           fmt_ratio, latency_ms, median_of, number, per_server_cpu_second, server_name, tls_pairs)
 
 META_FIELDS = [("command", "Command"), ("commit", "Commit"), ("cpu", "CPU"), ("cores", "Cores"),
                ("memory", "Memory"), ("os", "OS"), ("compiler", "Compiler"), ("rounds", "Rounds"),
@@ -227,22 +227,37 @@ def table(results):
 
 def deflate_table(results):
     """Each server's deflateN figure beside its nodeflateN one, and their ratio; empty without a pair."""
+    return own_table(results, deflate_pairs(results), "permessage-deflate against uncompressed",
+                     "Each server's own fan-out with permessage-deflate divided by its uncompressed one, "
+                     "1 KiB events. The load client inflates every delivery: watch its CPU.",
+                     ("Uncompressed", "Deflate"))
+
+
+def tls_table(results):
+    """Each server's tlsN figure beside its fanoutN one, and their ratio; empty without a pair."""
+    return own_table(results, tls_pairs(results), "wss:// against ws://",
+                     "Each server's own fan-out over TLS 1.3 divided by its plain-TCP one. The load client "
+                     "decrypts every delivery: watch its CPU.", ("ws://", "wss://"))
+
+
+def own_table(results, pairs, heading, text, names):
+    """Per pair (scenario, baseline, N): each server's two figures and their ratio."""
     lines = []
-    for deflate, plain, n in deflate_pairs(results):
-        lines += ["", f"### permessage-deflate against uncompressed, {n:,} subscribers", "",
-                  "Each server's own fan-out with permessage-deflate divided by its uncompressed one, "
-                  "1 KiB events. The load client inflates every delivery: watch its CPU.", "",
-                  "| Server | Uncompressed | Deflate | Deflate ÷ uncompressed | Same, per server CPU-second "
-                  "| Load client CPU (waiting): uncompressed, deflate | Server CPU (waiting): uncompressed, deflate |",
+    off_name, on_name = names
+    for top, base, n in pairs:
+        lines += ["", f"### {heading}, {n:,} subscribers", "", text, "",
+                  f"| Server | {off_name} | {on_name} | {on_name} ÷ {off_name.lower()} | Same, per server CPU-second "
+                  f"| Load client CPU (waiting): {off_name.lower()}, {on_name.lower()} "
+                  f"| Server CPU (waiting): {off_name.lower()}, {on_name.lower()} |",
                   "|---|---|---|---|---|---|---|"]
-        for server in results.servers(deflate):
-            off_rows, on_rows = results.rows(plain, server), results.rows(deflate, server)
+        for server in results.servers(top):
+            off_rows, on_rows = results.rows(base, server), results.rows(top, server)
             name = f"**{server_name(server)}**" if server == "sluice" else server_name(server)
             lines.append(
-                f"| {name} | {fmt_rate(results.median(plain, server), 'deliveries/s')} "
-                f"| {fmt_rate(results.median(deflate, server), 'deliveries/s')} "
-                f"| {fmt_ratio(results.own_ratio(deflate, plain, server))} "
-                f"| {fmt_ratio(results.own_ratio(deflate, plain, server, 'per_cpu'))} "
+                f"| {name} | {fmt_rate(results.median(base, server), 'deliveries/s')} "
+                f"| {fmt_rate(results.median(top, server), 'deliveries/s')} "
+                f"| {fmt_ratio(results.own_ratio(top, base, server))} "
+                f"| {fmt_ratio(results.own_ratio(top, base, server, 'per_cpu'))} "
                 f"| {cpu_share(off_rows, 'loadgen')}, {cpu_share(on_rows, 'loadgen')} "
                 f"| {cpu_share(off_rows)}, {cpu_share(on_rows)} |")
     return lines
@@ -310,7 +325,7 @@ def markdown(results, meta, plots):
         "- **Per server CPU-second**: the rate divided by the server's CPU share, the median over "
         "the rounds: what a whole core would give.",
         "- p50 and p99 are those of the round with the median rate."]
-    lines += deflate_table(results) + churn_table(results) + publish_table(results) + [""]
+    lines += deflate_table(results) + tls_table(results) + churn_table(results) + publish_table(results) + [""]
     titles = {"fanout.png": "Deliveries/s against subscribers",
               "latency.png": "Fan-out latency at 1,000 subscribers",
               "idle.png": "Memory per idle connection",

@@ -33,7 +33,7 @@
 #
 # Usage: bench/run_server_bench.sh [--quick] [--reps N] [--duration S] [--warmup S]
 #          [--servers "sluice sluice-memory sluice-centrifugo sluice-scraped sluice-handshake uws beast websocketpp ws nginx"]
-#          [--scenarios "fanout100 fanout1k fanout3k fanout10k echo idle churn nodeflate1k deflate1k publish"]
+#          [--scenarios "fanout100 fanout1k fanout3k fanout10k echo idle churn nodeflate1k deflate1k tls1k publish"]
 #          [--plots] [--plots-dir DIR] [--no-install] [--no-build] [--sluice-args "--store memory"]
 #          [--build-dir DIR] [--baseline DIR] [--uws PATH] [--uws-zlib PATH] [--load-threads N]
 #
@@ -44,7 +44,9 @@
 # run starts. Off by default, so a trial run never overwrites the committed
 # figures. --plots-dir DIR: the same into DIR.
 # A scenario fanoutN (fanout250, fanout2k, ...) is N subscribers; so are
-# nodeflateN and deflateN (1 KiB events).
+# nodeflateN and deflateN (1 KiB events), and tlsN: fanoutN over wss:// (TLS
+# 1.3, a self-signed certificate made for the run), measured on Sluice and
+# Boost.Beast (the other peers are built without TLS).
 #
 # uWebSockets is built on first use by bench/peers/build_uws_peer.sh from git
 # dirs named by UWS_GIT and USOCKETS_GIT (else it clones GitHub; uws is
@@ -144,7 +146,7 @@ fi
 command -v taskset > /dev/null || die "taskset (util-linux) is required"
 command -v python3 > /dev/null || die "python3 is required for the summary table"
 for scenario in $SCENARIOS; do
-  [[ $scenario =~ ^((no)?deflate[0-9]+k?|fanout[0-9]+k?|echo|idle|churn|publish)$ ]] || die "unknown scenario: $scenario (see --help)"
+  [[ $scenario =~ ^((no)?deflate[0-9]+k?|fanout[0-9]+k?|tls[0-9]+k?|echo|idle|churn|publish)$ ]] || die "unknown scenario: $scenario (see --help)"
 done
 
 # The report needs matplotlib: the first python3 that has it (pyenv's may not, Debian's may).
@@ -156,6 +158,14 @@ if [[ -n $PLOTS_DIR ]]; then
   [[ -n $PLOT_PYTHON ]] || die "--plots needs matplotlib: apt-get install python3-matplotlib (scripts/install-deps.sh does)"
 fi
 mkdir -p "$BUILD" "$LOGS"
+# tlsN: one self-signed certificate for the run's servers (the load client does not check it).
+TLS_DIR="$BUILD/bench-tls"
+if [[ " $SCENARIOS " == *" tls"* ]]; then
+  mkdir -p "$TLS_DIR"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$TLS_DIR/key.pem" \
+    -out "$TLS_DIR/cert.pem" -days 2 -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 2> /dev/null \
+    || die "openssl could not make the tlsN scenario's certificate"
+fi
 
 # --- everything started here is stopped here ---
 SERVER_PID="" LOADGEN_PID="" SCRAPER_PID="" CTL_FIFO=""
@@ -255,8 +265,9 @@ fi
 
 # The command line of server $1 for scenario $2 on port $3.
 server_command() {
-  local server=$1 scenario=$2 port=$3 mode=broadcast deflate=""
+  local server=$1 scenario=$2 port=$3 mode=broadcast deflate="" tls=""
   [[ $scenario == echo ]] && mode=echo
+  [[ $scenario == tls* ]] && tls=" --tls-cert $TLS_DIR/cert.pem --tls-key $TLS_DIR/key.pem"
   [[ $scenario == deflate* ]] && deflate=" --deflate on"  # the peers' flag; Sluice accepts deflate unless told not to
   case "$server" in
     sluice|sluice-memory|sluice-centrifugo|sluice-scraped|sluice-handshake)
@@ -265,15 +276,15 @@ server_command() {
       else
         local store=""
         [[ $server == sluice-memory ]] && store=" --store memory"
-        echo "$BUILD/sluice serve --port $port --threads 1 --ping-interval 0 --max-connections 30000 --shutdown-drain 1$SLUICE_STORE_ARGS $SLUICE_ARGS$store"
+        echo "$BUILD/sluice serve --port $port --threads 1 --ping-interval 0 --max-connections 30000 --shutdown-drain 1$SLUICE_STORE_ARGS $SLUICE_ARGS$store$tls"
       fi ;;
     sluice-base)
       if [[ $scenario == echo ]]; then
         echo "$BASELINE/examples/echo_server --port $port --no-deflate"
       else
-        echo "$BASELINE/sluice serve --port $port --threads 1 --ping-interval 0 --max-connections 30000 --shutdown-drain 1$SLUICE_STORE_ARGS $SLUICE_ARGS"
+        echo "$BASELINE/sluice serve --port $port --threads 1 --ping-interval 0 --max-connections 30000 --shutdown-drain 1$SLUICE_STORE_ARGS $SLUICE_ARGS$tls"
       fi ;;
-    beast) echo "$BUILD/bench/peers/beast_broadcast --mode $mode --port $port$deflate" ;;
+    beast) echo "$BUILD/bench/peers/beast_broadcast --mode $mode --port $port$deflate$tls" ;;
     websocketpp) echo "$BUILD/bench/peers/websocketpp_broadcast --mode $mode --port $port" ;;
     ws) echo "node $PEERS/ws_broadcast.mjs --mode $mode --port $port$deflate" ;;
     nginx) echo "$PEERS/nginx_201.sh $port $BUILD/nginx-peer" ;;
@@ -319,10 +330,10 @@ stop_server() {
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2> /dev/null || echo 0; }
 
-# N of scenario fanoutN, deflateN, nodeflateN: fanout100 is 100 subscribers, deflate3k 3,000.
+# N of scenario fanoutN, deflateN, nodeflateN, tlsN: fanout100 is 100 subscribers, deflate3k 3,000.
 fanout_subscribers() {
   local n=${1#fanout}
-  n=${n#nodeflate} n=${n#deflate}
+  n=${n#nodeflate} n=${n#deflate} n=${n#tls}
   [[ $n == *k ]] && n=$((${n%k} * 1000))
   echo "$n"
 }
@@ -350,7 +361,11 @@ measure() {
   elif [[ $scenario == publish && $protocol != sluice ]]; then
     return 0  # HTTP publish is Sluice's own API: the WebSocket peers do not serve it
   fi
-  if [[ $server == sluice-memory && $scenario != fanout* && $scenario != *deflate* && $scenario != publish ]]; then
+  if [[ $scenario == tls* ]]; then
+    [[ $server == sluice || $server == sluice-memory || $server == sluice-base || $server == beast ]] || return 0
+    extra+=(--tls)
+  fi
+  if [[ $server == sluice-memory && $scenario != fanout* && $scenario != *deflate* && $scenario != tls* && $scenario != publish ]]; then
     return 0  # the store is on the path of fan-out and publish only
   fi
   if [[ $server == sluice-handshake ]]; then
@@ -371,7 +386,7 @@ measure() {
     protocol=sluice
   fi
   case "$scenario" in
-    fanout*) mode=fanout n=$(fanout_subscribers "$scenario") in_flight=$IN_FLIGHT ;;
+    fanout*|tls*) mode=fanout n=$(fanout_subscribers "$scenario") in_flight=$IN_FLIGHT ;;
     deflate*|nodeflate*) mode=fanout n=$(fanout_subscribers "$scenario") in_flight=$IN_FLIGHT payload=$DEFLATE_PAYLOAD ;;
     echo) n=$ECHO_CONNECTIONS payload=$ECHO_PAYLOAD ;;
     idle) n=$IDLE_CONNECTIONS ;;

@@ -13,7 +13,7 @@ writes the same figures as Markdown with plots.
 import sys
 
 from bench_results import (Results, deflate_pairs, fmt_pct, fmt_rate, fmt_ratio, latency_ms, median_of, number,
-                           per_server_cpu_second, server_name)
+                           per_server_cpu_second, server_name, tls_pairs)
 
 LIKE_FOR_LIKE_CHURN = "sluice-handshake"
 
@@ -50,16 +50,20 @@ def main(paths):
             rate = results.median(scenario.name, variant)
             if own and rate:
                 print(f"{what}, {scenario.title}: {rate / own:.2f}")
-    for deflate, plain, n in deflate_pairs(results):
-        for server in results.servers(deflate):
-            rate, per_cpu = (results.own_ratio(deflate, plain, server, key) for key in ("rate", "per_cpu"))
+    for (top, base, n), what, on_off in [(p, "permessage-deflate / uncompressed", ("with deflate", "without"))
+                                         for p in deflate_pairs(results)] + \
+                                        [(p, "wss:// / ws://", ("over TLS", "without"))
+                                         for p in tls_pairs(results)]:
+        for server in results.servers(top):
+            rate, per_cpu = (results.own_ratio(top, base, server, key) for key in ("rate", "per_cpu"))
             if rate is not None:
-                on, off = results.rows(deflate, server), results.rows(plain, server)
-                print(f"permessage-deflate / uncompressed, {n:,} subscribers, {server_name(server)}: "
-                      f"{fmt_ratio(rate)} (per server CPU-second {fmt_ratio(per_cpu)}; load client CPU "
-                      f"{fmt_pct(median_of(on, 'loadgen_cpu_pct'))} + waiting {fmt_pct(median_of(on, 'loadgen_wait_pct'))} "
-                      f"with deflate, {fmt_pct(median_of(off, 'loadgen_cpu_pct'))} + "
-                      f"{fmt_pct(median_of(off, 'loadgen_wait_pct'))} without)")
+                on, off = results.rows(top, server), results.rows(base, server)
+                load_on = f"{fmt_pct(median_of(on, 'loadgen_cpu_pct'))} + waiting " \
+                          f"{fmt_pct(median_of(on, 'loadgen_wait_pct'))}"
+                load_off = (f"{fmt_pct(median_of(off, 'loadgen_cpu_pct'))} + "
+                            f"{fmt_pct(median_of(off, 'loadgen_wait_pct'))}")
+                print(f"{what}, {n:,} subscribers, {server_name(server)}: {fmt_ratio(rate)} (per server CPU-second "
+                      f"{fmt_ratio(per_cpu)}; load client CPU {load_on} {on_off[0]}, {load_off} {on_off[1]})")
     for server in results.servers("churn"):
         ratio = results.ratio("churn", server, LIKE_FOR_LIKE_CHURN)
         if ratio is not None and not server.startswith("sluice"):

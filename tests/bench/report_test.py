@@ -36,6 +36,7 @@ SCENARIOS = {
     "nodeflate1k": (1000, 1024, ["sluice", "uws", "beast", "websocketpp"], "Fan-out, uncompressed, 1,000 subscribers, 1024 B"),
     "deflate1k": (1000, 1024, ["sluice", "uws", "beast"], "Fan-out, permessage-deflate, 1,000 subscribers, 1024 B"),
     "publish": (500, 64, ["sluice", "sluice-memory", "nginx"], "HTTP publish, 500 connections, 64 B"),
+    "tls1k": (1000, 64, ["sluice", "sluice-memory", "beast"], "Fan-out over wss://, 1,000 subscribers, 64 B"),
 }
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -190,6 +191,14 @@ def main():
             cpu = ", ".join(f"{median(rows, s, server, 'loadgen_cpu_pct'):.0f} % "
                             f"({median(rows, s, server, 'loadgen_wait_pct'):.0f} %)" for s in ("nodeflate1k", "deflate1k"))
             assert cells["Load client CPU (waiting): uncompressed, deflate"] == cpu, (server, cells, cpu)
+            checked += 1
+
+        # wss:// beside ws://, the same way: every server measured over TLS, its own ratio.
+        tls = server_table(markdown, "| Server | ws:// | wss:// |")
+        assert set(tls) == {NAMES[s] for s in SCENARIOS["tls1k"][2]}, tls
+        for server in SCENARIOS["tls1k"][2]:
+            ratio = median(rows, "tls1k", server, "rate") / median(rows, "fanout1k", server, "rate")
+            assert tls[NAMES[server]]["wss:// ÷ ws://"] == f"{ratio:.2f}", (server, tls, ratio)
             checked += 1
 
         # Churn like for like: Sluice's cycle without the subscribe against each peer, not against Sluice.
