@@ -93,7 +93,7 @@ CSV="$BUILD/results.csv"
 REPS=3 WARMUP=2 DURATION=10
 SERVERS="sluice sluice-memory sluice-centrifugo sluice-scraped sluice-handshake uws beast websocketpp ws nginx"
 UWS_PEER="" UWS_ZLIB_PEER=""
-SCENARIOS="fanout100 fanout1k fanout3k fanout10k echo idle churn nodeflate1k deflate1k publish"
+SCENARIOS="fanout100 fanout1k fanout3k fanout10k echo idle churn nodeflate1k deflate1k tls1k publish"
 INSTALL=1 BUILD_IT=1 PLOTS_DIR=""
 SLUICE_ARGS=""  # extra `sluice serve` flags, e.g. "--store memory"
 BASELINE=""     # another Sluice build, measured as "sluice-base"

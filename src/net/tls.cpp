@@ -39,7 +39,8 @@ std::shared_ptr<ssl::context> make_server_tls_context(const std::string& cert_ch
   // TLS 1.3: AES-128-GCM first (as Go and Mozilla's recommended configurations
   // order it; OpenSSL's own default starts with AES-256-GCM, which costs about
   // a third more per byte), the others still offered.
-  SSL_CTX_set_ciphersuites(ctx->native_handle(), "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256");
+  SSL_CTX_set_ciphersuites(ctx->native_handle(),
+                           "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256");
   SSL_CTX_set_options(ctx->native_handle(), SSL_OP_CIPHER_SERVER_PREFERENCE);
   if (!use_chain_and_key(*ctx, cert_chain_file, private_key_file, "TLS certificate chain", "TLS private key", error)) {
     return nullptr;
