@@ -10,6 +10,7 @@
 #include <boost/asio/write.hpp>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "net/run_until.hpp"
@@ -118,29 +119,36 @@ TEST(NetConnection, DeflateNegotiatedAndLargeMessageRoundTrips) {
   EXPECT_EQ(echoed, big);
 }
 
-TEST(NetConnection, TlsEchoWithVerifiedCertificate) {
+// Sends `message` over wss:// to an echo server with a verified certificate,
+// closes once it comes back; returns what came back and how the client closed.
+std::pair<std::string, net::CloseInfo> tls_echo_round_trip(const std::string& message) {
   sluice::test::SelfSignedCert cert;
   std::string error;
   net::ServerOptions options;
   options.tls = net::make_server_tls_context(cert.cert_file, cert.key_file, error);
-  ASSERT_TRUE(options.tls) << error;
+  EXPECT_TRUE(options.tls) << error;
   asio::io_context io;
   EchoServer echo(io, options);
 
   net::ClientOptions client;
   client.tls = net::make_client_tls_context({true, cert.cert_file}, error);
-  ASSERT_TRUE(client.tls) << error;
+  EXPECT_TRUE(client.tls) << error;
   std::string echoed;
   net::CloseInfo closed;
   net::ConnectionCallbacks callbacks;
-  callbacks.on_open = [](net::Connection& c) { EXPECT_FALSE(c.send_text("over tls")); };
+  callbacks.on_open = [&](net::Connection& c) { EXPECT_FALSE(c.send_text(message)); };
   callbacks.on_message = [&](net::Connection& c, MessageType, std::span<const std::uint8_t> payload) {
     echoed = text(payload);
     c.close();
   };
   callbacks.on_closed = [&](net::Connection&, const net::CloseInfo& info) { closed = info; };
   net::connect(io, echo.url(true, "localhost"), client, callbacks);
-  ASSERT_TRUE(run_until(io, [&] { return bool(echo.closed.size() == 1 && closed.was_open); }));
+  EXPECT_TRUE(run_until(io, [&] { return bool(echo.closed.size() == 1 && closed.was_open); }));
+  return {echoed, closed};
+}
+
+TEST(NetConnection, TlsEchoWithVerifiedCertificate) {
+  const auto [echoed, closed] = tls_echo_round_trip("over tls");
   EXPECT_EQ(echoed, "over tls");
   EXPECT_TRUE(closed.was_open);
   EXPECT_EQ(closed.code, 1000);
@@ -149,32 +157,12 @@ TEST(NetConnection, TlsEchoWithVerifiedCertificate) {
 TEST(NetConnection, TlsEchoOfAMessageOfManyRecords) {
   // 3 MiB each way: about 200 TLS records, more than the socket buffers hold,
   // so the server's session waits for the socket with records taken.
-  sluice::test::SelfSignedCert cert;
-  std::string error;
-  net::ServerOptions options;
-  options.tls = net::make_server_tls_context(cert.cert_file, cert.key_file, error);
-  ASSERT_TRUE(options.tls) << error;
-  asio::io_context io;
-  EchoServer echo(io, options);
-
   std::string big(3 * 1024 * 1024, 'x');
   for (std::size_t i = 0; i < big.size(); i += 7) big[i] = static_cast<char>('a' + i % 26);
-  net::ClientOptions client;
-  client.tls = net::make_client_tls_context({true, cert.cert_file}, error);
-  ASSERT_TRUE(client.tls) << error;
-  std::string echoed;
-  net::CloseInfo closed;
-  net::ConnectionCallbacks callbacks;
-  callbacks.on_open = [&](net::Connection& c) { EXPECT_FALSE(c.send_text(big)); };
-  callbacks.on_message = [&](net::Connection& c, MessageType, std::span<const std::uint8_t> payload) {
-    echoed = text(payload);
-    c.close();
-  };
-  callbacks.on_closed = [&](net::Connection&, const net::CloseInfo& info) { closed = info; };
-  net::connect(io, echo.url(true, "localhost"), client, callbacks);
-  ASSERT_TRUE(run_until(io, [&] { return bool(echo.closed.size() == 1 && closed.was_open); }));
+  const auto [echoed, closed] = tls_echo_round_trip(big);
   EXPECT_EQ(echoed.size(), big.size());
   EXPECT_TRUE(echoed == big);
+  EXPECT_TRUE(closed.was_open);
   EXPECT_EQ(closed.code, 1000);
 }
 
