@@ -251,8 +251,10 @@ void Connection::start_write() {
 }
 
 void Connection::start_server_tls_write(TlsSession& tls) {
-  // Each record is gathered into one per-thread buffer and encrypted from
-  // there straight into OpenSSL's record buffer, which goes to the socket.
+  // A record is encrypted straight into OpenSSL's record buffer, which goes
+  // to the socket: from the queue's first chunk when it fills the record
+  // alone (a fan-out run of events is one chunk), else gathered first into
+  // one per-thread buffer.
   thread_local std::array<std::uint8_t, TlsSession::kMaxRecord> record;
   while (!finished_) {
     TlsSession::Result sent;
@@ -262,13 +264,19 @@ void Connection::start_server_tls_write(TlsSession& tls) {
       iovec* iov = thread_iovecs();
       std::size_t offered = 0;
       const std::size_t count = queue_.gather(iov, SendQueue::kMaxGatherBuffers, offered);
-      std::size_t size = 0;
-      for (std::size_t i = 0; i < count && size < record.size(); ++i) {
-        const std::size_t n = std::min(iov[i].iov_len, record.size() - size);
-        std::memcpy(record.data() + size, iov[i].iov_base, n);
-        size += n;
+      std::span<const std::uint8_t> bytes;
+      if (iov[0].iov_len >= std::min(offered, record.size())) {
+        bytes = {static_cast<const std::uint8_t*>(iov[0].iov_base), std::min(iov[0].iov_len, record.size())};
+      } else {
+        std::size_t size = 0;
+        for (std::size_t i = 0; i < count && size < record.size(); ++i) {
+          const std::size_t n = std::min(iov[i].iov_len, record.size() - size);
+          std::memcpy(record.data() + size, iov[i].iov_base, n);
+          size += n;
+        }
+        bytes = std::span(record.data(), size);
       }
-      sent = tls.write(std::span(record.data(), size));
+      sent = tls.write(bytes);
       queue_.consume(sent.bytes);  // taken: sent, or kept by the session until flush()
       if (was_open_ && sent.bytes > 0) {
         if (const auto* m = metrics()) m->bytes_sent->add(sent.bytes);
