@@ -20,6 +20,7 @@
 #include "sluice/net/tls.hpp"
 #include "sluice/util/block_pool.hpp"
 #include "sluice/util/unix_time.hpp"
+#include "sluice/util/wake_batch.hpp"
 
 namespace sluice::server {
 
@@ -192,7 +193,9 @@ void SluiceServer::make_subscriptions() {
 // only pushes and posts (the broker's rule). Published on a loop, the drains
 // of the other loops wait until that loop's turn has read all it will
 // publish: a loop woken at the first event would drain the turn's events a
-// few at a time, and every subscriber would get more, smaller writes.
+// few at a time, and every subscriber would get more, smaller writes. The
+// same holds for a group commit's events, completed on the store's writer
+// thread inside a util::WakeBatch.
 broker::Broker::Dispatch SluiceServer::make_dispatch() {
   return [this](const broker::EventPtr& event) {
     const std::size_t loops = loops_->size();
@@ -208,6 +211,10 @@ broker::Broker::Dispatch SluiceServer::make_dispatch() {
       if (here && state != here) {
         if (here->drains_owed.empty()) loops_->at(*current).post([this, here] { post_owed_drains(*here); });
         here->drains_owed.push_back(i);
+        continue;
+      }
+      if (auto* wakes = here ? nullptr : util::WakeBatch::current()) {
+        wakes->hold([this, i] { post_drain(i); });  // a group commit: once all its events are queued
         continue;
       }
       post_drain(i);

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "sluice/store/event_store.hpp"
+#include "sluice/util/wake_batch.hpp"
 
 namespace sluice::store {
 
@@ -121,8 +122,12 @@ void GroupCommitLog::Impl::run() {
       ++batches;
     }
     // In submission order, no lock held: a completion may submit() again.
-    for (auto& p : taken) {
-      if (p.done) p.done(ec);
+    // The loops the batch's events go to wake once all are queued.
+    {
+      util::WakeBatch wakes;
+      for (auto& p : taken) {
+        if (p.done) p.done(ec);
+      }
     }
     taken.clear();  // keeps its capacity: swapped in again next time
     if (taken.capacity() > 4 * max_batch) taken = {};  // after a burst: not kept for good

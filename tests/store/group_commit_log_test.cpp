@@ -7,9 +7,12 @@
 #include <chrono>
 #include <future>
 #include <mutex>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "store/store_test_util.hpp"
+#include "sluice/util/wake_batch.hpp"
 
 namespace sluice::store {
 namespace {
@@ -89,6 +92,55 @@ TEST(StoreGroupCommit, BatchesAreCappedAtMaxBatch) {
   EXPECT_EQ(store.batch_sizes(), (std::vector<std::size_t>{1, 10, 10, 5}));
   EXPECT_EQ(log.batches_written(), 4u);
   EXPECT_EQ(store.appended().size(), 26u);
+}
+
+TEST(StoreGroupCommit, WakeUpsHeldByABatchsCompletionsRunAfterAllOfThem) {
+  // What a group commit's completions hold (the server's loop wake-ups) is
+  // posted once the whole batch completed, not at its first event.
+  ScriptedStore store;
+  Gate gate;
+  std::atomic<bool> first{true};
+  store.on_append = [&](std::span<const StoredEvent>) {
+    if (first.exchange(false)) gate.arrive_and_wait();
+    return std::error_code{};
+  };
+  GroupCommitLog log(store);
+  std::vector<std::string> seen;  // the writer thread's only, until stop()
+  auto complete = [&](int i) {
+    return [&, i](std::error_code) {
+      seen.push_back("done " + std::to_string(i));
+      auto* wakes = util::WakeBatch::current();
+      if (!wakes) return seen.push_back("no batch");
+      if (i == 2 || i == 3) wakes->hold([&, i] { seen.push_back("wake " + std::to_string(i)); });
+    };
+  };
+  ASSERT_TRUE(log.submit(make_event("wake", 1), complete(1)));
+  gate.wait_arrived();  // the writer holds a batch of one; three more queue up
+  for (int i = 2; i <= 4; ++i) ASSERT_TRUE(log.submit(make_event("wake", i), complete(i)));
+  gate.open();
+  log.stop();
+  EXPECT_EQ(store.batch_sizes(), (std::vector<std::size_t>{1, 3}));
+  EXPECT_EQ(seen, (std::vector<std::string>{"done 1", "done 2", "done 3", "done 4", "wake 2", "wake 3"}));
+  EXPECT_EQ(util::WakeBatch::current(), nullptr);  // none outside the writer's completions
+}
+
+TEST(StoreGroupCommit, WakeBatchesNestAndRunWhatTheyHoldAtTheirEnd) {
+  std::vector<int> ran;
+  {
+    util::WakeBatch outer;
+    EXPECT_EQ(util::WakeBatch::current(), &outer);
+    outer.hold([&] { ran.push_back(1); });
+    {
+      util::WakeBatch inner;
+      EXPECT_EQ(util::WakeBatch::current(), &inner);
+      inner.hold([&] { ran.push_back(2); });
+    }
+    EXPECT_EQ(ran, std::vector<int>{2});
+    EXPECT_EQ(util::WakeBatch::current(), &outer);
+    outer.hold([&] { ran.push_back(3); });
+  }
+  EXPECT_EQ(ran, (std::vector<int>{2, 1, 3}));
+  EXPECT_EQ(util::WakeBatch::current(), nullptr);
 }
 
 TEST(StoreGroupCommit, RefusesOverThePendingByteBound) {
