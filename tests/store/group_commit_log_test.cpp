@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <future>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -24,6 +25,15 @@ using testing::make_event;
 using testing::open_or_fail;
 using testing::ScriptedStore;
 using testing::TempDir;
+
+// The store holds its first batch until `gate` opens, so what is submitted
+// meanwhile queues up behind it (pins the batch boundaries).
+void hold_first_batch(ScriptedStore& store, Gate& gate) {
+  store.on_append = [&gate, first = std::make_shared<std::atomic<bool>>(true)](std::span<const StoredEvent>) {
+    if (first->exchange(false)) gate.arrive_and_wait();
+    return std::error_code{};
+  };
+}
 
 TEST(StoreGroupCommit, CompletionsRunInSubmissionOrderFromFourThreads) {
   TempDir dir;
@@ -78,11 +88,7 @@ TEST(StoreGroupCommit, CompletionsRunInSubmissionOrderFromFourThreads) {
 TEST(StoreGroupCommit, BatchesAreCappedAtMaxBatch) {
   ScriptedStore store;
   Gate gate;
-  std::atomic<bool> first{true};
-  store.on_append = [&](std::span<const StoredEvent>) {
-    if (first.exchange(false)) gate.arrive_and_wait();
-    return std::error_code{};
-  };
+  hold_first_batch(store, gate);
   GroupCommitLog log(store, 1 << 20, 10);
   ASSERT_TRUE(log.submit(make_event("cap", 1), nullptr));
   gate.wait_arrived();  // the writer holds a batch of one; 25 more queue up
@@ -99,11 +105,7 @@ TEST(StoreGroupCommit, WakeUpsHeldByABatchsCompletionsRunAfterAllOfThem) {
   // posted once the whole batch completed, not at its first event.
   ScriptedStore store;
   Gate gate;
-  std::atomic<bool> first{true};
-  store.on_append = [&](std::span<const StoredEvent>) {
-    if (first.exchange(false)) gate.arrive_and_wait();
-    return std::error_code{};
-  };
+  hold_first_batch(store, gate);
   GroupCommitLog log(store);
   std::vector<std::string> seen;  // the writer thread's only, until stop()
   auto complete = [&](int i) {
@@ -287,11 +289,7 @@ TEST(StoreGroupCommit, AFailedSqliteBatchFailsAllItsCompletionsAndStoresNothing)
   ScriptedStore store;
   store.forward_to = sqlite.get();
   Gate gate;
-  std::atomic<bool> first{true};
-  store.on_append = [&](std::span<const StoredEvent>) {
-    if (first.exchange(false)) gate.arrive_and_wait();
-    return std::error_code{};
-  };
+  hold_first_batch(store, gate);
   GroupCommitLog log(store);
   std::vector<std::error_code> results;  // writer thread only, until stop()
   auto record = [&](std::error_code ec) { results.push_back(ec); };
