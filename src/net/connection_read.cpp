@@ -56,10 +56,10 @@ void Connection::on_ready(std::uint32_t events) {
   TlsSession* tls = stream_.server_tls();
   if (tls) {
     if (!tls->established() && !advance_tls_handshake(*tls)) return;
-    // A TLS read may wait for the socket to be writable and a write for it to
-    // be readable (records the other way): on any report, try both.
-    if (awaiting_writable_ || tls->pending()) events |= EPOLLOUT;
-    events |= EPOLLIN;
+    // A TLS write may wait for the socket to be readable and a read for it to
+    // be writable (records the other way): on any report, resume a waiting
+    // write, then read.
+    events |= EPOLLOUT;
   }
   if (awaiting_writable_ && (events & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
     awaiting_writable_ = false;
