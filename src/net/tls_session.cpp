@@ -96,6 +96,13 @@ TlsSession::TlsSession(std::shared_ptr<asio::ssl::context> context, SSL* ssl) no
 
 TlsSession::~TlsSession() { SSL_free(ssl_); }
 
+namespace {
+// An OpenSSL error queue code as Asio reports it (its message names the reason).
+boost::system::error_code ssl_error(unsigned long code) {
+  return {static_cast<int>(code), asio::error::get_ssl_category()};
+}
+}  // namespace
+
 TlsSession::Result TlsSession::outcome(int ret) {
   Result r;
   switch (SSL_get_error(ssl_, ret)) {
@@ -104,7 +111,7 @@ TlsSession::Result TlsSession::outcome(int ret) {
     case SSL_ERROR_ZERO_RETURN: r.error = asio::error::eof; break;  // close_notify
     case SSL_ERROR_SYSCALL:
       if (const unsigned long code = ERR_get_error()) {
-        r.error = boost::system::error_code(static_cast<int>(code), asio::error::get_ssl_category());
+        r.error = ssl_error(code);
       } else {
         // errno 0: the peer closed TCP without close_notify.
         r.error = errno != 0 ? boost::system::error_code(errno, boost::system::system_category())
@@ -116,8 +123,7 @@ TlsSession::Result TlsSession::outcome(int ret) {
       if (ERR_GET_REASON(code) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
         r.error = asio::error::eof;  // TCP closed without close_notify (OpenSSL 3 says so)
       } else {
-        r.error = code == 0 ? boost::system::error_code(asio::ssl::error::unspecified_system_error)
-                            : boost::system::error_code(static_cast<int>(code), asio::error::get_ssl_category());
+        r.error = code == 0 ? boost::system::error_code(asio::ssl::error::unspecified_system_error) : ssl_error(code);
       }
     }
   }
