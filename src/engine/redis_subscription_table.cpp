@@ -56,16 +56,16 @@ std::error_code RedisSubscriptionTable::put_subscription(const store::StoredSubs
   return {};
 }
 
-bool RedisSubscriptionTable::delete_subscription(std::string_view id) {
+std::error_code RedisSubscriptionTable::delete_subscription(std::string_view id) {
   auto r = link_.command({"EVAL", kDeleteScript, "5", keys_.subscriptions(), keys_.lease(id), keys_.positions(id),
                           keys_.dead_letters(id), keys_.tombstone(id), std::string(id), keys_.channel(),
                           std::to_string(kTombstoneSeconds)});
   if (!r || r->type != REDIS_REPLY_INTEGER) {
     note(r ? std::string(reply_text(r.get())) : link_.error());
-    return false;
+    return std::make_error_code(std::errc::io_error);
   }
   note({});
-  return r->integer > 0;
+  return r->integer > 0 ? std::error_code{} : std::make_error_code(std::errc::no_such_file_or_directory);
 }
 
 std::vector<store::StoredSubscription> RedisSubscriptionTable::load_subscriptions() {

@@ -79,7 +79,12 @@ bool StoreSubscriptions::apply(Change& change) {
     return ok;
   }
   if (change.kind == Change::Kind::remove) {
-    if (!store_.delete_subscription(change.id)) error = "the subscription was not in the store";
+    if (auto ec = store_.delete_subscription(change.id); ec == std::errc::no_such_file_or_directory) {
+      error = kSubscriptionNotStored;
+    } else if (ec) {
+      const std::string detail = store_.last_error();
+      error = detail.empty() ? ec.message() : detail;
+    }
   } else if (auto ec = store_.put_subscription({change.id, std::move(change.document)})) {
     const std::string detail = store_.last_error();
     error = detail.empty() ? ec.message() : detail;

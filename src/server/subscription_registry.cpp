@@ -255,12 +255,16 @@ SubscriptionRegistry::Page SubscriptionRegistry::list(std::size_t limit, std::st
   return page;
 }
 
-bool SubscriptionRegistry::remove(const std::string& id) {
+bool SubscriptionRegistry::remove(const std::string& id, Removed done) {
   std::function<void(const std::string&)> listener;
   {
     std::unique_lock lock(mutex_);
     auto it = by_id_.find(id);
-    if (it == by_id_.end()) return false;
+    if (it == by_id_.end()) {
+      lock.unlock();
+      if (done) done(RemoveOutcome::absent);
+      return false;
+    }
     for (const auto& pattern : it->second->patterns) by_pattern_.erase(pattern, it->second);
     by_id_.erase(it);
     remember_removed_locked(id);
@@ -268,9 +272,18 @@ bool SubscriptionRegistry::remove(const std::string& id) {
   }
   // The store and the listener run without the lock (SPEC §1.4).
   if (store_) {
-    store_->remove(id, [errors = store_errors_](const std::string& error) {
-      if (!error.empty()) errors->fetch_add(1, std::memory_order_relaxed);
+    store_->remove(id, [errors = store_errors_, done = std::move(done)](const std::string& error) {
+      auto outcome = RemoveOutcome::removed;
+      if (error == engine::kSubscriptionNotStored) {
+        outcome = RemoveOutcome::absent;
+      } else if (!error.empty()) {
+        errors->fetch_add(1, std::memory_order_relaxed);
+        outcome = RemoveOutcome::not_recorded;
+      }
+      if (done) done(outcome);
     });
+  } else if (done) {
+    done(RemoveOutcome::removed);
   }
   if (listener) listener(id);
   return true;

@@ -171,12 +171,11 @@ std::error_code SqliteStore::put_subscription(const StoredSubscription& subscrip
   return run_simple(writer_.put_subscription, "put_subscription '" + subscription.id + "'");
 }
 
-// False both when there was nothing to delete and on failure (see last_error()).
-bool SqliteStore::delete_subscription(std::string_view id) {
+std::error_code SqliteStore::delete_subscription(std::string_view id) {
   std::lock_guard lock(writer_mutex_);
   writer_.delete_subscription.bind(1, id);
-  if (run_simple(writer_.delete_subscription, "delete_subscription")) return false;
-  return sqlite3_changes(writer_.db.get()) > 0;
+  if (auto ec = run_simple(writer_.delete_subscription, "delete_subscription")) return ec;
+  return sqlite3_changes(writer_.db.get()) > 0 ? std::error_code{} : std::make_error_code(std::errc::no_such_file_or_directory);
 }
 
 // Steps a bound SELECT of event rows to the end; resets it whatever happens.

@@ -40,7 +40,7 @@ class SqliteStore final : public EventStore {
   std::error_code trim(std::string_view topic, std::uint64_t keep_from) override;
   std::error_code trim_batch(std::span<const TrimPoint> points) override;
   std::error_code put_subscription(const StoredSubscription& subscription) override;
-  bool delete_subscription(std::string_view id) override;
+  std::error_code delete_subscription(std::string_view id) override;
   std::vector<StoredSubscription> load_subscriptions() override;
   std::error_code write_webhook_state(std::span<const WebhookStateChange> changes) override;
   std::vector<WebhookPosition> load_webhook_positions() override;

@@ -35,7 +35,7 @@ class GatedStore : public store::EventStore {
   std::optional<store::StoredEvent> find_idempotent(std::string_view, std::int64_t) override { return std::nullopt; }
   std::error_code trim(std::string_view, std::uint64_t) override { return {}; }
   std::error_code put_subscription(const store::StoredSubscription&) override { return {}; }
-  bool delete_subscription(std::string_view) override { return false; }
+  std::error_code delete_subscription(std::string_view) override { return {}; }
   std::vector<store::StoredSubscription> load_subscriptions() override { return {}; }
 
  private:

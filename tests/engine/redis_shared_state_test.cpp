@@ -85,8 +85,8 @@ TEST_F(RedisSharedState, SubscriptionsArePutLoadedAndDeletedWithTheirWebhookStat
   EXPECT_EQ(text({"HGET", "sluice:0:wp:sub_1", "t"}), "7");
   EXPECT_EQ(text({"GET", "sluice:0:wl:sub_1"}), "a");  // the free lease was taken by the write
 
-  EXPECT_TRUE(table.delete_subscription("sub_1"));
-  EXPECT_FALSE(table.delete_subscription("sub_1"));  // gone already
+  EXPECT_FALSE(table.delete_subscription("sub_1"));
+  EXPECT_EQ(table.delete_subscription("sub_1"), std::errc::no_such_file_or_directory);  // gone already
   all = table.load_subscriptions();
   ASSERT_EQ(all.size(), 1u);
   EXPECT_EQ(all[0].id, "sub_2");
@@ -123,7 +123,7 @@ TEST_F(RedisSharedState, OneNodeHoldsALeaseUntilItReleasesIt) {
   RedisSubscriptionTable table(node("a"));
   ASSERT_FALSE(table.put_subscription({"sub_1", "{}"}));
   ASSERT_FALSE(table.put_subscription({"sub_deleted", "{}"}));
-  ASSERT_TRUE(table.delete_subscription("sub_deleted"));
+  ASSERT_FALSE(table.delete_subscription("sub_deleted"));
   RedisWebhookLeases a(node("a")), b(node("b"));
   const std::vector<std::string> ids{"sub_1", "sub_deleted"};
 
@@ -209,7 +209,7 @@ TEST_F(RedisSharedState, OnlyTheLeaseHolderWritesWebhookState) {
   EXPECT_EQ(text({"HLEN", "sluice:0:wd:sub_1"}), "0");
 
   // A deleted subscription's state is not written back by a late write.
-  ASSERT_TRUE(table.delete_subscription("sub_1"));
+  ASSERT_FALSE(table.delete_subscription("sub_1"));
   ASSERT_FALSE(writes_a.write_webhook_state(std::vector{position("sub_1", "t", 6)}));
   EXPECT_EQ(refused_a, std::vector<std::string>{"sub_1"});
   EXPECT_EQ(text({"EXISTS", "sluice:0:wp:sub_1", "sluice:0:wl:sub_1"}), "0");

@@ -6,12 +6,14 @@ holder), in order, once per event while nothing fails; when the holder is
 killed (-9) another node takes the webhook over from the position stored in
 Redis, so every event is still delivered (at least once, in order); a node
 started later knows the subscription; a delete on any node closes the
-streams of the others (4404) and removes the state from Redis.
+streams of the others (4404) and removes the state from Redis; of two deletes
+on two nodes at once, one is answered 204 and the other 404.
 
 Usage: redis_shared_subscriptions_test.py path/to/sluice   (exit 77: redis-server missing)"""
 import os
 import signal
 import sys
+import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import redis_harness as rt  # noqa: E402
@@ -58,6 +60,32 @@ def in_order_at_least_once(got, count):
         if o not in firsts:
             firsts.append(o)
     return firsts == list(range(1, count + 1))
+
+
+def deleted_on_both_at_once(x, y, redis_port):
+    """Two nodes delete one subscription at the same moment: Redis' writes are
+    paused until both removed it locally, so neither node has heard of the
+    other's delete. Each answer waits for Redis: one 204, one 404."""
+    r = x.post("/v1/subscriptions", {"topics": ["race.*"]})
+    check(r.status == 201, f"create on {x.name}: {r.status}")
+    sub = r.json()["id"]
+    rt.wait_for(f"{y.name} to know {sub}", lambda: get(y, f"/v1/subscriptions/{sub}").status == 200)
+    answers = {}
+
+    def delete(node):
+        answers[node.name] = wire.http_json(node.port, "DELETE", f"/v1/subscriptions/{sub}").status
+
+    check(rt.redis_command(redis_port, "CLIENT", "PAUSE", "1500", "WRITE").startswith(b"+OK"), "CLIENT PAUSE")
+    threads = [threading.Thread(target=delete, args=(node,)) for node in (x, y)]
+    for t in threads:
+        t.start()
+    rt.wait_for("both nodes to remove it locally",
+                lambda: all(get(n, f"/v1/subscriptions/{sub}").status == 404 for n in (x, y)), timeout=1.0)
+    check(not answers, f"answered before Redis ran the deletes: {answers}")
+    rt.redis_command(redis_port, "CLIENT", "UNPAUSE")
+    for t in threads:
+        t.join(timeout=10)
+    check(sorted(answers.values()) == [204, 404], f"two deletes on two nodes at once: {answers}")
 
 
 def main():
@@ -121,7 +149,10 @@ def main():
         check(reply.startswith(b":0"), f"{key}{sub} left in Redis: {reply!r}")
     check(rt.redis_command(redis.port, "HLEN", base + "subs").startswith(b":0"), "the subscription left in Redis")
     receiver.shutdown()
-    print("ok: one subscription on three nodes: streamed, delivered once by one node, taken over, deleted", flush=True)
+
+    deleted_on_both_at_once(c, other, redis.port)
+    print("ok: one subscription on three nodes: streamed, delivered once by one node, taken over, deleted "
+          "(once, of two deletes on two nodes at once)", flush=True)
     return 0
 
 

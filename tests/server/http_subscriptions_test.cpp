@@ -228,6 +228,29 @@ TEST(Subscriptions, DeleteIs204ThenEverythingIs404) {
   EXPECT_EQ(f.registry.matching("d.x", "", "", nullptr).size(), 1u);
 }
 
+// The answer waits for the store: a store that no longer holds the
+// subscription (another node's delete reached it first) makes this one a 404;
+// a store that fails leaves it deleted here (204), counted as a store error.
+TEST(Subscriptions, DeleteIsAnsweredByTheStoresOutcome) {
+  MemoryStore store;
+  ApiFixture f({}, &store);
+  const std::string first = create(f, json::object{{"topic", "d.>"}});
+  const std::string second = create(f, json::object{{"topic", "d.>"}});
+  ASSERT_FALSE(store.delete_subscription(first));  // another node's delete, before its announcement came
+  auto r = f.del("/v1/subscriptions/" + first);
+  EXPECT_EQ(r.status, 404u);
+  EXPECT_EQ(r.error(), "not_found");
+  EXPECT_EQ(f.get("/v1/subscriptions/" + first).status, 404u);  // gone here too
+  EXPECT_EQ(f.registry.store_errors(), 0u);
+
+  store.fail_subscription_writes = true;
+  r = f.del("/v1/subscriptions/" + second);
+  EXPECT_EQ(r.status, 204u);
+  EXPECT_EQ(f.get("/v1/subscriptions/" + second).status, 404u);
+  EXPECT_EQ(f.registry.store_errors(), 1u);
+  EXPECT_EQ(store.load_subscriptions().size(), 1u);  // still stored: told again by a shared store's resync
+}
+
 TEST(Subscriptions, MatchingUsesPatternsAndFilter) {
   server::SubscriptionRegistry registry(nullptr);
   const auto all = create_now(registry, spec({"pay.*", "pay.>"}), 1).subscription;  // two patterns matching one topic

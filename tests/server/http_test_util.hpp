@@ -198,9 +198,11 @@ class MemoryStore : public store::EventStore {
     ++subscription_writes;
     return {};
   }
-  bool delete_subscription(std::string_view id) override {
+  std::error_code delete_subscription(std::string_view id) override {
     std::lock_guard lock(mutex_);
-    return subscriptions_.erase(std::string(id)) > 0;
+    if (fail_subscription_writes) return std::make_error_code(std::errc::io_error);
+    return subscriptions_.erase(std::string(id)) > 0 ? std::error_code{}
+                                                     : std::make_error_code(std::errc::no_such_file_or_directory);
   }
   std::vector<store::StoredSubscription> load_subscriptions() override {
     std::lock_guard lock(mutex_);

@@ -263,9 +263,9 @@ TEST(StoreSqlite, SubscriptionsPutOverwriteDeleteLoad) {
   EXPECT_EQ(subs[1].id, "sub_b");
   EXPECT_EQ(subs[1].json, R"({"topics":["b.>"],"webhook":"https://x"})");
 
-  EXPECT_TRUE(store->delete_subscription("sub_a"));
-  EXPECT_FALSE(store->delete_subscription("sub_a"));  // the second delete finds nothing
-  EXPECT_FALSE(store->delete_subscription("sub_zzz"));
+  EXPECT_FALSE(store->delete_subscription("sub_a"));
+  EXPECT_EQ(store->delete_subscription("sub_a"), std::errc::no_such_file_or_directory);  // the second finds nothing
+  EXPECT_EQ(store->delete_subscription("sub_zzz"), std::errc::no_such_file_or_directory);
   subs = store->load_subscriptions();
   ASSERT_EQ(subs.size(), 1u);
   EXPECT_EQ(subs[0].id, "sub_b");
@@ -436,7 +436,7 @@ TEST(StoreSqlite, SubscriptionWritesInterleaveWithGroupCommits) {
     std::thread subscriptions([&] {
       for (int i = 0; i < 200; ++i) {
         if (store->put_subscription({"sub_" + std::to_string(1000 + i), "{}"})) ++errors;
-        if (i % 2 == 1 && !store->delete_subscription("sub_" + std::to_string(1000 + i))) ++errors;
+        if (i % 2 == 1 && store->delete_subscription("sub_" + std::to_string(1000 + i))) ++errors;
       }
     });
     for (std::uint64_t o = 1; o <= 2000; ++o) {

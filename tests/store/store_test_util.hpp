@@ -87,7 +87,7 @@ class ScriptedStore final : public EventStore {
   std::optional<StoredEvent> find_idempotent(std::string_view, std::int64_t) override { return std::nullopt; }
   std::error_code trim(std::string_view, std::uint64_t) override { return {}; }
   std::error_code put_subscription(const StoredSubscription&) override { return {}; }
-  bool delete_subscription(std::string_view) override { return false; }
+  std::error_code delete_subscription(std::string_view) override { return {}; }
   std::vector<StoredSubscription> load_subscriptions() override { return {}; }
 
  private:

@@ -61,7 +61,7 @@ class RedisSubscriptionTable final : public store::SubscriptionTable {
  public:
   explicit RedisSubscriptionTable(RedisSharedSettings settings);
   std::error_code put_subscription(const store::StoredSubscription& subscription) override;
-  bool delete_subscription(std::string_view id) override;
+  std::error_code delete_subscription(std::string_view id) override;
   std::vector<store::StoredSubscription> load_subscriptions() override;
   std::string last_error() const override;
 

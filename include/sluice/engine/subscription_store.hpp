@@ -12,6 +12,9 @@
 
 namespace sluice::engine {
 
+/// What SubscriptionStore::remove answers when there was nothing to delete.
+inline constexpr const char* kSubscriptionNotStored = "the subscription was not in the store";
+
 /// Thread safety: every function may be called from any thread. The calls
 /// never block on storage I/O: put and remove answer through `done`, once, on
 /// the store's own thread (or on the caller's when refused at once: busy or
@@ -26,7 +29,9 @@ class SubscriptionStore {
   /// Stores a new subscription's document. Once `done` got "", the
   /// subscription survives a restart.
   virtual void put(std::string id, std::string document, Done done) = 0;
-  /// Deletes a subscription's document and its webhook state.
+  /// Deletes a subscription's document and its webhook state. `done` gets
+  /// kSubscriptionNotStored when the store had no such subscription (another
+  /// node deleted it first).
   virtual void remove(std::string id, Done done) = 0;
   /// Every stored subscription. Blocking: at start-up, before the loops run.
   virtual std::vector<store::StoredSubscription> load() = 0;

@@ -131,13 +131,23 @@ class SubscriptionRegistry {
   /// the first), in id order. The cursor is the last id returned.
   Page list(std::size_t limit, std::string_view after) const;
 
+  /// How a remove ended, once the store answered.
+  enum class RemoveOutcome {
+    removed,       ///< removed here and deleted from the store (or there is no store)
+    absent,        ///< not here, or the store no longer had it (another node deleted it first)
+    not_recorded,  ///< removed here, but the store's delete failed (see below)
+  };
+  using Removed = std::function<void(RemoveOutcome)>;
   /// Removes the subscription: from memory (so it matches nothing more), then
   /// asks the store to delete it, then calls the on_removed listener. Returns false (and
   /// does nothing) if there was no such subscription, so of two concurrent
   /// removes of one id exactly one returns true. If the store's delete fails,
   /// the subscription is still gone from memory (it may come back after a
-  /// restart); store_errors() counts those once the store answered.
-  bool remove(const std::string& id);
+  /// restart; a shared store is told again when the node reconnects);
+  /// store_errors() counts those once the store answered. `done`, if given,
+  /// gets the outcome exactly once: at once when absent or without a store,
+  /// else on the store's thread, with no registry lock held.
+  bool remove(const std::string& id, Removed done = {});
 
   /// Counts one event matched by the subscription; false if it is gone.
   bool record_match(std::string_view id, std::int64_t time_ms) const;

@@ -106,8 +106,9 @@ class SubscriptionTable {
  public:
   virtual ~SubscriptionTable() = default;
   virtual std::error_code put_subscription(const StoredSubscription& subscription) = 0;
-  /// Returns true if it existed.
-  virtual bool delete_subscription(std::string_view id) = 0;
+  /// {} if it was deleted; std::errc::no_such_file_or_directory if there was
+  /// none (another node deleted it first); another error on failure (see last_error()).
+  virtual std::error_code delete_subscription(std::string_view id) = 0;
   virtual std::vector<StoredSubscription> load_subscriptions() = 0;
   /// The full text of the most recent failure, "" if none. Thread-safe.
   virtual std::string last_error() const { return {}; }

@@ -283,7 +283,7 @@ std::optional<HttpResponse> HttpApi::route_subscriptions(const HttpRequest& requ
     }
     if (method == "DELETE") {
       if (auto refused = authorize(request, Scope::admin)) return refused;
-      return delete_subscription(id);
+      return delete_subscription(id, respond);
     }
     return method_not_allowed(request, "GET, DELETE");
   }

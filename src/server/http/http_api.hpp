@@ -197,7 +197,7 @@ class HttpApi {
   HttpResponse created_response(const SubscriptionRegistry::CreateResult& result, const std::string& generated_secret);
   HttpResponse list_subscriptions(const HttpRequest& request);
   HttpResponse get_subscription(const std::string& id) const;
-  HttpResponse delete_subscription(const std::string& id);
+  std::optional<HttpResponse> delete_subscription(const std::string& id, HttpRespond& respond);
   std::optional<HttpResponse> check_webhook(boost::json::value& object, std::string& generated_secret) const;
   // Topics (http_topics.cpp).
   HttpResponse list_topics(const HttpRequest& request) const;

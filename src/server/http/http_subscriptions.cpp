@@ -190,13 +190,21 @@ HttpResponse HttpApi::get_subscription(const std::string& id) const {
   return HttpResponse::json(200, sub->to_json());
 }
 
-// DELETE /v1/subscriptions/{id}: 204; unknown (or already deleted): 404.
-HttpResponse HttpApi::delete_subscription(const std::string& id) {
-  if (!subscriptions_.remove(id)) return detail::not_found("no subscription " + util::quoted(id));
-  HttpResponse response;
-  response.status = 204;
-  response.content_type = {};  // no body
-  return response;
+// DELETE /v1/subscriptions/{id}: 204 once the store deleted it; unknown, or
+// already deleted (here, or on another node whose delete reached the store
+// first): 404. A store that could not be written to is told again later
+// (see SubscriptionRegistry::remove): still 204, the subscription is gone here.
+std::optional<HttpResponse> HttpApi::delete_subscription(const std::string& id, HttpRespond& respond) {
+  subscriptions_.remove(id, [id, respond = std::move(respond)](SubscriptionRegistry::RemoveOutcome outcome) {
+    if (outcome == SubscriptionRegistry::RemoveOutcome::absent) {
+      return respond(detail::not_found("no subscription " + util::quoted(id)));
+    }
+    HttpResponse response;
+    response.status = 204;
+    response.content_type = {};  // no body
+    respond(std::move(response));
+  });
+  return std::nullopt;
 }
 
 }  // namespace sluice::server
