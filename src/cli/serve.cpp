@@ -17,6 +17,7 @@
 #include "cli/service_notify.hpp"
 #include "sluice/engine/redis_url.hpp"
 #include "sluice/server/sluice_server.hpp"
+#include "sluice/util/thread_name.hpp"
 
 namespace sluice::cli {
 
@@ -102,6 +103,7 @@ class ServiceWatchdog {
   ServiceWatchdog(server::SluiceServer& sluice, std::chrono::microseconds period) {
     if (period.count() <= 0) return;
     thread_ = std::thread([this, &sluice, period] {
+      util::name_this_thread("sluice-watchdog");
       // Half a period to answer: a ping still comes within 1.5 periods (3/4 of WatchdogSec).
       const auto wait = std::max(std::chrono::milliseconds(1), std::chrono::duration_cast<std::chrono::milliseconds>(period) / 2);
       std::unique_lock lock(mutex_);

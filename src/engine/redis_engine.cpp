@@ -7,6 +7,7 @@
 
 #include "engine/redis_shard.hpp"
 #include "sluice/broker/error.hpp"
+#include "sluice/util/thread_name.hpp"
 
 namespace sluice::engine {
 
@@ -35,8 +36,8 @@ void RedisEngine::watch_channel(std::string_view name, std::function<void(std::s
 }
 
 void RedisEngine::start(CommittedSink& sink) {
-  for (auto& owned : shards_) {
-    detail::RedisShard& shard = *owned;
+  for (std::size_t i = 0; i < shards_.size(); ++i) {
+    detail::RedisShard& shard = *shards_[i];
     shard.sink = &sink;
     shard.started = true;
     boost::asio::post(shard.io, [&shard] {
@@ -45,7 +46,10 @@ void RedisEngine::start(CommittedSink& sink) {
       shard.watch();
       shard.schedule_trim();
     });
-    shard.thread = std::thread([&shard] { shard.io.run(); });
+    shard.thread = std::thread([&shard, i] {
+      util::name_this_thread("sluice-redis-" + std::to_string(i));
+      shard.io.run();
+    });
   }
 }
 

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "sluice/log/log.hpp"
+#include "sluice/util/thread_name.hpp"
 
 namespace sluice::engine {
 
@@ -204,7 +205,10 @@ std::unique_ptr<RedisTlsTunnel> RedisTlsTunnel::start(RedisTlsOptions options, s
   }
   state->accept();
   State* s = state.get();
-  state->thread = std::thread([s] { s->io.run(); });
+  state->thread = std::thread([s] {
+    util::name_this_thread("sluice-redistls");
+    s->io.run();
+  });
   return std::unique_ptr<RedisTlsTunnel>(new RedisTlsTunnel(std::move(state)));
 }
 

@@ -1,4 +1,5 @@
 #include "sluice/engine/store_subscriptions.hpp"
+#include "sluice/util/thread_name.hpp"
 
 #include <utility>
 
@@ -49,6 +50,7 @@ void StoreSubscriptions::stop() {
 }
 
 void StoreSubscriptions::run() {
+  util::name_this_thread("sluice-subs");
   std::unique_lock lock(mutex_);
   for (;;) {
     wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });

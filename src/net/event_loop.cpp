@@ -1,5 +1,6 @@
 #include "sluice/net/event_loop.hpp"
 
+#include "sluice/util/thread_name.hpp"
 namespace sluice::net {
 
 thread_local EventLoop* EventLoop::current_ = nullptr;
@@ -11,6 +12,7 @@ EventLoop::~EventLoop() { stop(); }
 void EventLoop::start() {
   work_.emplace(io_.get_executor());
   thread_ = std::thread([this] {
+    util::name_this_thread("sluice-loop-" + std::to_string(index_));
     current_ = this;
     io_.run();
   });

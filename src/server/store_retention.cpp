@@ -8,6 +8,7 @@
 #include "sluice/broker/broker.hpp"
 #include "sluice/store/event_store.hpp"
 #include "sluice/util/unix_time.hpp"
+#include "sluice/util/thread_name.hpp"
 
 namespace sluice::server {
 
@@ -31,6 +32,7 @@ void StoreRetention::stop() {
 }
 
 void StoreRetention::run() {
+  util::name_this_thread("sluice-retain");
   std::unique_lock lock(mutex_);
   while (!wake_.wait_for(lock, interval_, [this] { return stopping_; })) {
     lock.unlock();

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "sluice/store/event_store.hpp"
+#include "sluice/util/thread_name.hpp"
 #include "sluice/util/wake_batch.hpp"
 
 namespace sluice::store {
@@ -136,7 +137,10 @@ void GroupCommitLog::Impl::run() {
 
 GroupCommitLog::GroupCommitLog(EventStore& store, std::size_t max_pending_bytes, std::size_t max_batch)
     : impl_(std::make_unique<Impl>(store, max_pending_bytes, max_batch)) {
-  impl_->writer = std::thread([impl = impl_.get()] { impl->run(); });
+  impl_->writer = std::thread([impl = impl_.get()] {
+    util::name_this_thread("sluice-store");
+    impl->run();
+  });
   impl_->writer_id = impl_->writer.get_id();
 }
 

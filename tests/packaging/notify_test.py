@@ -2,7 +2,8 @@
 """`sluice serve` under a fake systemd: a unix datagram socket as
 NOTIFY_SOCKET receives READY=1 once /ready answers, WATCHDOG=1 pings at the
 period WATCHDOG_USEC asks for, and STOPPING=1 on SIGTERM, after which the
-server exits 0 within its drain deadline.
+server exits 0 within its drain deadline. Its threads carry the names
+docs/operations.md lists (what `top -H` shows).
 
 Usage: notify_test.py path/to/sluice HAVE_SYSTEMD(0|1)
 Exit 77 (skipped) when the binary was built without libsystemd.
@@ -58,6 +59,21 @@ def get(port, path):
     return response.status
 
 
+def check_thread_names(pid):
+    tasks = f"/proc/{pid}/task"
+    names = set()
+    for tid in os.listdir(tasks):
+        try:
+            with open(f"{tasks}/{tid}/comm") as comm:
+                names.add(comm.read().strip())
+        except FileNotFoundError:
+            pass  # a thread that just ended
+    expected = {"sluice-loop-0", "sluice-loop-1", "sluice-store", "sluice-retain", "sluice-subs", "sluice-hookpos",
+                "sluice-watchdog"}
+    if not expected <= names:
+        fail(f"threads named {sorted(names)}: missing {sorted(expected - names)}")
+
+
 def main():
     with tempfile.TemporaryDirectory(prefix="sluice-notify-") as work:
         path = os.path.join(work, "notify")
@@ -72,7 +88,7 @@ def main():
         env.pop("WATCHDOG_PID", None)
         log = open(os.path.join(work, "log"), "w")
         proc = subprocess.Popen([BINARY, "serve", "--port", str(port), "--store", "sqlite", "--data-dir",
-                                 os.path.join(work, "data"), "--shutdown-drain", "2"],
+                                 os.path.join(work, "data"), "--shutdown-drain", "2", "--threads", "2"],
                                 env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         seen = []
         try:
@@ -82,6 +98,7 @@ def main():
             # Ready means serving: /ready answers at once.
             if get(port, "/ready") != 200:
                 fail("/ready is not 200 after READY=1")
+            check_thread_names(proc.pid)
             # Two watchdog pings within a few periods (200 ms each).
             start = time.monotonic()
             wait_for(sock, "WATCHDOG", 3, seen)

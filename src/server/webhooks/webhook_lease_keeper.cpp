@@ -1,6 +1,7 @@
 #include "server/webhooks/webhook_lease_keeper.hpp"
 
 #include "sluice/log/log.hpp"
+#include "sluice/util/thread_name.hpp"
 
 namespace sluice::server::detail {
 
@@ -52,6 +53,7 @@ bool WebhookLeaseKeeper::stopping() const {
 }
 
 void WebhookLeaseKeeper::run() {
+  util::name_this_thread("sluice-leases");
   // A third of the time to live: a lease survives two failed renewals.
   const auto tick = std::max(ttl_ / 3, std::chrono::milliseconds(10));
   std::unique_lock lock(mutex_);

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "sluice/log/log.hpp"
+#include "sluice/util/thread_name.hpp"
 
 namespace sluice::server::detail {
 
@@ -88,6 +89,7 @@ std::size_t WebhookStateWriter::pending() const {
 }
 
 void WebhookStateWriter::run() {
+  util::name_this_thread("sluice-hookpos");
   std::vector<WebhookStateChange> batch;
   auto wait = retry_.first;
   int tries_on_stop = retry_.on_stop;
