@@ -59,16 +59,19 @@ def main():
             check(done.returncode == 0, f"sluice key create {name}: {done.stderr}")
             keys[name] = done.stdout.splitlines()[-1]
         port = free_port()
-        server = subprocess.Popen([args.sluice, "serve", "--port", str(port), "--threads", "2", "--store", "memory",
-                                   "--keys-file", keys_file], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                  text=True)
+        # The log goes to a file: a pipe nobody reads once the server is up would fill and stall it.
+        log_path = tmp + "/serve.log"
+        with open(log_path, "w") as log:
+            server = subprocess.Popen([args.sluice, "serve", "--port", str(port), "--threads", "2", "--store", "memory",
+                                       "--keys-file", keys_file], stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + TIMEOUT
-        while time.monotonic() < deadline:
-            line = server.stdout.readline()
-            if "listening on" in line:
-                break
-            if not line:
-                fail("sluice serve did not start")
+        while True:
+            with open(log_path) as log:
+                if "listening on" in log.read():
+                    break
+            check(server.poll() is None, f"sluice serve exited with {server.returncode}")
+            check(time.monotonic() < deadline, "sluice serve did not start")
+            time.sleep(0.02)
         api = Api(port)
         pub = {"X-API-Key": keys["backend"]}
         read = {"Authorization": "apikey " + keys["reader"]}
