@@ -86,22 +86,25 @@ class Scenario:
             self.title, self.unit = f"Idle, {connections:,} connections", "KiB/connection"
         elif name == "publish":
             self.title, self.unit = f"HTTP publish, {connections:,} connections, {payload} B", "events/s"
+        elif name == "storm":
+            self.title = f"Reconnect storm, {connections:,} subscribers cut at once, resuming: time until all are back"
+            self.unit = "ms"
         else:
             self.title, self.unit = name, "rate"
-        self.higher_better = name != "idle"
+        self.higher_better = name not in ("idle", "storm")
         self.connections = connections
 
     def sort_key(self):
         """Fan-out by subscribers (each tlsN after its fanoutN), then each nodeflateN before its deflateN,
         then the rest."""
-        order = {"echo": 2, "idle": 3, "churn": 4, "publish": 5}
+        order = {"echo": 2, "idle": 3, "churn": 4, "publish": 5, "storm": 6}
         for rank, kind in enumerate(("fanout", "tls")):
             if (n := fanout_subscribers(self.name, kind)) is not None:
                 return (0, n, rank)
         for rank, kind in enumerate(("nodeflate", "deflate")):
             if (n := fanout_subscribers(self.name, kind)) is not None:
                 return (1, n, rank)
-        return (order.get(self.name, 6), 0, 0)
+        return (order.get(self.name, 7), 0, 0)
 
 
 class Results:
@@ -192,6 +195,8 @@ def fmt_rate(value, unit):
         return "-"
     if unit == "KiB/connection":
         return f"{value:.2f}"
+    if unit == "ms":
+        return fmt_ms(value)
     if value >= 1e6:
         return f"{value / 1e6:.2f} M"
     if value >= 1e3:

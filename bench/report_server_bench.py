@@ -314,7 +314,7 @@ def markdown(results, meta, plots):
     lines += ["", "## Table", ""] + table(results) + [
         "",
         "- **Sluice ÷ server**: Sluice's median divided by that server's, both from this run "
-        "(idle: memory per connection, lower is better, so below 1 is Sluice's lead; "
+        "(idle: memory per connection, and storm: time until all are back, lower is better, so below 1 is Sluice's lead; "
         "publish: the default durable store ÷ `--store memory`, and ÷ nginx). **Sluice** runs its default "
         "durable store (sqlite) unless the Sluice line above says otherwise.",
         "- **Load client CPU (waiting)**: of its one core over the measured window, and in brackets the "
@@ -324,7 +324,10 @@ def markdown(results, meta, plots):
         "window it was ready to run while another process had the core: a busy machine shows here.",
         "- **Per server CPU-second**: the rate divided by the server's CPU share, the median over "
         "the rounds: what a whole core would give.",
-        "- p50 and p99 are those of the round with the median rate."]
+        "- p50 and p99 are those of the round with the median rate.",
+        "- **Reconnect storm**: every subscriber is cut at once and resumes from its last offset; the "
+        "median is the time until the last one was back and resubscribed (lower is better), p50 the "
+        "median subscriber's; a round that lost or duplicated an event counts as failed."]
     lines += deflate_table(results) + tls_table(results) + churn_table(results) + publish_table(results) + [""]
     titles = {"fanout.png": "Deliveries/s against subscribers",
               "latency.png": "Fan-out latency at 1,000 subscribers",

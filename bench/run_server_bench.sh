@@ -18,6 +18,11 @@
 #            (sqlite), "sluice-memory" (`--store memory`), and "nginx"
 #            answering every request with `return 201` (bench/peers/nginx_201.sh:
 #            the ceiling of an HTTP request on the machine, the anchor)
+#   storm    1,000 subscribers of a topic published to at 200 events/s, every
+#            one cut at once after the warm-up, each resuming from its last
+#            offset (Sluice only: the peers cannot resume): the time until all
+#            are back and resubscribed (ms, the median subscriber's and the
+#            last one's); a round that lost or duplicated an event fails
 # against a Boost.Beast server and a websocketpp server (bench/peers/, built
 # here when their headers are installed), Node's ws (bench/peers/, npm) and
 # uWebSockets (bench/peers/uws_broadcast.cpp, built by build_uws_peer.sh from
@@ -33,7 +38,7 @@
 #
 # Usage: bench/run_server_bench.sh [--quick] [--reps N] [--duration S] [--warmup S]
 #          [--servers "sluice sluice-memory sluice-centrifugo sluice-scraped sluice-handshake uws beast websocketpp ws nginx"]
-#          [--scenarios "fanout100 fanout1k fanout3k fanout10k echo idle churn nodeflate1k deflate1k tls1k publish"]
+#          [--scenarios "fanout100 fanout1k fanout3k fanout10k echo idle churn nodeflate1k deflate1k tls1k publish storm"]
 #          [--plots] [--plots-dir DIR] [--no-install] [--no-build] [--sluice-args "--store memory"]
 #          [--build-dir DIR] [--baseline DIR] [--uws PATH] [--uws-zlib PATH] [--load-threads N]
 #
@@ -93,13 +98,14 @@ CSV="$BUILD/results.csv"
 REPS=3 WARMUP=2 DURATION=10
 SERVERS="sluice sluice-memory sluice-centrifugo sluice-scraped sluice-handshake uws beast websocketpp ws nginx"
 UWS_PEER="" UWS_ZLIB_PEER=""
-SCENARIOS="fanout100 fanout1k fanout3k fanout10k echo idle churn nodeflate1k deflate1k tls1k publish"
+SCENARIOS="fanout100 fanout1k fanout3k fanout10k echo idle churn nodeflate1k deflate1k tls1k publish storm"
 INSTALL=1 BUILD_IT=1 PLOTS_DIR=""
 SLUICE_ARGS=""  # extra `sluice serve` flags, e.g. "--store memory"
 BASELINE=""     # another Sluice build, measured as "sluice-base"
 FANOUT_PAYLOAD=64 ECHO_PAYLOAD=512 ECHO_CONNECTIONS=500 IDLE_CONNECTIONS=19000
 PUBLISH_PAYLOAD=64 PUBLISH_CONNECTIONS=500
 CHURN_WORKERS=100 DEFLATE_PAYLOAD=1024  # deflateN and nodeflateN: 1 KiB events
+STORM_SUBSCRIBERS=1000
 # Messages the slowest subscriber may lag behind the publisher: bounds the
 # servers' queues, and (Little's law) latency ~ in-flight / publish rate.
 IN_FLIGHT=64
@@ -146,7 +152,7 @@ fi
 command -v taskset > /dev/null || die "taskset (util-linux) is required"
 command -v python3 > /dev/null || die "python3 is required for the summary table"
 for scenario in $SCENARIOS; do
-  [[ $scenario =~ ^((no)?deflate[0-9]+k?|fanout[0-9]+k?|tls[0-9]+k?|echo|idle|churn|publish)$ ]] || die "unknown scenario: $scenario (see --help)"
+  [[ $scenario =~ ^((no)?deflate[0-9]+k?|fanout[0-9]+k?|tls[0-9]+k?|echo|idle|churn|publish|storm)$ ]] || die "unknown scenario: $scenario (see --help)"
 done
 
 # The report needs matplotlib: the first python3 that has it (pyenv's may not, Debian's may).
@@ -347,7 +353,7 @@ csv_to_result_line() {
 # Value of key $2 in RESULT line $1.
 field() { tr ' ' '\n' <<< "$1" | awk -F= -v k="$2" '$1 == k {print $2}'; }
 
-echo "time,rep,scenario,server,connections,payload,in_flight,rate,p50_us,p99_us,loadgen_cpu_pct,loadgen_wait_pct,server_cpu_pct,server_wait_pct,rss_before_kib,rss_after_kib,kib_per_conn,status,load_threads" > "$CSV"
+echo "time,rep,scenario,server,connections,payload,in_flight,rate,p50_us,p99_us,loadgen_cpu_pct,loadgen_wait_pct,server_cpu_pct,server_wait_pct,rss_before_kib,rss_after_kib,kib_per_conn,status,load_threads,lost,duplicates" > "$CSV"
 PORT=$((20000 + ($$ % 40) * 250))
 
 # One measurement: scenario $1, server $2, round $3.
@@ -358,8 +364,8 @@ measure() {
   [[ $server == sluice || $server == sluice-base || $server == sluice-memory ]] && protocol=sluice
   if [[ $server == nginx ]]; then
     [[ $scenario == publish ]] || return 0  # the HTTP anchor: it answers `return 201`, nothing else
-  elif [[ $scenario == publish && $protocol != sluice ]]; then
-    return 0  # HTTP publish is Sluice's own API: the WebSocket peers do not serve it
+  elif [[ ($scenario == publish || $scenario == storm) && $protocol != sluice ]]; then
+    return 0  # HTTP publish is Sluice's own API; a storm resumes from offsets, which the peers do not keep
   fi
   if [[ $scenario == tls* ]]; then
     [[ $server == sluice || $server == sluice-memory || $server == sluice-base || $server == beast ]] || return 0
@@ -392,6 +398,7 @@ measure() {
     idle) n=$IDLE_CONNECTIONS ;;
     churn) n=$CHURN_WORKERS ;;
     publish) n=$PUBLISH_CONNECTIONS payload=$PUBLISH_PAYLOAD ;;
+    storm) n=$STORM_SUBSCRIBERS ;;
   esac
   [[ -n $in_flight ]] && extra+=(--in-flight "$in_flight")
   if [[ $mode == fanout && $LOAD_THREADS -gt 1 ]]; then
@@ -402,7 +409,7 @@ measure() {
   rm -rf "$SLUICE_DATA"
   local tag="$scenario-$server-$rep" status=ok result="" before=0 after=0 per_conn=""
   start_server "$(server_command "$server" "$scenario" "$PORT")" "$LOGS/$tag.server.log" "$PORT" || {
-    echo "$(date +%T),$rep,$scenario,$server,$n,$payload,$in_flight,,,,,,,,,,,server-failed,$load_threads" >> "$CSV"
+    echo "$(date +%T),$rep,$scenario,$server,$n,$payload,$in_flight,,,,,,,,,,,server-failed,$load_threads,," >> "$CSV"
     return 0
   }
   # idle: --duration is only the longest hold; the runner ends it by closing stdin.
@@ -464,10 +471,17 @@ measure() {
   stop_server
   result=$(grep '^RESULT' "$LOGS/$tag.loadgen.log" || true)
   [[ -n $result ]] || status=loadgen-failed
-  local rate p50 p99
+  local rate p50 p99 lost="" duplicates=""
   rate=$(field "$result" rate) p50=$(field "$result" p50_us) p99=$(field "$result" p99_us)
   [[ $mode == idle ]] && rate=$per_conn
-  echo "$(date +%T),$rep,$scenario,$server,$n,$payload,$in_flight,$rate,$p50,$p99,$(field "$result" loadgen_cpu_pct),$(field "$result" loadgen_wait_pct),$(field "$result" server_cpu_pct),$(field "$result" server_wait_pct),$before,$after,$per_conn,$status,$load_threads" >> "$CSV"
+  if [[ $mode == storm ]]; then
+    # The figure is the time until the last subscriber was back (ms); p50: the median subscriber's.
+    rate=$(field "$result" back_max_ms) p99=""
+    p50=$(awk -v ms="$(field "$result" back_p50_ms)" 'BEGIN {if (ms != "") printf "%.0f", ms * 1000}')
+    lost=$(field "$result" lost) duplicates=$(field "$result" duplicates)
+    [[ $status != ok || ( $lost == 0 && $duplicates == 0 ) ]] || status=events-lost-or-duplicated
+  fi
+  echo "$(date +%T),$rep,$scenario,$server,$n,$payload,$in_flight,$rate,$p50,$p99,$(field "$result" loadgen_cpu_pct),$(field "$result" loadgen_wait_pct),$(field "$result" server_cpu_pct),$(field "$result" server_wait_pct),$before,$after,$per_conn,$status,$load_threads,$lost,$duplicates" >> "$CSV"
   log "$(printf '%-9s %-11s round %s: %s %s' "$scenario" "$server" "$rep" "${rate:-?}" "$status")"
 }
 

@@ -72,7 +72,7 @@ def main(paths):
         ratio = results.ratio("publish", "nginx", server)  # this Sluice's median / nginx's
         if ratio is not None:
             print(f"HTTP publish, {server_name(server)} / nginx answering return 201: {ratio:.2f}")
-    print("Sluice/server: Sluice's median divided by the server's (idle: lower is better).")
+    print("Sluice/server: Sluice's median divided by the server's (idle, storm: lower is better).")
     print("CPU %: of one core over the measured window (idle: over the connect phase);")
     print("'waiting for CPU' is time the process was runnable but another process had its core.")
     print("Per server CPU-second: rate divided by the server's CPU share, median over the runs.")

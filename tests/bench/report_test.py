@@ -5,8 +5,9 @@ results.md holds, for every scenario and server, Sluice's ratio and the load
 client's CPU as computed here from the CSV; each server's deflate ÷
 uncompressed ratio (rates, and rates per server CPU-second); churn like for
 like (Sluice without the subscribe ÷ each peer); HTTP publish against nginx
-(each Sluice store ÷ nginx answering `return 201`); plus the run's machine,
-commit and command. Exit 77 (skipped) only when matplotlib is missing.
+(each Sluice store ÷ nginx answering `return 201`); the reconnect storm's
+time until all are back, as a duration, with a round that lost events counted
+as failed; plus the run's machine, commit and command. Exit 77 (skipped) only when matplotlib is missing.
 
 Usage: report_test.py PATH/TO/bench/report_server_bench.py
 """
@@ -21,11 +22,12 @@ import tempfile
 import zlib
 
 COLUMNS = ("time,rep,scenario,server,connections,payload,in_flight,rate,p50_us,p99_us,loadgen_cpu_pct,"
-           "loadgen_wait_pct,server_cpu_pct,server_wait_pct,rss_before_kib,rss_after_kib,kib_per_conn,status").split(",")
+           "loadgen_wait_pct,server_cpu_pct,server_wait_pct,rss_before_kib,rss_after_kib,kib_per_conn,status,load_threads,lost,"
+           "duplicates").split(",")
 # The report's display names of the servers used here.
 NAMES = {"sluice": "Sluice", "sluice-memory": "Sluice, --store memory", "uws": "uWebSockets", "beast": "Boost.Beast",
          "sluice-handshake": "Sluice, no subscribe (the peers' cycle)", "websocketpp": "websocketpp",
-         "nginx": "nginx, return 201"}
+         "nginx": "nginx, return 201", "sluice-base": "Sluice (baseline)"}
 # scenario -> (connections, payload, servers, title the table starts the scenario's first row with)
 SCENARIOS = {
     "fanout100": (100, 64, ["sluice", "sluice-memory", "uws", "beast"], "Fan-out, 100 subscribers, 64 B"),
@@ -37,6 +39,7 @@ SCENARIOS = {
     "deflate1k": (1000, 1024, ["sluice", "uws", "beast"], "Fan-out, permessage-deflate, 1,000 subscribers, 1024 B"),
     "publish": (500, 64, ["sluice", "sluice-memory", "nginx"], "HTTP publish, 500 connections, 64 B"),
     "tls1k": (1000, 64, ["sluice", "sluice-memory", "beast"], "Fan-out over wss://, 1,000 subscribers, 64 B"),
+    "storm": (1000, 64, ["sluice", "sluice-base"], "Reconnect storm, 1,000 subscribers cut at once"),
 }
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -47,14 +50,16 @@ def synthetic_rows():
     for rep in (1, 2, 3):
         for scenario, (connections, payload, servers, _) in SCENARIOS.items():
             for server in servers:
-                rate = rng.uniform(0.3, 9.0) if scenario == "idle" else rng.uniform(2e4, 8e6)
+                rate = {"idle": rng.uniform(0.3, 9.0), "storm": rng.uniform(50, 3000)}.get(scenario, rng.uniform(2e4, 8e6))
                 row = dict.fromkeys(COLUMNS, "")
                 row.update(time="12:00:00", rep=rep, scenario=scenario, server=server, connections=connections,
                            payload=payload, rate=f"{rate:.2f}", loadgen_cpu_pct=f"{rng.uniform(10, 99):.1f}",
                            loadgen_wait_pct=f"{rng.uniform(0, 50):.1f}",
                            server_cpu_pct=f"{rng.uniform(40, 100):.1f}", server_wait_pct=f"{rng.uniform(0, 30):.1f}",
                            status="ok")
-                if scenario != "idle":
+                if scenario == "storm":
+                    row.update(p50_us=f"{rate * rng.uniform(300, 900):.0f}", lost=0, duplicates=0)
+                elif scenario != "idle":
                     p50 = rng.uniform(100, 50000)
                     row.update(in_flight=64, p50_us=f"{p50:.0f}", p99_us=f"{p50 * rng.uniform(1.5, 4):.0f}")
                 rows.append(row)
@@ -62,6 +67,10 @@ def synthetic_rows():
     failed.update(time="12:00:00", rep=3, scenario="fanout10k", server="beast", connections=10000, payload=64,
                   status="loadgen-failed")
     rows.append(failed)
+    lost = dict.fromkeys(COLUMNS, "")
+    lost.update(time="12:00:00", rep=3, scenario="storm", server="sluice-base", connections=1000, payload=64,
+                rate="10.00", lost=3, duplicates=0, status="events-lost-or-duplicated")
+    rows.append(lost)
     return rows
 
 
@@ -178,6 +187,16 @@ def main():
                 checked += 1
         assert table[next(k for k in table if k[0].startswith("Fan-out, 10,000") and k[1] == "Boost.Beast")][
             "Runs"] == "3 (+1 failed)"
+        # The storm's figure is a duration (ms until the last subscriber was back), lower is better; a
+        # round that lost events is a failure, not a fast time.
+        storm = {server: table[next(k for k in table if k[0].startswith("Reconnect storm") and k[1] == NAMES[server])]
+                 for server in ("sluice", "sluice-base")}
+        for server, cells in storm.items():
+            ms = median(rows, "storm", server, "rate")
+            shown = f"{ms:.2f} ms" if ms < 10 else f"{ms:.1f} ms" if ms < 1000 else f"{ms / 1000:.2f} s"
+            assert cells["Median"] == shown, (server, cells, shown)
+            assert cells["Per server CPU-second"] == "-", cells
+        assert storm["sluice-base"]["Runs"] == "3 (+1 failed)", storm
 
         # Deflate beside uncompressed: one row per server measured with deflate (websocketpp was not).
         deflate = server_table(markdown, "| Server | Uncompressed | Deflate |")
