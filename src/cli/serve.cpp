@@ -103,7 +103,6 @@ class ServiceWatchdog {
   ServiceWatchdog(server::SluiceServer& sluice, std::chrono::microseconds period) {
     if (period.count() <= 0) return;
     thread_ = std::thread([this, &sluice, period] {
-      util::name_this_thread("sluice-watchdog");
       // Half a period to answer: a ping still comes within 1.5 periods (3/4 of WatchdogSec).
       const auto wait = std::max(std::chrono::milliseconds(1), std::chrono::duration_cast<std::chrono::milliseconds>(period) / 2);
       std::unique_lock lock(mutex_);
@@ -118,6 +117,7 @@ class ServiceWatchdog {
         stopped_.wait_for(lock, period, [this] { return stop_; });
       }
     });
+    util::name_thread(thread_, "sluice-watchdog");
   }
   ~ServiceWatchdog() { stop(); }
   ServiceWatchdog(const ServiceWatchdog&) = delete;

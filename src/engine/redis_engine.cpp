@@ -46,10 +46,8 @@ void RedisEngine::start(CommittedSink& sink) {
       shard.watch();
       shard.schedule_trim();
     });
-    shard.thread = std::thread([&shard, i] {
-      util::name_this_thread("sluice-redis-" + std::to_string(i));
-      shard.io.run();
-    });
+    shard.thread = std::thread([&shard] { shard.io.run(); });
+    util::name_thread(shard.thread, "sluice-redis-" + std::to_string(i));
   }
 }
 

@@ -205,10 +205,8 @@ std::unique_ptr<RedisTlsTunnel> RedisTlsTunnel::start(RedisTlsOptions options, s
   }
   state->accept();
   State* s = state.get();
-  state->thread = std::thread([s] {
-    util::name_this_thread("sluice-redistls");
-    s->io.run();
-  });
+  state->thread = std::thread([s] { s->io.run(); });
+  util::name_thread(state->thread, "sluice-redistls");
   return std::unique_ptr<RedisTlsTunnel>(new RedisTlsTunnel(std::move(state)));
 }
 

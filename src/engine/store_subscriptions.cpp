@@ -1,12 +1,15 @@
 #include "sluice/engine/store_subscriptions.hpp"
-#include "sluice/util/thread_name.hpp"
 
 #include <utility>
+
+#include "sluice/util/thread_name.hpp"
 
 namespace sluice::engine {
 
 StoreSubscriptions::StoreSubscriptions(store::SubscriptionTable& store, std::size_t max_queued)
-    : store_(store), max_queued_(max_queued), writer_([this] { run(); }) {}
+    : store_(store), max_queued_(max_queued), writer_([this] { run(); }) {
+  util::name_thread(writer_, "sluice-subs");
+}
 
 StoreSubscriptions::~StoreSubscriptions() { stop(); }
 
@@ -50,7 +53,6 @@ void StoreSubscriptions::stop() {
 }
 
 void StoreSubscriptions::run() {
-  util::name_this_thread("sluice-subs");
   std::unique_lock lock(mutex_);
   for (;;) {
     wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });

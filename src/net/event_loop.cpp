@@ -1,6 +1,7 @@
 #include "sluice/net/event_loop.hpp"
 
 #include "sluice/util/thread_name.hpp"
+
 namespace sluice::net {
 
 thread_local EventLoop* EventLoop::current_ = nullptr;
@@ -12,10 +13,10 @@ EventLoop::~EventLoop() { stop(); }
 void EventLoop::start() {
   work_.emplace(io_.get_executor());
   thread_ = std::thread([this] {
-    util::name_this_thread("sluice-loop-" + std::to_string(index_));
     current_ = this;
     io_.run();
   });
+  util::name_thread(thread_, "sluice-loop-" + std::to_string(index_));
 }
 
 void EventLoop::stop() {

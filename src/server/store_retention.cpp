@@ -7,8 +7,8 @@
 
 #include "sluice/broker/broker.hpp"
 #include "sluice/store/event_store.hpp"
-#include "sluice/util/unix_time.hpp"
 #include "sluice/util/thread_name.hpp"
+#include "sluice/util/unix_time.hpp"
 
 namespace sluice::server {
 
@@ -18,7 +18,9 @@ StoreRetention::StoreRetention(broker::Broker& broker, store::EventStore& store,
       store_(store),
       interval_(interval),
       clock_(clock ? std::move(clock) : Clock(unix_time_ms)),
-      thread_([this] { run(); }) {}
+      thread_([this] { run(); }) {
+  util::name_thread(thread_, "sluice-retain");
+}
 
 StoreRetention::~StoreRetention() { stop(); }
 
@@ -32,7 +34,6 @@ void StoreRetention::stop() {
 }
 
 void StoreRetention::run() {
-  util::name_this_thread("sluice-retain");
   std::unique_lock lock(mutex_);
   while (!wake_.wait_for(lock, interval_, [this] { return stopping_; })) {
     lock.unlock();

@@ -270,22 +270,23 @@ bool SubscriptionRegistry::remove(const std::string& id, Removed done) {
     remember_removed_locked(id);
     listener = on_removed_;
   }
-  // The store and the listener run without the lock (SPEC §1.4).
-  if (store_) {
-    store_->remove(id, [errors = store_errors_, done = std::move(done)](const std::string& error) {
-      auto outcome = RemoveOutcome::removed;
-      if (error == engine::kSubscriptionNotStored) {
-        outcome = RemoveOutcome::absent;
-      } else if (!error.empty()) {
-        errors->fetch_add(1, std::memory_order_relaxed);
-        outcome = RemoveOutcome::not_recorded;
-      }
-      if (done) done(outcome);
-    });
-  } else if (done) {
-    done(RemoveOutcome::removed);
-  }
+  // The listener and the store run without the lock (SPEC §1.4); the listener
+  // first, so that whoever `done` answers finds the streams told and the webhook stopped.
   if (listener) listener(id);
+  if (!store_) {
+    if (done) done(RemoveOutcome::removed);
+    return true;
+  }
+  store_->remove(id, [errors = store_errors_, done = std::move(done)](const std::string& error) {
+    auto outcome = RemoveOutcome::removed;
+    if (error == engine::kSubscriptionNotStored) {
+      outcome = RemoveOutcome::absent;
+    } else if (!error.empty()) {
+      errors->fetch_add(1, std::memory_order_relaxed);
+      outcome = RemoveOutcome::not_recorded;
+    }
+    if (done) done(outcome);
+  });
   return true;
 }
 

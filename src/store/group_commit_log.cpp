@@ -137,10 +137,8 @@ void GroupCommitLog::Impl::run() {
 
 GroupCommitLog::GroupCommitLog(EventStore& store, std::size_t max_pending_bytes, std::size_t max_batch)
     : impl_(std::make_unique<Impl>(store, max_pending_bytes, max_batch)) {
-  impl_->writer = std::thread([impl = impl_.get()] {
-    util::name_this_thread("sluice-store");
-    impl->run();
-  });
+  impl_->writer = std::thread([impl = impl_.get()] { impl->run(); });
+  util::name_thread(impl_->writer, "sluice-store");
   impl_->writer_id = impl_->writer.get_id();
 }
 

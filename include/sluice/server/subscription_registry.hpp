@@ -139,7 +139,7 @@ class SubscriptionRegistry {
   };
   using Removed = std::function<void(RemoveOutcome)>;
   /// Removes the subscription: from memory (so it matches nothing more), then
-  /// asks the store to delete it, then calls the on_removed listener. Returns false (and
+  /// calls the on_removed listener, then asks the store to delete it. Returns false (and
   /// does nothing) if there was no such subscription, so of two concurrent
   /// removes of one id exactly one returns true. If the store's delete fails,
   /// the subscription is still gone from memory (it may come back after a

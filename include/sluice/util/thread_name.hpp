@@ -4,17 +4,18 @@
 
 #include <pthread.h>
 
-#include <string>
 #include <string_view>
+#include <thread>
 
 namespace sluice::util {
 
-/// Names the calling thread; Linux keeps 15 bytes and the rest is cut.
-/// Call it first thing on the thread. Thread-safe.
-inline void name_this_thread(std::string_view name) {
+/// Names `thread` (Linux keeps 15 bytes; the rest is cut). Call it from the
+/// thread that started it, right after: the name is there before anything
+/// that thread started can be seen. Thread-safe.
+inline void name_thread(std::thread& thread, std::string_view name) {
   char buffer[16] = {};
   name.copy(buffer, sizeof buffer - 1);
-  pthread_setname_np(pthread_self(), buffer);
+  pthread_setname_np(thread.native_handle(), buffer);
 }
 
 }  // namespace sluice::util

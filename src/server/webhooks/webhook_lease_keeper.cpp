@@ -14,6 +14,7 @@ WebhookLeaseKeeper::~WebhookLeaseKeeper() { stop(); }
 void WebhookLeaseKeeper::start() {
   held_until_ = std::chrono::steady_clock::now();  // nothing held yet
   thread_ = std::thread([this] { run(); });
+  util::name_thread(thread_, "sluice-leases");
 }
 
 void WebhookLeaseKeeper::wake() {
@@ -53,7 +54,6 @@ bool WebhookLeaseKeeper::stopping() const {
 }
 
 void WebhookLeaseKeeper::run() {
-  util::name_this_thread("sluice-leases");
   // A third of the time to live: a lease survives two failed renewals.
   const auto tick = std::max(ttl_ / 3, std::chrono::milliseconds(10));
   std::unique_lock lock(mutex_);

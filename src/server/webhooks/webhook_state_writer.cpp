@@ -19,7 +19,9 @@ bool same_target(const WebhookStateChange& a, const WebhookStateChange& b) {
 }  // namespace
 
 WebhookStateWriter::WebhookStateWriter(store::WebhookStateTable& store, Retry retry)
-    : store_(store), retry_(retry), thread_([this] { run(); }) {}
+    : store_(store), retry_(retry), thread_([this] { run(); }) {
+  util::name_thread(thread_, "sluice-hookpos");
+}
 
 WebhookStateWriter::~WebhookStateWriter() { stop(); }
 
@@ -89,7 +91,6 @@ std::size_t WebhookStateWriter::pending() const {
 }
 
 void WebhookStateWriter::run() {
-  util::name_this_thread("sluice-hookpos");
   std::vector<WebhookStateChange> batch;
   auto wait = retry_.first;
   int tries_on_stop = retry_.on_stop;
