@@ -59,7 +59,7 @@ def get(port, path):
     return response.status
 
 
-def check_thread_names(pid):
+def thread_names(pid):
     tasks = f"/proc/{pid}/task"
     names = set()
     for tid in os.listdir(tasks):
@@ -68,10 +68,18 @@ def check_thread_names(pid):
                 names.add(comm.read().strip())
         except FileNotFoundError:
             pass  # a thread that just ended
+    return names
+
+
+def check_thread_names(pid):
+    """Every named thread within 5 s (the watchdog's starts after READY=1)."""
     expected = {"sluice-loop-0", "sluice-loop-1", "sluice-store", "sluice-retain", "sluice-subs", "sluice-hookpos",
                 "sluice-watchdog"}
-    if not expected <= names:
-        fail(f"threads named {sorted(names)}: missing {sorted(expected - names)}")
+    deadline = time.monotonic() + 5
+    while not expected <= (names := thread_names(pid)):
+        if time.monotonic() > deadline:
+            fail(f"threads named {sorted(names)}: missing {sorted(expected - names)}")
+        time.sleep(0.01)
 
 
 def main():
