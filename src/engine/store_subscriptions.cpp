@@ -82,14 +82,13 @@ bool StoreSubscriptions::apply(Change& change) {
     change.loaded(std::move(all), std::move(error));
     return ok;
   }
-  if (change.kind == Change::Kind::remove) {
-    if (auto ec = store_.delete_subscription(change.id); ec == std::errc::no_such_file_or_directory) {
-      error = kSubscriptionNotStored;
-    } else if (ec) {
-      const std::string detail = store_.last_error();
-      error = detail.empty() ? ec.message() : detail;
-    }
-  } else if (auto ec = store_.put_subscription({change.id, std::move(change.document)})) {
+  const bool remove = change.kind == Change::Kind::remove;
+  const std::error_code ec = remove ? store_.delete_subscription(change.id)
+                                    : store_.put_subscription({change.id, std::move(change.document)});
+  const bool absent = remove && ec == std::errc::no_such_file_or_directory;
+  if (absent) {
+    error = kSubscriptionNotStored;
+  } else if (ec) {
     const std::string detail = store_.last_error();
     error = detail.empty() ? ec.message() : detail;
   }
